@@ -1,0 +1,90 @@
+#include "log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+#define LOG_MAX_KEYS 64
+#define LOG_KEY_LEN 96
+
+static log_level min_level = LOG_INFO;
+static FILE *log_file;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct {
+    char key[LOG_KEY_LEN];
+    unsigned long count;
+} seen[LOG_MAX_KEYS];
+static int n_seen;
+
+void log_set_level(log_level level) { min_level = level; }
+
+void log_set_file(FILE *f) { log_file = f; }
+
+static void vlog(log_level level, const char *fmt, va_list ap)
+{
+    static const char tag[] = "DIWE";
+    char stamp[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    pthread_mutex_lock(&log_lock);
+    fprintf(stderr, "%s %c %s\n", stamp, tag[level], msg);
+    if (log_file) {
+        fprintf(log_file, "%s %c %s\n", stamp, tag[level], msg);
+        fflush(log_file);
+    }
+    pthread_mutex_unlock(&log_lock);
+}
+
+void log_msg(log_level level, const char *fmt, ...)
+{
+    if (level < min_level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+unsigned long log_warn_once(const char *key, const char *fmt, ...)
+{
+    unsigned long count = 0;
+    int i;
+    pthread_mutex_lock(&log_lock);
+    for (i = 0; i < n_seen; i++)
+        if (strcmp(seen[i].key, key) == 0)
+            break;
+    if (i == n_seen && n_seen < LOG_MAX_KEYS) {
+        snprintf(seen[i].key, LOG_KEY_LEN, "%s", key);
+        seen[i].count = 0;
+        n_seen++;
+    }
+    if (i < n_seen)
+        count = ++seen[i].count;
+    pthread_mutex_unlock(&log_lock);
+    if (count <= 1 && LOG_WARN >= min_level) {
+        va_list ap;
+        va_start(ap, fmt);
+        vlog(LOG_WARN, fmt, ap);
+        va_end(ap);
+    }
+    return count;
+}
+
+void log_flush_counts(void)
+{
+    pthread_mutex_lock(&log_lock);
+    int n = n_seen;
+    n_seen = 0;
+    pthread_mutex_unlock(&log_lock);
+    for (int i = 0; i < n; i++)
+        if (seen[i].count > 1)
+            log_msg(LOG_WARN, "%s: repeated %lu times", seen[i].key,
+                    seen[i].count);
+}

@@ -1,0 +1,41 @@
+/*
+ * log.h - leveled logging to stderr (and optionally a file), printf-checked.
+ *
+ * One module so that every process formats alike: "2026-11-25T12:00:00Z W msg".
+ * Repeated warnings are counted, not repeated: log_warn_once() keys on a
+ * caller-chosen string and prints the first occurrence plus a count on exit
+ * or on log_flush_counts().
+ */
+#ifndef HPO_LOG_H
+#define HPO_LOG_H
+
+#include <stdio.h>
+
+#include "util.h"
+
+typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+
+/* Messages below level are dropped. Default LOG_INFO. */
+void log_set_level(log_level level);
+
+/* Also append every message to f (not owned; NULL stops). Nullable: f. */
+void log_set_file(FILE *f);
+
+void log_msg(log_level level, const char *fmt, ...) HPO_PRINTF(2, 3);
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/*
+ * Warn the first time key is seen; later calls with the same key only count.
+ * Returns the number of times key has been seen, this call included.
+ */
+unsigned long log_warn_once(const char *key, const char *fmt, ...)
+    HPO_PRINTF(2, 3);
+
+/* Print "key: repeated N times" for every key seen more than once, and reset. */
+void log_flush_counts(void);
+
+#endif

@@ -1,0 +1,226 @@
+#include "nn.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+// ---- activations ----
+
+void act_forward(float *y, size_t n, act_kind k)
+{
+    switch (k) {
+    case ACT_IDENTITY:
+        break;
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+        break;
+    case ACT_ELU:
+        for (size_t i = 0; i < n; i++)
+            y[i] = y[i] > 0.0f ? y[i] : expm1f(y[i]);
+        break;
+    case ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            y[i] = tanhf(y[i]);
+        break;
+    case ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            y[i] = 1.0f / (1.0f + expf(-y[i]));
+        break;
+    }
+}
+
+void act_backward(float *d, const float *y, size_t n, act_kind k)
+{
+    switch (k) {
+    case ACT_IDENTITY:
+        break;
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++)
+            d[i] = y[i] > 0.0f ? d[i] : 0.0f;
+        break;
+    case ACT_ELU: /* x <= 0: d/dx (e^x - 1) = e^x = y + 1 */
+        for (size_t i = 0; i < n; i++)
+            d[i] *= y[i] > 0.0f ? 1.0f : y[i] + 1.0f;
+        break;
+    case ACT_TANH:
+        for (size_t i = 0; i < n; i++)
+            d[i] *= 1.0f - y[i] * y[i];
+        break;
+    case ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            d[i] *= y[i] * (1.0f - y[i]);
+        break;
+    }
+}
+
+// ---- dense layer ----
+
+void dense_forward(float *y, const float *x, const float *W, const float *b,
+                   int B, int n_in, int n_out)
+{
+    for (int r = 0; r < B; r++)
+        memcpy(y + (size_t)r * n_out, b, (size_t)n_out * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n_out, n_in, 1.0f,
+                x, n_in, W, n_in, 1.0f, y, n_out);
+}
+
+void dense_backward(float *dx, float *dW, float *db, const float *dy,
+                    const float *x, const float *W, int B, int n_in, int n_out,
+                    int ldx)
+{
+    if (dW)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, B,
+                    1.0f, dy, n_out, x, ldx, 1.0f, dW, n_in);
+    if (db)
+        for (int r = 0; r < B; r++) {
+            const float *row = dy + (size_t)r * n_out;
+            for (int o = 0; o < n_out; o++)
+                db[o] += row[o];
+        }
+    if (dx)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, n_in, n_out,
+                    1.0f, dy, n_out, W, n_in, 0.0f, dx, ldx);
+}
+
+// ---- MLP ----
+
+void mlp_init(mlp *net, size_t *offset, int in, int hidden, int n_hidden,
+              act_kind hid_act, int out, act_kind out_act)
+{
+    HPO_ASSERT(n_hidden >= 0 && n_hidden < MLP_MAX_LAYERS);
+    HPO_ASSERT(in > 0 && out > 0 && (n_hidden == 0 || hidden > 0));
+    memset(net, 0, sizeof *net);
+    net->n_layers = n_hidden + 1;
+    net->dims[0] = in;
+    for (int i = 0; i < n_hidden; i++) {
+        net->dims[i + 1] = hidden;
+        net->act[i] = hid_act;
+    }
+    net->dims[net->n_layers] = out;
+    net->act[n_hidden] = out_act;
+    net->offset = *offset;
+    size_t off = *offset;
+    for (int i = 0; i < net->n_layers; i++) {
+        net->w_off[i] = off;
+        off += (size_t)net->dims[i + 1] * net->dims[i];
+        net->b_off[i] = off;
+        off += (size_t)net->dims[i + 1];
+    }
+    net->n_params = off - *offset;
+    *offset = off;
+}
+
+void mlp_init_params(const mlp *net, float *block, rng *r)
+{
+    for (int i = 0; i < net->n_layers; i++) {
+        float bound = 1.0f / sqrtf((float)net->dims[i]);
+        size_t nw = (size_t)net->dims[i + 1] * net->dims[i];
+        rng_uniform_fill(r, block + net->w_off[i], nw, -bound, bound);
+        rng_uniform_fill(r, block + net->b_off[i], (size_t)net->dims[i + 1],
+                         -bound, bound);
+    }
+}
+
+static int max_width(const mlp *net)
+{
+    int w = 0;
+    for (int i = 0; i <= net->n_layers; i++)
+        w = HPO_MAX(w, net->dims[i]);
+    return w;
+}
+
+void mlp_cache_init(mlp_cache *c, const mlp *net, int max_batch)
+{
+    memset(c, 0, sizeof *c);
+    c->max_batch = max_batch;
+    for (int i = 0; i < net->n_layers; i++)
+        c->acts[i] = xalloc_floats((size_t)max_batch * net->dims[i + 1]);
+    size_t w = (size_t)max_width(net);
+    c->dbuf[0] = xalloc_floats((size_t)max_batch * w);
+    c->dbuf[1] = xalloc_floats((size_t)max_batch * w);
+}
+
+void mlp_cache_release(mlp_cache *c)
+{
+    for (int i = 0; i < MLP_MAX_LAYERS; i++)
+        free(c->acts[i]);
+    free(c->dbuf[0]);
+    free(c->dbuf[1]);
+    memset(c, 0, sizeof *c);
+}
+
+const float *mlp_forward(const mlp *net, const float *block, mlp_cache *c,
+                         const float *x, int B)
+{
+    HPO_ASSERT(B <= c->max_batch);
+    const float *in = x;
+    for (int i = 0; i < net->n_layers; i++) {
+        int ni = net->dims[i], no = net->dims[i + 1];
+        dense_forward(c->acts[i], in, block + net->w_off[i],
+                      block + net->b_off[i], B, ni, no);
+        act_forward(c->acts[i], (size_t)B * no, net->act[i]);
+        in = c->acts[i];
+    }
+    return c->acts[net->n_layers - 1];
+}
+
+void mlp_backward(const mlp *net, const float *block, float *gblock,
+                  mlp_cache *c, const float *x, const float *dout, float *dx,
+                  int ldx, int B)
+{
+    HPO_ASSERT(B <= c->max_batch);
+    int L = net->n_layers;
+    float *d = c->dbuf[0], *dprev = c->dbuf[1];
+    memcpy(d, dout, (size_t)B * net->dims[L] * sizeof(float));
+    for (int i = L - 1; i >= 0; i--) {
+        int ni = net->dims[i], no = net->dims[i + 1];
+        act_backward(d, c->acts[i], (size_t)B * no, net->act[i]);
+        const float *in = i > 0 ? c->acts[i - 1] : x;
+        int ld_in = i > 0 ? ni : ldx;
+        float *dW = gblock ? gblock + net->w_off[i] : NULL;
+        float *db = gblock ? gblock + net->b_off[i] : NULL;
+        float *dxi = i > 0 ? dprev : dx;
+        dense_backward(dxi, dW, db, d, in, block + net->w_off[i], B, ni, no,
+                       ld_in);
+        if (i > 0) {
+            float *t = d;
+            d = dprev;
+            dprev = t;
+        }
+    }
+}
+
+// ---- optimizer and averaging ----
+
+void adam_step(const adam *opt, float *p, const float *g, float *m, float *v,
+               size_t n, long t)
+{
+    const float b1 = opt->beta1, b2 = opt->beta2;
+    const float bc1 = 1.0f - powf(b1, (float)t);
+    const float bc2 = 1.0f - powf(b2, (float)t);
+    const float step = opt->lr / bc1;
+    const float isq = 1.0f / sqrtf(bc2);
+    for (size_t i = 0; i < n; i++) {
+        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        p[i] -= step * m[i] / (sqrtf(v[i]) * isq + opt->eps);
+    }
+}
+
+void polyak_update(float *target, const float *src, size_t n, float tau)
+{
+    for (size_t i = 0; i < n; i++)
+        target[i] += tau * (src[i] - target[i]);
+}
+
+double mlp_macs(const mlp *net)
+{
+    double m = 0;
+    for (int i = 0; i < net->n_layers; i++)
+        m += (double)net->dims[i] * net->dims[i + 1];
+    return m;
+}

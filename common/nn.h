@@ -1,0 +1,112 @@
+/*
+ * nn.h - dense layers, activations, MLPs and Adam on flat float blocks.
+ *
+ * Every network's parameters live in one contiguous float block owned by the
+ * caller; an mlp only describes the layout (offsets of each W and b in the
+ * block). Gradients, Adam moments and target copies share that layout, so
+ * Adam, Polyak averaging, snapshots and checkpoints are single loops or
+ * copies. Matrices are row-major; W of a layer is (O, I) as in PyTorch, so
+ * a batch forward is one cblas_sgemm: y (B, O) = x (B, I) W^T + b.
+ * Backward accumulates into weight gradients (+=) after one zero-grad by the
+ * caller, and overwrites input gradients.
+ */
+#ifndef HPO_NN_H
+#define HPO_NN_H
+
+#include <stddef.h>
+
+#include "rng.h"
+
+#define MLP_MAX_LAYERS 4
+
+typedef enum {
+    ACT_IDENTITY = 0,
+    ACT_RELU,
+    ACT_ELU,       /* alpha = 1 */
+    ACT_TANH,
+    ACT_SIGMOID,
+} act_kind;
+
+// ---- activations ----
+/* y[i] = act(y[i]) in place, i < n. */
+void act_forward(float *y, size_t n, act_kind k);
+
+/* d[i] *= act'(x_i) expressed through the output y[i] = act(x_i), i < n.
+ * Every activation here has a derivative that is a function of its output. */
+void act_backward(float *d, const float *y, size_t n, act_kind k);
+
+// ---- dense layer ----
+/* y (B, O) = x (B, I) W^T + b;  W (O, I), b (O). No activation. */
+void dense_forward(float *y, const float *x, const float *W, const float *b,
+                   int B, int n_in, int n_out);
+
+/*
+ * dW (O, I) += dy^T x;  db (O) += column sums of dy;  dx (B, I) = dy W.
+ * dx, dW, db are each Nullable (skip that product).
+ * ldx: row stride of x and dx (>= I), so a slice of a wider input works.
+ */
+void dense_backward(float *dx, float *dW, float *db, const float *dy,
+                    const float *x, const float *W, int B, int n_in, int n_out,
+                    int ldx);
+
+// ---- MLP ----
+typedef struct mlp {
+    int n_layers;
+    int dims[MLP_MAX_LAYERS + 1];     /* dims[0] input, dims[n_layers] output */
+    act_kind act[MLP_MAX_LAYERS];     /* activation after layer i */
+    size_t w_off[MLP_MAX_LAYERS];     /* offset of W_i (dims[i+1], dims[i]) */
+    size_t b_off[MLP_MAX_LAYERS];     /* offset of b_i (dims[i+1]) */
+    size_t offset;                    /* first float of this net in the block */
+    size_t n_params;                  /* floats this net occupies */
+} mlp;
+
+/* Describe an MLP whose parameters start at *offset of a flat block; advance
+ * *offset past them. n_hidden hidden layers of width hidden with activation
+ * hid_act, then an output layer of width out with out_act. */
+void mlp_init(mlp *net, size_t *offset, int in, int hidden, int n_hidden,
+              act_kind hid_act, int out, act_kind out_act);
+
+/* Uniform fan-in init as PyTorch's nn.Linear: W, b ~ U(-1/sqrt(I), 1/sqrt(I)). */
+void mlp_init_params(const mlp *net, float *block, rng *r);
+
+/* Per-layer outputs kept for backward: acts[i] (B, dims[i+1]). */
+typedef struct mlp_cache {
+    int max_batch;
+    float *acts[MLP_MAX_LAYERS];
+    float *dbuf[2];                   /* backward scratch, (max_batch, max width) */
+} mlp_cache;
+
+void mlp_cache_init(mlp_cache *c, const mlp *net, int max_batch);
+void mlp_cache_release(mlp_cache *c);
+
+/* Forward x (B, dims[0]) through the net; outputs in c->acts; returns the
+ * final output (B, dims[n_layers]), which lives in c. */
+const float *mlp_forward(const mlp *net, const float *block, mlp_cache *c,
+                         const float *x, int B);
+
+/*
+ * Backward from dout (B, dims[n_layers]) (the gradient w.r.t. the final
+ * output after its activation). Accumulates weight gradients into gblock
+ * (Nullable: skip them) and writes dx (B, ldx) (Nullable). x is the forward
+ * input. dout is not modified.
+ */
+void mlp_backward(const mlp *net, const float *block, float *gblock,
+                  mlp_cache *c, const float *x, const float *dout, float *dx,
+                  int ldx, int B);
+
+// ---- optimizer and averaging over flat ranges ----
+typedef struct adam {
+    float lr, beta1, beta2, eps;
+} adam;
+
+/* One Adam step over n parameters; t is the 1-based step count. */
+void adam_step(const adam *opt, float *p, const float *g, float *m, float *v,
+               size_t n, long t);
+
+/* target = tau * src + (1 - tau) * target over n floats. */
+void polyak_update(float *target, const float *src, size_t n, float tau);
+
+/* Multiply-adds of one forward pass of net per sample. */
+double mlp_macs(const mlp *net);
+
+#endif

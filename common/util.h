@@ -1,0 +1,52 @@
+/*
+ * util.h - the three error tiers' plumbing shared by every module.
+ *
+ * Programmer errors abort through HPO_ASSERT with file:line; out-of-memory
+ * aborts through the x*alloc wrappers with the size that failed; environment
+ * errors (I/O, sockets, malformed input) are returned to the caller, with
+ * detail written into an optional caller buffer through errf().
+ */
+#ifndef HPO_UTIL_H
+#define HPO_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#if defined(__GNUC__)
+#define HPO_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define HPO_NORETURN __attribute__((noreturn))
+#else
+#define HPO_PRINTF(fmt, args)
+#define HPO_NORETURN
+#endif
+
+/* Abort with file:line and the failed expression. Active in every build. */
+#define HPO_ASSERT(cond)                                                       \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            hpo_panic(__FILE__, __LINE__, "assertion failed: %s", #cond);      \
+    } while (0)
+
+/* Print "file:line: message" to stderr and abort. */
+HPO_NORETURN void hpo_panic(const char *file, int line, const char *fmt, ...)
+    HPO_PRINTF(3, 4);
+
+/* malloc/calloc/realloc that abort with the requested size on failure. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+/* 64-byte aligned, zeroed allocation for float work buffers; free with free(). */
+float *xalloc_floats(size_t n);
+
+/* Format into err (capacity errlen) when err is non-NULL. Nullable: err. */
+void errf(char *err, size_t errlen, const char *fmt, ...) HPO_PRINTF(3, 4);
+
+/* Monotonic wall clock in seconds. */
+double now_s(void);
+
+#define HPO_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define HPO_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#endif
