@@ -1,0 +1,14 @@
+/*
+ * env_classes.h - private to env.c and the class files: one declaration per
+ * environment class. Each class lives in common/<name>.c and is listed in the
+ * registry table at the top of env.c. Not part of the public interface;
+ * everything else finds classes by name through env_find().
+ */
+#ifndef HPO_ENV_CLASSES_H
+#define HPO_ENV_CLASSES_H
+
+#include "env.h"
+
+extern const env_class env_pendulum;   /* common/pendulum.c, Gym Pendulum-v1 */
+
+#endif
