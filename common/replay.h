@@ -1,0 +1,83 @@
+/*
+ * replay.h - fixed-capacity replay buffer of transitions.
+ *
+ * A ring over contiguous arrays: obs (capacity, obs_dim), act (capacity,
+ * act_dim), reward (capacity), next_obs (capacity, obs_dim), terminated
+ * (capacity). Once full, each push overwrites the oldest row. Storage is
+ * allocated once in replay_new; push and sample allocate nothing.
+ *
+ * Threads: one writer and one reader may use the same buffer concurrently.
+ * A mutex is held around every push, push_batch and sample, so a sampled row
+ * is always one whole transition (never half old, half new). The reader
+ * blocks the writer only for the copy of one batch. replay_size and
+ * replay_pushed read an atomic counter without the lock.
+ */
+#ifndef HPO_REPLAY_H
+#define HPO_REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rng.h"
+
+typedef struct replay replay;
+
+// ---- buffer ----
+
+/*
+ * Create an empty buffer. capacity > 0, obs_dim > 0, act_dim > 0 (asserted).
+ * Aborts with the sizes when capacity * dim overflows or memory runs out.
+ * Caller owns the result; free with replay_destroy.
+ */
+replay *replay_new(size_t capacity, int obs_dim, int act_dim);
+
+/* Free *rb and set it to NULL. Accepts NULL and *rb == NULL. */
+void replay_destroy(replay **rb);
+
+/* Append one transition: obs (obs_dim), act (act_dim), next_obs (obs_dim);
+ * terminated is nonzero for a true terminal state (not a time limit). */
+void replay_push(replay *rb, const float *obs, const float *act, float reward,
+                 const float *next_obs, int terminated);
+
+/*
+ * Append n transitions in order, under one lock; the same contents as n calls
+ * of replay_push. obs (n, obs_dim)  act (n, act_dim)  reward (n)
+ * next_obs (n, obs_dim)  terminated (n).
+ */
+void replay_push_batch(replay *rb, size_t n, const float *obs, const float *act,
+                       const float *reward, const float *next_obs,
+                       const uint8_t *terminated);
+
+/* Rows held: min(pushed, capacity). */
+size_t replay_size(const replay *rb);
+
+/* Transitions ever pushed. */
+uint64_t replay_pushed(const replay *rb);
+
+// ---- sampling ----
+
+/* A minibatch, caller-owned storage sized once (replay_batch_init). */
+typedef struct replay_batch {
+    int m;              /* rows */
+    int obs_dim, act_dim;
+    float *obs;         /* (m, obs_dim) */
+    float *act;         /* (m, act_dim) */
+    float *reward;      /* (m) */
+    float *next_obs;    /* (m, obs_dim) */
+    float *done;        /* (m) 1.0 if terminated, else 0.0 */
+} replay_batch;
+
+/* Allocate b's arrays for m rows (m > 0). Release with replay_batch_release. */
+void replay_batch_init(replay_batch *b, int m, int obs_dim, int act_dim);
+
+/* Free b's arrays and zero b. Accepts a zeroed b. */
+void replay_batch_release(replay_batch *b);
+
+/*
+ * Fill out with out->m rows drawn uniformly with replacement from the written
+ * rows (rng_below on r). Asserts replay_size(rb) > 0 and that out's dims
+ * match rb's. r belongs to the calling thread.
+ */
+void replay_sample(replay *rb, rng *r, replay_batch *out);
+
+#endif
