@@ -1,0 +1,330 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hd.h"
+#include "util.h"
+
+typedef enum { F_INT, F_LONG, F_FLOAT, F_U64, F_STR, F_MODE, F_BOOL } ftype;
+
+typedef struct field {
+    const char *name;
+    ftype type;
+    size_t off;
+    const char *help;
+} field;
+
+#define FLD(n, t, m, h) {n, t, offsetof(hpo_config, m), h}
+
+static const field fields[] = {
+    FLD("env", F_STR, env, "environment (HalfCheetah, Pendulum, ...)"),
+    FLD("mode", F_MODE, mode, "hpo | baseline1 | baseline2 | baseline3 | sac"),
+    FLD("alpha", F_FLOAT, alpha, "entropy temperature (initial if auto)"),
+    FLD("auto-alpha", F_BOOL, auto_alpha, "tune alpha toward target entropy"),
+    FLD("target-entropy", F_FLOAT, target_entropy, "0 means -act_dim"),
+    FLD("std-tr", F_FLOAT, std_tr, "momentum std in the losses"),
+    FLD("std-exp", F_FLOAT, std_exp, "momentum std when acting"),
+    FLD("eps", F_FLOAT, eps, "leapfrog step size"),
+    FLD("K", F_INT, K, "leapfrog steps"),
+    FLD("pi-layers", F_INT, pi_layers, "policy hidden layers (l)"),
+    FLD("pi-hidden", F_INT, pi_hidden, "policy hidden width"),
+    FLD("q-layers", F_INT, q_layers, "critic hidden layers"),
+    FLD("q-hidden", F_INT, q_hidden, "critic hidden width"),
+    FLD("h-hidden", F_INT, h_hidden, "T_h / sigma_h hidden width (h)"),
+    FLD("h-use-state", F_BOOL, h_use_state, "T_h / sigma_h see the state"),
+    FLD("hd-target", F_BOOL, hd_target, "Hamiltonian critic target (0: base)"),
+    FLD("eval-hd", F_BOOL, eval_hd, "leapfrog in evaluation (0: tanh(mu))"),
+    FLD("batch", F_INT, batch, "minibatch size"),
+    FLD("buffer", F_LONG, buffer, "replay capacity"),
+    FLD("gamma", F_FLOAT, gamma, "discount"),
+    FLD("tau", F_FLOAT, tau, "Polyak rate"),
+    FLD("lr", F_FLOAT, lr, "Adam learning rate"),
+    FLD("learning-starts", F_LONG, learning_starts,
+        "uniform random actions before this many env steps"),
+    FLD("steps", F_LONG, steps, "environment steps"),
+    FLD("seed", F_U64, seed, "run seed"),
+    FLD("threads", F_INT, threads, "BLAS threads"),
+    FLD("eval-every", F_LONG, eval_every, "env steps between evaluations"),
+    FLD("eval-episodes", F_INT, eval_episodes, "episodes per evaluation"),
+};
+#define N_FIELDS (sizeof fields / sizeof fields[0])
+
+static const char *const mode_names[] = {"hpo", "baseline1", "baseline2",
+                                         "baseline3", "sac"};
+
+const char *mode_name(int mode)
+{
+    return mode >= 0 && mode <= MODE_SAC ? mode_names[mode] : "?";
+}
+
+int mode_parse(const char *s)
+{
+    for (int i = 0; i <= MODE_SAC; i++)
+        if (strcasecmp(s, mode_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int mode_explore_hd(int mode)
+{
+    static const int k[] = {HD_PROPOSED, HD_CONVENTIONAL, HD_CONVENTIONAL,
+                            HD_NONE, HD_NONE};
+    return k[mode];
+}
+
+int mode_optim_hd(int mode)
+{
+    static const int k[] = {HD_PROPOSED, HD_CONVENTIONAL, HD_NONE,
+                            HD_PROPOSED, HD_NONE};
+    return k[mode];
+}
+
+void config_defaults(hpo_config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->env, sizeof c->env, "HalfCheetah");
+    c->mode = MODE_HPO;
+    c->alpha = 0.2f;
+    c->std_tr = 1.0f;
+    c->std_exp = 0.5f;
+    c->eps = 0.2f;
+    c->K = 3;
+    c->pi_layers = 2;
+    c->pi_hidden = 256;
+    c->q_layers = 2;
+    c->q_hidden = 256;
+    c->h_hidden = 32;
+    c->h_use_state = 1;
+    c->hd_target = 1;
+    c->eval_hd = 1;
+    c->batch = 256;
+    c->buffer = 1000000;
+    c->gamma = 0.99f;
+    c->tau = 0.005f;
+    c->lr = 3e-4f;
+    c->learning_starts = 5000;
+    c->steps = 1000000;
+    c->seed = 1;
+    c->threads = 1;
+    c->eval_every = 5000;
+    c->eval_episodes = 10;
+}
+
+typedef struct preset {
+    const char *env;
+    float alpha, std_tr, std_exp, eps;
+    int K, l, h;
+} preset;
+
+/* Tables 3 and 4 of the paper, per algorithm.md. */
+static const preset presets[] = {
+    {"HalfCheetah", 0.2f, 1.0f, 0.5f, 0.2f, 3, 2, 32},
+    {"Hopper", 0.2f, 0.1f, 1.5f, 0.15f, 2, 2, 32},
+    {"Walker2d", 0.2f, 0.2f, 1.5f, 0.15f, 3, 2, 32},
+    {"Ant", 0.2f, 0.1f, 1.0f, 0.1f, 3, 1, 32},
+    {"Humanoid", 0.05f, 1.0f, 1.0f, 0.1f, 3, 1, 64},
+};
+
+static int name_matches(const char *env, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncasecmp(env, name, n) != 0)
+        return 0;
+    return env[n] == '\0' || strcasecmp(env + n, "-v5") == 0;
+}
+
+void config_preset(hpo_config *c, const char *env)
+{
+    const preset *p = &presets[0];
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        if (name_matches(env, presets[i].env))
+            p = &presets[i];
+    snprintf(c->env, sizeof c->env, "%s", env);
+    c->alpha = p->alpha;
+    c->std_tr = p->std_tr;
+    c->std_exp = p->std_exp;
+    c->eps = p->eps;
+    c->K = p->K;
+    c->pi_layers = p->l;
+    c->h_hidden = p->h;
+}
+
+static int same_name(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a == '_' ? '-' : *a, y = *b == '_' ? '-' : *b;
+        if (tolower((unsigned char)x) != tolower((unsigned char)y))
+            return 0;
+    }
+    return *a == *b;
+}
+
+static const field *find_field(const char *name)
+{
+    for (size_t i = 0; i < N_FIELDS; i++)
+        if (same_name(fields[i].name, name))
+            return &fields[i];
+    return NULL;
+}
+
+int config_has(const char *name) { return find_field(name) != NULL; }
+
+int config_set(hpo_config *c, const char *name, const char *value, char *err,
+               size_t errlen)
+{
+    const field *f = find_field(name);
+    if (!f) {
+        errf(err, errlen, "unknown setting '%s' (see --help)", name);
+        return -1;
+    }
+    char *end = NULL;
+    void *dst = (char *)c + f->off;
+    errno = 0;
+    switch (f->type) {
+    case F_INT:
+    case F_BOOL: {
+        long v = strtol(value, &end, 10);
+        if (f->type == F_BOOL && (v < 0 || v > 1))
+            end = NULL;
+        if (end && *end == '\0' && errno == 0 && v >= -2147483647L &&
+            v <= 2147483647L) {
+            *(int *)dst = (int)v;
+            return 0;
+        }
+        break;
+    }
+    case F_LONG: {
+        long v = strtol(value, &end, 10);
+        if (*end == '\0' && errno == 0) {
+            *(long *)dst = v;
+            return 0;
+        }
+        break;
+    }
+    case F_U64: {
+        unsigned long long v = strtoull(value, &end, 10);
+        if (*end == '\0' && errno == 0 && value[0] != '-') {
+            *(uint64_t *)dst = v;
+            return 0;
+        }
+        break;
+    }
+    case F_FLOAT: {
+        float v = strtof(value, &end);
+        if (*end == '\0' && errno == 0 && isfinite(v)) {
+            *(float *)dst = v;
+            return 0;
+        }
+        break;
+    }
+    case F_STR:
+        if (strlen(value) < sizeof c->env && value[0]) {
+            snprintf((char *)dst, sizeof c->env, "%s", value);
+            return 0;
+        }
+        break;
+    case F_MODE: {
+        int m = mode_parse(value);
+        if (m >= 0) {
+            *(int *)dst = m;
+            return 0;
+        }
+        errf(err, errlen,
+             "bad --mode '%s': use hpo, baseline1, baseline2, baseline3 or "
+             "sac",
+             value);
+        return -1;
+    }
+    }
+    if (value[0] == '\0')
+        end = NULL;
+    errf(err, errlen, "bad value '%s' for --%s (%s)", value, f->name,
+         f->type == F_BOOL    ? "0 or 1"
+         : f->type == F_FLOAT ? "a finite number"
+                              : "an integer");
+    return -1;
+}
+
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            errf(err, errlen, __VA_ARGS__);                                    \
+            return -1;                                                         \
+        }                                                                      \
+    } while (0)
+
+int config_validate(const hpo_config *c, char *err, size_t errlen)
+{
+    CHECK(c->alpha > 0, "--alpha must be > 0 (got %g)", c->alpha);
+    CHECK(c->std_tr > 0 && c->std_exp > 0,
+          "--std-tr and --std-exp must be > 0 (got %g, %g)", c->std_tr,
+          c->std_exp);
+    CHECK(c->eps > 0, "--eps must be > 0 (got %g)", c->eps);
+    CHECK(c->K >= 1 && c->K <= HD_MAX_K, "--K must be in 1..%d (got %d)",
+          HD_MAX_K, c->K);
+    CHECK(c->pi_layers >= 1 && c->pi_layers <= 3,
+          "--pi-layers must be 1..3 (got %d)", c->pi_layers);
+    CHECK(c->q_layers >= 1 && c->q_layers <= 3,
+          "--q-layers must be 1..3 (got %d)", c->q_layers);
+    CHECK(c->pi_hidden >= 1 && c->pi_hidden <= 4096 && c->q_hidden >= 1 &&
+              c->q_hidden <= 4096 && c->h_hidden >= 1 && c->h_hidden <= 4096,
+          "hidden widths must be 1..4096 (got %d, %d, %d)", c->pi_hidden,
+          c->q_hidden, c->h_hidden);
+    CHECK(c->batch >= 1 && c->batch <= 65536,
+          "--batch must be 1..65536 (got %d)", c->batch);
+    CHECK(c->buffer >= c->batch, "--buffer (%ld) must be >= --batch (%d)",
+          c->buffer, c->batch);
+    CHECK(c->gamma >= 0 && c->gamma <= 1, "--gamma must be in [0, 1] (got %g)",
+          c->gamma);
+    CHECK(c->tau > 0 && c->tau <= 1, "--tau must be in (0, 1] (got %g)",
+          c->tau);
+    CHECK(c->lr > 0, "--lr must be > 0 (got %g)", c->lr);
+    CHECK(c->learning_starts >= 0 && c->steps >= 0,
+          "--learning-starts and --steps must be >= 0");
+    CHECK(c->threads >= 1 && c->threads <= 256,
+          "--threads must be 1..256 (got %d)", c->threads);
+    CHECK(c->eval_every >= 0 && c->eval_episodes >= 1,
+          "--eval-every must be >= 0 and --eval-episodes >= 1");
+    return 0;
+}
+
+void config_write(const hpo_config *c, FILE *f)
+{
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const void *p = (const char *)c + fields[i].off;
+        fprintf(f, "%s = ", fields[i].name);
+        switch (fields[i].type) {
+        case F_INT:
+        case F_BOOL:
+            fprintf(f, "%d\n", *(const int *)p);
+            break;
+        case F_LONG:
+            fprintf(f, "%ld\n", *(const long *)p);
+            break;
+        case F_U64:
+            fprintf(f, "%llu\n", (unsigned long long)*(const uint64_t *)p);
+            break;
+        case F_FLOAT:
+            fprintf(f, "%.9g\n", *(const float *)p);
+            break;
+        case F_STR:
+            fprintf(f, "%s\n", (const char *)p);
+            break;
+        case F_MODE:
+            fprintf(f, "%s\n", mode_name(*(const int *)p));
+            break;
+        }
+    }
+}
+
+void config_usage(FILE *f)
+{
+    for (size_t i = 0; i < N_FIELDS; i++)
+        fprintf(f, "  --%-18s %s\n", fields[i].name, fields[i].help);
+}

@@ -1,0 +1,86 @@
+/*
+ * config.h - the resolved configuration of a run: presets and overrides.
+ *
+ * Every hyper-parameter lives in one struct. Defaults come from
+ * algorithm.md (Tables 3, 4, 6); config_preset applies an environment's
+ * row; config_set overrides any field by name ("alpha", "std-exp", ...), so
+ * each program exposes every field as a --name VALUE flag through the same
+ * table, and config_write prints the whole table as "name = value" lines.
+ */
+#ifndef HPO_CONFIG_H
+#define HPO_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+    MODE_HPO = 0,
+    MODE_BASELINE1,
+    MODE_BASELINE2,
+    MODE_BASELINE3,
+    MODE_SAC,
+} hpo_mode;
+
+typedef struct hpo_config {
+    char env[64];            /* environment name */
+    int mode;                /* hpo_mode */
+    /* algorithm */
+    float alpha;             /* entropy temperature (initial when auto) */
+    int auto_alpha;          /* 1: tune log_alpha toward target_entropy */
+    float target_entropy;    /* 0 means -act_dim */
+    float std_tr;            /* momentum std inside the losses */
+    float std_exp;           /* momentum std when acting */
+    float eps;               /* leapfrog step size */
+    int K;                   /* leapfrog steps */
+    int pi_layers;           /* policy hidden layers (l) */
+    int pi_hidden;           /* policy hidden width */
+    int q_layers, q_hidden;  /* critic hidden layers and width */
+    int h_hidden;            /* T_h / sigma_h hidden width (h) */
+    int h_use_state;         /* T_h / sigma_h see s */
+    int hd_target;           /* 1: Hamiltonian critic target; 0: base actions */
+    int eval_hd;             /* 1: evaluation runs the leapfrog; 0: tanh(mu) */
+    int batch;
+    long buffer;             /* replay capacity (transitions) */
+    float gamma, tau, lr;
+    long learning_starts;    /* uniform random actions before this many steps */
+    /* run */
+    long steps;              /* environment steps */
+    uint64_t seed;
+    int threads;             /* BLAS threads */
+    long eval_every;         /* env steps between evaluations; 0: never */
+    int eval_episodes;
+} hpo_config;
+
+/* The defaults: HalfCheetah's preset, mode hpo. */
+void config_defaults(hpo_config *c);
+
+/* Apply env's preset row (Tables 3-4) and set c->env. Unknown environments
+ * keep HalfCheetah's row. */
+void config_preset(hpo_config *c, const char *env);
+
+/* Set field name (dashes or underscores) from text. Returns 0, or -1 with a
+ * message in err naming the field or the bad value. */
+int config_set(hpo_config *c, const char *name, const char *value, char *err,
+               size_t errlen);
+
+/* 1 when name is a config field. */
+int config_has(const char *name);
+
+/* Check ranges and relations. Returns 0, or -1 with a message. */
+int config_validate(const hpo_config *c, char *err, size_t errlen);
+
+/* Write "name = value" for every field. */
+void config_write(const hpo_config *c, FILE *f);
+
+/* Print "--name VALUE   help" lines for usage text. */
+void config_usage(FILE *f);
+
+const char *mode_name(int mode);
+int mode_parse(const char *s); /* -1 when unknown */
+
+/* Hamiltonian kinds of a mode: exploration and policy optimization
+ * (hd_kind values: 0 none, 1 proposed, 2 conventional). */
+int mode_explore_hd(int mode);
+int mode_optim_hd(int mode);
+
+#endif

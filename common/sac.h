@@ -1,0 +1,129 @@
+/*
+ * sac.h - the SAC-HPO agent: parameters, optimizer state, update, acting.
+ *
+ * One sac object owns the flat parameter block of every network (layout in
+ * policy.h's hpo_nets), its gradient, Adam moments and the critic targets,
+ * plus every workspace the update and the acting path need, sized once at
+ * creation: neither sac_update nor sac_act allocates. The update is the one
+ * algorithm.md defines: critic step on the Hamiltonian target, then the
+ * policy + T_h/sigma_h step through the leapfrog with the updated critics,
+ * then the temperature (when tuned), then Polyak averaging. The five modes of
+ * Table 6 choose which Hamiltonian dynamics explores and which optimizes.
+ */
+#ifndef HPO_SAC_H
+#define HPO_SAC_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "hd.h"
+#include "nn.h"
+#include "policy.h"
+#include "replay.h"
+#include "rng.h"
+
+typedef struct sac_stats {
+    float q_loss;      /* sum over both critics of mean (Q - y)^2 */
+    float pi_loss;     /* mean(alpha log pi - Qmin) */
+    float alpha;       /* temperature used by this update */
+    float logp;        /* mean log pi(a0|s) */
+    float hd_dist;     /* mean ||aK - a0|| in the policy pass (0 without HD) */
+    float gate;        /* mean sigma_h output in the policy pass (0 without) */
+    float q_mean;      /* mean Q1(s, a) on the batch */
+} sac_stats;
+
+typedef struct sac {
+    hpo_config cfg;
+    hpo_nets nets;
+    hd_params hd_exp, hd_opt, hd_tgt; /* exploration, policy loss, target */
+    adam opt;
+
+    float *params;     /* (n_params) every network */
+    float *target;     /* (n_params) critic targets (only the q range is used) */
+    float *grads;      /* (n_params) */
+    float *adam_m, *adam_v; /* (n_params) */
+    float log_alpha, la_m, la_v;
+    long t_q, t_pi, t_alpha; /* Adam step counts per group */
+    long updates;
+
+    /* update workspace, batch cfg.batch */
+    int m;
+    mlp_cache pic;
+    hd_ws hw;
+    float *xi, *rho0, *a0, *std, *logp, *aK, *ac; /* (m, da) or (m) */
+    float *y, *dq, *dout, *abar, *qt;
+    /* acting workspace, batch act_max */
+    int act_max;
+    mlp_cache pic_act;
+    hd_ws hw_act;
+    float *xi_act, *a0_act, *std_act, *rho_act;
+} sac;
+
+/*
+ * Create an agent for obs_dim / act_dim with cfg (validated by the caller),
+ * parameters initialized from cfg->seed. act_max is the largest batch
+ * sac_act will be called with; with_update = 0 skips the optimizer state and
+ * update workspace (an actor). Caller owns the result; free with sac_destroy.
+ */
+sac *sac_new(const hpo_config *cfg, int obs_dim, int act_dim, int act_max,
+             int with_update);
+
+/* Free s and set *s to NULL. Accepts NULL and *s == NULL. */
+void sac_destroy(sac **s);
+
+/* Current temperature. */
+float sac_alpha(const sac *s);
+
+/*
+ * One SAC-HPO update on batch b (b->m == cfg.batch); noise drawn from r.
+ * Fills st when non-NULL. Allocates nothing.
+ */
+void sac_update(sac *s, const replay_batch *b, rng *r, sac_stats *st);
+
+/*
+ * Actions (n, da) for observations obs (n, ds), n <= act_max, clipped to
+ * [-1, 1]. Stochastic: the mode's exploration (tanh-Gaussian base, then the
+ * exploration leapfrog with rho0 ~ N(0, std_exp^2)). Deterministic:
+ * a0 = tanh(mu), rho0 = 0, the same leapfrog (or none when cfg.eval_hd = 0).
+ * Optional hd_dist (n) receives ||aK - a0|| per row (Nullable).
+ */
+void sac_act(sac *s, const float *obs, int n, int deterministic, rng *r,
+             float *action, float *hd_dist);
+
+/*
+ * Save the parameters (every network and the critic targets) and log_alpha
+ * to path in the weights format of docs/weights.md (temporary file, fsync,
+ * rename). Returns 0, or -1 with a message in err.
+ */
+int sac_save(const sac *s, const char *path, char *err, size_t errlen);
+
+/* Load weights saved by sac_save into s, checking magic, version, checksum
+ * and every dimension. Returns 0, or -1 with a message naming the file and
+ * the mismatch; s is unchanged on failure. */
+int sac_load(sac *s, const char *path, char *err, size_t errlen);
+
+// ---- the update's parts, exposed for gradient checks and benchmarks ----
+/* s->y (m) = r + gamma (1 - done) (min Q'(s', aK') - alpha log pi(a0'|s')),
+ * with aK' from the target's Hamiltonian dynamics (online critics). */
+void sac_critic_target(sac *s, const replay_batch *b, rng *r, float alpha);
+
+/* Critic loss sum_j mean (Q_j(s, a) - y)^2 against s->y (no 0.5 factor);
+ * its gradient overwrites the critic range of s->grads. Returns the loss;
+ * q_mean (Nullable) receives mean Q1. */
+float sac_critic_grad(sac *s, const replay_batch *b, float *q_mean);
+
+/* Policy loss mean[alpha log pi(a0|s) - Qmin(s, clip(aK))]; its gradient
+ * (pi through a0 and log pi, T_h and sigma_h through every force
+ * evaluation) overwrites the policy range of s->grads. Noise from r. Fills
+ * st's logp, hd_dist and gate. Returns the loss. */
+float sac_policy_grad(sac *s, const replay_batch *b, rng *r, float alpha,
+                      sac_stats *st);
+
+/* d/dlog_alpha of -log_alpha * (mean_logp + H_target). */
+float sac_alpha_grad(const sac *s, float mean_logp);
+
+/* Multiply-adds per sample of one update (the analytic count hpo-bench
+ * reports), given the agent's shapes and mode. */
+double sac_update_macs(const sac *s);
+
+#endif

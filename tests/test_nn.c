@@ -1,0 +1,268 @@
+/* Gradient checks for activations, the dense layer and MLPs; Adam and
+ * Polyak against double-precision references. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fdcheck.h"
+#include "nn.h"
+#include "rng.h"
+#include "util.h"
+
+static void fill(float *x, size_t n, rng *r, float lo, float hi)
+{
+    rng_uniform_fill(r, x, n, lo, hi);
+}
+
+static double dot(const float *a, const float *b, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+// ---- activations ----
+typedef struct act_ctx {
+    act_kind k;
+    float *x, *y, *r;
+    size_t n;
+} act_ctx;
+
+static double act_loss(void *p)
+{
+    act_ctx *c = p;
+    memcpy(c->y, c->x, c->n * sizeof(float));
+    act_forward(c->y, c->n, c->k);
+    return dot(c->y, c->r, c->n);
+}
+
+static void test_activations(void **state)
+{
+    (void)state;
+    const act_kind kinds[] = {ACT_IDENTITY, ACT_RELU, ACT_ELU, ACT_TANH,
+                              ACT_SIGMOID};
+    const char *names[] = {"identity", "relu", "elu", "tanh", "sigmoid"};
+    enum { N = 64 };
+    float x[N], y[N], r[N], g[N];
+    rng st;
+    rng_init(&st, 7, 0);
+    for (int k = 0; k < 5; k++) {
+        fill(x, N, &st, -3.0f, 3.0f);
+        for (int i = 0; i < N; i++) /* keep away from the ReLU/ELU kink */
+            if (fabsf(x[i]) < 0.05f)
+                x[i] = 0.5f;
+        fill(r, N, &st, -1.0f, 1.0f);
+        act_ctx c = {kinds[k], x, y, r, N};
+        act_loss(&c);
+        memcpy(g, r, sizeof g);
+        act_backward(g, y, N, kinds[k]);
+        fd_result res = fd_check(act_loss, &c, x, g, N, 1, 1e-3, 1e-6);
+        fd_report(names[k], &res);
+        assert_true(res.max_rel < 2e-3);
+    }
+}
+
+static void test_activation_values(void **state)
+{
+    (void)state;
+    float v[5] = {-1.0f, 0.0f, 2.0f, -30.0f, 30.0f};
+    float e[5];
+    memcpy(e, v, sizeof e);
+    act_forward(e, 5, ACT_ELU);
+    assert_float_equal(e[0], expm1f(-1.0f), 1e-7);
+    assert_float_equal(e[2], 2.0f, 0);
+    assert_float_equal(e[3], -1.0f, 1e-6);
+    memcpy(e, v, sizeof e);
+    act_forward(e, 5, ACT_SIGMOID);
+    assert_float_equal(e[1], 0.5f, 1e-7);
+    assert_true(e[3] >= 0.0f && e[3] < 1e-12f && e[4] == 1.0f);
+    memcpy(e, v, sizeof e);
+    act_forward(e, 5, ACT_RELU);
+    assert_true(e[0] == 0.0f && e[2] == 2.0f);
+}
+
+// ---- dense layer ----
+enum { DB = 5, DI = 7, DO = 4 };
+typedef struct dense_ctx {
+    float x[DB * DI], W[DO * DI], b[DO], y[DB * DO], R[DB * DO];
+} dense_ctx;
+
+static double dense_loss(void *p)
+{
+    dense_ctx *c = p;
+    dense_forward(c->y, c->x, c->W, c->b, DB, DI, DO);
+    return dot(c->y, c->R, DB * DO);
+}
+
+static void test_dense(void **state)
+{
+    (void)state;
+    dense_ctx c;
+    rng st;
+    rng_init(&st, 3, 0);
+    fill(c.x, DB * DI, &st, -1, 1);
+    fill(c.W, DO * DI, &st, -1, 1);
+    fill(c.b, DO, &st, -1, 1);
+    fill(c.R, DB * DO, &st, -1, 1);
+    float dW[DO * DI] = {0}, db[DO] = {0}, dx[DB * DI];
+    dense_loss(&c);
+    /* accumulate twice from zero: backward must add, not overwrite */
+    dense_backward(dx, dW, db, c.R, c.x, c.W, DB, DI, DO, DI);
+    dense_backward(NULL, dW, db, c.R, c.x, c.W, DB, DI, DO, DI);
+    for (int i = 0; i < DO * DI; i++)
+        dW[i] *= 0.5f;
+    for (int i = 0; i < DO; i++)
+        db[i] *= 0.5f;
+    /* the loss is linear in each entry: a large step is exact */
+    fd_result r = fd_check(dense_loss, &c, c.W, dW, DO * DI, 1, 0.1, 1e-6);
+    fd_report("dense dW", &r);
+    assert_true(r.max_rel < 1e-4);
+    r = fd_check(dense_loss, &c, c.b, db, DO, 1, 0.1, 1e-6);
+    fd_report("dense db", &r);
+    assert_true(r.max_rel < 1e-4);
+    r = fd_check(dense_loss, &c, c.x, dx, DB * DI, 1, 0.1, 1e-6);
+    fd_report("dense dx", &r);
+    assert_true(r.max_rel < 1e-4);
+
+    /* a slice of a wider input row (ldx > I) */
+    float wide[DB * 10], dwide[DB * 10];
+    for (int b = 0; b < DB; b++)
+        memcpy(wide + b * 10 + 3, c.x + b * DI, DI * sizeof(float));
+    memset(dwide, 0, sizeof dwide);
+    float dW2[DO * DI] = {0};
+    dense_backward(dwide + 3, dW2, NULL, c.R, wide + 3, c.W, DB, DI, DO, 10);
+    for (int b = 0; b < DB; b++)
+        for (int i = 0; i < DI; i++)
+            assert_float_equal(dwide[b * 10 + 3 + i], dx[b * DI + i], 1e-5);
+    for (int i = 0; i < DO * DI; i++)
+        assert_float_equal(dW2[i], dW[i], 1e-5);
+}
+
+// ---- MLP ----
+typedef struct mlp_ctx {
+    mlp net;
+    mlp_cache c;
+    float *block, *x, *R;
+    int B;
+} mlp_ctx;
+
+static double mlp_loss(void *p)
+{
+    mlp_ctx *c = p;
+    const float *y = mlp_forward(&c->net, c->block, &c->c, c->x, c->B);
+    return dot(y, c->R, (size_t)c->B * c->net.dims[c->net.n_layers]);
+}
+
+static void check_mlp(act_kind hid, act_kind out, const char *label)
+{
+    mlp_ctx c;
+    size_t off = 3; /* the net need not start at 0 in its block */
+    mlp_init(&c.net, &off, 5, 9, 2, hid, 4, out);
+    c.B = 6;
+    c.block = xalloc_floats(off);
+    c.x = xalloc_floats((size_t)c.B * 5);
+    c.R = xalloc_floats((size_t)c.B * 4);
+    float *g = xalloc_floats(off), *dx = xalloc_floats((size_t)c.B * 5);
+    rng st;
+    rng_init(&st, 11, hid * 10 + out);
+    mlp_init_params(&c.net, c.block, &st);
+    fill(c.x, (size_t)c.B * 5, &st, -2, 2);
+    fill(c.R, (size_t)c.B * 4, &st, -1, 1);
+    mlp_cache_init(&c.c, &c.net, c.B);
+    mlp_loss(&c);
+    mlp_backward(&c.net, c.block, g, &c.c, c.x, c.R, dx, 5, c.B);
+    assert_true(c.net.offset == 3 && c.net.n_params == off - 3);
+    /* smooth nets take a larger step (less float noise); ReLU nets a small
+     * one, so no unit crosses its kink */
+    double h = (hid == ACT_RELU || out == ACT_RELU) ? 1e-3 : 1e-2;
+    fd_result r = fd_check(mlp_loss, &c, c.block + 3, g + 3, c.net.n_params, 1,
+                           h, 1e-3);
+    fd_report(label, &r);
+    assert_true(r.max_rel < 1e-2);
+    r = fd_check(mlp_loss, &c, c.x, dx, (size_t)c.B * 5, 1, h, 1e-3);
+    fd_report(label, &r);
+    assert_true(r.max_rel < 1e-2);
+    /* a wrong sign anywhere would show as a large directional error */
+    double fd, an;
+    double e = fd_check_dir(mlp_loss, &c, c.block + 3, g + 3, c.net.n_params,
+                            1e-3, 5, &fd, &an);
+    assert_true(e < 1e-2);
+    mlp_cache_release(&c.c);
+    free(c.block);
+    free(c.x);
+    free(c.R);
+    free(g);
+    free(dx);
+}
+
+static void test_mlp(void **state)
+{
+    (void)state;
+    check_mlp(ACT_RELU, ACT_IDENTITY, "mlp relu/identity");
+    check_mlp(ACT_ELU, ACT_TANH, "mlp elu/tanh");
+    check_mlp(ACT_ELU, ACT_SIGMOID, "mlp elu/sigmoid");
+    check_mlp(ACT_TANH, ACT_IDENTITY, "mlp tanh/identity");
+    check_mlp(ACT_SIGMOID, ACT_IDENTITY, "mlp sigmoid/identity");
+}
+
+static void test_init_bounds(void **state)
+{
+    (void)state;
+    mlp net;
+    size_t off = 0;
+    mlp_init(&net, &off, 16, 64, 1, ACT_RELU, 2, ACT_IDENTITY);
+    assert_int_equal(off, 16 * 64 + 64 + 64 * 2 + 2);
+    float *blk = xalloc_floats(off);
+    rng st;
+    rng_init(&st, 1, 1);
+    mlp_init_params(&net, blk, &st);
+    for (size_t i = 0; i < 16 * 64 + 64; i++)
+        assert_true(fabsf(blk[i]) <= 0.25f);
+    for (size_t i = 16 * 64 + 64; i < off; i++)
+        assert_true(fabsf(blk[i]) <= 0.125f);
+    free(blk);
+}
+
+static void test_adam_polyak(void **state)
+{
+    (void)state;
+    adam opt = {.lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    float p[3] = {1, -2, 0.5f}, m[3] = {0}, v[3] = {0};
+    double pd[3] = {1, -2, 0.5}, md[3] = {0}, vd[3] = {0};
+    for (long t = 1; t <= 5; t++) {
+        float g[3] = {0.3f * (float)t, -1.0f, 1e-3f};
+        adam_step(&opt, p, g, m, v, 3, t);
+        for (int i = 0; i < 3; i++) {
+            md[i] = 0.9 * md[i] + 0.1 * g[i];
+            vd[i] = 0.999 * vd[i] + 0.001 * (double)g[i] * g[i];
+            double mh = md[i] / (1 - pow(0.9, t));
+            double vh = vd[i] / (1 - pow(0.999, t));
+            pd[i] -= 0.01 * mh / (sqrt(vh) + 1e-8);
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        assert_float_equal(p[i], pd[i], 1e-5);
+    float tg[2] = {1, 2}, src[2] = {3, -2};
+    polyak_update(tg, src, 2, 0.25f);
+    assert_float_equal(tg[0], 1.5f, 1e-6);
+    assert_float_equal(tg[1], 1.0f, 1e-6);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_activations),
+        cmocka_unit_test(test_activation_values),
+        cmocka_unit_test(test_dense),
+        cmocka_unit_test(test_mlp),
+        cmocka_unit_test(test_init_bounds),
+        cmocka_unit_test(test_adam_polyak),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
