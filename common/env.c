@@ -23,6 +23,8 @@
  */
 static const env_class *const registry[] = {
     &env_pendulum,
+    &env_ant,
+    &env_humanoid,
 };
 #define N_CLASSES (sizeof registry / sizeof registry[0])
 

@@ -10,5 +10,7 @@
 #include "env.h"
 
 extern const env_class env_pendulum;   /* common/pendulum.c, Gym Pendulum-v1 */
+extern const env_class env_ant;        /* common/env_ant.c, Gymnasium Ant-v5 */
+extern const env_class env_humanoid;   /* common/env_humanoid.c, Gymnasium Humanoid-v5 */
 
 #endif
