@@ -23,6 +23,11 @@
  */
 static const env_class *const registry[] = {
     &env_pendulum,
+    &env_inverted_pendulum,
+    &env_inverted_double_pendulum,
+    &env_half_cheetah,
+    &env_hopper,
+    &env_walker2d,
     &env_ant,
     &env_humanoid,
 };

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -111,6 +112,29 @@ void mjenv_release(mjenv *me)
     memset(me, 0, sizeof(*me));
 }
 
+int mjenv_open(env *e, size_t state_size, const char *path,
+               const mjenv_spec *spec, char *err, size_t errlen)
+{
+    HPO_ASSERT(state_size >= sizeof(mjenv));
+    mjenv *me = xcalloc(1, state_size);
+    if (mjenv_init(me, path, spec, err, errlen) != 0) {
+        free(me);
+        e->state = NULL;
+        return -1;
+    }
+    e->state = me;
+    return 0;
+}
+
+void mjenv_close(env *e)
+{
+    if (!e->state)
+        return;
+    mjenv_release(e->state);
+    free(e->state);
+    e->state = NULL;
+}
+
 mjenv *mjenv_of(env *e)
 {
     return (mjenv *)e->state;
@@ -169,6 +193,14 @@ int mjenv_step(mjenv *me, const float *action)
         if (d->warning[diverge_warnings[i]].number > 0)
             return 1;
     return 0;
+}
+
+void mjenv_mark_diverged(env_step_result *res)
+{
+    res->diverged = 1;
+    res->terminated = 1;
+    res->reward = 0.0f;
+    memset(res->terms, 0, sizeof(res->terms));
 }
 
 double mjenv_ctrl_sq(const mjenv *me)

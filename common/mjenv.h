@@ -67,6 +67,18 @@ int mjenv_init(mjenv *me, const char *path, const mjenv_spec *spec, char *err,
 /* Free the model and data; me is zeroed. Accepts a zeroed mjenv. */
 void mjenv_release(mjenv *me);
 
+/*
+ * For a class's open: allocate e->state zeroed with state_size bytes (>=
+ * sizeof(mjenv); the class's state struct starts with its mjenv) and
+ * mjenv_init it from path. Returns 0, or -1 with the message in err and
+ * e->state left NULL.
+ */
+int mjenv_open(env *e, size_t state_size, const char *path,
+               const mjenv_spec *spec, char *err, size_t errlen);
+
+/* For a class's close: release the mjenv and free e->state (set to NULL). */
+void mjenv_close(env *e);
+
 /* The mjenv at the start of a MuJoCo environment's state. */
 mjenv *mjenv_of(env *e);
 
@@ -89,6 +101,10 @@ void mjenv_set_state(mjenv *me, const mjtNum *qpos, const mjtNum *qvel);
  * simulator has then reset itself and the step is diverged - else 0.
  */
 int mjenv_step(mjenv *me, const float *action);
+
+/* Mark res as a diverged step: diverged and terminated set, reward and
+ * terms zeroed (the simulator has reset itself, so they mean nothing). */
+void mjenv_mark_diverged(env_step_result *res);
 
 // ---- reading ----
 
