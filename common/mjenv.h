@@ -12,7 +12,7 @@
  * Contract with the classes: a MuJoCo class's private state (env.state)
  * begins with an mjenv, so mjenv_of(e) reaches the simulator of any MuJoCo
  * environment (tests use it to construct exact states). The model is
- * MuJoCo 2.2.2; see /work/shared/docs/envs.md section 2 for the API mapping.
+ * MuJoCo 2.2.2; docs/envs.md records the choices this port made.
  */
 #ifndef HPO_MJENV_H
 #define HPO_MJENV_H
