@@ -4,16 +4,16 @@
  * Observation (105): qpos[2..14] (torso z, quaternion, 8 hinges), qvel[0..13],
  * then cfrc_ext of bodies 1..13 clipped to [-1, 1], row-major [torque, force].
  * Reward terms (summed into the reward):
+ *   survive  =  1.0 when the post-step state is healthy, else 0
  *   forward  =  1.0 * x_vel, torso body-frame x over dt (the lagged xpos)
- *   control  = -0.5 * sum(ctrl^2)
+ *   ctrl     = -0.5 * sum(ctrl^2)
  *   contact  = -5e-4 * sum(clip(cfrc_ext, -1, 1)^2) over all bodies
- *   healthy  =  1.0 when the post-step state is healthy, else 0
  * Healthy (inclusive): qpos and qvel finite and 0.2 <= qpos[2] <= 1.0; the
  * episode terminates when not healthy. Reset: qpos0 + U(-0.1, 0.1) (15 draws),
- * then qvel = 0.1 N(0, 1) (14 draws). Frame skip 5, truncation at 1000.
+ * then qvel = 0.1 N(0, 1) (14 draws). Frame skip 5, truncation at 1000. A
+ * step on which MuJoCo warned is diverged (terminated, reward zeroed).
  */
 #include <math.h>
-#include <stdlib.h>
 
 #include "env_classes.h"
 #include "mjenv.h"
@@ -33,7 +33,7 @@
 #define ANT_Z_MIN 0.2           /* healthy_z_range, inclusive */
 #define ANT_Z_MAX 1.0
 
-enum { TERM_FORWARD, TERM_CONTROL, TERM_CONTACT, TERM_HEALTHY };
+enum { TERM_SURVIVE, TERM_FORWARD, TERM_CTRL, TERM_CONTACT };
 
 typedef struct ant {
     mjenv me;      /* first: mjenv_of() */
@@ -49,33 +49,22 @@ static const mjenv_spec ant_spec = {
 
 static int ant_open(env *e, const char *model_path, char *err, size_t errlen)
 {
-    ant *a = xcalloc(1, sizeof *a);
-    if (mjenv_init(&a->me, model_path, &ant_spec, err, errlen) < 0)
-        goto out_free;
+    if (mjenv_open(e, sizeof(ant), model_path, &ant_spec, err, errlen) < 0)
+        return -1;
+    ant *a = e->state;
     if (a->me.m->nbody != ANT_NBODY) {
         errf(err, errlen, "model %s: %d bodies, expected %d", model_path,
              a->me.m->nbody, ANT_NBODY);
-        goto out_release;
+        goto out_close;
     }
     a->torso = mjenv_id(&a->me, mjOBJ_BODY, "torso", err, errlen);
     if (a->torso < 0)
-        goto out_release;
-    e->state = a;
+        goto out_close;
     return 0;
 
-out_release:
-    mjenv_release(&a->me);
-out_free:
-    free(a);
+out_close:
+    mjenv_close(e);
     return -1;
-}
-
-static void ant_close(env *e)
-{
-    ant *a = e->state;
-    mjenv_release(&a->me);
-    free(a);
-    e->state = NULL;
 }
 
 static void observe(const ant *a, float *obs)
@@ -126,18 +115,21 @@ static void ant_step(env *e, const float *action, float *obs,
     const mjData *d = a->me.d;
 
     double x_before = mjenv_xpos(&a->me, a->torso)[0];
-    res->diverged = mjenv_step(&a->me, action);
+    int diverged = mjenv_step(&a->me, action);
     double x_vel = (mjenv_xpos(&a->me, a->torso)[0] - x_before) / a->me.dt;
+    observe(a, obs);
 
     int healthy = is_healthy(d);
-    res->terms[TERM_FORWARD] = (float)(ANT_FORWARD_WEIGHT * x_vel);
-    res->terms[TERM_CONTROL] = (float)(-ANT_CTRL_WEIGHT * mjenv_ctrl_sq(&a->me));
-    res->terms[TERM_CONTACT] = (float)(-ANT_CONTACT_WEIGHT * contact_sq(d));
-    res->terms[TERM_HEALTHY] = healthy ? (float)ANT_HEALTHY_REWARD : 0.0f;
-    res->reward = res->terms[TERM_FORWARD] + res->terms[TERM_CONTROL] +
-                  res->terms[TERM_CONTACT] + res->terms[TERM_HEALTHY];
     res->terminated = !healthy;
-    observe(a, obs);
+    res->diverged = 0;
+    res->terms[TERM_SURVIVE] = healthy ? (float)ANT_HEALTHY_REWARD : 0.0f;
+    res->terms[TERM_FORWARD] = (float)(ANT_FORWARD_WEIGHT * x_vel);
+    res->terms[TERM_CTRL] = (float)(-ANT_CTRL_WEIGHT * mjenv_ctrl_sq(&a->me));
+    res->terms[TERM_CONTACT] = (float)(-ANT_CONTACT_WEIGHT * contact_sq(d));
+    res->reward = res->terms[TERM_SURVIVE] + res->terms[TERM_FORWARD] +
+                  res->terms[TERM_CTRL] + res->terms[TERM_CONTACT];
+    if (diverged)
+        mjenv_mark_diverged(res);
 }
 
 const env_class env_ant = {
@@ -146,10 +138,10 @@ const env_class env_ant = {
     .act_dim = ANT_NU,
     .max_episode_steps = 1000,
     .n_terms = 4,
-    .term_names = {"forward", "control", "contact", "healthy"},
+    .term_names = {"survive", "forward", "ctrl", "contact"},
     .model_file = "ant.xml",
     .open = ant_open,
-    .close = ant_close,
+    .close = mjenv_close,
     .reset = ant_reset,
     .step = ant_step,
 };

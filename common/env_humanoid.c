@@ -6,17 +6,15 @@
  * bodies 1..13 (the world row is left out) cinert (130) and cvel (78), then
  * qfrc_actuator of the 17 hinge dofs (17), then cfrc_ext of bodies 1..13 (78).
  * Reward terms (summed into the reward):
+ *   survive  =  5.0 when the post-step state is healthy, else 0
  *   forward  =  1.25 * x_vel, mass-weighted COM x over dt (the lagged xipos)
- *   control  = -0.1 * sum(ctrl^2), ctrl in the model's [-0.4, 0.4]
+ *   ctrl     = -0.1 * sum(ctrl^2), ctrl in the model's [-0.4, 0.4]
  *   contact  = -min(5e-7 * sum(cfrc_ext^2), 10) over all bodies
- *   healthy  =  5.0 when the post-step state is healthy, else 0
  * Healthy (strict): 1.0 < qpos[2] < 2.0; the episode terminates when not
  * healthy. Reset: qpos0 + U(-0.01, 0.01) (24 draws), then qvel = U(-0.01,
- * 0.01) (23 draws). Frame skip 5, truncation at 1000.
+ * 0.01) (23 draws). Frame skip 5, truncation at 1000. A step on which
+ * MuJoCo warned is diverged (terminated, reward zeroed).
  */
-#include <math.h>
-#include <stdlib.h>
-
 #include "env_classes.h"
 #include "mjenv.h"
 #include "util.h"
@@ -38,7 +36,7 @@
 #define HUM_Z_MIN 1.0           /* healthy_z_range, strict */
 #define HUM_Z_MAX 2.0
 
-enum { TERM_FORWARD, TERM_CONTROL, TERM_CONTACT, TERM_HEALTHY };
+enum { TERM_SURVIVE, TERM_FORWARD, TERM_CTRL, TERM_CONTACT };
 
 typedef struct humanoid {
     mjenv me;          /* first: mjenv_of() */
@@ -55,33 +53,20 @@ static const mjenv_spec humanoid_spec = {
 static int humanoid_open(env *e, const char *model_path, char *err,
                          size_t errlen)
 {
-    humanoid *h = xcalloc(1, sizeof *h);
-    if (mjenv_init(&h->me, model_path, &humanoid_spec, err, errlen) < 0)
-        goto out_free;
+    if (mjenv_open(e, sizeof(humanoid), model_path, &humanoid_spec, err,
+                   errlen) < 0)
+        return -1;
+    humanoid *h = e->state;
     const mjModel *m = h->me.m;
     if (m->nbody != HUM_NBODY || m->jnt_type[0] != mjJNT_FREE) {
         errf(err, errlen, "model %s: %d bodies, expected %d on a free joint",
              model_path, m->nbody, HUM_NBODY);
-        goto out_release;
+        mjenv_close(e);
+        return -1;
     }
     for (int b = 0; b < m->nbody; b++)
         h->mass += m->body_mass[b];
-    e->state = h;
     return 0;
-
-out_release:
-    mjenv_release(&h->me);
-out_free:
-    free(h);
-    return -1;
-}
-
-static void humanoid_close(env *e)
-{
-    humanoid *h = e->state;
-    mjenv_release(&h->me);
-    free(h);
-    e->state = NULL;
 }
 
 static void observe(const humanoid *h, float *obs)
@@ -130,18 +115,21 @@ static void humanoid_step(env *e, const float *action, float *obs,
     const mjData *d = h->me.d;
 
     double x_before = com_x(h);
-    res->diverged = mjenv_step(&h->me, action);
+    int diverged = mjenv_step(&h->me, action);
     double x_vel = (com_x(h) - x_before) / h->me.dt;
+    observe(h, obs);
 
     int healthy = d->qpos[2] > HUM_Z_MIN && d->qpos[2] < HUM_Z_MAX;
-    res->terms[TERM_FORWARD] = (float)(HUM_FORWARD_WEIGHT * x_vel);
-    res->terms[TERM_CONTROL] = (float)(-HUM_CTRL_WEIGHT * mjenv_ctrl_sq(&h->me));
-    res->terms[TERM_CONTACT] = (float)(-contact_cost(d));
-    res->terms[TERM_HEALTHY] = healthy ? (float)HUM_HEALTHY_REWARD : 0.0f;
-    res->reward = res->terms[TERM_FORWARD] + res->terms[TERM_CONTROL] +
-                  res->terms[TERM_CONTACT] + res->terms[TERM_HEALTHY];
     res->terminated = !healthy;
-    observe(h, obs);
+    res->diverged = 0;
+    res->terms[TERM_SURVIVE] = healthy ? (float)HUM_HEALTHY_REWARD : 0.0f;
+    res->terms[TERM_FORWARD] = (float)(HUM_FORWARD_WEIGHT * x_vel);
+    res->terms[TERM_CTRL] = (float)(-HUM_CTRL_WEIGHT * mjenv_ctrl_sq(&h->me));
+    res->terms[TERM_CONTACT] = (float)(-contact_cost(d));
+    res->reward = res->terms[TERM_SURVIVE] + res->terms[TERM_FORWARD] +
+                  res->terms[TERM_CTRL] + res->terms[TERM_CONTACT];
+    if (diverged)
+        mjenv_mark_diverged(res);
 }
 
 const env_class env_humanoid = {
@@ -150,10 +138,10 @@ const env_class env_humanoid = {
     .act_dim = HUM_NU,
     .max_episode_steps = 1000,
     .n_terms = 4,
-    .term_names = {"forward", "control", "contact", "healthy"},
+    .term_names = {"survive", "forward", "ctrl", "contact"},
     .model_file = "humanoid.xml",
     .open = humanoid_open,
-    .close = humanoid_close,
+    .close = mjenv_close,
     .reset = humanoid_reset,
     .step = humanoid_step,
 };

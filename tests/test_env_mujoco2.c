@@ -20,6 +20,8 @@
 #define HUM_OBS 348
 #define GRAVITY 9.81
 
+enum { T_SURVIVE, T_FORWARD, T_CTRL, T_CONTACT };   /* term order of both */
+
 static env *new_env(const char *name, uint64_t seed)
 {
     char err[512] = "";
@@ -94,10 +96,10 @@ static void check_class(const char *name, int obs_dim, int act_dim, int nq,
     assert_int_equal(c->act_dim, act_dim);
     assert_int_equal(c->max_episode_steps, 1000);
     assert_int_equal(c->n_terms, 4);
-    assert_string_equal(c->term_names[0], "forward");
-    assert_string_equal(c->term_names[1], "control");
-    assert_string_equal(c->term_names[2], "contact");
-    assert_string_equal(c->term_names[3], "healthy");
+    assert_string_equal(c->term_names[T_SURVIVE], "survive");
+    assert_string_equal(c->term_names[T_FORWARD], "forward");
+    assert_string_equal(c->term_names[T_CTRL], "ctrl");
+    assert_string_equal(c->term_names[T_CONTACT], "contact");
     assert_ptr_equal(env_find(name), c);
 
     const mjModel *m = model_of(e);
@@ -126,7 +128,7 @@ static void check_class(const char *name, int obs_dim, int act_dim, int nq,
         sq += want * want;
     }
     double w = strcmp(name, "Ant") == 0 ? 0.5 : 0.1;
-    assert_close(res.terms[1], -w * sq, 1e-5);
+    assert_close(res.terms[T_CTRL], -w * sq, 1e-5);
     env_destroy(&e);
 }
 
@@ -238,7 +240,7 @@ static void check_reward_terms(const char *name, int steps)
         assert_true(res.reward == term_sum(&res, 4));
         assert_false(res.diverged);
         double fwd = (is_ant ? 1.0 : 1.25) * (after - before) / dt;
-        assert_close(res.terms[0], fwd, 1e-4 * (1 + fabs(fwd)));
+        assert_close(res.terms[T_FORWARD], fwd, 1e-4 * (1 + fabs(fwd)));
         double sq = 0.0, csq = 0.0;
         for (int i = 0; i < nu; i++) {
             double c = (is_ant ? 1.0 : 0.4) * a[i];
@@ -252,13 +254,13 @@ static void check_reward_terms(const char *name, int steps)
         }
         double ctrl = (is_ant ? 0.5 : 0.1) * sq;
         double contact = is_ant ? 5e-4 * csq : fmin(5e-7 * csq, 10.0);
-        assert_close(res.terms[1], -ctrl, 1e-5 * (1 + ctrl));
-        assert_close(res.terms[2], -contact, 1e-5 * (1 + contact));
-        assert_true(res.terms[2] <= 0.0f);
+        assert_close(res.terms[T_CTRL], -ctrl, 1e-5 * (1 + ctrl));
+        assert_close(res.terms[T_CONTACT], -contact, 1e-5 * (1 + contact));
+        assert_true(res.terms[T_CONTACT] <= 0.0f);
         double z = d->qpos[2];
         int healthy = is_ant ? z >= 0.2 && z <= 1.0 : z > 1.0 && z < 2.0;
         assert_int_equal(res.terminated, !healthy);
-        assert_true(res.terms[3] == (healthy ? (is_ant ? 1.0f : 5.0f) : 0.0f));
+        assert_true(res.terms[T_SURVIVE] == (healthy ? (is_ant ? 1.0f : 5.0f) : 0.0f));
         if (res.terminated) {
             terminations++;
             env_reset(e, obs);
@@ -284,7 +286,7 @@ static int frozen_terminates(env *e, double z, float healthy_reward)
     zero_action(a, e->cls->act_dim);
     env_step(e, a, obs, &res);
     assert_true(data_of(e)->qpos[2] == z);   /* nothing moved */
-    assert_true(res.terms[3] == (res.terminated ? 0.0f : healthy_reward));
+    assert_true(res.terms[T_SURVIVE] == (res.terminated ? 0.0f : healthy_reward));
     assert_true(res.reward == term_sum(&res, 4));
     return res.terminated;
 }
@@ -339,7 +341,7 @@ static void test_ant_flipped_and_too_high(void **state)
     for (int t = 0; t < 60; t++) {
         env_step(e, a, obs, &res);
         assert_false(res.terminated);
-        assert_true(res.terms[3] == 1.0f);
+        assert_true(res.terms[T_SURVIVE] == 1.0f);
     }
     const mjData *d = data_of(e);
     assert_true(d->qpos[2] > 0.2 && d->qpos[2] < 0.26);
@@ -349,7 +351,7 @@ static void test_ant_flipped_and_too_high(void **state)
     set_state(e, qpos, qvel);
     env_step(e, a, obs, &res);
     assert_true(res.terminated);
-    assert_true(res.terms[3] == 0.0f);
+    assert_true(res.terms[T_SURVIVE] == 0.0f);
     assert_true(obs[0] > 1.0f);
     env_destroy(&e);
 }
@@ -370,15 +372,42 @@ static void test_humanoid_falls_and_terminates(void **state)
         assert_true(res.reward == term_sum(&res, 4));
         assert_false(res.truncated);
         if (!res.terminated) {
-            assert_true(res.terms[3] == 5.0f);
+            assert_true(res.terms[T_SURVIVE] == 5.0f);
             assert_true(obs[0] > 1.0f);
         }
     } while (!res.terminated && t < 1000);
     assert_true(res.terminated);
     assert_true(t > 5 && t < 300);
-    assert_true(res.terms[3] == 0.0f);
+    assert_true(res.terms[T_SURVIVE] == 0.0f);
     assert_true(data_of(e)->qpos[2] <= 1.0);
     env_destroy(&e);
+}
+
+/* A velocity MuJoCo rejects (> 1e10) makes it reset itself mid-step: the
+ * step is diverged and terminated, with reward and terms zeroed. */
+static void check_diverged(const char *name)
+{
+    env *e = new_env(name, 0);
+    mjtNum qpos[32], qvel[32];
+    float obs[HUM_OBS], a[32];
+    env_step_result res;
+    standing_state(e, 1.4, qpos, qvel);
+    qvel[0] = 1e11;
+    set_state(e, qpos, qvel);
+    zero_action(a, e->cls->act_dim);
+    env_step(e, a, obs, &res);
+    assert_true(res.diverged);
+    assert_true(res.terminated);
+    assert_true(res.reward == 0.0f);
+    for (int k = 0; k < 4; k++)
+        assert_true(res.terms[k] == 0.0f);
+    env_destroy(&e);
+}
+
+static void test_diverged_steps(void **state)
+{
+    check_diverged("Ant");
+    check_diverged("Humanoid");
 }
 
 // ---- reset ----
@@ -538,7 +567,7 @@ static void test_ant_rests_on_contacts_until_time_limit(void **state)
         for (int b = 0; b < m->nbody; b++)
             fz += d->cfrc_ext[6 * b + 5];
         assert_close(fz, mass * GRAVITY, 0.01 * mass * GRAVITY);
-        assert_close(res.terms[0], 0.0, 1e-3);
+        assert_close(res.terms[T_FORWARD], 0.0, 1e-3);
         assert_close(res.reward, 1.0, 0.01);
     }
     assert_true(d->qpos[2] > 0.3 && d->qpos[2] < 0.5);   /* on its legs (torso r 0.25) */
@@ -573,8 +602,8 @@ static void test_humanoid_free_fall_conserves_momentum(void **state)
         env_step(e, a, obs, &res);
         torso_v = fmax(torso_v, fabs(d->xpos[3] - torso_x) / dt);
         assert_false(res.terminated);
-        assert_close(res.terms[0], 0.0, 1e-3);
-        assert_true(res.terms[2] == 0.0f);   /* no contacts, no contact cost */
+        assert_close(res.terms[T_FORWARD], 0.0, 1e-3);
+        assert_true(res.terms[T_CONTACT] == 0.0f);   /* no contacts, no contact cost */
         /* subtree_com lags the step's end by one RK4 stage evaluation */
         mj_forward(model_of(e), data_of(e));
         double tt = t * dt;
@@ -598,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_humanoid_healthy_bounds_exact),
         cmocka_unit_test(test_ant_flipped_and_too_high),
         cmocka_unit_test(test_humanoid_falls_and_terminates),
+        cmocka_unit_test(test_diverged_steps),
         cmocka_unit_test(test_ant_reset_noise),
         cmocka_unit_test(test_humanoid_reset_noise),
         cmocka_unit_test(test_ant_same_seed_same_trajectory),
