@@ -1,0 +1,364 @@
+/* The SAC-HPO losses against finite differences: the whole policy loss
+ * through K = 3 proposed leapfrog steps w.r.t. the policy's and T_h /
+ * sigma_h's weights (and through the conventional leapfrog and plain SAC),
+ * the critic loss, the temperature loss; determinism of the update. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "fdcheck.h"
+#include "replay.h"
+#include "sac.h"
+#include "util.h"
+
+enum { DS = 3, DA = 2, M = 8 };
+
+static void small_config(hpo_config *c, int mode)
+{
+    config_defaults(c);
+    config_preset(c, "Pendulum");
+    c->mode = mode;
+    c->pi_hidden = 16;
+    c->q_hidden = 16;
+    c->h_hidden = 8;
+    c->batch = M;
+    c->buffer = 64;
+    c->K = 3;
+    c->eps = 0.6f;
+    c->std_tr = 0.5f; /* beta0 = 4: tempering factors far from 1 */
+    c->seed = 12;
+}
+
+static void random_batch(replay_batch *b, unsigned seed)
+{
+    replay_batch_init(b, M, DS, DA);
+    rng r;
+    rng_init(&r, seed, 99);
+    rng_uniform_fill(&r, b->obs, M * DS, -1, 1);
+    rng_uniform_fill(&r, b->next_obs, M * DS, -1, 1);
+    rng_uniform_fill(&r, b->act, M * DA, -1, 1);
+    rng_uniform_fill(&r, b->reward, M, -1, 1);
+    for (int i = 0; i < M; i++)
+        b->done[i] = i % 3 == 0 ? 1.0f : 0.0f;
+}
+
+typedef struct ctx {
+    sac *s;
+    replay_batch b;
+    rng r0;     /* noise state replayed at every evaluation */
+    int which;  /* 0 policy loss, 1 critic loss */
+} ctx;
+
+static double loss_fn(void *p)
+{
+    ctx *c = p;
+    rng r = c->r0;
+    sac_stats st;
+    if (c->which == 0)
+        return sac_policy_grad(c->s, &c->b, &r, sac_alpha(c->s), &st);
+    return sac_critic_grad(c->s, &c->b, NULL);
+}
+
+/*
+ * Check grad over [off, off + n) (every stride-th entry) against central
+ * differences. The policy loss is discontinuous where g(a) switches linear
+ * region along the leapfrog, and kinked where a ReLU switches: an entry
+ * whose two central differences (h and h/2) disagree straddles one and is
+ * skipped; skips must be rare. Single-precision networks leave ~1e-5 of
+ * noise in each difference, so the verdict is on the whole vector,
+ * ||fd - an|| / ||an|| (a wrong sign, a missing term or a missed tempering
+ * factor moves it by 10% or more), plus each large entry on its own.
+ */
+static double check_range(ctx *c, const float *grad, size_t off, size_t n,
+                          size_t stride, const char *label)
+{
+    float *x = c->s->params;
+    double gmax = 0.0;
+    for (size_t i = off; i < off + n; i++)
+        gmax = fmax(gmax, fabs(grad[i]));
+    assert_true(gmax > 0.0);
+    const double h = getenv("FDH") ? atof(getenv("FDH")) : 2e-3;
+    double big_worst = 0.0, diff2 = 0.0, an2 = 0.0;
+    size_t checked = 0, skipped = 0;
+    for (size_t i = off; i < off + n; i += stride) {
+        float x0 = x[i];
+        double l[4];
+        const double hs[4] = {h, -h, h / 2, -h / 2};
+        for (int k = 0; k < 4; k++) {
+            x[i] = (float)(x0 + hs[k]);
+            l[k] = loss_fn(c);
+        }
+        x[i] = x0;
+        double d1 = (l[0] - l[1]) / (2 * h), d2 = (l[2] - l[3]) / h;
+        if (fabs(d1 - d2) > 0.05 * fmax(fabs(d1) + fabs(d2), 1e-2 * gmax)) {
+            skipped++;
+            continue;
+        }
+        diff2 += (d1 - grad[i]) * (d1 - grad[i]);
+        an2 += (double)grad[i] * grad[i];
+        if (fabs(grad[i]) > 0.2 * gmax)
+            big_worst = fmax(big_worst, fabs(d1 - grad[i]) / fabs(grad[i]));
+        checked++;
+    }
+    double vec = sqrt(diff2 / an2);
+    print_message("%-22s %4zu checked, %2zu skipped, vector rel err %.2e, "
+                  "large entries max rel err %.2e, max |grad| %.3g\n",
+                  label, checked, skipped, vec, big_worst, gmax);
+    assert_true(checked >= 10);
+    assert_true(skipped * 10 <= checked);
+    assert_true(vec < 1e-2);
+    assert_true(big_worst < 1e-2);
+    return vec;
+}
+
+static void check_policy_loss(int mode, float eps, const char *name)
+{
+    hpo_config cfg;
+    small_config(&cfg, mode);
+    cfg.eps = eps;
+    ctx c = {.which = 0};
+    c.s = sac_new(&cfg, DS, DA, 4, 1);
+    /* T_h and sigma_h strongly nonlinear, so their terms carry weight */
+    const hpo_nets *nn = &c.s->nets;
+    for (size_t i = 0; i < nn->th.n_params + nn->sh.n_params; i++)
+        c.s->params[nn->th.offset + i] *= 3.0f;
+    random_batch(&c.b, 3);
+    rng_init(&c.r0, 77, 2);
+    loss_fn(&c);
+    size_t np = c.s->nets.n_params;
+    float *g = xalloc_floats(np);
+    memcpy(g, c.s->grads, np * sizeof(float));
+    const hpo_nets *n = &c.s->nets;
+    char label[64];
+    snprintf(label, sizeof label, "%s: pi", name);
+    check_range(&c, g, n->pi.offset, n->pi.n_params, 3, label);
+    if (mode_optim_hd(mode) == 1) { /* proposed: T_h and sigma_h learn */
+        snprintf(label, sizeof label, "%s: T_h", name);
+        check_range(&c, g, n->th.offset, n->th.n_params, 1, label);
+        snprintf(label, sizeof label, "%s: sigma_h", name);
+        check_range(&c, g, n->sh.offset, n->sh.n_params, 1, label);
+    } else {
+        for (size_t i = 0; i < n->th.n_params + n->sh.n_params; i++)
+            assert_true(g[n->th.offset + i] == 0.0f);
+    }
+    /* the critics get nothing from the policy loss */
+    for (size_t i = 0; i < n->q_n; i++)
+        assert_true(g[n->q_off + i] == 0.0f);
+    free(g);
+    replay_batch_release(&c.b);
+    sac_destroy(&c.s);
+    assert_null(c.s);
+}
+
+static void test_policy_loss_hpo(void **state)
+{
+    (void)state;
+    check_policy_loss(MODE_HPO, 0.6f, "hpo K=3");
+}
+
+static void test_policy_loss_conventional(void **state)
+{
+    (void)state;
+    /* the raw gradient (1/alpha = 5) takes long strides: a shorter step
+     * keeps region switches rare */
+    check_policy_loss(MODE_BASELINE1, 0.2f, "baseline1 K=3");
+}
+
+static void test_policy_loss_sac(void **state)
+{
+    (void)state;
+    check_policy_loss(MODE_SAC, 0.6f, "sac");
+}
+
+static void test_critic_loss(void **state)
+{
+    (void)state;
+    hpo_config cfg;
+    small_config(&cfg, MODE_HPO);
+    ctx c = {.which = 1};
+    c.s = sac_new(&cfg, DS, DA, 4, 1);
+    random_batch(&c.b, 4);
+    rng r;
+    rng_init(&r, 5, 5);
+    sac_critic_target(c.s, &c.b, &r, sac_alpha(c.s));
+    loss_fn(&c);
+    size_t np = c.s->nets.n_params;
+    float *g = xalloc_floats(np);
+    memcpy(g, c.s->grads, np * sizeof(float));
+    const hpo_nets *n = &c.s->nets;
+    check_range(&c, g, n->q1.offset, n->q1.n_params, 2, "critic loss: Q1");
+    check_range(&c, g, n->q2.offset, n->q2.n_params, 2, "critic loss: Q2");
+    /* y does not depend on the online critics' loss path: recomputing the
+     * loss leaves s->y untouched */
+    float y0 = c.s->y[0];
+    loss_fn(&c);
+    assert_true(c.s->y[0] == y0);
+    free(g);
+    replay_batch_release(&c.b);
+    sac_destroy(&c.s);
+}
+
+static void test_critic_target_terminal(void **state)
+{
+    (void)state;
+    hpo_config cfg;
+    small_config(&cfg, MODE_HPO);
+    sac *s = sac_new(&cfg, DS, DA, 4, 1);
+    replay_batch b;
+    random_batch(&b, 6);
+    rng r;
+    rng_init(&r, 1, 1);
+    sac_critic_target(s, &b, &r, 0.2f);
+    for (int i = 0; i < M; i++)
+        if (b.done[i] == 1.0f)
+            assert_float_equal(s->y[i], b.reward[i], 0);
+        else
+            assert_true(s->y[i] != b.reward[i]);
+    replay_batch_release(&b);
+    sac_destroy(&s);
+}
+
+static double alpha_loss(const float *log_alpha, float mean_logp, float h)
+{
+    return -(double)*log_alpha * (mean_logp + h);
+}
+
+static void test_temperature_loss(void **state)
+{
+    (void)state;
+    hpo_config cfg;
+    small_config(&cfg, MODE_HPO);
+    cfg.auto_alpha = 1;
+    sac *s = sac_new(&cfg, DS, DA, 4, 1);
+    float la = s->log_alpha, mean_logp = 1.3f, h = -(float)DA;
+    float an = sac_alpha_grad(s, mean_logp);
+    float lp = la + 1e-2f, lm = la - 1e-2f;
+    double fd = (alpha_loss(&lp, mean_logp, h) - alpha_loss(&lm, mean_logp, h)) /
+                ((double)lp - lm);
+    assert_float_equal(an, fd, 1e-4);
+    /* entropy below target (log pi above -H): alpha must grow */
+    replay_batch b;
+    random_batch(&b, 7);
+    rng r;
+    rng_init(&r, 3, 3);
+    sac_stats st;
+    float a0 = sac_alpha(s);
+    sac_update(s, &b, &r, &st);
+    if (st.logp + h > 0)
+        assert_true(sac_alpha(s) > a0);
+    else
+        assert_true(sac_alpha(s) < a0);
+    replay_batch_release(&b);
+    sac_destroy(&s);
+}
+
+static void run_updates(sac *s, unsigned seed, int n)
+{
+    replay_batch b;
+    random_batch(&b, seed);
+    rng r;
+    rng_init(&r, seed, RNG_STREAM_UPDATE);
+    for (int i = 0; i < n; i++)
+        sac_update(s, &b, &r, NULL);
+    replay_batch_release(&b);
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    hpo_config cfg;
+    small_config(&cfg, MODE_HPO);
+    sac *a = sac_new(&cfg, DS, DA, 4, 1), *b = sac_new(&cfg, DS, DA, 4, 1);
+    cfg.seed = 13;
+    sac *c = sac_new(&cfg, DS, DA, 4, 1);
+    size_t nb = a->nets.n_params * sizeof(float);
+    float *init = xmalloc(nb);
+    memcpy(init, a->params, nb);
+    run_updates(a, 1, 25);
+    run_updates(b, 1, 25);
+    run_updates(c, 1, 25);
+    assert_memory_equal(a->params, b->params, nb);
+    assert_memory_equal(a->target, b->target, nb);
+    assert_memory_not_equal(a->params, c->params, nb);
+    assert_memory_not_equal(a->params, init, nb);
+    /* acting is deterministic given the stream */
+    float obs[2 * DS] = {0.1f, 0.2f, 0.3f, -0.1f, -0.2f, -0.3f};
+    float x1[2 * DA], x2[2 * DA];
+    rng r1, r2;
+    rng_init(&r1, 5, RNG_STREAM_ACT);
+    rng_init(&r2, 5, RNG_STREAM_ACT);
+    sac_act(a, obs, 2, 0, &r1, x1, NULL);
+    sac_act(b, obs, 2, 0, &r2, x2, NULL);
+    assert_memory_equal(x1, x2, sizeof x1);
+    for (int i = 0; i < 2 * DA; i++)
+        assert_true(x1[i] >= -1.0f && x1[i] <= 1.0f);
+    free(init);
+    sac_destroy(&a);
+    sac_destroy(&b);
+    sac_destroy(&c);
+}
+
+static void test_save_load(void **state)
+{
+    (void)state;
+    hpo_config cfg;
+    small_config(&cfg, MODE_HPO);
+    sac *a = sac_new(&cfg, DS, DA, 4, 1);
+    run_updates(a, 2, 3);
+    char path[] = "/tmp/hpo_test_weightsXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    char err[512];
+    assert_int_equal(sac_save(a, path, err, sizeof err), 0);
+    cfg.seed = 99;
+    sac *b = sac_new(&cfg, DS, DA, 4, 0);
+    assert_int_equal(sac_load(b, path, err, sizeof err), 0);
+    size_t nb = a->nets.n_params * sizeof(float);
+    assert_memory_equal(a->params, b->params, nb);
+    assert_true(a->log_alpha == b->log_alpha);
+    /* other shapes are refused with a message naming the file */
+    cfg.pi_hidden = 17;
+    sac *c = sac_new(&cfg, DS, DA, 4, 0);
+    assert_int_equal(sac_load(c, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+    /* a flipped bit is refused */
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 200, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, 200, SEEK_SET);
+    fputc(ch ^ 0x10, f);
+    fclose(f);
+    assert_int_equal(sac_load(b, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "checksum"));
+    /* a truncated file is refused */
+    assert_int_equal(truncate(path, 300), 0);
+    assert_int_equal(sac_load(b, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "truncated"));
+    unlink(path);
+    sac_destroy(&a);
+    sac_destroy(&b);
+    sac_destroy(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_policy_loss_hpo),
+        cmocka_unit_test(test_policy_loss_conventional),
+        cmocka_unit_test(test_policy_loss_sac),
+        cmocka_unit_test(test_critic_loss),
+        cmocka_unit_test(test_critic_target_terminal),
+        cmocka_unit_test(test_temperature_loss),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_save_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
