@@ -1,0 +1,700 @@
+/*
+ * train.c - hpo-train, the single-process trainer: the reproducible reference.
+ *
+ * One environment, one replay buffer, one agent, one thread: act, step, push,
+ * update, in that order, every random draw from its own seeded stream
+ * (RNG_STREAM_*), so the same seed and --threads give bit-identical weights.
+ * Every --eval-every steps and at the end a separate evaluation environment
+ * runs deterministic episodes. The run directory receives the resolved
+ * config, a progress.csv row per training episode and per evaluation, and
+ * the final weights (docs/weights.md); stdout receives one final line.
+ *
+ * Exit status: 0 done, 1 run-time failure (I/O), 2 bad command line,
+ * 130 interrupted (weights saved first).
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "env.h"
+#include "log.h"
+#include "replay.h"
+#include "rng.h"
+#include "sac.h"
+#include "util.h"
+
+/* OpenBLAS extension; declared here so a cblas.h without it still builds. */
+void openblas_set_num_threads(int);
+
+#define PROG "hpo-train"
+#define PATH_LEN 4096
+#define RECENT 10                 /* training episodes in the recent mean */
+#define EVAL_MAX_STEPS 100000     /* guard for a class without a time limit */
+#define TTY_REFRESH_S 0.25
+#define PLAIN_REFRESH_S 5.0
+
+typedef struct options {
+    char out[PATH_LEN];   /* run directory; "" means runs/<env>-<mode>-s<seed> */
+    int config_only;
+    int quiet;
+} options;
+
+/* Means of the update statistics since the last training-episode row. */
+typedef struct stats_acc {
+    double q_loss, pi_loss, alpha, logp, hd_dist, gate, q_mean;
+    long n;
+} stats_acc;
+
+typedef struct trainer {
+    hpo_config cfg;
+    env *env, *eval_env;
+    sac *agent;
+    replay *rb;
+    replay_batch batch;
+    rng act_rng, upd_rng;
+    int obs_dim, act_dim;
+    float *obs, *next_obs, *action;   /* (obs_dim), (obs_dim), (act_dim) */
+    FILE *csv;
+    char csv_path[PATH_LEN];
+
+    long t;                           /* env steps taken */
+    stats_acc acc;
+    double recent[RECENT];            /* last training episode returns */
+    long n_episodes;
+    double ep_return;
+    double eval_mean, eval_std;       /* NAN before the first evaluation */
+    long eval_at;                     /* env steps of the last evaluation; -1 */
+
+    double t_start;                   /* wall clock at the start of training */
+    double update_s;                  /* wall time spent in the update phase */
+    double learn_t0;                  /* wall clock at the first update; 0 */
+    int tty, quiet, shown;
+    double last_show, show_t;         /* progress: last refresh time */
+    long show_updates;                /* updates at the last refresh */
+    double show_rate;                 /* updates/s over the last window */
+} trainer;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+// ---- command line ----
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: " PROG " [--env NAME] [--mode MODE] [--steps N] "
+            "[--seed S] [--out DIR] [options]\n"
+            "\n"
+            "Train one SAC-HPO agent in one process and write DIR/config,\n"
+            "DIR/progress.csv and DIR/weights.bin.\n"
+            "\n"
+            "  --out DIR              run directory (default "
+            "runs/<env>-<mode>-s<seed>)\n"
+            "  --config-only          print the resolved config and exit\n"
+            "  --quiet                no progress line\n"
+            "  --help                 this text\n"
+            "\n"
+            "Every setting (defaults, then the --env preset, then the other\n"
+            "flags in order; --name VALUE or --name=VALUE):\n");
+    config_usage(f);
+}
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, PROG ": ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see " PROG " --help)\n");
+    return -1;
+}
+
+/*
+ * Resolve the configuration: defaults, then the preset of the last --env
+ * (wherever it stands), then every other setting in command-line order.
+ * Returns 0, 1 when --help was printed, or -1 after printing the error.
+ */
+static int parse_args(int argc, char **argv, hpo_config *c, options *o)
+{
+    const char *env_name = "HalfCheetah";
+    const char **names = xcalloc((size_t)argc + 1, sizeof *names);
+    const char **values = xcalloc((size_t)argc + 1, sizeof *values);
+    char **copies = xcalloc((size_t)argc + 1, sizeof *copies); /* --a=b */
+    int n = 0, rc = -1;
+
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            rc = 1;
+            goto out;
+        }
+        if (!strcmp(a, "--config-only")) {
+            o->config_only = 1;
+            continue;
+        }
+        if (!strcmp(a, "--quiet")) {
+            o->quiet = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            bad_usage("unexpected argument '%s'", a);
+            goto out;
+        }
+        const char *name = a + 2, *value;
+        const char *eq = strchr(name, '=');
+        if (eq) {
+            size_t k = (size_t)(eq - name);
+            copies[i] = xstrdup(name);
+            copies[i][k] = '\0';
+            name = copies[i];
+            value = copies[i] + k + 1;
+        } else {
+            if (i + 1 >= argc) {
+                bad_usage("--%s needs a value", name);
+                goto out;
+            }
+            value = argv[++i];
+        }
+        if (strcmp(name, "out") && strcmp(name, "env") && !config_has(name)) {
+            bad_usage("unknown flag --%s", name);
+            goto out;
+        }
+        if (value[0] == '\0') {
+            bad_usage("empty value for --%s", name);
+            goto out;
+        }
+        if (!strcmp(name, "env"))
+            env_name = value;
+        names[n] = name;
+        values[n++] = value;
+    }
+
+    config_defaults(c);
+    if (strlen(env_name) >= sizeof c->env) {
+        bad_usage("environment name too long: '%s'", env_name);
+        goto out;
+    }
+    config_preset(c, env_name);
+    char err[256];
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(names[i], "env"))
+            continue;
+        if (!strcmp(names[i], "out")) {
+            if (strlen(values[i]) >= sizeof o->out) {
+                bad_usage("--out path too long: '%s'", values[i]);
+                goto out;
+            }
+            snprintf(o->out, sizeof o->out, "%s", values[i]);
+            continue;
+        }
+        if (config_set(c, names[i], values[i], err, sizeof err)) {
+            bad_usage("%s", err);
+            goto out;
+        }
+    }
+    if (config_validate(c, err, sizeof err)) {
+        bad_usage("%s", err);
+        goto out;
+    }
+    rc = 0;
+out:
+    for (int i = 0; i <= argc; i++)
+        free(copies[i]);
+    free(copies);
+    free(names);
+    free(values);
+    return rc;
+}
+
+// ---- files ----
+
+/* mkdir -p: create path and its missing parents. Returns 0, or -1 with a
+ * message naming the directory that could not be made. */
+static int mkdir_parents(const char *path, char *err, size_t errlen)
+{
+    char buf[PATH_LEN];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errf(err, errlen, "path too long: %s", path);
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(buf, 0755) && errno != EEXIST) {
+            errf(err, errlen, "cannot create directory %s: %s", buf,
+                 strerror(errno));
+            return -1;
+        }
+        if (stat(buf, &st) || !S_ISDIR(st.st_mode)) {
+            errf(err, errlen, "cannot create directory %s: %s", buf,
+                 errno ? strerror(errno) : "exists and is not a directory");
+            return -1;
+        }
+        *p = c;
+        if (c == '\0')
+            return 0;
+    }
+}
+
+/* dir/name into buf. Returns 0, or -1 with a message when it is too long. */
+static int join(char *buf, const char *dir, const char *name, char *err,
+                size_t errlen)
+{
+    if (snprintf(buf, PATH_LEN, "%s/%s", dir, name) >= PATH_LEN) {
+        errf(err, errlen, "path too long: %s/%s", dir, name);
+        return -1;
+    }
+    return 0;
+}
+
+/* The resolved config as "name = value" lines, then the environment's
+ * dimensions. */
+static void write_config(FILE *f, const hpo_config *c, int obs_dim,
+                         int act_dim)
+{
+    config_write(c, f);
+    fprintf(f, "obs_dim = %d\nact_dim = %d\n", obs_dim, act_dim);
+}
+
+static int save_config(const char *path, const hpo_config *c, int obs_dim,
+                       int act_dim, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        errf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    write_config(f, c, obs_dim, act_dim);
+    int bad = ferror(f);
+    if (fclose(f) || bad) {
+        errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+// ---- progress.csv ----
+
+static const char csv_columns[] =
+    "env_steps,updates,episode_return,eval_return,eval_std,q_loss,pi_loss,"
+    "alpha,logp,hd_dist,gate,q_mean,updates_per_s,wall_s\n";
+
+/* A number, or an empty cell for NAN. */
+static void cell(FILE *f, double v)
+{
+    if (!isnan(v))
+        fprintf(f, "%.7g", v);
+    fputc(',', f);
+}
+
+/* Mean update rate while updating (evaluation time excluded); NAN before the
+ * first update. */
+static double update_rate(const trainer *tr)
+{
+    long u = tr->agent->updates;
+    return u > 0 && tr->update_s > 0 ? (double)u / tr->update_s : NAN;
+}
+
+/*
+ * One row: a training episode (ep_return set, eval NAN) or an evaluation
+ * (ep_return NAN). Training rows carry the mean update statistics over the
+ * episode's updates; evaluation rows leave them empty. Flushed. Returns 0,
+ * or -1 with a message naming the file.
+ */
+static int csv_row(trainer *tr, double ep_return, double eval_mean,
+                   double eval_std, char *err, size_t errlen)
+{
+    FILE *f = tr->csv;
+    const stats_acc *a = &tr->acc;
+    int stats = !isnan(ep_return) && a->n > 0;
+    double n = stats ? (double)a->n : 1.0;
+    fprintf(f, "%ld,%ld,", tr->t, tr->agent->updates);
+    cell(f, ep_return);
+    cell(f, eval_mean);
+    cell(f, eval_std);
+    cell(f, stats ? a->q_loss / n : NAN);
+    cell(f, stats ? a->pi_loss / n : NAN);
+    cell(f, stats ? a->alpha / n : NAN);
+    cell(f, stats ? a->logp / n : NAN);
+    cell(f, stats ? a->hd_dist / n : NAN);
+    cell(f, stats ? a->gate / n : NAN);
+    cell(f, stats ? a->q_mean / n : NAN);
+    cell(f, update_rate(tr));
+    fprintf(f, "%.3f\n", now_s() - tr->t_start);
+    if (fflush(f) || ferror(f)) {
+        errf(err, errlen, "cannot write %s: %s", tr->csv_path,
+             strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+// ---- progress line ----
+
+static void fmt_duration(char *buf, size_t len, double s)
+{
+    if (!isfinite(s) || s < 0) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    long x = lround(s);
+    if (x >= 3600)
+        snprintf(buf, len, "%ldh%02ldm", x / 3600, x / 60 % 60);
+    else if (x >= 60)
+        snprintf(buf, len, "%ldm%02lds", x / 60, x % 60);
+    else
+        snprintf(buf, len, "%lds", x);
+}
+
+static double recent_mean(const trainer *tr)
+{
+    long k = HPO_MIN(tr->n_episodes, (long)RECENT);
+    if (k == 0)
+        return NAN;
+    double s = 0.0;
+    for (long i = 0; i < k; i++)
+        s += tr->recent[i];
+    return s / (double)k;
+}
+
+/* Refresh the progress line on stderr: in place on a terminal, a plain line
+ * every few seconds otherwise. final forces a refresh. */
+static void progress(trainer *tr, int final)
+{
+    if (tr->quiet)
+        return;
+    double now = now_s();
+    double every = tr->tty ? TTY_REFRESH_S : PLAIN_REFRESH_S;
+    if (!final && now - tr->last_show < every)
+        return;
+    long u = tr->agent->updates;
+    if (now > tr->show_t && u > tr->show_updates)
+        tr->show_rate = (double)(u - tr->show_updates) / (now - tr->show_t);
+    tr->show_t = now;
+    tr->show_updates = u;
+    tr->last_show = now;
+
+    const hpo_config *c = &tr->cfg;
+    /* the update phase dominates: extrapolate from its pace so far */
+    double eta = NAN;
+    long ls = c->learning_starts;
+    if (tr->t >= c->steps)
+        eta = 0.0;
+    else if (tr->learn_t0 > 0 && tr->t > ls)
+        eta = (double)(c->steps - tr->t) * (now - tr->learn_t0) /
+              (double)(tr->t - ls);
+    char eta_s[32], ret_s[32], eval_s[32];
+    fmt_duration(eta_s, sizeof eta_s, eta);
+    double r = recent_mean(tr);
+    if (isnan(r))
+        snprintf(ret_s, sizeof ret_s, "-");
+    else
+        snprintf(ret_s, sizeof ret_s, "%.1f", r);
+    if (isnan(tr->eval_mean))
+        snprintf(eval_s, sizeof eval_s, "-");
+    else
+        snprintf(eval_s, sizeof eval_s, "%.1f", tr->eval_mean);
+    fprintf(stderr,
+            "%s%s %ld/%ld steps (%.0f%%) | %.0f upd/s | return %s | "
+            "eval %s | ETA %s%s",
+            tr->tty ? "\r\033[K" : "", PROG, tr->t, c->steps,
+            c->steps ? 100.0 * (double)tr->t / (double)c->steps : 100.0,
+            tr->show_rate, ret_s, eval_s, eta_s,
+            tr->tty && !final ? "" : "\n");
+    fflush(stderr);
+    tr->shown = tr->tty && !final;
+}
+
+/* Finish an in-place progress line before other output. */
+static void progress_break(trainer *tr)
+{
+    if (tr->shown) {
+        fputc('\n', stderr);
+        tr->shown = 0;
+    }
+}
+
+// ---- training ----
+
+/* cfg.eval_episodes deterministic episodes on the evaluation environment,
+ * reseeded each time so every evaluation starts from the same states.
+ * Population mean and standard deviation of the returns. */
+static void evaluate(trainer *tr, double *mean, double *std)
+{
+    rng r;
+    rng_init(&r, tr->cfg.seed, RNG_STREAM_EVAL);
+    env_seed(tr->eval_env, rng_u64(&r));
+    double s = 0.0, s2 = 0.0;
+    int n = tr->cfg.eval_episodes;
+    env_step_result res;
+    for (int ep = 0; ep < n; ep++) {
+        double ret = 0.0;
+        env_reset(tr->eval_env, tr->next_obs);
+        for (long k = 0; k < EVAL_MAX_STEPS; k++) {
+            sac_act(tr->agent, tr->next_obs, 1, 1, &r, tr->action, NULL);
+            env_step(tr->eval_env, tr->action, tr->next_obs, &res);
+            ret += res.reward;
+            if (res.terminated || res.truncated)
+                break;
+        }
+        s += ret;
+        s2 += ret * ret;
+    }
+    *mean = s / n;
+    *std = sqrt(HPO_MAX(0.0, s2 / n - *mean * *mean));
+}
+
+static int run_eval(trainer *tr, char *err, size_t errlen)
+{
+    evaluate(tr, &tr->eval_mean, &tr->eval_std);
+    tr->eval_at = tr->t;
+    return csv_row(tr, NAN, tr->eval_mean, tr->eval_std, err, errlen);
+}
+
+static void accumulate(stats_acc *a, const sac_stats *st)
+{
+    a->q_loss += st->q_loss;
+    a->pi_loss += st->pi_loss;
+    a->alpha += st->alpha;
+    a->logp += st->logp;
+    a->hd_dist += st->hd_dist;
+    a->gate += st->gate;
+    a->q_mean += st->q_mean;
+    a->n++;
+}
+
+/*
+ * The loop: act (uniform before learning_starts, then the mode's stochastic
+ * exploration), step, push (truncation is not terminal), record finished
+ * episodes, one update per step from learning_starts on, evaluations every
+ * eval_every steps and at the end. Returns 0, 1 when interrupted, or -1 with
+ * a message.
+ */
+static int train(trainer *tr, char *err, size_t errlen)
+{
+    const hpo_config *c = &tr->cfg;
+    env_step_result res;
+    sac_stats st;
+    int da = tr->act_dim;
+    size_t obs_bytes = (size_t)tr->obs_dim * sizeof(float);
+
+    env_seed(tr->env, c->seed);
+    env_reset(tr->env, tr->obs);
+    tr->ep_return = 0.0;
+    for (tr->t = 0; tr->t < c->steps;) {
+        if (stop_requested)
+            return 1;
+        if (tr->t < c->learning_starts)
+            rng_uniform_fill(&tr->act_rng, tr->action, (size_t)da, -1.0f,
+                             1.0f);
+        else
+            sac_act(tr->agent, tr->obs, 1, 0, &tr->act_rng, tr->action,
+                    NULL);
+        env_step(tr->env, tr->action, tr->next_obs, &res);
+        replay_push(tr->rb, tr->obs, tr->action, res.reward, tr->next_obs,
+                    res.terminated);
+        tr->ep_return += res.reward;
+        long step = tr->t++;
+
+        if (res.terminated || res.truncated) {
+            tr->recent[tr->n_episodes++ % RECENT] = tr->ep_return;
+            if (csv_row(tr, tr->ep_return, NAN, NAN, err, errlen))
+                return -1;
+            memset(&tr->acc, 0, sizeof tr->acc);
+            tr->ep_return = 0.0;
+            env_reset(tr->env, tr->obs);
+        } else {
+            memcpy(tr->obs, tr->next_obs, obs_bytes);
+        }
+
+        if (step >= c->learning_starts) {
+            double t0 = now_s();
+            if (tr->learn_t0 == 0.0)
+                tr->learn_t0 = t0;
+            replay_sample(tr->rb, &tr->upd_rng, &tr->batch);
+            sac_update(tr->agent, &tr->batch, &tr->upd_rng, &st);
+            accumulate(&tr->acc, &st);
+            tr->update_s += now_s() - t0;
+        }
+
+        if (c->eval_every > 0 && tr->t % c->eval_every == 0 &&
+            run_eval(tr, err, errlen))
+            return -1;
+        progress(tr, 0);
+    }
+    if (tr->eval_at != tr->t && run_eval(tr, err, errlen))
+        return -1;
+    return 0;
+}
+
+// ---- setup ----
+
+static int trainer_open(trainer *tr, const hpo_config *cfg, int quiet,
+                        const char *dir, char *err, size_t errlen)
+{
+    memset(tr, 0, sizeof *tr);
+    tr->cfg = *cfg;
+    tr->eval_mean = tr->eval_std = NAN;
+    tr->eval_at = -1;
+    tr->quiet = quiet;
+    tr->tty = isatty(STDERR_FILENO);
+
+    tr->env = env_new(cfg->env, NULL, err, errlen);
+    if (!tr->env)
+        return -1;
+    tr->eval_env = env_new(cfg->env, NULL, err, errlen);
+    if (!tr->eval_env)
+        return -1;
+    tr->obs_dim = tr->env->cls->obs_dim;
+    tr->act_dim = tr->env->cls->act_dim;
+    tr->obs = xalloc_floats((size_t)tr->obs_dim);
+    tr->next_obs = xalloc_floats((size_t)tr->obs_dim);
+    tr->action = xalloc_floats((size_t)tr->act_dim);
+    if (!dir)
+        return 0;
+
+    char path[PATH_LEN];
+    if (mkdir_parents(dir, err, errlen) ||
+        join(path, dir, "config", err, errlen) ||
+        save_config(path, cfg, tr->obs_dim, tr->act_dim, err, errlen) ||
+        join(tr->csv_path, dir, "progress.csv", err, errlen))
+        return -1;
+    tr->csv = fopen(tr->csv_path, "w");
+    if (!tr->csv) {
+        errf(err, errlen, "cannot create %s: %s", tr->csv_path,
+             strerror(errno));
+        return -1;
+    }
+    if (fputs(csv_columns, tr->csv) < 0 || fflush(tr->csv)) {
+        errf(err, errlen, "cannot write %s: %s", tr->csv_path,
+             strerror(errno));
+        return -1;
+    }
+
+    /* the ring never holds more than steps rows: a smaller ring samples
+     * exactly the same rows */
+    long cap = HPO_MAX(1L, HPO_MIN(cfg->buffer, cfg->steps));
+    tr->rb = replay_new((size_t)cap, tr->obs_dim, tr->act_dim);
+    replay_batch_init(&tr->batch, cfg->batch, tr->obs_dim, tr->act_dim);
+    tr->agent = sac_new(cfg, tr->obs_dim, tr->act_dim, 1, 1);
+    rng_init(&tr->act_rng, cfg->seed, RNG_STREAM_ACT);
+    rng_init(&tr->upd_rng, cfg->seed, RNG_STREAM_UPDATE);
+    return 0;
+}
+
+static void trainer_close(trainer *tr)
+{
+    if (tr->csv && fclose(tr->csv))
+        log_error("cannot close %s: %s", tr->csv_path, strerror(errno));
+    sac_destroy(&tr->agent);
+    if (tr->batch.m)
+        replay_batch_release(&tr->batch);
+    replay_destroy(&tr->rb);
+    env_destroy(&tr->env);
+    env_destroy(&tr->eval_env);
+    free(tr->obs);
+    free(tr->next_obs);
+    free(tr->action);
+}
+
+int main(int argc, char **argv)
+{
+    hpo_config cfg;
+    options opt;
+    int rc = parse_args(argc, argv, &cfg, &opt);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+
+    char err[1024];
+    trainer tr;
+    if (opt.config_only) {
+        if (trainer_open(&tr, &cfg, 1, NULL, err, sizeof err)) {
+            fprintf(stderr, PROG ": %s\n", err);
+            trainer_close(&tr);
+            return 2;
+        }
+        snprintf(cfg.env, sizeof cfg.env, "%s", tr.env->cls->name);
+        write_config(stdout, &cfg, tr.obs_dim, tr.act_dim);
+        trainer_close(&tr);
+        return 0;
+    }
+
+    /* the canonical spelling names the run */
+    const env_class *cls = env_find(cfg.env);
+    if (!cls) {
+        env *e = env_new(cfg.env, NULL, err, sizeof err);
+        env_destroy(&e);
+        fprintf(stderr, PROG ": %s\n", err);
+        return 2;
+    }
+    snprintf(cfg.env, sizeof cfg.env, "%s", cls->name);
+    if (!opt.out[0])
+        snprintf(opt.out, sizeof opt.out, "runs/%s-%s-s%llu", cfg.env,
+                 mode_name(cfg.mode), (unsigned long long)cfg.seed);
+
+    openblas_set_num_threads(cfg.threads);
+    if (trainer_open(&tr, &cfg, opt.quiet, opt.out, err, sizeof err)) {
+        log_error("%s", err);
+        trainer_close(&tr);
+        return 1;
+    }
+    if (!opt.quiet)
+        log_info("%s %s seed %llu: %ld steps (random until %ld), obs %d "
+                 "act %d, writing %s",
+                 cfg.env, mode_name(cfg.mode), (unsigned long long)cfg.seed,
+                 cfg.steps, cfg.learning_starts, tr.obs_dim, tr.act_dim,
+                 opt.out);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second signal kills */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    tr.t_start = now_s();
+    rc = train(&tr, err, sizeof err);
+    progress(&tr, 1);
+    progress_break(&tr);
+    log_flush_counts();
+    if (rc < 0) {
+        log_error("%s", err);
+        trainer_close(&tr);
+        return 1;
+    }
+    if (rc > 0)
+        log_warn("interrupted at step %ld: saving weights", tr.t);
+
+    char path[PATH_LEN];
+    if (join(path, opt.out, "weights.bin", err, sizeof err) ||
+        sac_save(tr.agent, path, err, sizeof err)) {
+        log_error("%s", err);
+        trainer_close(&tr);
+        return 1;
+    }
+    double wall = now_s() - tr.t_start;
+    if (rc == 0)
+        printf("final eval_return=%.3f eval_std=%.3f env_steps=%ld "
+               "updates=%ld wall_s=%.1f\n",
+               tr.eval_mean, tr.eval_std, tr.t, tr.agent->updates, wall);
+    trainer_close(&tr);
+    if (fflush(stdout)) {
+        log_error("cannot write stdout: %s", strerror(errno));
+        return 1;
+    }
+    return rc > 0 ? 130 : 0;
+}
