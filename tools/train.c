@@ -239,9 +239,15 @@ static int mkdir_parents(const char *path, char *err, size_t errlen)
                  strerror(errno));
             return -1;
         }
-        if (stat(buf, &st) || !S_ISDIR(st.st_mode)) {
+        if (stat(buf, &st)) {
             errf(err, errlen, "cannot create directory %s: %s", buf,
-                 errno ? strerror(errno) : "exists and is not a directory");
+                 strerror(errno));
+            return -1;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            errf(err, errlen,
+                 "cannot create directory %s: exists and is not a directory",
+                 buf);
             return -1;
         }
         *p = c;
@@ -666,7 +672,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    tr.t_start = now_s();
+    tr.t_start = tr.last_show = now_s();
     rc = train(&tr, err, sizeof err);
     progress(&tr, 1);
     progress_break(&tr);
