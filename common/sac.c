@@ -102,6 +102,18 @@ void sac_destroy(sac **sp)
 
 float sac_alpha(const sac *s) { return expf(s->log_alpha); }
 
+/* Add the time since *t0 to phase ph and restart the clock (when profiling). */
+static void lap(sac *s, int ph, double *t0)
+{
+    if (!s->prof)
+        return;
+    double t = now_s();
+    s->prof[ph] += t - *t0;
+    *t0 = t;
+}
+
+static double lap_start(const sac *s) { return s->prof ? now_s() : 0.0; }
+
 static void clip_into(float *dst, const float *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -113,9 +125,11 @@ void sac_critic_target(sac *s, const replay_batch *b, rng *r, float alpha)
     const hpo_nets *n = &s->nets;
     int m = s->m, da = n->act_dim;
     size_t nda = (size_t)m * da;
+    double t0 = lap_start(s);
     const float *out = mlp_forward(&n->pi, s->params, &s->pic, b->next_obs, m);
     rng_normal_fill(r, s->xi, nda, 1.0f);
     policy_head(s->a0, s->std, s->logp, out, s->xi, m, da);
+    lap(s, SAC_PH_TARGET_PI, &t0);
     if (s->hd_tgt.kind != HD_NONE) {
         rng_normal_fill(r, s->rho0, nda, s->cfg.std_tr);
         hd_forward(&s->hw, n, s->params, &s->hd_tgt, alpha, b->next_obs,
@@ -124,11 +138,13 @@ void sac_critic_target(sac *s, const replay_batch *b, rng *r, float alpha)
     } else {
         memcpy(s->ac, s->a0, nda * sizeof(float));
     }
+    lap(s, SAC_PH_TARGET_HD, &t0);
     hd_qmin(&s->hw, n, s->target, b->next_obs, s->ac, s->qt, m);
     const float g = s->cfg.gamma;
     for (int i = 0; i < m; i++)
         s->y[i] = b->reward[i] +
                   g * (1.0f - b->done[i]) * (s->qt[i] - alpha * s->logp[i]);
+    lap(s, SAC_PH_TARGET_Q, &t0);
 }
 
 float sac_critic_grad(sac *s, const replay_batch *b, float *q_mean)
@@ -175,12 +191,14 @@ float sac_policy_grad(sac *s, const replay_batch *b, rng *r, float alpha,
     hd_ws *w = &s->hw;
     int m = s->m, da = n->act_dim;
     size_t nda = (size_t)m * da;
+    double t0 = lap_start(s);
     memset(s->grads + n->pol_off, 0, n->pol_n * sizeof(float));
 
     const float *out = mlp_forward(&n->pi, s->params, &s->pic, b->obs, m);
     rng_normal_fill(r, s->xi, nda, 1.0f);
     policy_head(s->a0, s->std, s->logp, out, s->xi, m, da);
     int hd = s->hd_opt.kind != HD_NONE;
+    lap(s, SAC_PH_PI_FWD, &t0);
     if (hd) {
         rng_normal_fill(r, s->rho0, nda, s->cfg.std_tr);
         hd_forward(w, n, s->params, &s->hd_opt, alpha, b->obs, s->a0,
@@ -192,6 +210,7 @@ float sac_policy_grad(sac *s, const replay_batch *b, rng *r, float alpha,
         memcpy(s->ac, s->a0, nda * sizeof(float));
         st->gate = 0.0f;
     }
+    lap(s, SAC_PH_HD_FWD, &t0);
     hd_qmin_grad(w, n, s->params, b->obs, s->ac, m);
 
     double loss = 0.0, lp = 0.0, dist = 0.0;
@@ -210,13 +229,16 @@ float sac_policy_grad(sac *s, const replay_batch *b, rng *r, float alpha,
         }
         dist += sqrt(d2);
     }
+    lap(s, SAC_PH_QGRAD, &t0);
     if (hd)
         hd_backward(w, n, s->params, s->grads, &s->hd_opt, s->abar, s->abar,
                     m);
+    lap(s, SAC_PH_HD_BWD, &t0);
     policy_head_backward(s->dout, s->abar, alpha * inv_m, out, s->a0, s->std,
                          s->xi, m, da);
     mlp_backward(&n->pi, s->params, s->grads, &s->pic, b->obs, s->dout, NULL,
                  n->obs_dim, m);
+    lap(s, SAC_PH_PI_BWD, &t0);
     st->logp = (float)(lp / m);
     st->hd_dist = (float)(dist / m);
     return (float)(loss / m);
@@ -248,19 +270,25 @@ void sac_update(sac *s, const replay_batch *b, rng *r, sac_stats *st)
     st->alpha = alpha;
     const hpo_nets *n = &s->nets;
     sac_critic_target(s, b, r, alpha);
+    double t0 = lap_start(s);
     st->q_loss = sac_critic_grad(s, b, &st->q_mean);
+    lap(s, SAC_PH_CRITIC, &t0);
     s->t_q++;
     adam_step(&s->opt, s->params + n->q_off, s->grads + n->q_off,
               s->adam_m + n->q_off, s->adam_v + n->q_off, n->q_n, s->t_q);
+    lap(s, SAC_PH_CRITIC_ADAM, &t0);
     st->pi_loss = sac_policy_grad(s, b, r, alpha, st);
+    t0 = lap_start(s);
     s->t_pi++;
     adam_step(&s->opt, s->params + n->pol_off, s->grads + n->pol_off,
               s->adam_m + n->pol_off, s->adam_v + n->pol_off, n->pol_n,
               s->t_pi);
+    lap(s, SAC_PH_PI_ADAM, &t0);
     if (s->cfg.auto_alpha)
         alpha_step(s, st->logp);
     polyak_update(s->target + n->q_off, s->params + n->q_off, n->q_n,
                   s->cfg.tau);
+    lap(s, SAC_PH_POLYAK, &t0);
     s->updates++;
 }
 
@@ -299,6 +327,14 @@ void sac_act(sac *s, const float *obs, int n, int deterministic, rng *r,
         }
 }
 
+const char *sac_phase_name(int ph)
+{
+    static const char *const names[SAC_PH_N] = {
+        "target_pi", "target_hd", "target_q", "critic", "critic_adam",
+        "pi_fwd", "hd_fwd", "qgrad", "hd_bwd", "pi_bwd", "pi_adam", "polyak"};
+    return ph >= 0 && ph < SAC_PH_N ? names[ph] : "?";
+}
+
 double sac_update_macs(const sac *s)
 {
     const hpo_nets *n = &s->nets;
@@ -316,11 +352,12 @@ double sac_update_macs(const sac *s)
     /* critic step: forward, weight-gradient of both critics; the backward
      * skips the layer-1 input product */
     total += 2.0 * q + 2.0 * q + 2.0 * (q - n->q1.dims[0] * n->q1.dims[1]);
-    /* policy step: pi forward, HD, Qmin gradient at clip(aK), HD backward,
+    /* policy step: pi forward, HD, Qmin gradient at clip(aK), HD backward
+     * (T_h and sigma_h: weight and input gradient at each of the K points),
      * pi backward (weights; no input gradient) */
     total += pi + qgrad;
     if (s->hd_opt.kind == HD_PROPOSED)
-        total += K * (qgrad + h) + K * 3.0 * h;
+        total += K * (qgrad + h) + K * 2.0 * h;
     else if (s->hd_opt.kind == HD_CONVENTIONAL)
         total += K * qgrad;
     total += pi + (pi - n->pi.dims[0] * n->pi.dims[1]);

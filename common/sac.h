@@ -32,6 +32,23 @@ typedef struct sac_stats {
     float q_mean;      /* mean Q1(s, a) on the batch */
 } sac_stats;
 
+/* Phases of one update, for per-phase timing (sac.prof). */
+typedef enum {
+    SAC_PH_TARGET_PI,   /* critic target: pi forward and head at s' */
+    SAC_PH_TARGET_HD,   /* critic target: the leapfrog at s' */
+    SAC_PH_TARGET_Q,    /* critic target: target critics' Qmin, y */
+    SAC_PH_CRITIC,      /* critic loss: forward and backward of Q1, Q2 */
+    SAC_PH_CRITIC_ADAM, /* Adam on the critics */
+    SAC_PH_PI_FWD,      /* policy loss: pi forward and head at s */
+    SAC_PH_HD_FWD,      /* policy loss: the leapfrog */
+    SAC_PH_QGRAD,       /* policy loss: Qmin and dQmin/da at clip(aK) */
+    SAC_PH_HD_BWD,      /* policy loss: leapfrog backward (T_h, sigma_h) */
+    SAC_PH_PI_BWD,      /* policy loss: head and pi backward */
+    SAC_PH_PI_ADAM,     /* Adam on the policy group */
+    SAC_PH_POLYAK,      /* temperature step and Polyak averaging */
+    SAC_PH_N
+} sac_phase;
+
 typedef struct sac {
     hpo_config cfg;
     hpo_nets nets;
@@ -45,6 +62,8 @@ typedef struct sac {
     float log_alpha, la_m, la_v;
     long t_q, t_pi, t_alpha; /* Adam step counts per group */
     long updates;
+    double *prof;      /* Nullable: (SAC_PH_N) seconds per phase, accumulated
+                          by every update while set; the caller owns it */
 
     /* update workspace, batch cfg.batch */
     int m;
@@ -121,6 +140,9 @@ float sac_policy_grad(sac *s, const replay_batch *b, rng *r, float alpha,
 
 /* d/dlog_alpha of -log_alpha * (mean_logp + H_target). */
 float sac_alpha_grad(const sac *s, float mean_logp);
+
+/* Short name of phase ph ("target_hd", ...). */
+const char *sac_phase_name(int ph);
 
 /* Multiply-adds per sample of one update (the analytic count hpo-bench
  * reports), given the agent's shapes and mode. */

@@ -1,0 +1,434 @@
+/*
+ * bench.c - hpo-bench: how fast is one SAC-HPO update, against what floor
+ * and against what peer.
+ *
+ * At HalfCheetah sizes (obs 17, act 6, batch 256, 256-256 networks, K 3,
+ * h 32) and for each mode and thread count asked, it times sac_update on one
+ * fixed random replay_batch after a warm-up, and in the same run measures
+ * the floor: a 256x256x256 sgemm (the update's dominant shape) and the very
+ * sgemm calls one update makes, each timed alone ("shapes"). The PyTorch
+ * peer (bench/torch_peer.py) then runs the same update on the same thread
+ * count. One greppable line per case and implementation:
+ *
+ *   mode=hpo threads=1 updates_per_s=41.2 gflop_per_update=1.78 gflops=73.1
+ *     sgemm_gflops=100.4 shapes_gflops=95.0 of_sgemm=0.73 sgemm_macs_ok=1
+ *   impl=torch mode=hpo threads=1 updates_per_s=30.1 gflop_per_update=1.78
+ *     gflops=53.6 c_over_torch=1.37
+ *
+ * (each on one line). gflop_per_update = 2 * sac_update_macs * batch / 1e9;
+ * sgemm_macs_ok says whether the multiply-adds the update's sgemm calls
+ * actually did match that analytic count. --profile adds a line per phase.
+ *
+ * The recording of sgemm calls interposes cblas_sgemm for this program only
+ * (the library is linked statically; the real one is found with dlsym).
+ *
+ * Exit status: 0, 2 bad command line.
+ */
+#include <cblas.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "replay.h"
+#include "rng.h"
+#include "sac.h"
+#include "util.h"
+
+/* OpenBLAS extension; declared here so a cblas.h without it still builds. */
+void openblas_set_num_threads(int);
+
+#define PROG "hpo-bench"
+#define MAX_LIST 8
+#define MAX_CALLS 512
+#define MAX_SHAPES 64
+#define WARMUP 5
+
+#ifndef HPO_TORCH_PEER
+#define HPO_TORCH_PEER "bench/torch_peer.py"
+#endif
+
+typedef struct options {
+    double seconds;
+    int modes[MAX_LIST], n_modes;
+    int threads[MAX_LIST], n_threads;
+    int torch, profile;
+} options;
+
+// ---- sgemm recording ----
+
+typedef void (*sgemm_fn)(OPENBLAS_CONST enum CBLAS_ORDER,
+                         OPENBLAS_CONST enum CBLAS_TRANSPOSE,
+                         OPENBLAS_CONST enum CBLAS_TRANSPOSE,
+                         OPENBLAS_CONST blasint, OPENBLAS_CONST blasint,
+                         OPENBLAS_CONST blasint, OPENBLAS_CONST float,
+                         OPENBLAS_CONST float *, OPENBLAS_CONST blasint,
+                         OPENBLAS_CONST float *, OPENBLAS_CONST blasint,
+                         OPENBLAS_CONST float, float *,
+                         OPENBLAS_CONST blasint);
+
+typedef struct shape {
+    int ta, tb, M, N, K;
+    int count;             /* calls with this shape in one update */
+} shape;
+
+static struct {
+    sgemm_fn real;
+    int on;                /* recording */
+    int n;                 /* distinct shapes */
+    shape s[MAX_SHAPES];
+    double macs;           /* multiply-adds of the recorded calls */
+    long calls;
+} rec;
+
+static sgemm_fn real_sgemm(void)
+{
+    if (!rec.real) {
+        void *p = dlsym(RTLD_NEXT, "cblas_sgemm");
+        if (!p)
+            hpo_panic(__FILE__, __LINE__, "dlsym cblas_sgemm: %s", dlerror());
+        memcpy(&rec.real, &p, sizeof p); /* object to function pointer */
+    }
+    return rec.real;
+}
+
+static void record(int ta, int tb, int M, int N, int K)
+{
+    rec.macs += (double)M * N * K;
+    rec.calls++;
+    for (int i = 0; i < rec.n; i++) {
+        shape *p = &rec.s[i];
+        if (p->ta == ta && p->tb == tb && p->M == M && p->N == N &&
+            p->K == K) {
+            p->count++;
+            return;
+        }
+    }
+    HPO_ASSERT(rec.n < MAX_SHAPES);
+    rec.s[rec.n++] = (shape){ta, tb, M, N, K, 1};
+}
+
+/* The library's products land here; recorded while rec.on. */
+void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER Order,
+                 OPENBLAS_CONST enum CBLAS_TRANSPOSE TransA,
+                 OPENBLAS_CONST enum CBLAS_TRANSPOSE TransB,
+                 OPENBLAS_CONST blasint M, OPENBLAS_CONST blasint N,
+                 OPENBLAS_CONST blasint K, OPENBLAS_CONST float alpha,
+                 OPENBLAS_CONST float *A, OPENBLAS_CONST blasint lda,
+                 OPENBLAS_CONST float *B, OPENBLAS_CONST blasint ldb,
+                 OPENBLAS_CONST float beta, float *C,
+                 OPENBLAS_CONST blasint ldc)
+{
+    if (rec.on)
+        record(TransA == CblasTrans, TransB == CblasTrans, M, N, K);
+    real_sgemm()(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta,
+                 C, ldc);
+}
+
+// ---- floors ----
+
+/* Seconds per call of one sgemm shape, timed for about `seconds`. */
+static double time_shape(const shape *p, float *A, float *B, float *C,
+                         double seconds)
+{
+    sgemm_fn f = real_sgemm();
+    int lda = p->ta ? p->M : p->K, ldb = p->tb ? p->K : p->N;
+    enum CBLAS_TRANSPOSE ta = p->ta ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = p->tb ? CblasTrans : CblasNoTrans;
+    for (int i = 0; i < 3; i++)
+        f(CblasRowMajor, ta, tb, p->M, p->N, p->K, 1.0f, A, lda, B, ldb, 1.0f,
+          C, p->N);
+    long n = 0, batch = 1;
+    double t0 = now_s(), dt;
+    do {
+        for (long i = 0; i < batch; i++)
+            f(CblasRowMajor, ta, tb, p->M, p->N, p->K, 1.0f, A, lda, B, ldb,
+              1.0f, C, p->N);
+        n += batch;
+        batch *= 2;
+        dt = now_s() - t0;
+    } while (dt < seconds);
+    return dt / n;
+}
+
+/* Buffers large enough for every shape the update uses. */
+typedef struct gemm_bufs {
+    float *A, *B, *C;
+    size_t n;
+} gemm_bufs;
+
+static void gemm_bufs_init(gemm_bufs *g, size_t n)
+{
+    g->n = n;
+    g->A = xalloc_floats(n);
+    g->B = xalloc_floats(n);
+    g->C = xalloc_floats(n);
+    rng r;
+    rng_init(&r, 7, 7);
+    rng_uniform_fill(&r, g->A, n, -1, 1);
+    rng_uniform_fill(&r, g->B, n, -1, 1);
+}
+
+static void gemm_bufs_release(gemm_bufs *g)
+{
+    free(g->A);
+    free(g->B);
+    free(g->C);
+}
+
+/* GFLOP/s of a square n x n x n sgemm. */
+static double square_gflops(gemm_bufs *g, int n, double seconds)
+{
+    shape p = {0, 0, n, n, n, 1};
+    return 2.0 * n * n * n / time_shape(&p, g->A, g->B, g->C, seconds) / 1e9;
+}
+
+/* Seconds one update's recorded sgemm calls take when each is timed alone. */
+static double shapes_seconds(gemm_bufs *g, double seconds)
+{
+    double total = 0.0;
+    for (int i = 0; i < rec.n; i++) {
+        const shape *p = &rec.s[i];
+        HPO_ASSERT((size_t)p->M * p->K <= g->n && (size_t)p->K * p->N <= g->n &&
+                   (size_t)p->M * p->N <= g->n);
+        total += p->count * time_shape(p, g->A, g->B, g->C, seconds / rec.n);
+    }
+    return total;
+}
+
+// ---- the update ----
+
+static void random_batch(replay_batch *b, int m, int ds, int da)
+{
+    replay_batch_init(b, m, ds, da);
+    rng r;
+    rng_init(&r, 3, 99);
+    rng_normal_fill(&r, b->obs, (size_t)m * ds, 1.0f);
+    for (size_t i = 0; i < (size_t)m * ds; i++)
+        b->next_obs[i] = b->obs[i];
+    rng_uniform_fill(&r, b->act, (size_t)m * da, -1, 1);
+    rng_normal_fill(&r, b->reward, (size_t)m, 1.0f);
+    for (int i = 0; i < m; i++)
+        b->done[i] = i % 100 == 0 ? 1.0f : 0.0f;
+}
+
+typedef struct result {
+    double updates_per_s, gflop, shapes_s, sgemm_macs;
+    double prof[SAC_PH_N], prof_n;
+} result;
+
+static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
+                       result *res)
+{
+    enum { DS = 17, DA = 6 };
+    hpo_config cfg;
+    config_defaults(&cfg);
+    cfg.mode = mode;
+    cfg.threads = threads;
+    sac *s = sac_new(&cfg, DS, DA, 1, 1);
+    replay_batch b;
+    random_batch(&b, cfg.batch, DS, DA);
+    rng r;
+    rng_init(&r, 1, RNG_STREAM_UPDATE);
+    for (int i = 0; i < WARMUP; i++)
+        sac_update(s, &b, &r, NULL);
+
+    rec.n = 0;
+    rec.macs = 0;
+    rec.calls = 0;
+    rec.on = 1;
+    sac_update(s, &b, &r, NULL);
+    rec.on = 0;
+    res->sgemm_macs = rec.macs / cfg.batch;
+    res->gflop = 2.0 * sac_update_macs(s) * cfg.batch / 1e9;
+
+    long n = 0;
+    double t0 = now_s(), dt;
+    do {
+        sac_update(s, &b, &r, NULL);
+        n++;
+        dt = now_s() - t0;
+    } while (dt < o->seconds);
+    res->updates_per_s = n / dt;
+    res->shapes_s = shapes_seconds(g, fmin(1.0, o->seconds / 3));
+
+    memset(res->prof, 0, sizeof res->prof);
+    res->prof_n = 0;
+    if (o->profile) {
+        s->prof = res->prof;
+        t0 = now_s();
+        do {
+            sac_update(s, &b, &r, NULL);
+            res->prof_n++;
+        } while (now_s() - t0 < o->seconds / 2);
+        s->prof = NULL;
+    }
+    replay_batch_release(&b);
+    sac_destroy(&s);
+}
+
+// ---- the peer ----
+
+/* updates_per_s of the PyTorch peer, or -1 when it did not run. */
+static double run_torch(int mode, int threads, double seconds)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s --mode %s --threads %d --seconds %g",
+             HPO_TORCH_PEER, mode_name(mode), threads, seconds);
+    fflush(stdout);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        fprintf(stderr, PROG ": cannot run %s\n", cmd);
+        return -1;
+    }
+    char line[1024];
+    double ups = -1;
+    while (fgets(line, sizeof line, p)) {
+        const char *k = strstr(line, "updates_per_s=");
+        if (k)
+            ups = atof(k + strlen("updates_per_s="));
+    }
+    if (pclose(p) != 0 || ups <= 0) {
+        fprintf(stderr, PROG ": torch peer failed: %s\n", cmd);
+        return -1;
+    }
+    return ups;
+}
+
+// ---- command line ----
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: " PROG " [--seconds S] [--modes M,M] [--threads-list T,T]\n"
+            "                 [--no-torch] [--profile]\n"
+            "  --seconds S        timing per case and implementation (3)\n"
+            "  --modes M,...      hpo baseline1 baseline2 baseline3 sac "
+            "(sac,hpo)\n"
+            "  --threads-list T,.. BLAS thread counts (1,<online cpus>)\n"
+            "  --no-torch         skip the PyTorch peer\n"
+            "  --profile          time each phase of the update as well\n");
+}
+
+static int parse_list(const char *arg, int *out, int is_mode)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", arg);
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t;
+         t = strtok_r(NULL, ",", &save)) {
+        if (n == MAX_LIST)
+            return -1;
+        int v = is_mode ? mode_parse(t) : atoi(t);
+        if (v < 0 || (!is_mode && v < 1))
+            return -1;
+        out[n++] = v;
+    }
+    return n;
+}
+
+static int parse(options *o, int argc, char **argv)
+{
+    o->seconds = 3.0;
+    o->modes[0] = MODE_SAC;
+    o->modes[1] = MODE_HPO;
+    o->n_modes = 2;
+    o->threads[0] = 1;
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    o->n_threads = nc > 1 ? 2 : 1;
+    o->threads[1] = (int)nc;
+    o->torch = 1;
+    o->profile = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--no-torch")) {
+            o->torch = 0;
+        } else if (!strcmp(a, "--profile")) {
+            o->profile = 1;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (v && !strcmp(a, "--seconds")) {
+            o->seconds = atof(v);
+            if (!(o->seconds > 0))
+                return -1;
+            i++;
+        } else if (v && !strcmp(a, "--modes")) {
+            if ((o->n_modes = parse_list(v, o->modes, 1)) <= 0)
+                return -1;
+            i++;
+        } else if (v && !strcmp(a, "--threads-list")) {
+            if ((o->n_threads = parse_list(v, o->threads, 0)) <= 0)
+                return -1;
+            i++;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    if (parse(&o, argc, argv)) {
+        usage(stderr);
+        return 2;
+    }
+    gemm_bufs g;
+    gemm_bufs_init(&g, (size_t)512 * 512);
+    for (int ti = 0; ti < o.n_threads; ti++) {
+        int t = o.threads[ti];
+        openblas_set_num_threads(t);
+        double sg = square_gflops(&g, 256, fmin(1.0, o.seconds / 3));
+        for (int mi = 0; mi < o.n_modes; mi++) {
+            int mode = o.modes[mi];
+            result res;
+            run_update(&o, mode, t, &g, &res);
+            double gf = res.gflop * res.updates_per_s;
+            double shapes_gf = 2.0 * res.sgemm_macs * 256 / 1e9 / res.shapes_s;
+            int macs_ok = fabs(2.0 * res.sgemm_macs * 256 / 1e9 - res.gflop) <=
+                          1e-9 * res.gflop;
+            printf("mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f"
+                   " gflops=%.1f sgemm_gflops=%.1f shapes_gflops=%.1f"
+                   " of_sgemm=%.2f sgemm_macs_ok=%d\n",
+                   mode_name(mode), t, res.updates_per_s, res.gflop, gf, sg,
+                   shapes_gf, gf / sg, macs_ok);
+            if (!macs_ok)
+                fprintf(stderr,
+                        PROG ": sgemm calls did %.0f multiply-adds per sample, "
+                        "sac_update_macs says %.0f\n",
+                        res.sgemm_macs, res.gflop * 1e9 / 2 / 256);
+            if (o.profile) {
+                double tot = 0;
+                for (int p = 0; p < SAC_PH_N; p++)
+                    tot += res.prof[p];
+                for (int p = 0; p < SAC_PH_N; p++)
+                    printf("profile mode=%s threads=%d phase=%s ms=%.3f "
+                           "share=%.3f\n",
+                           mode_name(mode), t, sac_phase_name(p),
+                           1e3 * res.prof[p] / res.prof_n, res.prof[p] / tot);
+                printf("profile mode=%s threads=%d phase=total ms=%.3f "
+                       "sgemm_alone_ms=%.3f\n",
+                       mode_name(mode), t, 1e3 * tot / res.prof_n,
+                       1e3 * res.shapes_s);
+            }
+            if (o.torch) {
+                double tu = run_torch(mode, t, o.seconds);
+                if (tu > 0)
+                    printf("impl=torch mode=%s threads=%d updates_per_s=%.1f "
+                           "gflop_per_update=%.3f gflops=%.1f "
+                           "c_over_torch=%.2f\n",
+                           mode_name(mode), t, tu, res.gflop, res.gflop * tu,
+                           res.updates_per_s / tu);
+            }
+            fflush(stdout);
+        }
+    }
+    gemm_bufs_release(&g);
+    return 0;
+}
