@@ -1113,6 +1113,8 @@ wire_reject wire_decode(const void *buf, size_t len, const wire_expect *ex,
         return reject(WIRE_TOO_LARGE, err, errlen,
                       "message of %zu bytes over the limit of %u", len,
                       WIRE_MAX_MSG);
+    if (!len)
+        return reject(WIRE_FOREIGN, err, errlen, "empty message");
     head h;
     wire_reject r = scan_envelope((span){buf, len}, &h, err, errlen);
     if (r)
