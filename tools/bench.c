@@ -17,7 +17,12 @@
  *
  * (each on one line). gflop_per_update = 2 * sac_update_macs * batch / 1e9;
  * sgemm_macs_ok says whether the multiply-adds the update's sgemm calls
- * actually did match that analytic count. --profile adds a line per phase.
+ * actually did match that analytic count. cpu_share is CPU seconds over
+ * (wall seconds * threads): well under 1 means other processes took the
+ * cores (or, above one thread, idle BLAS workers). median_ms and
+ * fastest_ms are over the timed updates: on a shared machine the fastest
+ * update is the better estimate of what the code can do. --profile adds a line per phase
+ * of the update and per sgemm shape it uses.
  *
  * The recording of sgemm calls interposes cblas_sgemm for this program only
  * (the library is linked statically; the real one is found with dlsym).
@@ -30,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -128,6 +134,14 @@ void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER Order,
                  C, ldc);
 }
 
+/* CPU seconds used by this process (every thread). */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 // ---- floors ----
 
 /* Seconds per call of one sgemm shape, timed for about `seconds`. */
@@ -186,15 +200,23 @@ static double square_gflops(gemm_bufs *g, int n, double seconds)
     return 2.0 * n * n * n / time_shape(&p, g->A, g->B, g->C, seconds) / 1e9;
 }
 
-/* Seconds one update's recorded sgemm calls take when each is timed alone. */
-static double shapes_seconds(gemm_bufs *g, double seconds)
+/* Seconds one update's recorded sgemm calls take when each is timed alone;
+ * with a label, one line per shape as well. */
+static double shapes_seconds(gemm_bufs *g, double seconds, const char *label)
 {
     double total = 0.0;
     for (int i = 0; i < rec.n; i++) {
         const shape *p = &rec.s[i];
         HPO_ASSERT((size_t)p->M * p->K <= g->n && (size_t)p->K * p->N <= g->n &&
                    (size_t)p->M * p->N <= g->n);
-        total += p->count * time_shape(p, g->A, g->B, g->C, seconds / rec.n);
+        double t = time_shape(p, g->A, g->B, g->C, seconds / rec.n);
+        total += p->count * t;
+        if (label)
+            printf("shape %s M=%d N=%d K=%d op=%c%c calls=%d us=%.2f "
+                   "gflops=%.1f\n",
+                   label, p->M, p->N, p->K, p->ta ? 'T' : 'N',
+                   p->tb ? 'T' : 'N', p->count, 1e6 * t,
+                   2.0 * p->M * p->N * p->K / t / 1e9);
     }
     return total;
 }
@@ -217,8 +239,19 @@ static void random_batch(replay_batch *b, int m, int ds, int da)
 
 typedef struct result {
     double updates_per_s, gflop, shapes_s, sgemm_macs;
+    double cpu_share;      /* CPU seconds / (wall seconds * threads) */
+    double median_ms, fastest_ms; /* over the timed updates */
     double prof[SAC_PH_N], prof_n;
 } result;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define MAX_LAPS 100000
+static double laps[MAX_LAPS];
 
 static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
                        result *res)
@@ -246,14 +279,27 @@ static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
     res->gflop = 2.0 * sac_update_macs(s) * cfg.batch / 1e9;
 
     long n = 0;
-    double t0 = now_s(), dt;
+    double c0 = cpu_s(), t0 = now_s(), t = t0, dt;
     do {
         sac_update(s, &b, &r, NULL);
+        double now = now_s();
+        if (n < MAX_LAPS)
+            laps[n] = now - t;
+        t = now;
         n++;
-        dt = now_s() - t0;
+        dt = now - t0;
     } while (dt < o->seconds);
     res->updates_per_s = n / dt;
-    res->shapes_s = shapes_seconds(g, fmin(1.0, o->seconds / 3));
+    res->cpu_share = (cpu_s() - c0) / (dt * threads);
+    long nl = n < MAX_LAPS ? n : MAX_LAPS;
+    qsort(laps, (size_t)nl, sizeof laps[0], cmp_double);
+    res->median_ms = 1e3 * laps[nl / 2];
+    res->fastest_ms = 1e3 * laps[0];
+    char label[64];
+    snprintf(label, sizeof label, "mode=%s threads=%d", mode_name(mode),
+             threads);
+    res->shapes_s = shapes_seconds(g, fmin(1.0, o->seconds / 3),
+                                   o->profile ? label : NULL);
 
     memset(res->prof, 0, sizeof res->prof);
     res->prof_n = 0;
@@ -272,12 +318,15 @@ static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
 
 // ---- the peer ----
 
-/* updates_per_s of the PyTorch peer, or -1 when it did not run. */
-static double run_torch(int mode, int threads, double seconds)
+/* updates_per_s of the PyTorch peer, or -1 when it did not run; its CPU
+ * share (CPU seconds / (wall seconds * threads)), median and fastest update
+ * (ms) into *share, *med, *fast. */
+static double run_torch(int mode, int threads, double seconds, double *share,
+                        double *med, double *fast)
 {
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 %s --mode %s --threads %d --seconds %g",
+             "/usr/bin/python3 %s --mode %s --threads %d --seconds %g 2>&1",
              HPO_TORCH_PEER, mode_name(mode), threads, seconds);
     fflush(stdout);
     FILE *p = popen(cmd, "r");
@@ -287,10 +336,18 @@ static double run_torch(int mode, int threads, double seconds)
     }
     char line[1024];
     double ups = -1;
+    *share = -1;
     while (fgets(line, sizeof line, p)) {
         const char *k = strstr(line, "updates_per_s=");
+        double secs, cpu;
         if (k)
             ups = atof(k + strlen("updates_per_s="));
+        else if ((k = strstr(line, "updates in")) &&
+                 sscanf(k, "updates in %lf s (cpu %lf s), median %lf ms, "
+                        "fastest %lf ms", &secs, &cpu, med, fast) == 4)
+            *share = cpu / (secs * threads);
+        else
+            fputs(line, stderr);
     }
     if (pclose(p) != 0 || ups <= 0) {
         fprintf(stderr, PROG ": torch peer failed: %s\n", cmd);
@@ -395,9 +452,11 @@ int main(int argc, char **argv)
                           1e-9 * res.gflop;
             printf("mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f"
                    " gflops=%.1f sgemm_gflops=%.1f shapes_gflops=%.1f"
-                   " of_sgemm=%.2f sgemm_macs_ok=%d\n",
+                   " of_sgemm=%.2f sgemm_macs_ok=%d cpu_share=%.2f"
+                   " median_ms=%.2f fastest_ms=%.2f\n",
                    mode_name(mode), t, res.updates_per_s, res.gflop, gf, sg,
-                   shapes_gf, gf / sg, macs_ok);
+                   shapes_gf, gf / sg, macs_ok, res.cpu_share, res.median_ms,
+                   res.fastest_ms);
             if (!macs_ok)
                 fprintf(stderr,
                         PROG ": sgemm calls did %.0f multiply-adds per sample, "
@@ -418,13 +477,16 @@ int main(int argc, char **argv)
                        1e3 * res.shapes_s);
             }
             if (o.torch) {
-                double tu = run_torch(mode, t, o.seconds);
+                double share = -1, med = -1, fast = -1;
+                double tu = run_torch(mode, t, o.seconds, &share, &med, &fast);
                 if (tu > 0)
                     printf("impl=torch mode=%s threads=%d updates_per_s=%.1f "
                            "gflop_per_update=%.3f gflops=%.1f "
-                           "c_over_torch=%.2f\n",
+                           "c_over_torch=%.2f cpu_share=%.2f median_ms=%.2f "
+                           "fastest_ms=%.2f fastest_c_over_torch=%.2f\n",
                            mode_name(mode), t, tu, res.gflop, res.gflop * tu,
-                           res.updates_per_s / tu);
+                           res.updates_per_s / tu, share, med, fast,
+                           fast / res.fastest_ms);
             }
             fflush(stdout);
         }
