@@ -33,10 +33,10 @@ void hd_ws_init(hd_ws *w, const hpo_nets *n, int max_batch, int K, int keep)
     w->sa = xalloc_floats(B * din);
     mlp_cache_init(&w->q1c, &n->q1, max_batch);
     mlp_cache_init(&w->q2c, &n->q2, max_batch);
-    w->dq1 = xalloc_floats(B);
-    w->dq2 = xalloc_floats(B);
     w->dsa1 = xalloc_floats(B * din);
     w->dsa2 = xalloc_floats(B * din);
+    w->rows1 = xmalloc(B * sizeof(int));
+    w->rows2 = xmalloc(B * sizeof(int));
     w->q = xalloc_floats(B);
     w->dqda = xalloc_floats(B * da);
     for (int p = 0; p < w->n_points; p++) {
@@ -58,10 +58,10 @@ void hd_ws_release(hd_ws *w)
     free(w->sa);
     mlp_cache_release(&w->q1c);
     mlp_cache_release(&w->q2c);
-    free(w->dq1);
-    free(w->dq2);
     free(w->dsa1);
     free(w->dsa2);
+    free(w->rows1);
+    free(w->rows2);
     free(w->q);
     free(w->dqda);
     for (int p = 0; p <= HD_MAX_K; p++) {
@@ -114,20 +114,24 @@ void hd_qmin_grad(hd_ws *w, const hpo_nets *n, const float *block,
     hd_qmin(w, n, block, s, a, w->q, B);
     const float *q1 = w->q1c.acts[n->q1.n_layers - 1];
     const float *q2 = w->q2c.acts[n->q2.n_layers - 1];
+    /* each row back-propagates through the one critic that is its min */
+    int n1 = 0, n2 = 0;
     for (int b = 0; b < B; b++) {
-        int first = q1[b] <= q2[b];
-        w->dq1[b] = first ? 1.0f : 0.0f;
-        w->dq2[b] = first ? 0.0f : 1.0f;
+        if (q1[b] <= q2[b])
+            w->rows1[n1++] = b;
+        else
+            w->rows2[n2++] = b;
     }
-    mlp_backward(&n->q1, block, NULL, &w->q1c, w->sa, w->dq1, w->dsa1, din, B);
-    mlp_backward(&n->q2, block, NULL, &w->q2c, w->sa, w->dq2, w->dsa2, din, B);
-    for (int b = 0; b < B; b++) {
-        const float *g1 = w->dsa1 + (size_t)b * din + ds;
-        const float *g2 = w->dsa2 + (size_t)b * din + ds;
-        float *out = w->dqda + (size_t)b * da;
-        for (int i = 0; i < da; i++)
-            out[i] = g1[i] + g2[i];
-    }
+    mlp_input_grad_rows(&n->q1, block, &w->q1c, w->rows1, n1, 0, w->dsa1,
+                        din);
+    mlp_input_grad_rows(&n->q2, block, &w->q2c, w->rows2, n2, 0, w->dsa2,
+                        din);
+    for (int r = 0; r < n1; r++)
+        memcpy(w->dqda + (size_t)w->rows1[r] * da,
+               w->dsa1 + (size_t)r * din + ds, (size_t)da * sizeof(float));
+    for (int r = 0; r < n2; r++)
+        memcpy(w->dqda + (size_t)w->rows2[r] * da,
+               w->dsa2 + (size_t)r * din + ds, (size_t)da * sizeof(float));
 }
 
 /* Column offsets of a and g inside a T_h / sigma_h input row. */

@@ -42,8 +42,9 @@ typedef struct hd_ws {
     int ds, da;
     float *sa;              /* (B, ds + da) critic input, a in columns ds.. */
     mlp_cache q1c, q2c;
-    float *dq1, *dq2;       /* (B, 1) */
-    float *dsa1, *dsa2;     /* (B, ds + da) */
+    float *dsa1, *dsa2;     /* (B, ds + da) input gradients at the rows
+                               where each critic is the min */
+    int *rows1, *rows2;     /* (B) those rows */
     float *q;               /* (B) Qmin at the last qmin_grad call */
     float *dqda;            /* (B, da) dQmin/da at the last call */
     float *hx[HD_MAX_K + 1];/* (B, h_in) T_h / sigma_h input per point */

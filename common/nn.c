@@ -194,6 +194,54 @@ void mlp_backward(const mlp *net, const float *block, float *gblock,
     }
 }
 
+void mlp_input_grad_rows(const mlp *net, const float *block, mlp_cache *c,
+                         const int *rows, int n, int col0, float *dx, int ldx)
+{
+    int L = net->n_layers;
+    HPO_ASSERT(net->dims[L] == 1 && n <= c->max_batch);
+    HPO_ASSERT(col0 >= 0 && col0 < net->dims[0]);
+    if (n == 0)
+        return;
+    float *d = c->dbuf[0], *dprev = c->dbuf[1];
+    /* output layer: d out / d (its input) = act'(out) * w, row by row */
+    const float *y = c->acts[L - 1];
+    const float *w = block + net->w_off[L - 1];
+    int ni = net->dims[L - 1];
+    float *dst = L > 1 ? d : dprev;
+    for (int r = 0; r < n; r++) {
+        float g = 1.0f;
+        act_backward(&g, y + rows[r], 1, net->act[L - 1]);
+        float *row = dst + (size_t)r * ni;
+        for (int i = 0; i < ni; i++)
+            row[i] = g * w[i];
+    }
+    /* hidden layers: mask by act' at the selected rows, then through W */
+    for (int i = L - 2; i >= 0; i--) {
+        int no = net->dims[i + 1];
+        for (int r = 0; r < n; r++)
+            act_backward(d + (size_t)r * no,
+                         c->acts[i] + (size_t)rows[r] * no, (size_t)no,
+                         net->act[i]);
+        const float *W = block + net->w_off[i];
+        int in = net->dims[i];
+        if (i > 0) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, no,
+                        1.0f, d, no, W, in, 0.0f, dprev, in);
+            float *t = d;
+            d = dprev;
+            dprev = t;
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n,
+                        in - col0, no, 1.0f, d, no, W + col0, in, 0.0f, dx,
+                        ldx);
+        }
+    }
+    if (L == 1) /* no hidden layer: the output layer's input is x */
+        for (int r = 0; r < n; r++)
+            memcpy(dx + (size_t)r * ldx, dprev + (size_t)r * ni + col0,
+                   (size_t)(ni - col0) * sizeof(float));
+}
+
 // ---- optimizer and averaging ----
 
 void adam_step(const adam *opt, float *p, const float *g, float *m, float *v,

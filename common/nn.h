@@ -94,6 +94,17 @@ void mlp_backward(const mlp *net, const float *block, float *gblock,
                   mlp_cache *c, const float *x, const float *dout, float *dx,
                   int ldx, int B);
 
+/*
+ * Input gradient of a net with one output (a critic) at selected rows of
+ * the batch its last mlp_forward saw: for r < n, dx row r (ldx) receives
+ * d out / d x[rows[r]] in columns col0 .. dims[0]-1 (only those: col0 > 0
+ * skips the input columns nobody needs). No weight gradient is formed. The
+ * product count is that of a backward over n rows, not over the batch.
+ */
+void mlp_input_grad_rows(const mlp *net, const float *block, mlp_cache *c,
+                         const int *rows, int n, int col0, float *dx,
+                         int ldx);
+
 // ---- optimizer and averaging over flat ranges ----
 typedef struct adam {
     float lr, beta1, beta2, eps;

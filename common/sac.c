@@ -341,9 +341,11 @@ double sac_update_macs(const sac *s)
     double pi = mlp_macs(&n->pi), q = mlp_macs(&n->q1);
     double h = mlp_macs(&n->th) + mlp_macs(&n->sh);
     int K = s->cfg.K;
-    /* one Qmin action-gradient: both critics forward, both backward to the
-     * input (the layer-1 input product counted in full) */
-    double qgrad = 2.0 * q + 2.0 * q;
+    /* one Qmin action-gradient: both critics forward; each row backward
+     * through its min critic only, to the input (the scalar output layer's
+     * backward is a broadcast, not a product) */
+    const mlp *q1 = &n->q1;
+    double qgrad = 2.0 * q + (q - q1->dims[q1->n_layers - 1]);
     double total = 0.0;
     /* critic target: pi forward, HD, target critics forward */
     total += pi + 2.0 * q;
