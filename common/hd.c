@@ -33,8 +33,8 @@ void hd_ws_init(hd_ws *w, const hpo_nets *n, int max_batch, int K, int keep)
     w->sa = xalloc_floats(B * din);
     mlp_cache_init(&w->q1c, &n->q1, max_batch);
     mlp_cache_init(&w->q2c, &n->q2, max_batch);
-    w->dsa1 = xalloc_floats(B * din);
-    w->dsa2 = xalloc_floats(B * din);
+    w->dsa1 = xalloc_floats(B * da);
+    w->dsa2 = xalloc_floats(B * da);
     w->rows1 = xmalloc(B * sizeof(int));
     w->rows2 = xmalloc(B * sizeof(int));
     w->q = xalloc_floats(B);
@@ -110,7 +110,7 @@ void hd_qmin(hd_ws *w, const hpo_nets *n, const float *block, const float *s,
 void hd_qmin_grad(hd_ws *w, const hpo_nets *n, const float *block,
                   const float *s, const float *a, int B)
 {
-    int ds = w->ds, da = w->da, din = ds + da;
+    int ds = w->ds, da = w->da;
     hd_qmin(w, n, block, s, a, w->q, B);
     const float *q1 = w->q1c.acts[n->q1.n_layers - 1];
     const float *q2 = w->q2c.acts[n->q2.n_layers - 1];
@@ -122,16 +122,17 @@ void hd_qmin_grad(hd_ws *w, const hpo_nets *n, const float *block,
         else
             w->rows2[n2++] = b;
     }
-    mlp_input_grad_rows(&n->q1, block, &w->q1c, w->rows1, n1, 0, w->dsa1,
-                        din);
-    mlp_input_grad_rows(&n->q2, block, &w->q2c, w->rows2, n2, 0, w->dsa2,
-                        din);
+    /* only the action columns of the input gradient */
+    mlp_input_grad_rows(&n->q1, block, &w->q1c, w->rows1, n1, ds, w->dsa1,
+                        da);
+    mlp_input_grad_rows(&n->q2, block, &w->q2c, w->rows2, n2, ds, w->dsa2,
+                        da);
     for (int r = 0; r < n1; r++)
-        memcpy(w->dqda + (size_t)w->rows1[r] * da,
-               w->dsa1 + (size_t)r * din + ds, (size_t)da * sizeof(float));
+        memcpy(w->dqda + (size_t)w->rows1[r] * da, w->dsa1 + (size_t)r * da,
+               (size_t)da * sizeof(float));
     for (int r = 0; r < n2; r++)
-        memcpy(w->dqda + (size_t)w->rows2[r] * da,
-               w->dsa2 + (size_t)r * din + ds, (size_t)da * sizeof(float));
+        memcpy(w->dqda + (size_t)w->rows2[r] * da, w->dsa2 + (size_t)r * da,
+               (size_t)da * sizeof(float));
 }
 
 /* Column offsets of a and g inside a T_h / sigma_h input row. */

@@ -42,8 +42,8 @@ typedef struct hd_ws {
     int ds, da;
     float *sa;              /* (B, ds + da) critic input, a in columns ds.. */
     mlp_cache q1c, q2c;
-    float *dsa1, *dsa2;     /* (B, ds + da) input gradients at the rows
-                               where each critic is the min */
+    float *dsa1, *dsa2;     /* (B, da) action-gradients at the rows where
+                               each critic is the min */
     int *rows1, *rows2;     /* (B) those rows */
     float *q;               /* (B) Qmin at the last qmin_grad call */
     float *dqda;            /* (B, da) dQmin/da at the last call */

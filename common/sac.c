@@ -342,10 +342,11 @@ double sac_update_macs(const sac *s)
     double h = mlp_macs(&n->th) + mlp_macs(&n->sh);
     int K = s->cfg.K;
     /* one Qmin action-gradient: both critics forward; each row backward
-     * through its min critic only, to the input (the scalar output layer's
-     * backward is a broadcast, not a product) */
+     * through its min critic only, to the action columns of the input (the
+     * scalar output layer's backward is a broadcast, not a product) */
     const mlp *q1 = &n->q1;
-    double qgrad = 2.0 * q + (q - q1->dims[q1->n_layers - 1]);
+    double qgrad = 2.0 * q + (q - q1->dims[q1->n_layers - 1] -
+                              (double)n->obs_dim * q1->dims[1]);
     double total = 0.0;
     /* critic target: pi forward, HD, target critics forward */
     total += pi + 2.0 * q;
