@@ -672,7 +672,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    tr.t_start = tr.last_show = now_s();
+    tr.t_start = tr.last_show = tr.show_t = now_s();
     rc = train(&tr, err, sizeof err);
     progress(&tr, 1);
     progress_break(&tr);
