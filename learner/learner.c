@@ -498,7 +498,8 @@ static void grant_credits(learner *l)
                      (double)(2 * bm * streaming);
     int64_t head = (int64_t)allowed - (int64_t)l->env_steps - outstanding(l);
     for (int k = 0; k < LEARNER_MAX_ACTORS && head > 0; k++) {
-        learner_actor *a = &l->actors[(l->rr + k) % LEARNER_MAX_ACTORS];
+        int idx = (l->rr + k) % LEARNER_MAX_ACTORS;
+        learner_actor *a = &l->actors[idx];
         if (!a->used || a->role != WIRE_ROLE_ACTOR || a->balance >= bm)
             continue;
         int64_t g = HPO_MIN(head, 2 * bm - a->balance);
@@ -510,8 +511,8 @@ static void grant_credits(learner *l)
         send_to(l, a, &m);
         a->balance += g;
         head -= g;
+        l->rr = (idx + 1) % LEARNER_MAX_ACTORS; /* the next one goes first */
     }
-    l->rr = (l->rr + 1) % LEARNER_MAX_ACTORS;
 }
 
 static void on_hello(learner *l, const void *rid, size_t rid_len,
