@@ -35,6 +35,8 @@ void hd_ws_init(hd_ws *w, const hpo_nets *n, int max_batch, int K, int keep)
     mlp_cache_init(&w->q2c, &n->q2, max_batch);
     w->dsa1 = xalloc_floats(B * da);
     w->dsa2 = xalloc_floats(B * da);
+    w->ps1 = xalloc_floats(B * n->q1.dims[1]);
+    w->ps2 = xalloc_floats(B * n->q2.dims[1]);
     w->rows1 = xmalloc(B * sizeof(int));
     w->rows2 = xmalloc(B * sizeof(int));
     w->q = xalloc_floats(B);
@@ -60,6 +62,8 @@ void hd_ws_release(hd_ws *w)
     mlp_cache_release(&w->q2c);
     free(w->dsa1);
     free(w->dsa2);
+    free(w->ps1);
+    free(w->ps2);
     free(w->rows1);
     free(w->rows2);
     free(w->q);
@@ -83,26 +87,40 @@ void hd_ws_release(hd_ws *w)
     memset(w, 0, sizeof *w);
 }
 
-/* Write s (B, ds) and a (B, da) into the critic input rows (either Nullable). */
-static void fill_sa(hd_ws *w, const float *s, const float *a, int B)
+/* ps_j (B, H) = s W1_j[:, :ds]^T + b1_j: the part of each critic's first
+ * layer that the leapfrog never changes. */
+static void state_part(hd_ws *w, const hpo_nets *n, const float *block,
+                       const float *s, int B)
 {
-    int ds = w->ds, da = w->da, din = ds + da;
-    for (int b = 0; b < B; b++) {
-        float *row = w->sa + (size_t)b * din;
-        if (s)
-            memcpy(row, s + (size_t)b * ds, (size_t)ds * sizeof(float));
-        if (a)
-            memcpy(row + ds, a + (size_t)b * da, (size_t)da * sizeof(float));
-    }
+    const mlp *qs[2] = {&n->q1, &n->q2};
+    float *ps[2] = {w->ps1, w->ps2};
+    for (int j = 0; j < 2; j++)
+        dense_forward_cols(ps[j], s, block + qs[j]->w_off[0], qs[j]->dims[0],
+                           block + qs[j]->b_off[0], B, w->ds, qs[j]->dims[1]);
+}
+
+/* Q (B) of critic q at (s, a), given its state part ps (B, H). */
+static const float *critic_forward(const hd_ws *w, const mlp *q,
+                                   const float *block, mlp_cache *c,
+                                   const float *ps, const float *a, int B)
+{
+    float *h = c->acts[0];
+    dense_forward_cols(h, a, block + q->w_off[0] + w->ds, q->dims[0], NULL, B,
+                       w->da, q->dims[1]);
+    size_t nh = (size_t)B * q->dims[1];
+    for (size_t i = 0; i < nh; i++)
+        h[i] += ps[i];
+    return mlp_forward_from(q, block, c, 0, B);
 }
 
 void hd_qmin(hd_ws *w, const hpo_nets *n, const float *block, const float *s,
              const float *a, float *q, int B)
 {
     HPO_ASSERT(B <= w->max_batch);
-    fill_sa(w, s, a, B);
-    const float *q1 = mlp_forward(&n->q1, block, &w->q1c, w->sa, B);
-    const float *q2 = mlp_forward(&n->q2, block, &w->q2c, w->sa, B);
+    if (s)
+        state_part(w, n, block, s, B);
+    const float *q1 = critic_forward(w, &n->q1, block, &w->q1c, w->ps1, a, B);
+    const float *q2 = critic_forward(w, &n->q2, block, &w->q2c, w->ps2, a, B);
     for (int b = 0; b < B; b++)
         q[b] = q1[b] <= q2[b] ? q1[b] : q2[b];
 }
@@ -195,7 +213,7 @@ void hd_forward(hd_ws *w, const hpo_nets *n, const float *block,
 
     w->gate_sum = 0.0;
     w->gate_n = 0;
-    fill_sa(w, s, NULL, B);
+    state_part(w, n, block, s, B);
     memcpy(w->a[0], a0, nda * sizeof(float));
     if (rho0)
         memcpy(w->rho, rho0, nda * sizeof(float));

@@ -40,7 +40,10 @@ void hd_tempering(double *c, int K, double beta0);
 typedef struct hd_ws {
     int max_batch, n_points, keep;
     int ds, da;
-    float *sa;              /* (B, ds + da) critic input, a in columns ds.. */
+    float *sa;              /* (B, ds + da) critic input rows (scratch for
+                               the critic loss) */
+    float *ps1, *ps2;       /* (B, H) s W1[:, :ds]^T + b1 of each critic, for
+                               the states of the last call given s */
     mlp_cache q1c, q2c;
     float *dsa1, *dsa2;     /* (B, da) action-gradients at the rows where
                                each critic is the min */
@@ -62,13 +65,16 @@ void hd_ws_release(hd_ws *w);
 
 /*
  * Qmin and its action-gradient at (s, a) for B samples, with the critics in
- * block. Sets w->sa's s columns only when s is non-NULL (Nullable: s already
- * there). Writes w->q (B) and w->dqda (B, da). Ties pick Q1.
+ * block. The state part of the critics' first layer is computed when s is
+ * non-NULL and kept; s NULL reuses the one of the last call given s (the
+ * same block and rows: hd_forward's s, for instance). Writes w->q (B) and
+ * w->dqda (B, da). Ties pick Q1.
  */
 void hd_qmin_grad(hd_ws *w, const hpo_nets *n, const float *block,
                   const float *s, const float *a, int B);
 
-/* Qmin (B) of the critics in block at (s, a), forward only, into q. */
+/* Qmin (B) of the critics in block at (s, a), forward only, into q. s as
+ * in hd_qmin_grad (Nullable: reuse). */
 void hd_qmin(hd_ws *w, const hpo_nets *n, const float *block, const float *s,
              const float *a, float *q, int B);
 

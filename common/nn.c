@@ -62,10 +62,17 @@ void act_backward(float *d, const float *y, size_t n, act_kind k)
 void dense_forward(float *y, const float *x, const float *W, const float *b,
                    int B, int n_in, int n_out)
 {
-    for (int r = 0; r < B; r++)
-        memcpy(y + (size_t)r * n_out, b, (size_t)n_out * sizeof(float));
+    dense_forward_cols(y, x, W, n_in, b, B, n_in, n_out);
+}
+
+void dense_forward_cols(float *y, const float *x, const float *W, int ldw,
+                        const float *b, int B, int n_in, int n_out)
+{
+    if (b)
+        for (int r = 0; r < B; r++)
+            memcpy(y + (size_t)r * n_out, b, (size_t)n_out * sizeof(float));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n_out, n_in, 1.0f,
-                x, n_in, W, n_in, 1.0f, y, n_out);
+                x, n_in, W, ldw, b ? 1.0f : 0.0f, y, n_out);
 }
 
 void dense_backward(float *dx, float *dW, float *db, const float *dy,
@@ -157,13 +164,22 @@ const float *mlp_forward(const mlp *net, const float *block, mlp_cache *c,
                          const float *x, int B)
 {
     HPO_ASSERT(B <= c->max_batch);
-    const float *in = x;
-    for (int i = 0; i < net->n_layers; i++) {
+    dense_forward(c->acts[0], x, block + net->w_off[0], block + net->b_off[0],
+                  B, net->dims[0], net->dims[1]);
+    return mlp_forward_from(net, block, c, 0, B);
+}
+
+const float *mlp_forward_from(const mlp *net, const float *block, mlp_cache *c,
+                              int first, int B)
+{
+    HPO_ASSERT(B <= c->max_batch && first >= 0 && first < net->n_layers);
+    act_forward(c->acts[first], (size_t)B * net->dims[first + 1],
+                net->act[first]);
+    for (int i = first + 1; i < net->n_layers; i++) {
         int ni = net->dims[i], no = net->dims[i + 1];
-        dense_forward(c->acts[i], in, block + net->w_off[i],
+        dense_forward(c->acts[i], c->acts[i - 1], block + net->w_off[i],
                       block + net->b_off[i], B, ni, no);
         act_forward(c->acts[i], (size_t)B * no, net->act[i]);
-        in = c->acts[i];
     }
     return c->acts[net->n_layers - 1];
 }
@@ -244,6 +260,10 @@ void mlp_input_grad_rows(const mlp *net, const float *block, mlp_cache *c,
 
 // ---- optimizer and averaging ----
 
+/* v >= 0, so sqrtf never sets errno: let GCC vectorize the loop. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-math-errno")))
+#endif
 void adam_step(const adam *opt, float *p, const float *g, float *m, float *v,
                size_t n, long t)
 {

@@ -40,6 +40,11 @@ void act_backward(float *d, const float *y, size_t n, act_kind k);
 void dense_forward(float *y, const float *x, const float *W, const float *b,
                    int B, int n_in, int n_out);
 
+/* y (B, O) = x (B, I) W^T (+ b): W (O, I) is a block of columns of a wider
+ * weight matrix whose rows are ldw floats apart. b Nullable (no bias). */
+void dense_forward_cols(float *y, const float *x, const float *W, int ldw,
+                        const float *b, int B, int n_in, int n_out);
+
 /*
  * dW (O, I) += dy^T x;  db (O) += column sums of dy;  dx (B, I) = dy W.
  * dx, dW, db are each Nullable (skip that product).
@@ -83,6 +88,12 @@ void mlp_cache_release(mlp_cache *c);
  * final output (B, dims[n_layers]), which lives in c. */
 const float *mlp_forward(const mlp *net, const float *block, mlp_cache *c,
                          const float *x, int B);
+
+/* Forward layers first.. of the net, layer first's pre-activation output
+ * already in c->acts[first] (its activation not applied yet): the caller
+ * formed it, e.g. from parts. first < n_layers. Returns the final output. */
+const float *mlp_forward_from(const mlp *net, const float *block, mlp_cache *c,
+                              int first, int B);
 
 /*
  * Backward from dout (B, dims[n_layers]) (the gradient w.r.t. the final

@@ -211,7 +211,8 @@ float sac_policy_grad(sac *s, const replay_batch *b, rng *r, float alpha,
         st->gate = 0.0f;
     }
     lap(s, SAC_PH_HD_FWD, &t0);
-    hd_qmin_grad(w, n, s->params, b->obs, s->ac, m);
+    /* with HD, the state part of hd_forward (same critics, same s) */
+    hd_qmin_grad(w, n, s->params, hd ? NULL : b->obs, s->ac, m);
 
     double loss = 0.0, lp = 0.0, dist = 0.0;
     const float inv_m = 1.0f / (float)m;
@@ -335,34 +336,46 @@ const char *sac_phase_name(int ph)
     return ph >= 0 && ph < SAC_PH_N ? names[ph] : "?";
 }
 
+/* Multiply-adds per sample of one leapfrog pass of kind k (K force
+ * evaluations), the critics' state part computed once; qgrad is one Qmin
+ * action-gradient given that state part, h the T_h + sigma_h forward. */
+static double hd_pass_macs(hd_kind k, int K, double state, double qgrad,
+                           double h)
+{
+    if (k == HD_NONE)
+        return 0.0;
+    return 2.0 * state + K * (qgrad + (k == HD_PROPOSED ? h : 0.0));
+}
+
 double sac_update_macs(const sac *s)
 {
     const hpo_nets *n = &s->nets;
-    double pi = mlp_macs(&n->pi), q = mlp_macs(&n->q1);
+    const mlp *q1 = &n->q1;
+    double pi = mlp_macs(&n->pi), q = mlp_macs(q1);
     double h = mlp_macs(&n->th) + mlp_macs(&n->sh);
     int K = s->cfg.K;
-    /* one Qmin action-gradient: both critics forward; each row backward
-     * through its min critic only, to the action columns of the input (the
-     * scalar output layer's backward is a broadcast, not a product) */
-    const mlp *q1 = &n->q1;
-    double qgrad = 2.0 * q + (q - q1->dims[q1->n_layers - 1] -
-                              (double)n->obs_dim * q1->dims[1]);
+    /* the state columns' share of a critic's first layer, and one Qmin
+     * action-gradient given it: both critics forward from the state part;
+     * each row backward through its min critic only, to the action columns
+     * of the input (the scalar output layer's backward is a broadcast, not a
+     * product) */
+    double state = (double)n->obs_dim * q1->dims[1];
+    double qbwd = q - q1->dims[q1->n_layers - 1] - state;
+    double qgrad = 2.0 * (q - state) + qbwd;
     double total = 0.0;
     /* critic target: pi forward, HD, target critics forward */
-    total += pi + 2.0 * q;
-    if (s->hd_tgt.kind != HD_NONE)
-        total += K * (qgrad + (s->hd_tgt.kind == HD_PROPOSED ? h : 0.0));
+    total += pi + hd_pass_macs(s->hd_tgt.kind, K, state, qgrad, h) + 2.0 * q;
     /* critic step: forward, weight-gradient of both critics; the backward
      * skips the layer-1 input product */
     total += 2.0 * q + 2.0 * q + 2.0 * (q - n->q1.dims[0] * n->q1.dims[1]);
-    /* policy step: pi forward, HD, Qmin gradient at clip(aK), HD backward
-     * (T_h and sigma_h: weight and input gradient at each of the K points),
-     * pi backward (weights; no input gradient) */
-    total += pi + qgrad;
+    /* policy step: pi forward, HD, Qmin gradient at clip(aK) (the HD pass's
+     * state part reused; without HD it is formed here), HD backward (T_h and
+     * sigma_h: weight and input gradient at each of the K points), pi
+     * backward (weights; no input gradient) */
+    total += pi + hd_pass_macs(s->hd_opt.kind, K, state, qgrad, h);
+    total += s->hd_opt.kind != HD_NONE ? qgrad : 2.0 * state + qgrad;
     if (s->hd_opt.kind == HD_PROPOSED)
-        total += K * (qgrad + h) + K * 2.0 * h;
-    else if (s->hd_opt.kind == HD_CONVENTIONAL)
-        total += K * qgrad;
+        total += K * 2.0 * h;
     total += pi + (pi - n->pi.dims[0] * n->pi.dims[1]);
     return total;
 }
