@@ -104,13 +104,9 @@ static const float *critic_forward(const hd_ws *w, const mlp *q,
                                    const float *block, mlp_cache *c,
                                    const float *ps, const float *a, int B)
 {
-    float *h = c->acts[0];
-    dense_forward_cols(h, a, block + q->w_off[0] + w->ds, q->dims[0], NULL, B,
-                       w->da, q->dims[1]);
-    size_t nh = (size_t)B * q->dims[1];
-    for (size_t i = 0; i < nh; i++)
-        h[i] += ps[i];
-    return mlp_forward_from(q, block, c, 0, B);
+    dense_forward_cols(c->acts[0], a, block + q->w_off[0] + w->ds, q->dims[0],
+                       NULL, B, w->da, q->dims[1]);
+    return mlp_forward_from(q, block, c, 0, ps, B);
 }
 
 void hd_qmin(hd_ws *w, const hpo_nets *n, const float *block, const float *s,

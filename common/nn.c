@@ -33,6 +33,35 @@ void act_forward(float *y, size_t n, act_kind k)
     }
 }
 
+/* One row of act_forward_add. */
+static void add_act_row(float *y, const float *a, int n, act_kind k)
+{
+    switch (k) {
+    case ACT_IDENTITY:
+        for (int i = 0; i < n; i++)
+            y[i] += a[i];
+        break;
+    case ACT_RELU:
+        for (int i = 0; i < n; i++) {
+            float x = y[i] + a[i];
+            y[i] = x > 0.0f ? x : 0.0f;
+        }
+        break;
+    default:
+        for (int i = 0; i < n; i++)
+            y[i] += a[i];
+        act_forward(y, (size_t)n, k);
+        break;
+    }
+}
+
+void act_forward_add(float *y, const float *add, int rows, int cols,
+                     int add_ld, act_kind k)
+{
+    for (int r = 0; r < rows; r++)
+        add_act_row(y + (size_t)r * cols, add + (size_t)r * add_ld, cols, k);
+}
+
 void act_backward(float *d, const float *y, size_t n, act_kind k)
 {
     switch (k) {
@@ -68,11 +97,10 @@ void dense_forward(float *y, const float *x, const float *W, const float *b,
 void dense_forward_cols(float *y, const float *x, const float *W, int ldw,
                         const float *b, int B, int n_in, int n_out)
 {
-    if (b)
-        for (int r = 0; r < B; r++)
-            memcpy(y + (size_t)r * n_out, b, (size_t)n_out * sizeof(float));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n_out, n_in, 1.0f,
-                x, n_in, W, ldw, b ? 1.0f : 0.0f, y, n_out);
+                x, n_in, W, ldw, 0.0f, y, n_out);
+    if (b)
+        act_forward_add(y, b, B, n_out, 0, ACT_IDENTITY);
 }
 
 void dense_backward(float *dx, float *dW, float *db, const float *dy,
@@ -164,22 +192,29 @@ const float *mlp_forward(const mlp *net, const float *block, mlp_cache *c,
                          const float *x, int B)
 {
     HPO_ASSERT(B <= c->max_batch);
-    dense_forward(c->acts[0], x, block + net->w_off[0], block + net->b_off[0],
-                  B, net->dims[0], net->dims[1]);
-    return mlp_forward_from(net, block, c, 0, B);
+    dense_forward_cols(c->acts[0], x, block + net->w_off[0], net->dims[0],
+                       NULL, B, net->dims[0], net->dims[1]);
+    return mlp_forward_from(net, block, c, 0, NULL, B);
 }
 
 const float *mlp_forward_from(const mlp *net, const float *block, mlp_cache *c,
-                              int first, int B)
+                              int first, const float *pre, int B)
 {
     HPO_ASSERT(B <= c->max_batch && first >= 0 && first < net->n_layers);
-    act_forward(c->acts[first], (size_t)B * net->dims[first + 1],
-                net->act[first]);
+    int no = net->dims[first + 1];
+    if (pre)
+        act_forward_add(c->acts[first], pre, B, no, no, net->act[first]);
+    else
+        act_forward_add(c->acts[first], block + net->b_off[first], B, no, 0,
+                        net->act[first]);
     for (int i = first + 1; i < net->n_layers; i++) {
-        int ni = net->dims[i], no = net->dims[i + 1];
-        dense_forward(c->acts[i], c->acts[i - 1], block + net->w_off[i],
-                      block + net->b_off[i], B, ni, no);
-        act_forward(c->acts[i], (size_t)B * no, net->act[i]);
+        int ni = net->dims[i];
+        no = net->dims[i + 1];
+        /* bias and activation in one pass after the product */
+        dense_forward_cols(c->acts[i], c->acts[i - 1], block + net->w_off[i],
+                           ni, NULL, B, ni, no);
+        act_forward_add(c->acts[i], block + net->b_off[i], B, no, 0,
+                        net->act[i]);
     }
     return c->acts[net->n_layers - 1];
 }

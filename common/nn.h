@@ -31,6 +31,11 @@ typedef enum {
 /* y[i] = act(y[i]) in place, i < n. */
 void act_forward(float *y, size_t n, act_kind k);
 
+/* y (rows, cols) = act(y + add) in one pass; add's rows are add_ld floats
+ * apart, add_ld = 0 adding the same row (a bias) to every row. */
+void act_forward_add(float *y, const float *add, int rows, int cols,
+                     int add_ld, act_kind k);
+
 /* d[i] *= act'(x_i) expressed through the output y[i] = act(x_i), i < n.
  * Every activation here has a derivative that is a function of its output. */
 void act_backward(float *d, const float *y, size_t n, act_kind k);
@@ -89,11 +94,12 @@ void mlp_cache_release(mlp_cache *c);
 const float *mlp_forward(const mlp *net, const float *block, mlp_cache *c,
                          const float *x, int B);
 
-/* Forward layers first.. of the net, layer first's pre-activation output
- * already in c->acts[first] (its activation not applied yet): the caller
- * formed it, e.g. from parts. first < n_layers. Returns the final output. */
+/* Forward layers first.. of the net when the caller formed part of layer
+ * first's product: c->acts[first] (B, dims[first+1]) holds it, and pre
+ * (B, dims[first+1]) the rest, bias included (Nullable: pre is the layer's
+ * bias alone). first < n_layers. Returns the final output. */
 const float *mlp_forward_from(const mlp *net, const float *block, mlp_cache *c,
-                              int first, int B);
+                              int first, const float *pre, int B);
 
 /*
  * Backward from dout (B, dims[n_layers]) (the gradient w.r.t. the final
