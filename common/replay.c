@@ -159,3 +159,61 @@ void replay_sample(replay *rb, rng *r, replay_batch *out)
     }
     pthread_mutex_unlock(&rb->lock);
 }
+
+// ---- checkpoint access ----
+
+void replay_rows_get(replay *rb, replay_rows *v)
+{
+    pthread_mutex_lock(&rb->lock);
+    v->capacity = rb->capacity;
+    v->n = replay_size(rb);
+    v->head = rb->head;
+    v->pushed = atomic_load(&rb->pushed);
+    v->obs_dim = rb->obs_dim;
+    v->act_dim = rb->act_dim;
+    v->obs = rb->obs;
+    v->act = rb->act;
+    v->reward = rb->reward;
+    v->next_obs = rb->next_obs;
+    v->terminated = rb->terminated;
+    pthread_mutex_unlock(&rb->lock);
+}
+
+/* Copy rows [src, src + n) of v into rows [dst, dst + n) of rb. */
+static void copy_rows(replay *rb, size_t dst, const replay_rows *v, size_t src,
+                      size_t n)
+{
+    size_t od = (size_t)rb->obs_dim, ad = (size_t)rb->act_dim;
+    memcpy(rb->obs + dst * od, v->obs + src * od, n * od * sizeof(float));
+    memcpy(rb->act + dst * ad, v->act + src * ad, n * ad * sizeof(float));
+    memcpy(rb->reward + dst, v->reward + src, n * sizeof(float));
+    memcpy(rb->next_obs + dst * od, v->next_obs + src * od,
+           n * od * sizeof(float));
+    memcpy(rb->terminated + dst, v->terminated + src, n);
+}
+
+int replay_restore(replay *rb, const replay_rows *v)
+{
+    HPO_ASSERT(v->obs_dim == rb->obs_dim && v->act_dim == rb->act_dim);
+    HPO_ASSERT(v->n <= v->capacity && (v->n == 0 || v->head < v->capacity));
+    int exact = 1;
+    pthread_mutex_lock(&rb->lock);
+    if (v->capacity == rb->capacity) {
+        copy_rows(rb, 0, v, 0, v->n);
+        rb->head = v->head;
+        atomic_store(&rb->pushed, v->pushed);
+    } else {
+        /* oldest first: from head once the ring has wrapped, else from 0 */
+        int wrapped = v->pushed > v->capacity;
+        size_t k = HPO_MIN(v->n, rb->capacity);
+        size_t start = wrapped ? v->head : 0; /* oldest row of v */
+        size_t skip = v->n - k;               /* oldest rows dropped */
+        for (size_t i = 0; i < k; i++)
+            copy_rows(rb, i, v, (start + skip + i) % v->capacity, 1);
+        rb->head = k % rb->capacity;
+        atomic_store(&rb->pushed, k < rb->capacity ? (uint64_t)k : v->pushed);
+        exact = !wrapped && skip == 0;
+    }
+    pthread_mutex_unlock(&rb->lock);
+    return exact;
+}

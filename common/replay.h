@@ -80,4 +80,34 @@ void replay_batch_release(replay_batch *b);
  */
 void replay_sample(replay *rb, rng *r, replay_batch *out);
 
+// ---- checkpoint access (common/checkpoint.c) ----
+
+/* The ring's storage as it is: rows [0, n) of each array, head and pushed.
+ * The pointers alias the buffer; valid while no one pushes. */
+typedef struct replay_rows {
+    size_t capacity;          /* rows the ring holds when full */
+    size_t n;                 /* rows written: min(pushed, capacity) */
+    size_t head;              /* next row to write */
+    uint64_t pushed;          /* transitions ever pushed */
+    int obs_dim, act_dim;
+    const float *obs;         /* (n, obs_dim) */
+    const float *act;         /* (n, act_dim) */
+    const float *reward;      /* (n) */
+    const float *next_obs;    /* (n, obs_dim) */
+    const uint8_t *terminated; /* (n) 0 or 1 */
+} replay_rows;
+
+/* Point v at rb's storage. The caller keeps writers away while it reads. */
+void replay_rows_get(replay *rb, replay_rows *v);
+
+/*
+ * Replace rb's contents with v's (dims must match: asserted). With the same
+ * capacity the ring is copied as it is (head and pushed too), so sampling
+ * continues exactly; otherwise the newest min(v->n, capacity) rows are
+ * written oldest first from row 0, which is exact when v's ring had not
+ * wrapped and fits. Returns 1 when exact, 0 when rows were reordered or
+ * dropped.
+ */
+int replay_restore(replay *rb, const replay_rows *v);
+
 #endif

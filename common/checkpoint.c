@@ -1,0 +1,794 @@
+#include "checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define CKPT_MAGIC "HPOCKP\r\n"
+#define CKPT_VERSION 1u
+#define FILE_HDR 16          /* magic, version, reserved */
+#define SEC_HDR 16           /* tag, crc, length */
+#define META_LEN 112
+#define OPTS_LEN 48
+#define CNTR_LEN 24
+#define RNG_LEN 48
+#define CONF_MAX 65536
+#define RPLY_HDR 40
+#define CHUNK (1u << 20)
+
+/* Sections in file order; RPLY is the one optional section. */
+enum { S_META, S_CONF, S_NETS, S_ADAM, S_OPTS, S_CNTR, S_RNGS, S_RPLY, S_END,
+       S_N };
+static const char tags[S_N][5] = {"META", "CONF", "NETS", "ADAM", "OPTS",
+                                  "CNTR", "RNGS", "RPLY", "END "};
+
+/* The shape fields of META. */
+typedef struct meta {
+    uint32_t obs_dim, act_dim, pi_layers, pi_hidden, q_layers, q_hidden;
+    uint32_t h_hidden, h_use_state, mode, reserved;
+    uint64_t n_params;
+    char env[64];
+} meta;
+_Static_assert(sizeof(meta) == META_LEN, "META layout");
+
+static uint32_t crc32_update(uint32_t crc, const void *buf, size_t n)
+{
+    static uint32_t table[256];
+    if (!table[1])
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+    const unsigned char *p = buf;
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++)
+        crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+static void meta_of(const sac *s, meta *m)
+{
+    memset(m, 0, sizeof *m);
+    m->obs_dim = (uint32_t)s->nets.obs_dim;
+    m->act_dim = (uint32_t)s->nets.act_dim;
+    m->pi_layers = (uint32_t)s->cfg.pi_layers;
+    m->pi_hidden = (uint32_t)s->cfg.pi_hidden;
+    m->q_layers = (uint32_t)s->cfg.q_layers;
+    m->q_hidden = (uint32_t)s->cfg.q_hidden;
+    m->h_hidden = (uint32_t)s->cfg.h_hidden;
+    m->h_use_state = (uint32_t)s->cfg.h_use_state;
+    m->mode = (uint32_t)s->cfg.mode;
+    m->n_params = s->nets.n_params;
+    snprintf(m->env, sizeof m->env, "%s", s->cfg.env);
+}
+
+// ---- writing ----
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* One section from up to 5 pieces: header (tag, CRC over tag, length and
+ * every piece), then the pieces. */
+typedef struct piece {
+    const void *p;
+    size_t n;
+} piece;
+
+static int write_section(int fd, int sec, const piece *pc, int n_pieces)
+{
+    uint64_t len = 0;
+    for (int i = 0; i < n_pieces; i++)
+        len += pc[i].n;
+    unsigned char hdr[SEC_HDR];
+    memcpy(hdr, tags[sec], 4);
+    memset(hdr + 4, 0, 4);
+    memcpy(hdr + 8, &len, 8);
+    uint32_t crc = crc32_update(0, hdr, 4);
+    crc = crc32_update(crc, hdr + 8, 8);
+    for (int i = 0; i < n_pieces; i++)
+        crc = crc32_update(crc, pc[i].p, pc[i].n);
+    memcpy(hdr + 4, &crc, 4);
+    if (write_all(fd, hdr, sizeof hdr))
+        return -1;
+    for (int i = 0; i < n_pieces; i++)
+        if (write_all(fd, pc[i].p, pc[i].n))
+            return -1;
+    return 0;
+}
+
+static void rng_pack(unsigned char *out, const rng *r)
+{
+    int64_t spare_flag = r->has_spare;
+    memcpy(out, r->s, 32);
+    memcpy(out + 32, &spare_flag, 8);
+    memcpy(out + 40, &r->spare, 8);
+}
+
+static void rng_unpack(rng *r, const unsigned char *in)
+{
+    int64_t spare_flag;
+    memcpy(r->s, in, 32);
+    memcpy(&spare_flag, in + 32, 8);
+    r->has_spare = spare_flag != 0;
+    memcpy(&r->spare, in + 40, 8);
+}
+
+/* Every section into fd. Returns 0 or -1 (errno set). */
+static int write_sections(int fd, const sac *s, const ckpt_counters *c,
+                          rng *const *rngs, int n_rngs, replay *rb,
+                          const char *conf, size_t conf_len)
+{
+    unsigned char fh[FILE_HDR] = {0};
+    uint32_t version = CKPT_VERSION;
+    memcpy(fh, CKPT_MAGIC, 8);
+    memcpy(fh + 8, &version, 4);
+    if (write_all(fd, fh, sizeof fh))
+        return -1;
+
+    meta m;
+    meta_of(s, &m);
+    size_t nb = s->nets.n_params * sizeof(float);
+    unsigned char opts[OPTS_LEN] = {0};
+    int64_t steps[4] = {s->t_q, s->t_pi, s->t_alpha, s->updates};
+    memcpy(opts, &s->log_alpha, 4);
+    memcpy(opts + 4, &s->la_m, 4);
+    memcpy(opts + 8, &s->la_v, 4);
+    memcpy(opts + 16, steps, 32);
+    int64_t cnt[3] = {c->env_steps, c->updates, c->episodes};
+    unsigned char rbuf[8 + CKPT_MAX_RNGS * RNG_LEN] = {0};
+    uint32_t nr = (uint32_t)n_rngs;
+    memcpy(rbuf, &nr, 4);
+    for (int i = 0; i < n_rngs; i++)
+        rng_pack(rbuf + 8 + i * RNG_LEN, rngs[i]);
+
+    if (write_section(fd, S_META, &(piece){&m, sizeof m}, 1) ||
+        write_section(fd, S_CONF, &(piece){conf, conf_len}, 1) ||
+        write_section(fd, S_NETS,
+                      (piece[]){{s->params, nb}, {s->target, nb}}, 2) ||
+        write_section(fd, S_ADAM,
+                      (piece[]){{s->adam_m, nb}, {s->adam_v, nb}}, 2) ||
+        write_section(fd, S_OPTS, &(piece){opts, sizeof opts}, 1) ||
+        write_section(fd, S_CNTR, &(piece){cnt, sizeof cnt}, 1) ||
+        write_section(fd, S_RNGS,
+                      &(piece){rbuf, 8 + (size_t)n_rngs * RNG_LEN}, 1))
+        return -1;
+    if (rb) {
+        replay_rows v;
+        replay_rows_get(rb, &v);
+        uint64_t h[4] = {v.capacity, v.n, v.head, v.pushed};
+        unsigned char rh[RPLY_HDR] = {0};
+        uint32_t dims[2] = {(uint32_t)v.obs_dim, (uint32_t)v.act_dim};
+        memcpy(rh, h, 32);
+        memcpy(rh + 32, dims, 8);
+        size_t ob = v.n * (size_t)v.obs_dim * sizeof(float);
+        size_t ab = v.n * (size_t)v.act_dim * sizeof(float);
+        piece pc[6] = {{rh, sizeof rh},
+                       {v.obs, ob},
+                       {v.act, ab},
+                       {v.reward, v.n * sizeof(float)},
+                       {v.next_obs, ob},
+                       {v.terminated, v.n}};
+        if (write_section(fd, S_RPLY, pc, 6))
+            return -1;
+    }
+    return write_section(fd, S_END, NULL, 0);
+}
+
+/* fsync the directory holding path, so the rename itself is durable. */
+static int sync_dir(const char *path)
+{
+    char buf[CKPT_PATH_LEN];
+    snprintf(buf, sizeof buf, "%s", path);
+    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int ckpt_save(const char *path, const sac *s, const ckpt_counters *c,
+              rng *const *rngs, int n_rngs, replay *rb, char *err,
+              size_t errlen)
+{
+    HPO_ASSERT(s->adam_m && s->adam_v);
+    HPO_ASSERT(n_rngs >= 0 && n_rngs <= CKPT_MAX_RNGS);
+    char tmp[CKPT_PATH_LEN];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        errf(err, errlen, "checkpoint path too long: %s", path);
+        return -1;
+    }
+    char *conf = NULL;
+    size_t conf_len = 0;
+    FILE *mf = open_memstream(&conf, &conf_len);
+    if (!mf)
+        hpo_panic(__FILE__, __LINE__, "open_memstream: out of memory");
+    config_write(&s->cfg, mf);
+    if (fclose(mf))
+        hpo_panic(__FILE__, __LINE__, "open_memstream: out of memory");
+
+    int rc = -1;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        errf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (write_sections(fd, s, c, rngs, n_rngs, rb, conf, conf_len) ||
+        fsync(fd)) {
+        errf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        goto out;
+    }
+    if (close(fd) || rename(tmp, path)) {
+        errf(err, errlen, "cannot move %s to %s: %s", tmp, path,
+             strerror(errno));
+        unlink(tmp);
+        goto out;
+    }
+    if (sync_dir(path)) {
+        errf(err, errlen, "cannot sync the directory of %s: %s", path,
+             strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    free(conf);
+    return rc;
+}
+
+int ckpt_path(char *buf, const char *dir, int64_t updates, char *err,
+              size_t errlen)
+{
+    if (snprintf(buf, CKPT_PATH_LEN, "%s/checkpoint-%" PRId64 ".ckpt", dir,
+                 updates) >= CKPT_PATH_LEN) {
+        errf(err, errlen, "path too long: %s/checkpoint-%" PRId64 ".ckpt",
+             dir, updates);
+        return -1;
+    }
+    return 0;
+}
+
+// ---- the run directory ----
+
+/* n of "checkpoint-<n>.ckpt", or -1 for any other name. */
+static int64_t ckpt_number(const char *name)
+{
+    const char *p = name + strlen("checkpoint-");
+    if (strncmp(name, "checkpoint-", strlen("checkpoint-")) || *p < '0' ||
+        *p > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    long long n = strtoll(p, &end, 10);
+    if (errno || strcmp(end, ".ckpt"))
+        return -1;
+    return n;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
+/* The checkpoint numbers in dir, largest first; caller frees *out.
+ * Returns the count, or -1 with a message. */
+static int list_numbers(const char *dir, int64_t **out, char *err,
+                        size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        errf(err, errlen, "cannot open run directory %s: %s", dir,
+             strerror(errno));
+        return -1;
+    }
+    int n = 0, cap = 16;
+    int64_t *v = xmalloc((size_t)cap * sizeof *v);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int64_t k = ckpt_number(e->d_name);
+        if (k < 0)
+            continue;
+        if (n == cap) {
+            cap *= 2;
+            v = xrealloc(v, (size_t)cap * sizeof *v);
+        }
+        v[n++] = k;
+    }
+    closedir(d);
+    qsort(v, (size_t)n, sizeof *v, cmp_desc);
+    *out = v;
+    return n;
+}
+
+int ckpt_prune(const char *dir, int keep, char *err, size_t errlen)
+{
+    HPO_ASSERT(keep >= 1);
+    int64_t *v;
+    int n = list_numbers(dir, &v, err, errlen);
+    if (n < 0)
+        return -1;
+    int deleted = 0;
+    for (int i = keep; i < n; i++) {
+        char p[CKPT_PATH_LEN];
+        if (ckpt_path(p, dir, v[i], err, errlen) == 0 && unlink(p) == 0)
+            deleted++;
+        else if (errno != ENOENT)
+            log_warn("cannot delete old checkpoint %s: %s", p,
+                     strerror(errno));
+    }
+    free(v);
+    return deleted;
+}
+
+// ---- reading ----
+
+int ckpt_parse_config(const char *text, size_t len, hpo_config *c, char *err,
+                      size_t errlen)
+{
+    config_defaults(c);
+    size_t i = 0;
+    int line = 0;
+    char buf[512], e2[256];
+    while (i < len) {
+        size_t j = i;
+        while (j < len && text[j] != '\n')
+            j++;
+        line++;
+        size_t n = j - i;
+        if (n >= sizeof buf) {
+            errf(err, errlen, "config line %d too long", line);
+            return -1;
+        }
+        memcpy(buf, text + i, n);
+        buf[n] = '\0';
+        i = j + 1;
+        if (n == 0)
+            continue;
+        char *eq = strstr(buf, " = ");
+        if (!eq) {
+            errf(err, errlen, "config line %d is not 'name = value'", line);
+            return -1;
+        }
+        *eq = '\0';
+        if (config_set(c, buf, eq + 3, e2, sizeof e2)) {
+            errf(err, errlen, "config line %d: %s", line, e2);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* pread exactly n bytes at off. Returns 0, or -1 (short read or error). */
+static int read_at(int fd, void *buf, size_t n, int64_t off)
+{
+    char *p = buf;
+    while (n) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
+/* Expected payload length of each fixed-size section given META. */
+static uint64_t fixed_len(int sec, const meta *m)
+{
+    switch (sec) {
+    case S_META:
+        return META_LEN;
+    case S_NETS:
+    case S_ADAM:
+        return 2 * m->n_params * sizeof(float);
+    case S_OPTS:
+        return OPTS_LEN;
+    case S_CNTR:
+        return CNTR_LEN;
+    case S_END:
+        return 0;
+    default:
+        return UINT64_MAX; /* variable */
+    }
+}
+
+/* Check the configuration against META: the same run described twice. */
+static int conf_matches(const hpo_config *c, const meta *m, char *why,
+                        size_t len)
+{
+    if (strcmp(c->env, m->env) || c->mode != (int)m->mode ||
+        c->pi_layers != (int)m->pi_layers ||
+        c->pi_hidden != (int)m->pi_hidden ||
+        c->q_layers != (int)m->q_layers || c->q_hidden != (int)m->q_hidden ||
+        c->h_hidden != (int)m->h_hidden ||
+        c->h_use_state != (int)m->h_use_state) {
+        errf(why, len, "configuration text disagrees with the shape header");
+        return -1;
+    }
+    return 0;
+}
+
+int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
+{
+    memset(info, 0, sizeof *info);
+    snprintf(info->path, sizeof info->path, "%s", path);
+    for (int i = 0; i < S_N; i++)
+        info->off[i] = -1;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = -1;
+    char why[512] = "";
+    unsigned char *buf = NULL, *small = NULL;
+    struct stat st;
+    if (fstat(fd, &st)) {
+        errf(why, sizeof why, "cannot stat: %s", strerror(errno));
+        goto out;
+    }
+    int64_t size = st.st_size;
+    unsigned char fh[FILE_HDR];
+    if (size < FILE_HDR || read_at(fd, fh, FILE_HDR, 0)) {
+        errf(why, sizeof why, "too short for a checkpoint (%" PRId64
+             " bytes): truncated or not a checkpoint", size);
+        goto out;
+    }
+    if (memcmp(fh, CKPT_MAGIC, 8)) {
+        errf(why, sizeof why, "not an hpo checkpoint (bad magic)");
+        goto out;
+    }
+    uint32_t version;
+    memcpy(&version, fh + 8, 4);
+    if (version != CKPT_VERSION) {
+        errf(why, sizeof why, "checkpoint version %u, this build reads %u",
+             version, CKPT_VERSION);
+        goto out;
+    }
+
+    buf = xmalloc(CHUNK);
+    meta m;
+    memset(&m, 0, sizeof m);
+    int64_t off = FILE_HDR;
+    int next = S_META; /* the earliest section allowed next */
+    for (;;) {
+        unsigned char hdr[SEC_HDR];
+        if (off + SEC_HDR > size || read_at(fd, hdr, SEC_HDR, off)) {
+            errf(why, sizeof why, "truncated: section header expected at "
+                 "byte %" PRId64 " of %" PRId64 " (no end section)", off,
+                 size);
+            goto out;
+        }
+        int sec = -1;
+        if (!memcmp(hdr, tags[next], 4))
+            sec = next;
+        else if (next == S_RPLY && !memcmp(hdr, tags[S_END], 4))
+            sec = S_END;
+        if (sec < 0) {
+            errf(why, sizeof why, "section %s expected at byte %" PRId64
+                 ", found '%.4s' (corrupt or not this format)", tags[next],
+                 off, (const char *)hdr);
+            goto out;
+        }
+        uint32_t stored;
+        uint64_t len;
+        memcpy(&stored, hdr + 4, 4);
+        memcpy(&len, hdr + 8, 8);
+        int64_t pay = off + SEC_HDR;
+        if (len > (uint64_t)(size - pay)) {
+            errf(why, sizeof why, "truncated: section %s says %" PRIu64
+                 " bytes, %" PRId64 " remain", tags[sec], len, size - pay);
+            goto out;
+        }
+        uint64_t want = fixed_len(sec, &m);
+        if (sec == S_CONF && len > CONF_MAX)
+            want = 0;
+        if (sec == S_RNGS && (len < 8 || (len - 8) % RNG_LEN ||
+                              (len - 8) / RNG_LEN > CKPT_MAX_RNGS))
+            want = 0;
+        if (sec == S_RPLY && len < RPLY_HDR)
+            want = 0;
+        if (want != UINT64_MAX && want != len) {
+            errf(why, sizeof why, "section %s has %" PRIu64 " bytes, "
+                 "expected %s", tags[sec], len,
+                 sec == S_CONF || sec == S_RNGS || sec == S_RPLY
+                     ? "a valid length" : "its fixed size");
+            goto out;
+        }
+        uint32_t crc = crc32_update(0, hdr, 4);
+        crc = crc32_update(crc, hdr + 8, 8);
+        /* small sections are kept for parsing */
+        int keep = sec != S_NETS && sec != S_ADAM;
+        uint64_t keep_n = sec == S_RPLY ? RPLY_HDR : len;
+        free(small);
+        small = keep ? xmalloc(keep_n + 1) : NULL;
+        for (uint64_t done = 0; done < len;) {
+            size_t n = (size_t)HPO_MIN((uint64_t)CHUNK, len - done);
+            if (read_at(fd, buf, n, pay + (int64_t)done)) {
+                errf(why, sizeof why, "read error in section %s: %s",
+                     tags[sec], strerror(errno));
+                goto out;
+            }
+            crc = crc32_update(crc, buf, n);
+            if (keep && done < keep_n)
+                memcpy(small + done, buf,
+                       (size_t)HPO_MIN((uint64_t)n, keep_n - done));
+            done += n;
+        }
+        if (crc != stored) {
+            errf(why, sizeof why, "checksum mismatch in section %s (file "
+                 "corrupt)", tags[sec]);
+            goto out;
+        }
+        info->off[sec] = pay;
+        info->len[sec] = len;
+        off = pay + (int64_t)len;
+        next = sec + 1;
+
+        if (sec == S_META) {
+            memcpy(&m, small, sizeof m);
+            m.env[sizeof m.env - 1] = '\0';
+            if (!m.obs_dim || !m.act_dim || !m.n_params ||
+                m.n_params > (UINT64_MAX / 16)) {
+                errf(why, sizeof why, "bad shape header");
+                goto out;
+            }
+            info->obs_dim = (int)m.obs_dim;
+            info->act_dim = (int)m.act_dim;
+            info->n_params = m.n_params;
+        } else if (sec == S_CONF) {
+            char e2[256];
+            if (ckpt_parse_config((const char *)small, (size_t)len,
+                                  &info->cfg, e2, sizeof e2)) {
+                errf(why, sizeof why, "%s", e2);
+                goto out;
+            }
+            if (conf_matches(&info->cfg, &m, why, sizeof why))
+                goto out;
+        } else if (sec == S_CNTR) {
+            int64_t cnt[3];
+            memcpy(cnt, small, sizeof cnt);
+            info->counters =
+                (ckpt_counters){.env_steps = cnt[0], .updates = cnt[1],
+                                .episodes = cnt[2]};
+        } else if (sec == S_RNGS) {
+            uint32_t nr;
+            memcpy(&nr, small, 4);
+            if (nr != (len - 8) / RNG_LEN) {
+                errf(why, sizeof why, "RNGS count %u disagrees with its "
+                     "length", nr);
+                goto out;
+            }
+            info->n_rngs = (int)nr;
+        } else if (sec == S_RPLY) {
+            uint64_t h[4];
+            uint32_t dims[2];
+            memcpy(h, small, 32);
+            memcpy(dims, small + 32, 8);
+            uint64_t row = 4 * (2 * (uint64_t)m.obs_dim + m.act_dim + 1) + 1;
+            if (dims[0] != m.obs_dim || dims[1] != m.act_dim ||
+                h[1] > h[0] || (h[1] && h[2] >= h[0]) ||
+                h[1] != (len - RPLY_HDR) / row ||
+                (len - RPLY_HDR) % row) {
+                errf(why, sizeof why, "replay section header inconsistent "
+                     "with its length or the shapes");
+                goto out;
+            }
+            info->has_replay = 1;
+            info->replay_capacity = h[0];
+            info->replay_n = h[1];
+        } else if (sec == S_END) {
+            break;
+        }
+    }
+    if (off != size) {
+        errf(why, sizeof why, "%" PRId64 " bytes after the end section",
+             size - off);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc)
+        errf(err, errlen, "%s: %s", path, why);
+    free(buf);
+    free(small);
+    close(fd);
+    return rc;
+}
+
+int ckpt_check(const ckpt_info *info, const sac *s, char *err, size_t errlen)
+{
+    meta m;
+    meta_of(s, &m);
+    const hpo_config *f = &info->cfg;
+    const char *p = info->path;
+    if (strcasecmp(f->env, m.env)) {
+        errf(err, errlen, "%s: other environment: checkpoint %s, this run %s",
+             p, f->env, m.env);
+        return -1;
+    }
+    if (f->mode != (int)m.mode) {
+        errf(err, errlen, "%s: other mode: checkpoint %s, this run %s", p,
+             mode_name(f->mode), mode_name((int)m.mode));
+        return -1;
+    }
+    if (info->obs_dim != (int)m.obs_dim || info->act_dim != (int)m.act_dim) {
+        errf(err, errlen, "%s: other dimensions: checkpoint obs %d act %d, "
+             "this run obs %u act %u", p, info->obs_dim, info->act_dim,
+             m.obs_dim, m.act_dim);
+        return -1;
+    }
+    if (f->pi_layers != (int)m.pi_layers || f->pi_hidden != (int)m.pi_hidden ||
+        f->q_layers != (int)m.q_layers || f->q_hidden != (int)m.q_hidden ||
+        f->h_hidden != (int)m.h_hidden ||
+        f->h_use_state != (int)m.h_use_state ||
+        info->n_params != m.n_params) {
+        errf(err, errlen, "%s: other network sizes: checkpoint pi %dx%d q "
+             "%dx%d h %d (state %d), this run pi %ux%u q %ux%u h %u "
+             "(state %u)", p, f->pi_layers, f->pi_hidden, f->q_layers,
+             f->q_hidden, f->h_hidden, f->h_use_state, m.pi_layers,
+             m.pi_hidden, m.q_layers, m.q_hidden, m.h_hidden, m.h_use_state);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read the payload of section sec at byte at into dst. */
+static int read_sec(int fd, const ckpt_info *info, int sec, uint64_t at,
+                    void *dst, size_t n)
+{
+    HPO_ASSERT(info->off[sec] >= 0 && at + n <= info->len[sec]);
+    return read_at(fd, dst, n, info->off[sec] + (int64_t)at);
+}
+
+static int restore(const ckpt_info *info, sac *s, int weights_only,
+                   ckpt_counters *c, rng *const *rngs, int n_rngs, replay *rb,
+                   int *replay_exact, char *err, size_t errlen)
+{
+    if (ckpt_check(info, s, err, errlen))
+        return -1;
+    if (!weights_only && n_rngs != info->n_rngs) {
+        errf(err, errlen, "%s: holds %d RNG streams, this run has %d",
+             info->path, info->n_rngs, n_rngs);
+        return -1;
+    }
+    int fd = open(info->path, O_RDONLY);
+    if (fd < 0) {
+        errf(err, errlen, "%s: cannot open: %s", info->path, strerror(errno));
+        return -1;
+    }
+    size_t nb = s->nets.n_params * sizeof(float);
+    unsigned char opts[OPTS_LEN];
+    unsigned char rbuf[CKPT_MAX_RNGS * RNG_LEN];
+    int rc = -1;
+    float *rows = NULL;
+    if (read_sec(fd, info, S_OPTS, 0, opts, sizeof opts) ||
+        read_sec(fd, info, S_RNGS, 8, rbuf, (size_t)info->n_rngs * RNG_LEN))
+        goto short_read;
+    if (read_sec(fd, info, S_NETS, 0, s->params, nb) ||
+        read_sec(fd, info, S_NETS, nb, s->target, nb))
+        goto short_read;
+    memcpy(&s->log_alpha, opts, 4);
+    if (!weights_only) {
+        if (read_sec(fd, info, S_ADAM, 0, s->adam_m, nb) ||
+            read_sec(fd, info, S_ADAM, nb, s->adam_v, nb))
+            goto short_read;
+        int64_t steps[4];
+        memcpy(&s->la_m, opts + 4, 4);
+        memcpy(&s->la_v, opts + 8, 4);
+        memcpy(steps, opts + 16, 32);
+        s->t_q = steps[0];
+        s->t_pi = steps[1];
+        s->t_alpha = steps[2];
+        s->updates = steps[3];
+        if (c)
+            *c = info->counters;
+        for (int i = 0; i < n_rngs; i++)
+            rng_unpack(rngs[i], rbuf + i * RNG_LEN);
+    }
+    if (replay_exact)
+        *replay_exact = -1;
+    if (!weights_only && rb && info->has_replay) {
+        uint64_t h[4];
+        if (read_sec(fd, info, S_RPLY, 0, h, 32))
+            goto short_read;
+        size_t n = (size_t)h[1];
+        size_t od = (size_t)info->obs_dim, ad = (size_t)info->act_dim;
+        size_t rowf = 2 * od + ad + 1;
+        rows = xmalloc(n * rowf * sizeof(float) + n + 1);
+        float *obs = rows, *act = obs + n * od, *rew = act + n * ad,
+              *nxt = rew + n;
+        uint8_t *term = (uint8_t *)(nxt + n * od);
+        if (n && read_sec(fd, info, S_RPLY, RPLY_HDR, rows,
+                          n * rowf * sizeof(float) + n))
+            goto short_read;
+        replay_rows v = {.capacity = (size_t)h[0], .n = n,
+                         .head = (size_t)h[2], .pushed = h[3],
+                         .obs_dim = (int)od, .act_dim = (int)ad, .obs = obs,
+                         .act = act, .reward = rew, .next_obs = nxt,
+                         .terminated = term};
+        int exact = replay_restore(rb, &v);
+        if (replay_exact)
+            *replay_exact = exact;
+    }
+    rc = 0;
+    goto out;
+short_read:
+    errf(err, errlen, "%s: short read (file changed since it was verified)",
+         info->path);
+out:
+    free(rows);
+    close(fd);
+    return rc;
+}
+
+int ckpt_restore(const ckpt_info *info, sac *s, ckpt_counters *c,
+                 rng *const *rngs, int n_rngs, replay *rb, int *replay_exact,
+                 char *err, size_t errlen)
+{
+    HPO_ASSERT(s->adam_m && s->adam_v);
+    return restore(info, s, 0, c, rngs, n_rngs, rb, replay_exact, err, errlen);
+}
+
+int ckpt_restore_weights(const ckpt_info *info, sac *s, char *err,
+                         size_t errlen)
+{
+    return restore(info, s, 1, NULL, NULL, 0, NULL, NULL, err, errlen);
+}
+
+int ckpt_find_latest(const char *dir, const sac *want, ckpt_info *info,
+                     char *err, size_t errlen)
+{
+    int64_t *v;
+    int n = list_numbers(dir, &v, err, errlen);
+    if (n < 0)
+        return -1;
+    int rc = -1;
+    char e2[1024];
+    for (int i = 0; i < n; i++) {
+        char p[CKPT_PATH_LEN];
+        if (ckpt_path(p, dir, v[i], e2, sizeof e2))
+            continue;
+        if (ckpt_open(p, info, e2, sizeof e2) == 0 &&
+            (!want || ckpt_check(info, want, e2, sizeof e2) == 0)) {
+            rc = 0;
+            break;
+        }
+        log_warn("skipping checkpoint %s", e2);
+    }
+    if (rc)
+        errf(err, errlen, "no valid checkpoint in %s (%d invalid)", dir, n);
+    free(v);
+    return rc;
+}

@@ -1,0 +1,126 @@
+/*
+ * checkpoint.h - full training checkpoints: save, verify, restore, rotate.
+ *
+ * A checkpoint holds everything a run needs to continue: every network and
+ * the critic targets, the Adam moments and step counts, log_alpha and its
+ * moments, the caller's counters, the caller's RNG streams, the resolved
+ * configuration, and optionally the replay buffer. The format
+ * (docs/checkpoint.md) is a magic + version header and tagged sections, each
+ * with its length and a CRC-32, closed by an END section. Files are written
+ * to PATH.tmp, fsync'd and renamed, so a reader sees a whole file or none.
+ *
+ * Loading is two steps: ckpt_open verifies the whole file (magic, version,
+ * every section's length and checksum, the configuration text against the
+ * shapes) and fills a ckpt_info; ckpt_restore then checks the info against
+ * the agent and copies the state in. Every refusal names the file and why.
+ */
+#ifndef HPO_CHECKPOINT_H
+#define HPO_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "replay.h"
+#include "rng.h"
+#include "sac.h"
+
+#define CKPT_MAX_RNGS 16
+#define CKPT_PATH_LEN 4096
+
+/* The caller's progress counters, saved and restored as they are. */
+typedef struct ckpt_counters {
+    int64_t env_steps;   /* environment steps taken */
+    int64_t updates;     /* agent updates made */
+    int64_t episodes;    /* training episodes finished */
+} ckpt_counters;
+
+/* What ckpt_open found in a verified file. */
+typedef struct ckpt_info {
+    char path[CKPT_PATH_LEN];
+    hpo_config cfg;          /* the run's resolved configuration */
+    int obs_dim, act_dim;
+    uint64_t n_params;       /* floats per parameter block */
+    ckpt_counters counters;
+    int n_rngs;              /* RNG streams saved */
+    int has_replay;          /* 1 when the replay buffer was saved */
+    uint64_t replay_n;       /* rows saved */
+    uint64_t replay_capacity; /* capacity of the ring that was saved */
+    int64_t off[9];          /* payload offset per section (internal) */
+    uint64_t len[9];         /* payload length per section (internal) */
+} ckpt_info;
+
+// ---- writing ----
+
+/*
+ * Write a checkpoint of s (which must have its update state), counters c,
+ * the n_rngs (<= CKPT_MAX_RNGS) streams rngs[i] and, when rb is non-NULL,
+ * the replay buffer's rows, to path (via path.tmp, fsync, rename, directory
+ * fsync). Nullable: rb. Returns 0, or -1 with a message naming the file.
+ */
+int ckpt_save(const char *path, const sac *s, const ckpt_counters *c,
+              rng *const *rngs, int n_rngs, replay *rb, char *err,
+              size_t errlen);
+
+/* dir/checkpoint-<updates>.ckpt into buf (CKPT_PATH_LEN). Returns 0, or -1
+ * with a message when it is too long. */
+int ckpt_path(char *buf, const char *dir, int64_t updates, char *err,
+              size_t errlen);
+
+/*
+ * Delete every checkpoint-<n>.ckpt in dir but the keep (>= 1) with the
+ * largest n. Returns the number deleted, or -1 with a message.
+ */
+int ckpt_prune(const char *dir, int keep, char *err, size_t errlen);
+
+// ---- reading ----
+
+/*
+ * Verify path completely and fill info: magic, version, every section's
+ * presence, order, length and CRC-32, nothing after the end section, the
+ * configuration text parsed and consistent with the shapes. Reads the file
+ * once (streaming, fixed memory). Returns 0, or -1 with "PATH: reason" in err.
+ */
+int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen);
+
+/*
+ * Check that info describes an agent of s's kind: environment, mode,
+ * dimensions and every network size. Returns 0, or -1 with "PATH: reason"
+ * naming both values.
+ */
+int ckpt_check(const ckpt_info *info, const sac *s, char *err, size_t errlen);
+
+/*
+ * Copy a verified checkpoint into s (ckpt_check first): parameters,
+ * targets, Adam moments and step counts, log_alpha and its moments,
+ * s->updates; c receives the counters (Nullable); rngs[i] (n_rngs must equal
+ * info->n_rngs) receive the streams; rb, when non-NULL and the file holds
+ * the replay, receives its rows (replay_restore), *replay_exact (Nullable)
+ * its return, else -1. Returns 0, or -1 with a message; s may be partly
+ * written only when the file changed since ckpt_open.
+ */
+int ckpt_restore(const ckpt_info *info, sac *s, ckpt_counters *c,
+                 rng *const *rngs, int n_rngs, replay *rb, int *replay_exact,
+                 char *err, size_t errlen);
+
+/* Copy only the parameters, targets and log_alpha (an agent made without
+ * update state, e.g. for evaluation). Returns 0, or -1 with a message. */
+int ckpt_restore_weights(const ckpt_info *info, sac *s, char *err,
+                         size_t errlen);
+
+/*
+ * Find the newest valid checkpoint-<n>.ckpt in dir (largest n first),
+ * falling back past files that fail ckpt_open or, when want is non-NULL,
+ * ckpt_check against want, logging a warning with the reason for each.
+ * Nullable: want. Returns 0 with info filled, or -1 with a message when no
+ * valid checkpoint is there.
+ */
+int ckpt_find_latest(const char *dir, const sac *want, ckpt_info *info,
+                     char *err, size_t errlen);
+
+/* Parse "name = value" lines (config_write's output) into c, starting from
+ * config_defaults. Returns 0, or -1 with a message naming the line. */
+int ckpt_parse_config(const char *text, size_t len, hpo_config *c, char *err,
+                      size_t errlen);
+
+#endif

@@ -1,0 +1,442 @@
+/* test_checkpoint.c - full checkpoints: a bit-exact round trip (state and
+ * file bytes), truncated, bit-flipped and foreign files refused with the
+ * file and the reason and the previous checkpoint used instead, mismatched
+ * agents refused with the reason, rotation, the config text round trip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "checkpoint.h"
+#include "config.h"
+#include "replay.h"
+#include "rng.h"
+#include "sac.h"
+#include "util.h"
+
+#define DS 3
+#define DA 1
+#define CAP 64
+
+typedef struct fixture {
+    char dir[64];
+    hpo_config cfg;
+    sac *s;
+    replay *rb;
+    rng r_act, r_upd;
+    ckpt_counters cnt;
+} fixture;
+
+static void small_config(hpo_config *c)
+{
+    config_defaults(c);
+    config_preset(c, "Pendulum");
+    c->pi_hidden = 16;
+    c->q_hidden = 16;
+    c->h_hidden = 8;
+    c->batch = 8;
+    c->seed = 3;
+}
+
+/* An agent after a few updates on random transitions. */
+static int setup(void **state)
+{
+    fixture *f = xcalloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/hpo_test_ckptXXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    small_config(&f->cfg);
+    f->s = sac_new(&f->cfg, DS, DA, 1, 1);
+    f->rb = replay_new(CAP, DS, DA);
+    rng_init(&f->r_act, 3, RNG_STREAM_ACT);
+    rng_init(&f->r_upd, 3, RNG_STREAM_UPDATE);
+    float o[DS], a[DA], o2[DS];
+    for (int i = 0; i < 100; i++) { /* wraps the ring */
+        rng_uniform_fill(&f->r_act, o, DS, -1, 1);
+        rng_uniform_fill(&f->r_act, a, DA, -1, 1);
+        rng_uniform_fill(&f->r_act, o2, DS, -1, 1);
+        replay_push(f->rb, o, a, (float)i, o2, i % 7 == 0);
+    }
+    (void)rng_normal(&f->r_act); /* leave a Box-Muller spare */
+    replay_batch b;
+    replay_batch_init(&b, f->cfg.batch, DS, DA);
+    for (int i = 0; i < 3; i++) {
+        replay_sample(f->rb, &f->r_upd, &b);
+        sac_update(f->s, &b, &f->r_upd, NULL);
+    }
+    replay_batch_release(&b);
+    f->cnt = (ckpt_counters){.env_steps = 1234, .updates = f->s->updates,
+                             .episodes = 6};
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    sac_destroy(&f->s);
+    replay_destroy(&f->rb);
+    free(f);
+    return 0;
+}
+
+static void save(fixture *f, int64_t n, char *path)
+{
+    char err[512];
+    rng *rngs[2] = {&f->r_act, &f->r_upd};
+    assert_int_equal(ckpt_path(path, f->dir, n, err, sizeof err), 0);
+    f->cnt.updates = n;
+    if (ckpt_save(path, f->s, &f->cnt, rngs, 2, f->rb, err, sizeof err))
+        fail_msg("%s", err);
+}
+
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    *n = (size_t)ftell(fp);
+    rewind(fp);
+    char *b = xmalloc(*n + 1);
+    assert_int_equal(fread(b, 1, *n, fp), *n);
+    fclose(fp);
+    return b;
+}
+
+static void spit(const char *path, const char *b, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b, 1, n, fp), n);
+    fclose(fp);
+}
+
+static void assert_rng_equal(const rng *a, const rng *b)
+{
+    assert_memory_equal(a->s, b->s, sizeof a->s);
+    assert_int_equal(a->has_spare, b->has_spare);
+    assert_memory_equal(&a->spare, &b->spare, sizeof a->spare);
+}
+
+static void test_round_trip(void **state)
+{
+    fixture *f = *state;
+    char p1[CKPT_PATH_LEN], p2[CKPT_PATH_LEN], err[512];
+    save(f, 3, p1);
+
+    ckpt_info info;
+    if (ckpt_open(p1, &info, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(info.n_rngs, 2);
+    assert_int_equal(info.has_replay, 1);
+    assert_int_equal(info.replay_n, CAP);
+    assert_int_equal(info.counters.env_steps, 1234);
+    assert_int_equal(info.counters.episodes, 6);
+    assert_string_equal(info.cfg.env, "Pendulum");
+    assert_int_equal(info.cfg.pi_hidden, 16);
+
+    hpo_config c2 = f->cfg;
+    c2.seed = 99; /* other initial weights: all must be overwritten */
+    sac *b = sac_new(&c2, DS, DA, 1, 1);
+    b->cfg.seed = f->cfg.seed;
+    replay *rb = replay_new(CAP, DS, DA);
+    rng ra, ru;
+    memset(&ra, 0, sizeof ra);
+    memset(&ru, 0, sizeof ru);
+    rng *rngs[2] = {&ra, &ru};
+    ckpt_counters cnt;
+    int exact;
+    if (ckpt_restore(&info, b, &cnt, rngs, 2, rb, &exact, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(exact, 1);
+
+    size_t nb = f->s->nets.n_params * sizeof(float);
+    assert_memory_equal(b->params, f->s->params, nb);
+    assert_memory_equal(b->target, f->s->target, nb);
+    assert_memory_equal(b->adam_m, f->s->adam_m, nb);
+    assert_memory_equal(b->adam_v, f->s->adam_v, nb);
+    assert_memory_equal(&b->log_alpha, &f->s->log_alpha, sizeof(float));
+    assert_memory_equal(&b->la_m, &f->s->la_m, sizeof(float));
+    assert_memory_equal(&b->la_v, &f->s->la_v, sizeof(float));
+    assert_int_equal(b->t_q, f->s->t_q);
+    assert_int_equal(b->t_pi, f->s->t_pi);
+    assert_int_equal(b->t_alpha, f->s->t_alpha);
+    assert_int_equal(b->updates, f->s->updates);
+    assert_int_equal(cnt.env_steps, 1234);
+    assert_int_equal(cnt.updates, 3);
+    assert_int_equal(cnt.episodes, 6);
+    assert_rng_equal(&ra, &f->r_act);
+    assert_rng_equal(&ru, &f->r_upd);
+    assert_int_equal(ra.has_spare, 1);
+    replay_rows v1, v2;
+    replay_rows_get(f->rb, &v1);
+    replay_rows_get(rb, &v2);
+    assert_int_equal(v2.head, v1.head);
+    assert_int_equal(v2.pushed, v1.pushed);
+    assert_memory_equal(v2.obs, v1.obs, CAP * DS * sizeof(float));
+    assert_memory_equal(v2.next_obs, v1.next_obs, CAP * DS * sizeof(float));
+    assert_memory_equal(v2.act, v1.act, CAP * DA * sizeof(float));
+    assert_memory_equal(v2.reward, v1.reward, CAP * sizeof(float));
+    assert_memory_equal(v2.terminated, v1.terminated, CAP);
+
+    /* weights only, into an agent without optimizer state */
+    sac *e = sac_new(&f->cfg, DS, DA, 1, 0);
+    if (ckpt_restore_weights(&info, e, err, sizeof err))
+        fail_msg("%s", err);
+    assert_memory_equal(e->params, b->params, nb);
+    assert_memory_equal(&e->log_alpha, &b->log_alpha, sizeof(float));
+    sac_destroy(&e);
+
+    /* saving the restored state gives the same bytes */
+    assert_int_equal(ckpt_path(p2, f->dir, 4, err, sizeof err), 0);
+    cnt.updates = 3;
+    if (ckpt_save(p2, b, &cnt, rngs, 2, rb, err, sizeof err))
+        fail_msg("%s", err);
+    size_t n1, n2;
+    char *b1 = slurp(p1, &n1), *b2 = slurp(p2, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(b1, b2, n1);
+    free(b1);
+    free(b2);
+
+    /* and the next update is the same */
+    replay_batch bt;
+    replay_batch_init(&bt, f->cfg.batch, DS, DA);
+    replay_sample(f->rb, &f->r_upd, &bt);
+    sac_update(f->s, &bt, &f->r_upd, NULL);
+    replay_sample(rb, &ru, &bt);
+    sac_update(b, &bt, &ru, NULL);
+    assert_memory_equal(b->params, f->s->params, nb);
+    replay_batch_release(&bt);
+
+    /* a larger ring receives the rows oldest first: not exact once wrapped */
+    replay *big = replay_new(2 * CAP, DS, DA);
+    if (ckpt_restore(&info, b, NULL, rngs, 2, big, &exact, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(exact, 0);
+    assert_int_equal(replay_size(big), CAP);
+    replay_rows_get(big, &v2);
+    assert_true(v2.reward[0] == 100 - CAP && v2.reward[CAP - 1] == 99);
+
+    replay_destroy(&big);
+    replay_destroy(&rb);
+    sac_destroy(&b);
+}
+
+/* ckpt_open on path must fail with the path and want in the message. */
+static void expect_refused(const char *path, const char *want)
+{
+    ckpt_info info;
+    char err[1024];
+    assert_int_equal(ckpt_open(path, &info, err, sizeof err), -1);
+    if (!strstr(err, path) || !strstr(err, want))
+        fail_msg("message '%s' lacks '%s' or the path", err, want);
+    print_message("refused: %s\n", err);
+}
+
+/* The newest valid checkpoint must be n. */
+static void expect_latest(fixture *f, int64_t n)
+{
+    ckpt_info info;
+    char err[1024], want[CKPT_PATH_LEN];
+    if (ckpt_find_latest(f->dir, f->s, &info, err, sizeof err))
+        fail_msg("%s", err);
+    ckpt_path(want, f->dir, n, err, sizeof err);
+    assert_string_equal(info.path, want);
+}
+
+static void test_damaged(void **state)
+{
+    fixture *f = *state;
+    char p10[CKPT_PATH_LEN], p20[CKPT_PATH_LEN];
+    save(f, 10, p10);
+    save(f, 20, p20);
+    expect_latest(f, 20);
+    size_t n;
+    char *good = slurp(p20, &n);
+
+    /* truncated: at several lengths, down to inside the file header */
+    size_t cuts[] = {n - 1, n - 16, n / 2, 200, 20, 10, 0};
+    for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+        spit(p20, good, cuts[i]);
+        expect_refused(p20, cuts[i] < 16 ? "too short" : "truncated");
+        expect_latest(f, 10);
+    }
+
+    /* one bit flipped: in the parameters, the config text, a length, the
+     * counters, the end */
+    size_t at[] = {n / 2, 200, 24, n - 40, n - 8, n - 1, 3, 8};
+    const char *why[] = {"checksum", "checksum", "",  "checksum",
+                         "",         "",         "bad magic", "version"};
+    for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+        good[at[i]] ^= 0x10;
+        spit(p20, good, n);
+        good[at[i]] ^= 0x10;
+        expect_refused(p20, why[i]);
+        expect_latest(f, 10);
+    }
+
+    /* foreign: a weights file, text, an empty file, trailing bytes */
+    char err[512];
+    if (sac_save(f->s, p20, err, sizeof err))
+        fail_msg("%s", err);
+    expect_refused(p20, "bad magic");
+    spit(p20, "hello, world\nthis is not a checkpoint\n", 38);
+    expect_refused(p20, "bad magic");
+    spit(p20, "", 0);
+    expect_refused(p20, "too short");
+    char *longer = xmalloc(n + 4);
+    memcpy(longer, good, n);
+    memset(longer + n, 0, 4);
+    spit(p20, longer, n + 4);
+    expect_refused(p20, "after the end section");
+    free(longer);
+
+    /* restored, it is used again */
+    spit(p20, good, n);
+    expect_latest(f, 20);
+    free(good);
+
+    /* nothing valid at all */
+    unlink(p10);
+    unlink(p20);
+    ckpt_info info;
+    assert_int_equal(ckpt_find_latest(f->dir, NULL, &info, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "no valid checkpoint"));
+}
+
+static void test_mismatch(void **state)
+{
+    fixture *f = *state;
+    char p[CKPT_PATH_LEN], err[1024];
+    save(f, 5, p);
+    ckpt_info info;
+    assert_int_equal(ckpt_open(p, &info, err, sizeof err), 0);
+
+    hpo_config c = f->cfg;
+    c.pi_hidden = 32;
+    sac *s = sac_new(&c, DS, DA, 1, 1);
+    rng r[2];
+    rng *rngs[2] = {&r[0], &r[1]};
+    assert_int_equal(
+        ckpt_restore(&info, s, NULL, rngs, 2, NULL, NULL, err, sizeof err),
+        -1);
+    assert_non_null(strstr(err, p));
+    assert_non_null(strstr(err, "other network sizes"));
+    print_message("refused: %s\n", err);
+    /* s unchanged: still its own initialization */
+    sac *s2 = sac_new(&c, DS, DA, 1, 1);
+    assert_memory_equal(s->params, s2->params,
+                        s->nets.n_params * sizeof(float));
+    sac_destroy(&s2);
+    /* and find_latest against such an agent finds nothing */
+    assert_int_equal(ckpt_find_latest(f->dir, s, &info, err, sizeof err), -1);
+    sac_destroy(&s);
+
+    c = f->cfg;
+    config_preset(&c, "InvertedPendulum");
+    c.pi_hidden = 16;
+    c.q_hidden = 16;
+    c.h_hidden = 8;
+    s = sac_new(&c, 4, 1, 1, 1);
+    assert_int_equal(ckpt_open(p, &info, err, sizeof err), 0);
+    assert_int_equal(ckpt_check(&info, s, err, sizeof err), -1);
+    assert_non_null(strstr(err, "other environment"));
+    print_message("refused: %s\n", err);
+    sac_destroy(&s);
+
+    c = f->cfg;
+    s = sac_new(&c, DS + 1, DA, 1, 1);
+    assert_int_equal(ckpt_check(&info, s, err, sizeof err), -1);
+    assert_non_null(strstr(err, "other dimensions"));
+    sac_destroy(&s);
+
+    c = f->cfg;
+    c.mode = MODE_SAC;
+    s = sac_new(&c, DS, DA, 1, 1);
+    assert_int_equal(ckpt_check(&info, s, err, sizeof err), -1);
+    assert_non_null(strstr(err, "other mode"));
+    sac_destroy(&s);
+
+    /* the wrong number of RNG streams */
+    rng *one[1] = {&r[0]};
+    assert_int_equal(
+        ckpt_restore(&info, f->s, NULL, one, 1, NULL, NULL, err, sizeof err),
+        -1);
+    assert_non_null(strstr(err, "RNG streams"));
+}
+
+static void test_prune(void **state)
+{
+    fixture *f = *state;
+    char p[CKPT_PATH_LEN], err[512];
+    int64_t ns[] = {100, 7, 2000, 30, 999};
+    for (int i = 0; i < 5; i++)
+        save(f, ns[i], p);
+    /* names that are not checkpoints stay */
+    char other[CKPT_PATH_LEN];
+    snprintf(other, sizeof other, "%s/checkpoint-5.ckpt.tmp", f->dir);
+    spit(other, "x", 1);
+    assert_int_equal(ckpt_prune(f->dir, 2, err, sizeof err), 3);
+    struct stat st;
+    int64_t kept[] = {2000, 999}, gone[] = {100, 7, 30};
+    for (int i = 0; i < 2; i++) {
+        ckpt_path(p, f->dir, kept[i], err, sizeof err);
+        assert_int_equal(stat(p, &st), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        ckpt_path(p, f->dir, gone[i], err, sizeof err);
+        assert_int_equal(stat(p, &st), -1);
+    }
+    assert_int_equal(stat(other, &st), 0);
+    expect_latest(f, 2000);
+}
+
+static void test_config_text(void **state)
+{
+    (void)state;
+    hpo_config a, b;
+    small_config(&a);
+    a.mode = MODE_BASELINE2;
+    a.lr = 1.234567e-4f;
+    a.seed = 18446744073709551615ull;
+    char *t1 = NULL, *t2 = NULL;
+    size_t n1, n2;
+    FILE *m = open_memstream(&t1, &n1);
+    config_write(&a, m);
+    fclose(m);
+    char err[256];
+    assert_int_equal(ckpt_parse_config(t1, n1, &b, err, sizeof err), 0);
+    m = open_memstream(&t2, &n2);
+    config_write(&b, m);
+    fclose(m);
+    assert_string_equal(t1, t2);
+    assert_true(b.lr == a.lr && b.seed == a.seed && b.mode == a.mode);
+    assert_int_equal(ckpt_parse_config("bogus = 1\n", 10, &b, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "line 1"));
+    free(t1);
+    free(t2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test(test_config_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
