@@ -1,7 +1,7 @@
 /*
  * status.c - hpo-status: ask a learner's status socket and print the answer.
  *
- *   hpo-status [HOST[:P]] [--json] [--watch SECONDS] [--timeout-ms MS]
+ *   hpo-status [HOST[:P]] [--json | --line] [--watch SECONDS] [--timeout-ms MS]
  *
  * Sends a StatusRequest on a REQ socket to HOST:P+2 (P defaults to 5550) and
  * prints the JSON reply (docs/status.md) raw with --json, as a table
@@ -264,6 +264,21 @@ static void table(const jv *r, FILE *f)
         fprintf(f, "(no actors)\n");
 }
 
+/* One line: steps, updates, rates, ratio, actors, returns. */
+static void line(const jv *r, FILE *f)
+{
+    char a[32], b[32], c[32];
+    const jv *act = jget(r, "actors");
+    fnum(a, sizeof a, jnum(r, "replay_ratio"), "%.2f");
+    fnum(b, sizeof b, jnum(r, "recent_return_mean"), "%.1f");
+    fnum(c, sizeof c, jnum(jget(r, "eval"), "mean_return"), "%.1f");
+    fprintf(f, "%.0f steps (%.0f/s) | %.0f updates (%.0f/s) | ratio %s | "
+               "%d actors | return %s | eval %s",
+            jnum(r, "env_steps"), jnum(r, "steps_per_s"), jnum(r, "updates"),
+            jnum(r, "updates_per_s"), a,
+            act && act->kind == J_ARR ? act->n : 0, b, c);
+}
+
 // ---- the request ----
 
 static volatile sig_atomic_t stop_requested;
@@ -310,13 +325,14 @@ static char *ask(void *ctx, const char *ep, int timeout_ms)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: " PROG " [HOST[:P]] [--json] [--watch SECONDS] "
+            "usage: " PROG " [HOST[:P]] [--json | --line] [--watch SECONDS] "
             "[--timeout-ms MS]\n"
             "\n"
             "Ask the learner at HOST:P (default localhost:5550; the status\n"
             "socket is P+2) for its status and print it.\n"
             "\n"
             "  --json           print the raw JSON reply (docs/status.md)\n"
+            "  --line           one progress line instead of the table\n"
             "  --watch SECONDS  ask again every SECONDS until Ctrl-C\n"
             "  --timeout-ms MS  give up after MS without an answer (default "
             "2000)\n");
@@ -325,7 +341,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     char host[256] = "localhost";
-    int port = 5550, json = 0, timeout_ms = 2000;
+    int port = 5550, json = 0, one_line = 0, timeout_ms = 2000;
     double watch = 0.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -335,6 +351,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--line")) {
+            one_line = 1;
         } else if (!strcmp(a, "--watch") && i + 1 < argc) {
             watch = strtod(argv[++i], &end);
             if (*end || !(watch > 0.0 && watch < 1e6)) {
@@ -398,6 +416,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, PROG ": the learner answered an error: %s\n",
                         jstr(&v, "error"));
                 rc = 1;
+            } else if (one_line) {
+                if (watch && tty)
+                    printf("\r\033[K");
+                line(&v, stdout);
+                if (!(watch && tty))
+                    printf("\n");
             } else {
                 if (watch && tty)
                     printf("\033[H\033[2J");
@@ -409,7 +433,7 @@ int main(int argc, char **argv)
         free(reply);
         fflush(stdout);
         if (watch && !stop_requested) {
-            if (!tty)
+            if (!tty && !one_line)
                 printf("\n");
             usleep((useconds_t)(watch * 1e6));
         }
