@@ -60,6 +60,7 @@ typedef struct actor_opts {
     char env[64];
     int eval;
     int eval_episodes;          /* 0: the learner's */
+    long eval_every;            /* updates between evaluations; 0: each snapshot */
     int timeout_ms;             /* before the Welcome gives the learner's */
     long max_steps;             /* stop after this many env steps; 0: never */
     int quiet;
@@ -86,6 +87,8 @@ typedef struct actor {
     uint64_t version;               /* snapshot acting; 0: none */
     uint64_t snap_env_steps;        /* its learner env steps */
     uint64_t evaluated;             /* newest version evaluated */
+    uint64_t snap_updates;          /* its learner updates */
+    uint64_t eval_updates;          /* learner updates of the last evaluation */
     uint64_t learning_starts;
     int batch_max, heartbeat_ms, timeout_ms, free_run, eval_episodes;
     int64_t credit;
@@ -127,6 +130,9 @@ static void usage(FILE *f)
             "streaming\n"
             "  --episodes N           evaluation episodes (default: the "
             "learner's)\n"
+            "  --eval-every N         learner updates between evaluations "
+            "(default 0: every\n"
+            "                         snapshot the evaluation keeps up with)\n"
             "  --timeout-ms MS        handshake timeout (default 3000)\n"
             "  --max-steps N          stop after N env steps (default 0: "
             "never)\n"
@@ -226,6 +232,11 @@ static int parse_args(int argc, char **argv, actor_opts *o)
             if (parse_num(val, 1, 10000, &v))
                 return bad("--episodes needs 1..10000, not '%s'", val);
             o->eval_episodes = (int)v;
+        } else if (!strcmp(a, "--eval-every")) {
+            if (parse_num(val, 0, 1L << 50, &v))
+                return bad("--eval-every needs a count of updates, not '%s'",
+                           val);
+            o->eval_every = v;
         } else if (!strcmp(a, "--timeout-ms")) {
             if (parse_num(val, 50, 3600000, &v))
                 return bad("--timeout-ms needs 50..3600000, not '%s'", val);
@@ -386,6 +397,7 @@ static void on_snapshot(actor *a, const wire_snapshot *s)
         log_info("first snapshot: version %llu", (unsigned long long)s->version);
     a->version = s->version;
     a->snap_env_steps = s->env_steps;
+    a->snap_updates = s->updates;
 }
 
 /* Returns 1 when the actor must exit (refused). */
@@ -570,6 +582,7 @@ static void evaluate(actor *a)
                  (unsigned long long)a->version, s / n, n);
     }
     a->evaluated = a->version;
+    a->eval_updates = a->snap_updates;
     free(ret);
     free(len);
     free(obs);
@@ -610,12 +623,18 @@ static int run(actor *a)
         }
         if (a->opt.eval) {
             if (a->version > a->evaluated &&
-                a->snap_env_steps >= a->learning_starts)
+                a->snap_env_steps >= a->learning_starts &&
+                (a->evaluated == 0 || a->snap_updates < a->eval_updates ||
+                 a->snap_updates - a->eval_updates >=
+                     (uint64_t)a->opt.eval_every))
                 evaluate(a);
         } else {
             if (may_step(a))
                 step(a);
-            if (a->rows && (!may_step(a) || now - a->first_row_t > FLUSH_S))
+            /* rows from before a reconnect wait for the new learner's credit */
+            int covered = a->free_run || a->credit >= a->rows;
+            if (a->rows && covered &&
+                (!may_step(a) || now - a->first_row_t > FLUSH_S))
                 send_batch(a);
         }
         if ((now - a->last_hb) * 1000.0 >= a->heartbeat_ms)
