@@ -6,11 +6,15 @@
  * (RNG_STREAM_*), so the same seed and --threads give bit-identical weights.
  * Every --eval-every steps and at the end a separate evaluation environment
  * runs deterministic episodes. The run directory receives the resolved
- * config, a progress.csv row per training episode and per evaluation, and
- * the final weights (docs/weights.md); stdout receives one final line.
+ * config, a progress.csv row per training episode and per evaluation, the
+ * final weights (docs/weights.md) and checkpoints (docs/checkpoint.md):
+ * every --checkpoint-every updates, on SIGINT/SIGTERM and at the end, the
+ * last --keep kept. --resume DIR continues a run from its newest valid
+ * checkpoint; from one taken at an episode boundary with the replay saved it
+ * continues bit-exactly. stdout receives one final line.
  *
- * Exit status: 0 done, 1 run-time failure (I/O), 2 bad command line,
- * 130 interrupted (weights saved first).
+ * Exit status: 0 done, 1 run-time failure (I/O, no checkpoint to resume),
+ * 2 bad command line, 130 interrupted (weights and checkpoint saved first).
  */
 #include <errno.h>
 #include <math.h>
@@ -21,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "config.h"
 #include "env.h"
 #include "log.h"
@@ -43,6 +48,11 @@ typedef struct options {
     char out[PATH_LEN];   /* run directory; "" means runs/<env>-<mode>-s<seed> */
     int config_only;
     int quiet;
+    long checkpoint_every; /* updates between checkpoints; 0: end and signals */
+    int keep;             /* checkpoints kept */
+    int checkpoint_replay; /* checkpoints hold the replay buffer */
+    int resume;           /* out is a run directory to continue */
+    ckpt_info from;       /* the checkpoint resumed from (resume) */
 } options;
 
 /* Means of the update statistics since the last training-episode row. */
@@ -58,12 +68,16 @@ typedef struct trainer {
     replay *rb;
     replay_batch batch;
     rng act_rng, upd_rng;
+    rng env_reset_rng;                /* env->rng before the last reset */
     int obs_dim, act_dim;
     float *obs, *next_obs, *action;   /* (obs_dim), (obs_dim), (act_dim) */
     FILE *csv;
     char csv_path[PATH_LEN];
 
     long t;                           /* env steps taken */
+    long refill;                      /* replay rows needed before updates
+                                         (an empty buffer after a resume) */
+    const options *opt;
     stats_acc acc;
     double recent[RECENT];            /* last training episode returns */
     long n_episodes;
@@ -101,6 +115,15 @@ static void usage(FILE *f)
             "\n"
             "  --out DIR              run directory (default "
             "runs/<env>-<mode>-s<seed>)\n"
+            "  --resume DIR           continue the run in DIR from its newest "
+            "valid\n"
+            "                         checkpoint (its config, then these "
+            "flags)\n"
+            "  --checkpoint-every N   checkpoint every N updates (0: only at "
+            "the end\n"
+            "                         and on SIGINT/SIGTERM; default 0)\n"
+            "  --keep K               checkpoints kept (default 3)\n"
+            "  --checkpoint-replay    checkpoints include the replay buffer\n"
             "  --config-only          print the resolved config and exit\n"
             "  --quiet                no progress line\n"
             "  --help                 this text\n"
@@ -129,9 +152,12 @@ static int parse_args(int argc, char **argv, hpo_config *c, options *o)
     const char **names = xcalloc((size_t)argc + 1, sizeof *names);
     const char **values = xcalloc((size_t)argc + 1, sizeof *values);
     char **copies = xcalloc((size_t)argc + 1, sizeof *copies); /* --a=b */
+    const char *resume = NULL, *env_given = NULL;
+    int replay_flag = 0;
     int n = 0, rc = -1;
 
     memset(o, 0, sizeof *o);
+    o->keep = 3;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -145,6 +171,10 @@ static int parse_args(int argc, char **argv, hpo_config *c, options *o)
         }
         if (!strcmp(a, "--quiet")) {
             o->quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "--checkpoint-replay")) {
+            replay_flag = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
@@ -166,7 +196,9 @@ static int parse_args(int argc, char **argv, hpo_config *c, options *o)
             }
             value = argv[++i];
         }
-        if (strcmp(name, "out") && strcmp(name, "env") && !config_has(name)) {
+        if (strcmp(name, "out") && strcmp(name, "env") &&
+            strcmp(name, "resume") && strcmp(name, "checkpoint-every") &&
+            strcmp(name, "keep") && !config_has(name)) {
             bad_usage("unknown flag --%s", name);
             goto out;
         }
@@ -175,21 +207,69 @@ static int parse_args(int argc, char **argv, hpo_config *c, options *o)
             goto out;
         }
         if (!strcmp(name, "env"))
-            env_name = value;
+            env_name = env_given = value;
+        if (!strcmp(name, "resume"))
+            resume = value;
         names[n] = name;
         values[n++] = value;
     }
 
-    config_defaults(c);
-    if (strlen(env_name) >= sizeof c->env) {
-        bad_usage("environment name too long: '%s'", env_name);
-        goto out;
+    char err[1024];
+    if (resume) {
+        /* the run's own configuration, then the flags */
+        if (strlen(resume) >= sizeof o->out) {
+            bad_usage("--resume path too long: '%s'", resume);
+            goto out;
+        }
+        if (ckpt_find_latest(resume, NULL, &o->from, err, sizeof err)) {
+            fprintf(stderr, PROG ": cannot resume: %s\n", err);
+            rc = -2;
+            goto out;
+        }
+        *c = o->from.cfg;
+        o->resume = 1;
+        o->checkpoint_replay = o->from.has_replay; /* or the flag, below */
+        snprintf(o->out, sizeof o->out, "%s", resume);
+        if (env_given && env_find(env_given) != env_find(c->env)) {
+            fprintf(stderr, PROG ": cannot resume: %s: other environment: "
+                    "checkpoint %s, --env %s\n", o->from.path, c->env,
+                    env_given);
+            rc = -2;
+            goto out;
+        }
+    } else {
+        config_defaults(c);
+        if (strlen(env_name) >= sizeof c->env) {
+            bad_usage("environment name too long: '%s'", env_name);
+            goto out;
+        }
+        config_preset(c, env_name);
     }
-    config_preset(c, env_name);
-    char err[256];
     for (int i = 0; i < n; i++) {
-        if (!strcmp(names[i], "env"))
+        if (!strcmp(names[i], "env") || !strcmp(names[i], "resume"))
             continue;
+        if (!strcmp(names[i], "checkpoint-every") ||
+            !strcmp(names[i], "keep")) {
+            char *end;
+            errno = 0;
+            long v = strtol(values[i], &end, 10);
+            long lo = names[i][0] == 'k' ? 1 : 0;
+            if (errno || *end || v < lo || v > 1000000000L) {
+                fprintf(stderr, PROG ": bad value '%s' for --%s (an integer "
+                        ">= %ld) (see " PROG " --help)\n", values[i],
+                        names[i], lo);
+                goto out;
+            }
+            if (names[i][0] == 'k')
+                o->keep = (int)v;
+            else
+                o->checkpoint_every = v;
+            continue;
+        }
+        if (!strcmp(names[i], "out") && resume) {
+            bad_usage("--out and --resume both name the run directory%s", "");
+            goto out;
+        }
         if (!strcmp(names[i], "out")) {
             if (strlen(values[i]) >= sizeof o->out) {
                 bad_usage("--out path too long: '%s'", values[i]);
@@ -203,6 +283,7 @@ static int parse_args(int argc, char **argv, hpo_config *c, options *o)
             goto out;
         }
     }
+    o->checkpoint_replay |= replay_flag;
     if (config_validate(c, err, sizeof err)) {
         bad_usage("%s", err);
         goto out;
@@ -471,6 +552,43 @@ static int run_eval(trainer *tr, char *err, size_t errlen)
     return csv_row(tr, NAN, tr->eval_mean, tr->eval_std, err, errlen);
 }
 
+/* Start an episode, remembering the reset stream so that a checkpoint taken
+ * before the first step can replay this very reset. */
+static void new_episode(trainer *tr)
+{
+    tr->env_reset_rng = tr->env->rng;
+    tr->ep_return = 0.0;
+    env_reset(tr->env, tr->obs);
+}
+
+/*
+ * Write DIR/checkpoint-<updates>.ckpt and prune to --keep. The third RNG
+ * stream is the one the next episode resets from: at an episode boundary
+ * (no step taken since the reset) the stream before that reset, so a resume
+ * replays it exactly; mid-episode the current stream (the resume starts a
+ * new episode). Returns 0, or -1 with a message.
+ */
+static int checkpoint(trainer *tr, char *err, size_t errlen)
+{
+    const options *o = tr->opt;
+    char path[CKPT_PATH_LEN];
+    rng *env_rng = tr->env->t == 0 ? &tr->env_reset_rng : &tr->env->rng;
+    rng *rngs[3] = {&tr->act_rng, &tr->upd_rng, env_rng};
+    ckpt_counters c = {.env_steps = tr->t, .updates = tr->agent->updates,
+                       .episodes = tr->n_episodes};
+    if (ckpt_path(path, o->out, c.updates, err, errlen) ||
+        ckpt_save(path, tr->agent, &c, rngs, 3,
+                  o->checkpoint_replay ? tr->rb : NULL, err, errlen) ||
+        ckpt_prune(o->out, o->keep, err, errlen) < 0)
+        return -1;
+    if (!tr->quiet) {
+        progress_break(tr);
+        log_info("checkpoint %s (env steps %ld, %s)", path, tr->t,
+                 tr->env->t == 0 ? "episode boundary" : "mid-episode");
+    }
+    return 0;
+}
+
 static void accumulate(stats_acc *a, const sac_stats *st)
 {
     a->q_loss += st->q_loss;
@@ -498,10 +616,10 @@ static int train(trainer *tr, char *err, size_t errlen)
     int da = tr->act_dim;
     size_t obs_bytes = (size_t)tr->obs_dim * sizeof(float);
 
-    env_seed(tr->env, c->seed);
-    env_reset(tr->env, tr->obs);
-    tr->ep_return = 0.0;
-    for (tr->t = 0; tr->t < c->steps;) {
+    if (!tr->opt->resume)
+        env_seed(tr->env, c->seed); /* else restored from the checkpoint */
+    new_episode(tr);
+    for (; tr->t < c->steps;) {
         if (stop_requested)
             return 1;
         if (tr->t < c->learning_starts)
@@ -515,19 +633,20 @@ static int train(trainer *tr, char *err, size_t errlen)
                     res.terminated);
         tr->ep_return += res.reward;
         long step = tr->t++;
+        int updated = 0;
 
         if (res.terminated || res.truncated) {
             tr->recent[tr->n_episodes++ % RECENT] = tr->ep_return;
             if (csv_row(tr, tr->ep_return, NAN, NAN, err, errlen))
                 return -1;
             memset(&tr->acc, 0, sizeof tr->acc);
-            tr->ep_return = 0.0;
-            env_reset(tr->env, tr->obs);
+            new_episode(tr);
         } else {
             memcpy(tr->obs, tr->next_obs, obs_bytes);
         }
 
-        if (step >= c->learning_starts) {
+        if (step >= c->learning_starts &&
+            (long)replay_size(tr->rb) >= tr->refill) {
             double t0 = now_s();
             if (tr->learn_t0 == 0.0)
                 tr->learn_t0 = t0;
@@ -535,11 +654,16 @@ static int train(trainer *tr, char *err, size_t errlen)
             sac_update(tr->agent, &tr->batch, &tr->upd_rng, &st);
             accumulate(&tr->acc, &st);
             tr->update_s += now_s() - t0;
+            updated = 1;
         }
 
         if (c->eval_every > 0 && tr->t % c->eval_every == 0 &&
             run_eval(tr, err, errlen))
             return -1;
+        long every = tr->opt->checkpoint_every;
+        if (every > 0 && updated && tr->agent->updates % every == 0 &&
+            checkpoint(tr, err, errlen)) /* not fatal: the run goes on */
+            log_error("%s", err);
         progress(tr, 0);
     }
     if (tr->eval_at != tr->t && run_eval(tr, err, errlen))
@@ -549,10 +673,82 @@ static int train(trainer *tr, char *err, size_t errlen)
 
 // ---- setup ----
 
-static int trainer_open(trainer *tr, const hpo_config *cfg, int quiet,
-                        const char *dir, char *err, size_t errlen)
+/*
+ * Keep the rows of progress.csv at path up to env_steps (those written
+ * before the checkpoint a resume starts from) and open it for appending.
+ * Returns the stream, or NULL with a message.
+ */
+static FILE *csv_reopen(const char *path, long env_steps, char *err,
+                        size_t errlen)
 {
+    char tmp[PATH_LEN + 8], line[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
+    if (!out) {
+        errf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        if (in)
+            fclose(in);
+        return NULL;
+    }
+    fputs(csv_columns, out);
+    int first = 1;
+    while (in && fgets(line, sizeof line, in)) {
+        if (first) { /* the header, written above */
+            first = 0;
+            continue;
+        }
+        if (strtol(line, NULL, 10) <= env_steps && strchr(line, '\n'))
+            fputs(line, out);
+    }
+    if (in)
+        fclose(in);
+    int bad = ferror(out);
+    if (fclose(out) || bad || rename(tmp, path)) {
+        errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    FILE *f = fopen(path, "a");
+    if (!f)
+        errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    return f;
+}
+
+/* Continue from o->from: the agent, counters, streams, and the replay when
+ * it was saved (else it refills before updates start again). */
+static int resume_run(trainer *tr, const options *o, char *err, size_t errlen)
+{
+    const ckpt_info *in = &o->from;
+    ckpt_counters c;
+    rng *rngs[3] = {&tr->act_rng, &tr->upd_rng, &tr->env->rng};
+    int exact;
+    if (ckpt_check(in, tr->agent, err, errlen) ||
+        ckpt_restore(in, tr->agent, &c, rngs, 3, tr->rb, &exact, err, errlen))
+        return -1;
+    tr->t = (long)c.env_steps;
+    tr->n_episodes = (long)c.episodes;
+    log_info("resumed from %s: env steps %ld, updates %ld, episodes %ld",
+             in->path, tr->t, tr->agent->updates, tr->n_episodes);
+    if (!in->has_replay) {
+        long cap = (long)HPO_MIN(tr->cfg.buffer, tr->cfg.steps);
+        tr->refill = HPO_MIN(HPO_MAX((long)tr->cfg.batch,
+                                     tr->cfg.learning_starts), cap);
+        log_warn("the checkpoint holds no replay buffer (--checkpoint-replay "
+                 "was off): the buffer restarts empty, updates resume after "
+                 "%ld new transitions", tr->refill);
+    } else {
+        log_info("replay buffer restored: %llu rows%s",
+                 (unsigned long long)in->replay_n,
+                 exact ? "" : " (reordered into a ring of another capacity)");
+    }
+    return 0;
+}
+
+static int trainer_open(trainer *tr, const hpo_config *cfg, int quiet,
+                        const options *o, char *err, size_t errlen)
+{
+    const char *dir = o ? o->out : NULL;
     memset(tr, 0, sizeof *tr);
+    tr->opt = o;
     tr->cfg = *cfg;
     tr->eval_mean = tr->eval_std = NAN;
     tr->eval_at = -1;
@@ -579,13 +775,20 @@ static int trainer_open(trainer *tr, const hpo_config *cfg, int quiet,
         save_config(path, cfg, tr->obs_dim, tr->act_dim, err, errlen) ||
         join(tr->csv_path, dir, "progress.csv", err, errlen))
         return -1;
-    tr->csv = fopen(tr->csv_path, "w");
+    if (o->resume) {
+        tr->csv = csv_reopen(tr->csv_path, (long)o->from.counters.env_steps,
+                             err, errlen);
+        if (!tr->csv)
+            return -1;
+    } else {
+        tr->csv = fopen(tr->csv_path, "w");
+    }
     if (!tr->csv) {
         errf(err, errlen, "cannot create %s: %s", tr->csv_path,
              strerror(errno));
         return -1;
     }
-    if (fputs(csv_columns, tr->csv) < 0 || fflush(tr->csv)) {
+    if ((!o->resume && fputs(csv_columns, tr->csv) < 0) || fflush(tr->csv)) {
         errf(err, errlen, "cannot write %s: %s", tr->csv_path,
              strerror(errno));
         return -1;
@@ -599,7 +802,7 @@ static int trainer_open(trainer *tr, const hpo_config *cfg, int quiet,
     tr->agent = sac_new(cfg, tr->obs_dim, tr->act_dim, 1, 1);
     rng_init(&tr->act_rng, cfg->seed, RNG_STREAM_ACT);
     rng_init(&tr->upd_rng, cfg->seed, RNG_STREAM_UPDATE);
-    return 0;
+    return o->resume ? resume_run(tr, o, err, errlen) : 0;
 }
 
 static void trainer_close(trainer *tr)
@@ -623,7 +826,7 @@ int main(int argc, char **argv)
     options opt;
     int rc = parse_args(argc, argv, &cfg, &opt);
     if (rc)
-        return rc > 0 ? 0 : 2;
+        return rc > 0 ? 0 : rc == -2 ? 1 : 2;
 
     char err[1024];
     trainer tr;
@@ -653,7 +856,7 @@ int main(int argc, char **argv)
                  mode_name(cfg.mode), (unsigned long long)cfg.seed);
 
     openblas_set_num_threads(cfg.threads);
-    if (trainer_open(&tr, &cfg, opt.quiet, opt.out, err, sizeof err)) {
+    if (trainer_open(&tr, &cfg, opt.quiet, &opt, err, sizeof err)) {
         log_error("%s", err);
         trainer_close(&tr);
         return 1;
@@ -683,7 +886,13 @@ int main(int argc, char **argv)
         return 1;
     }
     if (rc > 0)
-        log_warn("interrupted at step %ld: saving weights", tr.t);
+        log_warn("interrupted at step %ld: saving weights and a checkpoint",
+                 tr.t);
+    if (checkpoint(&tr, err, sizeof err)) {
+        log_error("%s", err);
+        trainer_close(&tr);
+        return 1;
+    }
 
     char path[PATH_LEN];
     if (join(path, opt.out, "weights.bin", err, sizeof err) ||

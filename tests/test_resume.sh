@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# test_resume.sh - checkpoints and --resume of hpo-train: real processes.
+#
+#   test_resume.sh HPO_TRAIN
+#
+# - exact continuation: a 400-step Pendulum run (checkpoint at its end, an
+#   episode boundary, replay saved) resumed to 800 steps gives a weights.bin
+#   and a checkpoint-600.ckpt byte-identical to an uninterrupted 800-step run
+#   with the same seed, and the same training episode returns;
+# - --checkpoint-every / --keep: the periodic checkpoints and the rotation;
+# - fallback: with the newest checkpoint truncated, or with one bit flipped,
+#   the resume names it and why, uses the previous one, and still ends
+#   byte-identical;
+# - refusals: other network sizes, other environment, no checkpoint at all;
+# - a checkpoint without the replay: the log says the buffer restarts empty;
+# - SIGINT: exit 130 with a checkpoint, and the run resumes from it.
+set -uo pipefail
+
+BIN=$(realpath "${1:?usage: test_resume.sh HPO_TRAIN}")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_resume.XXXXXX")
+trap 'kill "$bgpid" 2>/dev/null; rm -rf "$WORK"' EXIT
+bgpid=
+export OPENBLAS_NUM_THREADS=1
+
+failures=0
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+ok() { echo "ok: $*"; }
+
+run() {
+    local name=$1
+    shift
+    "$BIN" --quiet "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+    rc=$?
+}
+
+# must_run NAME ARGS...: run and fail the test unless it exits 0.
+must_run() {
+    run "$@"
+    [ "$rc" -eq 0 ] || fail "$1: exit $rc: $(cat "$WORK/$1.err")"
+}
+
+same() { # same WHAT FILE1 FILE2
+    if cmp -s "$2" "$3"; then ok "$1: identical"; else fail "$1: differ"; fi
+}
+
+# Pendulum episodes are 200 steps; with --learning-starts 200 the run makes
+# 200 updates by step 400, an episode boundary.
+F=(--env Pendulum --learning-starts 200 --batch 32 --pi-hidden 32
+   --q-hidden 32 --eval-every 0 --eval-episodes 2 --seed 5)
+cd "$WORK" || exit 1
+
+# ---- exact continuation ----
+must_run a "${F[@]}" --checkpoint-replay --steps 400 --out a
+must_run b "${F[@]}" --checkpoint-replay --steps 800 --out b \
+    --checkpoint-every 200 --keep 2
+cp -r a a2
+cp -r a a3
+must_run a_resume --resume a --steps 800
+grep -q "resumed from a/checkpoint-200.ckpt: env steps 400, updates 200, episodes 2" \
+    a_resume.err || fail "resume log: $(cat a_resume.err)"
+grep -q "replay buffer restored: 400 rows" a_resume.err ||
+    fail "replay log: $(cat a_resume.err)"
+same "resumed 400 -> 800 vs uninterrupted 800: weights.bin" a/weights.bin b/weights.bin
+same "resumed vs uninterrupted: checkpoint-600.ckpt (Adam, RNGs, replay, counters)" \
+    a/checkpoint-600.ckpt b/checkpoint-600.ckpt
+# training episodes (steps, updates, return) identical; a has one more
+# evaluation row, at 400
+if cmp -s <(awk -F, '$3 != ""' a/progress.csv | cut -d, -f1-3) \
+    <(awk -F, '$3 != ""' b/progress.csv | cut -d, -f1-3); then
+    ok "resumed vs uninterrupted: training episode returns"
+else
+    fail "episode rows differ"
+fi
+
+# ---- periodic checkpoints and rotation ----
+if [ "$(cd b && ls checkpoint-*.ckpt | tr '\n' ' ')" = "checkpoint-400.ckpt checkpoint-600.ckpt " ]; then
+    ok "--checkpoint-every 200 --keep 2: checkpoint-400 and -600 kept"
+else
+    fail "rotation: $(ls b)"
+fi
+
+# ---- fallback past a truncated or bit-flipped newest checkpoint ----
+for v in a2 a3; do
+    must_run "${v}_mid" --resume "$v" --steps 800
+done
+f=a2/checkpoint-600.ckpt
+head -c $(($(stat -c %s "$f") / 2)) "$f" >"$f.cut" && mv "$f.cut" "$f"
+f=a3/checkpoint-600.ckpt
+python3 - "$f" <<'EOF'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[len(b) // 3] ^= 0x04
+open(p, "wb").write(b)
+EOF
+for v in a2 a3; do
+    rm "$v/weights.bin"
+    must_run "${v}_fallback" --resume "$v" --steps 800
+    why=truncated
+    [ "$v" = a3 ] && why="checksum mismatch"
+    if grep -q "skipping checkpoint $v/checkpoint-600.ckpt: .*$why" "$v"_fallback.err &&
+        grep -q "resumed from $v/checkpoint-200.ckpt" "$v"_fallback.err; then
+        ok "$why: refused, previous used: $(grep skipping "$v"_fallback.err | cut -c 24-)"
+    else
+        fail "$why fallback: $(cat "$v"_fallback.err)"
+    fi
+    same "$v after fallback: weights.bin" "$v/weights.bin" b/weights.bin
+done
+
+# ---- refusals ----
+run mismatch --resume a --steps 1000 --pi-hidden 64
+if [ "$rc" -eq 1 ] && grep -q "a/checkpoint-600.ckpt: other network sizes" mismatch.err; then
+    ok "other sizes refused: $(tail -1 mismatch.err | cut -c 24-)"
+else
+    fail "mismatch: exit $rc, $(cat mismatch.err)"
+fi
+run otherenv --resume a --env Hopper
+if [ "$rc" -eq 1 ] && grep -q "other environment" otherenv.err; then
+    ok "other environment refused: $(cat otherenv.err)"
+else
+    fail "other env: exit $rc, $(cat otherenv.err)"
+fi
+mkdir empty
+run none --resume empty
+if [ "$rc" -eq 1 ] && grep -q "no valid checkpoint in empty" none.err; then
+    ok "nothing to resume: exit 1, $(cat none.err)"
+else
+    fail "no checkpoint: exit $rc, $(cat none.err)"
+fi
+run badkeep "${F[@]}" --keep 0
+[ "$rc" -eq 2 ] || fail "--keep 0: exit $rc"
+
+# ---- no replay in the checkpoint ----
+must_run c "${F[@]}" --steps 400 --out c
+must_run c_resume --resume c --steps 600
+if grep -q "buffer restarts empty" c_resume.err; then
+    ok "without --checkpoint-replay: $(grep 'restarts empty' c_resume.err | cut -c 24-)"
+else
+    fail "no-replay resume log: $(cat c_resume.err)"
+fi
+grep -q "env_steps=600 updates=" c_resume.out || fail "c resume: $(cat c_resume.out)"
+
+# ---- SIGINT ----
+"$BIN" "${F[@]}" --steps 1000000 --out d >d.out 2>d.err &
+bgpid=$!
+for _ in $(seq 200); do
+    [ "$(awk -F, 'NR > 1 && $2 > 0' d/progress.csv 2>/dev/null | wc -l)" -gt 0 ] && break
+    sleep 0.1
+done
+kill -INT "$bgpid"
+wait "$bgpid"
+rc=$?
+bgpid=
+n=$(ls d/checkpoint-*.ckpt 2>/dev/null | wc -l)
+at=$(sed -n 's/.*interrupted at step \([0-9]*\).*/\1/p' d.err)
+if [ "$rc" -eq 130 ] && [ "$n" -eq 1 ] && [ -n "$at" ]; then
+    ok "SIGINT: exit 130, one checkpoint at step $at"
+    must_run d_resume --resume d --steps $((at + 300))
+    if grep -q "resumed from d/checkpoint-.*: env steps $at," d_resume.err &&
+        grep -q "env_steps=$((at + 300)) " d_resume.out; then
+        ok "resumed after SIGINT from step $at to $((at + 300))"
+    else
+        fail "resume after SIGINT: $(cat d_resume.err d_resume.out)"
+    fi
+    if awk -F, 'NR > 1 { if ($1 < prev) bad = 1; prev = $1 } END { exit bad }' d/progress.csv &&
+        [ "$(head -1 d/progress.csv | cut -c 1-9)" = env_steps ]; then
+        ok "progress.csv continues"
+    else
+        fail "progress.csv after resume"
+    fi
+else
+    fail "SIGINT: exit $rc, $n checkpoints, step '$at': $(cat d.err)"
+fi
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures failure(s)" >&2
+    exit 1
+fi
