@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# test_eval.sh - hpo-eval on the files of a real hpo-train run.
+#
+#   test_eval.sh HPO_TRAIN HPO_EVAL
+#
+# With the run's seed and --episodes eval-episodes, hpo-eval on the final
+# checkpoint and on weights.bin reports exactly the run's last evaluation;
+# --csv writes one row per episode whose mean is the printed mean; --no-hd
+# and --seed change the episodes; a weights file without its config needs
+# --env and the sizes; foreign and mismatched files are refused.
+set -uo pipefail
+
+TRAIN=$(realpath "${1:?usage: test_eval.sh HPO_TRAIN HPO_EVAL}")
+EVAL=$(realpath "${2:?hpo-eval}")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_eval.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK" || exit 1
+export OPENBLAS_NUM_THREADS=1
+
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+ok() { echo "ok: $*"; }
+
+"$TRAIN" --quiet --env Pendulum --learning-starts 200 --batch 32 \
+    --pi-hidden 32 --q-hidden 32 --eval-every 0 --eval-episodes 3 --seed 4 \
+    --steps 600 --out run >train.out 2>train.err || fail "train: $(cat train.err)"
+want=$(sed -n 's/.*eval_return=\([-0-9.]*\) eval_std=\([0-9.]*\).*/mean=\1 std=\2/p' train.out)
+
+for f in run/checkpoint-400.ckpt run/weights.bin; do
+    got=$("$EVAL" "$f" --episodes 3 2>/dev/null)
+    if [[ $got == "episodes=3 $want min="* ]]; then
+        ok "$f: $got (the run's last evaluation)"
+    else
+        fail "$f: '$got', want '$want'"
+    fi
+done
+
+"$EVAL" run/checkpoint-400.ckpt --episodes 4 --seed 11 --csv ep.csv >seed.out 2>/dev/null ||
+    fail "--csv run"
+rows=$(tail -n +2 ep.csv | wc -l)
+mean=$(awk -F, 'NR > 1 { s += $2; n++ } END { printf "%.3f", s / n }' ep.csv)
+if [ "$(head -1 ep.csv)" = "episode,return,steps" ] && [ "$rows" -eq 4 ] &&
+    grep -q "episodes=4 mean=$mean " seed.out; then
+    ok "--csv: 4 rows, mean $mean as printed"
+else
+    fail "--csv: $(cat ep.csv seed.out)"
+fi
+nohd=$("$EVAL" run/checkpoint-400.ckpt --episodes 4 --seed 11 --no-hd 2>/dev/null)
+[ -n "$nohd" ] && [ "$nohd" != "$(cat seed.out)" ] && ok "--no-hd: $nohd" ||
+    fail "--no-hd: '$nohd'"
+
+cp run/weights.bin alone.bin
+"$EVAL" alone.bin >/dev/null 2>e1
+[ $? -eq 1 ] && grep -q "no config beside it" e1 && ok "bare weights: asks for --env" ||
+    fail "bare weights: $(cat e1)"
+got=$("$EVAL" alone.bin --env Pendulum --pi-hidden 32 --q-hidden 32 --seed 4 --episodes 3 2>/dev/null)
+[[ $got == "episodes=3 $want min="* ]] && ok "bare weights with flags: $got" ||
+    fail "bare weights with flags: '$got'"
+"$EVAL" alone.bin --env Pendulum >/dev/null 2>e2
+[ $? -eq 1 ] && grep -q "shapes differ" e2 && ok "mismatched sizes refused: $(cat e2)" ||
+    fail "mismatch: $(cat e2)"
+"$EVAL" run/config >/dev/null 2>e3
+[ $? -eq 1 ] && grep -q "run/config: neither a checkpoint nor a weights file" e3 &&
+    ok "foreign file refused" || fail "foreign: $(cat e3)"
+head -c 3000 run/checkpoint-400.ckpt >cut.ckpt
+"$EVAL" cut.ckpt >/dev/null 2>e4
+[ $? -eq 1 ] && grep -q "cut.ckpt: truncated" e4 && ok "truncated refused: $(cat e4)" ||
+    fail "truncated: $(cat e4)"
+"$EVAL" >/dev/null 2>e5
+[ $? -eq 2 ] || fail "no file: not exit 2"
+
+[ "$failures" -eq 0 ] || { echo "$failures failure(s)" >&2; exit 1; }

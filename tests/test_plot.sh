@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# test_plot.sh - hpo-plot on real runs: two seeded short Pendulum runs of
+# one config (one mean curve with a std band) and one of another mode.
+#
+#   test_plot.sh HPO_TRAIN HPO_PLOT
+#
+# Checks the PNG exists, starts with the PNG signature and has the pixel
+# size asked for (IHDR width and height), and the command-line errors.
+# Skipped (exit 77) when gnuplot is not installed (deploy/setup installs
+# gnuplot-nox).
+set -uo pipefail
+
+TRAIN=$(realpath "${1:?usage: test_plot.sh HPO_TRAIN HPO_PLOT}")
+PLOT=$(realpath "${2:?hpo-plot}")
+command -v gnuplot >/dev/null || { echo "gnuplot not installed: skipped"; exit 77; }
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_plot.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK" || exit 1
+export OPENBLAS_NUM_THREADS=1
+
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+ok() { echo "ok: $*"; }
+
+F=(--env Pendulum --learning-starts 200 --batch 32 --pi-hidden 32
+   --q-hidden 32 --eval-every 200 --eval-episodes 1 --steps 1000 --quiet)
+for s in 1 2; do
+    "$TRAIN" "${F[@]}" --seed "$s" --out "hpo-s$s" >/dev/null 2>"train$s.err" ||
+        fail "train seed $s: $(cat "train$s.err")"
+done
+"$TRAIN" "${F[@]}" --seed 1 --mode sac --out sac-s1 >/dev/null 2>train3.err ||
+    fail "train sac: $(cat train3.err)"
+
+# png_size FILE: "W H" from the IHDR chunk, after checking the signature
+png_size() {
+    [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
+        return 1
+    od -An -j16 -N8 -tu1 "$1" | awk '{ print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4, $5 * 16777216 + $6 * 65536 + $7 * 256 + $8 }'
+}
+
+check() { # check NAME FILE W H
+    if [ ! -s "$2" ]; then
+        fail "$1: $2 missing"
+    elif ! size=$(png_size "$2"); then
+        fail "$1: $2 is not a PNG"
+    elif [ "$size" != "$3 $4" ]; then
+        fail "$1: size $size, want $3 $4"
+    else
+        ok "$1: PNG $3x$4"
+    fi
+}
+
+"$PLOT" hpo-s1 hpo-s2 -o two.png 2>plot1.err || fail "plot two seeds: $(cat plot1.err)"
+check "two seeds" two.png 800 500
+grep -q "2 runs, 1 curves" plot1.err || fail "two seeds: $(cat plot1.err)"
+"$PLOT" hpo-s1 hpo-s2 sac-s1 -o three.png --size 640x480 2>plot2.err ||
+    fail "plot three runs: $(cat plot2.err)"
+check "two groups, --size" three.png 640 480
+grep -q "3 runs, 2 curves" plot2.err || fail "grouping: $(cat plot2.err)"
+
+"$PLOT" hpo-s1 >/dev/null 2>err1
+[ $? -eq 2 ] && grep -q "no output file" err1 && ok "no -o: exit 2" || fail "no -o: $(cat err1)"
+"$PLOT" nowhere -o x.png >/dev/null 2>err2
+[ $? -eq 1 ] && grep -q "nowhere: no config" err2 && ok "missing run: exit 1" || fail "missing run: $(cat err2)"
+[ -e x.png ] && fail "missing run: wrote x.png"
+
+[ "$failures" -eq 0 ] || { echo "$failures failure(s)" >&2; exit 1; }

@@ -1,0 +1,330 @@
+/*
+ * eval.c - hpo-eval: deterministic episodes of a saved policy.
+ *
+ *   hpo-eval FILE [--episodes N] [--no-hd] [--seed S] [--csv OUT]
+ *            [--env NAME --name VALUE ...]
+ *
+ * FILE is a checkpoint (docs/checkpoint.md), which names its environment and
+ * shapes in its configuration, or a weights file (docs/weights.md), whose
+ * configuration is read from the run directory's config beside it when
+ * present and otherwise given as flags (--env and the network sizes). The
+ * episodes use the trainer's evaluation: tanh(mu) then the mode's leapfrog
+ * (or tanh(mu) alone with --no-hd), resets seeded from (S, RNG_STREAM_EVAL)
+ * with S the run's seed unless --seed is given, so with the run's seed and
+ * --episodes eval-episodes the mean equals the run's last evaluation.
+ * stdout receives "episodes=N mean=... std=... min=... max=..."; --csv OUT
+ * receives one row per episode (episode,return,steps).
+ *
+ * Exit status: 0 done, 1 unreadable or refused file, 2 bad command line.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "config.h"
+#include "env.h"
+#include "log.h"
+#include "rng.h"
+#include "sac.h"
+#include "util.h"
+
+void openblas_set_num_threads(int);
+
+#define PROG "hpo-eval"
+#define MAX_STEPS 100000 /* guard for a class without a time limit */
+
+typedef struct options {
+    const char *file;
+    long episodes;
+    int no_hd;
+    int has_seed;
+    uint64_t seed;
+    const char *csv;
+    int n_flags;             /* config flags: names[i] = values[i] */
+    const char **names, **values;
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: " PROG " FILE [--episodes N] [--no-hd] [--seed S] "
+            "[--csv OUT] [--env NAME ...]\n"
+            "\n"
+            "Run N (default 10) deterministic episodes of the policy in FILE,\n"
+            "a checkpoint (checkpoint-*.ckpt) or a weights file "
+            "(weights.bin), and\n"
+            "print the mean, standard deviation, minimum and maximum "
+            "return.\n"
+            "\n"
+            "  --episodes N   episodes (default 10)\n"
+            "  --no-hd        act with tanh(mu) alone, no leapfrog\n"
+            "  --seed S       reset seed (default: the run's seed)\n"
+            "  --csv OUT      per-episode returns: episode,return,steps\n"
+            "\n"
+            "A weights file takes its configuration from the config file "
+            "beside it;\n"
+            "without one, give --env and the sizes (--pi-hidden, ...) as "
+            "hpo-train\n"
+            "was given them.\n");
+}
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, PROG ": ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see " PROG " --help)\n");
+    return -1;
+}
+
+/* Returns 0, 1 after --help, or -1 after printing the error. */
+static int parse_args(int argc, char **argv, options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->episodes = 10;
+    o->names = xcalloc((size_t)argc, sizeof *o->names);
+    o->values = xcalloc((size_t)argc, sizeof *o->values);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--no-hd")) {
+            o->no_hd = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2)) {
+            if (o->file)
+                return bad_usage("unexpected argument '%s'", a);
+            o->file = a;
+            continue;
+        }
+        const char *name = a + 2;
+        if (i + 1 >= argc)
+            return bad_usage("--%s needs a value", name);
+        const char *v = argv[++i];
+        char *end;
+        errno = 0;
+        if (!strcmp(name, "episodes")) {
+            o->episodes = strtol(v, &end, 10);
+            if (errno || *end || o->episodes < 1 || o->episodes > 1000000)
+                return bad_usage("bad value '%s' for --episodes (1 to "
+                                 "1000000)", v);
+        } else if (!strcmp(name, "seed")) {
+            o->seed = strtoull(v, &end, 10);
+            if (errno || *end || !*v || *v == '-')
+                return bad_usage("bad value '%s' for --seed", v);
+            o->has_seed = 1;
+        } else if (!strcmp(name, "csv")) {
+            o->csv = v;
+        } else if (!strcmp(name, "env") || config_has(name)) {
+            o->names[o->n_flags] = name;
+            o->values[o->n_flags++] = v;
+        } else {
+            return bad_usage("unknown flag --%s", name);
+        }
+    }
+    if (!o->file)
+        return bad_usage("%s", "no checkpoint or weights file given");
+    return 0;
+}
+
+/* First 8 bytes of path into magic. Returns 0, or -1 with a message. */
+static int read_magic(const char *path, char magic[8], char *err,
+                      size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t n = fread(magic, 1, 8, f);
+    fclose(f);
+    if (n != 8) {
+        errf(err, errlen, "%s: too short for a checkpoint or weights file",
+             path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The configuration of a weights file: DIR/config when it exists (its
+ * dimension lines skipped), else the defaults and the --env preset; then the
+ * flags. Returns 0, or -1 with a message. */
+static int weights_config(const options *o, hpo_config *c, char *err,
+                          size_t errlen)
+{
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s", o->file);
+    snprintf(path, sizeof path, "%s/config", dirname(dir));
+    const char *env_flag = NULL;
+    for (int i = 0; i < o->n_flags; i++)
+        if (!strcmp(o->names[i], "env"))
+            env_flag = o->values[i];
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char *text = xcalloc(1, 65536), line[512];
+        size_t n = 0;
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "obs_dim = ", 10) &&
+                strncmp(line, "act_dim = ", 10) &&
+                n + strlen(line) < 65536) {
+                memcpy(text + n, line, strlen(line));
+                n += strlen(line);
+            }
+        fclose(f);
+        char e2[256];
+        int rc = ckpt_parse_config(text, n, c, e2, sizeof e2);
+        free(text);
+        if (rc) {
+            errf(err, errlen, "%s: %s", path, e2);
+            return -1;
+        }
+        log_info("configuration from %s", path);
+    } else if (env_flag) {
+        config_defaults(c);
+        config_preset(c, env_flag);
+    } else {
+        errf(err, errlen, "%s has no config beside it: give --env and the "
+             "network sizes", o->file);
+        return -1;
+    }
+    for (int i = 0; i < o->n_flags; i++) {
+        char e2[256];
+        if (strcmp(o->names[i], "env") &&
+            config_set(c, o->names[i], o->values[i], e2, sizeof e2)) {
+            errf(err, errlen, "%s", e2);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The agent of o->file, acting only, and its environment. */
+static int load(const options *o, hpo_config *cfg, sac **agent, env **e,
+                char *err, size_t errlen)
+{
+    char magic[8];
+    if (read_magic(o->file, magic, err, errlen))
+        return -1;
+    int is_ckpt = !memcmp(magic, "HPOCKP\r\n", 8);
+    ckpt_info info;
+    if (is_ckpt) {
+        if (ckpt_open(o->file, &info, err, errlen))
+            return -1;
+        for (int i = 0; i < o->n_flags; i++)
+            if (strcmp(o->names[i], "eval-hd") &&
+                strcmp(o->names[i], "threads")) {
+                errf(err, errlen, "--%s: a checkpoint carries its own "
+                     "configuration", o->names[i]);
+                return -1;
+            }
+        *cfg = info.cfg;
+        for (int i = 0; i < o->n_flags; i++)
+            config_set(cfg, o->names[i], o->values[i], NULL, 0);
+    } else if (!memcmp(magic, "HPOWGT\r\n", 8)) {
+        if (weights_config(o, cfg, err, errlen))
+            return -1;
+    } else {
+        errf(err, errlen, "%s: neither a checkpoint nor a weights file (bad "
+             "magic)", o->file);
+        return -1;
+    }
+    if (o->no_hd)
+        cfg->eval_hd = 0;
+    *e = env_new(cfg->env, NULL, err, errlen);
+    if (!*e)
+        return -1;
+    int od = (*e)->cls->obs_dim, ad = (*e)->cls->act_dim;
+    snprintf(cfg->env, sizeof cfg->env, "%s", (*e)->cls->name);
+    *agent = sac_new(cfg, od, ad, 1, 0);
+    if (is_ckpt)
+        return ckpt_restore_weights(&info, *agent, err, errlen);
+    return sac_load(*agent, o->file, err, errlen);
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    hpo_config cfg;
+    sac *agent = NULL;
+    env *e = NULL;
+    FILE *csv = NULL;
+    float *obs = NULL, *act = NULL;
+    char err[1024];
+    rc = 1;
+    openblas_set_num_threads(1);
+    if (load(&o, &cfg, &agent, &e, err, sizeof err))
+        goto out;
+    if (o.csv) {
+        csv = fopen(o.csv, "w");
+        if (!csv) {
+            errf(err, sizeof err, "cannot create %s: %s", o.csv,
+                 strerror(errno));
+            goto out;
+        }
+        fputs("episode,return,steps\n", csv);
+    }
+    obs = xalloc_floats((size_t)e->cls->obs_dim);
+    act = xalloc_floats((size_t)e->cls->act_dim);
+    rng r;
+    rng_init(&r, o.has_seed ? o.seed : cfg.seed, RNG_STREAM_EVAL);
+    env_seed(e, rng_u64(&r));
+    double s = 0.0, s2 = 0.0, lo = INFINITY, hi = -INFINITY;
+    env_step_result res;
+    for (long ep = 0; ep < o.episodes; ep++) {
+        double ret = 0.0;
+        long k = 0;
+        env_reset(e, obs);
+        while (k < MAX_STEPS) {
+            sac_act(agent, obs, 1, 1, &r, act, NULL);
+            env_step(e, act, obs, &res);
+            ret += res.reward;
+            k++;
+            if (res.terminated || res.truncated)
+                break;
+        }
+        s += ret;
+        s2 += ret * ret;
+        lo = HPO_MIN(lo, ret);
+        hi = HPO_MAX(hi, ret);
+        if (csv)
+            fprintf(csv, "%ld,%.6f,%ld\n", ep, ret, k);
+    }
+    double n = (double)o.episodes, mean = s / n;
+    double std = sqrt(HPO_MAX(0.0, s2 / n - mean * mean));
+    if (csv) {
+        int bad = ferror(csv);
+        if (fclose(csv) || bad) {
+            csv = NULL;
+            errf(err, sizeof err, "cannot write %s: %s", o.csv,
+                 strerror(errno));
+            goto out;
+        }
+        csv = NULL;
+    }
+    printf("episodes=%ld mean=%.3f std=%.3f min=%.3f max=%.3f\n",
+           o.episodes, mean, std, lo, hi);
+    rc = fflush(stdout) ? 1 : 0;
+    if (rc)
+        errf(err, sizeof err, "cannot write stdout: %s", strerror(errno));
+out:
+    if (rc)
+        fprintf(stderr, PROG ": %s\n", err);
+    if (csv)
+        fclose(csv);
+    free(obs);
+    free(act);
+    sac_destroy(&agent);
+    env_destroy(&e);
+    free(o.names);
+    free(o.values);
+    return rc;
+}
