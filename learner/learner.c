@@ -972,6 +972,8 @@ static int learner_open(learner *l, const hpo_config *cfg,
         return -1;
     l->t_start = l->rate_t = l->last_csv = now_s();
     publish_snapshot(l);
+    log_info("snapshot: %zu bytes (policy %zu + critics %zu floats)",
+             l->snap_len, l->agent->nets.pol_n, l->agent->nets.q_n);
     return 0;
 }
 
