@@ -13,7 +13,8 @@
 #   byte-identical;
 # - refusals: other network sizes, other environment, no checkpoint at all;
 # - a checkpoint without the replay: the log says the buffer restarts empty;
-# - SIGINT: exit 130 with a checkpoint, and the run resumes from it.
+# - SIGINT and SIGTERM: exit 130 with a checkpoint (no temporary file left),
+#   and the run resumes from it.
 set -uo pipefail
 
 BIN=$(realpath "${1:?usage: test_resume.sh HPO_TRAIN}")
@@ -143,37 +144,41 @@ else
 fi
 grep -q "env_steps=600 updates=" c_resume.out || fail "c resume: $(cat c_resume.out)"
 
-# ---- SIGINT ----
-"$BIN" "${F[@]}" --steps 1000000 --out d >d.out 2>d.err &
+# ---- SIGINT, SIGTERM ----
+for sig in INT TERM; do
+d=d$sig
+"$BIN" "${F[@]}" --steps 1000000 --out $d >$d.out 2>$d.err &
 bgpid=$!
 for _ in $(seq 200); do
-    [ "$(awk -F, 'NR > 1 && $2 > 0' d/progress.csv 2>/dev/null | wc -l)" -gt 0 ] && break
+    [ "$(awk -F, 'NR > 1 && $2 > 0' $d/progress.csv 2>/dev/null | wc -l)" -gt 0 ] && break
     sleep 0.1
 done
-kill -INT "$bgpid"
+kill -$sig "$bgpid"
 wait "$bgpid"
 rc=$?
 bgpid=
-n=$(ls d/checkpoint-*.ckpt 2>/dev/null | wc -l)
-at=$(sed -n 's/.*interrupted at step \([0-9]*\).*/\1/p' d.err)
-if [ "$rc" -eq 130 ] && [ "$n" -eq 1 ] && [ -n "$at" ]; then
-    ok "SIGINT: exit 130, one checkpoint at step $at"
-    must_run d_resume --resume d --steps $((at + 300))
-    if grep -q "resumed from d/checkpoint-.*: env steps $at," d_resume.err &&
-        grep -q "env_steps=$((at + 300)) " d_resume.out; then
-        ok "resumed after SIGINT from step $at to $((at + 300))"
+n=$(ls $d/checkpoint-*.ckpt 2>/dev/null | wc -l)
+tmps=$(ls $d | grep -c tmp)
+at=$(sed -n 's/.*interrupted at step \([0-9]*\).*/\1/p' $d.err)
+if [ "$rc" -eq 130 ] && [ "$n" -eq 1 ] && [ "$tmps" -eq 0 ] && [ -n "$at" ]; then
+    ok "SIG$sig: exit 130, one checkpoint at step $at, no temporary file left"
+    must_run ${d}_resume --resume $d --steps $((at + 300))
+    if grep -q "resumed from $d/checkpoint-.*: env steps $at," ${d}_resume.err &&
+        grep -q "env_steps=$((at + 300)) " ${d}_resume.out; then
+        ok "resumed after SIG$sig from step $at to $((at + 300))"
     else
-        fail "resume after SIGINT: $(cat d_resume.err d_resume.out)"
+        fail "resume after SIG$sig: $(cat ${d}_resume.err ${d}_resume.out)"
     fi
-    if awk -F, 'NR > 1 { if ($1 < prev) bad = 1; prev = $1 } END { exit bad }' d/progress.csv &&
-        [ "$(head -1 d/progress.csv | cut -c 1-9)" = env_steps ]; then
+    if awk -F, 'NR > 1 { if ($1 < prev) bad = 1; prev = $1 } END { exit bad }' $d/progress.csv &&
+        [ "$(head -1 $d/progress.csv | cut -c 1-9)" = env_steps ]; then
         ok "progress.csv continues"
     else
         fail "progress.csv after resume"
     fi
 else
-    fail "SIGINT: exit $rc, $n checkpoints, step '$at': $(cat d.err)"
+    fail "SIG$sig: exit $rc, $n checkpoints, $tmps temporary files, step '$at': $(cat $d.err)"
 fi
+done
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure(s)" >&2
