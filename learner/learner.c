@@ -24,6 +24,7 @@
 
 #include <zmq.h>
 
+#include "checkpoint.h"
 #include "config.h"
 #include "env.h"
 #include "learner.h"
@@ -74,6 +75,17 @@ static void usage(FILE *f)
             "--steps env steps)\n"
             "  --out DIR              write DIR/learner.log, DIR/config, "
             "DIR/progress.csv\n"
+            "                         and checkpoints\n"
+            "  --checkpoint-every N   updates between checkpoints in DIR "
+            "(default 10000;\n"
+            "                         0: none); one also at the end and on "
+            "SIGINT/SIGTERM\n"
+            "  --keep N               checkpoints kept (default 2)\n"
+            "  --checkpoint-replay B  1: checkpoints hold the replay buffer "
+            "(default 0)\n"
+            "  --resume               continue from DIR's newest checkpoint "
+            "(a fresh run\n"
+            "                         when there is none)\n"
             "  --quiet                log warnings and errors only\n"
             "  --help                 this text\n"
             "\n"
@@ -143,6 +155,20 @@ static int set_option(learner_opts *o, const char *name, const char *value)
         if (parse_long(value, 0, 1L << 50, &v))
             return bad_usage("--max-updates needs a count, not '%s'", value);
         o->max_updates = v;
+    } else if (!strcmp(name, "checkpoint-every")) {
+        if (parse_long(value, 0, 1L << 50, &v))
+            return bad_usage("--checkpoint-every needs a count, not '%s'",
+                             value);
+        o->checkpoint_every = v;
+    } else if (!strcmp(name, "keep")) {
+        if (parse_long(value, 1, 1000, &v))
+            return bad_usage("--keep needs 1..1000, not '%s'", value);
+        o->keep = (int)v;
+    } else if (!strcmp(name, "checkpoint-replay")) {
+        if (parse_long(value, 0, 1, &v))
+            return bad_usage("--checkpoint-replay needs 0 or 1, not '%s'",
+                             value);
+        o->checkpoint_replay = (int)v;
     } else if (!strcmp(name, "out")) {
         if (strlen(value) >= sizeof o->out)
             return bad_usage("--out path too long: '%s'", value);
@@ -157,7 +183,8 @@ static int is_option(const char *name)
 {
     static const char *const names[] = {
         "port", "bind", "replay-ratio", "publish-every", "batch-max",
-        "heartbeat-ms", "timeout-ms", "max-updates", "out"};
+        "heartbeat-ms", "timeout-ms", "max-updates", "out",
+        "checkpoint-every", "keep", "checkpoint-replay"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i]))
             return 1;
@@ -182,6 +209,8 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->batch_max = 64;
     o->heartbeat_ms = 500;
     o->timeout_ms = 3000;
+    o->checkpoint_every = 10000;
+    o->keep = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -191,6 +220,10 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
         }
         if (!strcmp(a, "--quiet")) {
             o->quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "--resume")) {
+            o->resume = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
@@ -250,6 +283,10 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
         bad_usage("%s", err);
         goto out;
     }
+    if (o->resume && !o->out[0]) {
+        bad_usage("%s needs --out DIR", "--resume");
+        goto out;
+    }
     rc = 0;
 out:
     for (int i = 0; i <= argc; i++)
@@ -288,15 +325,15 @@ static int mkdir_parents(const char *path, char *err, size_t errlen)
     }
 }
 
-static FILE *open_in(const char *dir, const char *name, char *err,
-                     size_t errlen)
+static FILE *open_in(const char *dir, const char *name, const char *mode,
+                     char *err, size_t errlen)
 {
     char path[LEARNER_PATH];
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path) {
         errf(err, errlen, "path too long: %s/%s", dir, name);
         return NULL;
     }
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(path, mode);
     if (!f)
         errf(err, errlen, "cannot create %s: %s", path, strerror(errno));
     return f;
@@ -765,6 +802,73 @@ static void status_one(learner *l)
     free(json);
 }
 
+// ---- checkpoints ----
+
+/* A checkpoint of the agent, counters, update stream and (with
+ * --checkpoint-replay 1) the replay rows into the run directory; older ones
+ * pruned to --keep. The loop stands still while it is written. */
+static void checkpoint(learner *l)
+{
+    if (!l->opt.out[0] || l->opt.checkpoint_every <= 0 ||
+        (l->last_ckpt[0] && l->last_ckpt_updates == l->updates))
+        return;
+    char path[CKPT_PATH_LEN], err[512];
+    ckpt_counters c = {.env_steps = (int64_t)l->env_steps,
+                       .updates = l->updates,
+                       .episodes = l->n_episodes};
+    rng *rngs[1] = {&l->upd_rng};
+    double t0 = now_s();
+    if (ckpt_path(path, l->opt.out, l->updates, err, sizeof err) ||
+        ckpt_save(path, l->agent, &c, rngs, 1,
+                  l->opt.checkpoint_replay ? l->rb : NULL, err, sizeof err) ||
+        ckpt_prune(l->opt.out, l->opt.keep, err, sizeof err) < 0) {
+        log_warn_once("checkpoint", "checkpoint failed: %s", err);
+        return;
+    }
+    snprintf(l->last_ckpt, sizeof l->last_ckpt, "%s", path);
+    l->last_ckpt_updates = l->updates;
+    l->last_ckpt_t = now_s();
+    log_info("checkpoint %s (%.2f s)", path, l->last_ckpt_t - t0);
+}
+
+/* Continue from the newest valid checkpoint of the run directory. Returns 0
+ * (also when there is none: a fresh run, with a warning), or -1 with a
+ * message when one was found and could not be restored. */
+static int resume(learner *l, char *err, size_t errlen)
+{
+    ckpt_info info;
+    char why[1024];
+    if (ckpt_find_latest(l->opt.out, l->agent, &info, why, sizeof why)) {
+        log_warn("--resume: %s: starting a fresh run", why);
+        return 0;
+    }
+    ckpt_counters c;
+    rng *rngs[1] = {&l->upd_rng};
+    int exact = -1;
+    if (info.n_rngs != 1) {
+        errf(err, errlen, "%s: %d random streams, a learner saves 1",
+             info.path, info.n_rngs);
+        return -1;
+    }
+    if (ckpt_check(&info, l->agent, err, errlen) ||
+        ckpt_restore(&info, l->agent, &c, rngs, 1, l->rb, &exact, err,
+                     errlen))
+        return -1;
+    l->env_steps = (uint64_t)c.env_steps;
+    l->updates = (long)c.updates;
+    l->n_episodes = (long)c.episodes;
+    l->rate_steps = l->env_steps;
+    l->rate_updates = l->updates;
+    snprintf(l->resumed_from, sizeof l->resumed_from, "%s", info.path);
+    snprintf(l->last_ckpt, sizeof l->last_ckpt, "%s", info.path);
+    l->last_ckpt_updates = l->updates;
+    l->last_ckpt_t = now_s();
+    log_info("resumed from %s: %llu env steps, %ld updates, %zu replay rows",
+             info.path, (unsigned long long)l->env_steps, l->updates,
+             replay_size(l->rb));
+    return 0;
+}
+
 // ---- timers and updates ----
 
 static void timers(learner *l)
@@ -836,6 +940,9 @@ static void update(learner *l)
     l->updates++;
     if (l->updates - l->snap_updates >= l->opt.publish_every)
         publish_snapshot(l);
+    if (l->opt.checkpoint_every > 0 &&
+        l->updates % l->opt.checkpoint_every == 0)
+        checkpoint(l);
 }
 
 static int run(learner *l)
@@ -922,11 +1029,11 @@ static int learner_open(learner *l, const hpo_config *cfg,
     if (o->out[0]) {
         if (mkdir_parents(o->out, err, errlen))
             return -1;
-        l->log_file = open_in(o->out, "learner.log", err, errlen);
+        l->log_file = open_in(o->out, "learner.log", "a", err, errlen);
         if (!l->log_file)
             return -1;
         log_set_file(l->log_file);
-        FILE *f = open_in(o->out, "config", err, errlen);
+        FILE *f = open_in(o->out, "config", "w", err, errlen);
         if (!f)
             return -1;
         config_write(&l->cfg, f);
@@ -938,10 +1045,12 @@ static int learner_open(learner *l, const hpo_config *cfg,
             errf(err, errlen, "cannot write %s/config", o->out);
             return -1;
         }
-        l->csv = open_in(o->out, "progress.csv", err, errlen);
+        l->csv = open_in(o->out, "progress.csv", o->resume ? "a" : "w", err,
+                         errlen);
         if (!l->csv)
             return -1;
-        fputs(csv_columns, l->csv);
+        if (ftell(l->csv) == 0)
+            fputs(csv_columns, l->csv);
         fflush(l->csv);
     }
 
@@ -971,6 +1080,8 @@ static int learner_open(learner *l, const hpo_config *cfg,
         bind_one(l->status, o->bind, o->port + 2, err, errlen))
         return -1;
     l->t_start = l->rate_t = l->last_csv = now_s();
+    if (o->resume && resume(l, err, errlen))
+        return -1;
     publish_snapshot(l);
     log_info("snapshot: %zu bytes (policy %zu + critics %zu floats)",
              l->snap_len, l->agent->nets.pol_n, l->agent->nets.q_n);
@@ -1037,6 +1148,7 @@ int main(int argc, char **argv)
              l.act_dim, opt.bind, opt.port, opt.port + 1, opt.port + 2,
              opt.replay_ratio);
     rc = run(&l);
+    checkpoint(&l);
     csv_row(&l);
     log_info("stopped%s: %llu env steps, %ld updates, replay ratio %.3f",
              stop_requested ? " by a signal" : "",

@@ -55,6 +55,10 @@ typedef struct learner_opts {
     int heartbeat_ms, timeout_ms;
     long max_updates;               /* stop after this many; 0: never */
     char out[LEARNER_PATH];         /* run directory; "": no files */
+    long checkpoint_every;          /* updates between checkpoints; 0: none */
+    int keep;                       /* checkpoints kept */
+    int checkpoint_replay;          /* 1: checkpoints hold the replay rows */
+    int resume;                     /* 1: continue from out's newest checkpoint */
     int quiet;
 } learner_opts;
 
@@ -108,6 +112,10 @@ typedef struct learner {
 
     FILE *log_file, *csv;
     double last_csv;
+    char last_ckpt[LEARNER_PATH];   /* "" before the first */
+    long last_ckpt_updates;
+    double last_ckpt_t;
+    char resumed_from[LEARNER_PATH];
 } learner;
 
 /* The status JSON into a new string; caller frees it. */

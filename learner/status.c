@@ -160,6 +160,21 @@ char *learner_status_json(const learner *l)
                              l->rejected[WIRE_UNKNOWN_TYPE] +
                              l->rejected[WIRE_BAD_DIMS] +
                              l->rejected[WIRE_BAD_VALUE]));
+    put(&b, "\"last_checkpoint\": ");
+    if (l->last_ckpt[0]) {
+        put(&b, "{\"path\": ");
+        str(&b, l->last_ckpt);
+        put(&b, ", \"updates\": %ld, \"age_s\": %.3f}, ", l->last_ckpt_updates,
+            now - l->last_ckpt_t);
+    } else {
+        put(&b, "null, ");
+    }
+    put(&b, "\"resumed_from\": ");
+    if (l->resumed_from[0])
+        str(&b, l->resumed_from);
+    else
+        put(&b, "null");
+    put(&b, ", ");
     put(&b, "\"refused\": %llu, \"unknown_sender\": %llu, "
             "\"status_requests\": %llu}",
         (unsigned long long)l->refused, (unsigned long long)l->unknown_sender,

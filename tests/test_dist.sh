@@ -17,8 +17,9 @@
 #             reason grows, the replay size does not change
 #   faults    kill -9 of an actor: the learner keeps updating, the actor
 #             leaves the table after the timeout, a new actor with the same id
-#             rejoins; a learner restarted under running actors: they
-#             reconnect and streaming resumes
+#             rejoins; a learner restarted (--resume: from the checkpoint
+#             written at SIGTERM) under running actors: they reconnect,
+#             streaming resumes and the update count continues
 #   learn     a learner (mode hpo, 128-wide networks as test_train.sh's
 #             learning runs), two actors and an --eval actor on Pendulum:
 #             the newest deterministic evaluation (10 episodes) at 15,000 env
@@ -147,6 +148,7 @@ top=["run_id","env","mode","uptime_s","env_steps","updates","steps_per_s",
  "replay_size","replay_capacity","learning_starts","param_version","actors",
  "episodes","recent_returns","recent_return_mean","eval","losses","alpha",
  "hd_dist","gate","q_mean","rejected","rejected_total","refused",
+ "last_checkpoint","resumed_from",
  "unknown_sender","status_requests"]
 act=["id","host","pid","role","n_envs","incarnation","steps","steps_per_s",
  "param_version","param_lag","credit","last_seen_s"]
@@ -307,20 +309,22 @@ part_faults() {
         fail "a1 did not rejoin: $(cat "$WORK/poll.json")"
     fi
 
-    # restart the learner on the same port under the running actors
-    local run0
+    # restart the learner on the same port under the running actors; it
+    # resumes from the checkpoint written at SIGTERM
+    local run0 u1
     run0=$(field "$WORK/poll.json" 'r["run_id"]')
     kill -TERM "$LPID"
+    u1=$(field "$WORK/poll.json" 'r["updates"]')
     wait "$LPID"
     local rc=$?
     [ $rc -eq 0 ] && ok "SIGTERM stops the learner (exit 0)" ||
         fail "learner exit $rc after SIGTERM"
     "$LEARNER" "${SMALL[@]}" --port "$PORT" --bind 127.0.0.1 \
-        --out "$WORK/faults2" 2>"$WORK/faults2.err" &
+        --out "$WORK/faults" --resume 2>"$WORK/faults2.err" &
     LPID=$!
     PIDS+=("$LPID")
-    if wait_until 30 "r['run_id'] != '$run0' and len(r['actors']) == 2 and r['env_steps'] > 300 and r['updates'] > 0"; then
-        ok "actors reconnected to the restarted learner and stream again"
+    if wait_until 30 "r['run_id'] != '$run0' and len(r['actors']) == 2 and r['env_steps'] > 300 and r['updates'] > $u1 and r['resumed_from'] is not None"; then
+        ok "the learner resumed from $(field "$WORK/poll.json" 'r["resumed_from"].split("/")[-1]') (updates $u1 -> $(field "$WORK/poll.json" 'r["updates"]')); actors reconnected and stream again"
     else
         fail "no streaming after the restart: $(cat "$WORK/poll.json")"
     fi
