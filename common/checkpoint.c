@@ -476,6 +476,13 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
              version, CKPT_VERSION);
         goto out;
     }
+    uint32_t reserved;
+    memcpy(&reserved, fh + 12, 4);
+    if (reserved) {
+        errf(why, sizeof why, "reserved header field is %#x, not 0 (corrupt)",
+             reserved);
+        goto out;
+    }
 
     buf = xmalloc(CHUNK);
     meta m;
@@ -512,18 +519,18 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
             goto out;
         }
         uint64_t want = fixed_len(sec, &m);
-        if (sec == S_CONF && len > CONF_MAX)
-            want = 0;
-        if (sec == S_RNGS && (len < 8 || (len - 8) % RNG_LEN ||
-                              (len - 8) / RNG_LEN > CKPT_MAX_RNGS))
-            want = 0;
-        if (sec == S_RPLY && len < RPLY_HDR)
-            want = 0;
-        if (want != UINT64_MAX && want != len) {
+        int bad_len = want != UINT64_MAX && want != len;
+        if (sec == S_CONF)
+            bad_len = len > CONF_MAX;
+        if (sec == S_RNGS)
+            bad_len = len < 8 || (len - 8) % RNG_LEN ||
+                      (len - 8) / RNG_LEN > CKPT_MAX_RNGS;
+        if (sec == S_RPLY)
+            bad_len = len < RPLY_HDR;
+        if (bad_len) {
             errf(why, sizeof why, "section %s has %" PRIu64 " bytes, "
                  "expected %s", tags[sec], len,
-                 sec == S_CONF || sec == S_RNGS || sec == S_RPLY
-                     ? "a valid length" : "its fixed size");
+                 want == UINT64_MAX ? "a valid length" : "its fixed size");
             goto out;
         }
         uint32_t crc = crc32_update(0, hdr, 4);
