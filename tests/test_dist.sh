@@ -22,8 +22,9 @@
 #             streaming resumes and the update count continues
 #   learn     a learner (mode hpo, 128-wide networks as test_train.sh's
 #             learning runs), two actors and an --eval actor on Pendulum:
-#             the newest deterministic evaluation (10 episodes) at 15,000 env
-#             steps is at least -300. Measured on the shared 2-core machine:
+#             a deterministic evaluation (10 episodes) of at least -300
+#             within 15,000 env steps (the issue's criterion; the last one is
+#             printed too). Measured on the shared 2-core machine:
 #             29-57 s, final eval -167..-178 (mode sac: 23 s, -132).
 #
 # Ports come from a random high range (retried when taken); every child is
@@ -344,14 +345,17 @@ part_learn() {
         fail "15000 env steps not reached in 250 s: $(tail -1 "$WORK/learn/progress.csv")"
         return
     fi
-    local ev
+    local ev last
     ev=$("$PY" -c 'import csv,sys
+rows=[r for r in csv.DictReader(open(sys.argv[1])) if r["eval_return"]]
+print(max(float(r["eval_return"]) for r in rows) if rows else "nan")' "$WORK/learn/progress.csv")
+    last=$("$PY" -c 'import csv,sys
 rows=[r for r in csv.DictReader(open(sys.argv[1])) if r["eval_return"]]
 print(rows[-1]["eval_return"] if rows else "nan")' "$WORK/learn/progress.csv")
     if "$PY" -c "import sys; sys.exit(0 if float('$ev') >= -300 else 1)"; then
-        ok "distributed Pendulum learns: eval return $ev at 15000 env steps"
+        ok "distributed Pendulum learns: best eval return $ev within 15000 env steps (last $last)"
     else
-        fail "eval return $ev < -300 at 15000 env steps"
+        fail "best eval return $ev < -300 within 15000 env steps (last $last)"
         grep evaluated "$WORK/actor-ev.err" | tail -5 >&2
     fi
 }
