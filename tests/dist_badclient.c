@@ -4,10 +4,11 @@
  *   dist_badclient HOST:P KIND
  *
  * KIND is one of random, truncated, unknown-type, bad-version, bad-dims,
- * past-end, too-large, foreign (on the data socket, from a DEALER), or
+ * past-end, too-large, foreign, hello-dims (a Pendulum Hello with obs_dim 5)
+ * (on the data socket, from a DEALER), or
  * status-random, status-hello (on the status socket, from a REQ: the
- * learner must still answer). bad-version waits for the Refuse and prints
- * its reason. Exit 0 when sent (and, for the status kinds and bad-version,
+ * learner must still answer). bad-version and hello-dims wait for the
+ * Refuse and print its reason. Exit 0 when sent (and, for the status kinds and bad-version,
  * answered), 1 otherwise.
  */
 #include <stdint.h>
@@ -103,11 +104,12 @@ int main(int argc, char **argv)
     } else if (!strcmp(kind, "foreign")) {
         buf = xmalloc(cap);
         len = envelope(buf, 0x12345678u, WIRE_VERSION);
-    } else if (!strcmp(kind, "bad-version") || !strcmp(kind, "status-hello")) {
+    } else if (!strcmp(kind, "bad-version") || !strcmp(kind, "status-hello") ||
+               !strcmp(kind, "hello-dims")) {
         wire_msg m;
         wire_msg_init(&m, WIRE_HELLO);
         snprintf(m.hello.env, sizeof m.hello.env, "Pendulum");
-        m.hello.obs_dim = 3;
+        m.hello.obs_dim = !strcmp(kind, "hello-dims") ? 5 : 3;
         m.hello.act_dim = 1;
         snprintf(m.hello.actor_id, sizeof m.hello.actor_id, "badclient");
         m.hello.incarnation = 7;
@@ -143,7 +145,8 @@ int main(int argc, char **argv)
     int rc = 1;
     if (zmq_connect(s, ep) == 0 && zmq_send(s, buf, len, 0) >= 0) {
         rc = 0;
-        if (status || !strcmp(kind, "bad-version")) {
+        if (status || !strcmp(kind, "bad-version") ||
+            !strcmp(kind, "hello-dims")) {
             char reply[4096];
             int n = zmq_recv(s, reply, sizeof reply - 1, 0);
             if (n < 0) {

@@ -257,6 +257,12 @@ print(b["rejected"][k] == a["rejected"][k] + 1 and b["replay_size"] == a["replay
             fail "$kind: want $reason +1: $(field "$WORK/b.json" 'r["rejected"]')"
         fi
     done
+    if "$BADCLIENT" "127.0.0.1:$PORT" hello-dims >"$WORK/bad.out" 2>&1 &&
+        grep -q 'refused: dimensions obs 5' "$WORK/bad.out"; then
+        ok "wrong dimensions refused with a reason: $(cat "$WORK/bad.out")"
+    else
+        fail "hello-dims: $(cat "$WORK/bad.out")"
+    fi
     for kind in status-random status-hello; do
         if "$BADCLIENT" "127.0.0.1:$PORT" "$kind" >"$WORK/bad.out" 2>&1 &&
             grep -q '"error"' "$WORK/bad.out"; then
