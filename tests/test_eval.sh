@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # test_eval.sh - hpo-eval on the files of a real hpo-train run.
 #
-#   test_eval.sh HPO_TRAIN HPO_EVAL
+#   test_eval.sh HPO_TRAIN HPO_EVAL [basic|learn]
 #
-# With the run's seed and --episodes eval-episodes, hpo-eval on the final
+# basic: with the run's seed and --episodes eval-episodes, hpo-eval on the final
 # checkpoint and on weights.bin reports exactly the run's last evaluation;
 # --csv writes one row per episode whose mean is the printed mean; --no-hd
 # and --seed change the episodes; a weights file without its config needs
 # --env and the sizes; foreign and mismatched files are refused.
+# learn: an InvertedPendulum run (mode hpo, 64-wide networks, batch 128,
+# lr 1e-3, seed 1, 20,000 steps: about 35 s on the shared 2-core machine,
+# evaluation 1000 from 16,000 steps on) and hpo-eval of its final checkpoint
+# over 10 episodes must report a mean above 900.
 set -uo pipefail
 
 TRAIN=$(realpath "${1:?usage: test_eval.sh HPO_TRAIN HPO_EVAL}")
@@ -16,10 +20,28 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_eval.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
 export OPENBLAS_NUM_THREADS=1
+PART=${3:-basic}
 
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }
+
+if [ "$PART" = learn ]; then
+    "$TRAIN" --quiet --env InvertedPendulum --steps 20000 --learning-starts 1000 \
+        --pi-hidden 64 --q-hidden 64 --batch 128 --lr 1e-3 --eval-every 2000 \
+        --eval-episodes 3 --seed 1 --out ip >ip.out 2>ip.err ||
+        { echo "FAIL: train: $(cat ip.err)" >&2; exit 1; }
+    echo "evaluation curve (env_steps, eval_return):"
+    awk -F, 'NR > 1 && $4 != "" { print "  " $1, $4 }' ip/progress.csv
+    got=$("$EVAL" ip/checkpoint-19000.ckpt --episodes 10 --seed 123 2>&1)
+    mean=$(sed -n 's/.*mean=\([-0-9.]*\).*/\1/p' <<<"$got")
+    if [ -n "$mean" ] && awk -v m="$mean" 'BEGIN { exit !(m > 900) }'; then
+        echo "ok: InvertedPendulum checkpoint: $got"
+        exit 0
+    fi
+    echo "FAIL: InvertedPendulum checkpoint: '$got', want mean > 900" >&2
+    exit 1
+fi
 
 "$TRAIN" --quiet --env Pendulum --learning-starts 200 --batch 32 \
     --pi-hidden 32 --q-hidden 32 --eval-every 0 --eval-episodes 3 --seed 4 \
