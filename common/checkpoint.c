@@ -17,8 +17,8 @@
 
 #define CKPT_MAGIC "HPOCKP\r\n"
 #define CKPT_VERSION 1u
-#define FILE_HDR 16          /* magic, version, reserved */
-#define SEC_HDR 16           /* tag, crc, length */
+#define FILE_HDR 16 /* magic, version, reserved */
+#define SEC_HDR 16  /* tag, crc, length */
 #define META_LEN 112
 #define OPTS_LEN 48
 #define CNTR_LEN 24
@@ -28,8 +28,18 @@
 #define CHUNK (1u << 20)
 
 /* Sections in file order; RPLY is the one optional section. */
-enum { S_META, S_CONF, S_NETS, S_ADAM, S_OPTS, S_CNTR, S_RNGS, S_RPLY, S_END,
-       S_N };
+enum {
+    S_META,
+    S_CONF,
+    S_NETS,
+    S_ADAM,
+    S_OPTS,
+    S_CNTR,
+    S_RNGS,
+    S_RPLY,
+    S_END,
+    S_N
+};
 static const char tags[S_N][5] = {"META", "CONF", "NETS", "ADAM", "OPTS",
                                   "CNTR", "RNGS", "RPLY", "END "};
 
@@ -169,14 +179,14 @@ static int write_sections(int fd, const sac *s, const ckpt_counters *c,
 
     if (write_section(fd, S_META, &(piece){&m, sizeof m}, 1) ||
         write_section(fd, S_CONF, &(piece){conf, conf_len}, 1) ||
-        write_section(fd, S_NETS,
-                      (piece[]){{s->params, nb}, {s->target, nb}}, 2) ||
-        write_section(fd, S_ADAM,
-                      (piece[]){{s->adam_m, nb}, {s->adam_v, nb}}, 2) ||
+        write_section(fd, S_NETS, (piece[]){{s->params, nb}, {s->target, nb}},
+                      2) ||
+        write_section(fd, S_ADAM, (piece[]){{s->adam_m, nb}, {s->adam_v, nb}},
+                      2) ||
         write_section(fd, S_OPTS, &(piece){opts, sizeof opts}, 1) ||
         write_section(fd, S_CNTR, &(piece){cnt, sizeof cnt}, 1) ||
-        write_section(fd, S_RNGS,
-                      &(piece){rbuf, 8 + (size_t)n_rngs * RNG_LEN}, 1))
+        write_section(fd, S_RNGS, &(piece){rbuf, 8 + (size_t)n_rngs * RNG_LEN},
+                      1))
         return -1;
     if (rb) {
         replay_rows v;
@@ -188,12 +198,9 @@ static int write_sections(int fd, const sac *s, const ckpt_counters *c,
         memcpy(rh + 32, dims, 8);
         size_t ob = v.n * (size_t)v.obs_dim * sizeof(float);
         size_t ab = v.n * (size_t)v.act_dim * sizeof(float);
-        piece pc[6] = {{rh, sizeof rh},
-                       {v.obs, ob},
-                       {v.act, ab},
-                       {v.reward, v.n * sizeof(float)},
-                       {v.next_obs, ob},
-                       {v.terminated, v.n}};
+        piece pc[6] = {{rh, sizeof rh},  {v.obs, ob},
+                       {v.act, ab},      {v.reward, v.n * sizeof(float)},
+                       {v.next_obs, ob}, {v.terminated, v.n}};
         if (write_section(fd, S_RPLY, pc, 6))
             return -1;
     }
@@ -268,8 +275,8 @@ int ckpt_path(char *buf, const char *dir, int64_t updates, char *err,
 {
     if (snprintf(buf, CKPT_PATH_LEN, "%s/checkpoint-%" PRId64 ".ckpt", dir,
                  updates) >= CKPT_PATH_LEN) {
-        errf(err, errlen, "path too long: %s/checkpoint-%" PRId64 ".ckpt",
-             dir, updates);
+        errf(err, errlen, "path too long: %s/checkpoint-%" PRId64 ".ckpt", dir,
+             updates);
         return -1;
     }
     return 0;
@@ -341,8 +348,7 @@ int ckpt_prune(const char *dir, int keep, char *err, size_t errlen)
         if (ckpt_path(p, dir, v[i], err, errlen) == 0 && unlink(p) == 0)
             deleted++;
         else if (errno != ENOENT)
-            log_warn("cannot delete old checkpoint %s: %s", p,
-                     strerror(errno));
+            log_warn("cannot delete old checkpoint %s: %s", p, strerror(errno));
     }
     free(v);
     return deleted;
@@ -429,9 +435,8 @@ static int conf_matches(const hpo_config *c, const meta *m, char *why,
 {
     if (strcmp(c->env, m->env) || c->mode != (int)m->mode ||
         c->pi_layers != (int)m->pi_layers ||
-        c->pi_hidden != (int)m->pi_hidden ||
-        c->q_layers != (int)m->q_layers || c->q_hidden != (int)m->q_hidden ||
-        c->h_hidden != (int)m->h_hidden ||
+        c->pi_hidden != (int)m->pi_hidden || c->q_layers != (int)m->q_layers ||
+        c->q_hidden != (int)m->q_hidden || c->h_hidden != (int)m->h_hidden ||
         c->h_use_state != (int)m->h_use_state) {
         errf(why, len, "configuration text disagrees with the shape header");
         return -1;
@@ -461,8 +466,10 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
     int64_t size = st.st_size;
     unsigned char fh[FILE_HDR];
     if (size < FILE_HDR || read_at(fd, fh, FILE_HDR, 0)) {
-        errf(why, sizeof why, "too short for a checkpoint (%" PRId64
-             " bytes): truncated or not a checkpoint", size);
+        errf(why, sizeof why,
+             "too short for a checkpoint (%" PRId64
+             " bytes): truncated or not a checkpoint",
+             size);
         goto out;
     }
     if (memcmp(fh, CKPT_MAGIC, 8)) {
@@ -492,9 +499,10 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
     for (;;) {
         unsigned char hdr[SEC_HDR];
         if (off + SEC_HDR > size || read_at(fd, hdr, SEC_HDR, off)) {
-            errf(why, sizeof why, "truncated: section header expected at "
-                 "byte %" PRId64 " of %" PRId64 " (no end section)", off,
-                 size);
+            errf(why, sizeof why,
+                 "truncated: section header expected at "
+                 "byte %" PRId64 " of %" PRId64 " (no end section)",
+                 off, size);
             goto out;
         }
         int sec = -1;
@@ -503,9 +511,10 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
         else if (next == S_RPLY && !memcmp(hdr, tags[S_END], 4))
             sec = S_END;
         if (sec < 0) {
-            errf(why, sizeof why, "section %s expected at byte %" PRId64
-                 ", found '%.4s' (corrupt or not this format)", tags[next],
-                 off, (const char *)hdr);
+            errf(why, sizeof why,
+                 "section %s expected at byte %" PRId64
+                 ", found '%.4s' (corrupt or not this format)",
+                 tags[next], off, (const char *)hdr);
             goto out;
         }
         uint32_t stored;
@@ -514,8 +523,10 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
         memcpy(&len, hdr + 8, 8);
         int64_t pay = off + SEC_HDR;
         if (len > (uint64_t)(size - pay)) {
-            errf(why, sizeof why, "truncated: section %s says %" PRIu64
-                 " bytes, %" PRId64 " remain", tags[sec], len, size - pay);
+            errf(why, sizeof why,
+                 "truncated: section %s says %" PRIu64 " bytes, %" PRId64
+                 " remain",
+                 tags[sec], len, size - pay);
             goto out;
         }
         uint64_t want = fixed_len(sec, &m);
@@ -528,8 +539,10 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
         if (sec == S_RPLY)
             bad_len = len < RPLY_HDR;
         if (bad_len) {
-            errf(why, sizeof why, "section %s has %" PRIu64 " bytes, "
-                 "expected %s", tags[sec], len,
+            errf(why, sizeof why,
+                 "section %s has %" PRIu64 " bytes, "
+                 "expected %s",
+                 tags[sec], len,
                  want == UINT64_MAX ? "a valid length" : "its fixed size");
             goto out;
         }
@@ -543,8 +556,8 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
         for (uint64_t done = 0; done < len;) {
             size_t n = (size_t)HPO_MIN((uint64_t)CHUNK, len - done);
             if (read_at(fd, buf, n, pay + (int64_t)done)) {
-                errf(why, sizeof why, "read error in section %s: %s",
-                     tags[sec], strerror(errno));
+                errf(why, sizeof why, "read error in section %s: %s", tags[sec],
+                     strerror(errno));
                 goto out;
             }
             crc = crc32_update(crc, buf, n);
@@ -554,8 +567,10 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
             done += n;
         }
         if (crc != stored) {
-            errf(why, sizeof why, "checksum mismatch in section %s (file "
-                 "corrupt)", tags[sec]);
+            errf(why, sizeof why,
+                 "checksum mismatch in section %s (file "
+                 "corrupt)",
+                 tags[sec]);
             goto out;
         }
         info->off[sec] = pay;
@@ -576,8 +591,8 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
             info->n_params = m.n_params;
         } else if (sec == S_CONF) {
             char e2[256];
-            if (ckpt_parse_config((const char *)small, (size_t)len,
-                                  &info->cfg, e2, sizeof e2)) {
+            if (ckpt_parse_config((const char *)small, (size_t)len, &info->cfg,
+                                  e2, sizeof e2)) {
                 errf(why, sizeof why, "%s", e2);
                 goto out;
             }
@@ -586,15 +601,16 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
         } else if (sec == S_CNTR) {
             int64_t cnt[3];
             memcpy(cnt, small, sizeof cnt);
-            info->counters =
-                (ckpt_counters){.env_steps = cnt[0], .updates = cnt[1],
-                                .episodes = cnt[2]};
+            info->counters = (ckpt_counters){
+                .env_steps = cnt[0], .updates = cnt[1], .episodes = cnt[2]};
         } else if (sec == S_RNGS) {
             uint32_t nr;
             memcpy(&nr, small, 4);
             if (nr != (len - 8) / RNG_LEN) {
-                errf(why, sizeof why, "RNGS count %u disagrees with its "
-                     "length", nr);
+                errf(why, sizeof why,
+                     "RNGS count %u disagrees with its "
+                     "length",
+                     nr);
                 goto out;
             }
             info->n_rngs = (int)nr;
@@ -604,11 +620,11 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
             memcpy(h, small, 32);
             memcpy(dims, small + 32, 8);
             uint64_t row = 4 * (2 * (uint64_t)m.obs_dim + m.act_dim + 1) + 1;
-            if (dims[0] != m.obs_dim || dims[1] != m.act_dim ||
-                h[1] > h[0] || (h[1] && h[2] >= h[0]) ||
-                h[1] != (len - RPLY_HDR) / row ||
+            if (dims[0] != m.obs_dim || dims[1] != m.act_dim || h[1] > h[0] ||
+                (h[1] && h[2] >= h[0]) || h[1] != (len - RPLY_HDR) / row ||
                 (len - RPLY_HDR) % row) {
-                errf(why, sizeof why, "replay section header inconsistent "
+                errf(why, sizeof why,
+                     "replay section header inconsistent "
                      "with its length or the shapes");
                 goto out;
             }
@@ -651,21 +667,23 @@ int ckpt_check(const ckpt_info *info, const sac *s, char *err, size_t errlen)
         return -1;
     }
     if (info->obs_dim != (int)m.obs_dim || info->act_dim != (int)m.act_dim) {
-        errf(err, errlen, "%s: other dimensions: checkpoint obs %d act %d, "
-             "this run obs %u act %u", p, info->obs_dim, info->act_dim,
-             m.obs_dim, m.act_dim);
+        errf(err, errlen,
+             "%s: other dimensions: checkpoint obs %d act %d, "
+             "this run obs %u act %u",
+             p, info->obs_dim, info->act_dim, m.obs_dim, m.act_dim);
         return -1;
     }
     if (f->pi_layers != (int)m.pi_layers || f->pi_hidden != (int)m.pi_hidden ||
         f->q_layers != (int)m.q_layers || f->q_hidden != (int)m.q_hidden ||
         f->h_hidden != (int)m.h_hidden ||
-        f->h_use_state != (int)m.h_use_state ||
-        info->n_params != m.n_params) {
-        errf(err, errlen, "%s: other network sizes: checkpoint pi %dx%d q "
+        f->h_use_state != (int)m.h_use_state || info->n_params != m.n_params) {
+        errf(err, errlen,
+             "%s: other network sizes: checkpoint pi %dx%d q "
              "%dx%d h %d (state %d), this run pi %ux%u q %ux%u h %u "
-             "(state %u)", p, f->pi_layers, f->pi_hidden, f->q_layers,
-             f->q_hidden, f->h_hidden, f->h_use_state, m.pi_layers,
-             m.pi_hidden, m.q_layers, m.q_hidden, m.h_hidden, m.h_use_state);
+             "(state %u)",
+             p, f->pi_layers, f->pi_hidden, f->q_layers, f->q_hidden,
+             f->h_hidden, f->h_use_state, m.pi_layers, m.pi_hidden, m.q_layers,
+             m.q_hidden, m.h_hidden, m.h_use_state);
         return -1;
     }
     return 0;
@@ -740,10 +758,16 @@ static int restore(const ckpt_info *info, sac *s, int weights_only,
         if (n && read_sec(fd, info, S_RPLY, RPLY_HDR, rows,
                           n * rowf * sizeof(float) + n))
             goto short_read;
-        replay_rows v = {.capacity = (size_t)h[0], .n = n,
-                         .head = (size_t)h[2], .pushed = h[3],
-                         .obs_dim = (int)od, .act_dim = (int)ad, .obs = obs,
-                         .act = act, .reward = rew, .next_obs = nxt,
+        replay_rows v = {.capacity = (size_t)h[0],
+                         .n = n,
+                         .head = (size_t)h[2],
+                         .pushed = h[3],
+                         .obs_dim = (int)od,
+                         .act_dim = (int)ad,
+                         .obs = obs,
+                         .act = act,
+                         .reward = rew,
+                         .next_obs = nxt,
                          .terminated = term};
         int exact = replay_restore(rb, &v);
         if (replay_exact)

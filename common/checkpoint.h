@@ -30,24 +30,24 @@
 
 /* The caller's progress counters, saved and restored as they are. */
 typedef struct ckpt_counters {
-    int64_t env_steps;   /* environment steps taken */
-    int64_t updates;     /* agent updates made */
-    int64_t episodes;    /* training episodes finished */
+    int64_t env_steps; /* environment steps taken */
+    int64_t updates;   /* agent updates made */
+    int64_t episodes;  /* training episodes finished */
 } ckpt_counters;
 
 /* What ckpt_open found in a verified file. */
 typedef struct ckpt_info {
     char path[CKPT_PATH_LEN];
-    hpo_config cfg;          /* the run's resolved configuration */
+    hpo_config cfg; /* the run's resolved configuration */
     int obs_dim, act_dim;
-    uint64_t n_params;       /* floats per parameter block */
+    uint64_t n_params; /* floats per parameter block */
     ckpt_counters counters;
-    int n_rngs;              /* RNG streams saved */
-    int has_replay;          /* 1 when the replay buffer was saved */
-    uint64_t replay_n;       /* rows saved */
+    int n_rngs;               /* RNG streams saved */
+    int has_replay;           /* 1 when the replay buffer was saved */
+    uint64_t replay_n;        /* rows saved */
     uint64_t replay_capacity; /* capacity of the ring that was saved */
-    int64_t off[9];          /* payload offset per section (internal) */
-    uint64_t len[9];         /* payload length per section (internal) */
+    int64_t off[9];           /* payload offset per section (internal) */
+    uint64_t len[9];          /* payload length per section (internal) */
 } ckpt_info;
 
 // ---- writing ----

@@ -71,8 +71,8 @@ static int setup(void **state)
         sac_update(f->s, &b, &f->r_upd, NULL);
     }
     replay_batch_release(&b);
-    f->cnt = (ckpt_counters){.env_steps = 1234, .updates = f->s->updates,
-                             .episodes = 6};
+    f->cnt = (ckpt_counters){
+        .env_steps = 1234, .updates = f->s->updates, .episodes = 6};
     *state = f;
     return 0;
 }
@@ -275,7 +275,7 @@ static void test_damaged(void **state)
     /* one bit flipped: in the parameters, the config text, a length, the
      * counters, the end */
     size_t at[] = {n / 2, 200, 24, n - 40, n - 8, n - 1, 3, 8};
-    const char *why[] = {"checksum", "checksum", "",  "checksum",
+    const char *why[] = {"checksum", "checksum", "",          "checksum",
                          "",         "",         "bad magic", "version"};
     for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
         good[at[i]] ^= 0x10;
@@ -329,8 +329,7 @@ static void test_mismatch(void **state)
     rng r[2];
     rng *rngs[2] = {&r[0], &r[1]};
     assert_int_equal(
-        ckpt_restore(&info, s, NULL, rngs, 2, NULL, NULL, err, sizeof err),
-        -1);
+        ckpt_restore(&info, s, NULL, rngs, 2, NULL, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, p));
     assert_non_null(strstr(err, "other network sizes"));
     print_message("refused: %s\n", err);
@@ -411,8 +410,8 @@ static void test_every_byte(void **state)
     char p[CKPT_PATH_LEN], err[1024];
     rng *rngs[2] = {&f->r_act, &f->r_upd};
     assert_int_equal(ckpt_path(p, f->dir, 1, err, sizeof err), 0);
-    assert_int_equal(ckpt_save(p, f->s, &f->cnt, rngs, 2, NULL, err,
-                               sizeof err), 0);
+    assert_int_equal(
+        ckpt_save(p, f->s, &f->cnt, rngs, 2, NULL, err, sizeof err), 0);
     size_t n;
     char *good = slurp(p, &n);
     ckpt_info info;

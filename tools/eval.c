@@ -44,7 +44,7 @@ typedef struct options {
     int has_seed;
     uint64_t seed;
     const char *csv;
-    int n_flags;             /* config flags: names[i] = values[i] */
+    int n_flags; /* config flags: names[i] = values[i] */
     const char **names, **values;
 } options;
 
@@ -113,7 +113,8 @@ static int parse_args(int argc, char **argv, options *o)
             o->episodes = strtol(v, &end, 10);
             if (errno || *end || o->episodes < 1 || o->episodes > 1000000)
                 return bad_usage("bad value '%s' for --episodes (1 to "
-                                 "1000000)", v);
+                                 "1000000)",
+                                 v);
         } else if (!strcmp(name, "seed")) {
             o->seed = strtoull(v, &end, 10);
             if (errno || *end || !*v || *v == '-')
@@ -134,8 +135,7 @@ static int parse_args(int argc, char **argv, options *o)
 }
 
 /* First 8 bytes of path into magic. Returns 0, or -1 with a message. */
-static int read_magic(const char *path, char magic[8], char *err,
-                      size_t errlen)
+static int read_magic(const char *path, char magic[8], char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -171,8 +171,7 @@ static int weights_config(const options *o, hpo_config *c, char *err,
         size_t n = 0;
         while (fgets(line, sizeof line, f))
             if (strncmp(line, "obs_dim = ", 10) &&
-                strncmp(line, "act_dim = ", 10) &&
-                n + strlen(line) < 65536) {
+                strncmp(line, "act_dim = ", 10) && n + strlen(line) < 65536) {
                 memcpy(text + n, line, strlen(line));
                 n += strlen(line);
             }
@@ -189,8 +188,10 @@ static int weights_config(const options *o, hpo_config *c, char *err,
         config_defaults(c);
         config_preset(c, env_flag);
     } else {
-        errf(err, errlen, "%s has no config beside it: give --env and the "
-             "network sizes", o->file);
+        errf(err, errlen,
+             "%s has no config beside it: give --env and the "
+             "network sizes",
+             o->file);
         return -1;
     }
     for (int i = 0; i < o->n_flags; i++) {
@@ -219,8 +220,10 @@ static int load(const options *o, hpo_config *cfg, sac **agent, env **e,
         for (int i = 0; i < o->n_flags; i++)
             if (strcmp(o->names[i], "eval-hd") &&
                 strcmp(o->names[i], "threads")) {
-                errf(err, errlen, "--%s: a checkpoint carries its own "
-                     "configuration", o->names[i]);
+                errf(err, errlen,
+                     "--%s: a checkpoint carries its own "
+                     "configuration",
+                     o->names[i]);
                 return -1;
             }
         *cfg = info.cfg;
@@ -230,8 +233,10 @@ static int load(const options *o, hpo_config *cfg, sac **agent, env **e,
         if (weights_config(o, cfg, err, errlen))
             return -1;
     } else {
-        errf(err, errlen, "%s: neither a checkpoint nor a weights file (bad "
-             "magic)", o->file);
+        errf(err, errlen,
+             "%s: neither a checkpoint nor a weights file (bad "
+             "magic)",
+             o->file);
         return -1;
     }
     if (o->no_hd)
@@ -251,8 +256,11 @@ int main(int argc, char **argv)
 {
     options o;
     int rc = parse_args(argc, argv, &o);
-    if (rc)
+    if (rc) {
+        free(o.names);
+        free(o.values);
         return rc > 0 ? 0 : 2;
+    }
     hpo_config cfg;
     sac *agent = NULL;
     env *e = NULL;
@@ -310,8 +318,8 @@ int main(int argc, char **argv)
         }
         csv = NULL;
     }
-    printf("episodes=%ld mean=%.3f std=%.3f min=%.3f max=%.3f\n",
-           o.episodes, mean, std, lo, hi);
+    printf("episodes=%ld mean=%.3f std=%.3f min=%.3f max=%.3f\n", o.episodes,
+           mean, std, lo, hi);
     rc = fflush(stdout) ? 1 : 0;
     if (rc)
         errf(err, sizeof err, "cannot write stdout: %s", strerror(errno));
