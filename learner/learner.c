@@ -514,34 +514,43 @@ static int64_t outstanding(const learner *l)
     return s;
 }
 
+/* Transitions in one of a's batches: batch_max, or one step of all its
+ * environments when that is more. */
+static int64_t batch_unit(const learner *l, const learner_actor *a)
+{
+    return HPO_MAX((int64_t)l->opt.batch_max, (int64_t)a->n_envs);
+}
+
 /*
  * Grant credits so that env steps (ingested plus granted) stay within a
- * window of learning_starts + updates / ratio. Each streaming actor is kept
- * at up to two batches of credit, round-robin when the window is short.
+ * window of learning_starts + updates / ratio, the window being two batches
+ * per streaming actor. Each actor below one batch of credit is topped up to
+ * two, round-robin when the window is short. When updates wait for data the
+ * whole window is free, so every actor can always step again: no deadlock.
  */
 static void grant_credits(learner *l)
 {
     if (l->opt.replay_ratio <= 0.0)
         return;
-    int streaming = 0;
+    int64_t window = 0;
     for (int i = 0; i < LEARNER_MAX_ACTORS; i++)
         if (l->actors[i].used && l->actors[i].role == WIRE_ROLE_ACTOR)
-            streaming++;
-    if (!streaming)
+            window += 2 * batch_unit(l, &l->actors[i]);
+    if (!window)
         return;
-    int64_t bm = l->opt.batch_max;
     double allowed = (double)l->cfg.learning_starts +
                      (double)l->updates / l->opt.replay_ratio +
-                     (double)(2 * bm * streaming);
+                     (double)window;
     int64_t head = (int64_t)allowed - (int64_t)l->env_steps - outstanding(l);
     for (int k = 0; k < LEARNER_MAX_ACTORS && head > 0; k++) {
         int idx = (l->rr + k) % LEARNER_MAX_ACTORS;
         learner_actor *a = &l->actors[idx];
-        if (!a->used || a->role != WIRE_ROLE_ACTOR || a->balance >= bm)
+        if (!a->used || a->role != WIRE_ROLE_ACTOR)
             continue;
-        int64_t g = HPO_MIN(head, 2 * bm - a->balance);
-        if (g < HPO_MIN(bm, (int64_t)a->n_envs) && g < head)
+        int64_t unit = batch_unit(l, a);
+        if (a->balance >= unit)
             continue;
+        int64_t g = HPO_MIN(head, 2 * unit - a->balance);
         wire_msg m;
         wire_msg_init(&m, WIRE_CREDIT);
         m.credit.transitions = (uint64_t)g;
