@@ -5,7 +5,7 @@
 #   test_dist.sh BUILD_DIR PART
 #
 # PART is one of
-#   basic     a learner and three actors on Pendulum (32-wide networks, batch
+#   basic     a learner and three actors (one of 100 envs) on Pendulum (32-wide networks, batch
 #             32, learning_starts 200) until 20000 updates: updates and env
 #             steps both advance, the achieved replay ratio is near 1, every
 #             actor is listed with a bounded parameter lag, hpo-status --json
@@ -122,8 +122,11 @@ wait_until() {
 part_basic() {
     local rc
     start_learner basic --max-updates 20000
-    for i in 1 2 3; do start_actor "a$i"; done
-    if wait_until 60 'r["updates"] >= 500 and len(r["actors"]) == 3'; then
+    # a3 steps more environments than a batch holds (credit unit > batch_max)
+    start_actor a1
+    start_actor a2
+    start_actor a3 --envs 100
+    if wait_until 60 'r["updates"] >= 500 and len(r["actors"]) == 3 and all(a["steps"] > 0 for a in r["actors"])'; then
         ok "3 actors joined, learning started"
     else
         fail "no updates within 60 s: $(cat "$WORK/poll.json")"
