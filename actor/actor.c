@@ -424,6 +424,8 @@ static int on_data(actor *a, const void *buf, size_t len)
                          w->run_id);
             snprintf(a->run_id, sizeof a->run_id, "%s", w->run_id);
             a->version = 0;
+            a->evaluated = 0; /* versions restart with the run */
+            a->eval_updates = 0;
         }
         a->learning_starts = w->learning_starts;
         a->batch_max = w->batch_max > 0 ? w->batch_max : 64;
