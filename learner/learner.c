@@ -7,7 +7,10 @@
  * dropping silent actors, credits, rates, progress.csv), then do one update
  * when learning has started and updates / env steps is below the replay
  * ratio. Credits keep env steps from running ahead of updates by more than a
- * small window, so the achieved ratio tracks the target.
+ * small window, so the achieved ratio tracks the target. With --out the
+ * run directory receives learner.log, config, progress.csv and checkpoints
+ * (docs/checkpoint.md: every --checkpoint-every updates, at the end and on
+ * SIGINT/SIGTERM); --resume continues from the newest one.
  *
  * Exit status: 0 done or stopped by SIGINT/SIGTERM, 1 run-time failure
  * (bind, files), 2 bad command line.
