@@ -24,13 +24,12 @@ void hd_ws_init(hd_ws *w, const hpo_nets *n, int max_batch, int K, int keep)
     HPO_ASSERT(K >= 1 && K <= HD_MAX_K && max_batch > 0);
     memset(w, 0, sizeof *w);
     size_t B = (size_t)max_batch;
-    int ds = n->obs_dim, da = n->act_dim, din = ds + da;
+    int ds = n->obs_dim, da = n->act_dim;
     w->max_batch = max_batch;
     w->keep = keep;
     w->n_points = keep ? K + 1 : 1;
     w->ds = ds;
     w->da = da;
-    w->sa = xalloc_floats(B * din);
     mlp_cache_init(&w->q1c, &n->q1, max_batch);
     mlp_cache_init(&w->q2c, &n->q2, max_batch);
     w->dsa1 = xalloc_floats(B * da);
@@ -57,7 +56,6 @@ void hd_ws_init(hd_ws *w, const hpo_nets *n, int max_batch, int K, int keep)
 
 void hd_ws_release(hd_ws *w)
 {
-    free(w->sa);
     mlp_cache_release(&w->q1c);
     mlp_cache_release(&w->q2c);
     free(w->dsa1);

@@ -40,8 +40,6 @@ void hd_tempering(double *c, int K, double beta0);
 typedef struct hd_ws {
     int max_batch, n_points, keep;
     int ds, da;
-    float *sa;              /* (B, ds + da) critic input rows (scratch for
-                               the critic loss) */
     float *ps1, *ps2;       /* (B, H) s W1[:, :ds]^T + b1 of each critic, for
                                the states of the last call given s */
     mlp_cache q1c, q2c;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,135 @@
 
 #include "util.h"
 
+/* OpenBLAS extension; declared here so a cblas.h without it still builds. */
+void openblas_set_num_threads(int);
+
+#define SAC_MAX_LANES 64
+
+/* One lane of the update: a block of batch rows, its workspaces, and the
+ * partial results the caller's thread combines in lane order. */
+typedef struct sac_lane {
+    sac *s;
+    int index;
+    int r0, n;            /* rows r0 .. r0 + n - 1 of the batch */
+    hd_ws hw;             /* leapfrog and Qmin at these rows */
+    mlp_cache pic;        /* pi forward at these rows */
+    float *gpol;          /* (pol_off + pol_n) policy-group gradient of
+                             these rows at its block offsets (lane 0 writes
+                             the policy range of s->grads instead) */
+    double loss, logp, dist; /* policy loss sums over these rows */
+    float qloss;          /* critic loss of the critic this lane ran */
+    double qsum;          /* sum of Q1 over the batch (the lane that ran Q1) */
+    pthread_t tid;
+} sac_lane;
+
+typedef enum {
+    TASK_TARGET,          /* critic target y at each lane's rows */
+    TASK_CRITIC,          /* critic loss gradient, Q1 on lane 0, Q2 on 1 */
+    TASK_POLICY,          /* policy loss gradient of each lane's rows */
+    TASK_REDUCE,          /* sum the lanes' policy gradients, a slice each */
+} task_kind;
+
+/* Worker threads and the task they run next. */
+typedef struct sac_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t start, done;
+    long gen;             /* task generation: bumped for each task */
+    int pending;          /* workers still running the current task */
+    int quit;
+    /* the current task */
+    task_kind task;
+    const replay_batch *b;
+    float alpha;
+    int step;             /* TASK_CRITIC, TASK_REDUCE: Adam (and Polyak) */
+} sac_pool;
+
 static void set_hd(hd_params *p, int kind, const hpo_config *c, float std)
 {
     p->kind = (hd_kind)kind;
     p->K = c->K;
     p->eps = c->eps;
     p->beta0 = 1.0f / (std * std);
+}
+
+static void lane_run(sac_lane *l);
+
+static void *lane_main(void *arg)
+{
+    sac_lane *l = arg;
+    sac_pool *p = l->s->pool;
+    long seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->gen == seen && !p->quit)
+            pthread_cond_wait(&p->start, &p->mu);
+        if (p->quit)
+            break;
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        lane_run(l);
+        pthread_mutex_lock(&p->mu);
+        if (--p->pending == 0)
+            pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Lanes, their row blocks and workspaces, and the worker threads. */
+static void lanes_init(sac *s)
+{
+    int m = s->m, L = s->cfg.threads;
+    L = L < 1 ? 1 : L > m ? m : L > SAC_MAX_LANES ? SAC_MAX_LANES : L;
+    s->n_lanes = L;
+    s->lanes = xcalloc((size_t)L, sizeof *s->lanes);
+    for (int i = 0; i < L; i++) {
+        sac_lane *l = &s->lanes[i];
+        l->s = s;
+        l->index = i;
+        l->r0 = (int)((long)m * i / L);
+        l->n = (int)((long)m * (i + 1) / L) - l->r0;
+        hd_ws_init(&l->hw, &s->nets, l->n, s->cfg.K, 1);
+        mlp_cache_init(&l->pic, &s->nets.pi, l->n);
+        l->gpol = i ? xalloc_floats(s->nets.pol_off + s->nets.pol_n) : NULL;
+    }
+    if (L == 1)
+        return;
+    /* the lanes are the threads: each BLAS call stays on its caller's */
+    openblas_set_num_threads(1);
+    sac_pool *p = xcalloc(1, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->start, NULL);
+    pthread_cond_init(&p->done, NULL);
+    s->pool = p;
+    for (int i = 1; i < L; i++)
+        if (pthread_create(&s->lanes[i].tid, NULL, lane_main, &s->lanes[i]))
+            hpo_panic(__FILE__, __LINE__, "cannot start update thread %d", i);
+}
+
+static void lanes_release(sac *s)
+{
+    sac_pool *p = s->pool;
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        p->quit = 1;
+        pthread_cond_broadcast(&p->start);
+        pthread_mutex_unlock(&p->mu);
+        for (int i = 1; i < s->n_lanes; i++)
+            pthread_join(s->lanes[i].tid, NULL);
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->start);
+        pthread_cond_destroy(&p->done);
+        free(p);
+        s->pool = NULL;
+    }
+    for (int i = 0; i < s->n_lanes; i++) {
+        hd_ws_release(&s->lanes[i].hw);
+        mlp_cache_release(&s->lanes[i].pic);
+        free(s->lanes[i].gpol);
+    }
+    free(s->lanes);
+    s->lanes = NULL;
 }
 
 sac *sac_new(const hpo_config *cfg, int obs_dim, int act_dim, int act_max,
@@ -50,17 +174,20 @@ sac *sac_new(const hpo_config *cfg, int obs_dim, int act_dim, int act_max,
         s->grads = xalloc_floats(np);
         s->adam_m = xalloc_floats(np);
         s->adam_v = xalloc_floats(np);
-        mlp_cache_init(&s->pic, &s->nets.pi, m);
-        hd_ws_init(&s->hw, &s->nets, m, cfg->K, 1);
+        mlp_cache_init(&s->qc[0], &s->nets.q1, m);
+        mlp_cache_init(&s->qc[1], &s->nets.q2, m);
+        s->sa = xalloc_floats((size_t)m * (obs_dim + act_dim));
         float **bufs[] = {&s->xi, &s->rho0, &s->a0, &s->std,
                           &s->aK, &s->ac, &s->abar};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             *bufs[i] = xalloc_floats((size_t)m * da);
         s->logp = xalloc_floats((size_t)m);
         s->y = xalloc_floats((size_t)m);
-        s->dq = xalloc_floats((size_t)m);
+        s->dq[0] = xalloc_floats((size_t)m);
+        s->dq[1] = xalloc_floats((size_t)m);
         s->qt = xalloc_floats((size_t)m);
         s->dout = xalloc_floats((size_t)m * 2 * da);
+        lanes_init(s);
     }
     s->act_max = act_max;
     mlp_cache_init(&s->pic_act, &s->nets.pi, act_max);
@@ -77,17 +204,19 @@ void sac_destroy(sac **sp)
     if (!sp || !*sp)
         return;
     sac *s = *sp;
+    if (s->m) {
+        lanes_release(s);
+        mlp_cache_release(&s->qc[0]);
+        mlp_cache_release(&s->qc[1]);
+    }
     free(s->params);
     free(s->target);
     free(s->grads);
     free(s->adam_m);
     free(s->adam_v);
-    if (s->m) {
-        mlp_cache_release(&s->pic);
-        hd_ws_release(&s->hw);
-    }
     float *bufs[] = {s->xi, s->rho0, s->a0, s->std, s->aK, s->ac, s->abar,
-                     s->logp, s->y, s->dq, s->qt, s->dout};
+                     s->logp, s->y, s->dq[0], s->dq[1], s->qt, s->dout,
+                     s->sa};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     mlp_cache_release(&s->pic_act);
@@ -102,17 +231,56 @@ void sac_destroy(sac **sp)
 
 float sac_alpha(const sac *s) { return expf(s->log_alpha); }
 
-/* Add the time since *t0 to phase ph and restart the clock (when profiling). */
-static void lap(sac *s, int ph, double *t0)
+/* Add the time since *t0 to phase ph and restart the clock, when profiling
+ * and on lane 0 (the caller's thread: the other lanes do the same work on
+ * other rows). */
+static void lap(const sac_lane *l, int ph, double *t0)
 {
-    if (!s->prof)
+    sac *s = l->s;
+    if (!s->prof || l->index)
         return;
     double t = now_s();
     s->prof[ph] += t - *t0;
     *t0 = t;
 }
 
-static double lap_start(const sac *s) { return s->prof ? now_s() : 0.0; }
+static double lap_start(const sac_lane *l)
+{
+    return l->s->prof && !l->index ? now_s() : 0.0;
+}
+
+/* Run task on every lane: the workers and this thread (lane 0); return when
+ * all are done. The pool's mutex orders the task's inputs before and its
+ * results after. */
+static void run_task(sac *s, task_kind task, const replay_batch *b,
+                     float alpha, int step)
+{
+    sac_pool *p = s->pool;
+    if (!p) {
+        s->task_b = b;
+        s->task_alpha = alpha;
+        s->task = (int)task;
+        s->task_step = step;
+        lane_run(&s->lanes[0]);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    s->task_b = b;
+    s->task_alpha = alpha;
+    s->task = (int)task;
+    s->task_step = step;
+    p->pending = s->n_lanes - 1;
+    p->gen++;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->mu);
+    lane_run(&s->lanes[0]);
+    double t0 = lap_start(&s->lanes[0]);
+    pthread_mutex_lock(&p->mu);
+    while (p->pending)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    lap(&s->lanes[0], SAC_PH_SYNC, &t0);
+}
 
 static void clip_into(float *dst, const float *src, size_t n)
 {
@@ -120,129 +288,265 @@ static void clip_into(float *dst, const float *src, size_t n)
         dst[i] = src[i] < -1.0f ? -1.0f : src[i] > 1.0f ? 1.0f : src[i];
 }
 
-void sac_critic_target(sac *s, const replay_batch *b, rng *r, float alpha)
+// ---- critic target ----
+
+/* y at the lane's rows: pi at s', the target's leapfrog, target Qmin. */
+static void lane_target(sac_lane *l, const replay_batch *b, float alpha)
 {
+    sac *s = l->s;
     const hpo_nets *n = &s->nets;
-    int m = s->m, da = n->act_dim;
-    size_t nda = (size_t)m * da;
-    double t0 = lap_start(s);
-    const float *out = mlp_forward(&n->pi, s->params, &s->pic, b->next_obs, m);
-    rng_normal_fill(r, s->xi, nda, 1.0f);
-    policy_head(s->a0, s->std, s->logp, out, s->xi, m, da);
-    lap(s, SAC_PH_TARGET_PI, &t0);
+    int r0 = l->r0, rows = l->n, ds = n->obs_dim, da = n->act_dim;
+    size_t o = (size_t)r0 * da, nda = (size_t)rows * da;
+    const float *s2 = b->next_obs + (size_t)r0 * ds;
+    double t0 = lap_start(l);
+    const float *out = mlp_forward(&n->pi, s->params, &l->pic, s2, rows);
+    policy_head(s->a0 + o, s->std + o, s->logp + r0, out, s->xi + o, rows,
+                da);
+    lap(l, SAC_PH_TARGET_PI, &t0);
     if (s->hd_tgt.kind != HD_NONE) {
-        rng_normal_fill(r, s->rho0, nda, s->cfg.std_tr);
-        hd_forward(&s->hw, n, s->params, &s->hd_tgt, alpha, b->next_obs,
-                   s->a0, s->rho0, s->aK, NULL, m);
-        clip_into(s->ac, s->aK, nda);
+        hd_forward(&l->hw, n, s->params, &s->hd_tgt, alpha, s2, s->a0 + o,
+                   s->rho0 + o, s->aK + o, NULL, rows);
+        clip_into(s->ac + o, s->aK + o, nda);
     } else {
-        memcpy(s->ac, s->a0, nda * sizeof(float));
+        memcpy(s->ac + o, s->a0 + o, nda * sizeof(float));
     }
-    lap(s, SAC_PH_TARGET_HD, &t0);
-    hd_qmin(&s->hw, n, s->target, b->next_obs, s->ac, s->qt, m);
+    lap(l, SAC_PH_TARGET_HD, &t0);
+    hd_qmin(&l->hw, n, s->target, s2, s->ac + o, s->qt + r0, rows);
     const float g = s->cfg.gamma;
-    for (int i = 0; i < m; i++)
+    for (int i = r0; i < r0 + rows; i++)
         s->y[i] = b->reward[i] +
                   g * (1.0f - b->done[i]) * (s->qt[i] - alpha * s->logp[i]);
-    lap(s, SAC_PH_TARGET_Q, &t0);
+    lap(l, SAC_PH_TARGET_Q, &t0);
+}
+
+void sac_critic_target(sac *s, const replay_batch *b, rng *r, float alpha)
+{
+    size_t nda = (size_t)s->m * s->nets.act_dim;
+    /* every draw on this thread, in one order whatever the lanes */
+    rng_normal_fill(r, s->xi, nda, 1.0f);
+    if (s->hd_tgt.kind != HD_NONE)
+        rng_normal_fill(r, s->rho0, nda, s->cfg.std_tr);
+    run_task(s, TASK_TARGET, b, alpha, 0);
+}
+
+// ---- critic loss ----
+
+/* Critic j's loss against s->y over the batch, its gradient into its range
+ * of s->grads; with step, its Adam step and Polyak averaging too (nothing
+ * after the critic step reads the critics' parameters or targets). */
+static void critic_one(sac_lane *l, int j, int step)
+{
+    sac *s = l->s;
+    const hpo_nets *n = &s->nets;
+    const mlp *q = j ? &n->q2 : &n->q1;
+    int m = s->m, din = n->obs_dim + n->act_dim;
+    double t0 = lap_start(l);
+    memset(s->grads + q->offset, 0, q->n_params * sizeof(float));
+    const float *v = mlp_forward(q, s->params, &s->qc[j], s->sa, m);
+    double loss = 0.0, qsum = 0.0;
+    for (int i = 0; i < m; i++) {
+        float d = v[i] - s->y[i];
+        loss += (double)d * d;
+        s->dq[j][i] = 2.0f * d / (float)m;
+        qsum += v[i];
+    }
+    l->qloss = (float)(loss / m);
+    if (j == 0)
+        l->qsum = qsum;
+    mlp_backward(q, s->params, s->grads, &s->qc[j], s->sa, s->dq[j], NULL,
+                 din, m);
+    lap(l, SAC_PH_CRITIC, &t0);
+    if (!step)
+        return;
+    size_t o = q->offset;
+    adam_step(&s->opt, s->params + o, s->grads + o, s->adam_m + o,
+              s->adam_v + o, q->n_params, s->t_q);
+    lap(l, SAC_PH_CRITIC_ADAM, &t0);
+    polyak_update(s->target + o, s->params + o, q->n_params, s->cfg.tau);
+    lap(l, SAC_PH_POLYAK, &t0);
+}
+
+static void lane_critic(sac_lane *l, int step)
+{
+    if (l->s->n_lanes == 1) {
+        critic_one(l, 0, step);
+        float q1loss = l->qloss;
+        critic_one(l, 1, step);
+        l->qloss += q1loss;
+    } else if (l->index < 2) {
+        critic_one(l, l->index, step);
+    }
+}
+
+/* Both critics' loss and gradient (with step: Adam, Polyak); returns the
+ * loss, the mean of Q1 into *q_mean (Nullable). */
+static float critic_step(sac *s, const replay_batch *b, float *q_mean,
+                         int step)
+{
+    const hpo_nets *n = &s->nets;
+    int m = s->m, ds = n->obs_dim, da = n->act_dim, din = ds + da;
+    /* both critics read the same (s, a) rows */
+    for (int i = 0; i < m; i++) {
+        memcpy(s->sa + (size_t)i * din, b->obs + (size_t)i * ds,
+               (size_t)ds * sizeof(float));
+        memcpy(s->sa + (size_t)i * din + ds, b->act + (size_t)i * da,
+               (size_t)da * sizeof(float));
+    }
+    run_task(s, TASK_CRITIC, b, 0.0f, step);
+    float loss = s->lanes[0].qloss;
+    if (s->n_lanes > 1)
+        loss += s->lanes[1].qloss;
+    if (q_mean)
+        *q_mean = (float)(s->lanes[0].qsum / m);
+    return loss;
 }
 
 float sac_critic_grad(sac *s, const replay_batch *b, float *q_mean)
 {
-    const hpo_nets *n = &s->nets;
-    hd_ws *w = &s->hw;
-    int m = s->m, din = n->obs_dim + n->act_dim;
-    memset(s->grads + n->q_off, 0, n->q_n * sizeof(float));
-    /* both critics read the same (s, a) rows */
-    for (int i = 0; i < m; i++) {
-        memcpy(w->sa + (size_t)i * din, b->obs + (size_t)i * n->obs_dim,
-               (size_t)n->obs_dim * sizeof(float));
-        memcpy(w->sa + (size_t)i * din + n->obs_dim,
-               b->act + (size_t)i * n->act_dim,
-               (size_t)n->act_dim * sizeof(float));
-    }
-    float loss = 0.0f;
-    double qsum = 0.0;
-    const mlp *qs[2] = {&n->q1, &n->q2};
-    mlp_cache *cs[2] = {&w->q1c, &w->q2c};
-    for (int j = 0; j < 2; j++) {
-        const float *q = mlp_forward(qs[j], s->params, cs[j], w->sa, m);
-        double l = 0.0;
-        for (int i = 0; i < m; i++) {
-            float d = q[i] - s->y[i];
-            l += (double)d * d;
-            s->dq[i] = 2.0f * d / (float)m;
-            if (j == 0)
-                qsum += q[i];
-        }
-        loss += (float)(l / m);
-        mlp_backward(qs[j], s->params, s->grads, cs[j], w->sa, s->dq, NULL,
-                     din, m);
-    }
-    if (q_mean)
-        *q_mean = (float)(qsum / m);
-    return loss;
+    return critic_step(s, b, q_mean, 0);
 }
 
-float sac_policy_grad(sac *s, const replay_batch *b, rng *r, float alpha,
-                      sac_stats *st)
-{
-    const hpo_nets *n = &s->nets;
-    hd_ws *w = &s->hw;
-    int m = s->m, da = n->act_dim;
-    size_t nda = (size_t)m * da;
-    double t0 = lap_start(s);
-    memset(s->grads + n->pol_off, 0, n->pol_n * sizeof(float));
+// ---- policy loss ----
 
-    const float *out = mlp_forward(&n->pi, s->params, &s->pic, b->obs, m);
-    rng_normal_fill(r, s->xi, nda, 1.0f);
-    policy_head(s->a0, s->std, s->logp, out, s->xi, m, da);
+/* The policy loss's gradient from the lane's rows into its gpol (lane 0:
+ * the policy range of s->grads); its sums into the lane. */
+static void lane_policy(sac_lane *l, const replay_batch *b, float alpha)
+{
+    sac *s = l->s;
+    const hpo_nets *n = &s->nets;
+    hd_ws *w = &l->hw;
+    int r0 = l->r0, rows = l->n, ds = n->obs_dim, da = n->act_dim;
+    size_t o = (size_t)r0 * da, nda = (size_t)rows * da;
+    const float *obs = b->obs + (size_t)r0 * ds;
+    float *g = l->index ? l->gpol : s->grads;
+    double t0 = lap_start(l);
+    memset(g + n->pol_off, 0, n->pol_n * sizeof(float));
+
+    const float *out = mlp_forward(&n->pi, s->params, &l->pic, obs, rows);
+    policy_head(s->a0 + o, s->std + o, s->logp + r0, out, s->xi + o, rows,
+                da);
     int hd = s->hd_opt.kind != HD_NONE;
-    lap(s, SAC_PH_PI_FWD, &t0);
+    lap(l, SAC_PH_PI_FWD, &t0);
     if (hd) {
-        rng_normal_fill(r, s->rho0, nda, s->cfg.std_tr);
-        hd_forward(w, n, s->params, &s->hd_opt, alpha, b->obs, s->a0,
-                   s->rho0, s->aK, NULL, m);
-        clip_into(s->ac, s->aK, nda);
-        st->gate = w->gate_n ? (float)(w->gate_sum / w->gate_n) : 0.0f;
+        hd_forward(w, n, s->params, &s->hd_opt, alpha, obs, s->a0 + o,
+                   s->rho0 + o, s->aK + o, NULL, rows);
+        clip_into(s->ac + o, s->aK + o, nda);
     } else {
-        memcpy(s->aK, s->a0, nda * sizeof(float));
-        memcpy(s->ac, s->a0, nda * sizeof(float));
-        st->gate = 0.0f;
+        memcpy(s->aK + o, s->a0 + o, nda * sizeof(float));
+        memcpy(s->ac + o, s->a0 + o, nda * sizeof(float));
     }
-    lap(s, SAC_PH_HD_FWD, &t0);
+    lap(l, SAC_PH_HD_FWD, &t0);
     /* with HD, the state part of hd_forward (same critics, same s) */
-    hd_qmin_grad(w, n, s->params, hd ? NULL : b->obs, s->ac, m);
+    hd_qmin_grad(w, n, s->params, hd ? NULL : obs, s->ac + o, rows);
 
     double loss = 0.0, lp = 0.0, dist = 0.0;
-    const float inv_m = 1.0f / (float)m;
-    for (int i = 0; i < m; i++) {
-        loss += alpha * s->logp[i] - w->q[i];
-        lp += s->logp[i];
+    const float inv_m = 1.0f / (float)s->m;
+    for (int i = 0; i < rows; i++) {
+        loss += alpha * s->logp[r0 + i] - w->q[i];
+        lp += s->logp[r0 + i];
         double d2 = 0.0;
         for (int k = 0; k < da; k++) {
-            size_t j = (size_t)i * da + k;
+            size_t j = o + (size_t)i * da + k;
             float x = s->aK[j];
             /* clip passes the gradient only strictly inside the box */
-            s->abar[j] = (x > -1.0f && x < 1.0f) ? -inv_m * w->dqda[j] : 0.0f;
+            s->abar[j] = (x > -1.0f && x < 1.0f)
+                             ? -inv_m * w->dqda[(size_t)i * da + k]
+                             : 0.0f;
             double dd = (double)s->aK[j] - s->a0[j];
             d2 += dd * dd;
         }
         dist += sqrt(d2);
     }
-    lap(s, SAC_PH_QGRAD, &t0);
+    l->loss = loss;
+    l->logp = lp;
+    l->dist = dist;
+    lap(l, SAC_PH_QGRAD, &t0);
     if (hd)
-        hd_backward(w, n, s->params, s->grads, &s->hd_opt, s->abar, s->abar,
-                    m);
-    lap(s, SAC_PH_HD_BWD, &t0);
-    policy_head_backward(s->dout, s->abar, alpha * inv_m, out, s->a0, s->std,
-                         s->xi, m, da);
-    mlp_backward(&n->pi, s->params, s->grads, &s->pic, b->obs, s->dout, NULL,
-                 n->obs_dim, m);
-    lap(s, SAC_PH_PI_BWD, &t0);
+        hd_backward(w, n, s->params, g, &s->hd_opt, s->abar + o, s->abar + o,
+                    rows);
+    lap(l, SAC_PH_HD_BWD, &t0);
+    float *dout = s->dout + (size_t)r0 * 2 * da;
+    policy_head_backward(dout, s->abar + o, alpha * inv_m, out, s->a0 + o,
+                         s->std + o, s->xi + o, rows, da);
+    mlp_backward(&n->pi, s->params, g, &l->pic, obs, dout, NULL, ds, rows);
+    lap(l, SAC_PH_PI_BWD, &t0);
+}
+
+/* Lane i's slice of the policy range: the other lanes' gradients summed
+ * into s->grads in lane order; with step, Adam on the slice. */
+static void lane_reduce(sac_lane *l, int step)
+{
+    sac *s = l->s;
+    const hpo_nets *n = &s->nets;
+    int L = s->n_lanes;
+    size_t a = n->pol_n * (size_t)l->index / L;
+    size_t e = n->pol_n * (size_t)(l->index + 1) / L;
+    double t0 = lap_start(l);
+    float *g = s->grads + n->pol_off;
+    for (int k = 1; k < L; k++) {
+        const float *gk = s->lanes[k].gpol + n->pol_off;
+        for (size_t i = a; i < e; i++)
+            g[i] += gk[i];
+    }
+    lap(l, SAC_PH_PI_BWD, &t0);
+    if (!step)
+        return;
+    size_t o = n->pol_off + a;
+    adam_step(&s->opt, s->params + o, s->grads + o, s->adam_m + o,
+              s->adam_v + o, e - a, s->t_pi);
+    lap(l, SAC_PH_PI_ADAM, &t0);
+}
+
+static float policy_step(sac *s, const replay_batch *b, rng *r, float alpha,
+                         sac_stats *st, int step)
+{
+    size_t nda = (size_t)s->m * s->nets.act_dim;
+    rng_normal_fill(r, s->xi, nda, 1.0f);
+    if (s->hd_opt.kind != HD_NONE)
+        rng_normal_fill(r, s->rho0, nda, s->cfg.std_tr);
+    run_task(s, TASK_POLICY, b, alpha, 0);
+    if (s->n_lanes > 1 || step)
+        run_task(s, TASK_REDUCE, b, alpha, step);
+    double loss = 0.0, lp = 0.0, dist = 0.0, gsum = 0.0;
+    long gn = 0;
+    for (int i = 0; i < s->n_lanes; i++) {
+        const sac_lane *l = &s->lanes[i];
+        loss += l->loss;
+        lp += l->logp;
+        dist += l->dist;
+        gsum += l->hw.gate_sum;
+        gn += l->hw.gate_n;
+    }
+    int m = s->m;
+    st->gate = s->hd_opt.kind != HD_NONE && gn ? (float)(gsum / gn) : 0.0f;
     st->logp = (float)(lp / m);
     st->hd_dist = (float)(dist / m);
     return (float)(loss / m);
+}
+
+float sac_policy_grad(sac *s, const replay_batch *b, rng *r, float alpha,
+                      sac_stats *st)
+{
+    return policy_step(s, b, r, alpha, st, 0);
+}
+
+static void lane_run(sac_lane *l)
+{
+    sac *s = l->s;
+    switch ((task_kind)s->task) {
+    case TASK_TARGET:
+        lane_target(l, s->task_b, s->task_alpha);
+        break;
+    case TASK_CRITIC:
+        lane_critic(l, s->task_step);
+        break;
+    case TASK_POLICY:
+        lane_policy(l, s->task_b, s->task_alpha);
+        break;
+    case TASK_REDUCE:
+        lane_reduce(l, s->task_step);
+        break;
+    }
 }
 
 float sac_alpha_grad(const sac *s, float mean_logp)
@@ -269,27 +573,15 @@ void sac_update(sac *s, const replay_batch *b, rng *r, sac_stats *st)
         st = &local;
     float alpha = sac_alpha(s);
     st->alpha = alpha;
-    const hpo_nets *n = &s->nets;
     sac_critic_target(s, b, r, alpha);
-    double t0 = lap_start(s);
-    st->q_loss = sac_critic_grad(s, b, &st->q_mean);
-    lap(s, SAC_PH_CRITIC, &t0);
+    /* critic step: gradient, Adam and Polyak per critic */
     s->t_q++;
-    adam_step(&s->opt, s->params + n->q_off, s->grads + n->q_off,
-              s->adam_m + n->q_off, s->adam_v + n->q_off, n->q_n, s->t_q);
-    lap(s, SAC_PH_CRITIC_ADAM, &t0);
-    st->pi_loss = sac_policy_grad(s, b, r, alpha, st);
-    t0 = lap_start(s);
+    st->q_loss = critic_step(s, b, &st->q_mean, 1);
+    /* policy group step: gradient, then Adam per slice */
     s->t_pi++;
-    adam_step(&s->opt, s->params + n->pol_off, s->grads + n->pol_off,
-              s->adam_m + n->pol_off, s->adam_v + n->pol_off, n->pol_n,
-              s->t_pi);
-    lap(s, SAC_PH_PI_ADAM, &t0);
+    st->pi_loss = policy_step(s, b, r, alpha, st, 1);
     if (s->cfg.auto_alpha)
         alpha_step(s, st->logp);
-    polyak_update(s->target + n->q_off, s->params + n->q_off, n->q_n,
-                  s->cfg.tau);
-    lap(s, SAC_PH_POLYAK, &t0);
     s->updates++;
 }
 
@@ -332,7 +624,8 @@ const char *sac_phase_name(int ph)
 {
     static const char *const names[SAC_PH_N] = {
         "target_pi", "target_hd", "target_q", "critic", "critic_adam",
-        "pi_fwd", "hd_fwd", "qgrad", "hd_bwd", "pi_bwd", "pi_adam", "polyak"};
+        "pi_fwd", "hd_fwd", "qgrad", "hd_bwd", "pi_bwd", "pi_adam", "polyak",
+        "sync"};
     return ph >= 0 && ph < SAC_PH_N ? names[ph] : "?";
 }
 

@@ -9,6 +9,15 @@
  * policy + T_h/sigma_h step through the leapfrog with the updated critics,
  * then the temperature (when tuned), then Polyak averaging. The five modes of
  * Table 6 choose which Hamiltonian dynamics explores and which optimizes.
+ *
+ * Threads: with cfg.threads = T > 1 the update runs on T lanes, the caller's
+ * thread and T - 1 workers started by sac_new, each making single-threaded
+ * BLAS calls (sac_new sets OpenBLAS to one thread). The leapfrog passes and
+ * the policy loss split the batch into T blocks of rows (rows are
+ * independent until the weight gradients, which are summed in lane order);
+ * the critic loss runs Q1 and Q2 on two lanes. The noise is drawn on the
+ * caller's thread in the same order for every T, and the result is the same
+ * for the same seed and T (not across T: sums are split differently).
  */
 #ifndef HPO_SAC_H
 #define HPO_SAC_H
@@ -46,6 +55,7 @@ typedef enum {
     SAC_PH_PI_BWD,      /* policy loss: head and pi backward */
     SAC_PH_PI_ADAM,     /* Adam on the policy group */
     SAC_PH_POLYAK,      /* temperature step and Polyak averaging */
+    SAC_PH_SYNC,        /* waiting for the other lanes (threads > 1) */
     SAC_PH_N
 } sac_phase;
 
@@ -67,10 +77,17 @@ typedef struct sac {
 
     /* update workspace, batch cfg.batch */
     int m;
-    mlp_cache pic;
-    hd_ws hw;
+    int n_lanes;            /* threads of the update (cfg.threads, <= m) */
+    struct sac_lane *lanes; /* (n_lanes) rows, workspaces; opaque */
+    struct sac_pool *pool;  /* worker threads; NULL with one lane */
+    int task, task_step;    /* the task the lanes run, and its arguments */
+    const replay_batch *task_b;
+    float task_alpha;
+    mlp_cache qc[2];        /* critic loss: Q1, Q2 forward over the batch */
+    float *sa;              /* (m, ds + da) critic loss input */
     float *xi, *rho0, *a0, *std, *logp, *aK, *ac; /* (m, da) or (m) */
-    float *y, *dq, *dout, *abar, *qt;
+    float *y, *dout, *abar, *qt;
+    float *dq[2];           /* (m) critic loss gradient per critic */
     /* acting workspace, batch act_max */
     int act_max;
     mlp_cache pic_act;
