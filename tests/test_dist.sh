@@ -20,6 +20,9 @@
 #             rejoins; a learner restarted (--resume: from the checkpoint
 #             written at SIGTERM) under running actors: they reconnect,
 #             streaming resumes and the update count continues
+#   local     deploy/local on Pendulum: it stops by itself at the step
+#             budget (exit 0, the run directory filled) and on SIGTERM (exit
+#             130), and leaves no process behind either way
 #   learn     a learner (mode hpo, 128-wide networks as test_train.sh's
 #             learning runs), two actors and an --eval actor on Pendulum:
 #             a deterministic evaluation (10 episodes) of at least -300
@@ -32,6 +35,7 @@
 set -uo pipefail
 
 BUILD=${1:?usage: test_dist.sh BUILD_DIR PART}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 PART=${2:?part}
 LEARNER=$BUILD/learner/hpo-learner
 ACTOR=$BUILD/actor/hpo-actor
@@ -340,6 +344,63 @@ part_faults() {
     fi
 }
 
+# leftovers PORT: processes still using the run's port (pgrep only reads).
+leftovers() {
+    pgrep -f -- "--port $1 |localhost:$1 " || true
+}
+
+# run_local NAME ARGS...: deploy/local on a random port in the background;
+# sets PORT, DPID.
+run_local() {
+    local name=$1
+    shift
+    PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    HPO_BUILD_DIR=$BUILD HPO_NO_BUILD=1 "$SRC/deploy/local" --env Pendulum \
+        --actors 2 --port "$PORT" --out "$WORK/$name" --pi-hidden 32 \
+        --q-hidden 32 --batch 32 --learning-starts 200 --bind 127.0.0.1 \
+        "$@" >"$WORK/$name.out" 2>&1 &
+    DPID=$!
+    PIDS+=("$DPID")
+}
+
+part_local() {
+    local rc
+    run_local budget --steps 4000
+    local deadline=$((SECONDS + 120))
+    while kill -0 "$DPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+        sleep 0.5
+    done
+    wait "$DPID"
+    rc=$?
+    if [ $rc -eq 0 ] && [ -s "$WORK/budget/progress.csv" ] &&
+        [ -s "$WORK/budget/actor-1.log" ] && [ -s "$WORK/budget/eval.log" ]; then
+        ok "deploy/local stops at its budget: $(grep 'steps' "$WORK/budget.out" | tail -1)"
+    else
+        fail "deploy/local at its budget: exit $rc: $(tail -5 "$WORK/budget.out")"
+    fi
+    sleep 0.5
+    [ -z "$(leftovers "$PORT")" ] && ok "no process left after the budget" ||
+        fail "left behind: $(leftovers "$PORT")"
+
+    run_local term --steps 100000000
+    if ! wait_until 60 'len(r["actors"]) == 3 and r["updates"] > 0'; then
+        fail "deploy/local did not start: $(tail -5 "$WORK/term.out")"
+        return
+    fi
+    local n
+    n=$(leftovers "$PORT" | wc -l)
+    [ "$n" -ge 5 ] || fail "the process check sees $n processes, want 5"
+    kill -TERM "$DPID"
+    wait "$DPID"
+    rc=$?
+    sleep 0.5
+    if [ $rc -eq 130 ] && [ -z "$(leftovers "$PORT")" ]; then
+        ok "SIGTERM to deploy/local: exit 130, no process left"
+    else
+        fail "SIGTERM to deploy/local: exit $rc, left: $(leftovers "$PORT")"
+    fi
+}
+
 part_learn() {
     start_learner learn --pi-hidden 128 --q-hidden 128 --steps 15000 \
         --publish-every 200 --timeout-ms 5000
@@ -370,6 +431,7 @@ print(rows[-1]["eval_return"] if rows else "nan")' "$WORK/learn/progress.csv")
 }
 
 case $PART in
+local) part_local ;;
 learn) part_learn ;;
 basic) part_basic ;;
 badinput) part_badinput ;;
