@@ -4,34 +4,42 @@
  *
  * At HalfCheetah sizes (obs 17, act 6, batch 256, 256-256 networks, K 3,
  * h 32) and for each mode and thread count asked, it times sac_update on one
- * fixed random replay_batch after a warm-up, and in the same run measures
- * the floor: a 256x256x256 sgemm (the update's dominant shape) and the very
- * sgemm calls one update makes, each timed alone ("shapes"). The PyTorch
- * peer (bench/torch_peer.py) then runs the same update on the same thread
- * count. One greppable line per case and implementation:
+ * fixed random replay_batch after a warm-up (cfg.threads = the thread
+ * count: the update's lanes, see sac.h), and in the same run measures the
+ * floor: a 256x256x256 sgemm (the update's dominant shape) on that many
+ * OpenBLAS threads, the same sgemm run at once by that many single-threaded
+ * callers (the lanes' floor), and the very BLAS calls one update makes,
+ * each timed alone ("shapes"). The PyTorch peer (bench/torch_peer.py) then
+ * runs the same update on the same thread count. One greppable line per
+ * case and implementation (each on one line here wrapped):
  *
  *   mode=hpo threads=1 updates_per_s=41.2 gflop_per_update=1.78 gflops=73.1
- *     sgemm_gflops=100.4 shapes_gflops=95.0 of_sgemm=0.73 sgemm_macs_ok=1
+ *     sgemm_gflops=100.4 lanes_sgemm_gflops=100.4 shapes_gflops=95.0
+ *     of_sgemm=0.73 sgemm_macs_ok=1 cpu_share=0.99 median_ms=24.1
+ *     fastest_ms=23.5
  *   impl=torch mode=hpo threads=1 updates_per_s=30.1 gflop_per_update=1.78
- *     gflops=53.6 c_over_torch=1.37
+ *     gflops=53.6 c_over_torch=1.37 cpu_share=0.98 median_ms=33.0
+ *     fastest_ms=31.2 fastest_c_over_torch=1.33
  *
- * (each on one line). gflop_per_update = 2 * sac_update_macs * batch / 1e9;
- * sgemm_macs_ok says whether the multiply-adds the update's sgemm calls
- * actually did match that analytic count. cpu_share is CPU seconds over
+ * gflop_per_update = 2 * sac_update_macs * batch / 1e9 (the torch line
+ * reuses it); of_sgemm = gflops over the better of the two sgemm floors;
+ * sgemm_macs_ok says whether the multiply-adds the update's BLAS calls
+ * actually did match the analytic count. cpu_share is CPU seconds over
  * (wall seconds * threads): well under 1 means other processes took the
- * cores (or, above one thread, idle BLAS workers). median_ms and
- * fastest_ms are over the timed updates: on a shared machine the fastest
- * update is the better estimate of what the code can do. --profile adds a line per phase
- * of the update and per sgemm shape it uses.
+ * cores. median_ms and fastest_ms are over the timed updates: on a shared
+ * machine the fastest update is the better estimate of what the code can
+ * do. --profile adds a line per phase of the update (lane 0's time line)
+ * and per BLAS shape it uses.
  *
- * The recording of sgemm calls interposes cblas_sgemm for this program only
- * (the library is linked statically; the real one is found with dlsym).
+ * The recording interposes cblas_sgemm and cblas_sgemv for this program only
+ * (the library is linked statically; the real ones are found with dlsym).
  *
  * Exit status: 0, 2 bad command line.
  */
 #include <cblas.h>
 #include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +60,7 @@ void openblas_set_num_threads(int);
 #define MAX_CALLS 512
 #define MAX_SHAPES 64
 #define WARMUP 5
+#define MAX_LANES 64
 
 #ifndef HPO_TORCH_PEER
 #define HPO_TORCH_PEER "bench/torch_peer.py"
@@ -76,45 +85,77 @@ typedef void (*sgemm_fn)(OPENBLAS_CONST enum CBLAS_ORDER,
                          OPENBLAS_CONST float, float *,
                          OPENBLAS_CONST blasint);
 
+typedef void (*sgemv_fn)(OPENBLAS_CONST enum CBLAS_ORDER,
+                         OPENBLAS_CONST enum CBLAS_TRANSPOSE,
+                         OPENBLAS_CONST blasint, OPENBLAS_CONST blasint,
+                         OPENBLAS_CONST float, OPENBLAS_CONST float *,
+                         OPENBLAS_CONST blasint, OPENBLAS_CONST float *,
+                         OPENBLAS_CONST blasint, OPENBLAS_CONST float, float *,
+                         OPENBLAS_CONST blasint);
+
+/* One product shape: sgemm (M, N, K), or sgemv of an (M, N) matrix (K 1). */
 typedef struct shape {
-    int ta, tb, M, N, K;
+    int gemv, ta, tb, M, N, K;
     int count;             /* calls with this shape in one update */
 } shape;
 
 static struct {
     sgemm_fn real;
+    sgemv_fn real_gemv;
+    pthread_mutex_t mu;    /* the update's lanes call concurrently */
     int on;                /* recording */
     int n;                 /* distinct shapes */
     shape s[MAX_SHAPES];
     double macs;           /* multiply-adds of the recorded calls */
     long calls;
-} rec;
+} rec = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void *real_fn(const char *name)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    if (!p)
+        hpo_panic(__FILE__, __LINE__, "dlsym %s: %s", name, dlerror());
+    return p;
+}
 
 static sgemm_fn real_sgemm(void)
 {
     if (!rec.real) {
-        void *p = dlsym(RTLD_NEXT, "cblas_sgemm");
-        if (!p)
-            hpo_panic(__FILE__, __LINE__, "dlsym cblas_sgemm: %s", dlerror());
+        void *p = real_fn("cblas_sgemm");
         memcpy(&rec.real, &p, sizeof p); /* object to function pointer */
     }
     return rec.real;
 }
 
-static void record(int ta, int tb, int M, int N, int K)
+static sgemv_fn real_sgemv(void)
 {
-    rec.macs += (double)M * N * K;
+    if (!rec.real_gemv) {
+        void *p = real_fn("cblas_sgemv");
+        memcpy(&rec.real_gemv, &p, sizeof p);
+    }
+    return rec.real_gemv;
+}
+
+static void record(shape sh)
+{
+    pthread_mutex_lock(&rec.mu);
+    rec.macs += (double)sh.M * sh.N * sh.K;
     rec.calls++;
-    for (int i = 0; i < rec.n; i++) {
+    int i = 0;
+    for (; i < rec.n; i++) {
         shape *p = &rec.s[i];
-        if (p->ta == ta && p->tb == tb && p->M == M && p->N == N &&
-            p->K == K) {
+        if (p->gemv == sh.gemv && p->ta == sh.ta && p->tb == sh.tb &&
+            p->M == sh.M && p->N == sh.N && p->K == sh.K) {
             p->count++;
-            return;
+            break;
         }
     }
-    HPO_ASSERT(rec.n < MAX_SHAPES);
-    rec.s[rec.n++] = (shape){ta, tb, M, N, K, 1};
+    if (i == rec.n) {
+        HPO_ASSERT(rec.n < MAX_SHAPES);
+        sh.count = 1;
+        rec.s[rec.n++] = sh;
+    }
+    pthread_mutex_unlock(&rec.mu);
 }
 
 /* The library's products land here; recorded while rec.on. */
@@ -129,9 +170,23 @@ void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER Order,
                  OPENBLAS_CONST blasint ldc)
 {
     if (rec.on)
-        record(TransA == CblasTrans, TransB == CblasTrans, M, N, K);
+        record((shape){0, TransA == CblasTrans, TransB == CblasTrans, M, N, K,
+                       0});
     real_sgemm()(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta,
                  C, ldc);
+}
+
+void cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER order,
+                 OPENBLAS_CONST enum CBLAS_TRANSPOSE trans,
+                 OPENBLAS_CONST blasint m, OPENBLAS_CONST blasint n,
+                 OPENBLAS_CONST float alpha, OPENBLAS_CONST float *a,
+                 OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *x,
+                 OPENBLAS_CONST blasint incx, OPENBLAS_CONST float beta,
+                 float *y, OPENBLAS_CONST blasint incy)
+{
+    if (rec.on)
+        record((shape){1, trans == CblasTrans, 0, m, n, 1, 0});
+    real_sgemv()(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy);
 }
 
 /* CPU seconds used by this process (every thread). */
@@ -145,22 +200,30 @@ static double cpu_s(void)
 // ---- floors ----
 
 /* Seconds per call of one sgemm shape, timed for about `seconds`. */
+static void call_shape(const shape *p, const float *A, const float *B,
+                       float *C)
+{
+    enum CBLAS_TRANSPOSE ta = p->ta ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = p->tb ? CblasTrans : CblasNoTrans;
+    if (p->gemv)
+        real_sgemv()(CblasRowMajor, ta, p->M, p->N, 1.0f, A, p->N, B, 1, 1.0f,
+                     C, 1);
+    else
+        real_sgemm()(CblasRowMajor, ta, tb, p->M, p->N, p->K, 1.0f, A,
+                     p->ta ? p->M : p->K, B, p->tb ? p->K : p->N, 1.0f, C,
+                     p->N);
+}
+
 static double time_shape(const shape *p, float *A, float *B, float *C,
                          double seconds)
 {
-    sgemm_fn f = real_sgemm();
-    int lda = p->ta ? p->M : p->K, ldb = p->tb ? p->K : p->N;
-    enum CBLAS_TRANSPOSE ta = p->ta ? CblasTrans : CblasNoTrans;
-    enum CBLAS_TRANSPOSE tb = p->tb ? CblasTrans : CblasNoTrans;
     for (int i = 0; i < 3; i++)
-        f(CblasRowMajor, ta, tb, p->M, p->N, p->K, 1.0f, A, lda, B, ldb, 1.0f,
-          C, p->N);
+        call_shape(p, A, B, C);
     long n = 0, batch = 1;
     double t0 = now_s(), dt;
     do {
         for (long i = 0; i < batch; i++)
-            f(CblasRowMajor, ta, tb, p->M, p->N, p->K, 1.0f, A, lda, B, ldb,
-              1.0f, C, p->N);
+            call_shape(p, A, B, C);
         n += batch;
         batch *= 2;
         dt = now_s() - t0;
@@ -193,11 +256,47 @@ static void gemm_bufs_release(gemm_bufs *g)
     free(g->C);
 }
 
-/* GFLOP/s of a square n x n x n sgemm. */
+/* GFLOP/s of a square n x n x n sgemm (with the current BLAS threads). */
 static double square_gflops(gemm_bufs *g, int n, double seconds)
 {
-    shape p = {0, 0, n, n, n, 1};
+    shape p = {0, 0, 0, n, n, n, 1};
     return 2.0 * n * n * n / time_shape(&p, g->A, g->B, g->C, seconds) / 1e9;
+}
+
+typedef struct floor_job {
+    double seconds, gflops;
+    pthread_t tid;
+} floor_job;
+
+static void *floor_main(void *arg)
+{
+    floor_job *j = arg;
+    gemm_bufs g;
+    gemm_bufs_init(&g, (size_t)256 * 256);
+    j->gflops = square_gflops(&g, 256, j->seconds);
+    gemm_bufs_release(&g);
+    return NULL;
+}
+
+/* GFLOP/s of t threads each running its own single-threaded 256^3 sgemm at
+ * once: the floor of an update split into t lanes. */
+static double lanes_gflops(int t, double seconds)
+{
+    floor_job jobs[MAX_LANES];
+    HPO_ASSERT(t >= 1 && t <= MAX_LANES);
+    openblas_set_num_threads(1);
+    for (int i = 0; i < t; i++) {
+        jobs[i].seconds = seconds;
+        if (i && pthread_create(&jobs[i].tid, NULL, floor_main, &jobs[i]))
+            hpo_panic(__FILE__, __LINE__, "pthread_create");
+    }
+    floor_main(&jobs[0]);
+    double total = jobs[0].gflops;
+    for (int i = 1; i < t; i++) {
+        pthread_join(jobs[i].tid, NULL);
+        total += jobs[i].gflops;
+    }
+    return total;
 }
 
 /* Seconds one update's recorded sgemm calls take when each is timed alone;
@@ -212,11 +311,11 @@ static double shapes_seconds(gemm_bufs *g, double seconds, const char *label)
         double t = time_shape(p, g->A, g->B, g->C, seconds / rec.n);
         total += p->count * t;
         if (label)
-            printf("shape %s M=%d N=%d K=%d op=%c%c calls=%d us=%.2f "
+            printf("shape %s M=%d N=%d K=%d op=%s%c%c calls=%d us=%.2f "
                    "gflops=%.1f\n",
-                   label, p->M, p->N, p->K, p->ta ? 'T' : 'N',
-                   p->tb ? 'T' : 'N', p->count, 1e6 * t,
-                   2.0 * p->M * p->N * p->K / t / 1e9);
+                   label, p->M, p->N, p->K, p->gemv ? "gemv" : "gemm",
+                   p->ta ? 'T' : 'N', p->gemv ? '-' : p->tb ? 'T' : 'N',
+                   p->count, 1e6 * t, 2.0 * p->M * p->N * p->K / t / 1e9);
     }
     return total;
 }
@@ -440,26 +539,31 @@ int main(int argc, char **argv)
     gemm_bufs_init(&g, (size_t)512 * 512);
     for (int ti = 0; ti < o.n_threads; ti++) {
         int t = o.threads[ti];
+        HPO_ASSERT(t <= MAX_LANES);
         openblas_set_num_threads(t);
         double sg = square_gflops(&g, 256, fmin(1.0, o.seconds / 3));
+        double lg = t > 1 ? lanes_gflops(t, fmin(1.0, o.seconds / 3)) : sg;
+        double peak = fmax(sg, lg);
         for (int mi = 0; mi < o.n_modes; mi++) {
             int mode = o.modes[mi];
             result res;
             run_update(&o, mode, t, &g, &res);
             double gf = res.gflop * res.updates_per_s;
-            double shapes_gf = 2.0 * res.sgemm_macs * 256 / 1e9 / res.shapes_s;
+            /* the lanes' calls, each alone, spread evenly over t threads */
+            double shapes_gf =
+                2.0 * res.sgemm_macs * 256 / 1e9 / (res.shapes_s / t);
             int macs_ok = fabs(2.0 * res.sgemm_macs * 256 / 1e9 - res.gflop) <=
                           1e-9 * res.gflop;
             printf("mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f"
-                   " gflops=%.1f sgemm_gflops=%.1f shapes_gflops=%.1f"
-                   " of_sgemm=%.2f sgemm_macs_ok=%d cpu_share=%.2f"
-                   " median_ms=%.2f fastest_ms=%.2f\n",
+                   " gflops=%.1f sgemm_gflops=%.1f lanes_sgemm_gflops=%.1f"
+                   " shapes_gflops=%.1f of_sgemm=%.2f sgemm_macs_ok=%d"
+                   " cpu_share=%.2f median_ms=%.2f fastest_ms=%.2f\n",
                    mode_name(mode), t, res.updates_per_s, res.gflop, gf, sg,
-                   shapes_gf, gf / sg, macs_ok, res.cpu_share, res.median_ms,
-                   res.fastest_ms);
+                   lg, shapes_gf, gf / peak, macs_ok, res.cpu_share,
+                   res.median_ms, res.fastest_ms);
             if (!macs_ok)
                 fprintf(stderr,
-                        PROG ": sgemm calls did %.0f multiply-adds per sample, "
+                        PROG ": BLAS calls did %.0f multiply-adds per sample, "
                         "sac_update_macs says %.0f\n",
                         res.sgemm_macs, res.gflop * 1e9 / 2 / 256);
             if (o.profile) {
@@ -474,7 +578,7 @@ int main(int argc, char **argv)
                 printf("profile mode=%s threads=%d phase=total ms=%.3f "
                        "sgemm_alone_ms=%.3f\n",
                        mode_name(mode), t, 1e3 * tot / res.prof_n,
-                       1e3 * res.shapes_s);
+                       1e3 * res.shapes_s / t);
             }
             if (o.torch) {
                 double share = -1, med = -1, fast = -1;
