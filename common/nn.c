@@ -100,8 +100,12 @@ void dense_forward(float *y, const float *x, const float *W, const float *b,
 void dense_forward_cols(float *y, const float *x, const float *W, int ldw,
                         const float *b, int B, int n_in, int n_out)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n_out, n_in, 1.0f,
-                x, n_in, W, ldw, 0.0f, y, n_out);
+    if (n_out == 1) /* a matrix-vector product: sgemm would pack for it */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, B, n_in, 1.0f, x, n_in, W, 1,
+                    0.0f, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n_out, n_in,
+                    1.0f, x, n_in, W, ldw, 0.0f, y, n_out);
     if (b)
         act_forward_add(y, b, B, n_out, 0, ACT_IDENTITY);
 }
@@ -110,7 +114,10 @@ void dense_backward(float *dx, float *dW, float *db, const float *dy,
                     const float *x, const float *W, int B, int n_in, int n_out,
                     int ldx)
 {
-    if (dW)
+    if (dW && n_out == 1) /* dW += x^T dy */
+        cblas_sgemv(CblasRowMajor, CblasTrans, B, n_in, 1.0f, x, ldx, dy, 1,
+                    1.0f, dW, 1);
+    else if (dW)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, B,
                     1.0f, dy, n_out, x, ldx, 1.0f, dW, n_in);
     if (db)
@@ -119,7 +126,11 @@ void dense_backward(float *dx, float *dW, float *db, const float *dy,
             for (int o = 0; o < n_out; o++)
                 db[o] += row[o];
         }
-    if (dx)
+    if (dx && n_out == 1) /* an outer product: each row is dy[r] W */
+        for (int r = 0; r < B; r++)
+            for (int i = 0; i < n_in; i++)
+                dx[(size_t)r * ldx + i] = dy[r] * W[i];
+    else if (dx)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, n_in, n_out,
                     1.0f, dy, n_out, W, n_in, 0.0f, dx, ldx);
 }

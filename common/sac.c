@@ -659,8 +659,11 @@ double sac_update_macs(const sac *s)
     /* critic target: pi forward, HD, target critics forward */
     total += pi + hd_pass_macs(s->hd_tgt.kind, K, state, qgrad, h) + 2.0 * q;
     /* critic step: forward, weight-gradient of both critics; the backward
-     * skips the layer-1 input product */
-    total += 2.0 * q + 2.0 * q + 2.0 * (q - n->q1.dims[0] * n->q1.dims[1]);
+     * skips the layer-1 input product, and the output layer's input
+     * gradient is a broadcast */
+    total += 2.0 * q + 2.0 * q +
+             2.0 * (q - (double)q1->dims[0] * q1->dims[1] -
+                    q1->dims[q1->n_layers - 1]);
     /* policy step: pi forward, HD, Qmin gradient at clip(aK) (the HD pass's
      * state part reused; without HD it is formed here), HD backward (T_h and
      * sigma_h: weight and input gradient at each of the K points), pi
