@@ -72,7 +72,7 @@ start_learner() {
     local name=$1
     shift
     for _ in 1 2 3 4 5 6 7 8; do
-        PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        PORT=$(free_port)
         "$LEARNER" "${SMALL[@]}" --port "$PORT" --bind 127.0.0.1 \
             --out "$WORK/$name" "$@" 2>"$WORK/$name.err" &
         LPID=$!
@@ -344,6 +344,23 @@ part_faults() {
     fi
 }
 
+# free_port: a random base port whose three ports can be bound now.
+free_port() {
+    local p
+    for _ in $(seq 20); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        if "$PY" -c 'import socket,sys
+b=int(sys.argv[1]); s=[]
+for p in (b, b + 1, b + 2):
+    x=socket.socket(); x.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    x.bind(("127.0.0.1", p)); s.append(x)' "$p" 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+    echo $((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+}
+
 # leftovers PORT: processes still using the run's port (pgrep only reads).
 leftovers() {
     pgrep -f -- "--port $1 |localhost:$1 " || true
@@ -354,7 +371,7 @@ leftovers() {
 run_local() {
     local name=$1
     shift
-    PORT=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    PORT=$(free_port)
     HPO_BUILD_DIR=$BUILD HPO_NO_BUILD=1 "$SRC/deploy/local" --env Pendulum \
         --actors 2 --port "$PORT" --out "$WORK/$name" --pi-hidden 32 \
         --q-hidden 32 --batch 32 --learning-starts 200 --bind 127.0.0.1 \
