@@ -52,23 +52,6 @@ typedef struct meta {
 } meta;
 _Static_assert(sizeof(meta) == META_LEN, "META layout");
 
-static uint32_t crc32_update(uint32_t crc, const void *buf, size_t n)
-{
-    static uint32_t table[256];
-    if (!table[1])
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++)
-                c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-    const unsigned char *p = buf;
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++)
-        crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
-
 static void meta_of(const sac *s, meta *m)
 {
     memset(m, 0, sizeof *m);
@@ -86,22 +69,6 @@ static void meta_of(const sac *s, meta *m)
 }
 
 // ---- writing ----
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* One section from up to 5 pieces: header (tag, CRC over tag, length and
  * every piece), then the pieces. */
@@ -124,10 +91,10 @@ static int write_section(int fd, int sec, const piece *pc, int n_pieces)
     for (int i = 0; i < n_pieces; i++)
         crc = crc32_update(crc, pc[i].p, pc[i].n);
     memcpy(hdr + 4, &crc, 4);
-    if (write_all(fd, hdr, sizeof hdr))
+    if (write_full(fd, hdr, sizeof hdr))
         return -1;
     for (int i = 0; i < n_pieces; i++)
-        if (write_all(fd, pc[i].p, pc[i].n))
+        if (write_full(fd, pc[i].p, pc[i].n))
             return -1;
     return 0;
 }
@@ -158,7 +125,7 @@ static int write_sections(int fd, const sac *s, const ckpt_counters *c,
     uint32_t version = CKPT_VERSION;
     memcpy(fh, CKPT_MAGIC, 8);
     memcpy(fh + 8, &version, 4);
-    if (write_all(fd, fh, sizeof fh))
+    if (write_full(fd, fh, sizeof fh))
         return -1;
 
     meta m;

@@ -693,23 +693,6 @@ typedef struct weights_header {
     uint32_t crc;      /* CRC-32 of the header with crc = 0, then the data */
 } weights_header;
 
-static uint32_t crc32_update(uint32_t crc, const void *buf, size_t n)
-{
-    static uint32_t table[256];
-    if (!table[1])
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++)
-                c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-    const unsigned char *p = buf;
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++)
-        crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
-
 static void fill_header(const sac *s, weights_header *h)
 {
     memset(h, 0, sizeof *h);
@@ -726,22 +709,6 @@ static void fill_header(const sac *s, weights_header *h)
     h->n_params = s->nets.n_params;
     h->updates = (uint64_t)s->updates;
     h->log_alpha = s->log_alpha;
-}
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 int sac_save(const sac *s, const char *path, char *err, size_t errlen)
@@ -764,8 +731,8 @@ int sac_save(const sac *s, const char *path, char *err, size_t errlen)
         errf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         return -1;
     }
-    if (write_all(fd, &h, sizeof h) || write_all(fd, s->params, nb) ||
-        write_all(fd, s->target, nb) || fsync(fd)) {
+    if (write_full(fd, &h, sizeof h) || write_full(fd, s->params, nb) ||
+        write_full(fd, s->target, nb) || fsync(fd)) {
         errf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(__GNUC__)
 #define HPO_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -42,6 +43,14 @@ float *xalloc_floats(size_t n);
 
 /* Format into err (capacity errlen) when err is non-NULL. Nullable: err. */
 void errf(char *err, size_t errlen, const char *fmt, ...) HPO_PRINTF(3, 4);
+
+/* CRC-32 (IEEE 802.3, as zlib's crc32) of buf continued from crc; start
+ * with crc = 0. */
+uint32_t crc32_update(uint32_t crc, const void *buf, size_t n);
+
+/* write(2) all n bytes, retrying on EINTR and short writes. Returns 0, or -1
+ * with errno set. */
+int write_full(int fd, const void *buf, size_t n);
 
 /* Monotonic wall clock in seconds. */
 double now_s(void);
