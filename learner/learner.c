@@ -32,6 +32,7 @@
 #include "env.h"
 #include "learner.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 /* OpenBLAS extension; declared here so a cblas.h without it still builds. */
@@ -42,6 +43,7 @@ void openblas_set_num_threads(int);
 #define RATE_WINDOW_S 2.0
 #define CSV_EVERY_S 1.0
 #define REPUBLISH_S 1.0        /* resend the snapshot to lagging actors */
+#define METRICS_EVERY_S 0.5    /* copy the figures for the metrics endpoint */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -89,6 +91,9 @@ static void usage(FILE *f)
             "  --resume               continue from DIR's newest checkpoint "
             "(a fresh run\n"
             "                         when there is none)\n"
+            "  --metrics-port PORT    serve Prometheus metrics at "
+            "http://ADDR:PORT/metrics\n"
+            "                         (default 0: off)\n"
             "  --quiet                log warnings and errors only\n"
             "  --help                 this text\n"
             "\n"
@@ -172,6 +177,11 @@ static int set_option(learner_opts *o, const char *name, const char *value)
             return bad_usage("--checkpoint-replay needs 0 or 1, not '%s'",
                              value);
         o->checkpoint_replay = (int)v;
+    } else if (!strcmp(name, "metrics-port")) {
+        if (parse_long(value, 0, 65535, &v))
+            return bad_usage("--metrics-port needs 0..65535, not '%s'",
+                             value);
+        o->metrics_port = (int)v;
     } else if (!strcmp(name, "out")) {
         if (strlen(value) >= sizeof o->out)
             return bad_usage("--out path too long: '%s'", value);
@@ -187,7 +197,7 @@ static int is_option(const char *name)
     static const char *const names[] = {
         "port", "bind", "replay-ratio", "publish-every", "batch-max",
         "heartbeat-ms", "timeout-ms", "max-updates", "out",
-        "checkpoint-every", "keep", "checkpoint-replay"};
+        "checkpoint-every", "keep", "checkpoint-replay", "metrics-port"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i]))
             return 1;
@@ -927,6 +937,10 @@ static void timers(learner *l)
                 break;
             }
     }
+    if (l->metrics && now - l->last_metrics >= METRICS_EVERY_S) {
+        metrics_update(l->metrics, l);
+        l->last_metrics = now;
+    }
     if (now - l->last_csv >= CSV_EVERY_S) {
         csv_row(l);
         l->last_csv = now;
@@ -1095,6 +1109,14 @@ static int learner_open(learner *l, const hpo_config *cfg,
     if (o->resume && resume(l, err, errlen))
         return -1;
     publish_snapshot(l);
+    if (o->metrics_port) {
+        l->metrics = metrics_new(o->bind, o->metrics_port, err, errlen);
+        if (!l->metrics)
+            return -1;
+        metrics_update(l->metrics, l);
+        l->last_metrics = now_s();
+        log_info("metrics: http://%s:%d/metrics", o->bind, o->metrics_port);
+    }
     log_info("snapshot: %zu bytes (policy %zu + critics %zu floats)",
              l->snap_len, l->agent->nets.pol_n, l->agent->nets.q_n);
     return 0;
@@ -1102,6 +1124,7 @@ static int learner_open(learner *l, const hpo_config *cfg,
 
 static void learner_close(learner *l)
 {
+    metrics_destroy(&l->metrics);   /* first: its thread is joined */
     if (l->data)
         zmq_close(l->data);
     if (l->params)

@@ -7,7 +7,8 @@
  * params PUB broadcasts ParamSnapshots; the status REP answers a
  * StatusRequest with the JSON of docs/status.md. Between polls the loop does
  * at most one sac_update, when learning has started and the replay ratio
- * allows it.
+ * allows it. With --metrics-port, libmicrohttpd's thread serves a locked
+ * copy of the figures (metrics.h) and nothing else.
  */
 #ifndef HPO_LEARNER_H
 #define HPO_LEARNER_H
@@ -59,6 +60,7 @@ typedef struct learner_opts {
     int keep;                       /* checkpoints kept */
     int checkpoint_replay;          /* 1: checkpoints hold the replay rows */
     int resume;                     /* 1: continue from out's newest checkpoint */
+    int metrics_port;               /* Prometheus HTTP port; 0: none */
     int quiet;
 } learner_opts;
 
@@ -70,6 +72,8 @@ typedef struct learner {
     double t_start;
 
     void *zctx, *data, *params, *status;
+    struct metrics *metrics;        /* --metrics-port endpoint, NULL: none */
+    double last_metrics;            /* now_s() of its last snapshot */
     sac *agent;
     replay *rb;
     replay_batch batch;

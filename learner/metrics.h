@@ -1,0 +1,41 @@
+/*
+ * metrics.h - hpo-learner's Prometheus endpoint (--metrics-port, docs/status.md
+ * "Metrics"): GET /metrics answers the status figures in the text exposition
+ * format 0.0.4.
+ *
+ * libmicrohttpd serves it from its own thread. That thread and the learner's
+ * loop share exactly one structure: a snapshot of the figures behind a
+ * mutex. The loop copies its figures into it (metrics_update, twice a
+ * second); the HTTP thread formats a reply from it under the same mutex. The
+ * HTTP thread never reads the learner.
+ */
+#ifndef HPO_METRICS_H
+#define HPO_METRICS_H
+
+#include <stddef.h>
+
+#include "learner.h"
+
+typedef struct metrics metrics;
+
+// ---- lifecycle ----
+
+/* Start serving on addr:port (addr "*": every interface, else a numeric IPv4
+ * address). Returns the endpoint, or NULL with a message in err (bad
+ * address, port taken). Caller owns the result: metrics_destroy. */
+metrics *metrics_new(const char *addr, int port, char *err, size_t errlen);
+
+/* Stop the HTTP thread and free m; sets *m to NULL. Nullable: *m. */
+void metrics_destroy(metrics **m);
+
+// ---- figures ----
+
+/* Copy the learner's figures into the shared snapshot (takes the mutex;
+ * allocates nothing). Called from the loop only. */
+void metrics_update(metrics *m, const learner *l);
+
+/* The exposition text of m's current snapshot into a new string (takes the
+ * mutex); caller frees it. */
+char *metrics_text(metrics *m);
+
+#endif
