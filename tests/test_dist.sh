@@ -20,6 +20,19 @@
 #             rejoins; a learner restarted (--resume: from the checkpoint
 #             written at SIGTERM) under running actors: they reconnect,
 #             streaming resumes and the update count continues
+#   metrics   a learner with --metrics-port and one actor on Pendulum: two
+#             scrapes of /metrics (curl) carry the counters, per-reason
+#             rejects and per-actor gauges with HELP and TYPE, the counters
+#             advance between them, a strict parser and `promtool check
+#             metrics` (Debian's prometheus, from deploy/setup) accept the
+#             text, other paths are 404, and scrapes during updates are fine
+#   crash     kill -9 of the learner (--checkpoint-every 200) under two running
+#             actors, after at least two checkpoints: every checkpoint in the
+#             run directory loads (hpo-eval), progress.csv holds whole rows,
+#             a leftover *.tmp is not taken as a checkpoint; the learner
+#             restarted with --resume on the same ports continues from the
+#             newest checkpoint (>= the last one it reported, <= the updates
+#             before the kill) and the same actor processes stream again
 #   local     deploy/local on Pendulum: it stops by itself at the step
 #             budget (exit 0, the run directory filled) and on SIGTERM (exit
 #             130), and leaves no process behind either way
@@ -40,6 +53,7 @@ PART=${2:?part}
 LEARNER=$BUILD/learner/hpo-learner
 ACTOR=$BUILD/actor/hpo-actor
 STATUS=$BUILD/tools/hpo-status
+EVAL=$BUILD/tools/hpo-eval
 BADCLIENT=$BUILD/tests/dist_badclient
 PY=/usr/bin/python3
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_dist.XXXXXX")
@@ -73,8 +87,11 @@ start_learner() {
     shift
     for _ in 1 2 3 4 5 6 7 8; do
         PORT=$(free_port)
+        local extra=()
+        # WITH_METRICS=1: the Prometheus endpoint on PORT + 3
+        [ -n "${WITH_METRICS:-}" ] && extra=(--metrics-port $((PORT + 3)))
         "$LEARNER" "${SMALL[@]}" --port "$PORT" --bind 127.0.0.1 \
-            --out "$WORK/$name" "$@" 2>"$WORK/$name.err" &
+            --out "$WORK/$name" "${extra[@]}" "$@" 2>"$WORK/$name.err" &
         LPID=$!
         PIDS+=("$LPID")
         for _ in $(seq 50); do
@@ -344,14 +361,222 @@ part_faults() {
     fi
 }
 
-# free_port: a random base port whose three ports can be bound now.
+# scrape FILE: GET /metrics of the learner on PORT into FILE.
+scrape() {
+    curl -sf --max-time 5 "http://127.0.0.1:$((PORT + 3))/metrics" >"$1"
+}
+
+# A strict reader of the text format 0.0.4, stricter than Prometheus's own
+# where it matters here: every sample's family has # HELP and # TYPE before
+# it, a counter's name ends in _total, label values are quoted and escaped,
+# every value is a number, no series appears twice. Prints the problems.
+PROM_CHECK='import re,sys
+name=r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+lab=r"[a-zA-Z_][a-zA-Z0-9_]*=\"(?:[^\"\\\\\n]|\\\\[\\\\\"n])*\""
+samp=re.compile(r"^("+name+r")(\{(?:"+lab+r")(?:,"+lab+r")*\})? (\S+)$")
+helps,types,seen,bad={},{},set(),[]
+text=open(sys.argv[1]).read()
+if not text.endswith("\n"): bad.append("no final newline")
+for i,l in enumerate(text.splitlines(),1):
+    m=re.match(r"^# (HELP|TYPE) ("+name+r") (.+)$",l)
+    if m:
+        (helps if m[1]=="HELP" else types)[m[2]]=m[3]
+        if m[1]=="TYPE" and m[3] not in ("counter","gauge"): bad.append("%d: type %s"%(i,m[3]))
+        continue
+    m=samp.match(l)
+    if not m: bad.append("%d: not a sample: %r"%(i,l)); continue
+    if m[1] not in helps or m[1] not in types: bad.append("%d: %s lacks HELP/TYPE"%(i,m[1]))
+    elif types[m[1]]=="counter" and not m[1].endswith("_total"): bad.append("%d: counter %s"%(i,m[1]))
+    try: float(m[3])
+    except ValueError: bad.append("%d: value %r"%(i,m[3]))
+    if (m[1],m[2]) in seen: bad.append("%d: duplicate %s%s"%(i,m[1],m[2] or ""))
+    seen.add((m[1],m[2]))
+print("; ".join(bad))'
+
+# metric FILE SERIES: the value of one series (name plus labels as printed).
+metric() {
+    awk -v s="$2" '$1 == s { print $2; f = 1 } END { if (!f) print "none" }' "$1"
+}
+
+part_metrics() {
+    WITH_METRICS=1 start_learner metrics
+    start_actor a1
+    if ! wait_until 60 'r["updates"] >= 300 and len(r["actors"]) == 1'; then
+        fail "no updates with 1 actor: $(cat "$WORK/poll.json")"
+        return
+    fi
+    local m="$WORK/m1.txt" m2="$WORK/m2.txt"
+    scrape "$m" || { fail "no answer on /metrics (port $((PORT + 3)))"; return; }
+    sleep 1.5
+    scrape "$m2" || { fail "no second answer on /metrics"; return; }
+
+    local missing=""
+    for s in hpo_env_steps_total hpo_updates_total hpo_episodes_total \
+        'hpo_rejected_messages_total{reason="malformed"}' \
+        'hpo_rejected_messages_total{reason="bad_value"}' \
+        hpo_uptime_seconds hpo_env_steps_per_second hpo_updates_per_second \
+        hpo_replay_size hpo_replay_ratio hpo_alpha hpo_q_loss hpo_pi_loss \
+        hpo_hd_dist hpo_gate \
+        'hpo_actor_steps_per_second{actor="a1",host="'"$(hostname)"'",role="actor"}' \
+        'hpo_actor_param_lag{actor="a1",host="'"$(hostname)"'",role="actor"}' \
+        'hpo_actor_last_seen_seconds{actor="a1",host="'"$(hostname)"'",role="actor"}'; do
+        [ "$(metric "$m2" "$s")" = none ] && missing="$missing $s"
+    done
+    for f in hpo_eval_return hpo_last_checkpoint_updates; do
+        grep -q "^# TYPE $f gauge$" "$m2" || missing="$missing $f(TYPE)"
+    done
+    if [ -z "$missing" ]; then ok "the scrape carries counters, rejects by reason, gauges and per-actor series"
+    else fail "the scrape lacks:$missing"; fi
+
+    local e1 e2 u1 u2
+    e1=$(metric "$m" hpo_env_steps_total)
+    e2=$(metric "$m2" hpo_env_steps_total)
+    u1=$(metric "$m" hpo_updates_total)
+    u2=$(metric "$m2" hpo_updates_total)
+    if [ "$e2" -gt "$e1" ] 2>/dev/null && [ "$u2" -gt "$u1" ] 2>/dev/null; then
+        ok "counters advance between scrapes: env steps $e1 -> $e2, updates $u1 -> $u2"
+    else
+        fail "counters do not advance: env steps $e1 -> $e2, updates $u1 -> $u2"
+    fi
+
+    local bad
+    bad=$("$PY" -c "$PROM_CHECK" "$m2")
+    [ -z "$bad" ] && ok "strict format check: $(grep -c '^# TYPE' "$m2") families, $(grep -vc '^#' "$m2") samples" ||
+        fail "format: $bad"
+    if command -v promtool >/dev/null; then
+        if promtool check metrics <"$m2" >"$WORK/promtool.out" 2>&1; then
+            ok "promtool check metrics accepts the scrape"
+        else
+            fail "promtool check metrics: $(cat "$WORK/promtool.out")"
+        fi
+    else
+        fail "promtool not found (deploy/setup installs Debian's prometheus)"
+    fi
+
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+        "http://127.0.0.1:$((PORT + 3))/other")
+    [ "$code" = 404 ] && ok "another path: 404" || fail "another path: $code"
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST \
+        -d x "http://127.0.0.1:$((PORT + 3))/metrics")
+    [ "$code" = 405 ] && ok "POST: 405" || fail "POST: $code"
+
+    # scrapes while the loop updates and copies its figures
+    local n=0
+    for _ in $(seq 40); do scrape "$WORK/m3.txt" && n=$((n + 1)); done
+    if [ $n -eq 40 ] && kill -0 "$LPID" 2>/dev/null &&
+        wait_until 10 "r['updates'] > $u2"; then
+        ok "40 scrapes in a row answered, the learner kept updating"
+    else
+        fail "$n of 40 scrapes answered"
+    fi
+    kill -TERM "$LPID"
+    wait "$LPID"
+    local rc=$?
+    [ $rc -eq 0 ] && ok "learner with an endpoint stops on SIGTERM (exit 0)" ||
+        fail "learner exit $rc after SIGTERM: $(tail -3 "$WORK/metrics.err")"
+}
+
+# csv_rows FILE: the number of rows of progress.csv after its one header,
+# "bad" when a row is cut short or a header repeats.
+csv_rows() {
+    "$PY" -c 'import sys
+t=open(sys.argv[1]).read(); ls=t.split("\n")[:-1]
+ok=t.endswith("\n") and ls[0].startswith("wall_s,") and \
+    all(len(l.split(","))==16 and not l.startswith("wall_s") for l in ls[1:])
+print(len(ls)-1 if ok else "bad")' "$1"
+}
+
+part_crash() {
+    start_learner crash --checkpoint-every 200 --keep 3
+    start_actor a1
+    local a1=$APID
+    start_actor a2
+    local a2=$APID
+    # a few seconds, so that progress.csv has rows to check
+    if ! wait_until 60 'r["updates"] >= 700 and r["uptime_s"] >= 3 and len(r["actors"]) == 2 and (r["last_checkpoint"] or {}).get("updates", 0) >= 400'; then
+        fail "no two checkpoints with 2 actors: $(cat "$WORK/poll.json")"
+        return
+    fi
+    local run0 u_seen ck_seen
+    status "$WORK/pre.json"
+    kill -KILL "$LPID"
+    wait "$LPID" 2>/dev/null
+    run0=$(field "$WORK/pre.json" 'r["run_id"]')
+    u_seen=$(field "$WORK/pre.json" 'r["updates"]')
+    ck_seen=$(field "$WORK/pre.json" 'r["last_checkpoint"]["updates"]')
+    local dir="$WORK/crash" n newest
+    n=$(ls "$dir"/checkpoint-*.ckpt | wc -l)
+    newest=$(ls "$dir"/checkpoint-*.ckpt | sed 's/.*checkpoint-\([0-9]*\)\.ckpt/\1/' | sort -n | tail -1)
+    [ "$n" -ge 2 ] && ok "killed (-9) at >= $u_seen updates with $n checkpoints, newest $newest" ||
+        fail "only $n checkpoints at the kill"
+
+    # every file in the run directory is sound
+    local c bad=0
+    for c in "$dir"/checkpoint-*.ckpt; do
+        if ! "$EVAL" "$c" --episodes 1 >"$WORK/eval.out" 2>&1; then
+            fail "$(basename "$c") does not load: $(cat "$WORK/eval.out")"
+            bad=1
+        fi
+    done
+    [ $bad -eq 0 ] && ok "each of the $n checkpoints loads (hpo-eval --episodes 1)"
+    local rows
+    rows=$(csv_rows "$dir/progress.csv")
+    [ "$rows" != bad ] && ok "progress.csv: header and $rows whole rows" ||
+        fail "progress.csv has a partial row: $(tail -c 200 "$dir/progress.csv")"
+    for f in config learner.log; do
+        [ -s "$dir/$f" ] || fail "run dir lacks $f"
+    done
+    # a write cut short by a kill leaves checkpoint-N.ckpt.tmp: plant one
+    # newer than any checkpoint, truncated, and one that is whole
+    head -c 1000 "$dir/checkpoint-$newest.ckpt" >"$dir/checkpoint-99999900.ckpt.tmp"
+    cp "$dir/checkpoint-$newest.ckpt" "$dir/checkpoint-99999999.ckpt.tmp"
+
+    # the same ports, the same actor processes
+    "$LEARNER" "${SMALL[@]}" --port "$PORT" --bind 127.0.0.1 \
+        --out "$dir" --checkpoint-every 200 --keep 3 --resume \
+        2>"$WORK/crash2.err" &
+    LPID=$!
+    PIDS+=("$LPID")
+    if wait_until 30 "r['run_id'] != '$run0' and r['resumed_from'] is not None and len(r['actors']) == 2 and all(a['steps'] > 0 for a in r['actors']) and r['updates'] > $newest"; then
+        ok "actors rejoined without a restart and stream again (updates $(field "$WORK/poll.json" 'r["updates"]'))"
+    else
+        fail "no streaming after the restart: $(cat "$WORK/poll.json"); $(tail -3 "$WORK/crash2.err")"
+    fi
+    kill -0 "$a1" 2>/dev/null && kill -0 "$a2" 2>/dev/null ||
+        fail "an actor process exited"
+    local from start
+    from=$(field "$WORK/poll.json" 'r["resumed_from"]')
+    start=$(sed -n 's/.*resumed from .*: [0-9]* env steps, \([0-9]*\) updates.*/\1/p' "$WORK/crash2.err" | head -1)
+    if [ "$from" = "$dir/checkpoint-$newest.ckpt" ] && [ "${start:-0}" -eq "$newest" ] &&
+        [ "$start" -ge "$ck_seen" ] && [ "$start" -gt 0 ]; then
+        ok "resumed from $(basename "$from"), not a .tmp: updates continue at $start (last reported checkpoint $ck_seen, $u_seen seen before the kill)"
+    else
+        fail "resumed from $from at ${start:-?} updates; want checkpoint-$newest.ckpt, >= $ck_seen"
+    fi
+    # <= the count before the kill: the checkpoint cannot be newer than the
+    # learner that wrote it; the last status is a lower bound of that count,
+    # so allow the updates of the moment between the status and the kill
+    # (a few ms; 1000 updates is a third of a second here)
+    if [ "${start:-0}" -le $((u_seen + 1000)) ]; then
+        ok "resumed count $start <= updates before the kill (the last status saw $u_seen)"
+    else
+        fail "resumed count $start above the $u_seen updates seen just before the kill"
+    fi
+    rows=$(csv_rows "$dir/progress.csv")
+    [ "$rows" != bad ] && ok "progress.csv after the restart: one header, $rows whole rows" ||
+        fail "progress.csv after the restart: $(grep -c wall_s "$dir/progress.csv") headers or a partial row"
+}
+
+# free_port: a random base port whose four ports (data, params, status,
+# metrics) can be bound now.
 free_port() {
     local p
     for _ in $(seq 20); do
         p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
         if "$PY" -c 'import socket,sys
 b=int(sys.argv[1]); s=[]
-for p in (b, b + 1, b + 2):
+for p in (b, b + 1, b + 2, b + 3):
     x=socket.socket(); x.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     x.bind(("127.0.0.1", p)); s.append(x)' "$p" 2>/dev/null; then
             echo "$p"
@@ -453,6 +678,8 @@ learn) part_learn ;;
 basic) part_basic ;;
 badinput) part_badinput ;;
 faults) part_faults ;;
+metrics) part_metrics ;;
+crash) part_crash ;;
 *) echo "unknown part $PART" >&2; exit 2 ;;
 esac
 if [ $failures -ne 0 ]; then
