@@ -43,7 +43,8 @@ typedef struct metrics_snap {
     double steps_per_s, updates_per_s;
     double ratio_target, ratio, ratio_recent;   /* NAN: not yet */
     uint64_t replay_size, replay_capacity;
-    double alpha, q_loss, pi_loss, logp, hd_dist, gate, q_mean; /* NAN: not yet */
+    double alpha, q_loss, pi_loss, logp;        /* NAN: not yet */
+    double hd_dist, gate, q_mean;               /* NAN: not yet */
     double recent_return, eval_return;          /* NAN: not yet */
     long last_ckpt_updates;                     /* -1: none */
     int n_actors;
@@ -275,12 +276,14 @@ static void format(sbuf *b, const metrics_snap *s)
         for (int i = 0; i < s->n_actors; i++) {
             const metrics_actor *a = &s->actors[i];
             actor_labels(b, names[k], a);
-            switch (k) {
-            case 0: put(b, "%llu\n", (unsigned long long)a->steps); break;
-            case 1: put(b, "%.9g\n", a->steps_per_s); break;
-            case 2: put(b, "%llu\n", (unsigned long long)a->param_lag); break;
-            default: put(b, "%.6f\n", a->last_seen_s); break;
-            }
+            if (k == 0)
+                put(b, "%llu\n", (unsigned long long)a->steps);
+            else if (k == 1)
+                put(b, "%.9g\n", a->steps_per_s);
+            else if (k == 2)
+                put(b, "%llu\n", (unsigned long long)a->param_lag);
+            else
+                put(b, "%.6f\n", a->last_seen_s);
         }
     }
 }
