@@ -389,27 +389,6 @@ static void csv_row(learner *l)
                       strerror(errno));
 }
 
-// ---- statistics ----
-
-double learner_ratio(const learner *l)
-{
-    uint64_t ls = (uint64_t)l->cfg.learning_starts;
-    if (l->env_steps <= ls)
-        return NAN;
-    return (double)l->updates / (double)(l->env_steps - ls);
-}
-
-double learner_recent_mean(const learner *l)
-{
-    long k = HPO_MIN(l->n_episodes, (long)LEARNER_RECENT);
-    if (k == 0)
-        return NAN;
-    double s = 0.0;
-    for (long i = 0; i < k; i++)
-        s += l->recent[i];
-    return s / (double)k;
-}
-
 // ---- sending ----
 
 /* Encode m into l->enc. Returns the length, 0 when it cannot be encoded. */

@@ -13,6 +13,29 @@
 #include "learner.h"
 #include "util.h"
 
+// ---- statistics (status, progress.csv, metrics) ----
+
+double learner_ratio(const learner *l)
+{
+    uint64_t ls = (uint64_t)l->cfg.learning_starts;
+    if (l->env_steps <= ls)
+        return NAN;
+    return (double)l->updates / (double)(l->env_steps - ls);
+}
+
+double learner_recent_mean(const learner *l)
+{
+    long k = HPO_MIN(l->n_episodes, (long)LEARNER_RECENT);
+    if (k == 0)
+        return NAN;
+    double s = 0.0;
+    for (long i = 0; i < k; i++)
+        s += l->recent[i];
+    return s / (double)k;
+}
+
+// ---- the JSON ----
+
 typedef struct sbuf {
     char *p;
     size_t len, cap;
