@@ -2,7 +2,7 @@
 
 #include <cblas.h>
 #include <math.h>
-#if defined(__AVX__)
+#if defined(__AVX__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 #include <stdlib.h>
@@ -11,6 +11,53 @@
 #include "util.h"
 
 // ---- activations ----
+
+#if defined(__AVX2__)
+/*
+ * e^x - 1 for 8 values x <= 0, within 1 ulp of the exact value (checked on
+ * every float in [-100, 0]): x = k ln2 + r with |r| <= ln2/2 (ln2 split in
+ * two so that k ln2_hi is exact), e^x - 1 = (2^k - 1) + 2^k expm1(r), and
+ * expm1(r) by its Taylor series to r^8. expm1f is a scalar call: the ELU of
+ * T_h and sigma_h spent 4% of an update in it.
+ */
+static __m256 expm1_neg8(__m256 x)
+{
+    static const float c[7] = {1.0f / 40320, 1.0f / 5040, 1.0f / 720,
+                               1.0f / 120,   1.0f / 24,   1.0f / 6,
+                               0.5f};
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f)); /* 2^k stays normal */
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_sub_ps(
+        _mm256_sub_ps(x, _mm256_mul_ps(k, _mm256_set1_ps(0.693145752f))),
+        _mm256_mul_ps(k, _mm256_set1_ps(1.42860677e-6f)));
+    __m256 p = _mm256_set1_ps(c[0]);
+    for (int i = 1; i < 7; i++)
+        p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(c[i]));
+    p = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r);
+    __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127));
+    __m256 s = _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)); /* 2^k */
+    return _mm256_add_ps(_mm256_sub_ps(s, _mm256_set1_ps(1.0f)),
+                         _mm256_mul_ps(s, p));
+}
+#endif
+
+/* y[i] = ELU(y[i]) from index i on; returns n. */
+static size_t elu_forward(float *y, size_t i, size_t n)
+{
+#if defined(__AVX2__)
+    const __m256 zero = _mm256_setzero_ps();
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(y + i);
+        __m256 e = expm1_neg8(_mm256_min_ps(x, zero));
+        __m256 pos = _mm256_cmp_ps(x, zero, _CMP_GT_OQ);
+        _mm256_storeu_ps(y + i, _mm256_blendv_ps(e, x, pos));
+    }
+#endif
+    for (; i < n; i++)
+        y[i] = y[i] > 0.0f ? y[i] : expm1f(y[i]);
+    return n;
+}
 
 void act_forward(float *y, size_t n, act_kind k)
 {
@@ -22,8 +69,7 @@ void act_forward(float *y, size_t n, act_kind k)
             y[i] = y[i] > 0.0f ? y[i] : 0.0f;
         break;
     case ACT_ELU:
-        for (size_t i = 0; i < n; i++)
-            y[i] = y[i] > 0.0f ? y[i] : expm1f(y[i]);
+        elu_forward(y, 0, n);
         break;
     case ACT_TANH:
         for (size_t i = 0; i < n; i++)
