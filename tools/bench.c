@@ -543,6 +543,7 @@ int main(int argc, char **argv)
         openblas_set_num_threads(t);
         double sg = square_gflops(&g, 256, fmin(1.0, o.seconds / 3));
         double lg = t > 1 ? lanes_gflops(t, fmin(1.0, o.seconds / 3)) : sg;
+        openblas_set_num_threads(t); /* lanes_gflops set 1 */
         double peak = fmax(sg, lg);
         for (int mi = 0; mi < o.n_modes; mi++) {
             int mode = o.modes[mi];
