@@ -305,6 +305,37 @@ static void test_determinism(void **state)
     sac_destroy(&c);
 }
 
+static void test_determinism_two_lanes(void **state)
+{
+    (void)state;
+    /* cfg.threads = 2 splits the update over two lanes (worker threads):
+     * the same seed and thread count must still give the same weights, and
+     * the result must agree with one lane up to float reassociation */
+    hpo_config cfg;
+    small_config(&cfg, MODE_HPO);
+    cfg.threads = 2;
+    sac *a = sac_new(&cfg, DS, DA, 4, 1), *b = sac_new(&cfg, DS, DA, 4, 1);
+    cfg.threads = 1;
+    sac *one = sac_new(&cfg, DS, DA, 4, 1);
+    size_t np = a->nets.n_params, nb = np * sizeof(float);
+    run_updates(a, 1, 25);
+    run_updates(b, 1, 25);
+    run_updates(one, 1, 25);
+    assert_memory_equal(a->params, b->params, nb);
+    assert_memory_equal(a->target, b->target, nb);
+    double diff = 0.0, norm = 0.0;
+    for (size_t i = 0; i < np; i++) {
+        diff = fmax(diff, fabs((double)a->params[i] - one->params[i]));
+        norm = fmax(norm, fabs((double)one->params[i]));
+    }
+    print_message("two lanes vs one after 25 updates: max |diff| %.2e "
+                  "(max |param| %.2f)\n", diff, norm);
+    assert_true(diff < 1e-3 * norm);
+    sac_destroy(&a);
+    sac_destroy(&b);
+    sac_destroy(&one);
+}
+
 static void test_save_load(void **state)
 {
     (void)state;
@@ -358,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_critic_target_terminal),
         cmocka_unit_test(test_temperature_loss),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_determinism_two_lanes),
         cmocka_unit_test(test_save_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
