@@ -355,7 +355,8 @@ static FILE *open_in(const char *dir, const char *name, const char *mode,
 static const char csv_columns[] =
     "wall_s,env_steps,updates,steps_per_s,updates_per_s,replay_ratio,"
     "replay_size,actors,param_version,recent_return,eval_return,q_loss,"
-    "pi_loss,alpha,hd_dist,gate\n";
+    "pi_loss,alpha,hd_dist,gate,recent_return_std,recent_return_min,"
+    "recent_return_max,eval_std,episodes\n";
 
 static void cell(FILE *f, double v, const char *sep)
 {
@@ -383,7 +384,21 @@ static void csv_row(learner *l)
     cell(f, u ? l->last.pi_loss : NAN, ",");
     cell(f, sac_alpha(l->agent), ",");
     cell(f, u ? l->last.hd_dist : NAN, ",");
-    cell(f, u ? l->last.gate : NAN, "\n");
+    cell(f, u ? l->last.gate : NAN, ",");
+    /* the recent returns' spread over the last LEARNER_RECENT episodes */
+    long k = HPO_MIN(l->n_episodes, (long)LEARNER_RECENT);
+    double mean = learner_recent_mean(l), var = 0.0;
+    double lo = INFINITY, hi = -INFINITY;
+    for (long i = 0; i < k; i++) {
+        var += (l->recent[i] - mean) * (l->recent[i] - mean);
+        lo = fmin(lo, l->recent[i]);
+        hi = fmax(hi, l->recent[i]);
+    }
+    cell(f, k ? sqrt(var / (double)k) : NAN, ",");
+    cell(f, k ? lo : NAN, ",");
+    cell(f, k ? hi : NAN, ",");
+    cell(f, l->eval_std, ",");
+    fprintf(f, "%ld\n", l->n_episodes);
     if (fflush(f))
         log_warn_once("csv", "cannot write progress.csv: %s",
                       strerror(errno));
@@ -644,6 +659,10 @@ static void on_eval(learner *l, const wire_eval *e)
     for (int i = 0; i < e->n; i++)
         s += e->returns[i];
     l->eval_mean = e->n ? s / e->n : NAN;
+    double v = 0.0;
+    for (int i = 0; i < e->n; i++)
+        v += (e->returns[i] - l->eval_mean) * (e->returns[i] - l->eval_mean);
+    l->eval_std = e->n ? sqrt(v / e->n) : NAN;
     l->eval_n = e->n;
     l->eval_version = e->param_version;
     log_info("evaluation of version %llu: mean return %.1f over %d episodes",
@@ -1016,6 +1035,7 @@ static int learner_open(learner *l, const hpo_config *cfg,
     l->cfg = *cfg;
     l->opt = *o;
     l->eval_mean = NAN;
+    l->eval_std = NAN;
     l->ratio_recent = NAN;
     l->steps_per_s = l->updates_per_s = 0.0;
     const env_class *cls = env_find(cfg->env);

@@ -103,6 +103,7 @@ typedef struct learner {
     double recent[LEARNER_RECENT];
     long n_episodes;
     double eval_mean;               /* NAN before the first EvalResult */
+    double eval_std;                /* population std of the same returns */
     int eval_n;
     uint64_t eval_version;
     double rate_t;                  /* window for the rates */

@@ -483,7 +483,8 @@ csv_rows() {
     "$PY" -c 'import sys
 t=open(sys.argv[1]).read(); ls=t.split("\n")[:-1]
 ok=t.endswith("\n") and ls[0].startswith("wall_s,") and \
-    all(len(l.split(","))==16 and not l.startswith("wall_s") for l in ls[1:])
+    all(len(l.split(","))==len(ls[0].split(",")) and not l.startswith("wall_s")
+        for l in ls[1:])
 print(len(ls)-1 if ok else "bad")' "$1"
 }
 
