@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,4 +123,56 @@ int write_full(int fd, const void *buf, size_t n)
         n -= (size_t)w;
     }
     return 0;
+}
+
+void strbuf_printf(strbuf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        HPO_ASSERT(n >= 0);
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->cap = 2 * b->cap + (size_t)n + 1;
+        b->p = xrealloc(b->p, b->cap);
+    }
+}
+
+int mkdir_parents(const char *path, char *err, size_t errlen)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errf(err, errlen, "path too long: %s", path);
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(buf, 0755) && errno != EEXIST) {
+            errf(err, errlen, "cannot create directory %s: %s", buf,
+                 strerror(errno));
+            return -1;
+        }
+        if (stat(buf, &st)) {
+            errf(err, errlen, "cannot create directory %s: %s", buf,
+                 strerror(errno));
+            return -1;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            errf(err, errlen,
+                 "cannot create directory %s: exists and is not a directory",
+                 buf);
+            return -1;
+        }
+        *p = c;
+        if (c == '\0')
+            return 0;
+    }
 }

@@ -52,6 +52,20 @@ uint32_t crc32_update(uint32_t crc, const void *buf, size_t n);
  * with errno set. */
 int write_full(int fd, const void *buf, size_t n);
 
+/* mkdir -p: create path (< 4096 chars) and its missing parents. Returns 0,
+ * or -1 with a message naming the directory that could not be made. */
+int mkdir_parents(const char *path, char *err, size_t errlen);
+
+/* A growing text buffer: p (NUL-terminated) of len chars, cap allocated.
+ * Start as {xmalloc(n), 0, n}; the caller frees p. */
+typedef struct strbuf {
+    char *p;
+    size_t len, cap;
+} strbuf;
+
+/* Append printf-formatted text, growing b (aborts on out of memory). */
+void strbuf_printf(strbuf *b, const char *fmt, ...) HPO_PRINTF(2, 3);
+
 /* Monotonic wall clock in seconds. */
 double now_s(void);
 

@@ -312,32 +312,6 @@ out:
 
 // ---- files ----
 
-/* mkdir -p. Returns 0, or -1 with a message. */
-static int mkdir_parents(const char *path, char *err, size_t errlen)
-{
-    char buf[LEARNER_PATH];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errf(err, errlen, "path too long: %s", path);
-        return -1;
-    }
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        struct stat st;
-        if ((mkdir(buf, 0755) && errno != EEXIST) || stat(buf, &st) ||
-            !S_ISDIR(st.st_mode)) {
-            errf(err, errlen, "cannot create directory %s: %s", buf,
-                 errno ? strerror(errno) : "not a directory");
-            return -1;
-        }
-        *p = c;
-        if (c == '\0')
-            return 0;
-    }
-}
-
 static FILE *open_in(const char *dir, const char *name, const char *mode,
                      char *err, size_t errlen)
 {

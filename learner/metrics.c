@@ -116,87 +116,64 @@ void metrics_update(metrics *m, const learner *l)
 
 // ---- the text (HTTP side) ----
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
 
-static void put(sbuf *b, const char *fmt, ...) HPO_PRINTF(2, 3);
-
-static void put(sbuf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        HPO_ASSERT(n >= 0);
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = 2 * b->cap + (size_t)n + 1;
-        b->p = xrealloc(b->p, b->cap);
-    }
-}
-
-static void family(sbuf *b, const char *name, const char *type,
+static void family(strbuf *b, const char *name, const char *type,
                    const char *help)
 {
-    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* A sample without labels; none when v is not finite. */
-static void sample(sbuf *b, const char *name, double v)
+static void sample(strbuf *b, const char *name, double v)
 {
     if (isfinite(v))
-        put(b, "%s %.9g\n", name, v);
+        strbuf_printf(b, "%s %.9g\n", name, v);
 }
 
-static void gauge(sbuf *b, const char *name, const char *help, double v)
+static void gauge(strbuf *b, const char *name, const char *help, double v)
 {
     family(b, name, "gauge", help);
     sample(b, name, v);
 }
 
-static void counter(sbuf *b, const char *name, const char *help, uint64_t v)
+static void counter(strbuf *b, const char *name, const char *help, uint64_t v)
 {
     family(b, name, "counter", help);
-    put(b, "%s %llu\n", name, (unsigned long long)v);
+    strbuf_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
 /* A label value: backslash, double quote and newline escaped. */
-static void label(sbuf *b, const char *s)
+static void label(strbuf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\' || *s == '"')
-            put(b, "\\%c", *s);
+            strbuf_printf(b, "\\%c", *s);
         else if (*s == '\n')
-            put(b, "\\n");
+            strbuf_printf(b, "\\n");
         else
-            put(b, "%c", *s);
+            strbuf_printf(b, "%c", *s);
     }
 }
 
-static void actor_labels(sbuf *b, const char *name, const metrics_actor *a)
+static void actor_labels(strbuf *b, const char *name, const metrics_actor *a)
 {
-    put(b, "%s{actor=\"", name);
+    strbuf_printf(b, "%s{actor=\"", name);
     label(b, a->id);
-    put(b, "\",host=\"");
+    strbuf_printf(b, "\",host=\"");
     label(b, a->host);
-    put(b, "\",role=\"%s\"} ", a->eval ? "eval" : "actor");
+    strbuf_printf(b, "\",role=\"%s\"} ", a->eval ? "eval" : "actor");
 }
 
-static void format(sbuf *b, const metrics_snap *s)
+static void format(strbuf *b, const metrics_snap *s)
 {
     family(b, "hpo_info", "gauge", "Constant 1 labelled with the run.");
-    put(b, "hpo_info{run_id=\"");
+    strbuf_printf(b, "hpo_info{run_id=\"");
     label(b, s->run_id);
-    put(b, "\",env=\"");
+    strbuf_printf(b, "\",env=\"");
     label(b, s->env);
-    put(b, "\",mode=\"");
+    strbuf_printf(b, "\",mode=\"");
     label(b, s->mode);
-    put(b, "\"} 1\n");
+    strbuf_printf(b, "\"} 1\n");
 
     counter(b, "hpo_env_steps_total",
             "Transitions ingested into the replay buffer.", s->env_steps);
@@ -206,7 +183,7 @@ static void format(sbuf *b, const metrics_snap *s)
     family(b, "hpo_rejected_messages_total", "counter",
            "Messages dropped by reason (data and status sockets).");
     for (int r = 1; r < WIRE_REJECT_COUNT; r++)
-        put(b, "hpo_rejected_messages_total{reason=\"%s\"} %llu\n",
+        strbuf_printf(b, "hpo_rejected_messages_total{reason=\"%s\"} %llu\n",
             wire_reject_name((wire_reject)r),
             (unsigned long long)s->rejected[r]);
     counter(b, "hpo_refused_handshakes_total",
@@ -277,20 +254,20 @@ static void format(sbuf *b, const metrics_snap *s)
             const metrics_actor *a = &s->actors[i];
             actor_labels(b, names[k], a);
             if (k == 0)
-                put(b, "%llu\n", (unsigned long long)a->steps);
+                strbuf_printf(b, "%llu\n", (unsigned long long)a->steps);
             else if (k == 1)
-                put(b, "%.9g\n", a->steps_per_s);
+                strbuf_printf(b, "%.9g\n", a->steps_per_s);
             else if (k == 2)
-                put(b, "%llu\n", (unsigned long long)a->param_lag);
+                strbuf_printf(b, "%llu\n", (unsigned long long)a->param_lag);
             else
-                put(b, "%.6f\n", a->last_seen_s);
+                strbuf_printf(b, "%.6f\n", a->last_seen_s);
         }
     }
 }
 
 char *metrics_text(metrics *m)
 {
-    sbuf b = {xmalloc(8192), 0, 8192};
+    strbuf b = {xmalloc(8192), 0, 8192};
     b.p[0] = '\0';
     pthread_mutex_lock(&m->lock);
     if (m->snap.valid)

@@ -36,146 +36,123 @@ double learner_recent_mean(const learner *l)
 
 // ---- the JSON ----
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void put(sbuf *b, const char *fmt, ...) HPO_PRINTF(2, 3);
-
-static void put(sbuf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        HPO_ASSERT(n >= 0);
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = 2 * b->cap + (size_t)n + 1;
-        b->p = xrealloc(b->p, b->cap);
-    }
-}
 
 /* "name": number or null */
-static void num(sbuf *b, const char *name, double v)
+static void num(strbuf *b, const char *name, double v)
 {
     if (isfinite(v))
-        put(b, "\"%s\": %.9g, ", name, v);
+        strbuf_printf(b, "\"%s\": %.9g, ", name, v);
     else
-        put(b, "\"%s\": null, ", name);
+        strbuf_printf(b, "\"%s\": null, ", name);
 }
 
 /* A JSON string (printable ASCII from wire's checks; escape anyway). */
-static void str(sbuf *b, const char *s)
+static void str(strbuf *b, const char *s)
 {
-    put(b, "\"");
+    strbuf_printf(b, "\"");
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
-            put(b, "\\%c", c);
+            strbuf_printf(b, "\\%c", c);
         else if (c < 0x20 || c >= 0x7f)
-            put(b, "\\u%04x", c);
+            strbuf_printf(b, "\\u%04x", c);
         else
-            put(b, "%c", c);
+            strbuf_printf(b, "%c", c);
     }
-    put(b, "\"");
+    strbuf_printf(b, "\"");
 }
 
 char *learner_status_json(const learner *l)
 {
-    sbuf b = {xmalloc(4096), 0, 4096};
+    strbuf b = {xmalloc(4096), 0, 4096};
     double now = now_s();
     int upd = l->updates > 0;
 
-    put(&b, "{\"run_id\": ");
+    strbuf_printf(&b, "{\"run_id\": ");
     str(&b, l->run_id);
-    put(&b, ", \"env\": ");
+    strbuf_printf(&b, ", \"env\": ");
     str(&b, l->cfg.env);
-    put(&b, ", \"mode\": ");
+    strbuf_printf(&b, ", \"mode\": ");
     str(&b, mode_name(l->cfg.mode));
-    put(&b, ", ");
+    strbuf_printf(&b, ", ");
     num(&b, "uptime_s", now - l->t_start);
-    put(&b, "\"env_steps\": %llu, \"updates\": %ld, ",
+    strbuf_printf(&b, "\"env_steps\": %llu, \"updates\": %ld, ",
         (unsigned long long)l->env_steps, l->updates);
     num(&b, "steps_per_s", l->steps_per_s);
     num(&b, "updates_per_s", l->updates_per_s);
     num(&b, "replay_ratio_target", l->opt.replay_ratio);
     num(&b, "replay_ratio", learner_ratio(l));
     num(&b, "replay_ratio_recent", l->ratio_recent);
-    put(&b, "\"replay_size\": %zu, \"replay_capacity\": %ld, ",
+    strbuf_printf(&b, "\"replay_size\": %zu, \"replay_capacity\": %ld, ",
         replay_size(l->rb), l->cfg.buffer);
-    put(&b, "\"learning_starts\": %ld, \"param_version\": %llu, ",
+    strbuf_printf(&b, "\"learning_starts\": %ld, \"param_version\": %llu, ",
         l->cfg.learning_starts, (unsigned long long)l->param_version);
 
-    put(&b, "\"actors\": [");
+    strbuf_printf(&b, "\"actors\": [");
     int first = 1;
     for (int i = 0; i < LEARNER_MAX_ACTORS; i++) {
         const learner_actor *a = &l->actors[i];
         if (!a->used)
             continue;
-        put(&b, "%s{\"id\": ", first ? "" : ", ");
+        strbuf_printf(&b, "%s{\"id\": ", first ? "" : ", ");
         first = 0;
         str(&b, a->id);
-        put(&b, ", \"host\": ");
+        strbuf_printf(&b, ", \"host\": ");
         str(&b, a->host);
-        put(&b, ", \"pid\": %u, \"role\": \"%s\", \"n_envs\": %d, "
+        strbuf_printf(&b, ", \"pid\": %u, \"role\": \"%s\", \"n_envs\": %d, "
                 "\"incarnation\": \"%016llx\", \"steps\": %llu, ",
             a->pid, a->role == 1 ? "eval" : "actor", a->n_envs,
             (unsigned long long)a->incarnation,
             (unsigned long long)a->steps);
         num(&b, "steps_per_s", a->steps_per_s);
-        put(&b, "\"param_version\": %llu, \"param_lag\": %llu, "
+        strbuf_printf(&b, "\"param_version\": %llu, \"param_lag\": %llu, "
                 "\"credit\": %lld, ",
             (unsigned long long)a->param_version,
             (unsigned long long)(l->param_version > a->param_version
                                      ? l->param_version - a->param_version
                                      : 0),
             (long long)a->balance);
-        put(&b, "\"last_seen_s\": %.3f}", now - a->last_seen);
+        strbuf_printf(&b, "\"last_seen_s\": %.3f}", now - a->last_seen);
     }
-    put(&b, "], ");
+    strbuf_printf(&b, "], ");
 
-    put(&b, "\"episodes\": %ld, \"recent_returns\": [", l->n_episodes);
+    strbuf_printf(&b, "\"episodes\": %ld, \"recent_returns\": [", l->n_episodes);
     long k = HPO_MIN(l->n_episodes, (long)LEARNER_RECENT);
     for (long i = 0; i < k; i++) {
         /* oldest first */
         long j = (l->n_episodes - k + i) % LEARNER_RECENT;
-        put(&b, "%s%.6g", i ? ", " : "", l->recent[j]);
+        strbuf_printf(&b, "%s%.6g", i ? ", " : "", l->recent[j]);
     }
-    put(&b, "], ");
+    strbuf_printf(&b, "], ");
     num(&b, "recent_return_mean", learner_recent_mean(l));
 
-    put(&b, "\"eval\": ");
+    strbuf_printf(&b, "\"eval\": ");
     if (l->eval_n > 0) {
-        put(&b, "{");
+        strbuf_printf(&b, "{");
         num(&b, "mean_return", l->eval_mean);
-        put(&b, "\"episodes\": %d, \"param_version\": %llu}, ", l->eval_n,
+        strbuf_printf(&b, "\"episodes\": %d, \"param_version\": %llu}, ", l->eval_n,
             (unsigned long long)l->eval_version);
     } else {
-        put(&b, "null, ");
+        strbuf_printf(&b, "null, ");
     }
 
-    put(&b, "\"losses\": {");
+    strbuf_printf(&b, "\"losses\": {");
     num(&b, "q", upd ? l->last.q_loss : NAN);
     num(&b, "pi", upd ? l->last.pi_loss : NAN);
     num(&b, "logp", upd ? l->last.logp : NAN);
     b.len -= 2;
-    put(&b, "}, ");
+    strbuf_printf(&b, "}, ");
     num(&b, "alpha", sac_alpha(l->agent));
     num(&b, "hd_dist", upd ? l->last.hd_dist : NAN);
     num(&b, "gate", upd ? l->last.gate : NAN);
     num(&b, "q_mean", upd ? l->last.q_mean : NAN);
 
-    put(&b, "\"rejected\": {");
+    strbuf_printf(&b, "\"rejected\": {");
     for (int r = 1; r < WIRE_REJECT_COUNT; r++)
-        put(&b, "%s\"%s\": %llu", r > 1 ? ", " : "",
+        strbuf_printf(&b, "%s\"%s\": %llu", r > 1 ? ", " : "",
             wire_reject_name((wire_reject)r),
             (unsigned long long)l->rejected[r]);
-    put(&b, "}, \"rejected_total\": %llu, ",
+    strbuf_printf(&b, "}, \"rejected_total\": %llu, ",
         (unsigned long long)(l->rejected[WIRE_TOO_LARGE] +
                              l->rejected[WIRE_MALFORMED] +
                              l->rejected[WIRE_FOREIGN] +
@@ -183,22 +160,22 @@ char *learner_status_json(const learner *l)
                              l->rejected[WIRE_UNKNOWN_TYPE] +
                              l->rejected[WIRE_BAD_DIMS] +
                              l->rejected[WIRE_BAD_VALUE]));
-    put(&b, "\"last_checkpoint\": ");
+    strbuf_printf(&b, "\"last_checkpoint\": ");
     if (l->last_ckpt[0]) {
-        put(&b, "{\"path\": ");
+        strbuf_printf(&b, "{\"path\": ");
         str(&b, l->last_ckpt);
-        put(&b, ", \"updates\": %ld, \"age_s\": %.3f}, ", l->last_ckpt_updates,
+        strbuf_printf(&b, ", \"updates\": %ld, \"age_s\": %.3f}, ", l->last_ckpt_updates,
             now - l->last_ckpt_t);
     } else {
-        put(&b, "null, ");
+        strbuf_printf(&b, "null, ");
     }
-    put(&b, "\"resumed_from\": ");
+    strbuf_printf(&b, "\"resumed_from\": ");
     if (l->resumed_from[0])
         str(&b, l->resumed_from);
     else
-        put(&b, "null");
-    put(&b, ", ");
-    put(&b, "\"refused\": %llu, \"unknown_sender\": %llu, "
+        strbuf_printf(&b, "null");
+    strbuf_printf(&b, ", ");
+    strbuf_printf(&b, "\"refused\": %llu, \"unknown_sender\": %llu, "
             "\"status_requests\": %llu}",
         (unsigned long long)l->refused, (unsigned long long)l->unknown_sender,
         (unsigned long long)l->status_requests);

@@ -45,11 +45,48 @@ static void test_write_full(void **state)
     free(back);
 }
 
+static void test_strbuf(void **state)
+{
+    (void)state;
+    strbuf b = {xmalloc(4), 0, 4};
+    for (int i = 0; i < 1000; i++)
+        strbuf_printf(&b, "%d,", i % 10);
+    assert_int_equal(b.len, 2000);
+    assert_int_equal(strlen(b.p), 2000);
+    assert_memory_equal(b.p, "0,1,2,3,", 8);
+    assert_memory_equal(b.p + 1992, "6,7,8,9,", 8);
+    free(b.p);
+}
+
+static void test_mkdir_parents(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/hpo_test_mkdirXXXXXX";
+    assert_non_null(mkdtemp(base));
+    char path[256], err[256];
+    snprintf(path, sizeof path, "%s/a/b/c", base);
+    assert_int_equal(mkdir_parents(path, err, sizeof err), 0);
+    assert_int_equal(mkdir_parents(path, err, sizeof err), 0); /* exists */
+    char file[256];
+    snprintf(file, sizeof file, "%s/f", base);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/f/g", base);
+    assert_int_equal(mkdir_parents(path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a directory"));
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_write_full),
+        cmocka_unit_test(test_strbuf),
+        cmocka_unit_test(test_mkdir_parents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -300,43 +300,6 @@ out:
 
 // ---- files ----
 
-/* mkdir -p: create path and its missing parents. Returns 0, or -1 with a
- * message naming the directory that could not be made. */
-static int mkdir_parents(const char *path, char *err, size_t errlen)
-{
-    char buf[PATH_LEN];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        errf(err, errlen, "path too long: %s", path);
-        return -1;
-    }
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        struct stat st;
-        if (mkdir(buf, 0755) && errno != EEXIST) {
-            errf(err, errlen, "cannot create directory %s: %s", buf,
-                 strerror(errno));
-            return -1;
-        }
-        if (stat(buf, &st)) {
-            errf(err, errlen, "cannot create directory %s: %s", buf,
-                 strerror(errno));
-            return -1;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            errf(err, errlen,
-                 "cannot create directory %s: exists and is not a directory",
-                 buf);
-            return -1;
-        }
-        *p = c;
-        if (c == '\0')
-            return 0;
-    }
-}
-
 /* dir/name into buf. Returns 0, or -1 with a message when it is too long. */
 static int join(char *buf, const char *dir, const char *name, char *err,
                 size_t errlen)
