@@ -147,17 +147,6 @@ static int bad(const char *fmt, const char *arg)
     return -1;
 }
 
-static int parse_num(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* HOST[:P] into o->host, o->port. */
 static int parse_learner(actor_opts *o, const char *s)
 {
@@ -169,7 +158,7 @@ static int parse_learner(actor_opts *o, const char *s)
     o->host[hl] = '\0';
     if (colon) {
         long p;
-        if (parse_num(colon + 1, 1, 65533, &p))
+        if (parse_long(colon + 1, 1, 65533, &p))
             return bad("bad port in --learner '%s'", s);
         o->port = (int)p;
     }
@@ -210,7 +199,7 @@ static int parse_args(int argc, char **argv, actor_opts *o)
                 return bad("--env too long: '%s'", val);
             snprintf(o->env, sizeof o->env, "%s", val);
         } else if (!strcmp(a, "--envs")) {
-            if (parse_num(val, 1, VECENV_MAX_ENVS, &v))
+            if (parse_long(val, 1, VECENV_MAX_ENVS, &v))
                 return bad("--envs needs 1..4096, not '%s'", val);
             o->n_envs = (int)v;
         } else if (!strcmp(a, "--id")) {
@@ -229,20 +218,20 @@ static int parse_args(int argc, char **argv, actor_opts *o)
             o->seed = s;
             o->has_seed = 1;
         } else if (!strcmp(a, "--episodes")) {
-            if (parse_num(val, 1, 10000, &v))
+            if (parse_long(val, 1, 10000, &v))
                 return bad("--episodes needs 1..10000, not '%s'", val);
             o->eval_episodes = (int)v;
         } else if (!strcmp(a, "--eval-every")) {
-            if (parse_num(val, 0, 1L << 50, &v))
+            if (parse_long(val, 0, 1L << 50, &v))
                 return bad("--eval-every needs a count of updates, not '%s'",
                            val);
             o->eval_every = v;
         } else if (!strcmp(a, "--timeout-ms")) {
-            if (parse_num(val, 50, 3600000, &v))
+            if (parse_long(val, 50, 3600000, &v))
                 return bad("--timeout-ms needs 50..3600000, not '%s'", val);
             o->timeout_ms = (int)v;
         } else if (!strcmp(a, "--max-steps")) {
-            if (parse_num(val, 0, 1L << 50, &v))
+            if (parse_long(val, 0, 1L << 50, &v))
                 return bad("--max-steps needs a count, not '%s'", val);
             o->max_steps = v;
         } else {

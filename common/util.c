@@ -176,3 +176,14 @@ int mkdir_parents(const char *path, char *err, size_t errlen)
             return 0;
     }
 }
+
+int parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}

@@ -52,6 +52,10 @@ uint32_t crc32_update(uint32_t crc, const void *buf, size_t n);
  * with errno set. */
 int write_full(int fd, const void *buf, size_t n);
 
+/* Parse all of s as a base-10 integer in [lo, hi] into *out. Returns 0, or
+ * -1 (out untouched) for an empty, partial, overflowing or out-of-range s. */
+int parse_long(const char *s, long lo, long hi, long *out);
+
 /* mkdir -p: create path (< 4096 chars) and its missing parents. Returns 0,
  * or -1 with a message naming the directory that could not be made. */
 int mkdir_parents(const char *path, char *err, size_t errlen);

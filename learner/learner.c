@@ -110,17 +110,6 @@ static int bad_usage(const char *fmt, const char *arg)
     return -1;
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* A learner option (not a config field). Returns 1 when name is one, 0 when
  * not, -1 after printing a bad value. */
 static int set_option(learner_opts *o, const char *name, const char *value)

@@ -80,6 +80,21 @@ static void test_mkdir_parents(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static void test_parse_long(void **state)
+{
+    (void)state;
+    long v = 7;
+    assert_int_equal(parse_long("42", 0, 100, &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(parse_long("-3", -5, 5, &v), 0);
+    assert_int_equal(v, -3);
+    assert_int_equal(parse_long("", 0, 100, &v), -1);
+    assert_int_equal(parse_long("12x", 0, 100, &v), -1);
+    assert_int_equal(parse_long("101", 0, 100, &v), -1);
+    assert_int_equal(parse_long("99999999999999999999", 0, 100, &v), -1);
+    assert_int_equal(v, -3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -87,6 +102,7 @@ int main(void)
         cmocka_unit_test(test_write_full),
         cmocka_unit_test(test_strbuf),
         cmocka_unit_test(test_mkdir_parents),
+        cmocka_unit_test(test_parse_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -320,16 +320,6 @@ static void usage(FILE *f)
             "Models are read from $HPO_MODEL_DIR when set.\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, options *o)
 {
     *o = (options){.episodes = 20, .steps = 20000, .reps = 3, .seed = 1};
