@@ -85,6 +85,8 @@ typedef struct actor {
     int state;
     char run_id[WIRE_NAME_MAX];     /* of the newest Welcome */
     uint64_t version;               /* snapshot acting; 0: none */
+    int timed_snapshot;             /* acted with one since the last Welcome */
+    uint64_t snap_latency_us;       /* of version's snapshot; 0: not measured */
     uint64_t snap_env_steps;        /* its learner env steps */
     uint64_t evaluated;             /* newest version evaluated */
     uint64_t snap_updates;          /* its learner updates */
@@ -336,6 +338,7 @@ static void send_heartbeat(actor *a)
     m.heartbeat.incarnation = a->incarnation;
     m.heartbeat.param_version = a->version;
     m.heartbeat.env_steps = a->steps;
+    m.heartbeat.snapshot_latency_us = a->snap_latency_us;
     send_msg(a, &m);
     a->last_hb = now_s();
 }
@@ -387,6 +390,22 @@ static void on_snapshot(actor *a, const wire_snapshot *s)
     a->version = s->version;
     a->snap_env_steps = s->env_steps;
     a->snap_updates = s->updates;
+    /* The first snapshot after a handshake may be a resend of an old one, so
+     * its age is not a broadcast latency; every later one is measured. */
+    a->snap_latency_us = 0;
+    uint64_t now = now_unix_ns();
+    if (a->timed_snapshot && s->published_unix_ns) {
+        if (now >= s->published_unix_ns)
+            a->snap_latency_us = HPO_MAX((now - s->published_unix_ns) / 1000u, 1u);
+        else
+            log_warn_once("clock", "snapshot %llu published %.3f ms in this "
+                          "host's future: clocks differ, latency not measured "
+                          "(synchronize them, e.g. with NTP)",
+                          (unsigned long long)s->version,
+                          (double)(s->published_unix_ns - now) / 1e6);
+    }
+    a->timed_snapshot = 1;
+    send_heartbeat(a); /* tells the learner the version and the latency */
 }
 
 /* Returns 1 when the actor must exit (refused). */
@@ -426,6 +445,7 @@ static int on_data(actor *a, const void *buf, size_t len)
                            : w->eval_episodes > 0 ? w->eval_episodes : 10;
         ensure_agent(a, &w->agent);
         a->state = ST_RUN;
+        a->timed_snapshot = 0;
         log_info("welcomed by run %s (snapshot %llu, %llu env steps)",
                  w->run_id, (unsigned long long)w->param_version,
                  (unsigned long long)w->env_steps);

@@ -73,6 +73,10 @@ void strbuf_printf(strbuf *b, const char *fmt, ...) HPO_PRINTF(2, 3);
 /* Monotonic wall clock in seconds. */
 double now_s(void);
 
+/* Calendar time (CLOCK_REALTIME) in nanoseconds since 1970: comparable across
+ * processes and, with synchronized clocks, across hosts. */
+uint64_t now_unix_ns(void);
+
 #define HPO_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define HPO_MAX(a, b) ((a) > (b) ? (a) : (b))
 

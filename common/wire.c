@@ -256,6 +256,7 @@ static void build_snapshot(pb_out *x, const wire_snapshot *s)
     o->env_steps = s->env_steps;
     o->updates = s->updates;
     o->run_id = STR(s->run_id);
+    o->published_unix_ns = s->published_unix_ns;
     for (int i = 0; i < s->n_blocks; i++) {
         const wire_block *b = &s->blocks[i];
         hpo__param_block__init(&x->blocks[i]);
@@ -333,6 +334,7 @@ static void build(pb_out *x, const wire_msg *m)
         x->heartbeat.incarnation = m->heartbeat.incarnation;
         x->heartbeat.param_version = m->heartbeat.param_version;
         x->heartbeat.env_steps = m->heartbeat.env_steps;
+        x->heartbeat.snapshot_latency_us = m->heartbeat.snapshot_latency_us;
         e->heartbeat = &x->heartbeat;
         break;
     case WIRE_SNAPSHOT:
@@ -600,11 +602,13 @@ static const uint8_t batch_k[NF] = {
     [14] = K_ARR32,
 };
 static const uint8_t credit_k[NF] = {[1] = K_U64};
-static const uint8_t heartbeat_k[NF] = {[1] = K_F64, [2] = K_U64, [3] = K_U64};
+static const uint8_t heartbeat_k[NF] = {
+    [1] = K_F64, [2] = K_U64, [3] = K_U64, [4] = K_U64,
+};
 static const uint8_t block_k[NF] = {[1] = K_NAME, [2] = K_BYTES};
 static const uint8_t snapshot_k[NF] = {
     [1] = K_U64, [2] = K_INT, [3] = K_INT, [4] = K_MSG, [5] = K_U64,
-    [6] = K_U64, [7] = K_NAME, [8] = K_MSGS,
+    [6] = K_U64, [7] = K_NAME, [8] = K_MSGS, [9] = K_F64,
 };
 static const uint8_t eval_k[NF] = {
     [1] = K_U64, [2] = K_F64, [3] = K_ARR32, [4] = K_ARR32,
@@ -993,6 +997,7 @@ static wire_reject copy_snapshot(const Hpo__ParamSnapshot *p,
     s->act_dim = (int)p->act_dim;
     s->env_steps = p->env_steps;
     s->updates = p->updates;
+    s->published_unix_ns = p->published_unix_ns;
     snprintf(s->run_id, sizeof s->run_id, "%s", p->run_id);
     s->n_blocks = (int)p->n_blocks;
     for (size_t i = 0; i < p->n_blocks; i++) {
@@ -1083,6 +1088,7 @@ static wire_reject copy_body(const Hpo__Envelope *e, const shape *sh,
             .incarnation = e->heartbeat->incarnation,
             .param_version = e->heartbeat->param_version,
             .env_steps = e->heartbeat->env_steps,
+            .snapshot_latency_us = e->heartbeat->snapshot_latency_us,
         };
         return WIRE_OK;
     case WIRE_SNAPSHOT:

@@ -148,6 +148,7 @@ typedef struct wire_heartbeat {
     uint64_t incarnation;
     uint64_t param_version;
     uint64_t env_steps;             /* this incarnation's steps */
+    uint64_t snapshot_latency_us;   /* of param_version's snapshot; 0: not measured */
 } wire_heartbeat;
 
 typedef struct wire_block {
@@ -164,6 +165,7 @@ typedef struct wire_snapshot {
     char run_id[WIRE_NAME_MAX];
     int n_blocks;
     wire_block blocks[WIRE_MAX_BLOCKS];
+    uint64_t published_unix_ns;     /* CLOCK_REALTIME at publication; 0: unset */
 } wire_snapshot;
 
 typedef struct wire_eval {

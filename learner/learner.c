@@ -421,6 +421,7 @@ static void publish_snapshot(learner *l)
     wire_msg_init(&m, WIRE_SNAPSHOT);
     wire_snapshot *s = &m.snapshot;
     s->version = ++l->param_version;
+    s->published_unix_ns = now_unix_ns();
     s->obs_dim = l->obs_dim;
     s->act_dim = l->act_dim;
     wire_agent_from_config(&s->agent, &l->cfg, sac_alpha(l->agent));
@@ -616,6 +617,19 @@ static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
         l->recent[l->n_episodes++ % LEARNER_RECENT] = b->ep_return[i];
 }
 
+static void on_heartbeat(learner_actor *a, const wire_heartbeat *h)
+{
+    a->param_version = h->param_version;
+    if (h->snapshot_latency_us && h->param_version > a->lat_version) {
+        double ms = (double)h->snapshot_latency_us / 1e3;
+        a->lat_version = h->param_version;
+        a->lat_n++;
+        a->lat_last_ms = ms;
+        a->lat_sum_ms += ms;
+        a->lat_max_ms = HPO_MAX(a->lat_max_ms, ms);
+    }
+}
+
 static void on_eval(learner *l, const wire_eval *e)
 {
     double s = 0.0;
@@ -726,7 +740,7 @@ static int data_one(learner *l)
         on_batch(l, a, &l->in.batch);
         break;
     case WIRE_HEARTBEAT:
-        a->param_version = l->in.heartbeat.param_version;
+        on_heartbeat(a, &l->in.heartbeat);
         break;
     case WIRE_EVAL:
         on_eval(l, &l->in.eval);

@@ -45,6 +45,10 @@ typedef struct learner_actor {
     double rate_t;                  /* window start for steps_per_s */
     uint64_t rate_steps;
     double steps_per_s;
+    /* snapshot broadcast latency as the actor measured it (its Heartbeats) */
+    uint64_t lat_version;           /* newest version measured */
+    uint64_t lat_n;                 /* snapshots measured */
+    double lat_last_ms, lat_sum_ms, lat_max_ms;
 } learner_actor;
 
 typedef struct learner_opts {

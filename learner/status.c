@@ -112,6 +112,13 @@ char *learner_status_json(const learner *l)
                                      ? l->param_version - a->param_version
                                      : 0),
             (long long)a->balance);
+        double none = NAN;
+        strbuf_printf(&b, "\"snapshots_timed\": %llu, ",
+                      (unsigned long long)a->lat_n);
+        num(&b, "snapshot_latency_ms", a->lat_n ? a->lat_last_ms : none);
+        num(&b, "snapshot_latency_mean_ms",
+            a->lat_n ? a->lat_sum_ms / (double)a->lat_n : none);
+        num(&b, "snapshot_latency_max_ms", a->lat_n ? a->lat_max_ms : none);
         strbuf_printf(&b, "\"last_seen_s\": %.3f}", now - a->last_seen);
     }
     strbuf_printf(&b, "], ");

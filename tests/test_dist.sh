@@ -176,7 +176,8 @@ top=["run_id","env","mode","uptime_s","env_steps","updates","steps_per_s",
  "last_checkpoint","resumed_from",
  "unknown_sender","status_requests"]
 act=["id","host","pid","role","n_envs","incarnation","steps","steps_per_s",
- "param_version","param_lag","credit","last_seen_s"]
+ "param_version","param_lag","credit","snapshots_timed","snapshot_latency_ms",
+ "snapshot_latency_mean_ms","snapshot_latency_max_ms","last_seen_s"]
 rej=["too_large","malformed","foreign","bad_version","unknown_type",
  "bad_dims","bad_value"]
 m=[k for k in top if k not in r]
@@ -192,6 +193,13 @@ print(" ".join(sorted(set(m))))' "$WORK/s2.json")
         ok "parameter lag of every actor bounded (<= 100 versions, 2 s of updates)"
     else
         fail "lag: $(field "$WORK/poll.json" '[(a["id"], a["param_lag"]) for a in r["actors"]]')"
+    fi
+    # snapshots go out every 50 updates: each actor has timed some, and the
+    # latency is positive and loopback-sized (a unit slip, us for ns, fails)
+    if [ "$(field "$WORK/poll.json" 'all(a["snapshots_timed"] >= 1 and 0 < a["snapshot_latency_mean_ms"] <= a["snapshot_latency_max_ms"] < 2000 for a in r["actors"])')" = True ]; then
+        ok "every actor measured snapshot broadcast latency ($(field "$WORK/poll.json" '", ".join("%.1f" % a["snapshot_latency_mean_ms"] for a in r["actors"])') ms mean)"
+    else
+        fail "latency: $(field "$WORK/poll.json" '[(a["id"], a["snapshots_timed"], a["snapshot_latency_mean_ms"], a["snapshot_latency_max_ms"]) for a in r["actors"]]')"
     fi
 
     timeout 30 "$ACTOR" --env InvertedPendulum --learner "127.0.0.1:$PORT" --id wrong \

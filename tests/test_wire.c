@@ -333,7 +333,7 @@ static void test_roundtrip_control(void **state)
     wire_msg_release(&o);
 
     wire_msg_init(&m, WIRE_HEARTBEAT);
-    m.heartbeat = (wire_heartbeat){1, 2, 3};
+    m.heartbeat = (wire_heartbeat){1, 2, 3, 4};
     round_trip(&m, NULL, &o);
     assert_memory_equal(&o.heartbeat, &m.heartbeat, sizeof m.heartbeat);
     wire_msg_release(&o);
@@ -387,6 +387,7 @@ static void test_roundtrip_snapshot(void **state)
     wire_agent_from_config(&s->agent, &c, 0.2f);
     s->env_steps = 1000000;
     s->updates = 999000;
+    s->published_unix_ns = 1764081234567890123u;
     strcpy(s->run_id, "r1");
     s->n_blocks = 2;
     strcpy(s->blocks[0].name, WIRE_BLOCK_POLICY);
@@ -401,6 +402,7 @@ static void test_roundtrip_snapshot(void **state)
     const wire_snapshot *d = &o.snapshot;
     assert_true(d->version == 42 && d->env_steps == 1000000 &&
                 d->updates == 999000);
+    assert_true(d->published_unix_ns == 1764081234567890123u);
     assert_int_equal(d->obs_dim, 17);
     assert_int_equal(d->act_dim, 6);
     assert_memory_equal(&d->agent, &s->agent, sizeof d->agent);

@@ -250,15 +250,18 @@ static void table(const jv *r, FILE *f)
 
     const jv *act = jget(r, "actors");
     int n = act && act->kind == J_ARR ? act->n : 0;
-    fprintf(f, "\n%-20s %-16s %5s %6s %10s %9s %5s %9s\n", "actor", "host",
-            "role", "envs", "steps", "steps/s", "lag", "last seen");
+    fprintf(f, "\n%-20s %-16s %5s %6s %10s %9s %5s %9s %9s\n", "actor",
+            "host", "role", "envs", "steps", "steps/s", "lag", "snap ms",
+            "last seen");
     for (int i = 0; i < n; i++) {
         const jv *x = &act->kids[i];
+        char ms[32];
         fnum(a, sizeof a, jnum(x, "steps_per_s"), "%.0f");
-        fprintf(f, "%-20.20s %-16.16s %5s %6.0f %10.0f %9s %5.0f %8.1fs\n",
+        fnum(ms, sizeof ms, jnum(x, "snapshot_latency_mean_ms"), "%.1f");
+        fprintf(f, "%-20.20s %-16.16s %5s %6.0f %10.0f %9s %5.0f %9s %8.1fs\n",
                 jstr(x, "id"), jstr(x, "host"), jstr(x, "role"),
                 jnum(x, "n_envs"), jnum(x, "steps"), a,
-                jnum(x, "param_lag"), jnum(x, "last_seen_s"));
+                jnum(x, "param_lag"), ms, jnum(x, "last_seen_s"));
     }
     if (!n)
         fprintf(f, "(no actors)\n");
