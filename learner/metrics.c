@@ -30,6 +30,7 @@ typedef struct metrics_actor {
     double steps_per_s;
     uint64_t param_lag;             /* versions behind the learner */
     double last_seen_s;             /* seconds since its last message */
+    double snap_latency_s;          /* newest measured snapshot; NAN: none */
 } metrics_actor;
 
 /* The figures, as the loop saw them at its last metrics_update. */
@@ -110,6 +111,7 @@ void metrics_update(metrics *m, const learner *l)
                            ? l->param_version - a->param_version
                            : 0;
         r->last_seen_s = now - a->last_seen;
+        r->snap_latency_s = a->lat_n ? a->lat_last_ms / 1e3 : NAN;
     }
     pthread_mutex_unlock(&m->lock);
 }
@@ -241,17 +243,22 @@ static void format(strbuf *b, const metrics_snap *s)
 
     static const char *const names[] = {
         "hpo_actor_steps_total", "hpo_actor_steps_per_second",
-        "hpo_actor_param_lag", "hpo_actor_last_seen_seconds"};
-    static const char *const types[] = {"counter", "gauge", "gauge", "gauge"};
+        "hpo_actor_param_lag", "hpo_actor_last_seen_seconds",
+        "hpo_actor_snapshot_latency_seconds"};
+    static const char *const types[] = {"counter", "gauge", "gauge", "gauge",
+                                        "gauge"};
     static const char *const helps[] = {
         "Transitions received from the actor since it joined.",
         "The actor's env steps per second over the last 2-second window.",
         "Parameter versions the actor is behind the learner.",
-        "Seconds since the actor's last message."};
-    for (int k = 0; k < 4; k++) {
+        "Seconds since the actor's last message.",
+        "Publication to acting of the newest snapshot the actor timed."};
+    for (int k = 0; k < 5; k++) {
         family(b, names[k], types[k], helps[k]);
         for (int i = 0; i < s->n_actors; i++) {
             const metrics_actor *a = &s->actors[i];
+            if (k == 4 && !isfinite(a->snap_latency_s))
+                continue; /* not measured yet: no sample */
             actor_labels(b, names[k], a);
             if (k == 0)
                 strbuf_printf(b, "%llu\n", (unsigned long long)a->steps);
@@ -259,8 +266,10 @@ static void format(strbuf *b, const metrics_snap *s)
                 strbuf_printf(b, "%.9g\n", a->steps_per_s);
             else if (k == 2)
                 strbuf_printf(b, "%llu\n", (unsigned long long)a->param_lag);
-            else
+            else if (k == 3)
                 strbuf_printf(b, "%.6f\n", a->last_seen_s);
+            else
+                strbuf_printf(b, "%.6f\n", a->snap_latency_s);
         }
     }
 }

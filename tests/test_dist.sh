@@ -427,7 +427,8 @@ part_metrics() {
         hpo_hd_dist hpo_gate \
         'hpo_actor_steps_per_second{actor="a1",host="'"$(hostname)"'",role="actor"}' \
         'hpo_actor_param_lag{actor="a1",host="'"$(hostname)"'",role="actor"}' \
-        'hpo_actor_last_seen_seconds{actor="a1",host="'"$(hostname)"'",role="actor"}'; do
+        'hpo_actor_last_seen_seconds{actor="a1",host="'"$(hostname)"'",role="actor"}' \
+        'hpo_actor_snapshot_latency_seconds{actor="a1",host="'"$(hostname)"'",role="actor"}'; do
         [ "$(metric "$m2" "$s")" = none ] && missing="$missing $s"
     done
     for f in hpo_eval_return hpo_last_checkpoint_updates; do

@@ -134,6 +134,17 @@ static void test_figures_and_labels(void **state)
         t, "hpo_actor_param_lag{actor=\"a\\\"b\\\\c\",host=\"h\\nx\",role=\"actor\"} 2"));
     assert_true(has_line(
         t, "hpo_actor_steps_total{actor=\"a\\\"b\\\\c\",host=\"h\\nx\",role=\"actor\"} 77"));
+    /* no latency measured yet: the family is declared, the actor has no sample */
+    assert_non_null(strstr(t, "# TYPE hpo_actor_snapshot_latency_seconds gauge"));
+    assert_null(strstr(t, "hpo_actor_snapshot_latency_seconds{"));
+    free(t);
+
+    a->lat_n = 3;
+    a->lat_last_ms = 2.5;
+    metrics_update(m, &L);
+    t = metrics_text(m);
+    assert_true(has_line(
+        t, "hpo_actor_snapshot_latency_seconds{actor=\"a\\\"b\\\\c\",host=\"h\\nx\",role=\"actor\"} 0.002500"));
     free(t);
     metrics_destroy(&m);
     release_learner(&L);
