@@ -15,6 +15,10 @@
 void openblas_set_num_threads(int);
 
 #define SAC_MAX_LANES 64
+/* Rows per noise block: each block of the batch draws its loss noise from
+ * its own stream, keyed by (a draw of the caller's stream, its first row),
+ * and lanes own whole blocks, so every lane count draws the same noise. */
+#define SAC_NOISE_ROWS 16
 
 /* One lane of the update: a block of batch rows, its workspaces, and the
  * partial results the caller's thread combines in lane order. */
@@ -90,15 +94,17 @@ static void *lane_main(void *arg)
 static void lanes_init(sac *s)
 {
     int m = s->m, L = s->cfg.threads;
-    L = L < 1 ? 1 : L > m ? m : L > SAC_MAX_LANES ? SAC_MAX_LANES : L;
+    int nb = (m + SAC_NOISE_ROWS - 1) / SAC_NOISE_ROWS;
+    L = L < 1 ? 1 : L > nb ? nb : L > SAC_MAX_LANES ? SAC_MAX_LANES : L;
     s->n_lanes = L;
     s->lanes = xcalloc((size_t)L, sizeof *s->lanes);
     for (int i = 0; i < L; i++) {
         sac_lane *l = &s->lanes[i];
         l->s = s;
         l->index = i;
-        l->r0 = (int)((long)m * i / L);
-        l->n = (int)((long)m * (i + 1) / L) - l->r0;
+        l->r0 = HPO_MIN(m, SAC_NOISE_ROWS * (int)((long)nb * i / L));
+        l->n = HPO_MIN(m, SAC_NOISE_ROWS * (int)((long)nb * (i + 1) / L)) -
+               l->r0;
         hd_ws_init(&l->hw, &s->nets, l->n, s->cfg.K, 1);
         mlp_cache_init(&l->pic, &s->nets.pi, l->n);
         l->gpol = i ? xalloc_floats(s->nets.pol_off + s->nets.pol_n) : NULL;
@@ -288,6 +294,22 @@ static void clip_into(float *dst, const float *src, size_t n)
         dst[i] = src[i] < -1.0f ? -1.0f : src[i] > 1.0f ? 1.0f : src[i];
 }
 
+/* The lane's rows of xi ~ N(0, 1) and, with a leapfrog, rho0 ~ N(0, std^2),
+ * block by block from the streams of s->noise_key. */
+static void lane_noise(sac_lane *l, int hd, float std)
+{
+    sac *s = l->s;
+    size_t da = (size_t)s->nets.act_dim;
+    for (int b0 = l->r0; b0 < l->r0 + l->n; b0 += SAC_NOISE_ROWS) {
+        size_t n = (size_t)HPO_MIN(SAC_NOISE_ROWS, l->r0 + l->n - b0) * da;
+        rng g;
+        rng_init(&g, s->noise_key, (uint64_t)b0);
+        rng_normal_fill(&g, s->xi + (size_t)b0 * da, n, 1.0f);
+        if (hd)
+            rng_normal_fill(&g, s->rho0 + (size_t)b0 * da, n, std);
+    }
+}
+
 // ---- critic target ----
 
 /* y at the lane's rows: pi at s', the target's leapfrog, target Qmin. */
@@ -299,6 +321,7 @@ static void lane_target(sac_lane *l, const replay_batch *b, float alpha)
     size_t o = (size_t)r0 * da, nda = (size_t)rows * da;
     const float *s2 = b->next_obs + (size_t)r0 * ds;
     double t0 = lap_start(l);
+    lane_noise(l, s->hd_tgt.kind != HD_NONE, s->cfg.std_tr);
     const float *out = mlp_forward(&n->pi, s->params, &l->pic, s2, rows);
     policy_head(s->a0 + o, s->std + o, s->logp + r0, out, s->xi + o, rows,
                 da);
@@ -321,11 +344,7 @@ static void lane_target(sac_lane *l, const replay_batch *b, float alpha)
 
 void sac_critic_target(sac *s, const replay_batch *b, rng *r, float alpha)
 {
-    size_t nda = (size_t)s->m * s->nets.act_dim;
-    /* every draw on this thread, in one order whatever the lanes */
-    rng_normal_fill(r, s->xi, nda, 1.0f);
-    if (s->hd_tgt.kind != HD_NONE)
-        rng_normal_fill(r, s->rho0, nda, s->cfg.std_tr);
+    s->noise_key = rng_u64(r); /* the lanes draw from it (lane_noise) */
     run_task(s, TASK_TARGET, b, alpha, 0);
 }
 
@@ -420,6 +439,7 @@ static void lane_policy(sac_lane *l, const replay_batch *b, float alpha)
     const float *obs = b->obs + (size_t)r0 * ds;
     float *g = l->index ? l->gpol : s->grads;
     double t0 = lap_start(l);
+    lane_noise(l, s->hd_opt.kind != HD_NONE, s->cfg.std_tr);
     memset(g + n->pol_off, 0, n->pol_n * sizeof(float));
 
     const float *out = mlp_forward(&n->pi, s->params, &l->pic, obs, rows);
@@ -500,10 +520,7 @@ static void lane_reduce(sac_lane *l, int step)
 static float policy_step(sac *s, const replay_batch *b, rng *r, float alpha,
                          sac_stats *st, int step)
 {
-    size_t nda = (size_t)s->m * s->nets.act_dim;
-    rng_normal_fill(r, s->xi, nda, 1.0f);
-    if (s->hd_opt.kind != HD_NONE)
-        rng_normal_fill(r, s->rho0, nda, s->cfg.std_tr);
+    s->noise_key = rng_u64(r);
     run_task(s, TASK_POLICY, b, alpha, 0);
     if (s->n_lanes > 1 || step)
         run_task(s, TASK_REDUCE, b, alpha, step);

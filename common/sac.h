@@ -15,9 +15,11 @@
  * BLAS calls (sac_new sets OpenBLAS to one thread). The leapfrog passes and
  * the policy loss split the batch into T blocks of rows (rows are
  * independent until the weight gradients, which are summed in lane order);
- * the critic loss runs Q1 and Q2 on two lanes. The noise is drawn on the
- * caller's thread in the same order for every T, and the result is the same
- * for the same seed and T (not across T: sums are split differently).
+ * the critic loss runs Q1 and Q2 on two lanes. The loss noise comes from
+ * streams of 16-row blocks keyed by one draw of the caller's stream, each
+ * lane drawing its own blocks, so every T sees the same noise; the result is
+ * the same for the same seed and T (not across T: sums are split
+ * differently).
  */
 #ifndef HPO_SAC_H
 #define HPO_SAC_H
@@ -83,6 +85,7 @@ typedef struct sac {
     int task, task_step;    /* the task the lanes run, and its arguments */
     const replay_batch *task_b;
     float task_alpha;
+    uint64_t noise_key;     /* the task's noise streams (sac.c: lane_noise) */
     mlp_cache qc[2];        /* critic loss: Q1, Q2 forward over the batch */
     float *sa;              /* (m, ds + da) critic loss input */
     float *xi, *rho0, *a0, *std, *logp, *aK, *ac; /* (m, da) or (m) */
