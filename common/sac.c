@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,19 +45,48 @@ typedef enum {
     TASK_REDUCE,          /* sum the lanes' policy gradients, a slice each */
 } task_kind;
 
-/* Worker threads and the task they run next. */
+/* Worker threads and the task they run next. A hand-off spins for up to
+ * SAC_SPIN_NS before it sleeps on a condition variable: the update's tasks
+ * follow each other within microseconds, and a sleeping thread costs a
+ * futex wake-up (an interrupt to another core) on each side of each task. */
 typedef struct sac_pool {
     pthread_mutex_t mu;
     pthread_cond_t start, done;
-    long gen;             /* task generation: bumped for each task */
-    int pending;          /* workers still running the current task */
-    int quit;
-    /* the current task */
-    task_kind task;
-    const replay_batch *b;
-    float alpha;
-    int step;             /* TASK_CRITIC, TASK_REDUCE: Adam (and Polyak) */
+    atomic_long gen;      /* task generation: bumped for each task */
+    atomic_long pending;  /* workers still running the current task */
+    atomic_int sleepers;  /* workers asleep on start */
+    atomic_int waiting;   /* the caller asleep on done */
+    atomic_int quit;
 } sac_pool;
+
+#define SAC_SPIN_NS 200000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Spin until *v != val (want_ne) or *v == val (!want_ne), for at most
+ * SAC_SPIN_NS; 1 when it came. */
+static int spin_until(atomic_long *v, long val, int want_ne)
+{
+    double t0 = 0.0;
+    for (unsigned i = 1;; i++) {
+        long x = atomic_load_explicit(v, memory_order_acquire);
+        if (want_ne ? x != val : x == val)
+            return 1;
+        cpu_relax();
+        if (!(i & 255)) {
+            double t = now_s();
+            if (t0 == 0.0)
+                t0 = t;
+            else if ((t - t0) * 1e9 > SAC_SPIN_NS)
+                return 0;
+        }
+    }
+}
 
 static void set_hd(hd_params *p, int kind, const hpo_config *c, float std)
 {
@@ -73,20 +103,25 @@ static void *lane_main(void *arg)
     sac_lane *l = arg;
     sac_pool *p = l->s->pool;
     long seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (p->gen == seen && !p->quit)
-            pthread_cond_wait(&p->start, &p->mu);
-        if (p->quit)
+        if (!spin_until(&p->gen, seen, 1)) {
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
+                pthread_cond_wait(&p->start, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->quit))
             break;
-        seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
+        seen = atomic_load(&p->gen);
         lane_run(l);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0)
+        if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->waiting)) {
+            pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -128,7 +163,8 @@ static void lanes_release(sac *s)
     sac_pool *p = s->pool;
     if (p) {
         pthread_mutex_lock(&p->mu);
-        p->quit = 1;
+        atomic_store(&p->quit, 1);
+        atomic_fetch_add(&p->gen, 1);
         pthread_cond_broadcast(&p->start);
         pthread_mutex_unlock(&p->mu);
         for (int i = 1; i < s->n_lanes; i++)
@@ -256,35 +292,38 @@ static double lap_start(const sac_lane *l)
 }
 
 /* Run task on every lane: the workers and this thread (lane 0); return when
- * all are done. The pool's mutex orders the task's inputs before and its
- * results after. */
+ * all are done. The task's inputs are written before gen's release and its
+ * results read after pending's acquire (seq_cst atomics, so a sleeper is
+ * either seen and woken under the mutex or sees the new generation). */
 static void run_task(sac *s, task_kind task, const replay_batch *b,
                      float alpha, int step)
 {
     sac_pool *p = s->pool;
-    if (!p) {
-        s->task_b = b;
-        s->task_alpha = alpha;
-        s->task = (int)task;
-        s->task_step = step;
-        lane_run(&s->lanes[0]);
-        return;
-    }
-    pthread_mutex_lock(&p->mu);
     s->task_b = b;
     s->task_alpha = alpha;
     s->task = (int)task;
     s->task_step = step;
-    p->pending = s->n_lanes - 1;
-    p->gen++;
-    pthread_cond_broadcast(&p->start);
-    pthread_mutex_unlock(&p->mu);
+    if (!p) {
+        lane_run(&s->lanes[0]);
+        return;
+    }
+    atomic_store(&p->pending, s->n_lanes - 1);
+    atomic_fetch_add(&p->gen, 1);
+    if (atomic_load(&p->sleepers)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->start);
+        pthread_mutex_unlock(&p->mu);
+    }
     lane_run(&s->lanes[0]);
     double t0 = lap_start(&s->lanes[0]);
-    pthread_mutex_lock(&p->mu);
-    while (p->pending)
-        pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    if (!spin_until(&p->pending, 0, 0)) {
+        pthread_mutex_lock(&p->mu);
+        atomic_store(&p->waiting, 1);
+        while (atomic_load(&p->pending))
+            pthread_cond_wait(&p->done, &p->mu);
+        atomic_store(&p->waiting, 0);
+        pthread_mutex_unlock(&p->mu);
+    }
     lap(&s->lanes[0], SAC_PH_SYNC, &t0);
 }
 
