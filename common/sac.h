@@ -79,7 +79,8 @@ typedef struct sac {
 
     /* update workspace, batch cfg.batch */
     int m;
-    int n_lanes;            /* threads of the update (cfg.threads, <= m) */
+    int n_lanes;            /* threads of the update: cfg.threads, at most
+                               one per 16-row noise block of the batch */
     struct sac_lane *lanes; /* (n_lanes) rows, workspaces; opaque */
     struct sac_pool *pool;  /* worker threads; NULL with one lane */
     int task, task_step;    /* the task the lanes run, and its arguments */

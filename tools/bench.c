@@ -584,6 +584,9 @@ int main(int argc, char **argv)
             if (o.torch) {
                 double share = -1, med = -1, fast = -1;
                 double tu = run_torch(mode, t, o.seconds, &share, &med, &fast);
+                /* let the peer's exit (freeing its memory, its threads)
+                 * finish before the next timed case */
+                sleep(1);
                 if (tu > 0)
                     printf("impl=torch mode=%s threads=%d updates_per_s=%.1f "
                            "gflop_per_update=%.3f gflops=%.1f "
