@@ -89,7 +89,10 @@ static double check_range(ctx *c, const float *grad, size_t off, size_t n,
     for (size_t i = off; i < off + n; i++)
         gmax = fmax(gmax, fabs(grad[i]));
     assert_true(gmax > 0.0);
-    const double h = getenv("FDH") ? atof(getenv("FDH")) : 2e-3;
+    /* 4e-3: T_h's entries (|grad| <= 0.003) need the larger step to rise
+     * above float noise (at 2e-3 their worst large entry was 0.8-1.0% off,
+     * 1.0% with OpenBLAS's AVX-512 kernels), and 8e-3 straddles kinks */
+    const double h = getenv("FDH") ? atof(getenv("FDH")) : 4e-3;
     double big_worst = 0.0, diff2 = 0.0, an2 = 0.0;
     size_t checked = 0, skipped = 0;
     for (size_t i = off; i < off + n; i += stride) {
