@@ -54,6 +54,7 @@
 
 /* OpenBLAS extension; declared here so a cblas.h without it still builds. */
 void openblas_set_num_threads(int);
+char *openblas_get_corename(void);
 
 #define PROG "hpo-bench"
 #define MAX_LIST 8
@@ -535,6 +536,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* which kernels ran: OpenBLAS's choice, or OPENBLAS_CORETYPE's */
+    const char *forced = getenv("OPENBLAS_CORETYPE");
+    printf("# openblas_core=%s OPENBLAS_CORETYPE=%s\n", openblas_get_corename(),
+           forced && *forced ? forced : "(unset)");
     gemm_bufs g;
     gemm_bufs_init(&g, (size_t)512 * 512);
     for (int ti = 0; ti < o.n_threads; ti++) {
