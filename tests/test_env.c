@@ -12,15 +12,7 @@
 
 #include "env.h"
 #include "rng.h"
-
-static env *new_env(const char *name)
-{
-    char err[512] = "";
-    env *e = env_new(name, NULL, err, sizeof err);
-    if (!e)
-        fail_msg("env_new(%s): %s", name, err);
-    return e;
-}
+#include "testutil.h"
 
 // ---- lookup ----
 
@@ -71,7 +63,7 @@ static void test_model_dir_env_var(void **state)
 
 static void test_pendulum_dims_and_bounds(void **state)
 {
-    env *e = new_env("Pendulum");
+    env *e = test_env_new("Pendulum");
     const env_class *c = e->cls;
     assert_int_equal(c->obs_dim, 3);
     assert_int_equal(c->act_dim, 1);
@@ -123,7 +115,7 @@ static double wrap(double x)
 static void test_pendulum_first_step(void **state)
 {
     const uint64_t seed = 42;
-    env *e = new_env("Pendulum");
+    env *e = test_env_new("Pendulum");
     env_seed(e, seed);
     float obs[3];
     env_reset(e, obs);
@@ -161,7 +153,7 @@ static void test_pendulum_first_step(void **state)
 
 static void test_pendulum_truncates_at_200(void **state)
 {
-    env *e = new_env("Pendulum");
+    env *e = test_env_new("Pendulum");
     float obs[3], a = 0.0f;
     env_step_result res;
     for (int ep = 0; ep < 2; ep++) {
@@ -178,7 +170,7 @@ static void test_pendulum_truncates_at_200(void **state)
 
 static void test_action_clipping(void **state)
 {
-    env *big = new_env("Pendulum"), *one = new_env("Pendulum");
+    env *big = test_env_new("Pendulum"), *one = test_env_new("Pendulum");
     float ob[3], oo[3];
     env_step_result rb, ro;
     const float big_a[] = {5.0f, -7.5f, 1e30f};
@@ -199,7 +191,7 @@ static void test_action_clipping(void **state)
 
 static void test_nonfinite_action_diverges(void **state)
 {
-    env *e = new_env("Pendulum");
+    env *e = test_env_new("Pendulum");
     float obs[3], last[3], a = 0.5f;
     env_step_result res;
     env_reset(e, obs);
@@ -227,7 +219,7 @@ static void test_nonfinite_action_diverges(void **state)
 /* Record (obs, reward) of one episode under a fixed action sequence. */
 static void rollout(uint64_t seed, float *traj /* (200 * 4) */)
 {
-    env *e = new_env("Pendulum");
+    env *e = test_env_new("Pendulum");
     env_seed(e, seed);
     float obs[3];
     env_step_result res;

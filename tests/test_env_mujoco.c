@@ -19,6 +19,7 @@
 #include "env.h"
 #include "mjenv.h"
 #include "rng.h"
+#include "testutil.h"
 
 #define MAX_DIM 32
 
@@ -63,15 +64,6 @@ static const expect cases[] = {
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
-static env *new_env(const char *name)
-{
-    char err[512] = "";
-    env *e = env_new(name, NULL, err, sizeof err);
-    if (!e)
-        fail_msg("env_new(%s): %s", name, err);
-    return e;
-}
-
 /* Reset, then overwrite the state with (qpos, qvel). */
 static void set_state(env *e, const double *qpos, const double *qvel)
 {
@@ -111,7 +103,7 @@ static void test_dims_and_bounds(void **state)
         for (int t = 0; t < x->n_terms; t++)
             assert_string_equal(c->term_names[t], x->terms[t]);
 
-        env *e = new_env(x->name);
+        env *e = test_env_new(x->name);
         mjenv *me = mjenv_of(e);
         assert_int_equal(me->m->nq, x->nq);
         assert_int_equal(me->m->nv, x->nv);
@@ -171,7 +163,7 @@ static void test_reward_is_sum_of_terms(void **state)
     rng_init(&r, 5, RNG_STREAM_ACT);
     for (int k = 0; k < N_CASES; k++) {
         const expect *x = &cases[k];
-        env *e = new_env(x->name);
+        env *e = test_env_new(x->name);
         mjenv *me = mjenv_of(e);
         float obs[MAX_DIM], a[MAX_DIM];
         env_step_result res;
@@ -210,7 +202,7 @@ static void test_observation_layout(void **state)
 {
     for (int k = 0; k < N_CASES; k++) {
         const expect *x = &cases[k];
-        env *e = new_env(x->name);
+        env *e = test_env_new(x->name);
         mjenv *me = mjenv_of(e);
         float obs[MAX_DIM], a[MAX_DIM] = {0};
         env_step_result res;
@@ -257,7 +249,7 @@ static void test_observation_layout(void **state)
 
 static void test_velocity_clipping(void **state)
 {
-    env *e = new_env("Hopper");
+    env *e = test_env_new("Hopper");
     const mjModel *m = mjenv_of(e)->m;
     double qvel[6] = {0, 0, 0, 0, 0, 0};
     qvel[0] = 50.0;   /* fast but healthy (< 100) */
@@ -275,7 +267,7 @@ static void test_velocity_clipping(void **state)
 
 static void test_inverted_pendulum_termination(void **state)
 {
-    env *e = new_env("InvertedPendulum");
+    env *e = test_env_new("InvertedPendulum");
     double v[2] = {0, 0};
     env_step_result res;
     const double angles[] = {0.0, 0.15, -0.15, 0.25, -0.25, 0.5};
@@ -293,7 +285,7 @@ static void test_inverted_pendulum_termination(void **state)
 
 static void test_inverted_double_pendulum_termination(void **state)
 {
-    env *e = new_env("InvertedDoublePendulum");
+    env *e = test_env_new("InvertedDoublePendulum");
     double v[3] = {0, 0, 0};
     env_step_result res;
 
@@ -327,7 +319,7 @@ static void test_inverted_double_pendulum_termination(void **state)
 
 static void test_hopper_termination(void **state)
 {
-    env *e = new_env("Hopper");
+    env *e = test_env_new("Hopper");
     const mjModel *m = mjenv_of(e)->m;
     env_step_result res;
     double q[6], v[6];
@@ -372,7 +364,7 @@ static void test_hopper_termination(void **state)
 
 static void test_walker2d_termination(void **state)
 {
-    env *e = new_env("Walker2d");
+    env *e = test_env_new("Walker2d");
     const mjModel *m = mjenv_of(e)->m;
     env_step_result res;
     double q[9], v[9] = {0};
@@ -402,7 +394,7 @@ static void test_walker2d_termination(void **state)
 
 static void test_half_cheetah_never_terminates(void **state)
 {
-    env *e = new_env("HalfCheetah");
+    env *e = test_env_new("HalfCheetah");
     const mjModel *m = mjenv_of(e)->m;
     double q[9], v[9] = {0};
     memcpy(q, m->qpos0, sizeof q);
@@ -436,7 +428,7 @@ static void test_reset_noise(void **state)
     enum { RESETS = 300 };
     for (int k = 0; k < N_CASES; k++) {
         const expect *x = &cases[k];
-        env *e = new_env(x->name);
+        env *e = test_env_new(x->name);
         mjenv *me = mjenv_of(e);
         float obs[MAX_DIM];
 
@@ -499,7 +491,7 @@ static void test_reset_noise(void **state)
 /* obs and reward of 150 steps under a fixed action sequence. */
 static void rollout(const expect *x, uint64_t seed, float *traj)
 {
-    env *e = new_env(x->name);
+    env *e = test_env_new(x->name);
     float obs[MAX_DIM], a[MAX_DIM];
     env_step_result res;
     env_seed(e, seed);
@@ -535,7 +527,7 @@ static void test_seed_determinism(void **state)
 
 static void test_half_cheetah_pushed_forward(void **state)
 {
-    env *e = new_env("HalfCheetah");
+    env *e = test_env_new("HalfCheetah");
     mjenv *me = mjenv_of(e);
     double q[9], v[9] = {0};
     memcpy(q, me->m->qpos0, sizeof q);
@@ -556,7 +548,7 @@ static void test_half_cheetah_pushed_forward(void **state)
 
 static void test_inverted_pendulum_push(void **state)
 {
-    env *e = new_env("InvertedPendulum");
+    env *e = test_env_new("InvertedPendulum");
     mjenv *me = mjenv_of(e);
     double q[2] = {0, 0}, v[2] = {0, 0};
     float obs[4];
@@ -580,7 +572,7 @@ static void test_passive_fall(void **state)
     const char *names[] = {"InvertedPendulum", "InvertedDoublePendulum",
                            "Hopper", "Walker2d"};
     for (int k = 0; k < 4; k++) {
-        env *e = new_env(names[k]);
+        env *e = test_env_new(names[k]);
         float obs[MAX_DIM], a[MAX_DIM] = {0};
         env_step_result res = {0};
         env_seed(e, 3);
@@ -598,7 +590,7 @@ static void test_passive_fall(void **state)
 
 static void test_hopper_lands_on_floor(void **state)
 {
-    env *e = new_env("Hopper");
+    env *e = test_env_new("Hopper");
     mjenv *me = mjenv_of(e);
     float obs[11];
     env_step_result res;
@@ -616,7 +608,7 @@ static void test_hopper_lands_on_floor(void **state)
 static void test_simulator_warning_diverges(void **state)
 {
     for (int k = 0; k < N_CASES; k++) {
-        env *e = new_env(cases[k].name);
+        env *e = test_env_new(cases[k].name);
         mjenv *me = mjenv_of(e);
         double q[MAX_DIM], v[MAX_DIM] = {0};
         memcpy(q, me->m->qpos0, sizeof(double) * (size_t)me->m->nq);

@@ -15,22 +15,13 @@
 #include "env.h"
 #include "mjenv.h"
 #include "rng.h"
+#include "testutil.h"
 
 #define ANT_OBS 105
 #define HUM_OBS 348
 #define GRAVITY 9.81
 
 enum { T_SURVIVE, T_FORWARD, T_CTRL, T_CONTACT };   /* term order of both */
-
-static env *new_env(const char *name, uint64_t seed)
-{
-    char err[512] = "";
-    env *e = env_new(name, NULL, err, sizeof err);
-    if (!e)
-        fail_msg("env_new(%s): %s", name, err);
-    env_seed(e, seed);
-    return e;
-}
 
 static mjData *data_of(env *e) { return mjenv_of(e)->d; }
 static mjModel *model_of(env *e) { return mjenv_of(e)->m; }
@@ -90,7 +81,7 @@ static void freeze_world(env *e)
 static void check_class(const char *name, int obs_dim, int act_dim, int nq,
                         int nv, double ctrl_hi)
 {
-    env *e = new_env(name, 0);
+    env *e = test_env_seeded(name, 0);
     const env_class *c = e->cls;
     assert_int_equal(c->obs_dim, obs_dim);
     assert_int_equal(c->act_dim, act_dim);
@@ -155,7 +146,7 @@ static void assert_block(const float *obs, const mjtNum *src, int n, double clip
 /* Steps with random actions until the feet touch, checking every block. */
 static void test_ant_observation_layout(void **state)
 {
-    env *e = new_env("Ant", 3);
+    env *e = test_env_seeded("Ant", 3);
     float obs[ANT_OBS], a[8];
     env_step_result res;
     rng r;
@@ -186,7 +177,7 @@ static void test_ant_observation_layout(void **state)
 
 static void test_humanoid_observation_layout(void **state)
 {
-    env *e = new_env("Humanoid", 3);
+    env *e = test_env_seeded("Humanoid", 3);
     float obs[HUM_OBS], a[17];
     env_step_result res;
     rng r;
@@ -220,7 +211,7 @@ static void test_humanoid_observation_layout(void **state)
 static void check_reward_terms(const char *name, int steps)
 {
     const int is_ant = strcmp(name, "Ant") == 0;
-    env *e = new_env(name, 21);
+    env *e = test_env_seeded(name, 21);
     const mjModel *m = model_of(e);
     const mjData *d = data_of(e);
     const int nu = m->nu;
@@ -294,7 +285,7 @@ static int frozen_terminates(env *e, double z, float healthy_reward)
 /* Ant's range is inclusive: 0.2 <= z <= 1.0. */
 static void test_ant_healthy_bounds_exact(void **state)
 {
-    env *e = new_env("Ant", 0);
+    env *e = test_env_seeded("Ant", 0);
     freeze_world(e);
     assert_false(frozen_terminates(e, 0.2, 1.0f));
     assert_false(frozen_terminates(e, 1.0, 1.0f));
@@ -309,7 +300,7 @@ static void test_ant_healthy_bounds_exact(void **state)
 /* Humanoid's range is strict: 1.0 < z < 2.0. */
 static void test_humanoid_healthy_bounds_exact(void **state)
 {
-    env *e = new_env("Humanoid", 0);
+    env *e = test_env_seeded("Humanoid", 0);
     freeze_world(e);
     assert_true(frozen_terminates(e, 1.0, 5.0f));
     assert_true(frozen_terminates(e, 2.0, 5.0f));
@@ -328,7 +319,7 @@ static void test_humanoid_healthy_bounds_exact(void **state)
  */
 static void test_ant_flipped_and_too_high(void **state)
 {
-    env *e = new_env("Ant", 0);
+    env *e = test_env_seeded("Ant", 0);
     mjtNum qpos[15], qvel[14];
     float obs[ANT_OBS], a[8];
     env_step_result res;
@@ -360,7 +351,7 @@ static void test_ant_flipped_and_too_high(void **state)
  * below z = 1, then terminated with healthy term 0. */
 static void test_humanoid_falls_and_terminates(void **state)
 {
-    env *e = new_env("Humanoid", 4);
+    env *e = test_env_seeded("Humanoid", 4);
     float obs[HUM_OBS], a[17];
     env_step_result res;
     zero_action(a, 17);
@@ -387,7 +378,7 @@ static void test_humanoid_falls_and_terminates(void **state)
  * step is diverged and terminated, with reward and terms zeroed. */
 static void check_diverged(const char *name)
 {
-    env *e = new_env(name, 0);
+    env *e = test_env_seeded(name, 0);
     mjtNum qpos[32], qvel[32];
     float obs[HUM_OBS], a[32];
     env_step_result res;
@@ -430,7 +421,7 @@ static double quat_norm(const mjtNum *q)
 
 static void test_ant_reset_noise(void **state)
 {
-    env *e = new_env("Ant", 77);
+    env *e = test_env_seeded("Ant", 77);
     const mjModel *m = model_of(e);
     const mjData *d = data_of(e);
     float obs[ANT_OBS];
@@ -463,7 +454,7 @@ static void test_ant_reset_noise(void **state)
 
 static void test_humanoid_reset_noise(void **state)
 {
-    env *e = new_env("Humanoid", 77);
+    env *e = test_env_seeded("Humanoid", 77);
     const mjModel *m = model_of(e);
     const mjData *d = data_of(e);
     float obs[HUM_OBS];
@@ -492,7 +483,7 @@ static void test_humanoid_reset_noise(void **state)
 
 static void rollout(const char *name, uint64_t seed, int steps, float *out)
 {
-    env *e = new_env(name, seed);
+    env *e = test_env_seeded(name, seed);
     const int od = e->cls->obs_dim, ad = e->cls->act_dim;
     float a[32];
     env_step_result res;
@@ -545,7 +536,7 @@ static void test_humanoid_same_seed_same_trajectory(void **state)
  */
 static void test_ant_rests_on_contacts_until_time_limit(void **state)
 {
-    env *e = new_env("Ant", 12);
+    env *e = test_env_seeded("Ant", 12);
     const mjModel *m = model_of(e);
     const mjData *d = data_of(e);
     float obs[ANT_OBS], a[8];
@@ -584,7 +575,7 @@ static void test_ant_rests_on_contacts_until_time_limit(void **state)
  */
 static void test_humanoid_free_fall_conserves_momentum(void **state)
 {
-    env *e = new_env("Humanoid", 8);
+    env *e = test_env_seeded("Humanoid", 8);
     model_of(e)->opt.disableflags |= mjDSBL_CONTACT;
     const mjData *d = data_of(e);
     const double dt = mjenv_of(e)->dt;

@@ -12,6 +12,7 @@
 
 #include "env.h"
 #include "rng.h"
+#include "testutil.h"
 #include "vecenv.h"
 
 #define PEND_STEPS 200   /* Pendulum's time limit */
@@ -23,16 +24,6 @@ static vecenv *new_vec(const char *name, int n, uint64_t seed)
     if (!v)
         fail_msg("vecenv_new(%s, %d): %s", name, n, err);
     return v;
-}
-
-static env *new_env(const char *name, uint64_t seed)
-{
-    char err[512] = "";
-    env *e = env_new(name, NULL, err, sizeof err);
-    if (!e)
-        fail_msg("env_new(%s): %s", name, err);
-    env_seed(e, seed);
-    return e;
 }
 
 /* Deterministic pseudo-random actions in [-1.2, 1.2] (some get clipped). */
@@ -94,7 +85,7 @@ static void test_per_env_seeds(void **state)
     vecenv_reset_all(v);
     float obs[16];
     for (int i = 0; i < n; i++) {
-        env *e = new_env("Pendulum", seed + (uint64_t)i);
+        env *e = test_env_seeded("Pendulum", seed + (uint64_t)i);
         env_reset(e, obs);
         assert_floats_equal(v->obs + i * v->obs_dim, obs, v->obs_dim);
         env_destroy(&e);
@@ -127,7 +118,7 @@ static void test_matches_single_envs_and_autoresets(void **state)
 
     vecenv_reset_all(v);
     for (int i = 0; i < n; i++) {
-        ref[i] = new_env("Pendulum", seed + (uint64_t)i);
+        ref[i] = test_env_seeded("Pendulum", seed + (uint64_t)i);
         env_reset(ref[i], ref_obs[i]);
     }
 
