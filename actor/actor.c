@@ -28,6 +28,7 @@
 #include <zmq.h>
 
 #include "config.h"
+#include "curve.h"
 #include "env.h"
 #include "log.h"
 #include "rng.h"
@@ -64,6 +65,8 @@ typedef struct actor_opts {
     int timeout_ms;             /* before the Welcome gives the learner's */
     long max_steps;             /* stop after this many env steps; 0: never */
     int quiet;
+    char curve_server[4096];    /* learner's public key file; "": no CURVE */
+    char curve_key[4096];       /* this actor's secret key file */
 } actor_opts;
 
 enum { ST_HELLO = 0, ST_RUN = 1 };
@@ -71,6 +74,11 @@ enum { ST_HELLO = 0, ST_RUN = 1 };
 typedef struct actor {
     actor_opts opt;
     void *zctx, *dealer, *sub;
+    void *mon;                      /* the DEALER's handshake events */
+    int n_mon;                      /* monitors made (their inproc names) */
+    int curve;                      /* CurveZMQ client */
+    curve_pair key;                 /* this actor's key pair */
+    char server_pub[CURVE_KEY_TEXT];
     char endpoint[300], params_ep[300];
     vecenv *ve;
     env *eval_env;
@@ -138,6 +146,10 @@ static void usage(FILE *f)
             "  --timeout-ms MS        handshake timeout (default 3000)\n"
             "  --max-steps N          stop after N env steps (default 0: "
             "never)\n"
+            "  --curve-server FILE    the learner's public key (hpo-keygen's "
+            ".public);\n"
+            "                         with --curve-key, talk CurveZMQ\n"
+            "  --curve-key FILE       this actor's key pair (its .secret file)\n"
             "  --quiet                warnings and errors only\n");
 }
 
@@ -236,10 +248,17 @@ static int parse_args(int argc, char **argv, actor_opts *o)
             if (parse_long(val, 0, 1L << 50, &v))
                 return bad("--max-steps needs a count, not '%s'", val);
             o->max_steps = v;
+        } else if (!strcmp(a, "--curve-server") || !strcmp(a, "--curve-key")) {
+            char *dst = a[8] == 's' ? o->curve_server : o->curve_key;
+            if (!val[0] || strlen(val) >= sizeof o->curve_key)
+                return bad("%s needs a key file path", a);
+            snprintf(dst, sizeof o->curve_key, "%s", val);
         } else {
             return bad("unknown flag %s", a);
         }
     }
+    if (!o->curve_server[0] != !o->curve_key[0])
+        return bad("%s", "--curve-server and --curve-key go together");
     return 0;
 }
 
@@ -297,6 +316,25 @@ static void connect_data(actor *a)
     int zero = 0;
     zmq_setsockopt(a->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zmq_setsockopt(a->dealer, ZMQ_LINGER, &zero, sizeof zero);
+    char err[256];
+    if (a->curve && curve_client(a->dealer, a->server_pub, &a->key, err,
+                                 sizeof err))
+        log_error("%s", err);
+    /* handshake failures (a refused key, CURVE on one side only) come as
+     * monitor events, never as messages */
+    if (a->mon)
+        zmq_close(a->mon);
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof mon_ep, "inproc://hpo-actor-monitor-%d",
+             a->n_mon++);
+    a->mon = NULL;
+    if (!zmq_socket_monitor(a->dealer, mon_ep,
+                            ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)) {
+        a->mon = zmq_socket(a->zctx, ZMQ_PAIR);
+        zmq_setsockopt(a->mon, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_connect(a->mon, mon_ep);
+    }
     zmq_connect(a->dealer, a->endpoint);
     send_hello(a);
 }
@@ -600,6 +638,43 @@ static void evaluate(actor *a)
     free(act);
 }
 
+/* 1 when a handshake failed in a way retrying cannot fix (message
+ * printed): the learner refused this actor's key, or only one side uses
+ * CurveZMQ. */
+static int handshake_failed(actor *a)
+{
+    for (;;) {
+        uint8_t ev[6];
+        if (!a->mon || zmq_recv(a->mon, ev, sizeof ev, ZMQ_DONTWAIT) < 6)
+            return 0;
+        char ep[300] = "";
+        int n = zmq_recv(a->mon, ep, sizeof ep - 1, 0);
+        ep[n > 0 ? HPO_MIN(n, (int)sizeof ep - 1) : 0] = '\0';
+        uint16_t event;
+        uint32_t value;
+        memcpy(&event, ev, 2);
+        memcpy(&value, ev + 2, 4);
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            fprintf(stderr, PROG ": refused by the learner: it does not allow "
+                    "this actor's CurveZMQ key %s (ZAP status %u); put the "
+                    ".public file of %s into the learner's --curve-allow\n",
+                    a->key.pub, (unsigned)value, a->opt.curve_key);
+            return 1;
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+            value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+            fprintf(stderr, PROG ": refused by the learner at %s: %s\n", ep,
+                    a->curve ? "it does not use CurveZMQ; drop --curve-server "
+                               "and --curve-key"
+                             : "it requires CurveZMQ; give --curve-server "
+                               "LEARNER.public and --curve-key ACTOR.secret");
+            return 1;
+        }
+        log_warn_once("handshake", "handshake with %s failed: event 0x%x, "
+                      "value 0x%x", ep, event, (unsigned)value);
+    }
+}
+
 static int run(actor *a)
 {
     connect_data(a);
@@ -614,7 +689,7 @@ static int run(actor *a)
             log_error("zmq_poll: %s", zmq_strerror(errno));
             return 1;
         }
-        if (drain_data(a))
+        if (drain_data(a) || handshake_failed(a))
             return 3;
         drain_params(a);
         double now = now_s();
@@ -722,8 +797,19 @@ static int actor_open(actor *a, const actor_opts *o, char *err, size_t errlen)
     snprintf(a->endpoint, sizeof a->endpoint, "tcp://%s:%d", o->host, o->port);
     snprintf(a->params_ep, sizeof a->params_ep, "tcp://%s:%d", o->host,
              o->port + 1);
+    if (o->curve_server[0]) {
+        curve_pair server;
+        if (curve_read(o->curve_server, 0, &server, err, errlen) ||
+            curve_read(o->curve_key, 1, &a->key, err, errlen))
+            return -1;
+        snprintf(a->server_pub, sizeof a->server_pub, "%s", server.pub);
+        a->curve = 1;
+    }
     a->zctx = zmq_ctx_new();
     a->sub = zmq_socket(a->zctx, ZMQ_SUB);
+    if (a->curve &&
+        curve_client(a->sub, a->server_pub, &a->key, err, errlen))
+        return -1;
     int one = 1, zero = 0;
     int64_t maxmsg = WIRE_MAX_MSG;
     zmq_setsockopt(a->sub, ZMQ_CONFLATE, &one, sizeof one);
@@ -746,6 +832,8 @@ static void actor_close(actor *a)
         zmq_close(a->dealer);
     if (a->sub)
         zmq_close(a->sub);
+    if (a->mon)
+        zmq_close(a->mon);
     if (a->zctx)
         zmq_ctx_term(a->zctx);
     sac_destroy(&a->agent);

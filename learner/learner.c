@@ -29,6 +29,7 @@
 
 #include "checkpoint.h"
 #include "config.h"
+#include "curve.h"
 #include "env.h"
 #include "learner.h"
 #include "log.h"
@@ -94,6 +95,13 @@ static void usage(FILE *f)
             "  --metrics-port PORT    serve Prometheus metrics at "
             "http://ADDR:PORT/metrics\n"
             "                         (default 0: off)\n"
+            "  --curve-secret FILE    CurveZMQ on all three sockets with this "
+            "key pair\n"
+            "                         (hpo-keygen's .secret); needs "
+            "--curve-allow\n"
+            "  --curve-allow PATH     clients let in: a directory of *.public "
+            "files or a\n"
+            "                         file of 'public = KEY' lines\n"
             "  --quiet                log warnings and errors only\n"
             "  --help                 this text\n"
             "\n"
@@ -171,6 +179,11 @@ static int set_option(learner_opts *o, const char *name, const char *value)
             return bad_usage("--metrics-port needs 0..65535, not '%s'",
                              value);
         o->metrics_port = (int)v;
+    } else if (!strcmp(name, "curve-secret") || !strcmp(name, "curve-allow")) {
+        char *dst = name[6] == 's' ? o->curve_secret : o->curve_allow;
+        if (!value[0] || strlen(value) >= sizeof o->curve_secret)
+            return bad_usage("--curve-* needs a path, not '%s'", value);
+        snprintf(dst, sizeof o->curve_secret, "%s", value);
     } else if (!strcmp(name, "out")) {
         if (strlen(value) >= sizeof o->out)
             return bad_usage("--out path too long: '%s'", value);
@@ -186,7 +199,8 @@ static int is_option(const char *name)
     static const char *const names[] = {
         "port", "bind", "replay-ratio", "publish-every", "batch-max",
         "heartbeat-ms", "timeout-ms", "max-updates", "out",
-        "checkpoint-every", "keep", "checkpoint-replay", "metrics-port"};
+        "checkpoint-every", "keep", "checkpoint-replay", "metrics-port",
+        "curve-secret", "curve-allow"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i]))
             return 1;
@@ -287,6 +301,10 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     }
     if (o->resume && !o->out[0]) {
         bad_usage("%s needs --out DIR", "--resume");
+        goto out;
+    }
+    if (!o->curve_secret[0] != !o->curve_allow[0]) {
+        bad_usage("%s", "--curve-secret and --curve-allow go together");
         goto out;
     }
     rc = 0;
@@ -946,21 +964,61 @@ static void update(learner *l)
         checkpoint(l);
 }
 
+/* CurveZMQ on the three sockets: the key pair, the allow list, the ZAP
+ * handler that checks clients against it (before any bind). */
+static int curve_open(learner *l, char *err, size_t errlen)
+{
+    curve_pair k;
+    if (curve_read(l->opt.curve_secret, 1, &k, err, errlen))
+        return -1;
+    l->allow = xcalloc(1, sizeof *l->allow);
+    int n = curve_allow_load(l->opt.curve_allow, l->allow, err, errlen);
+    if (n < 0)
+        return -1;
+    l->zap = curve_zap_open(l->zctx, err, errlen);
+    if (!l->zap || curve_server(l->data, &k, err, errlen) ||
+        curve_server(l->params, &k, err, errlen) ||
+        curve_server(l->status, &k, err, errlen))
+        return -1;
+    log_info("CurveZMQ: server key %s, %d allowed client keys from %s", k.pub,
+             n, l->opt.curve_allow);
+    return 0;
+}
+
+/* Answer the ZAP requests waiting (CurveZMQ handshakes). */
+static void zap_all(learner *l)
+{
+    char who[128];
+    int r;
+    while (l->zap && (r = curve_zap_handle(l->zap, l->allow, who,
+                                           sizeof who)) > 0) {
+        if (r == 2) {
+            l->refused_keys++;
+            char key[160];
+            snprintf(key, sizeof key, "key %s", who);
+            log_warn_once(key, "refused a CurveZMQ client: key %s not on "
+                          "the allow list", who);
+        }
+    }
+}
+
 static int run(learner *l)
 {
-    zmq_pollitem_t items[2] = {
+    zmq_pollitem_t items[3] = {
         {l->data, 0, ZMQ_POLLIN, 0},
         {l->status, 0, ZMQ_POLLIN, 0},
+        {l->zap, 0, ZMQ_POLLIN, 0},
     };
     while (!stop_requested) {
         int busy = may_update(l);
-        int rc = zmq_poll(items, 2, busy ? 0 : 10);
+        int rc = zmq_poll(items, l->zap ? 3 : 2, busy ? 0 : 10);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
             log_error("zmq_poll: %s", zmq_strerror(errno));
             return -1;
         }
+        zap_all(l);
         for (int k = 0; k < DRAIN_MAX && data_one(l); k++)
             ;
         status_one(l);
@@ -1069,6 +1127,8 @@ static int learner_open(learner *l, const hpo_config *cfg,
     l->data = zmq_socket(l->zctx, ZMQ_ROUTER);
     l->params = zmq_socket(l->zctx, ZMQ_PUB);
     l->status = zmq_socket(l->zctx, ZMQ_REP);
+    if (o->curve_secret[0] && curve_open(l, err, errlen))
+        return -1;
     int64_t maxmsg = WIRE_MAX_MSG, maxctl = WIRE_MAX_CONTROL;
     int zero = 0, hwm = 4;
     zmq_setsockopt(l->data, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
@@ -1107,6 +1167,9 @@ static void learner_close(learner *l)
         zmq_close(l->params);
     if (l->status)
         zmq_close(l->status);
+    if (l->zap)
+        zmq_close(l->zap);
+    free(l->allow);
     if (l->zctx)
         zmq_ctx_term(l->zctx);
     sac_destroy(&l->agent);

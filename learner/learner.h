@@ -66,6 +66,8 @@ typedef struct learner_opts {
     int resume;                     /* 1: continue from out's newest checkpoint */
     int metrics_port;               /* Prometheus HTTP port; 0: none */
     int quiet;
+    char curve_secret[LEARNER_PATH]; /* its key pair; "": no CurveZMQ */
+    char curve_allow[LEARNER_PATH];  /* allowed clients' public keys */
 } learner_opts;
 
 typedef struct learner {
@@ -96,6 +98,9 @@ typedef struct learner {
     long updates;
     uint64_t rejected[WIRE_REJECT_COUNT];
     uint64_t refused;               /* handshakes refused */
+    uint64_t refused_keys;          /* CurveZMQ clients not on the allow list */
+    void *zap;                      /* ZAP handler; NULL without CurveZMQ */
+    struct curve_allow *allow;
     uint64_t unknown_sender;        /* batches/heartbeats before a Hello */
     uint64_t status_requests;
     learner_actor actors[LEARNER_MAX_ACTORS];

@@ -183,8 +183,9 @@ char *learner_status_json(const learner *l)
         strbuf_printf(&b, "null");
     strbuf_printf(&b, ", ");
     strbuf_printf(&b, "\"refused\": %llu, \"unknown_sender\": %llu, "
-            "\"status_requests\": %llu}",
+            "\"status_requests\": %llu, \"curve\": %s, \"refused_keys\": %llu}",
         (unsigned long long)l->refused, (unsigned long long)l->unknown_sender,
-        (unsigned long long)l->status_requests);
+        (unsigned long long)l->status_requests, l->zap ? "true" : "false",
+        (unsigned long long)l->refused_keys);
     return b.p;
 }

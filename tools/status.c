@@ -22,6 +22,7 @@
 
 #include <zmq.h>
 
+#include "curve.h"
 #include "util.h"
 #include "wire.h"
 
@@ -294,9 +295,16 @@ static void on_signal(int sig)
 
 /* One request/reply on a fresh REQ socket. Returns the reply (caller frees)
  * or NULL after the timeout. */
-static char *ask(void *ctx, const char *ep, int timeout_ms)
+static char *ask(void *ctx, const char *ep, int timeout_ms,
+                 const char *server_pub, const curve_pair *key)
 {
     void *s = zmq_socket(ctx, ZMQ_REQ);
+    char err[256];
+    if (server_pub && curve_client(s, server_pub, key, err, sizeof err)) {
+        fprintf(stderr, PROG ": %s\n", err);
+        zmq_close(s);
+        return NULL;
+    }
     int zero = 0;
     int64_t maxmsg = REPLY_MAX;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
@@ -338,7 +346,12 @@ static void usage(FILE *f)
             "  --line           one progress line instead of the table\n"
             "  --watch SECONDS  ask again every SECONDS until Ctrl-C\n"
             "  --timeout-ms MS  give up after MS without an answer (default "
-            "2000)\n");
+            "2000)\n"
+            "  --curve-server FILE, --curve-key FILE\n"
+            "                   a learner with CurveZMQ: its public key, and "
+            "a key pair\n"
+            "                   on its allow list (hpo-keygen's .public and "
+            ".secret)\n");
 }
 
 int main(int argc, char **argv)
@@ -346,6 +359,7 @@ int main(int argc, char **argv)
     char host[256] = "localhost";
     int port = 5550, json = 0, one_line = 0, timeout_ms = 2000;
     double watch = 0.0;
+    const char *curve_server = NULL, *curve_key = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         char *end;
@@ -369,6 +383,10 @@ int main(int argc, char **argv)
                 return 2;
             }
             timeout_ms = (int)v;
+        } else if (!strcmp(a, "--curve-server") && i + 1 < argc) {
+            curve_server = argv[++i];
+        } else if (!strcmp(a, "--curve-key") && i + 1 < argc) {
+            curve_key = argv[++i];
         } else if (a[0] != '-') {
             const char *colon = strrchr(a, ':');
             size_t hl = colon ? (size_t)(colon - a) : strlen(a);
@@ -392,6 +410,17 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    curve_pair server, key;
+    if (!curve_server != !curve_key) {
+        fprintf(stderr, PROG ": --curve-server and --curve-key go together\n");
+        return 2;
+    }
+    char err[512];
+    if (curve_server && (curve_read(curve_server, 0, &server, err, sizeof err) ||
+                         curve_read(curve_key, 1, &key, err, sizeof err))) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return 2;
+    }
     char ep[300];
     snprintf(ep, sizeof ep, "tcp://%s:%d", host, port + 2);
     signal(SIGINT, on_signal);
@@ -399,10 +428,14 @@ int main(int argc, char **argv)
     void *ctx = zmq_ctx_new();
     int rc = 0, tty = isatty(STDOUT_FILENO);
     do {
-        char *reply = ask(ctx, ep, timeout_ms);
+        char *reply = ask(ctx, ep, timeout_ms, curve_server ? server.pub : NULL,
+                          &key);
         if (!reply) {
             fprintf(stderr, PROG ": no answer from %s:%d (status %s) within "
-                            "%d ms\n", host, port, ep, timeout_ms);
+                            "%d ms%s\n", host, port, ep, timeout_ms,
+                    curve_server ? " (is this key on the learner's allow list?)"
+                                 : " (a learner with CurveZMQ needs "
+                                   "--curve-server and --curve-key)");
             rc = 1;
             if (!watch)
                 break;
