@@ -114,22 +114,17 @@ static void ant_step(env *e, const float *action, float *obs,
     ant *a = e->state;
     const mjData *d = a->me.d;
 
-    double x_before = mjenv_xpos(&a->me, a->torso)[0];
-    int diverged = mjenv_step(&a->me, action);
-    double x_vel = (mjenv_xpos(&a->me, a->torso)[0] - x_before) / a->me.dt;
+    double x_vel;
+    int diverged = mjenv_step_x_vel(&a->me, action,
+                                    mjenv_xpos(&a->me, a->torso), &x_vel);
     observe(a, obs);
 
     int healthy = is_healthy(d);
-    res->terminated = !healthy;
-    res->diverged = 0;
     res->terms[TERM_SURVIVE] = healthy ? (float)ANT_HEALTHY_REWARD : 0.0f;
     res->terms[TERM_FORWARD] = (float)(ANT_FORWARD_WEIGHT * x_vel);
     res->terms[TERM_CTRL] = (float)(-ANT_CTRL_WEIGHT * mjenv_ctrl_sq(&a->me));
     res->terms[TERM_CONTACT] = (float)(-ANT_CONTACT_WEIGHT * contact_sq(d));
-    res->reward = res->terms[TERM_SURVIVE] + res->terms[TERM_FORWARD] +
-                  res->terms[TERM_CTRL] + res->terms[TERM_CONTACT];
-    if (diverged)
-        mjenv_mark_diverged(res);
+    mjenv_finish_step(res, e->cls->n_terms, !healthy, diverged);
 }
 
 const env_class env_ant = {

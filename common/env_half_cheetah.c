@@ -43,18 +43,13 @@ static void hc_step(env *e, const float *action, float *obs,
                     env_step_result *res)
 {
     mjenv *me = mjenv_of(e);
-    double x_before = me->d->qpos[0];
-    int diverged = mjenv_step(me, action);
-    double x_vel = (me->d->qpos[0] - x_before) / me->dt;
+    double x_vel;
+    int diverged = mjenv_step_x_vel(me, action, &me->d->qpos[0], &x_vel);
     observe(me, obs);
 
-    res->terminated = 0;
-    res->diverged = 0;
     res->terms[0] = (float)(HC_FORWARD_WEIGHT * x_vel);
     res->terms[1] = (float)(-HC_CTRL_WEIGHT * mjenv_ctrl_sq(me));
-    res->reward = res->terms[0] + res->terms[1];
-    if (diverged)
-        mjenv_mark_diverged(res);
+    mjenv_finish_step(res, e->cls->n_terms, 0, diverged);
 }
 
 const env_class env_half_cheetah = {

@@ -38,20 +38,13 @@ static void observe(const mjenv *me, float *obs)
                     -HOP_VEL_CLIP, HOP_VEL_CLIP);
 }
 
-static int in_open_range(const mjtNum *x, int n, double lo, double hi)
-{
-    for (int i = 0; i < n; i++)
-        if (!(x[i] > lo && x[i] < hi))
-            return 0;
-    return 1;
-}
-
 static int healthy(const mjenv *me)
 {
     const mjtNum *q = me->d->qpos;
-    return q[1] > HOP_MIN_Z && q[2] > -HOP_MAX_ANGLE && q[2] < HOP_MAX_ANGLE &&
-           in_open_range(q + 2, 4, -HOP_STATE_MAX, HOP_STATE_MAX) &&
-           in_open_range(me->d->qvel, 6, -HOP_STATE_MAX, HOP_STATE_MAX);
+    return q[1] > HOP_MIN_Z &&
+           mjenv_in_range(q + 2, 1, -HOP_MAX_ANGLE, HOP_MAX_ANGLE) &&
+           mjenv_in_range(q + 2, 4, -HOP_STATE_MAX, HOP_STATE_MAX) &&
+           mjenv_in_range(me->d->qvel, 6, -HOP_STATE_MAX, HOP_STATE_MAX);
 }
 
 static int hop_open(env *e, const char *model_path, char *err, size_t errlen)
@@ -70,20 +63,15 @@ static void hop_step(env *e, const float *action, float *obs,
                      env_step_result *res)
 {
     mjenv *me = mjenv_of(e);
-    double x_before = me->d->qpos[0];
-    int diverged = mjenv_step(me, action);
-    double x_vel = (me->d->qpos[0] - x_before) / me->dt;
+    double x_vel;
+    int diverged = mjenv_step_x_vel(me, action, &me->d->qpos[0], &x_vel);
     observe(me, obs);
 
     int ok = healthy(me);
-    res->terminated = !ok;
-    res->diverged = 0;
     res->terms[0] = (float)(ok ? HOP_HEALTHY_REWARD : 0.0);
     res->terms[1] = (float)(HOP_FORWARD_WEIGHT * x_vel);
     res->terms[2] = (float)(-HOP_CTRL_WEIGHT * mjenv_ctrl_sq(me));
-    res->reward = res->terms[0] + res->terms[1] + res->terms[2];
-    if (diverged)
-        mjenv_mark_diverged(res);
+    mjenv_finish_step(res, e->cls->n_terms, !ok, diverged);
 }
 
 const env_class env_hopper = {

@@ -119,17 +119,12 @@ static void humanoid_step(env *e, const float *action, float *obs,
     double x_vel = (com_x(h) - x_before) / h->me.dt;
     observe(h, obs);
 
-    int healthy = d->qpos[2] > HUM_Z_MIN && d->qpos[2] < HUM_Z_MAX;
-    res->terminated = !healthy;
-    res->diverged = 0;
+    int healthy = mjenv_in_range(d->qpos + 2, 1, HUM_Z_MIN, HUM_Z_MAX);
     res->terms[TERM_SURVIVE] = healthy ? (float)HUM_HEALTHY_REWARD : 0.0f;
     res->terms[TERM_FORWARD] = (float)(HUM_FORWARD_WEIGHT * x_vel);
     res->terms[TERM_CTRL] = (float)(-HUM_CTRL_WEIGHT * mjenv_ctrl_sq(&h->me));
     res->terms[TERM_CONTACT] = (float)(-contact_cost(d));
-    res->reward = res->terms[TERM_SURVIVE] + res->terms[TERM_FORWARD] +
-                  res->terms[TERM_CTRL] + res->terms[TERM_CONTACT];
-    if (diverged)
-        mjenv_mark_diverged(res);
+    mjenv_finish_step(res, e->cls->n_terms, !healthy, diverged);
 }
 
 const env_class env_humanoid = {

@@ -80,14 +80,11 @@ static void idp_step(env *e, const float *action, float *obs,
     double distance = -(0.01 * x * x + (z - 2.0) * (z - 2.0));
     double velocity = -(1e-3 * v1 * v1 + 5e-3 * v2 * v2);
 
-    res->terminated = z <= 1.0;
-    res->diverged = 0;
-    res->terms[0] = res->terminated ? 0.0f : 10.0f;
+    int terminated = z <= 1.0;
+    res->terms[0] = terminated ? 0.0f : 10.0f;
     res->terms[1] = (float)distance;
     res->terms[2] = (float)velocity;
-    res->reward = res->terms[0] + res->terms[1] + res->terms[2];
-    if (diverged)
-        mjenv_mark_diverged(res);
+    mjenv_finish_step(res, e->cls->n_terms, terminated, diverged);
 }
 
 const env_class env_inverted_double_pendulum = {

@@ -48,12 +48,9 @@ static void ip_step(env *e, const float *action, float *obs,
     int finite = 1;
     for (int i = 0; i < 4; i++)
         finite = finite && isfinite(obs[i]);
-    res->terminated = !finite || fabs(me->d->qpos[1]) > 0.2;
-    res->diverged = 0;
-    res->terms[0] = res->terminated ? 0.0f : 1.0f;
-    res->reward = res->terms[0];
-    if (diverged)
-        mjenv_mark_diverged(res);
+    int terminated = !finite || fabs(me->d->qpos[1]) > 0.2;
+    res->terms[0] = terminated ? 0.0f : 1.0f;
+    mjenv_finish_step(res, e->cls->n_terms, terminated, diverged);
 }
 
 const env_class env_inverted_pendulum = {

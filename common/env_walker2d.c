@@ -39,9 +39,9 @@ static void observe(const mjenv *me, float *obs)
 
 static int healthy(const mjenv *me)
 {
-    double z = me->d->qpos[1], angle = me->d->qpos[2];
-    return z > WALK_MIN_Z && z < WALK_MAX_Z && angle > -WALK_MAX_ANGLE &&
-           angle < WALK_MAX_ANGLE;
+    const mjtNum *q = me->d->qpos;
+    return mjenv_in_range(q + 1, 1, WALK_MIN_Z, WALK_MAX_Z) &&
+           mjenv_in_range(q + 2, 1, -WALK_MAX_ANGLE, WALK_MAX_ANGLE);
 }
 
 static int walk_open(env *e, const char *model_path, char *err, size_t errlen)
@@ -60,20 +60,15 @@ static void walk_step(env *e, const float *action, float *obs,
                       env_step_result *res)
 {
     mjenv *me = mjenv_of(e);
-    double x_before = me->d->qpos[0];
-    int diverged = mjenv_step(me, action);
-    double x_vel = (me->d->qpos[0] - x_before) / me->dt;
+    double x_vel;
+    int diverged = mjenv_step_x_vel(me, action, &me->d->qpos[0], &x_vel);
     observe(me, obs);
 
     int ok = healthy(me);
-    res->terminated = !ok;
-    res->diverged = 0;
     res->terms[0] = (float)(ok ? WALK_HEALTHY_REWARD : 0.0);
     res->terms[1] = (float)(WALK_FORWARD_WEIGHT * x_vel);
     res->terms[2] = (float)(-WALK_CTRL_WEIGHT * mjenv_ctrl_sq(me));
-    res->reward = res->terms[0] + res->terms[1] + res->terms[2];
-    if (diverged)
-        mjenv_mark_diverged(res);
+    mjenv_finish_step(res, e->cls->n_terms, !ok, diverged);
 }
 
 const env_class env_walker2d = {

@@ -195,12 +195,40 @@ int mjenv_step(mjenv *me, const float *action)
     return 0;
 }
 
-void mjenv_mark_diverged(env_step_result *res)
+int mjenv_step_x_vel(mjenv *me, const float *action, const mjtNum *x,
+                     double *x_vel)
 {
-    res->diverged = 1;
-    res->terminated = 1;
-    res->reward = 0.0f;
-    memset(res->terms, 0, sizeof(res->terms));
+    double x_before = *x;
+    int diverged = mjenv_step(me, action);
+    *x_vel = (*x - x_before) / me->dt;
+    return diverged;
+}
+
+void mjenv_finish_step(env_step_result *res, int n_terms, int terminated,
+                       int diverged)
+{
+    HPO_ASSERT(n_terms >= 1 && n_terms <= ENV_MAX_TERMS);
+    if (diverged) {
+        res->diverged = 1;
+        res->terminated = 1;
+        res->reward = 0.0f;
+        memset(res->terms, 0, sizeof(res->terms));
+        return;
+    }
+    float reward = res->terms[0];
+    for (int i = 1; i < n_terms; i++)
+        reward += res->terms[i];
+    res->reward = reward;
+    res->terminated = terminated;
+    res->diverged = 0;
+}
+
+int mjenv_in_range(const mjtNum *x, int n, double lo, double hi)
+{
+    for (int i = 0; i < n; i++)
+        if (!(x[i] > lo && x[i] < hi))
+            return 0;
+    return 1;
 }
 
 double mjenv_ctrl_sq(const mjenv *me)

@@ -7,7 +7,9 @@
  * noise order (the qpos noise vector first, then the qvel vector, then
  * mj_forward) and reports simulator warnings so the class can flag the step
  * as diverged. Classes keep the reward, observation and termination logic;
- * everything that talks to the simulator's lifecycle lives here.
+ * everything that talks to the simulator's lifecycle lives here, with the
+ * pieces of a step the classes share (forward velocity over the frame skip,
+ * the strict range test of "healthy" checks, completing the step result).
  *
  * Contract with the classes: a MuJoCo class's private state (env.state)
  * begins with an mjenv, so mjenv_of(e) reaches the simulator of any MuJoCo
@@ -102,11 +104,30 @@ void mjenv_set_state(mjenv *me, const mjtNum *qpos, const mjtNum *qvel);
  */
 int mjenv_step(mjenv *me, const float *action);
 
-/* Mark res as a diverged step: diverged and terminated set, reward and
- * terms zeroed (the simulator has reset itself, so they mean nothing). */
-void mjenv_mark_diverged(env_step_result *res);
+/*
+ * mjenv_step, and *x_vel = (x after - x before) / dt, where x points at a
+ * coordinate of me->d that the step updates (qpos[0] of a planar model's
+ * root slide, a body's xpos[0], ...): the forward velocity over the frame
+ * skip. Returns mjenv_step's value.
+ */
+int mjenv_step_x_vel(mjenv *me, const float *action, const mjtNum *x,
+                     double *x_vel);
+
+/*
+ * Complete a class's step result once it has written terms[0..n_terms):
+ * reward = their float sum in order, terminated as given, diverged 0. When
+ * diverged (mjenv_step's return) the step is marked diverged instead:
+ * diverged and terminated set, reward and terms zeroed (the simulator has
+ * reset itself, so they mean nothing).
+ */
+void mjenv_finish_step(env_step_result *res, int n_terms, int terminated,
+                       int diverged);
 
 // ---- reading ----
+
+/* 1 when every x[i] (n) lies strictly inside (lo, hi), else 0; NaN is
+ * outside (the "healthy" ranges of the locomotion classes). */
+int mjenv_in_range(const mjtNum *x, int n, double lo, double hi);
 
 /* Sum of ctrl^2 over actuators (the control cost's raw value). */
 double mjenv_ctrl_sq(const mjenv *me);
