@@ -70,12 +70,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-ok() { echo "ok: $*"; }
+. "$(dirname "$0")/lib.sh"
 
 SMALL=(--env Pendulum --pi-hidden 32 --q-hidden 32 --batch 32
        --learning-starts 200 --steps 100000000 --timeout-ms 1500
@@ -692,8 +687,5 @@ metrics) part_metrics ;;
 crash) part_crash ;;
 *) echo "unknown part $PART" >&2; exit 2 ;;
 esac
-if [ $failures -ne 0 ]; then
-    echo "$failures failure(s)" >&2
-    exit 1
-fi
+finish
 echo "all ok"

@@ -13,6 +13,7 @@
 # evaluation 1000 from 16,000 steps on) and hpo-eval of its final checkpoint
 # over 10 episodes must report a mean above 900.
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 
 TRAIN=$(realpath "${1:?usage: test_eval.sh HPO_TRAIN HPO_EVAL}")
 EVAL=$(realpath "${2:?hpo-eval}")
@@ -21,10 +22,6 @@ trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
 export OPENBLAS_NUM_THREADS=1
 PART=${3:-basic}
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
 
 if [ "$PART" = learn ]; then
     # Training on InvertedPendulum is famously non-monotonic (a policy that
@@ -104,4 +101,4 @@ head -c 3000 run/checkpoint-400.ckpt >cut.ckpt
 "$EVAL" >/dev/null 2>e5
 [ $? -eq 2 ] || fail "no file: not exit 2"
 
-[ "$failures" -eq 0 ] || { echo "$failures failure(s)" >&2; exit 1; }
+finish

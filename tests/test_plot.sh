@@ -9,6 +9,7 @@
 # Skipped (exit 77) when gnuplot is not installed (deploy/setup installs
 # gnuplot-nox).
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"
 
 TRAIN=$(realpath "${1:?usage: test_plot.sh HPO_TRAIN HPO_PLOT}")
 PLOT=$(realpath "${2:?hpo-plot}")
@@ -17,10 +18,6 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_plot.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
 export OPENBLAS_NUM_THREADS=1
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
 
 F=(--env Pendulum --learning-starts 200 --batch 32 --pi-hidden 32
    --q-hidden 32 --eval-every 200 --eval-episodes 1 --steps 1000 --quiet)
@@ -64,4 +61,4 @@ grep -q "3 runs, 2 curves" plot2.err || fail "grouping: $(cat plot2.err)"
 [ $? -eq 1 ] && grep -q "nowhere: no config" err2 && ok "missing run: exit 1" || fail "missing run: $(cat err2)"
 [ -e x.png ] && fail "missing run: wrote x.png"
 
-[ "$failures" -eq 0 ] || { echo "$failures failure(s)" >&2; exit 1; }
+finish

@@ -23,25 +23,7 @@ trap 'kill "$bgpid" 2>/dev/null; rm -rf "$WORK"' EXIT
 bgpid=
 export OPENBLAS_NUM_THREADS=1
 
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-ok() { echo "ok: $*"; }
-
-run() {
-    local name=$1
-    shift
-    "$BIN" --quiet "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
-    rc=$?
-}
-
-# must_run NAME ARGS...: run and fail the test unless it exits 0.
-must_run() {
-    run "$@"
-    [ "$rc" -eq 0 ] || fail "$1: exit $rc: $(cat "$WORK/$1.err")"
-}
+. "$(dirname "$0")/lib.sh"
 
 same() { # same WHAT FILE1 FILE2
     if cmp -s "$2" "$3"; then ok "$1: identical"; else fail "$1: differ"; fi
@@ -180,7 +162,4 @@ else
 fi
 done
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures failure(s)" >&2
-    exit 1
-fi
+finish

@@ -30,21 +30,7 @@ export OPENBLAS_NUM_THREADS=1
 : "${HPO_MODEL_DIR:=$SRC/common/models}"
 export HPO_MODEL_DIR
 
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-ok() { echo "ok: $*"; }
-
-# run NAME ARGS...: run hpo-train quietly, stdout to $WORK/NAME.out, stderr to
-# $WORK/NAME.err; sets rc.
-run() {
-    local name=$1
-    shift
-    "$BIN" --quiet "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
-    rc=$?
-}
+. "$(dirname "$0")/lib.sh"
 
 # expect_usage_error NAME PATTERN ARGS...: exit 2 and PATTERN on stderr.
 expect_usage_error() {
@@ -74,12 +60,9 @@ HEADER="env_steps,updates,episode_return,eval_return,eval_std,q_loss,pi_loss,alp
 
 basic() {
     # ---- determinism ----
-    run a "${TINY[@]}" --seed 7 --out "$WORK/a"
-    [ "$rc" -eq 0 ] || fail "run a: exit $rc: $(cat "$WORK/a.err")"
-    run b "${TINY[@]}" --seed 7 --out "$WORK/b"
-    [ "$rc" -eq 0 ] || fail "run b: exit $rc: $(cat "$WORK/b.err")"
-    run c "${TINY[@]}" --seed 8 --out "$WORK/c"
-    [ "$rc" -eq 0 ] || fail "run c: exit $rc: $(cat "$WORK/c.err")"
+    must_run a "${TINY[@]}" --seed 7 --out "$WORK/a"
+    must_run b "${TINY[@]}" --seed 7 --out "$WORK/b"
+    must_run c "${TINY[@]}" --seed 8 --out "$WORK/c"
     if cmp -s "$WORK/a/weights.bin" "$WORK/b/weights.bin"; then
         ok "same seed: identical weights.bin"
     else
@@ -223,7 +206,4 @@ learn-sac) learn sac 1 ;;
     ;;
 esac
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures failure(s)" >&2
-    exit 1
-fi
+finish
