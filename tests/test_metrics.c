@@ -45,23 +45,27 @@ static void release_learner(learner *l)
     replay_destroy(&l->rb);
 }
 
-static int has_line(const char *text, const char *line)
+/* 1 when some line of text starts with prefix followed by the character
+ * after. */
+static int has_line_start(const char *text, const char *prefix, char after)
 {
-    size_t n = strlen(line);
-    for (const char *p = text; (p = strstr(p, line)); p++)
-        if ((p == text || p[-1] == '\n') && p[n] == '\n')
+    size_t n = strlen(prefix);
+    for (const char *p = text; (p = strstr(p, prefix)); p++)
+        if ((p == text || p[-1] == '\n') && p[n] == after)
             return 1;
     return 0;
 }
 
-/* 1 when some line starts with prefix followed by a space (a sample). */
+/* 1 when line is a whole line of text. */
+static int has_line(const char *text, const char *line)
+{
+    return has_line_start(text, line, '\n');
+}
+
+/* 1 when some line starts with name followed by a space (a sample). */
 static int has_sample(const char *text, const char *name)
 {
-    size_t n = strlen(name);
-    for (const char *p = text; (p = strstr(p, name)); p++)
-        if ((p == text || p[-1] == '\n') && p[n] == ' ')
-            return 1;
-    return 0;
+    return has_line_start(text, name, ' ');
 }
 
 static void test_before_updates(void **state)

@@ -58,6 +58,28 @@ static long decode_row(const replay_batch *b, int j)
     return i;
 }
 
+/* Samples m rows with seed: every one is an intact row lo..hi, and every row
+ * lo..hi (hi - lo < 16) is drawn at least once. */
+static void assert_samples_cover(replay *rb, int m, uint64_t seed, long lo,
+                                 long hi)
+{
+    assert_true(lo >= 0 && hi - lo < 16);
+    replay_batch b;
+    replay_batch_init(&b, m, OD, AD);
+    rng r;
+    rng_init(&r, seed, RNG_STREAM_UPDATE);
+    replay_sample(rb, &r, &b);
+    int seen[16] = {0};
+    for (int j = 0; j < b.m; j++) {
+        long i = decode_row(&b, j);
+        assert_in_range(i, lo, hi);
+        seen[i - lo]++;
+    }
+    for (long i = lo; i <= hi; i++)
+        assert_true(seen[i - lo] > 0);
+    replay_batch_release(&b);
+}
+
 static void test_wraparound(void **state)
 {
     replay *rb = replay_new(5, OD, AD);
@@ -65,21 +87,7 @@ static void test_wraparound(void **state)
         push_row(rb, i);
     assert_int_equal(replay_size(rb), 5);
     assert_int_equal(replay_pushed(rb), 12);
-
-    replay_batch b;
-    replay_batch_init(&b, 1000, OD, AD);
-    rng r;
-    rng_init(&r, 1, RNG_STREAM_UPDATE);
-    replay_sample(rb, &r, &b);
-    int seen[12] = {0};
-    for (int j = 0; j < b.m; j++) {
-        long i = decode_row(&b, j);
-        assert_in_range(i, 7, 11);
-        seen[i]++;
-    }
-    for (int i = 7; i < 12; i++)
-        assert_true(seen[i] > 0);
-    replay_batch_release(&b);
+    assert_samples_cover(rb, 1000, 1, 7, 11);
     replay_destroy(&rb);
     assert_null(rb);
 }
@@ -90,21 +98,7 @@ static void test_samples_only_written(void **state)
     for (long i = 0; i < 3; i++)
         push_row(rb, i);
     assert_int_equal(replay_size(rb), 3);
-
-    replay_batch b;
-    replay_batch_init(&b, 10000, OD, AD);
-    rng r;
-    rng_init(&r, 2, RNG_STREAM_UPDATE);
-    replay_sample(rb, &r, &b);
-    int seen[3] = {0};
-    for (int j = 0; j < b.m; j++) {
-        long i = decode_row(&b, j);
-        assert_in_range(i, 0, 2);
-        seen[i]++;
-    }
-    for (int i = 0; i < 3; i++)
-        assert_true(seen[i] > 0);
-    replay_batch_release(&b);
+    assert_samples_cover(rb, 10000, 2, 0, 2);
     replay_destroy(&rb);
 }
 

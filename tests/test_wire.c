@@ -169,6 +169,16 @@ static wire_reject decode1(const void *buf, size_t len, const wire_expect *ex)
     return r;
 }
 
+/* Encode m and decode it unchecked with a fresh message. */
+static wire_reject encode_decode1(const wire_msg *m)
+{
+    size_t n;
+    uint8_t *buf = wire_encode_alloc(m, &n);
+    wire_reject r = decode1(buf, n, NULL);
+    free(buf);
+    return r;
+}
+
 /* Finite float with random bits (subnormals, -0 included). */
 static float rand_float(rng *r)
 {
@@ -217,6 +227,17 @@ static void make_batch(wire_msg *m, batch_data *d, int n, rng *r)
         .next_obs = d->next, .terminated = d->term, .truncated = d->trunc,
         .n_episodes = ne, .ep_return = d->ret, .ep_length = d->len,
     };
+}
+
+/* A batch of n random rows from seed in *m (data in *d), encoded into *len
+ * bytes; caller frees the result. */
+static uint8_t *encode_batch(wire_msg *m, batch_data *d, int n, uint64_t seed,
+                             size_t *len)
+{
+    rng r;
+    rng_init(&r, seed, RNG_STREAM_TEST);
+    make_batch(m, d, n, &r);
+    return wire_encode_alloc(m, len);
 }
 
 static void make_agent(wire_agent *a)
@@ -602,13 +623,10 @@ static void test_mutations(void **state)
 
 static void test_truncated(void **state)
 {
-    rng r;
-    rng_init(&r, 5, RNG_STREAM_TEST);
     batch_data d;
     wire_msg m, o;
-    make_batch(&m, &d, 20, &r);
     size_t n;
-    uint8_t *full = wire_encode_alloc(&m, &n);
+    uint8_t *full = encode_batch(&m, &d, 20, 5, &n);
     wire_msg_init(&o, WIRE_NONE);
     assert_int_equal(decode(full, n, &ex_batch, &o), WIRE_OK);
     /* header: magic (5 bytes) + version (2) */
@@ -691,13 +709,10 @@ static void test_unknown_type_and_version(void **state)
 
 static void test_wrong_dims(void **state)
 {
-    rng r;
-    rng_init(&r, 6, RNG_STREAM_TEST);
     batch_data d;
     wire_msg m, o;
-    make_batch(&m, &d, 8, &r);
     size_t n;
-    uint8_t *buf = wire_encode_alloc(&m, &n);
+    uint8_t *buf = encode_batch(&m, &d, 8, 6, &n);
     wire_msg_init(&o, WIRE_NONE);
     wire_expect ex = {OD + 1, AD, 0, 0};
     assert_int_equal(decode(buf, n, &ex, &o), WIRE_BAD_DIMS);
@@ -933,19 +948,12 @@ static void test_strings_and_settings(void **state)
     wire_msg m;
     wire_msg_init(&m, WIRE_HELLO);
     strcpy(m.hello.env, "Pendulum");
-    size_t n;
-    uint8_t *buf = wire_encode_alloc(&m, &n);
-    assert_int_equal(decode1(buf, n, NULL), WIRE_OK);
-    free(buf);
+    assert_int_equal(encode_decode1(&m), WIRE_OK);
     strcpy(m.hello.host, "evil\n[learner] fake log line");
-    buf = wire_encode_alloc(&m, &n);
-    assert_int_equal(decode1(buf, n, NULL), WIRE_BAD_VALUE);
-    free(buf);
+    assert_int_equal(encode_decode1(&m), WIRE_BAD_VALUE);
     m.hello.host[0] = '\0';
     m.hello.role = 5;
-    buf = wire_encode_alloc(&m, &n);
-    assert_int_equal(decode1(buf, n, NULL), WIRE_BAD_VALUE);
-    free(buf);
+    assert_int_equal(encode_decode1(&m), WIRE_BAD_VALUE);
 
     /* a string longer than its field */
     pbw b = {0}, w = {0};
@@ -960,18 +968,12 @@ static void test_strings_and_settings(void **state)
     /* a Welcome needs agent settings, and sane ones */
     wire_msg_init(&m, WIRE_WELCOME);
     make_agent(&m.welcome.agent);
-    buf = wire_encode_alloc(&m, &n);
-    assert_int_equal(decode1(buf, n, NULL), WIRE_OK);
-    free(buf);
+    assert_int_equal(encode_decode1(&m), WIRE_OK);
     m.welcome.agent.pi_hidden = 1 << 20;
-    buf = wire_encode_alloc(&m, &n);
-    assert_int_equal(decode1(buf, n, NULL), WIRE_BAD_VALUE);
-    free(buf);
+    assert_int_equal(encode_decode1(&m), WIRE_BAD_VALUE);
     make_agent(&m.welcome.agent);
     m.welcome.agent.eps = NAN;
-    buf = wire_encode_alloc(&m, &n);
-    assert_int_equal(decode1(buf, n, NULL), WIRE_BAD_VALUE);
-    free(buf);
+    assert_int_equal(encode_decode1(&m), WIRE_BAD_VALUE);
     w_u(&b, 6, 64); /* batch_max, no agent */
     w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 4, &b);
     assert_int_equal(decode1(w.b, w.n, NULL), WIRE_BAD_VALUE);
