@@ -45,6 +45,17 @@ static void release_learner(learner *l)
     replay_destroy(&l->rb);
 }
 
+/* setup_learner(&L) and a metrics endpoint on addr with port 0. */
+static metrics *start_metrics(const char *addr)
+{
+    setup_learner(&L);
+    char err[256] = "";
+    metrics *m = metrics_new(addr, 0, err, sizeof err);
+    if (!m)
+        fail_msg("metrics_new(%s): %s", addr, err);
+    return m;
+}
+
 /* 1 when some line of text starts with prefix followed by the character
  * after. */
 static int has_line_start(const char *text, const char *prefix, char after)
@@ -71,10 +82,7 @@ static int has_sample(const char *text, const char *name)
 static void test_before_updates(void **state)
 {
     (void)state;
-    setup_learner(&L);
-    char err[256];
-    metrics *m = metrics_new("127.0.0.1", 0, err, sizeof err);
-    assert_non_null(m);
+    metrics *m = start_metrics("127.0.0.1");
     char *t = metrics_text(m);
     assert_string_equal(t, "");     /* no snapshot yet */
     free(t);
@@ -104,10 +112,7 @@ static void test_before_updates(void **state)
 static void test_figures_and_labels(void **state)
 {
     (void)state;
-    setup_learner(&L);
-    char err[256];
-    metrics *m = metrics_new("*", 0, err, sizeof err);
-    assert_non_null(m);
+    metrics *m = start_metrics("*");
     L.env_steps = 1200;
     L.updates = 1000;
     L.param_version = 7;

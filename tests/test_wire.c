@@ -169,6 +169,26 @@ static wire_reject decode1(const void *buf, size_t len, const wire_expect *ex)
     return r;
 }
 
+/* Decode the batch crafted from c, checked against ex_batch. */
+static wire_reject decode_craft(const craft *c)
+{
+    pbw w = {0};
+    craft_batch(&w, c);
+    wire_reject r = decode1(w.b, w.n, &ex_batch);
+    w_free(&w);
+    return r;
+}
+
+/* Decode body as a Batch in a current envelope, checked against ex_batch. */
+static wire_reject decode_batch_body(const pbw *body)
+{
+    pbw w = {0};
+    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 6, body);
+    wire_reject r = decode1(w.b, w.n, &ex_batch);
+    w_free(&w);
+    return r;
+}
+
 /* Encode m and decode it unchecked with a fresh message. */
 static wire_reject encode_decode1(const wire_msg *m)
 {
@@ -741,50 +761,35 @@ static void test_batch_counts(void **state)
         offsetof(craft, next), offsetof(craft, term), offsetof(craft, trunc),
         offsetof(craft, len),
     };
-    pbw w = {0};
     craft c = craft_ok(4, OD, AD);
-    craft_batch(&w, &c);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_OK);
-    w_free(&w);
+    assert_int_equal(decode_craft(&c), WIRE_OK);
     for (size_t i = 0; i < sizeof craft_fields / sizeof *craft_fields; i++)
         for (int delta = -1; delta <= 1; delta += 2) {
             c = craft_ok(4, OD, AD);
             size_t *f = (size_t *)((char *)&c + craft_fields[i]);
             *f = (size_t)((long)*f + delta);
-            craft_batch(&w, &c);
-            assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_BAD_DIMS);
-            w_free(&w);
+            assert_int_equal(decode_craft(&c), WIRE_BAD_DIMS);
         }
     /* n says 5, arrays hold 4 */
     c = craft_ok(4, OD, AD);
     c.n = 5;
-    craft_batch(&w, &c);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_BAD_DIMS);
-    w_free(&w);
+    assert_int_equal(decode_craft(&c), WIRE_BAD_DIMS);
     /* more finished episodes than transitions */
     c = craft_ok(2, OD, AD);
     c.ret = c.len = 3;
-    craft_batch(&w, &c);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_BAD_DIMS);
-    w_free(&w);
+    assert_int_equal(decode_craft(&c), WIRE_BAD_DIMS);
     /* an empty batch is fine */
     c = craft_ok(0, OD, AD);
-    craft_batch(&w, &c);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_OK);
-    w_free(&w);
+    assert_int_equal(decode_craft(&c), WIRE_OK);
     /* values: flags other than 0/1, non-finite floats */
     c = craft_ok(3, OD, AD);
     c.flag = 2;
-    craft_batch(&w, &c);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_BAD_VALUE);
-    w_free(&w);
+    assert_int_equal(decode_craft(&c), WIRE_BAD_VALUE);
     float bad[] = {NAN, INFINITY, -INFINITY};
     for (int i = 0; i < 3; i++) {
         c = craft_ok(3, OD, AD);
         c.fill = bad[i];
-        craft_batch(&w, &c);
-        assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_BAD_VALUE);
-        w_free(&w);
+        assert_int_equal(decode_craft(&c), WIRE_BAD_VALUE);
     }
 }
 
@@ -793,7 +798,7 @@ static void test_batch_encoding(void **state)
 {
     float x[3 * OD] = {0};
     uint8_t z[3] = {0};
-    pbw b = {0}, w = {0};
+    pbw b = {0};
     /* floats sent unpacked, one fixed32 field each: accepted (protobuf
      * parsers must), the counts are the same */
     w_u(&b, 1, 3);
@@ -808,56 +813,40 @@ static void test_batch_encoding(void **state)
     w_len(&b, 10, x, sizeof x);
     w_len(&b, 11, z, 3);
     w_len(&b, 12, z, 3);
-    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 6, &b);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_OK);
-    w_free(&w);
+    assert_int_equal(decode_batch_body(&b), WIRE_OK);
 
     /* a packed run that is not whole floats */
     pbw b2 = {0};
     w_bytes(&b2, b.b, b.n);
     w_len(&b2, 13, x, 5);
-    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 6, &b2);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_MALFORMED);
-    w_free(&w);
+    assert_int_equal(decode_batch_body(&b2), WIRE_MALFORMED);
     w_free(&b2);
     /* a scalar sent twice */
     w_bytes(&b2, b.b, b.n);
     w_u(&b2, 1, 3);
-    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 6, &b2);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_MALFORMED);
-    w_free(&w);
+    assert_int_equal(decode_batch_body(&b2), WIRE_MALFORMED);
     w_free(&b2);
     /* a field of the wrong wire type */
     w_bytes(&b2, b.b, b.n);
     w_u(&b2, 11, 1);
-    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 6, &b2);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_MALFORMED);
-    w_free(&w);
+    assert_int_equal(decode_batch_body(&b2), WIRE_MALFORMED);
     w_free(&b2);
     /* n over 32 bits */
     w_u(&b2, 1, 1ull << 40);
-    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 6, &b2);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_BAD_VALUE);
-    w_free(&w);
+    assert_int_equal(decode_batch_body(&b2), WIRE_BAD_VALUE);
     w_free(&b2);
     /* unknown fields: a few are tolerated, many are not */
     w_bytes(&b2, b.b, b.n);
     for (int i = 0; i < WIRE_MAX_UNKNOWN; i++)
         w_u(&b2, 100 + (uint32_t)i, 1);
-    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 6, &b2);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_OK);
-    w_free(&w);
+    assert_int_equal(decode_batch_body(&b2), WIRE_OK);
     w_u(&b2, 999, 1);
-    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 6, &b2);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_MALFORMED);
-    w_free(&w);
+    assert_int_equal(decode_batch_body(&b2), WIRE_MALFORMED);
     w_free(&b2);
     /* groups (wire types 3/4) and bad tags */
     w_bytes(&b2, b.b, b.n);
     w_tag(&b2, 50, 3);
-    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 6, &b2);
-    assert_int_equal(decode1(w.b, w.n, &ex_batch), WIRE_MALFORMED);
-    w_free(&w);
+    assert_int_equal(decode_batch_body(&b2), WIRE_MALFORMED);
     w_free(&b2);
     w_free(&b);
 }
