@@ -317,26 +317,42 @@ static void test_inverted_double_pendulum_termination(void **state)
     env_destroy(&e);
 }
 
+/* One row of a termination table: the initial pose at rest with qpos[i]
+ * (0 <= i < nq) or qvel[i - nq] (i >= nq) set to val; i < 0 changes nothing. */
+typedef struct term_case {
+    int i;
+    double val;
+    int terminated;
+} term_case;
+
+/* For each row: one zero step from its state; terminated as the row says,
+ * the survive term 1 or 0 with it, never diverged. */
+static void check_termination(env *e, const term_case *rows, size_t n)
+{
+    const mjModel *m = mjenv_of(e)->m;
+    double q[MAX_DIM], v[MAX_DIM];
+    env_step_result res;
+    assert_true(m->nq <= MAX_DIM && m->nv <= MAX_DIM);
+    for (size_t c = 0; c < n; c++) {
+        memcpy(q, m->qpos0, sizeof(double) * (size_t)m->nq);
+        memset(v, 0, sizeof(double) * (size_t)m->nv);
+        if (rows[c].i >= m->nq)
+            v[rows[c].i - m->nq] = rows[c].val;
+        else if (rows[c].i >= 0)
+            q[rows[c].i] = rows[c].val;
+        set_state(e, q, v);
+        zero_step(e, &res);
+        assert_int_equal(res.terminated, rows[c].terminated);
+        assert_true(res.terms[0] == (rows[c].terminated ? 0.0f : 1.0f));
+        assert_false(res.diverged);
+    }
+}
+
 static void test_hopper_termination(void **state)
 {
     env *e = test_env_new("Hopper");
-    const mjModel *m = mjenv_of(e)->m;
-    env_step_result res;
-    double q[6], v[6];
-
-    /* the initial pose is healthy */
-    memcpy(q, m->qpos0, sizeof q);
-    memset(v, 0, sizeof v);
-    set_state(e, q, v);
-    zero_step(e, &res);
-    assert_false(res.terminated);
-    assert_true(res.terms[0] == 1.0f);
-
-    struct {
-        int i;        /* 0..5 qpos index, 6..11 qvel index + 6 */
-        double val;
-        int terminated;
-    } cases_[] = {
+    const term_case cases_[] = {
+        {-1, 0.0, 0},     /* the initial pose is healthy */
         {1, 0.3, 1},      /* lying down: z out of range */
         {1, 0.65, 1},     /* z just below 0.7 */
         {2, 0.3, 1},      /* torso tilted forward */
@@ -346,33 +362,14 @@ static void test_hopper_termination(void **state)
         {6, -150.0, 1},
         {6, 60.0, 0},
     };
-    for (size_t c = 0; c < sizeof cases_ / sizeof cases_[0]; c++) {
-        memcpy(q, m->qpos0, sizeof q);
-        memset(v, 0, sizeof v);
-        if (cases_[c].i < 6)
-            q[cases_[c].i] = cases_[c].val;
-        else
-            v[cases_[c].i - 6] = cases_[c].val;
-        set_state(e, q, v);
-        zero_step(e, &res);
-        assert_int_equal(res.terminated, cases_[c].terminated);
-        assert_true(res.terms[0] == (cases_[c].terminated ? 0.0f : 1.0f));
-        assert_false(res.diverged);
-    }
+    check_termination(e, cases_, sizeof cases_ / sizeof cases_[0]);
     env_destroy(&e);
 }
 
 static void test_walker2d_termination(void **state)
 {
     env *e = test_env_new("Walker2d");
-    const mjModel *m = mjenv_of(e)->m;
-    env_step_result res;
-    double q[9], v[9] = {0};
-    struct {
-        int i;
-        double val;
-        int terminated;
-    } cases_[] = {
+    const term_case cases_[] = {
         {1, 1.25, 0},   /* initial height */
         {1, 0.5, 1},    /* lying down */
         {1, 0.75, 1},   /* z just below 0.8 */
@@ -381,14 +378,7 @@ static void test_walker2d_termination(void **state)
         {2, 1.2, 1},
         {2, -1.2, 1},
     };
-    for (size_t c = 0; c < sizeof cases_ / sizeof cases_[0]; c++) {
-        memcpy(q, m->qpos0, sizeof q);
-        q[cases_[c].i] = cases_[c].val;
-        set_state(e, q, v);
-        zero_step(e, &res);
-        assert_int_equal(res.terminated, cases_[c].terminated);
-        assert_true(res.terms[0] == (cases_[c].terminated ? 0.0f : 1.0f));
-    }
+    check_termination(e, cases_, sizeof cases_ / sizeof cases_[0]);
     env_destroy(&e);
 }
 
