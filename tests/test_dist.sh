@@ -55,6 +55,8 @@ ACTOR=$BUILD/actor/hpo-actor
 STATUS=$BUILD/tools/hpo-status
 EVAL=$BUILD/tools/hpo-eval
 BADCLIENT=$BUILD/tests/dist_badclient
+KEYGEN=$BUILD/tools/hpo-keygen
+STATUS_KEYS=()   # --curve-server/--curve-key for a learner with CurveZMQ
 PY=/usr/bin/python3
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_dist.XXXXXX")
 export OPENBLAS_NUM_THREADS=1
@@ -92,7 +94,7 @@ start_learner() {
         for _ in $(seq 50); do
             if ! kill -0 "$LPID" 2>/dev/null; then break; fi
             if "$STATUS" "127.0.0.1:$PORT" --json --timeout-ms 200 \
-                >/dev/null 2>&1; then
+                ${STATUS_KEYS[@]+"${STATUS_KEYS[@]}"} >/dev/null 2>&1; then
                 return 0
             fi
         done
@@ -114,7 +116,8 @@ start_actor() {
 
 # status FILE: the JSON reply into FILE; returns hpo-status's exit code.
 status() {
-    "$STATUS" "127.0.0.1:$PORT" --json --timeout-ms 2000 >"$1" 2>"$1.err"
+    "$STATUS" "127.0.0.1:$PORT" --json --timeout-ms 2000 \
+        ${STATUS_KEYS[@]+"${STATUS_KEYS[@]}"} >"$1" 2>"$1.err"
 }
 
 # field FILE EXPR: a Python expression on the reply r.
@@ -169,7 +172,7 @@ top=["run_id","env","mode","uptime_s","env_steps","updates","steps_per_s",
  "episodes","recent_returns","recent_return_mean","eval","losses","alpha",
  "hd_dist","gate","q_mean","rejected","rejected_total","refused",
  "last_checkpoint","resumed_from",
- "unknown_sender","status_requests"]
+ "unknown_sender","status_requests","curve","refused_keys"]
 act=["id","host","pid","role","n_envs","incarnation","steps","steps_per_s",
  "param_version","param_lag","credit","snapshots_timed","snapshot_latency_ms",
  "snapshot_latency_mean_ms","snapshot_latency_max_ms","last_seen_s"]
@@ -677,7 +680,76 @@ print(rows[-1]["eval_return"] if rows else "nan")' "$WORK/learn/progress.csv")
     fi
 }
 
+# CurveZMQ: an allowed key streams; a key not allowed, no key, and a key
+# file of the wrong kind are each refused with their reason.
+part_curve() {
+    local K="$WORK/keys" rc
+    mkdir -p "$K/allow"
+    if ! "$KEYGEN" "$K/learner" "$K/a1" "$K/a2" >"$WORK/keygen.out" 2>&1; then
+        fail "hpo-keygen: $(cat "$WORK/keygen.out")"
+        return
+    fi
+    cp "$K/a1.public" "$K/allow/"
+    local a2key
+    a2key=$(sed -n 's/^public = //p' "$K/a2.public")
+
+    "$LEARNER" "${SMALL[@]}" --port "$(free_port)" --bind 127.0.0.1 \
+        --curve-secret "$K/learner.public" --curve-allow "$K/allow" \
+        >/dev/null 2>"$WORK/wrongkey.err"
+    rc=$?
+    if [ $rc -ne 0 ] && grep -q "learner.public: no 'secret = KEY' line" "$WORK/wrongkey.err"; then
+        ok "a public key file given as the learner's secret: exit $rc, named"
+    else
+        fail "wrong key file accepted or unexplained (exit $rc): $(cat "$WORK/wrongkey.err")"
+    fi
+
+    STATUS_KEYS=(--curve-server "$K/learner.public" --curve-key "$K/a1.secret")
+    start_learner curve --curve-secret "$K/learner.secret" --curve-allow "$K/allow"
+    start_actor a1 --curve-server "$K/learner.public" --curve-key "$K/a1.secret"
+    if wait_until 60 'r["curve"] and r["updates"] >= 100 and [a["id"] for a in r["actors"]] == ["a1"]'; then
+        ok "an allowed key streams over CurveZMQ (updates advance, status over CURVE)"
+    else
+        fail "no updates with an allowed key: $(cat "$WORK/poll.json") $(tail -3 "$WORK/actor-a1.err")"
+    fi
+
+    timeout 30 "$ACTOR" --env Pendulum --learner "127.0.0.1:$PORT" --id a2 \
+        --curve-server "$K/learner.public" --curve-key "$K/a2.secret" \
+        >/dev/null 2>"$WORK/a2.err"
+    rc=$?
+    if [ $rc -eq 3 ] && grep -qF "does not allow this actor's CurveZMQ key $a2key" "$WORK/a2.err"; then
+        ok "a key not on the allow list: the actor exits 3 naming its key"
+    else
+        fail "key not allowed: exit $rc: $(tail -2 "$WORK/a2.err")"
+    fi
+    timeout 30 "$ACTOR" --env Pendulum --learner "127.0.0.1:$PORT" --id a3 \
+        >/dev/null 2>"$WORK/a3.err"
+    rc=$?
+    if [ $rc -eq 3 ] && grep -q "it requires CurveZMQ" "$WORK/a3.err"; then
+        ok "an actor without keys: exit 3, told the learner requires CurveZMQ"
+    else
+        fail "no keys: exit $rc: $(tail -2 "$WORK/a3.err")"
+    fi
+    if status "$WORK/c.json" &&
+        [ "$(field "$WORK/c.json" 'r["refused_keys"] >= 1 and [a["id"] for a in r["actors"]] == ["a1"] and r["updates"] > 100')" = True ]; then
+        ok "status counts the refused key ($(field "$WORK/c.json" 'r["refused_keys"]')); only a1 joined"
+    else
+        fail "status after refusals: $(cat "$WORK/c.json")"
+    fi
+    grep -qF "refused a CurveZMQ client: key $a2key" "$WORK/curve/learner.log" &&
+        ok "the learner logged the refused key" ||
+        fail "no log line for the refused key: $(tail -3 "$WORK/curve/learner.log")"
+    "$STATUS" "127.0.0.1:$PORT" --json --timeout-ms 500 >/dev/null 2>"$WORK/nokey.err"
+    rc=$?
+    if [ $rc -eq 1 ] && grep -q "needs --curve-server and --curve-key" "$WORK/nokey.err"; then
+        ok "hpo-status without keys: exit 1, says which flags it needs"
+    else
+        fail "hpo-status without keys: exit $rc: $(cat "$WORK/nokey.err")"
+    fi
+    STATUS_KEYS=()
+}
+
 case $PART in
+curve) part_curve ;;
 local) part_local ;;
 learn) part_learn ;;
 basic) part_basic ;;
