@@ -40,7 +40,7 @@ typedef struct metrics_snap {
     double uptime_s;
     uint64_t env_steps, updates, episodes, param_version;
     uint64_t rejected[WIRE_REJECT_COUNT];
-    uint64_t refused, unknown_sender, status_requests;
+    uint64_t refused, refused_keys, unknown_sender, status_requests;
     double steps_per_s, updates_per_s;
     double ratio_target, ratio, ratio_recent;   /* NAN: not yet */
     uint64_t replay_size, replay_capacity;
@@ -77,6 +77,7 @@ void metrics_update(metrics *m, const learner *l)
     s->param_version = l->param_version;
     memcpy(s->rejected, l->rejected, sizeof s->rejected);
     s->refused = l->refused;
+    s->refused_keys = l->refused_keys;
     s->unknown_sender = l->unknown_sender;
     s->status_requests = l->status_requests;
     s->steps_per_s = l->steps_per_s;
@@ -190,6 +191,9 @@ static void format(strbuf *b, const metrics_snap *s)
             (unsigned long long)s->rejected[r]);
     counter(b, "hpo_refused_handshakes_total",
             "Handshakes answered with a Refuse.", s->refused);
+    counter(b, "hpo_refused_keys_total",
+            "CurveZMQ clients refused: key not on the allow list.",
+            s->refused_keys);
     counter(b, "hpo_unknown_sender_messages_total",
             "Batches and heartbeats from a peer that sent no Hello.",
             s->unknown_sender);

@@ -116,6 +116,7 @@ static void test_figures_and_labels(void **state)
     L.env_steps = 1200;
     L.updates = 1000;
     L.param_version = 7;
+    L.refused_keys = 2;
     L.rejected[WIRE_MALFORMED] = 3;
     L.last.q_loss = 1.5f;
     L.eval_mean = -150.25;
@@ -134,6 +135,7 @@ static void test_figures_and_labels(void **state)
     char *t = metrics_text(m);
     assert_true(has_line(t, "hpo_env_steps_total 1200"));
     assert_true(has_line(t, "hpo_updates_total 1000"));
+    assert_true(has_line(t, "hpo_refused_keys_total 2"));
     assert_true(has_line(t, "hpo_rejected_messages_total{reason=\"malformed\"} 3"));
     assert_true(has_line(t, "hpo_q_loss 1.5"));
     assert_true(has_line(t, "hpo_eval_return -150.25"));
