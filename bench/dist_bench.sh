@@ -2,7 +2,10 @@
 # bench/dist_bench.sh - figures of the distributed system on this machine, one
 # greppable line per case (docs/performance.md, "The distributed system").
 #
-#   bench/dist_bench.sh [--build DIR] [--seconds S] [--port P] [CASE...]
+#   bench/dist_bench.sh [--build DIR] [--seconds S] [--port P] [--curve] [CASE...]
+#
+# --curve runs every process with CurveZMQ keys (made with hpo-keygen in a
+# temporary directory), to see what encryption costs.
 #
 # CASE is any of (default: all, in this order)
 #   ingest    learner ingest rate, Pendulum, updates off, 1 and 2 actors of
@@ -22,6 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build=build
+curve=0
 secs=5
 port=5650
 cases=()
@@ -30,14 +34,15 @@ while [ $# -gt 0 ]; do
     --build) build=$2; shift 2 ;;
     --seconds) secs=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --curve) curve=1; shift ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     ingest|envsteps|updates) cases+=("$1"); shift ;;
     *) echo "dist_bench: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
 [ ${#cases[@]} -gt 0 ] || cases=(ingest envsteps updates)
 for p in learner/hpo-learner actor/hpo-actor tools/hpo-status tools/hpo-bench \
-         tools/hpo-envbench; do
+         tools/hpo-envbench tools/hpo-keygen; do
     [ -x "$build/$p" ] || { echo "dist_bench: $build/$p missing: build first" \
         "(meson setup $build && ninja -C $build)" >&2; exit 2; }
 done
@@ -53,7 +58,20 @@ stop_all() {
 trap 'stop_all; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 
-status() { "$build/tools/hpo-status" --json "127.0.0.1:$port" >"$1"; }
+# CurveZMQ: one key pair for the learner, one shared by the actors and status
+lkeys=() ckeys=()
+if [ "$curve" = 1 ]; then
+    mkdir "$work/allow"
+    "$build/tools/hpo-keygen" "$work/learner" "$work/allow/client" >/dev/null
+    lkeys=(--curve-secret "$work/learner.secret" --curve-allow "$work/allow")
+    ckeys=(--curve-server "$work/learner.public"
+           --curve-key "$work/allow/client.secret")
+fi
+
+status() {
+    "$build/tools/hpo-status" --json "127.0.0.1:$port" \
+        ${ckeys[@]+"${ckeys[@]}"} >"$1"
+}
 
 # wait_for EXPR SECONDS: poll the status until EXPR (of r) holds.
 wait_for() {
@@ -81,14 +99,15 @@ print("%.0f %.1f" % ((b["env_steps"]-a["env_steps"])/dt, (b["updates"]-a["update
 
 learner() {
     "$build/learner/hpo-learner" --port "$port" --bind 127.0.0.1 \
-        "$@" 2>"$work/learner.log" &
+        ${lkeys[@]+"${lkeys[@]}"} "$@" 2>"$work/learner.log" &
     pids+=($!)
 }
 actors() { # N ENVS ENV
     local i
     for i in $(seq 1 "$1"); do
         "$build/actor/hpo-actor" --learner "127.0.0.1:$port" --env "$3" \
-            --envs "$2" --id "b$i" --seed "$i" --quiet 2>>"$work/actors.log" &
+            --envs "$2" --id "b$i" --seed "$i" --quiet \
+            ${ckeys[@]+"${ckeys[@]}"} 2>>"$work/actors.log" &
         pids+=($!)
     done
 }
@@ -108,7 +127,7 @@ ingest() {
         wait_for "len(r['actors']) == $n and r['env_steps'] > 1000000" 60
         read -r sps _ < <(measure)
         echo "case=ingest env=Pendulum actors=$n envs=256 batch_max=4096" \
-             "transitions_per_s=$sps"
+             "curve=$curve transitions_per_s=$sps"
         stop_all
     done
 }
@@ -123,7 +142,7 @@ envsteps() {
         actors "$n" 1 HalfCheetah
         wait_for "len(r['actors']) == $n and r['env_steps'] > 20000" 60
         read -r sps _ < <(measure)
-        echo "case=envsteps env=HalfCheetah actors=$n envs=1" \
+        echo "case=envsteps env=HalfCheetah actors=$n envs=1 curve=$curve" \
              "env_steps_per_s=$sps envbench_steps_per_s_one_core=$alone"
         stop_all
     done
@@ -150,7 +169,7 @@ print("snapshots_timed=%d snapshot_latency_mean_ms=%.2f snapshot_latency_max_ms=
         bench=$("$build/tools/hpo-bench" --modes hpo --threads-list "$t" \
                     --no-torch --seconds 3 |
                 sed -n 's/.*updates_per_s=\([0-9.]*\).*/\1/p' | head -1)
-        echo "case=updates env=HalfCheetah actors=$n envs=1 threads=$t" \
+        echo "case=updates env=HalfCheetah actors=$n envs=1 threads=$t curve=$curve" \
              "replay_ratio=1 updates_per_s=$ups env_steps_per_s=$sps" \
              "bench_updates_per_s=$bench" \
              "of_bench=$($PY -c "print('%.2f' % ($ups / $bench))")" \
