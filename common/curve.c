@@ -53,10 +53,13 @@ static int key_line(const char *line, const char *name, char *val)
     return 1;
 }
 
-int curve_read(const char *path, int need_secret, curve_pair *k, char *err,
-               size_t errlen)
+/* Call fn on every line of path that is not blank or a comment, until one
+ * returns nonzero; returns that, or -1 when the file cannot be read. */
+static int each_line(const char *path,
+                     int (*fn)(void *ctx, const char *line, int no,
+                               const char *path, char *err, size_t errlen),
+                     void *ctx, char *err, size_t errlen)
 {
-    memset(k, 0, sizeof *k);
     FILE *f = fopen(path, "r");
     if (!f) {
         errf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
@@ -67,30 +70,44 @@ int curve_read(const char *path, int need_secret, curve_pair *k, char *err,
     while (!rc && fgets(line, sizeof line, f)) {
         no++;
         const char *p = line + strspn(line, " \t");
-        if (*p == '#' || *p == '\n' || *p == '\0')
-            continue;
-        char *dst = NULL;
-        int r = key_line(p, "public", k->pub);
-        if (r)
-            dst = k->pub;
-        else if ((r = key_line(p, "secret", k->sec)))
-            dst = k->sec;
-        if (!dst) {
-            errf(err, errlen,
-                 "%s line %d: expected 'public = KEY' or "
-                 "'secret = KEY'",
-                 path, no);
-            rc = -1;
-        } else if (r < 0 || !z85_ok(dst)) {
-            errf(err, errlen,
-                 "%s line %d: not a CurveZMQ key (40 Z85 "
-                 "characters); make keys with hpo-keygen",
-                 path, no);
-            rc = -1;
-        }
+        if (*p != '#' && *p != '\n' && *p != '\0')
+            rc = fn(ctx, p, no, path, err, errlen);
     }
     fclose(f);
-    if (rc)
+    return rc;
+}
+
+/* A key file's line: its public or its secret key. */
+static int pair_line(void *ctx, const char *p, int no, const char *path,
+                     char *err, size_t errlen)
+{
+    curve_pair *k = ctx;
+    char *dst = NULL;
+    int r = key_line(p, "public", k->pub);
+    if (r)
+        dst = k->pub;
+    else if ((r = key_line(p, "secret", k->sec)))
+        dst = k->sec;
+    if (!dst) {
+        errf(err, errlen,
+             "%s line %d: expected 'public = KEY' or 'secret = KEY'", path, no);
+        return -1;
+    }
+    if (r < 0 || !z85_ok(dst)) {
+        errf(err, errlen,
+             "%s line %d: not a CurveZMQ key (40 Z85 characters); "
+             "make keys with hpo-keygen",
+             path, no);
+        return -1;
+    }
+    return 0;
+}
+
+int curve_read(const char *path, int need_secret, curve_pair *k, char *err,
+               size_t errlen)
+{
+    memset(k, 0, sizeof *k);
+    if (each_line(path, pair_line, k, err, errlen))
         return -1;
     if (!k->pub[0]) {
         errf(err, errlen, "%s: no 'public = KEY' line", path);
@@ -177,36 +194,23 @@ static int allow_add(curve_allow *a, const char *pub, const char *from,
     return 0;
 }
 
-/* Every `public = KEY` line of one file. */
-static int allow_file(curve_allow *a, const char *path, char *err,
-                      size_t errlen)
+/* An allow list's line: a public key (a .secret file's secret line is
+ * skipped, its public line counts). */
+static int allow_line(void *ctx, const char *p, int no, const char *path,
+                      char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    char key[CURVE_KEY_TEXT];
+    int r = key_line(p, "public", key);
+    if (!r && key_line(p, "secret", key))
+        return 0;
+    if (r != 1 || !z85_ok(key)) {
+        errf(err, errlen,
+             "%s line %d: expected 'public = KEY' (40 Z85 "
+             "characters)",
+             path, no);
         return -1;
     }
-    char line[256], key[CURVE_KEY_TEXT];
-    int no = 0, rc = 0;
-    while (!rc && fgets(line, sizeof line, f)) {
-        no++;
-        const char *p = line + strspn(line, " \t");
-        if (*p == '#' || *p == '\n' || *p == '\0')
-            continue;
-        int r = key_line(p, "public", key);
-        if (!r && key_line(p, "secret", key))
-            continue; /* a .secret file's own public line still counts */
-        if (r != 1 || !z85_ok(key)) {
-            errf(err, errlen,
-                 "%s line %d: expected 'public = KEY' "
-                 "(40 Z85 characters)",
-                 path, no);
-            rc = -1;
-        } else
-            rc = allow_add(a, key, path, err, errlen);
-    }
-    fclose(f);
-    return rc;
+    return allow_add(ctx, key, path, err, errlen);
 }
 
 int curve_allow_load(const char *path, curve_allow *a, char *err, size_t errlen)
@@ -219,7 +223,7 @@ int curve_allow_load(const char *path, curve_allow *a, char *err, size_t errlen)
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        if (allow_file(a, path, err, errlen))
+        if (each_line(path, allow_line, a, err, errlen))
             return -1;
     } else {
         DIR *d = opendir(path);
@@ -236,7 +240,7 @@ int curve_allow_load(const char *path, curve_allow *a, char *err, size_t errlen)
                 continue;
             char file[4096];
             snprintf(file, sizeof file, "%s/%s", path, e->d_name);
-            rc = allow_file(a, file, err, errlen);
+            rc = each_line(file, allow_line, a, err, errlen);
         }
         closedir(d);
         if (rc)
