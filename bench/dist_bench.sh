@@ -8,8 +8,10 @@
 # temporary directory), to see what encryption costs.
 #
 # CASE is any of (default: all, in this order)
-#   ingest    learner ingest rate, Pendulum, updates off, 1 and 2 actors of
-#             256 environments, batches of 4096 transitions
+#   ingest    learner ingest rate, Pendulum, updates off, batches of 4096
+#             transitions: from 1, 2 and 4 synthetic senders (hpo-ingest-sender:
+#             one pre-encoded batch sent over and over), and from 2 real
+#             actors of 256 environments
 #   envsteps  HalfCheetah env steps/s with 1, 2 and 4 actors of 1 environment,
 #             updates off, beside hpo-envbench's single-core figure
 #   updates   HalfCheetah learner (256-wide networks, batch 256, mode hpo) at
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#cases[@]} -gt 0 ] || cases=(ingest envsteps updates)
 for p in learner/hpo-learner actor/hpo-actor tools/hpo-status tools/hpo-bench \
-         tools/hpo-envbench tools/hpo-keygen; do
+         tools/hpo-envbench tools/hpo-keygen bench/hpo-ingest-sender; do
     [ -x "$build/$p" ] || { echo "dist_bench: $build/$p missing: build first" \
         "(meson setup $build && ninja -C $build)" >&2; exit 2; }
 done
@@ -119,17 +121,30 @@ measure() { # -> "steps_per_s updates_per_s"
 }
 
 ingest() {
-    local n
-    for n in 1 2; do
+    local n i
+    for n in 1 2 4; do
         learner --env Pendulum --learning-starts 1000000000 \
             --steps 2000000000 --replay-ratio 0 --batch-max 4096
-        actors "$n" 256 Pendulum
+        for i in $(seq 1 "$n"); do
+            "$build/bench/hpo-ingest-sender" "127.0.0.1:$port" --id "s$i" \
+                --seconds $((secs + 30)) ${ckeys[@]+"${ckeys[@]}"} \
+                >/dev/null 2>>"$work/actors.log" &
+            pids+=($!)
+        done
         wait_for "len(r['actors']) == $n and r['env_steps'] > 1000000" 60
         read -r sps _ < <(measure)
-        echo "case=ingest env=Pendulum actors=$n envs=256 batch_max=4096" \
+        echo "case=ingest env=Pendulum senders=$n batch_max=4096" \
              "curve=$curve transitions_per_s=$sps"
         stop_all
     done
+    learner --env Pendulum --learning-starts 1000000000 \
+        --steps 2000000000 --replay-ratio 0 --batch-max 4096
+    actors 2 256 Pendulum
+    wait_for "len(r['actors']) == 2 and r['env_steps'] > 1000000" 60
+    read -r sps _ < <(measure)
+    echo "case=ingest env=Pendulum actors=2 envs=256 batch_max=4096" \
+         "curve=$curve transitions_per_s=$sps"
+    stop_all
 }
 
 envsteps() {
