@@ -748,7 +748,23 @@ part_curve() {
     STATUS_KEYS=()
 }
 
+# bench/dist_bench.sh's ingest case runs (its synthetic senders and real
+# actors) and prints one positive rate per line; the figures are not judged.
+part_bench() {
+    PORT=$(free_port)
+    "$SRC/bench/dist_bench.sh" --build "$BUILD" --seconds 1 --port "$PORT" \
+        ingest >"$WORK/bench.out" 2>"$WORK/bench.err"
+    local rc=$? n
+    n=$(grep -cE '^case=ingest .*transitions_per_s=[1-9][0-9]*$' "$WORK/bench.out")
+    if [ $rc -eq 0 ] && [ "$n" -eq 4 ]; then
+        ok "dist_bench.sh ingest: 4 rates ($(sed -n 's/.*\(senders=[0-9]*\|actors=[0-9]*\).*transitions_per_s=\([0-9]*\)/\1:\2/p' "$WORK/bench.out" | tr '\n' ' '))"
+    else
+        fail "dist_bench.sh ingest: exit $rc, $n rates: $(cat "$WORK/bench.out" "$WORK/bench.err")"
+    fi
+}
+
 case $PART in
+bench) part_bench ;;
 curve) part_curve ;;
 local) part_local ;;
 learn) part_learn ;;
