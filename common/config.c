@@ -328,3 +328,106 @@ void config_usage(FILE *f)
     for (size_t i = 0; i < N_FIELDS; i++)
         fprintf(f, "  --%-18s %s\n", fields[i].name, fields[i].help);
 }
+
+// ---- command line ----
+
+/* Index of name in a NULL-terminated list, or -1. */
+static int list_index(const char *const *list, const char *name)
+{
+    for (int i = 0; list && list[i]; i++)
+        if (!strcmp(list[i], name))
+            return i;
+    return -1;
+}
+
+int config_args_parse(config_args *a, int argc, char **argv,
+                      const char *const *options, const char *const *flags,
+                      char *err, size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    a->options = options;
+    a->argc = argc;
+    a->names = xcalloc((size_t)argc + 1, sizeof *a->names);
+    a->values = xcalloc((size_t)argc + 1, sizeof *a->values);
+    a->copies = xcalloc((size_t)argc + 1, sizeof *a->copies);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
+            return 1;
+        int f = strncmp(arg, "--", 2) ? -1 : list_index(flags, arg + 2);
+        HPO_ASSERT(f < 32);
+        if (f >= 0) {
+            a->flags |= 1u << f;
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            errf(err, errlen, "unexpected argument '%s'", arg);
+            return -1;
+        }
+        const char *name = arg + 2, *value;
+        const char *eq = strchr(name, '=');
+        if (eq) {
+            size_t k = (size_t)(eq - name);
+            a->copies[i] = xstrdup(name);
+            a->copies[i][k] = '\0';
+            name = a->copies[i];
+            value = a->copies[i] + k + 1;
+        } else {
+            if (i + 1 >= argc) {
+                errf(err, errlen, "--%s needs a value", name);
+                return -1;
+            }
+            value = argv[++i];
+        }
+        if (list_index(options, name) < 0 && !config_has(name)) {
+            errf(err, errlen, "unknown flag --%s", name);
+            return -1;
+        }
+        if (value[0] == '\0') {
+            errf(err, errlen, "empty value for --%s", name);
+            return -1;
+        }
+        if (!strcmp(name, "env"))
+            a->env = value;
+        a->names[a->n] = name;
+        a->values[a->n++] = value;
+    }
+    return 0;
+}
+
+int config_args_resolve(const config_args *a, const hpo_config *base,
+                        hpo_config *c, char *err, size_t errlen)
+{
+    if (base) {
+        *c = *base;
+    } else {
+        const char *env = a->env ? a->env : "HalfCheetah";
+        config_defaults(c);
+        if (strlen(env) >= sizeof c->env) {
+            errf(err, errlen, "environment name too long: '%s'", env);
+            return -1;
+        }
+        config_preset(c, env);
+    }
+    for (int i = 0; i < a->n; i++) {
+        if (list_index(a->options, a->names[i]) >= 0 ||
+            !strcmp(a->names[i], "env"))
+            continue;
+        if (config_set(c, a->names[i], a->values[i], err, errlen))
+            return -1;
+    }
+    return config_validate(c, err, errlen);
+}
+
+void config_args_release(config_args *a)
+{
+    if (a->copies)
+        for (int i = 0; i <= a->argc; i++)
+            free(a->copies[i]);
+    free(a->copies);
+    free(a->names);
+    free(a->values);
+    a->copies = NULL;
+    a->names = a->values = NULL;
+    a->n = 0;
+}

@@ -75,6 +75,51 @@ void config_write(const hpo_config *c, FILE *f);
 /* Print "--name VALUE   help" lines for usage text. */
 void config_usage(FILE *f);
 
+// ---- command line ----
+
+/*
+ * A program's command line, checked and split: every "--name VALUE" or
+ * "--name=VALUE" as a pair, in command-line order, and the boolean flags
+ * given. A name is the program's option (its options table, looked up first)
+ * or a config field; hpo-train and hpo-learner share these rules.
+ */
+typedef struct config_args {
+    int n;                        /* pairs */
+    const char **names;           /* (n) without "--"; options and settings */
+    const char **values;          /* (n) never empty */
+    const char *env;              /* the last --env's value; NULL: none */
+    unsigned flags;               /* bit i: the program's flags[i] was given */
+    const char *const *options;   /* the program's table (not owned) */
+    char **copies;                /* (argc) owned name copies of --name=VALUE */
+    int argc;
+} config_args;
+
+/*
+ * Check and split argv[1..argc-1]. options and flags are NULL-terminated
+ * lists of the program's own names without "--" (Nullable): options take a
+ * value, flags (at most 32) stand alone as "--name". Returns 0, 1 when
+ * --help or -h was given (the program prints its usage), or -1 with the
+ * message in err: "unexpected argument 'x'", "--x needs a value", "unknown
+ * flag --x", "empty value for --x". The pairs point into argv and a's
+ * copies: call config_args_release(a) after, whatever the return.
+ */
+int config_args_parse(config_args *a, int argc, char **argv,
+                      const char *const *options, const char *const *flags,
+                      char *err, size_t errlen);
+
+/*
+ * Resolve c: base, or when base is NULL the defaults then the preset of the
+ * last --env (wherever it stands); then every setting in command-line order
+ * (--env and the program's options skipped); then config_validate. Returns
+ * 0, or -1 with config_set's or config_validate's message in err. Nullable:
+ * base.
+ */
+int config_args_resolve(const config_args *a, const hpo_config *base,
+                        hpo_config *c, char *err, size_t errlen);
+
+/* Free a's arrays and copies; a stays valid to release again. */
+void config_args_release(config_args *a);
+
 const char *mode_name(int mode);
 int mode_parse(const char *s); /* -1 when unknown */
 

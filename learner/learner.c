@@ -118,75 +118,94 @@ static int bad_usage(const char *fmt, const char *arg)
     return -1;
 }
 
+/* fmt with value into err; returns -1. */
+static int bad_value(char *err, size_t errlen, const char *fmt,
+                     const char *value)
+{
+    errf(err, errlen, fmt, value);
+    return -1;
+}
+
 /* A learner option (not a config field). Returns 1 when name is one, 0 when
- * not, -1 after printing a bad value. */
-static int set_option(learner_opts *o, const char *name, const char *value)
+ * not, -1 with a bad value's message in err. */
+static int set_option(learner_opts *o, const char *name, const char *value,
+                      char *err, size_t errlen)
 {
     long v;
     if (!strcmp(name, "port")) {
         if (parse_long(value, 1, 65533, &v))
-            return bad_usage("--port needs 1..65533, not '%s'", value);
+            return bad_value(err, errlen,
+                             "--port needs 1..65533, not '%s'", value);
         o->port = (int)v;
     } else if (!strcmp(name, "bind")) {
         if (strlen(value) >= sizeof o->bind)
-            return bad_usage("--bind too long: '%s'", value);
+            return bad_value(err, errlen, "--bind too long: '%s'", value);
         snprintf(o->bind, sizeof o->bind, "%s", value);
     } else if (!strcmp(name, "replay-ratio")) {
         char *end;
         double r = strtod(value, &end);
         if (end == value || *end || !(r >= 0.0 && r <= 1000.0))
-            return bad_usage("--replay-ratio needs 0..1000, not '%s'", value);
+            return bad_value(err, errlen,
+                             "--replay-ratio needs 0..1000, not '%s'", value);
         o->replay_ratio = r;
     } else if (!strcmp(name, "publish-every")) {
         if (parse_long(value, 1, 1L << 40, &v))
-            return bad_usage("--publish-every needs a positive count, not "
-                             "'%s'", value);
+            return bad_value(err, errlen,
+                             "--publish-every needs a positive count, not '%s'",
+                             value);
         o->publish_every = v;
     } else if (!strcmp(name, "batch-max")) {
         if (parse_long(value, 1, 65536, &v))
-            return bad_usage("--batch-max needs 1..65536, not '%s'", value);
+            return bad_value(err, errlen,
+                             "--batch-max needs 1..65536, not '%s'", value);
         o->batch_max = (int)v;
     } else if (!strcmp(name, "heartbeat-ms")) {
         if (parse_long(value, 10, 600000, &v))
-            return bad_usage("--heartbeat-ms needs 10..600000, not '%s'",
+            return bad_value(err, errlen,
+                             "--heartbeat-ms needs 10..600000, not '%s'",
                              value);
         o->heartbeat_ms = (int)v;
     } else if (!strcmp(name, "timeout-ms")) {
         if (parse_long(value, 50, 3600000, &v))
-            return bad_usage("--timeout-ms needs 50..3600000, not '%s'",
-                             value);
+            return bad_value(err, errlen,
+                             "--timeout-ms needs 50..3600000, not '%s'", value);
         o->timeout_ms = (int)v;
     } else if (!strcmp(name, "max-updates")) {
         if (parse_long(value, 0, 1L << 50, &v))
-            return bad_usage("--max-updates needs a count, not '%s'", value);
+            return bad_value(err, errlen,
+                             "--max-updates needs a count, not '%s'", value);
         o->max_updates = v;
     } else if (!strcmp(name, "checkpoint-every")) {
         if (parse_long(value, 0, 1L << 50, &v))
-            return bad_usage("--checkpoint-every needs a count, not '%s'",
+            return bad_value(err, errlen,
+                             "--checkpoint-every needs a count, not '%s'",
                              value);
         o->checkpoint_every = v;
     } else if (!strcmp(name, "keep")) {
         if (parse_long(value, 1, 1000, &v))
-            return bad_usage("--keep needs 1..1000, not '%s'", value);
+            return bad_value(err, errlen,
+                             "--keep needs 1..1000, not '%s'", value);
         o->keep = (int)v;
     } else if (!strcmp(name, "checkpoint-replay")) {
         if (parse_long(value, 0, 1, &v))
-            return bad_usage("--checkpoint-replay needs 0 or 1, not '%s'",
+            return bad_value(err, errlen,
+                             "--checkpoint-replay needs 0 or 1, not '%s'",
                              value);
         o->checkpoint_replay = (int)v;
     } else if (!strcmp(name, "metrics-port")) {
         if (parse_long(value, 0, 65535, &v))
-            return bad_usage("--metrics-port needs 0..65535, not '%s'",
-                             value);
+            return bad_value(err, errlen,
+                             "--metrics-port needs 0..65535, not '%s'", value);
         o->metrics_port = (int)v;
     } else if (!strcmp(name, "curve-secret") || !strcmp(name, "curve-allow")) {
         char *dst = name[6] == 's' ? o->curve_secret : o->curve_allow;
         if (!value[0] || strlen(value) >= sizeof o->curve_secret)
-            return bad_usage("--curve-* needs a path, not '%s'", value);
+            return bad_value(err, errlen,
+                             "--curve-* needs a path, not '%s'", value);
         snprintf(dst, sizeof o->curve_secret, "%s", value);
     } else if (!strcmp(name, "out")) {
         if (strlen(value) >= sizeof o->out)
-            return bad_usage("--out path too long: '%s'", value);
+            return bad_value(err, errlen, "--out path too long: '%s'", value);
         snprintf(o->out, sizeof o->out, "%s", value);
     } else {
         return 0;
@@ -194,16 +213,37 @@ static int set_option(learner_opts *o, const char *name, const char *value)
     return 1;
 }
 
-static int is_option(const char *name)
+/* The learner's options (set_option) and boolean flags, for
+ * config_args_parse. */
+static const char *const own_options[] = {
+    "port", "bind", "replay-ratio", "publish-every", "batch-max",
+    "heartbeat-ms", "timeout-ms", "max-updates", "out", "checkpoint-every",
+    "keep", "checkpoint-replay", "metrics-port", "curve-secret",
+    "curve-allow", NULL};
+enum { FLAG_QUIET, FLAG_RESUME };
+static const char *const own_flags[] = {[FLAG_QUIET] = "quiet",
+                                        [FLAG_RESUME] = "resume", NULL};
+
+/* The learner's options, then the settings; the checks across flags.
+ * Returns 0, or -1 with the message in err. */
+static int apply_args(const config_args *a, hpo_config *c, learner_opts *o,
+                      char *err, size_t errlen)
 {
-    static const char *const names[] = {
-        "port", "bind", "replay-ratio", "publish-every", "batch-max",
-        "heartbeat-ms", "timeout-ms", "max-updates", "out",
-        "checkpoint-every", "keep", "checkpoint-replay", "metrics-port",
-        "curve-secret", "curve-allow"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(name, names[i]))
-            return 1;
+    o->quiet = !!(a->flags & 1u << FLAG_QUIET);
+    o->resume = !!(a->flags & 1u << FLAG_RESUME);
+    for (int i = 0; i < a->n; i++)
+        if (set_option(o, a->names[i], a->values[i], err, errlen) < 0)
+            return -1;
+    if (config_args_resolve(a, NULL, c, err, errlen))
+        return -1;
+    if (o->resume && !o->out[0]) {
+        errf(err, errlen, "--resume needs --out DIR");
+        return -1;
+    }
+    if (!o->curve_secret[0] != !o->curve_allow[0]) {
+        errf(err, errlen, "--curve-secret and --curve-allow go together");
+        return -1;
+    }
     return 0;
 }
 
@@ -211,11 +251,8 @@ static int is_option(const char *name)
  * Returns 0, 1 after --help, -1 after printing the error. */
 static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
 {
-    const char *env_name = "HalfCheetah";
-    const char **names = xcalloc((size_t)argc + 1, sizeof *names);
-    const char **values = xcalloc((size_t)argc + 1, sizeof *values);
-    char **copies = xcalloc((size_t)argc + 1, sizeof *copies);
-    int n = 0, rc = -1;
+    config_args a;
+    char err[256];
 
     memset(o, 0, sizeof *o);
     snprintf(o->bind, sizeof o->bind, "*");
@@ -227,93 +264,13 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->timeout_ms = 3000;
     o->checkpoint_every = 10000;
     o->keep = 2;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            rc = 1;
-            goto out;
-        }
-        if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
-            continue;
-        }
-        if (!strcmp(a, "--resume")) {
-            o->resume = 1;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-            bad_usage("unexpected argument '%s'", a);
-            goto out;
-        }
-        const char *name = a + 2, *value;
-        const char *eq = strchr(name, '=');
-        if (eq) {
-            size_t k = (size_t)(eq - name);
-            copies[i] = xstrdup(name);
-            copies[i][k] = '\0';
-            name = copies[i];
-            value = copies[i] + k + 1;
-        } else {
-            if (i + 1 >= argc) {
-                bad_usage("--%s needs a value", name);
-                goto out;
-            }
-            value = argv[++i];
-        }
-        if (!is_option(name) && !config_has(name)) {
-            bad_usage("unknown flag --%s", name);
-            goto out;
-        }
-        if (value[0] == '\0') {
-            bad_usage("empty value for --%s", name);
-            goto out;
-        }
-        if (!strcmp(name, "env"))
-            env_name = value;
-        names[n] = name;
-        values[n++] = value;
-    }
-
-    config_defaults(c);
-    if (strlen(env_name) >= sizeof c->env) {
-        bad_usage("environment name too long: '%s'", env_name);
-        goto out;
-    }
-    config_preset(c, env_name);
-    char err[256];
-    for (int i = 0; i < n; i++) {
-        if (!strcmp(names[i], "env"))
-            continue;
-        int r = set_option(o, names[i], values[i]);
-        if (r < 0)
-            goto out;
-        if (r > 0)
-            continue;
-        if (config_set(c, names[i], values[i], err, sizeof err)) {
-            bad_usage("%s", err);
-            goto out;
-        }
-    }
-    if (config_validate(c, err, sizeof err)) {
-        bad_usage("%s", err);
-        goto out;
-    }
-    if (o->resume && !o->out[0]) {
-        bad_usage("%s needs --out DIR", "--resume");
-        goto out;
-    }
-    if (!o->curve_secret[0] != !o->curve_allow[0]) {
-        bad_usage("%s", "--curve-secret and --curve-allow go together");
-        goto out;
-    }
-    rc = 0;
-out:
-    for (int i = 0; i <= argc; i++)
-        free(copies[i]);
-    free(copies);
-    free(names);
-    free(values);
+    int rc = config_args_parse(&a, argc, argv, own_options, own_flags, err,
+                               sizeof err);
+    if (rc > 0)
+        usage(stdout);
+    else if (rc < 0 || apply_args(&a, c, o, err, sizeof err))
+        rc = bad_usage("%s", err);
+    config_args_release(&a);
     return rc;
 }
 

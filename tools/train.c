@@ -141,160 +141,123 @@ static int bad_usage(const char *fmt, const char *arg)
     return -1;
 }
 
+/* hpo-train's options and boolean flags, for config_args_parse. */
+static const char *const own_options[] = {"out", "resume",
+                                          "checkpoint-every", "keep", NULL};
+enum { FLAG_CONFIG_ONLY, FLAG_QUIET, FLAG_CHECKPOINT_REPLAY };
+static const char *const own_flags[] = {
+    [FLAG_CONFIG_ONLY] = "config-only", [FLAG_QUIET] = "quiet",
+    [FLAG_CHECKPOINT_REPLAY] = "checkpoint-replay", NULL};
+
+/* --checkpoint-every or --keep. Returns 0, or -1 with the message in err. */
+static int set_count(options *o, const char *name, const char *value,
+                     char *err, size_t errlen)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    long lo = name[0] == 'k' ? 1 : 0;
+    if (errno || *end || v < lo || v > 1000000000L) {
+        errf(err, errlen, "bad value '%s' for --%s (an integer >= %ld)",
+             value, name, lo);
+        return -1;
+    }
+    if (name[0] == 'k')
+        o->keep = (int)v;
+    else
+        o->checkpoint_every = v;
+    return 0;
+}
+
+/*
+ * The run in dir to continue: its newest valid checkpoint into o->from (its
+ * configuration is the base of the settings). Returns 0, or -2 after
+ * printing why not.
+ */
+static int find_resume(options *o, const char *dir, const char *env_given)
+{
+    char err[1024];
+    if (ckpt_find_latest(dir, NULL, &o->from, err, sizeof err)) {
+        fprintf(stderr, PROG ": cannot resume: %s\n", err);
+        return -2;
+    }
+    o->resume = 1;
+    o->checkpoint_replay = o->from.has_replay; /* or the flag */
+    snprintf(o->out, sizeof o->out, "%s", dir);
+    if (env_given && env_find(env_given) != env_find(o->from.cfg.env)) {
+        fprintf(stderr, PROG ": cannot resume: %s: other environment: "
+                "checkpoint %s, --env %s\n", o->from.path, o->from.cfg.env,
+                env_given);
+        return -2;
+    }
+    return 0;
+}
+
+/*
+ * hpo-train's flags and options, then the settings: with --resume DIR on the
+ * run's own configuration. Returns 0, -1 with the message in err, or -2
+ * after printing why the run cannot resume.
+ */
+static int apply_args(const config_args *a, hpo_config *c, options *o,
+                      char *err, size_t errlen)
+{
+    const char *resume = NULL;
+    o->config_only = !!(a->flags & 1u << FLAG_CONFIG_ONLY);
+    o->quiet = !!(a->flags & 1u << FLAG_QUIET);
+    for (int i = 0; i < a->n; i++)
+        if (!strcmp(a->names[i], "resume"))
+            resume = a->values[i];
+    if (resume && strlen(resume) >= sizeof o->out) {
+        errf(err, errlen, "--resume path too long: '%s'", resume);
+        return -1;
+    }
+    if (resume && find_resume(o, resume, a->env))
+        return -2;
+    for (int i = 0; i < a->n; i++) {
+        const char *name = a->names[i], *value = a->values[i];
+        if (!strcmp(name, "checkpoint-every") || !strcmp(name, "keep")) {
+            if (set_count(o, name, value, err, errlen))
+                return -1;
+        } else if (!strcmp(name, "out") && resume) {
+            errf(err, errlen,
+                 "--out and --resume both name the run directory");
+            return -1;
+        } else if (!strcmp(name, "out")) {
+            if (strlen(value) >= sizeof o->out) {
+                errf(err, errlen, "--out path too long: '%s'", value);
+                return -1;
+            }
+            snprintf(o->out, sizeof o->out, "%s", value);
+        }
+    }
+    if (a->flags & 1u << FLAG_CHECKPOINT_REPLAY)
+        o->checkpoint_replay = 1;
+    return config_args_resolve(a, resume ? &o->from.cfg : NULL, c, err,
+                               errlen);
+}
+
 /*
  * Resolve the configuration: defaults, then the preset of the last --env
  * (wherever it stands), then every other setting in command-line order.
- * Returns 0, 1 when --help was printed, or -1 after printing the error.
+ * Returns 0, 1 when --help was printed, -1 after printing a command-line
+ * error, or -2 after printing why the run cannot resume.
  */
 static int parse_args(int argc, char **argv, hpo_config *c, options *o)
 {
-    const char *env_name = "HalfCheetah";
-    const char **names = xcalloc((size_t)argc + 1, sizeof *names);
-    const char **values = xcalloc((size_t)argc + 1, sizeof *values);
-    char **copies = xcalloc((size_t)argc + 1, sizeof *copies); /* --a=b */
-    const char *resume = NULL, *env_given = NULL;
-    int replay_flag = 0;
-    int n = 0, rc = -1;
+    config_args a;
+    char err[1024];
 
     memset(o, 0, sizeof *o);
     o->keep = 3;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            rc = 1;
-            goto out;
-        }
-        if (!strcmp(a, "--config-only")) {
-            o->config_only = 1;
-            continue;
-        }
-        if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
-            continue;
-        }
-        if (!strcmp(a, "--checkpoint-replay")) {
-            replay_flag = 1;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-            bad_usage("unexpected argument '%s'", a);
-            goto out;
-        }
-        const char *name = a + 2, *value;
-        const char *eq = strchr(name, '=');
-        if (eq) {
-            size_t k = (size_t)(eq - name);
-            copies[i] = xstrdup(name);
-            copies[i][k] = '\0';
-            name = copies[i];
-            value = copies[i] + k + 1;
-        } else {
-            if (i + 1 >= argc) {
-                bad_usage("--%s needs a value", name);
-                goto out;
-            }
-            value = argv[++i];
-        }
-        if (strcmp(name, "out") && strcmp(name, "env") &&
-            strcmp(name, "resume") && strcmp(name, "checkpoint-every") &&
-            strcmp(name, "keep") && !config_has(name)) {
-            bad_usage("unknown flag --%s", name);
-            goto out;
-        }
-        if (value[0] == '\0') {
-            bad_usage("empty value for --%s", name);
-            goto out;
-        }
-        if (!strcmp(name, "env"))
-            env_name = env_given = value;
-        if (!strcmp(name, "resume"))
-            resume = value;
-        names[n] = name;
-        values[n++] = value;
-    }
-
-    char err[1024];
-    if (resume) {
-        /* the run's own configuration, then the flags */
-        if (strlen(resume) >= sizeof o->out) {
-            bad_usage("--resume path too long: '%s'", resume);
-            goto out;
-        }
-        if (ckpt_find_latest(resume, NULL, &o->from, err, sizeof err)) {
-            fprintf(stderr, PROG ": cannot resume: %s\n", err);
-            rc = -2;
-            goto out;
-        }
-        *c = o->from.cfg;
-        o->resume = 1;
-        o->checkpoint_replay = o->from.has_replay; /* or the flag, below */
-        snprintf(o->out, sizeof o->out, "%s", resume);
-        if (env_given && env_find(env_given) != env_find(c->env)) {
-            fprintf(stderr, PROG ": cannot resume: %s: other environment: "
-                    "checkpoint %s, --env %s\n", o->from.path, c->env,
-                    env_given);
-            rc = -2;
-            goto out;
-        }
-    } else {
-        config_defaults(c);
-        if (strlen(env_name) >= sizeof c->env) {
-            bad_usage("environment name too long: '%s'", env_name);
-            goto out;
-        }
-        config_preset(c, env_name);
-    }
-    for (int i = 0; i < n; i++) {
-        if (!strcmp(names[i], "env") || !strcmp(names[i], "resume"))
-            continue;
-        if (!strcmp(names[i], "checkpoint-every") ||
-            !strcmp(names[i], "keep")) {
-            char *end;
-            errno = 0;
-            long v = strtol(values[i], &end, 10);
-            long lo = names[i][0] == 'k' ? 1 : 0;
-            if (errno || *end || v < lo || v > 1000000000L) {
-                fprintf(stderr, PROG ": bad value '%s' for --%s (an integer "
-                        ">= %ld) (see " PROG " --help)\n", values[i],
-                        names[i], lo);
-                goto out;
-            }
-            if (names[i][0] == 'k')
-                o->keep = (int)v;
-            else
-                o->checkpoint_every = v;
-            continue;
-        }
-        if (!strcmp(names[i], "out") && resume) {
-            bad_usage("--out and --resume both name the run directory%s", "");
-            goto out;
-        }
-        if (!strcmp(names[i], "out")) {
-            if (strlen(values[i]) >= sizeof o->out) {
-                bad_usage("--out path too long: '%s'", values[i]);
-                goto out;
-            }
-            snprintf(o->out, sizeof o->out, "%s", values[i]);
-            continue;
-        }
-        if (config_set(c, names[i], values[i], err, sizeof err)) {
-            bad_usage("%s", err);
-            goto out;
-        }
-    }
-    o->checkpoint_replay |= replay_flag;
-    if (config_validate(c, err, sizeof err)) {
+    int rc = config_args_parse(&a, argc, argv, own_options, own_flags, err,
+                               sizeof err);
+    if (rc == 0)
+        rc = apply_args(&a, c, o, err, sizeof err);
+    if (rc == 1)
+        usage(stdout);
+    if (rc == -1)
         bad_usage("%s", err);
-        goto out;
-    }
-    rc = 0;
-out:
-    for (int i = 0; i <= argc; i++)
-        free(copies[i]);
-    free(copies);
-    free(names);
-    free(values);
+    config_args_release(&a);
     return rc;
 }
 

@@ -1,0 +1,221 @@
+/* config: the shared command line (config_args_parse, config_args_resolve):
+ * preset then flags, --name=VALUE, program options and flags, the errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static const char *const options[] = {"port", "out", NULL};
+static const char *const flags[] = {"quiet", "resume", NULL};
+
+#define ERR_LEN 256
+
+/* Parse argv (NULL-terminated, argv[0] the program) into a. */
+static int parse(config_args *a, char **argv, char *err, size_t errlen)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    err[0] = '\0';
+    return config_args_parse(a, argc, argv, options, flags, err, errlen);
+}
+
+/* Parse argv (it must parse), then resolve it on base (Nullable) into c.
+ * Returns config_args_resolve's result, its message in err (ERR_LEN). */
+static int resolve(char **argv, const hpo_config *base, hpo_config *c,
+                   char *err)
+{
+    config_args a;
+    assert_int_equal(parse(&a, argv, err, ERR_LEN), 0);
+    int rc = config_args_resolve(&a, base, c, err, ERR_LEN);
+    config_args_release(&a);
+    return rc;
+}
+
+/* Parse and resolve argv; both must succeed. */
+static void resolve_ok(char **argv, hpo_config *c)
+{
+    char err[ERR_LEN];
+    if (resolve(argv, NULL, c, err))
+        fail_msg("resolve: %s", err);
+}
+
+/* Parse and resolve argv: the resolve must fail with exactly want. */
+static void resolve_fails(char **argv, const char *want)
+{
+    char err[ERR_LEN];
+    hpo_config c;
+    assert_int_equal(resolve(argv, NULL, &c, err), -1);
+    assert_string_equal(err, want);
+}
+
+/* Parse argv: it must fail with exactly want. */
+static void parse_fails(char **argv, const char *want)
+{
+    config_args a;
+    char err[ERR_LEN];
+    assert_int_equal(parse(&a, argv, err, sizeof err), -1);
+    assert_string_equal(err, want);
+    config_args_release(&a);
+}
+
+static void test_preset_then_flags(void **state)
+{
+    (void)state;
+    hpo_config c, hopper;
+    config_defaults(&hopper);
+    config_preset(&hopper, "Hopper");
+
+    /* the preset of the last --env first, wherever it stands */
+    char *argv[] = {"p", "--std-exp", "2", "--env", "Ant", "--K", "5",
+                    "--env", "Hopper", NULL};
+    resolve_ok(argv, &c);
+    assert_string_equal(c.env, "Hopper");
+    assert_true(c.std_exp == 2.0f);          /* the flag over the preset */
+    assert_int_equal(c.K, 5);                /* the flag over the preset */
+    assert_true(c.std_tr == hopper.std_tr);  /* the preset over defaults */
+    assert_true(c.eps == hopper.eps);
+
+    /* later flags win */
+    char *argv2[] = {"p", "--seed", "3", "--seed", "7", NULL};
+    resolve_ok(argv2, &c);
+    assert_int_equal(c.seed, 7);
+    assert_string_equal(c.env, "HalfCheetah");
+
+    /* no flags: the defaults */
+    hpo_config d;
+    config_defaults(&d);
+    char *argv3[] = {"p", NULL};
+    resolve_ok(argv3, &c);
+    assert_memory_equal(&c, &d, sizeof c);
+}
+
+static void test_name_equals_value(void **state)
+{
+    (void)state;
+    hpo_config c;
+    char *argv[] = {"p", "--steps=123", "--env=Walker2d", "--out=a=b", NULL};
+    config_args a;
+    char err[ERR_LEN];
+    assert_int_equal(parse(&a, argv, err, sizeof err), 0);
+    assert_int_equal(a.n, 3);
+    assert_string_equal(a.names[2], "out");
+    assert_string_equal(a.values[2], "a=b"); /* split at the first '=' */
+    assert_string_equal(a.env, "Walker2d");
+    assert_int_equal(config_args_resolve(&a, NULL, &c, err, sizeof err), 0);
+    assert_int_equal(c.steps, 123);
+    assert_string_equal(c.env, "Walker2d");
+    config_args_release(&a);
+    config_args_release(&a); /* again: harmless */
+}
+
+static void test_program_options(void **state)
+{
+    (void)state;
+    char *argv[] = {"p", "--resume", "--port", "6000", "--alpha", "0.1",
+                    "--out", "run", "--quiet", NULL};
+    config_args a;
+    char err[ERR_LEN];
+    hpo_config c;
+    assert_int_equal(parse(&a, argv, err, sizeof err), 0);
+    assert_int_equal(a.flags, 3u); /* quiet (bit 0) and resume (bit 1) */
+    assert_int_equal(a.n, 3);      /* in command-line order */
+    assert_string_equal(a.names[0], "port");
+    assert_string_equal(a.values[0], "6000");
+    assert_string_equal(a.names[1], "alpha");
+    assert_string_equal(a.names[2], "out");
+    assert_string_equal(a.values[2], "run");
+    assert_null(a.env);
+    /* resolve skips the options */
+    assert_int_equal(config_args_resolve(&a, NULL, &c, err, sizeof err), 0);
+    assert_true(c.alpha == 0.1f);
+    config_args_release(&a);
+
+    /* a flag is no option: "--quiet=1" is unknown */
+    char *argv2[] = {"p", "--quiet=1", NULL};
+    parse_fails(argv2, "unknown flag --quiet");
+}
+
+static void test_base(void **state)
+{
+    (void)state;
+    hpo_config base, c;
+    config_defaults(&base);
+    config_preset(&base, "Hopper");
+    base.seed = 42;
+    base.steps = 800;
+    /* the base replaces defaults and preset; --env is not applied */
+    char *argv[] = {"p", "--steps", "1000", "--env", "Ant", NULL};
+    char err[ERR_LEN];
+    assert_int_equal(resolve(argv, &base, &c, err), 0);
+    assert_int_equal(c.steps, 1000);
+    assert_int_equal(c.seed, 42);
+    assert_string_equal(c.env, "Hopper");
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    char *unknown[] = {"p", "--bogus", "1", NULL};
+    parse_fails(unknown, "unknown flag --bogus");
+    char *unknown_eq[] = {"p", "--bogus=1", NULL};
+    parse_fails(unknown_eq, "unknown flag --bogus");
+    char *empty[] = {"p", "--seed", "", NULL};
+    parse_fails(empty, "empty value for --seed");
+    char *empty_eq[] = {"p", "--out=", NULL};
+    parse_fails(empty_eq, "empty value for --out");
+    char *missing[] = {"p", "--alpha", "0.1", "--steps", NULL};
+    parse_fails(missing, "--steps needs a value");
+    char *positional[] = {"p", "extra", NULL};
+    parse_fails(positional, "unexpected argument 'extra'");
+    char *dashes[] = {"p", "--", NULL};
+    parse_fails(dashes, "unexpected argument '--'");
+
+    /* --help stops the parse, whatever follows */
+    config_args a;
+    char err[ERR_LEN];
+    char *help[] = {"p", "--steps", "5", "--help", "--bogus", NULL};
+    assert_int_equal(parse(&a, help, err, sizeof err), 1);
+    config_args_release(&a);
+    char *h[] = {"p", "-h", NULL};
+    assert_int_equal(parse(&a, h, err, sizeof err), 1);
+    config_args_release(&a);
+}
+
+static void test_invalid_values(void **state)
+{
+    (void)state;
+    char *bad_int[] = {"p", "--steps", "abc", NULL};
+    resolve_fails(bad_int, "bad value 'abc' for --steps (an integer)");
+    char *bad_mode[] = {"p", "--mode=fast", NULL};
+    resolve_fails(bad_mode, "bad --mode 'fast': use hpo, baseline1, "
+                            "baseline2, baseline3 or sac");
+    char *invalid[] = {"p", "--batch", "0", NULL};
+    resolve_fails(invalid, "--batch must be 1..65536 (got 0)");
+    char long_env[80];
+    memset(long_env, 'x', sizeof long_env - 1);
+    long_env[sizeof long_env - 1] = '\0';
+    char *too_long[] = {"p", "--env", long_env, NULL};
+    char want[160];
+    snprintf(want, sizeof want, "environment name too long: '%s'", long_env);
+    resolve_fails(too_long, want);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_preset_then_flags),
+        cmocka_unit_test(test_name_equals_value),
+        cmocka_unit_test(test_program_options),
+        cmocka_unit_test(test_base),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_invalid_values),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
