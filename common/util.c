@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,26 @@ double now_s(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+void run_stats_add(run_stats *s, double x)
+{
+    s->n++;
+    double d = x - s->mean;
+    s->mean += d / (double)s->n;
+    s->m2 += d * (x - s->mean);
+    s->min = s->n == 1 || x < s->min ? x : s->min;
+    s->max = s->n == 1 || x > s->max ? x : s->max;
+}
+
+double run_stats_mean(const run_stats *s) { return s->n ? s->mean : NAN; }
+
+double run_stats_std(const run_stats *s)
+{
+    return s->n ? sqrt(HPO_MAX(0.0, s->m2 / (double)s->n)) : NAN;
+}
+
+double run_stats_min(const run_stats *s) { return s->n ? s->min : NAN; }
+double run_stats_max(const run_stats *s) { return s->n ? s->max : NAN; }
 
 uint64_t now_unix_ns(void)
 {

@@ -52,6 +52,21 @@ uint32_t crc32_update(uint32_t crc, const void *buf, size_t n);
  * with errno set. */
 int write_full(int fd, const void *buf, size_t n);
 
+/* Mean, population standard deviation, min and max of a stream of values
+ * (Welford's update); start from {0}. */
+typedef struct run_stats {
+    long n;
+    double mean, m2, min, max;
+} run_stats;
+
+void run_stats_add(run_stats *s, double x);
+
+/* The figures of s; NAN when s saw no value. */
+double run_stats_mean(const run_stats *s);
+double run_stats_std(const run_stats *s);
+double run_stats_min(const run_stats *s);
+double run_stats_max(const run_stats *s);
+
 /* Parse all of s as a base-10 integer in [lo, hi] into *out. Returns 0, or
  * -1 (out untouched) for an empty, partial, overflowing or out-of-range s. */
 int parse_long(const char *s, long lo, long hi, long *out);

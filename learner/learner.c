@@ -324,17 +324,10 @@ static void csv_row(learner *l)
     cell(f, u ? l->last.hd_dist : NAN, ",");
     cell(f, u ? l->last.gate : NAN, ",");
     /* the recent returns' spread over the last LEARNER_RECENT episodes */
-    long k = HPO_MIN(l->n_episodes, (long)LEARNER_RECENT);
-    double mean = learner_recent_mean(l), var = 0.0;
-    double lo = INFINITY, hi = -INFINITY;
-    for (long i = 0; i < k; i++) {
-        var += (l->recent[i] - mean) * (l->recent[i] - mean);
-        lo = fmin(lo, l->recent[i]);
-        hi = fmax(hi, l->recent[i]);
-    }
-    cell(f, k ? sqrt(var / (double)k) : NAN, ",");
-    cell(f, k ? lo : NAN, ",");
-    cell(f, k ? hi : NAN, ",");
+    run_stats rs = learner_recent(l);
+    cell(f, run_stats_std(&rs), ",");
+    cell(f, run_stats_min(&rs), ",");
+    cell(f, run_stats_max(&rs), ",");
     cell(f, l->eval_std, ",");
     fprintf(f, "%ld\n", l->n_episodes);
     if (fflush(f))
@@ -607,14 +600,11 @@ static void on_heartbeat(learner_actor *a, const wire_heartbeat *h)
 
 static void on_eval(learner *l, const wire_eval *e)
 {
-    double s = 0.0;
+    run_stats rs = {0};
     for (int i = 0; i < e->n; i++)
-        s += e->returns[i];
-    l->eval_mean = e->n ? s / e->n : NAN;
-    double v = 0.0;
-    for (int i = 0; i < e->n; i++)
-        v += (e->returns[i] - l->eval_mean) * (e->returns[i] - l->eval_mean);
-    l->eval_std = e->n ? sqrt(v / e->n) : NAN;
+        run_stats_add(&rs, e->returns[i]);
+    l->eval_mean = run_stats_mean(&rs);
+    l->eval_std = run_stats_std(&rs);
     l->eval_n = e->n;
     l->eval_version = e->param_version;
     log_info("evaluation of version %llu: mean return %.1f over %d episodes",

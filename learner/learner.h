@@ -20,6 +20,7 @@
 #include "replay.h"
 #include "rng.h"
 #include "sac.h"
+#include "util.h"
 #include "wire.h"
 
 #define LEARNER_MAX_ACTORS 256
@@ -138,7 +139,10 @@ char *learner_status_json(const learner *l);
 /* Achieved replay ratio: updates per env step after learning_starts. */
 double learner_ratio(const learner *l);
 
-/* Mean of the recent episode returns, NAN when none. */
+/* The recent (up to LEARNER_RECENT) episode returns' figures. */
+run_stats learner_recent(const learner *l);
+
+/* Their mean, NAN when none. */
 double learner_recent_mean(const learner *l);
 
 #endif

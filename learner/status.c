@@ -23,15 +23,19 @@ double learner_ratio(const learner *l)
     return (double)l->updates / (double)(l->env_steps - ls);
 }
 
+run_stats learner_recent(const learner *l)
+{
+    run_stats rs = {0};
+    long k = HPO_MIN(l->n_episodes, (long)LEARNER_RECENT);
+    for (long i = 0; i < k; i++)
+        run_stats_add(&rs, l->recent[i]);
+    return rs;
+}
+
 double learner_recent_mean(const learner *l)
 {
-    long k = HPO_MIN(l->n_episodes, (long)LEARNER_RECENT);
-    if (k == 0)
-        return NAN;
-    double s = 0.0;
-    for (long i = 0; i < k; i++)
-        s += l->recent[i];
-    return s / (double)k;
+    run_stats rs = learner_recent(l);
+    return run_stats_mean(&rs);
 }
 
 // ---- the JSON ----

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,9 +96,33 @@ static void test_parse_long(void **state)
     assert_int_equal(v, -3);
 }
 
+static void test_run_stats(void **state)
+{
+    (void)state;
+    run_stats s = {0};
+    assert_true(isnan(run_stats_mean(&s)) && isnan(run_stats_std(&s)) &&
+                isnan(run_stats_min(&s)) && isnan(run_stats_max(&s)));
+    const double x[] = {2, 4, 4, 4, 5, 5, 7, 9};
+    for (int i = 0; i < 8; i++)
+        run_stats_add(&s, x[i]);
+    assert_true(fabs(run_stats_mean(&s) - 5.0) < 1e-12);
+    assert_true(fabs(run_stats_std(&s) - 2.0) < 1e-12); /* population */
+    assert_true(run_stats_min(&s) == 2.0 && run_stats_max(&s) == 9.0);
+    /* a large offset does not cost the spread its precision */
+    run_stats t = {0};
+    for (int i = 0; i < 8; i++)
+        run_stats_add(&t, 1e9 + x[i]);
+    assert_true(fabs(run_stats_std(&t) - 2.0) < 1e-6);
+    run_stats one = {0};
+    run_stats_add(&one, -3.5);
+    assert_true(run_stats_std(&one) == 0.0 && run_stats_min(&one) == -3.5 &&
+                run_stats_max(&one) == -3.5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_stats),
         cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_write_full),
         cmocka_unit_test(test_strbuf),

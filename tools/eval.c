@@ -285,7 +285,7 @@ int main(int argc, char **argv)
     rng r;
     rng_init(&r, o.has_seed ? o.seed : cfg.seed, RNG_STREAM_EVAL);
     env_seed(e, rng_u64(&r));
-    double s = 0.0, s2 = 0.0, lo = INFINITY, hi = -INFINITY;
+    run_stats rs = {0};
     env_step_result res;
     for (long ep = 0; ep < o.episodes; ep++) {
         double ret = 0.0;
@@ -299,15 +299,10 @@ int main(int argc, char **argv)
             if (res.terminated || res.truncated)
                 break;
         }
-        s += ret;
-        s2 += ret * ret;
-        lo = HPO_MIN(lo, ret);
-        hi = HPO_MAX(hi, ret);
+        run_stats_add(&rs, ret);
         if (csv)
             fprintf(csv, "%ld,%.6f,%ld\n", ep, ret, k);
     }
-    double n = (double)o.episodes, mean = s / n;
-    double std = sqrt(HPO_MAX(0.0, s2 / n - mean * mean));
     if (csv) {
         int bad = ferror(csv);
         if (fclose(csv) || bad) {
@@ -319,7 +314,8 @@ int main(int argc, char **argv)
         csv = NULL;
     }
     printf("episodes=%ld mean=%.3f std=%.3f min=%.3f max=%.3f\n", o.episodes,
-           mean, std, lo, hi);
+           run_stats_mean(&rs), run_stats_std(&rs), run_stats_min(&rs),
+           run_stats_max(&rs));
     rc = fflush(stdout) ? 1 : 0;
     if (rc)
         errf(err, sizeof err, "cannot write stdout: %s", strerror(errno));

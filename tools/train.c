@@ -375,13 +375,11 @@ static void fmt_duration(char *buf, size_t len, double s)
 
 static double recent_mean(const trainer *tr)
 {
+    run_stats rs = {0};
     long k = HPO_MIN(tr->n_episodes, (long)RECENT);
-    if (k == 0)
-        return NAN;
-    double s = 0.0;
     for (long i = 0; i < k; i++)
-        s += tr->recent[i];
-    return s / (double)k;
+        run_stats_add(&rs, tr->recent[i]);
+    return run_stats_mean(&rs);
 }
 
 /* Refresh the progress line on stderr: in place on a terminal, a plain line
@@ -451,7 +449,7 @@ static void evaluate(trainer *tr, double *mean, double *std)
     rng r;
     rng_init(&r, tr->cfg.seed, RNG_STREAM_EVAL);
     env_seed(tr->eval_env, rng_u64(&r));
-    double s = 0.0, s2 = 0.0;
+    run_stats rs = {0};
     int n = tr->cfg.eval_episodes;
     env_step_result res;
     for (int ep = 0; ep < n; ep++) {
@@ -464,11 +462,10 @@ static void evaluate(trainer *tr, double *mean, double *std)
             if (res.terminated || res.truncated)
                 break;
         }
-        s += ret;
-        s2 += ret * ret;
+        run_stats_add(&rs, ret);
     }
-    *mean = s / n;
-    *std = sqrt(HPO_MAX(0.0, s2 / n - *mean * *mean));
+    *mean = run_stats_mean(&rs);
+    *std = run_stats_std(&rs);
 }
 
 static int run_eval(trainer *tr, char *err, size_t errlen)
