@@ -680,6 +680,21 @@ print(rows[-1]["eval_return"] if rows else "nan")' "$WORK/learn/progress.csv")
     fi
 }
 
+# actor_refused ID TEXT WHAT [ARGS...]: an actor with ARGS must exit 3 with
+# TEXT on stderr (WHAT names the check).
+actor_refused() {
+    local id=$1 text=$2 what=$3 rc
+    shift 3
+    timeout 30 "$ACTOR" --env Pendulum --learner "127.0.0.1:$PORT" --id "$id" \
+        "$@" >/dev/null 2>"$WORK/$id.err"
+    rc=$?
+    if [ $rc -eq 3 ] && grep -qF "$text" "$WORK/$id.err"; then
+        ok "$what"
+    else
+        fail "$what: exit $rc: $(tail -2 "$WORK/$id.err")"
+    fi
+}
+
 # CurveZMQ: an allowed key streams; a key not allowed, no key, and a key
 # file of the wrong kind are each refused with their reason.
 part_curve() {
@@ -712,23 +727,11 @@ part_curve() {
         fail "no updates with an allowed key: $(cat "$WORK/poll.json") $(tail -3 "$WORK/actor-a1.err")"
     fi
 
-    timeout 30 "$ACTOR" --env Pendulum --learner "127.0.0.1:$PORT" --id a2 \
-        --curve-server "$K/learner.public" --curve-key "$K/a2.secret" \
-        >/dev/null 2>"$WORK/a2.err"
-    rc=$?
-    if [ $rc -eq 3 ] && grep -qF "does not allow this actor's CurveZMQ key $a2key" "$WORK/a2.err"; then
-        ok "a key not on the allow list: the actor exits 3 naming its key"
-    else
-        fail "key not allowed: exit $rc: $(tail -2 "$WORK/a2.err")"
-    fi
-    timeout 30 "$ACTOR" --env Pendulum --learner "127.0.0.1:$PORT" --id a3 \
-        >/dev/null 2>"$WORK/a3.err"
-    rc=$?
-    if [ $rc -eq 3 ] && grep -q "it requires CurveZMQ" "$WORK/a3.err"; then
-        ok "an actor without keys: exit 3, told the learner requires CurveZMQ"
-    else
-        fail "no keys: exit $rc: $(tail -2 "$WORK/a3.err")"
-    fi
+    actor_refused a2 "does not allow this actor's CurveZMQ key $a2key" \
+        "a key not on the allow list: the actor exits 3 naming its key" \
+        --curve-server "$K/learner.public" --curve-key "$K/a2.secret"
+    actor_refused a3 "it requires CurveZMQ" \
+        "an actor without keys: exit 3, told the learner requires CurveZMQ"
     if status "$WORK/c.json" &&
         [ "$(field "$WORK/c.json" 'r["refused_keys"] >= 1 and [a["id"] for a in r["actors"]] == ["a1"] and r["updates"] > 100')" = True ]; then
         ok "status counts the refused key ($(field "$WORK/c.json" 'r["refused_keys"]')); only a1 joined"
