@@ -18,6 +18,8 @@
 #define CURVE_KEY_TEXT 41      /* 40 Z85 characters and a NUL */
 #define CURVE_MAX_ALLOWED 1024 /* public keys on one allow list */
 
+// ---- key files ----
+
 typedef struct curve_pair {
     char pub[CURVE_KEY_TEXT];
     char sec[CURVE_KEY_TEXT]; /* "" for a public key file */
@@ -34,6 +36,8 @@ int curve_read(const char *path, int need_secret, curve_pair *k, char *err,
  * overwrite. Returns 0, or -1 with a message. */
 int curve_generate(const char *prefix, curve_pair *k, char *err, size_t errlen);
 
+// ---- the allow list ----
+
 /* The public keys a learner accepts, decoded. */
 typedef struct curve_allow {
     int n;
@@ -47,6 +51,8 @@ typedef struct curve_allow {
  */
 int curve_allow_load(const char *path, curve_allow *a, char *err,
                      size_t errlen);
+
+// ---- sockets and the ZAP handler ----
 
 /* Make sock a CURVE server with secret key k (before bind). 0 or -1. */
 int curve_server(void *sock, const curve_pair *k, char *err, size_t errlen);
