@@ -249,7 +249,7 @@ static int parse_args(int argc, char **argv, actor_opts *o)
                 return bad("--max-steps needs a count, not '%s'", val);
             o->max_steps = v;
         } else if (!strcmp(a, "--curve-server") || !strcmp(a, "--curve-key")) {
-            char *dst = a[8] == 's' ? o->curve_server : o->curve_key;
+            char *dst = strcmp(a, "--curve-server") ? o->curve_key : o->curve_server;
             if (!val[0] || strlen(val) >= sizeof o->curve_key)
                 return bad("%s needs a key file path", a);
             snprintf(dst, sizeof o->curve_key, "%s", val);

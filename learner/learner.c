@@ -198,7 +198,7 @@ static int set_option(learner_opts *o, const char *name, const char *value,
                              "--metrics-port needs 0..65535, not '%s'", value);
         o->metrics_port = (int)v;
     } else if (!strcmp(name, "curve-secret") || !strcmp(name, "curve-allow")) {
-        char *dst = name[6] == 's' ? o->curve_secret : o->curve_allow;
+        char *dst = strcmp(name, "curve-secret") ? o->curve_allow : o->curve_secret;
         if (!value[0] || strlen(value) >= sizeof o->curve_secret)
             return bad_value(err, errlen,
                              "--curve-* needs a path, not '%s'", value);
