@@ -2,10 +2,12 @@
 # bench/dist_bench.sh - figures of the distributed system on this machine, one
 # greppable line per case (docs/performance.md, "The distributed system").
 #
-#   bench/dist_bench.sh [--build DIR] [--seconds S] [--port P] [--curve] [CASE...]
+#   bench/dist_bench.sh [--build DIR] [--seconds S] [--port P] [--curve]
+#                       [--io-threads N] [CASE...]
 #
 # --curve runs every process with CurveZMQ keys (made with hpo-keygen in a
-# temporary directory), to see what encryption costs.
+# temporary directory), to see what encryption costs; --io-threads N gives
+# the learner N ZeroMQ I/O threads.
 #
 # CASE is any of (default: all, in this order)
 #   ingest    learner ingest rate, Pendulum, updates off, batches of 4096
@@ -28,6 +30,7 @@ cd "$(dirname "$0")/.."
 
 build=build
 curve=0
+io=1
 secs=5
 port=5650
 cases=()
@@ -37,7 +40,8 @@ while [ $# -gt 0 ]; do
     --seconds) secs=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
     --curve) curve=1; shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --io-threads) io=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed -n 's/^# \{0,1\}//p'; exit 0 ;;
     ingest|envsteps|updates) cases+=("$1"); shift ;;
     *) echo "dist_bench: unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
@@ -101,7 +105,8 @@ print("%.0f %.1f" % ((b["env_steps"]-a["env_steps"])/dt, (b["updates"]-a["update
 
 learner() {
     "$build/learner/hpo-learner" --port "$port" --bind 127.0.0.1 \
-        ${lkeys[@]+"${lkeys[@]}"} "$@" 2>"$work/learner.log" &
+        --io-threads "$io" ${lkeys[@]+"${lkeys[@]}"} "$@" \
+        2>"$work/learner.log" &
     pids+=($!)
 }
 actors() { # N ENVS ENV

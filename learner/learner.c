@@ -102,6 +102,10 @@ static void usage(FILE *f)
             "  --curve-allow PATH     clients let in: a directory of *.public "
             "files or a\n"
             "                         file of 'public = KEY' lines\n"
+            "  --io-threads N         ZeroMQ I/O threads (default 1); more "
+            "spread the\n"
+            "                         CurveZMQ encryption of many actors' "
+            "connections\n"
             "  --quiet                log warnings and errors only\n"
             "  --help                 this text\n"
             "\n"
@@ -192,6 +196,11 @@ static int set_option(learner_opts *o, const char *name, const char *value,
                              "--checkpoint-replay needs 0 or 1, not '%s'",
                              value);
         o->checkpoint_replay = (int)v;
+    } else if (!strcmp(name, "io-threads")) {
+        if (parse_long(value, 1, 64, &v))
+            return bad_value(err, errlen,
+                             "--io-threads needs 1..64, not '%s'", value);
+        o->io_threads = (int)v;
     } else if (!strcmp(name, "metrics-port")) {
         if (parse_long(value, 0, 65535, &v))
             return bad_value(err, errlen,
@@ -219,7 +228,7 @@ static const char *const own_options[] = {
     "port", "bind", "replay-ratio", "publish-every", "batch-max",
     "heartbeat-ms", "timeout-ms", "max-updates", "out", "checkpoint-every",
     "keep", "checkpoint-replay", "metrics-port", "curve-secret",
-    "curve-allow", NULL};
+    "curve-allow", "io-threads", NULL};
 enum { FLAG_QUIET, FLAG_RESUME };
 static const char *const own_flags[] = {[FLAG_QUIET] = "quiet",
                                         [FLAG_RESUME] = "resume", NULL};
@@ -1071,6 +1080,12 @@ static int learner_open(learner *l, const hpo_config *cfg,
     l->expect.act_dim = l->act_dim;
 
     l->zctx = zmq_ctx_new();
+    if (o->io_threads > 1 &&
+        zmq_ctx_set(l->zctx, ZMQ_IO_THREADS, o->io_threads)) {
+        errf(err, errlen, "cannot set %d ZeroMQ I/O threads: %s",
+             o->io_threads, zmq_strerror(errno));
+        return -1;
+    }
     l->data = zmq_socket(l->zctx, ZMQ_ROUTER);
     l->params = zmq_socket(l->zctx, ZMQ_PUB);
     l->status = zmq_socket(l->zctx, ZMQ_REP);

@@ -69,6 +69,7 @@ typedef struct learner_opts {
     int quiet;
     char curve_secret[LEARNER_PATH]; /* its key pair; "": no CurveZMQ */
     char curve_allow[LEARNER_PATH];  /* allowed clients' public keys */
+    int io_threads;                 /* ZeroMQ I/O threads; 0 or 1: one */
 } learner_opts;
 
 typedef struct learner {

@@ -719,7 +719,9 @@ part_curve() {
     fi
 
     STATUS_KEYS=(--curve-server "$K/learner.public" --curve-key "$K/a1.secret")
-    start_learner curve --curve-secret "$K/learner.secret" --curve-allow "$K/allow"
+    # two I/O threads: the option works, and CURVE sessions spread over them
+    start_learner curve --curve-secret "$K/learner.secret" --curve-allow "$K/allow" \
+        --io-threads 2
     start_actor a1 --curve-server "$K/learner.public" --curve-key "$K/a1.secret"
     if wait_until 60 'r["curve"] and r["updates"] >= 100 and [a["id"] for a in r["actors"]] == ["a1"]'; then
         ok "an allowed key streams over CurveZMQ (updates advance, status over CURVE)"
