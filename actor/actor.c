@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,14 +41,6 @@ void openblas_set_num_threads(int);
 #define PROG "hpo-actor"
 #define FLUSH_S 0.05            /* send a partial batch after this long */
 #define EVAL_MAX_STEPS 100000
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 typedef struct actor_opts {
     char host[256];
@@ -153,27 +144,19 @@ static void usage(FILE *f)
             "  --quiet                warnings and errors only\n");
 }
 
-static int bad(const char *fmt, const char *arg)
-{
-    fprintf(stderr, PROG ": ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see " PROG " --help)\n");
-    return -1;
-}
-
 /* HOST[:P] into o->host, o->port. */
 static int parse_learner(actor_opts *o, const char *s)
 {
     const char *colon = strrchr(s, ':');
     size_t hl = colon ? (size_t)(colon - s) : strlen(s);
     if (hl == 0 || hl >= sizeof o->host)
-        return bad("bad --learner '%s'", s);
+        return usage_error(PROG, "bad --learner '%s'", s);
     memcpy(o->host, s, hl);
     o->host[hl] = '\0';
     if (colon) {
         long p;
         if (parse_long(colon + 1, 1, 65533, &p))
-            return bad("bad port in --learner '%s'", s);
+            return usage_error(PROG, "bad port in --learner '%s'", s);
         o->port = (int)p;
     }
     return 0;
@@ -203,62 +186,71 @@ static int parse_args(int argc, char **argv, actor_opts *o)
             continue;
         }
         if (strncmp(a, "--", 2) || i + 1 >= argc)
-            return bad("unexpected argument or missing value: '%s'", a);
+            return usage_error(PROG,
+                               "unexpected argument or missing value: '%s'", a);
         const char *val = argv[++i];
         if (!strcmp(a, "--learner")) {
             if (parse_learner(o, val))
                 return -1;
         } else if (!strcmp(a, "--env")) {
             if (strlen(val) >= sizeof o->env)
-                return bad("--env too long: '%s'", val);
+                return usage_error(PROG, "--env too long: '%s'", val);
             snprintf(o->env, sizeof o->env, "%s", val);
         } else if (!strcmp(a, "--envs")) {
             if (parse_long(val, 1, VECENV_MAX_ENVS, &v))
-                return bad("--envs needs 1..4096, not '%s'", val);
+                return usage_error(PROG, "--envs needs 1..4096, not '%s'", val);
             o->n_envs = (int)v;
         } else if (!strcmp(a, "--id")) {
             if (strlen(val) >= sizeof o->id || !val[0])
-                return bad("--id must be 1..63 characters: '%s'", val);
+                return usage_error(PROG, "--id must be 1..63 characters: '%s'",
+                                   val);
             for (const char *p = val; *p; p++)
                 if (*p < 0x21 || *p > 0x7e)
-                    return bad("--id must be printable: '%s'", val);
+                    return usage_error(PROG, "--id must be printable: '%s'",
+                                       val);
             snprintf(o->id, sizeof o->id, "%s", val);
         } else if (!strcmp(a, "--seed")) {
             char *end;
             errno = 0;
             unsigned long long s = strtoull(val, &end, 10);
             if (errno || end == val || *end)
-                return bad("--seed needs a number, not '%s'", val);
+                return usage_error(PROG, "--seed needs a number, not '%s'",
+                                   val);
             o->seed = s;
             o->has_seed = 1;
         } else if (!strcmp(a, "--episodes")) {
             if (parse_long(val, 1, 10000, &v))
-                return bad("--episodes needs 1..10000, not '%s'", val);
+                return usage_error(PROG, "--episodes needs 1..10000, not '%s'",
+                                   val);
             o->eval_episodes = (int)v;
         } else if (!strcmp(a, "--eval-every")) {
             if (parse_long(val, 0, 1L << 50, &v))
-                return bad("--eval-every needs a count of updates, not '%s'",
-                           val);
+                return usage_error(
+                    PROG, "--eval-every needs a count of updates, not '%s'",
+                    val);
             o->eval_every = v;
         } else if (!strcmp(a, "--timeout-ms")) {
             if (parse_long(val, 50, 3600000, &v))
-                return bad("--timeout-ms needs 50..3600000, not '%s'", val);
+                return usage_error(
+                    PROG, "--timeout-ms needs 50..3600000, not '%s'", val);
             o->timeout_ms = (int)v;
         } else if (!strcmp(a, "--max-steps")) {
             if (parse_long(val, 0, 1L << 50, &v))
-                return bad("--max-steps needs a count, not '%s'", val);
+                return usage_error(PROG, "--max-steps needs a count, not '%s'",
+                                   val);
             o->max_steps = v;
         } else if (!strcmp(a, "--curve-server") || !strcmp(a, "--curve-key")) {
             char *dst = strcmp(a, "--curve-server") ? o->curve_key : o->curve_server;
             if (!val[0] || strlen(val) >= sizeof o->curve_key)
-                return bad("%s needs a key file path", a);
+                return usage_error(PROG, "%s needs a key file path", a);
             snprintf(dst, sizeof o->curve_key, "%s", val);
         } else {
-            return bad("unknown flag %s", a);
+            return usage_error(PROG, "unknown flag %s", a);
         }
     }
     if (!o->curve_server[0] != !o->curve_key[0])
-        return bad("%s", "--curve-server and --curve-key go together");
+        return usage_error(PROG, "%s",
+                           "--curve-server and --curve-key go together");
     return 0;
 }
 
@@ -598,7 +590,7 @@ static void evaluate(actor *a)
     env_seed(a->eval_env, rng_u64(&r));
     env_step_result res;
     int done = 0;
-    for (int e = 0; e < n && !stop_requested; e++, done++) {
+    for (int e = 0; e < n && !stop_requested(); e++, done++) {
         env_reset(a->eval_env, obs);
         double sum = 0.0;
         long k = 0;
@@ -678,7 +670,7 @@ static int handshake_failed(actor *a)
 static int run(actor *a)
 {
     connect_data(a);
-    while (!stop_requested) {
+    while (!stop_requested()) {
         zmq_pollitem_t items[2] = {
             {a->dealer, 0, ZMQ_POLLIN, 0},
             {a->sub, 0, ZMQ_POLLIN, 0},
@@ -867,11 +859,7 @@ int main(int argc, char **argv)
         actor_close(&a);
         return 2;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    stop_on_signals(0);
     log_info("actor %s: %d x %s, learner %s", a.opt.id, a.n,
              a.ve ? a.ve->cls->name : a.eval_env->cls->name, a.endpoint);
     rc = run(&a);

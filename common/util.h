@@ -85,6 +85,15 @@ typedef struct strbuf {
 /* Append printf-formatted text, growing b (aborts on out of memory). */
 void strbuf_printf(strbuf *b, const char *fmt, ...) HPO_PRINTF(2, 3);
 
+/* Print "prog: <message> (see prog --help)" to stderr; returns -1. */
+int usage_error(const char *prog, const char *fmt, ...) HPO_PRINTF(2, 3);
+
+/* SIGINT and SIGTERM set the flag stop_requested() returns, so a loop can
+ * finish its step and clean up; with second_kills, a second signal ends the
+ * process at once. */
+void stop_on_signals(int second_kills);
+int stop_requested(void);
+
 /* Monotonic wall clock in seconds. */
 double now_s(void);
 

@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,14 +44,6 @@ void openblas_set_num_threads(int);
 #define CSV_EVERY_S 1.0
 #define REPUBLISH_S 1.0        /* resend the snapshot to lagging actors */
 #define METRICS_EVERY_S 0.5    /* copy the figures for the metrics endpoint */
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 // ---- command line ----
 
@@ -112,14 +103,6 @@ static void usage(FILE *f)
             "Every setting (defaults, then the --env preset, then the other\n"
             "flags in order; --name VALUE or --name=VALUE):\n");
     config_usage(f);
-}
-
-static int bad_usage(const char *fmt, const char *arg)
-{
-    fprintf(stderr, PROG ": ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see " PROG " --help)\n");
-    return -1;
 }
 
 /* fmt with value into err; returns -1. */
@@ -278,7 +261,7 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     if (rc > 0)
         usage(stdout);
     else if (rc < 0 || apply_args(&a, c, o, err, sizeof err))
-        rc = bad_usage("%s", err);
+        rc = usage_error(PROG, "%s", err);
     config_args_release(&a);
     return rc;
 }
@@ -965,7 +948,7 @@ static int run(learner *l)
         {l->status, 0, ZMQ_POLLIN, 0},
         {l->zap, 0, ZMQ_POLLIN, 0},
     };
-    while (!stop_requested) {
+    while (!stop_requested()) {
         int busy = may_update(l);
         int rc = zmq_poll(items, l->zap ? 3 : 2, busy ? 0 : 10);
         if (rc < 0) {
@@ -1172,11 +1155,7 @@ int main(int argc, char **argv)
         learner_close(&l);
         return 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    stop_on_signals(0);
 
     log_info("run %s: %s %s, obs %d act %d, data tcp://%s:%d, params :%d, "
              "status :%d, replay ratio %g",
@@ -1187,7 +1166,7 @@ int main(int argc, char **argv)
     checkpoint(&l);
     csv_row(&l);
     log_info("stopped%s: %llu env steps, %ld updates, replay ratio %.3f",
-             stop_requested ? " by a signal" : "",
+             stop_requested() ? " by a signal" : "",
              (unsigned long long)l.env_steps, l.updates, learner_ratio(&l));
     log_flush_counts();
     learner_close(&l);

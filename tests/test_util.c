@@ -1,5 +1,6 @@
 /* util: CRC-32 against the standard check value; write_full to a file. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -119,10 +120,42 @@ static void test_run_stats(void **state)
                 run_stats_max(&one) == -3.5);
 }
 
+static void test_stop_on_signals(void **state)
+{
+    (void)state;
+    assert_int_equal(stop_requested(), 0);
+    stop_on_signals(0);
+    raise(SIGTERM); /* handled: sets the flag, the process goes on */
+    assert_int_equal(stop_requested(), 1);
+}
+
+static void test_usage_error(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/hpo_test_usageXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    int rc = usage_error("prog", "--x needs 1..9, not '%s'", "0");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_int_equal(rc, -1);
+    char buf[128] = "";
+    assert_true(pread(fd, buf, sizeof buf - 1, 0) > 0);
+    close(fd);
+    unlink(path);
+    assert_string_equal(buf, "prog: --x needs 1..9, not '0' (see prog --help)\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_stats),
+        cmocka_unit_test(test_stop_on_signals),
+        cmocka_unit_test(test_usage_error),
         cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_write_full),
         cmocka_unit_test(test_strbuf),

@@ -72,14 +72,6 @@ static void usage(FILE *f)
             "was given them.\n");
 }
 
-static int bad_usage(const char *fmt, const char *arg)
-{
-    fprintf(stderr, PROG ": ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see " PROG " --help)\n");
-    return -1;
-}
-
 /* Returns 0, 1 after --help, or -1 after printing the error. */
 static int parse_args(int argc, char **argv, options *o)
 {
@@ -99,26 +91,26 @@ static int parse_args(int argc, char **argv, options *o)
         }
         if (strncmp(a, "--", 2)) {
             if (o->file)
-                return bad_usage("unexpected argument '%s'", a);
+                return usage_error(PROG, "unexpected argument '%s'", a);
             o->file = a;
             continue;
         }
         const char *name = a + 2;
         if (i + 1 >= argc)
-            return bad_usage("--%s needs a value", name);
+            return usage_error(PROG, "--%s needs a value", name);
         const char *v = argv[++i];
         char *end;
         errno = 0;
         if (!strcmp(name, "episodes")) {
             o->episodes = strtol(v, &end, 10);
             if (errno || *end || o->episodes < 1 || o->episodes > 1000000)
-                return bad_usage("bad value '%s' for --episodes (1 to "
+                return usage_error(PROG, "bad value '%s' for --episodes (1 to "
                                  "1000000)",
                                  v);
         } else if (!strcmp(name, "seed")) {
             o->seed = strtoull(v, &end, 10);
             if (errno || *end || !*v || *v == '-')
-                return bad_usage("bad value '%s' for --seed", v);
+                return usage_error(PROG, "bad value '%s' for --seed", v);
             o->has_seed = 1;
         } else if (!strcmp(name, "csv")) {
             o->csv = v;
@@ -126,11 +118,11 @@ static int parse_args(int argc, char **argv, options *o)
             o->names[o->n_flags] = name;
             o->values[o->n_flags++] = v;
         } else {
-            return bad_usage("unknown flag --%s", name);
+            return usage_error(PROG, "unknown flag --%s", name);
         }
     }
     if (!o->file)
-        return bad_usage("%s", "no checkpoint or weights file given");
+        return usage_error(PROG, "%s", "no checkpoint or weights file given");
     return 0;
 }
 

@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,14 +284,6 @@ static void line(const jv *r, FILE *f)
 
 // ---- the request ----
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 /* One request/reply on a fresh REQ socket. Returns the reply (caller frees)
  * or NULL after the timeout. */
 static char *ask(void *ctx, const char *ep, int timeout_ms,
@@ -423,8 +414,7 @@ int main(int argc, char **argv)
     }
     char ep[300];
     snprintf(ep, sizeof ep, "tcp://%s:%d", host, port + 2);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    stop_on_signals(0);
     void *ctx = zmq_ctx_new();
     int rc = 0, tty = isatty(STDOUT_FILENO);
     do {
@@ -468,12 +458,12 @@ int main(int argc, char **argv)
         }
         free(reply);
         fflush(stdout);
-        if (watch && !stop_requested) {
+        if (watch && !stop_requested()) {
             if (!tty && !one_line)
                 printf("\n");
             usleep((useconds_t)(watch * 1e6));
         }
-    } while (watch && !stop_requested);
+    } while (watch && !stop_requested());
     zmq_ctx_term(ctx);
     return rc;
 }

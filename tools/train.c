@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,14 +93,6 @@ typedef struct trainer {
     double show_rate;                 /* updates/s over the last window */
 } trainer;
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 // ---- command line ----
 
 static void usage(FILE *f)
@@ -131,14 +122,6 @@ static void usage(FILE *f)
             "Every setting (defaults, then the --env preset, then the other\n"
             "flags in order; --name VALUE or --name=VALUE):\n");
     config_usage(f);
-}
-
-static int bad_usage(const char *fmt, const char *arg)
-{
-    fprintf(stderr, PROG ": ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see " PROG " --help)\n");
-    return -1;
 }
 
 /* hpo-train's options and boolean flags, for config_args_parse. */
@@ -256,7 +239,7 @@ static int parse_args(int argc, char **argv, hpo_config *c, options *o)
     if (rc == 1)
         usage(stdout);
     if (rc == -1)
-        bad_usage("%s", err);
+        usage_error(PROG, "%s", err);
     config_args_release(&a);
     return rc;
 }
@@ -543,7 +526,7 @@ static int train(trainer *tr, char *err, size_t errlen)
         env_seed(tr->env, c->seed); /* else restored from the checkpoint */
     new_episode(tr);
     for (; tr->t < c->steps;) {
-        if (stop_requested)
+        if (stop_requested())
             return 1;
         if (tr->t < c->learning_starts)
             rng_uniform_fill(&tr->act_rng, tr->action, (size_t)da, -1.0f,
@@ -791,12 +774,7 @@ int main(int argc, char **argv)
                  cfg.steps, cfg.learning_starts, tr.obs_dim, tr.act_dim,
                  opt.out);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND; /* a second signal kills */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    stop_on_signals(1);
 
     tr.t_start = tr.last_show = tr.show_t = now_s();
     rc = train(&tr, err, sizeof err);
