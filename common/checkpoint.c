@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,17 +173,22 @@ static int write_sections(int fd, const sac *s, const ckpt_counters *c,
     return write_section(fd, S_END, NULL, 0);
 }
 
-/* fsync the directory holding path, so the rename itself is durable. */
-static int sync_dir(const char *path)
+/* write_sections' arguments, for write_file_atomic. */
+typedef struct ckpt_out {
+    const sac *s;
+    const ckpt_counters *c;
+    rng *const *rngs;
+    int n_rngs;
+    replay *rb;
+    const char *conf;
+    size_t conf_len;
+} ckpt_out;
+
+static int write_ckpt(int fd, void *ctx)
 {
-    char buf[CKPT_PATH_LEN];
-    snprintf(buf, sizeof buf, "%s", path);
-    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
+    const ckpt_out *o = ctx;
+    return write_sections(fd, o->s, o->c, o->rngs, o->n_rngs, o->rb, o->conf,
+                          o->conf_len);
 }
 
 int ckpt_save(const char *path, const sac *s, const ckpt_counters *c,
@@ -193,11 +197,6 @@ int ckpt_save(const char *path, const sac *s, const ckpt_counters *c,
 {
     HPO_ASSERT(s->adam_m && s->adam_v);
     HPO_ASSERT(n_rngs >= 0 && n_rngs <= CKPT_MAX_RNGS);
-    char tmp[CKPT_PATH_LEN];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        errf(err, errlen, "checkpoint path too long: %s", path);
-        return -1;
-    }
     char *conf = NULL;
     size_t conf_len = 0;
     FILE *mf = open_memstream(&conf, &conf_len);
@@ -206,33 +205,8 @@ int ckpt_save(const char *path, const sac *s, const ckpt_counters *c,
     config_write(&s->cfg, mf);
     if (fclose(mf))
         hpo_panic(__FILE__, __LINE__, "open_memstream: out of memory");
-
-    int rc = -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        errf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (write_sections(fd, s, c, rngs, n_rngs, rb, conf, conf_len) ||
-        fsync(fd)) {
-        errf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    if (close(fd) || rename(tmp, path)) {
-        errf(err, errlen, "cannot move %s to %s: %s", tmp, path,
-             strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    if (sync_dir(path)) {
-        errf(err, errlen, "cannot sync the directory of %s: %s", path,
-             strerror(errno));
-        goto out;
-    }
-    rc = 0;
-out:
+    ckpt_out o = {s, c, rngs, n_rngs, rb, conf, conf_len};
+    int rc = write_file_atomic(path, write_ckpt, &o, err, errlen);
     free(conf);
     return rc;
 }

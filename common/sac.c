@@ -767,6 +767,23 @@ static void fill_header(const sac *s, weights_header *h)
     h->log_alpha = s->log_alpha;
 }
 
+/* The weights file's bytes: header, parameters, targets. */
+typedef struct weights_out {
+    const sac *s;
+    const weights_header *h;
+} weights_out;
+
+static int write_weights(int fd, void *ctx)
+{
+    const weights_out *w = ctx;
+    size_t nb = w->s->nets.n_params * sizeof(float);
+    return write_full(fd, w->h, sizeof *w->h) ||
+                   write_full(fd, w->s->params, nb) ||
+                   write_full(fd, w->s->target, nb)
+               ? -1
+               : 0;
+}
+
 int sac_save(const sac *s, const char *path, char *err, size_t errlen)
 {
     weights_header h;
@@ -776,31 +793,8 @@ int sac_save(const sac *s, const char *path, char *err, size_t errlen)
     crc = crc32_update(crc, s->params, nb);
     crc = crc32_update(crc, s->target, nb);
     h.crc = crc;
-
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        errf(err, errlen, "weights path too long: %s", path);
-        return -1;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        errf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    if (write_full(fd, &h, sizeof h) || write_full(fd, s->params, nb) ||
-        write_full(fd, s->target, nb) || fsync(fd)) {
-        errf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    if (close(fd) || rename(tmp, path)) {
-        errf(err, errlen, "cannot move %s to %s: %s", tmp, path,
-             strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return write_file_atomic(path, write_weights, &(weights_out){s, &h}, err,
+                             errlen);
 }
 
 int sac_load(sac *s, const char *path, char *err, size_t errlen)

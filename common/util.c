@@ -1,6 +1,8 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -80,6 +82,52 @@ void errf(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+/* fsync the directory holding path. */
+static int sync_dir(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    int fd = open(dirname(buf), O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int write_file_atomic(const char *path, int (*fill)(int fd, void *ctx),
+                      void *ctx, char *err, size_t errlen)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        errf(err, errlen, "file path too long: %s", path);
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        errf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (fill(fd, ctx) || fsync(fd)) {
+        errf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    if (close(fd) || rename(tmp, path)) {
+        errf(err, errlen, "cannot move %s to %s: %s", tmp, path,
+             strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (sync_dir(path)) {
+        errf(err, errlen, "cannot sync the directory of %s: %s", path,
+             strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int usage_error(const char *prog, const char *fmt, ...)

@@ -67,6 +67,15 @@ double run_stats_std(const run_stats *s);
 double run_stats_min(const run_stats *s);
 double run_stats_max(const run_stats *s);
 
+/*
+ * Write path whole or not at all: fill(fd, ctx) writes path.tmp (returning 0,
+ * or -1 with errno set), which is fsync'd and renamed over path, and then
+ * the directory is fsync'd so the rename survives a crash. Returns 0, or -1
+ * with a message naming the file (path.tmp is removed).
+ */
+int write_file_atomic(const char *path, int (*fill)(int fd, void *ctx),
+                      void *ctx, char *err, size_t errlen);
+
 /* Parse all of s as a base-10 integer in [lo, hi] into *out. Returns 0, or
  * -1 (out untouched) for an empty, partial, overflowing or out-of-range s. */
 int parse_long(const char *s, long lo, long hi, long *out);

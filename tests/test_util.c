@@ -1,4 +1,5 @@
 /* util: CRC-32 against the standard check value; write_full to a file. */
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -150,12 +151,57 @@ static void test_usage_error(void **state)
     assert_string_equal(buf, "prog: --x needs 1..9, not '0' (see prog --help)\n");
 }
 
+static int fill_text(int fd, void *ctx)
+{
+    return write_full(fd, ctx, strlen(ctx));
+}
+
+static int fill_fails(int fd, void *ctx)
+{
+    (void)ctx;
+    if (write_full(fd, "partial", 7))
+        return -1;
+    errno = ENOSPC;
+    return -1;
+}
+
+static void test_write_file_atomic(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hpo_test_atomicXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], tmp[140], buf[64] = "", err[256];
+    snprintf(path, sizeof path, "%s/f", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    assert_int_equal(write_file_atomic(path, fill_text, "first", err,
+                                       sizeof err), 0);
+    /* a failing writer leaves the old file whole and no .tmp behind */
+    assert_int_equal(write_file_atomic(path, fill_fails, NULL, err,
+                                       sizeof err), -1);
+    assert_non_null(strstr(err, "cannot write"));
+    assert_non_null(strstr(err, "No space left"));
+    assert_int_equal(access(tmp, F_OK), -1);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof buf, f));
+    fclose(f);
+    assert_string_equal(buf, "first");
+    snprintf(path, sizeof path, "%s/missing/f", dir);
+    assert_int_equal(write_file_atomic(path, fill_text, "x", err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "cannot create"));
+    snprintf(path, sizeof path, "%s/f", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_stats),
         cmocka_unit_test(test_stop_on_signals),
         cmocka_unit_test(test_usage_error),
+        cmocka_unit_test(test_write_file_atomic),
         cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_write_full),
         cmocka_unit_test(test_strbuf),
