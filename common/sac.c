@@ -72,7 +72,7 @@ static inline void cpu_relax(void)
  * SAC_SPIN_NS; 1 when it came. */
 static int spin_until(atomic_long *v, long val, int want_ne)
 {
-    double t0 = 0.0;
+    double t0 = 0.0; /* read the clock only once the wait is not short */
     for (unsigned i = 1;; i++) {
         long x = atomic_load_explicit(v, memory_order_acquire);
         if (want_ne ? x != val : x == val)
