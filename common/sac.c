@@ -365,15 +365,15 @@ static void lane_target(sac_lane *l, const replay_batch *b, float alpha)
     policy_head(s->a0 + o, s->std + o, s->logp + r0, out, s->xi + o, rows,
                 da);
     lap(l, SAC_PH_TARGET_PI, &t0);
+    const float *ac = s->a0 + o; /* no leapfrog: a0 = tanh(u) is in the box */
     if (s->hd_tgt.kind != HD_NONE) {
         hd_forward(&l->hw, n, s->params, &s->hd_tgt, alpha, s2, s->a0 + o,
                    s->rho0 + o, s->aK + o, NULL, rows);
         clip_into(s->ac + o, s->aK + o, nda);
-    } else {
-        memcpy(s->ac + o, s->a0 + o, nda * sizeof(float));
+        ac = s->ac + o;
     }
     lap(l, SAC_PH_TARGET_HD, &t0);
-    hd_qmin(&l->hw, n, s->target, s2, s->ac + o, s->qt + r0, rows);
+    hd_qmin(&l->hw, n, s->target, s2, ac, s->qt + r0, rows);
     const float g = s->cfg.gamma;
     for (int i = r0; i < r0 + rows; i++)
         s->y[i] = b->reward[i] +
@@ -486,17 +486,18 @@ static void lane_policy(sac_lane *l, const replay_batch *b, float alpha)
                 da);
     int hd = s->hd_opt.kind != HD_NONE;
     lap(l, SAC_PH_PI_FWD, &t0);
+    /* these rows' aK and clip(aK); without a leapfrog both are a0 itself */
+    const float *a0 = s->a0 + o, *aK = a0, *ac = a0;
     if (hd) {
-        hd_forward(w, n, s->params, &s->hd_opt, alpha, obs, s->a0 + o,
-                   s->rho0 + o, s->aK + o, NULL, rows);
+        hd_forward(w, n, s->params, &s->hd_opt, alpha, obs, a0, s->rho0 + o,
+                   s->aK + o, NULL, rows);
         clip_into(s->ac + o, s->aK + o, nda);
-    } else {
-        memcpy(s->aK + o, s->a0 + o, nda * sizeof(float));
-        memcpy(s->ac + o, s->a0 + o, nda * sizeof(float));
+        aK = s->aK + o;
+        ac = s->ac + o;
     }
     lap(l, SAC_PH_HD_FWD, &t0);
     /* with HD, the state part of hd_forward (same critics, same s) */
-    hd_qmin_grad(w, n, s->params, hd ? NULL : obs, s->ac + o, rows);
+    hd_qmin_grad(w, n, s->params, hd ? NULL : obs, ac, rows);
 
     double loss = 0.0, lp = 0.0, dist = 0.0;
     const float inv_m = 1.0f / (float)s->m;
@@ -505,13 +506,12 @@ static void lane_policy(sac_lane *l, const replay_batch *b, float alpha)
         lp += s->logp[r0 + i];
         double d2 = 0.0;
         for (int k = 0; k < da; k++) {
-            size_t j = o + (size_t)i * da + k;
-            float x = s->aK[j];
+            size_t j = (size_t)i * da + k;
+            float x = aK[j];
             /* clip passes the gradient only strictly inside the box */
-            s->abar[j] = (x > -1.0f && x < 1.0f)
-                             ? -inv_m * w->dqda[(size_t)i * da + k]
-                             : 0.0f;
-            double dd = (double)s->aK[j] - s->a0[j];
+            s->abar[o + j] = (x > -1.0f && x < 1.0f) ? -inv_m * w->dqda[j]
+                                                      : 0.0f;
+            double dd = (double)x - a0[j];
             d2 += dd * dd;
         }
         dist += sqrt(d2);
@@ -525,7 +525,7 @@ static void lane_policy(sac_lane *l, const replay_batch *b, float alpha)
                     rows);
     lap(l, SAC_PH_HD_BWD, &t0);
     float *dout = s->dout + (size_t)r0 * 2 * da;
-    policy_head_backward(dout, s->abar + o, alpha * inv_m, out, s->a0 + o,
+    policy_head_backward(dout, s->abar + o, alpha * inv_m, out, a0,
                          s->std + o, s->xi + o, rows, da);
     mlp_backward(&n->pi, s->params, g, &l->pic, obs, dout, NULL, ds, rows);
     lap(l, SAC_PH_PI_BWD, &t0);
