@@ -65,18 +65,22 @@ int main(int argc, char **argv)
     const char *envname = "Pendulum", *id = "sender";
     const char *curve_server = NULL, *curve_key = NULL;
     double seconds = 10.0;
-    for (int i = 2; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--env"))
-            envname = argv[i + 1];
-        else if (!strcmp(argv[i], "--id"))
-            id = argv[i + 1];
-        else if (!strcmp(argv[i], "--seconds"))
-            seconds = atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--curve-server"))
-            curve_server = argv[i + 1];
-        else if (!strcmp(argv[i], "--curve-key"))
-            curve_key = argv[i + 1];
-        else {
+    for (int i = 2; i < argc; i += 2) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, PROG ": %s needs a value\n", argv[i]);
+            return 2;
+        } else if (!strcmp(argv[i], "--env")) {
+            envname = v;
+        } else if (!strcmp(argv[i], "--id")) {
+            id = v;
+        } else if (!strcmp(argv[i], "--seconds")) {
+            seconds = atof(v);
+        } else if (!strcmp(argv[i], "--curve-server")) {
+            curve_server = v;
+        } else if (!strcmp(argv[i], "--curve-key")) {
+            curve_key = v;
+        } else {
             fprintf(stderr, PROG ": unknown flag %s\n", argv[i]);
             return 2;
         }
