@@ -25,8 +25,8 @@ typedef struct field {
 static const field fields[] = {
     FLD("env", F_STR, env, "environment (HalfCheetah, Pendulum, ...)"),
     FLD("mode", F_MODE, mode, "hpo | baseline1 | baseline2 | baseline3 | sac"),
-    FLD("alpha", F_FLOAT, alpha, "entropy temperature (initial if auto)"),
-    FLD("auto-alpha", F_BOOL, auto_alpha, "tune alpha toward target entropy"),
+    FLD("alpha", F_FLOAT, alpha, "entropy temperature (initial value when auto-alpha is 1)"),
+    FLD("auto-alpha", F_BOOL, auto_alpha, "1: tune alpha toward the target entropy (default); 0: hold it fixed"),
     FLD("target-entropy", F_FLOAT, target_entropy, "0 means -act_dim"),
     FLD("std-tr", F_FLOAT, std_tr, "momentum std in the losses"),
     FLD("std-exp", F_FLOAT, std_exp, "momentum std when acting"),
@@ -91,6 +91,7 @@ void config_defaults(hpo_config *c)
     snprintf(c->env, sizeof c->env, "HalfCheetah");
     c->mode = MODE_HPO;
     c->alpha = 0.2f;
+    c->auto_alpha = 1; /* algorithm.md: tuned by default, from the preset's alpha */
     c->std_tr = 1.0f;
     c->std_exp = 0.5f;
     c->eps = 0.2f;
