@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# test_sweep.sh - hpo-sweep on real hpo-train runs with tiny Pendulum budgets.
+#
+#   test_sweep.sh HPO_SWEEP HPO_TRAIN
+#
+# grid       expansion into named cells (two modes, two seeds, a two-valued
+#            --set, one fixed --set), the recorded grid, a changed grid
+#            refused (exit 2, nothing touched), a shrunk budget refused, bad
+#            command lines (exit 2 with the reason)
+# kill       one sweep run without interruption; a second one of the same
+#            grid killed with SIGKILL (itself and its runs, the whole process
+#            group) once a run has checkpointed, then rerun: it finishes and
+#            its report's returns table equals the uninterrupted one's
+#            (checkpoints fall on episode boundaries, so resumes are exact);
+#            two runs went at once (--jobs 2); a run killed alone is resumed
+#            by its sweep
+# report     the markdown tables (marks, AUC, time to target, anchors, runs)
+#            and a PNG per environment
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+SWEEP=$(realpath "${1:?usage: test_sweep.sh HPO_SWEEP HPO_TRAIN}")
+export HPO_TRAIN=$(realpath "${2:?hpo-train}")
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_sweep.XXXXXX")
+PGIDS=()
+cleanup() {
+    for g in "${PGIDS[@]}"; do kill -9 -- "-$g" 2>/dev/null; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK" || exit 1
+
+# 200-step episodes; checkpoints every 400 updates fall at env steps 600,
+# 1000, ... (updates = steps - learning-starts): episode boundaries.
+G=(--env Pendulum --mode sac,hpo --seeds 1-2 --steps 2400
+   --set learning-starts=200 --set pi-hidden=64 --set q-hidden=64
+   --set batch=64 --set eval-every=400 --set eval-episodes=2
+   --checkpoint-every 400 --jobs 2 --quiet)
+
+# returns_table REPORT: the lines between the returns markers
+returns_table() { sed -n '/<!-- returns -->/,/<!-- \/returns -->/p' "$1"; }
+
+# ---- grid ----
+"$SWEEP" --out g "${G[@]}" --set tau=0.005,0.01 --steps 400 --set eval-every=200 \
+    >g.out 2>g.err
+rc=$?
+[ $rc -eq 2 ] && grep -q "set eval-every given twice" g.err &&
+    ok "a --set given twice: exit 2" || fail "--set twice: exit $rc: $(cat g.err)"
+Gs=("${G[@]}")
+Gs[7]=400  # --steps 400: the grid test needs no training
+"$SWEEP" --out g "${Gs[@]}" --set tau=0.005,0.01 >g.out 2>g.err ||
+    fail "grid sweep: exit $?: $(cat g.err)"
+want="Pendulum/hpo-c-tau=0.005-s1 Pendulum/hpo-c-tau=0.005-s2 Pendulum/hpo-c-tau=0.01-s1 Pendulum/hpo-c-tau=0.01-s2 Pendulum/sac-c-tau=0.005-s1 Pendulum/sac-c-tau=0.005-s2 Pendulum/sac-c-tau=0.01-s1 Pendulum/sac-c-tau=0.01-s2"
+got=$(cd g && ls -d Pendulum/* | sort | tr '\n' ' ' | sed 's/ $//')
+[ "$got" = "$want" ] && ok "grid: 8 cells named mode-impl-setting-seed" ||
+    fail "grid cells: $got"
+grep -q '^tau = 0.00999' g/Pendulum/sac-c-tau=0.01-s2/config &&
+    grep -q '^seed = 2' g/Pendulum/sac-c-tau=0.01-s2/config &&
+    grep -q '^batch = 64' g/Pendulum/sac-c-tau=0.01-s2/config &&
+    ok "a cell's config has its settings" || fail "cell config"
+n_done=$(for d in g/Pendulum/*; do tail -1 "$d/progress.csv" | cut -d, -f1; done | grep -cx 400)
+[ "$n_done" -eq 8 ] && ok "every cell ran to 400 steps" || fail "$n_done cells at 400"
+before=$(find g -type f -newer g/grid.json | wc -l)
+"$SWEEP" --out g "${Gs[@]}" --set tau=0.005 >g2.out 2>g2.err
+rc=$?
+[ $rc -eq 2 ] && grep -q "holds another grid: sets was" g2.err &&
+    [ "$(find g -type f -newer g/grid.json | wc -l)" -eq "$before" ] &&
+    ok "a changed grid: refused with the reason, nothing touched" ||
+    fail "changed grid: exit $rc: $(cat g2.err)"
+Gs[7]=200
+"$SWEEP" --out g "${Gs[@]}" --set tau=0.005,0.01 >g3.out 2>g3.err
+[ $? -eq 2 ] && grep -q "may grow, not shrink" g3.err &&
+    ok "a shrunk budget: refused" || fail "shrunk budget: $(cat g3.err)"
+# a second run of the finished grid starts nothing
+start=$(date +%s%N)
+Gs[7]=400
+"$SWEEP" --out g "${Gs[@]}" --set tau=0.005,0.01 >g4.out 2>g4.err ||
+    fail "rerun of a finished grid: $(cat g4.err)"
+"$SWEEP" --out x --env Nowhere --steps 100 >b1.out 2>b1.err
+[ $? -eq 2 ] && grep -q "Nowhere" b1.err && [ ! -e x ] &&
+    ok "unknown environment: exit 2 before DIR is made" || fail "bad env: $(cat b1.err)"
+"$SWEEP" --out x --env Pendulum --steps 100 --set nosuch=1 >b2.out 2>b2.err
+[ $? -eq 2 ] && grep -q "nosuch" b2.err && ok "unknown --set name: exit 2" ||
+    fail "bad --set: $(cat b2.err)"
+"$SWEEP" --out x --env Pendulum --steps 100 --seeds 3-1 >b3.out 2>b3.err
+[ $? -eq 2 ] && grep -q "bad range" b3.err && ok "bad --seeds: exit 2" ||
+    fail "bad seeds: $(cat b3.err)"
+"$SWEEP" --env Pendulum --steps 100 >b4.out 2>b4.err
+[ $? -eq 2 ] && grep -q "no output directory" b4.err && ok "no --out: exit 2" ||
+    fail "no --out: $(cat b4.err)"
+
+# ---- kill ----
+"$SWEEP" --out a "${G[@]}" >a.out 2>a.err || fail "uninterrupted sweep: $(cat a.err)"
+"$SWEEP" report a --marks 400,1000,2000 --target Pendulum=-1000 >a.md 2>a.rep.err ||
+    fail "report a: $(cat a.rep.err)"
+
+setsid "$SWEEP" --out "$WORK/b" "${G[@]}" >b.out 2>b.err &
+pid=$!
+PGIDS+=("$pid")
+for _ in $(seq 300); do
+    ls b/Pendulum/*/checkpoint-*.ckpt >/dev/null 2>&1 && break
+    sleep 0.05
+done
+ls b/Pendulum/*/checkpoint-*.ckpt >/dev/null 2>&1 || fail "no checkpoint within 15 s"
+kill -9 -- "-$pid"
+wait "$pid" 2>/dev/null
+sleep 0.2
+unfinished=$(for d in b/Pendulum/*; do
+    tail -1 "$d/progress.csv" 2>/dev/null | grep -q '^2400,' || echo "$d"; done | wc -l)
+[ "$unfinished" -gt 0 ] && ok "killed mid-sweep ($unfinished runs unfinished)" ||
+    fail "the sweep finished before it was killed: the test proves nothing"
+pgrep -f "hpo-train.*$WORK/b" >/dev/null && fail "runs outlived kill -9 of their group"
+
+# rerun; kill one of its runs alone on the way: the sweep resumes it
+setsid "$SWEEP" --out "$WORK/b" "${G[@]}" >b2.out 2>b2.err &
+pid=$!
+PGIDS+=("$pid")
+killed=
+for _ in $(seq 200); do
+    victim=$(pgrep -f "hpo-train --resume $WORK/b|hpo-train --out $WORK/b" | head -1)
+    if [ -n "$victim" ]; then
+        kill -9 "$victim" && killed=1
+        break
+    fi
+    sleep 0.05
+done
+for _ in $(seq 1200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "rerun still going after 120 s"
+wait "$pid"
+rc=$?
+[ $rc -eq 0 ] && ok "rerun after kill -9 finished" || fail "rerun: exit $rc: $(cat b2.err)"
+if [ -n "$killed" ]; then
+    grep -q "ended with exit -9; resuming it" b2.err && ok "a run killed alone is resumed" ||
+        fail "killed run not resumed: $(cat b2.err)"
+fi
+"$SWEEP" report "$WORK/b" --marks 400,1000,2000 --target Pendulum=-1000 >b.md 2>b.rep.err ||
+    fail "report b: $(cat b.rep.err)"
+if diff <(returns_table a.md) <(returns_table b.md) >diff.txt; then
+    ok "interrupted sweep's table equals the uninterrupted one's"
+else
+    fail "tables differ: $(cat diff.txt)"
+fi
+for d in b/Pendulum/*; do
+    awk -F, 'NR > 1 && $1 < prev { bad = 1 } NR > 1 { prev = $1 } END { exit bad }' \
+        "$d/progress.csv" || fail "$d/progress.csv: env_steps go back"
+done
+
+# --jobs 2: two runs overlapped (each log's start stamp before another's end)
+overlap=$(/usr/bin/python3 - a/Pendulum/* <<'EOF'
+import os, re, sys
+spans = []
+for d in sys.argv[1:]:
+    t0 = float(re.search(r"^# (\d+\.\d+) ", open(d + "/log").read(), re.M).group(1))
+    spans.append((t0, os.path.getmtime(d + "/progress.csv")))
+print(sum(1 for i, a in enumerate(spans) for b in spans[i + 1:]
+          if a[0] < b[1] and b[0] < a[1]))
+EOF
+)
+[ "${overlap:-0}" -gt 0 ] && ok "--jobs 2: runs overlapped ($overlap pairs)" ||
+    fail "--jobs 2: no two runs overlapped"
+
+# ---- report ----
+grep -q '^## Pendulum' a.md && grep -q '| run | n | 400 | 1k | 2k | AUC to 2400 | steps to -1000' a.md &&
+    ok "report: marks, AUC and target columns" || fail "report header: $(head -20 a.md)"
+rows=$(returns_table a.md | grep -c '^| \(sac\|hpo\) (c) | 2 | -[0-9]* ± [0-9]* \[')
+[ "$rows" -eq 2 ] && ok "report: one row per mode, mean ± std [min, max] over 2 seeds" ||
+    fail "report rows: $(returns_table a.md)"
+[ "$(grep -c '^| Pendulum/.*-s[12] | 2400 |' a.md)" -eq 4 ] &&
+    ok "report: a line per run with steps, wall s, updates/s" || fail "report runs table"
+[ -f a/report.md ] && cmp -s a/report.md a.md && ok "report written to DIR/report.md" ||
+    fail "DIR/report.md"
+if command -v gnuplot >/dev/null; then
+    [ "$(head -c 8 a/report/Pendulum.png | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] &&
+        ok "report: PNG per environment" || fail "no PNG"
+fi
+"$SWEEP" report nowhere >r.out 2>r.err
+[ $? -eq 2 ] && grep -q "no grid.json" r.err && ok "report of a non-sweep: exit 2" ||
+    fail "report nowhere: $(cat r.err)"
+finish
