@@ -69,9 +69,9 @@ grep -q "^set=explore .*qmin_mean=" default.out || fail "default: $(cat default.
 shape replay "$CK" --from-replay 0 --dims 2,0 --size 900x400 -o replay.png --dump replay0.csv
 [ "$rc" -eq 0 ] || fail "replay: exit $rc: $(cat replay.err)"
 check_png "--from-replay 0 --dims 2,0 --size 900x400" replay.png 900 400
-shape replay_last "$CK" --from-replay 599 --samples 200 -o last.png
+shape replay_last "$CK" --from-replay 599 --samples 2500 -o last.png --dump last.csv
 [ "$rc" -eq 0 ] || fail "replay row 599: exit $rc: $(cat replay_last.err)"
-check_png "--from-replay 599 --samples 200" last.png 1500 560
+check_png "--from-replay 599 --samples 2500" last.png 1500 560
 printf '0.1 -0.2, 0.3\n0 0 0 0\n0.05 1e-2 -0.5 2\n' >obs11.txt
 shape obs "$CK" --obs obs11.txt -o obs.png --size 1200x450
 [ "$rc" -eq 0 ] || fail "--obs: exit $rc: $(cat obs.err)"
@@ -109,6 +109,12 @@ echo "mode hpo: rows $rows, mean |aK - a0| $dk, mean |explore - a0| $de"
 awk -v k="$dk" -v e="$de" -v z="$zk" 'BEGIN { exit !(k > 0 && z == 0 && e > 2 * k) }' &&
     ok "hpo: every aK moved, exploration moved further (std_exp 1.5 vs std_tr 0.1)" ||
     fail "hpo: mean |aK - a0| $dk ($zk unmoved), mean |explore - a0| $de: sets mixed up?"
+# more samples than one network batch (2048 rows): every batch is right
+read -r rows dk de zk ze out < <(dist last.csv)
+[ "$rows" = 2500 ] && [ "$out" = 0 ] && [ "$zk" = 0 ] &&
+    awk -v k="$dk" -v e="$de" 'BEGIN { exit !(k > 0 && e > 2 * k) }' &&
+    ok "2500 samples (two batches): $dk vs $de" ||
+    fail "2500 samples: rows $rows, $out outside, $zk unmoved, $dk vs $de"
 read -r rows dk de zk ze out < <(dist sac.csv)
 [ "$zk" = "$rows" ] && [ "$ze" = "$rows" ] && [ "$rows" = 1000 ] &&
     ok "sac: aK and the exploration action equal a0" ||
@@ -164,6 +170,9 @@ head -c 3000 "$CK" >cut.ckpt
 refused truncated 1 "cut.ckpt: truncated" cut.ckpt
 printf 'not a checkpoint at all, just text\n' >text.ckpt
 refused foreign 1 "text.ckpt: " text.ckpt
+shape out_dir "$CK" -o nodir/x.png
+[ "$rc" -eq 1 ] && grep -q "cannot create nodir/x.png" out_dir.err &&
+    ok "output directory missing: exit 1" || fail "out_dir: exit $rc: $(cat out_dir.err)"
 rm -f bad.png
 PATH=/nonexistent "$SHAPE" "$CK" -o bad.png >nognu.out 2>nognu.err
 rc=$?

@@ -60,6 +60,7 @@ void openblas_set_num_threads(int);
 #define KG 121   /* density grid points per axis over [-1, 1] */
 #define BOX 1.08 /* plot box [-BOX, BOX]^2 */
 #define OBS_FILE_MAX (1 << 20)
+#define CHUNK 2048 /* rows per network batch (bounds the workspaces) */
 
 enum { SET_A0, SET_AK, SET_EXP, N_SETS };
 static const char *const set_name[N_SETS] = {"a0", "aK", "explore"};
@@ -684,8 +685,8 @@ typedef struct shape {
     hpo_config cfg;
     sac *agent;
     float alpha;
-    hd_ws ws;                /* batches up to max(n, QG^2) */
-    float *obs;              /* (max(n, QG^2), ds) the state, repeated */
+    hd_ws ws;                /* batches up to CHUNK */
+    float *obs;              /* (CHUNK, ds) the state, repeated */
     float *act[N_SETS];      /* (n, da) a0, aK, exploration */
     float *qs[N_SETS];       /* (n) Qmin of each sample */
     float *rho;              /* (n, da) training momentum */
@@ -789,7 +790,7 @@ static int shape_init(shape *sh, const options *o, const ckpt_info *info,
 {
     memset(sh, 0, sizeof *sh);
     int n = (int)o->samples, ds = info->obs_dim, da = info->act_dim;
-    int rows = HPO_MAX(n, QG * QG);
+    int rows = CHUNK;
     sh->n = n;
     sh->ds = ds;
     sh->da = da;
@@ -814,7 +815,7 @@ static int shape_init(shape *sh, const options *o, const ckpt_info *info,
     sh->g = sh->qgrid + gq;
     for (int k = 0; k < KG; k++)
         sh->g[k] = (float)(-1.0 + 2.0 * k / (KG - 1));
-    sh->agent = sac_new(&sh->cfg, ds, da, n, 0);
+    sh->agent = sac_new(&sh->cfg, ds, da, HPO_MIN(n, CHUNK), 0);
     hd_ws_init(&sh->ws, &sh->agent->nets, rows, sh->cfg.K, 0);
     if (ckpt_restore_weights(info, sh->agent, err, errlen))
         return -1;
@@ -826,27 +827,33 @@ static int shape_init(shape *sh, const options *o, const ckpt_info *info,
  * The three sets from one draw of base actions: a0 and the exploration
  * action are sac_act's (the actor's call), aK the policy loss's leapfrog
  * (hd_opt, momentum std_tr) on the same a0, clipped; then Qmin of each.
+ * In batches of CHUNK rows, the noise drawn batch by batch.
  */
 static void sample_sets(shape *sh, uint64_t seed)
 {
     sac *a = sh->agent;
-    size_t nda = (size_t)sh->n * sh->da;
+    int da = sh->da;
     rng r;
     rng_init(&r, seed, RNG_STREAM_ACT);
-    sac_act(a, sh->obs, sh->n, 0, &r, sh->act[SET_EXP], NULL);
-    memcpy(sh->act[SET_A0], a->a0_act, nda * sizeof(float));
-    if (a->hd_opt.kind != HD_NONE) {
-        rng_normal_fill(&r, sh->rho, nda, sh->cfg.std_tr);
-        hd_forward(&sh->ws, &a->nets, a->params, &a->hd_opt, sh->alpha, sh->obs,
-                   sh->act[SET_A0], sh->rho, sh->act[SET_AK], NULL, sh->n);
-        for (size_t k = 0; k < nda; k++)
-            sh->act[SET_AK][k] = fminf(fmaxf(sh->act[SET_AK][k], -1.0f), 1.0f);
-    } else {
-        memcpy(sh->act[SET_AK], sh->act[SET_A0], nda * sizeof(float));
+    for (int off = 0; off < sh->n; off += CHUNK) {
+        int m = HPO_MIN(CHUNK, sh->n - off);
+        size_t o = (size_t)off * da, mda = (size_t)m * da;
+        float *a0 = sh->act[SET_A0] + o, *aK = sh->act[SET_AK] + o;
+        sac_act(a, sh->obs, m, 0, &r, sh->act[SET_EXP] + o, NULL);
+        memcpy(a0, a->a0_act, mda * sizeof(float));
+        if (a->hd_opt.kind != HD_NONE) {
+            rng_normal_fill(&r, sh->rho, mda, sh->cfg.std_tr);
+            hd_forward(&sh->ws, &a->nets, a->params, &a->hd_opt, sh->alpha,
+                       sh->obs, a0, sh->rho, aK, NULL, m);
+            for (size_t k = 0; k < mda; k++)
+                aK[k] = fminf(fmaxf(aK[k], -1.0f), 1.0f);
+        } else {
+            memcpy(aK, a0, mda * sizeof(float));
+        }
+        for (int s = 0; s < N_SETS; s++)
+            hd_qmin(&sh->ws, &a->nets, a->params, sh->obs, sh->act[s] + o,
+                    sh->qs[s] + off, m);
     }
-    for (int s = 0; s < N_SETS; s++)
-        hd_qmin(&sh->ws, &a->nets, a->params, sh->obs, sh->act[s], sh->qs[s],
-                sh->n);
 }
 
 /* Qmin on the QG x QG grid over [-1, 1]^2 in dims di (columns), dj (rows),
@@ -868,8 +875,10 @@ static void q_on_grid(shape *sh)
             a[sh->di] = (float)(-1.0 + 2.0 * c / (QG - 1));
             a[sh->dj] = (float)(-1.0 + 2.0 * row / (QG - 1));
         }
-    hd_qmin(&sh->ws, &sh->agent->nets, sh->agent->params, sh->obs, sh->agrid,
-            sh->qgrid, gq);
+    for (int off = 0; off < gq; off += CHUNK)
+        hd_qmin(&sh->ws, &sh->agent->nets, sh->agent->params, sh->obs,
+                sh->agrid + (size_t)off * da, sh->qgrid + off,
+                HPO_MIN(CHUNK, gq - off));
 }
 
 /* Each set's density in dims di, dj, its 50% / 90% levels, and one stdout
