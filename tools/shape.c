@@ -47,7 +47,6 @@
 #include "config.h"
 #include "env.h"
 #include "hd.h"
-#include "log.h"
 #include "rng.h"
 #include "sac.h"
 #include "util.h"
