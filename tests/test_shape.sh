@@ -76,6 +76,10 @@ printf '0.1 -0.2, 0.3\n0 0 0 0\n0.05 1e-2 -0.5 2\n' >obs11.txt
 shape obs "$CK" --obs obs11.txt -o obs.png --size 1200x450
 [ "$rc" -eq 0 ] || fail "--obs: exit $rc: $(cat obs.err)"
 check_png "--obs FILE" obs.png 1200 450
+shape rundir hpo -o rundir.png --dump rundir.csv
+[ "$rc" -eq 0 ] && cmp -s default.csv rundir.csv &&
+    ok "a run directory stands for its newest checkpoint" ||
+    fail "run directory: exit $rc: $(cat rundir.err)"
 shape sacshape sac/checkpoint-300.ckpt -o sac.png --dump sac.csv
 [ "$rc" -eq 0 ] || fail "sac: exit $rc: $(cat sacshape.err)"
 check_png "mode sac" sac.png 1500 560

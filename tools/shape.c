@@ -2,7 +2,7 @@
  * shape.c - hpo-shape: the shape of a policy at one state (the paper's
  * Figure 8).
  *
- *   hpo-shape CHECKPOINT [--obs FILE | --from-replay N] [--dims i,j]
+ *   hpo-shape CHECKPOINT|RUN_DIR [--obs FILE | --from-replay N] [--dims i,j]
  *             [--samples N] [--seed S] [--size WxH] [--dump FILE] -o FILE.png
  *
  * For one state s it draws N samples of each of three actions, all from the
@@ -20,6 +20,7 @@
  * library's functions (sac_act, hd_forward, hd_qmin) with the checkpoint's
  * configuration and temperature; the drawing is gnuplot's (pngcairo).
  *
+ * A run directory stands for its newest valid checkpoint-<n>.ckpt.
  * The state: the training environment's first observation (reset seeded
  * with the run's seed, as hpo-train does), or --obs FILE (obs_dim numbers),
  * or --from-replay N (row N of the replay buffer saved in the checkpoint,
@@ -88,7 +89,9 @@ static void usage(FILE *f)
             "action\n"
             "(momentum std_exp) in two action dimensions, over the "
             "contours of\n"
-            "min(Q1, Q2) (the paper's Figure 8).\n"
+            "min(Q1, Q2) (the paper's Figure 8). CHECKPOINT is a "
+            "checkpoint-*.ckpt\n"
+            "or a run directory (its newest valid checkpoint).\n"
             "\n"
             "  --obs FILE        the state: obs_dim numbers (whitespace or "
             "commas)\n"
@@ -705,6 +708,17 @@ static void shape_release(shape *sh)
     free(sh->buf);
 }
 
+/* path, a checkpoint or a run directory (its newest valid checkpoint),
+ * verified into info. Returns 0, or -1 with a message naming the file. */
+static int open_checkpoint(const char *path, ckpt_info *info, char *err,
+                           size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return ckpt_find_latest(path, NULL, info, err, errlen);
+    return ckpt_open(path, info, err, errlen);
+}
+
 /* The --dims and --from-replay values against the checkpoint. Returns 0, 1
  * with a message in err (no replay saved), or 2 after printing what is
  * wrong and the valid range. */
@@ -731,14 +745,14 @@ static int check_request(const options *o, const ckpt_info *info, char *err,
         errf(err, errlen,
              "%s: holds no replay buffer for --from-replay (train with "
              "--checkpoint-replay, or give --obs FILE)",
-             o->ckpt);
+             info->path);
         return 1;
     }
     if (o->replay_row >= 0 && (uint64_t)o->replay_row >= info->replay_n) {
         fprintf(stderr,
                 PROG ": --from-replay %ld out of range: %s holds %" PRIu64
                      " replay rows (0 to %" PRIu64 ")\n",
-                o->replay_row, o->ckpt, info->replay_n,
+                o->replay_row, info->path, info->replay_n,
                 info->replay_n ? info->replay_n - 1 : 0);
         return 2;
     }
@@ -999,7 +1013,7 @@ int main(int argc, char **argv)
     float *state = NULL;
     openblas_set_num_threads(1);
 
-    rc = ckpt_open(o.ckpt, &info, err, sizeof err) ? 1 : 0;
+    rc = open_checkpoint(o.ckpt, &info, err, sizeof err) ? 1 : 0;
     if (!rc)
         rc = check_request(&o, &info, err, sizeof err);
     if (rc)
