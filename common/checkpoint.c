@@ -739,6 +739,48 @@ int ckpt_restore_weights(const ckpt_info *info, sac *s, char *err,
     return restore(info, s, 1, NULL, NULL, 0, NULL, NULL, err, errlen);
 }
 
+int ckpt_read_replay_obs(const ckpt_info *info, uint64_t row, float *obs,
+                         char *err, size_t errlen)
+{
+    if (!info->has_replay) {
+        errf(err, errlen,
+             "%s: holds no replay buffer (it was written without "
+             "--checkpoint-replay)",
+             info->path);
+        return -1;
+    }
+    if (row >= info->replay_n) {
+        errf(err, errlen,
+             "%s: replay row %" PRIu64 " out of range: it holds %" PRIu64
+             " rows (0 to %" PRIu64 ")",
+             info->path, row, info->replay_n,
+             info->replay_n ? info->replay_n - 1 : 0);
+        return -1;
+    }
+    int fd = open(info->path, O_RDONLY);
+    if (fd < 0) {
+        errf(err, errlen, "%s: cannot open: %s", info->path, strerror(errno));
+        return -1;
+    }
+    /* the oldest row is at head once the ring is full, else at 0 */
+    uint64_t h[4];
+    size_t ob = (size_t)info->obs_dim * sizeof(float);
+    int rc = read_sec(fd, info, S_RPLY, 0, h, 32);
+    if (!rc && (h[0] != info->replay_capacity || h[1] != info->replay_n ||
+                h[2] >= h[0]))
+        rc = -1; /* not the header ckpt_open verified */
+    if (!rc) {
+        uint64_t phys = h[1] == h[0] ? (h[2] + row) % h[0] : row;
+        rc = read_sec(fd, info, S_RPLY, RPLY_HDR + phys * ob, obs, ob);
+    }
+    close(fd);
+    if (rc)
+        errf(err, errlen,
+             "%s: short read (file changed since it was verified)",
+             info->path);
+    return rc;
+}
+
 int ckpt_find_latest(const char *dir, const sac *want, ckpt_info *info,
                      char *err, size_t errlen)
 {

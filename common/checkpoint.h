@@ -109,6 +109,17 @@ int ckpt_restore_weights(const ckpt_info *info, sac *s, char *err,
                          size_t errlen);
 
 /*
+ * The observation of one row of the replay buffer saved in a verified
+ * checkpoint (ckpt_open), rows counted from the oldest transition held (0)
+ * to the newest (info->replay_n - 1), whether or not the ring had wrapped.
+ * obs receives info->obs_dim floats. Returns 0, or -1 with "PATH: reason"
+ * when the file holds no replay buffer, row is out of range (the message
+ * gives the valid range) or the file changed since it was verified.
+ */
+int ckpt_read_replay_obs(const ckpt_info *info, uint64_t row, float *obs,
+                         char *err, size_t errlen);
+
+/*
  * Find the newest valid checkpoint-<n>.ckpt in dir (largest n first),
  * falling back past files that fail ckpt_open or, when want is non-NULL,
  * ckpt_check against want, logging a warning with the reason for each.

@@ -1,7 +1,8 @@
 /* test_checkpoint.c - full checkpoints: a bit-exact round trip (state and
  * file bytes), truncated, bit-flipped and foreign files refused with the
  * file and the reason and the previous checkpoint used instead, mismatched
- * agents refused with the reason, rotation, the config text round trip. */
+ * agents refused with the reason, rotation, the config text round trip,
+ * one replay row read back in oldest-first order. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -472,6 +473,65 @@ static void test_config_text(void **state)
     free(t2);
 }
 
+/* ckpt_read_replay_obs counts rows from the oldest held: the fixture's ring
+ * has wrapped (100 pushes into 64), a fresh one of 5 rows has not; out of
+ * range and no replay are refused naming the file and the valid range. */
+static void test_replay_obs(void **state)
+{
+    fixture *f = *state;
+    char p[CKPT_PATH_LEN], err[512];
+    ckpt_info info;
+    float o[DS];
+    save(f, 3, p);
+    if (ckpt_open(p, &info, err, sizeof err))
+        fail_msg("%s", err);
+    replay_rows v;
+    replay_rows_get(f->rb, &v);
+    assert_int_equal(v.n, CAP);
+    assert_true(v.head != 0); /* wrapped: the oldest row is not row 0 */
+    for (uint64_t r = 0; r < CAP; r++) {
+        if (ckpt_read_replay_obs(&info, r, o, err, sizeof err))
+            fail_msg("%s", err);
+        assert_memory_equal(o, v.obs + ((v.head + r) % CAP) * DS, sizeof o);
+    }
+    assert_int_equal(ckpt_read_replay_obs(&info, CAP, o, err, sizeof err), -1);
+    assert_non_null(strstr(err, p));
+    assert_non_null(strstr(err, "out of range"));
+    assert_non_null(strstr(err, "(0 to 63)"));
+
+    replay *small = replay_new(CAP, DS, DA);
+    float obs[5][DS], a[DA] = {0.5f};
+    for (int i = 0; i < 5; i++) {
+        for (int k = 0; k < DS; k++)
+            obs[i][k] = (float)(10 * i + k);
+        replay_push(small, obs[i], a, 0.0f, obs[i], 0);
+    }
+    rng *rngs[2] = {&f->r_act, &f->r_upd};
+    assert_int_equal(ckpt_path(p, f->dir, 4, err, sizeof err), 0);
+    if (ckpt_save(p, f->s, &f->cnt, rngs, 2, small, err, sizeof err))
+        fail_msg("%s", err);
+    replay_destroy(&small);
+    if (ckpt_open(p, &info, err, sizeof err))
+        fail_msg("%s", err);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ckpt_read_replay_obs(&info, (uint64_t)i, o, err,
+                                              sizeof err),
+                         0);
+        assert_memory_equal(o, obs[i], sizeof o);
+    }
+    assert_int_equal(ckpt_read_replay_obs(&info, 5, o, err, sizeof err), -1);
+    assert_non_null(strstr(err, "(0 to 4)"));
+
+    assert_int_equal(ckpt_path(p, f->dir, 5, err, sizeof err), 0);
+    if (ckpt_save(p, f->s, &f->cnt, rngs, 2, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    if (ckpt_open(p, &info, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(ckpt_read_replay_obs(&info, 0, o, err, sizeof err), -1);
+    assert_non_null(strstr(err, p));
+    assert_non_null(strstr(err, "no replay buffer"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +541,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_byte, setup, teardown),
         cmocka_unit_test(test_config_text),
+        cmocka_unit_test_setup_teardown(test_replay_obs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
