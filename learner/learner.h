@@ -1,6 +1,9 @@
 /*
- * learner.h - hpo-learner's state, shared by its loop (learner.c) and its
- * status reply (status.c).
+ * learner.h - hpo-learner's state and the contract between its files, one
+ * per stage of the data flow: main.c (command line, poll loop, timers,
+ * updates), actors.c (table, handshake, credits), ingest.c (data and status
+ * sockets in), publish.c (snapshots out), runfiles.c (run directory,
+ * checkpoints, --resume), status.c (the JSON) and metrics.c (Prometheus).
  *
  * One process, one thread, one zmq_poll loop (style.md rule 12): the data
  * ROUTER ingests Hello, TransitionBatch, Heartbeat and EvalResult; the
@@ -27,6 +30,7 @@
 #define LEARNER_RECENT 20          /* recent episode returns kept */
 #define LEARNER_RID_MAX 256        /* ZeroMQ routing id bytes */
 #define LEARNER_PATH 4096
+#define LEARNER_RATE_WINDOW_S 2.0  /* window of the steps and updates rates */
 
 /* One connected actor, keyed by its ROUTER routing id. */
 typedef struct learner_actor {
@@ -133,6 +137,74 @@ typedef struct learner {
     double last_ckpt_t;
     char resumed_from[LEARNER_PATH];
 } learner;
+
+// ---- actors.c: the table, the handshake, credits ----
+
+/* Encode m and send it to actor a (counted once in the log on failure). */
+void learner_send(learner *l, learner_actor *a, const wire_msg *m);
+
+/* A Refuse with reason to routing id rid, which holds no table entry. */
+void learner_refuse(learner *l, const void *rid, size_t rid_len,
+                    const char *reason);
+
+/* The actor of routing id rid, NULL when it has not said Hello. */
+learner_actor *learner_find_actor(learner *l, const void *rid, size_t len);
+
+/* Free a's row, logging why. */
+void learner_drop_actor(learner *l, learner_actor *a, const char *why);
+
+/* Top up the streaming actors' credits within the replay ratio's window. */
+void learner_grant_credits(learner *l);
+
+/* Answer a Hello from rid: a Welcome and a row, or a Refuse. */
+void learner_on_hello(learner *l, const void *rid, size_t rid_len,
+                      const wire_hello *h);
+
+/* Per-actor timers at time now: drop the silent, heartbeat the rest,
+ * their rates. */
+void learner_actors_tick(learner *l, double now);
+
+// ---- ingest.c: what comes in ----
+
+/* Receive and handle one data message. Returns 0 when there was none. */
+int learner_data_one(learner *l);
+
+/* Answer one waiting status request, if any. */
+void learner_status_one(learner *l);
+
+/* Count a rejected message under reason r and log it (once per sender and
+ * reason). rid: the sender's routing id, NULL/0 on the status socket. */
+void learner_reject(learner *l, const char *sock, const uint8_t *rid,
+                    size_t rid_len, wire_reject r, const char *msg);
+
+// ---- publish.c: snapshots ----
+
+/* Encode m into l->enc, growing it. Returns the length, 0 on failure. */
+size_t learner_encode(learner *l, const wire_msg *m);
+
+/* Encode and publish a new snapshot of the current parameters. */
+void learner_publish(learner *l);
+
+/* Resend the last snapshot (actors that joined or lag behind). */
+void learner_republish(learner *l);
+
+// ---- runfiles.c: the run directory ----
+
+/* Create --out and open learner.log, config, progress.csv. Returns 0, or
+ * -1 with the message in err. */
+int learner_files_open(learner *l, char *err, size_t errlen);
+
+/* Append one row of figures to progress.csv (no-op without --out). */
+void learner_csv_row(learner *l);
+
+/* Write a checkpoint into --out and prune to --keep (a no-op without one or
+ * when the newest already holds these updates). */
+void learner_checkpoint(learner *l);
+
+/* Continue from --out's newest checkpoint. Returns 0 or -1 with err. */
+int learner_resume(learner *l, char *err, size_t errlen);
+
+// ---- status.c: figures ----
 
 /* The status JSON into a new string; caller frees it. */
 char *learner_status_json(const learner *l);

@@ -1,0 +1,209 @@
+/*
+ * ingest.c - what comes in: the data ROUTER's messages (batches into the
+ * replay buffer, heartbeats, evaluation results) and the status REP's
+ * requests; every rejected message counted by reason.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "learner.h"
+#include "log.h"
+#include "util.h"
+
+static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
+{
+    if (a->role != WIRE_ROLE_ACTOR)
+        return;
+    replay_push_batch(l->rb, (size_t)b->n, b->obs, b->action, b->reward,
+                      b->next_obs, b->terminated);
+    l->env_steps += (uint64_t)b->n;
+    a->steps += (uint64_t)b->n;
+    a->balance -= b->n;
+    a->param_version = b->param_version;
+    for (int i = 0; i < b->n_episodes; i++)
+        l->recent[l->n_episodes++ % LEARNER_RECENT] = b->ep_return[i];
+}
+
+static void on_heartbeat(learner_actor *a, const wire_heartbeat *h)
+{
+    a->param_version = h->param_version;
+    if (h->snapshot_latency_us && h->param_version > a->lat_version) {
+        double ms = (double)h->snapshot_latency_us / 1e3;
+        a->lat_version = h->param_version;
+        a->lat_n++;
+        a->lat_last_ms = ms;
+        a->lat_sum_ms += ms;
+        a->lat_max_ms = HPO_MAX(a->lat_max_ms, ms);
+    }
+}
+
+static void on_eval(learner *l, const wire_eval *e)
+{
+    run_stats rs = {0};
+    for (int i = 0; i < e->n; i++)
+        run_stats_add(&rs, e->returns[i]);
+    l->eval_mean = run_stats_mean(&rs);
+    l->eval_std = run_stats_std(&rs);
+    l->eval_n = e->n;
+    l->eval_version = e->param_version;
+    log_info("evaluation of version %llu: mean return %.1f over %d episodes",
+             (unsigned long long)e->param_version, l->eval_mean, e->n);
+}
+
+static void hex(char *buf, size_t cap, const uint8_t *p, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 3 <= cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%02x", p[i]);
+    if (cap)
+        buf[HPO_MIN(k, cap - 1)] = '\0';
+}
+
+/* Count and log (once per sender and reason) a rejected message. */
+void learner_reject(learner *l, const char *sock, const uint8_t *rid,
+                   size_t rid_len, wire_reject r, const char *msg)
+{
+    char who[2 * 32 + 1], key[160];
+    l->rejected[r < WIRE_REJECT_COUNT ? r : WIRE_MALFORMED]++;
+    hex(who, sizeof who, rid, HPO_MIN(rid_len, (size_t)32));
+    snprintf(key, sizeof key, "reject %s %s %s", sock, wire_reject_name(r),
+             who);
+    log_warn_once(key, "dropped a message on %s from %s: %s: %s", sock,
+                  rid_len ? who : "a client", wire_reject_name(r), msg);
+}
+
+/* Receive one data message (identity frame, body). Returns 0 when the
+ * socket had none. */
+int learner_data_one(learner *l)
+{
+    uint8_t rid[LEARNER_RID_MAX];
+    int rl = zmq_recv(l->data, rid, sizeof rid, ZMQ_DONTWAIT);
+    if (rl < 0)
+        return 0;
+    size_t rid_len = (size_t)HPO_MIN(rl, (int)sizeof rid);
+    int more = 0;
+    size_t ml = sizeof more;
+    zmq_getsockopt(l->data, ZMQ_RCVMORE, &more, &ml);
+    if (!more) {
+        learner_reject(l, "data", rid, rid_len, WIRE_MALFORMED, "no body frame");
+        return 1;
+    }
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, l->data, 0) < 0) {
+        zmq_msg_close(&msg);
+        return 1;
+    }
+    more = zmq_msg_more(&msg);
+    if (more) {
+        /* a body is one frame: drop the message and the rest of it */
+        while (more) {
+            zmq_msg_close(&msg);
+            zmq_msg_init(&msg);
+            if (zmq_msg_recv(&msg, l->data, 0) < 0)
+                break;
+            more = zmq_msg_more(&msg);
+        }
+        zmq_msg_close(&msg);
+        learner_reject(l, "data", rid, rid_len, WIRE_MALFORMED, "more than one frame");
+        return 1;
+    }
+
+    char err[256];
+    wire_reject r = wire_decode(zmq_msg_data(&msg), zmq_msg_size(&msg),
+                                &l->expect, &l->in, err, sizeof err);
+    zmq_msg_close(&msg);
+    learner_actor *a = learner_find_actor(l, rid, rid_len);
+    if (r != WIRE_OK) {
+        learner_reject(l, "data", rid, rid_len, r, err);
+        if (r == WIRE_BAD_VERSION && l->in.type == WIRE_HELLO) {
+            char reason[WIRE_TEXT_MAX];
+            snprintf(reason, sizeof reason,
+                     "protocol version %u, the learner speaks %u",
+                     l->in.version, WIRE_VERSION);
+            learner_refuse(l, rid, rid_len, reason);
+        }
+        return 1;
+    }
+    if (l->in.type == WIRE_HELLO) {
+        learner_on_hello(l, rid, rid_len, &l->in.hello);
+        return 1;
+    }
+    if (!a) {
+        char who[65], key[100];
+        hex(who, sizeof who, rid, HPO_MIN(rid_len, (size_t)32));
+        snprintf(key, sizeof key, "unknown %s", who);
+        l->unknown_sender++;
+        log_warn_once(key, "a %s from %s before its Hello: ignored",
+                      wire_type_name(l->in.type), who);
+        return 1;
+    }
+    a->last_seen = now_s();
+    switch (l->in.type) {
+    case WIRE_BATCH:
+        on_batch(l, a, &l->in.batch);
+        break;
+    case WIRE_HEARTBEAT:
+        on_heartbeat(a, &l->in.heartbeat);
+        break;
+    case WIRE_EVAL:
+        on_eval(l, &l->in.eval);
+        break;
+    default:
+        learner_reject(l, "data", rid, rid_len, WIRE_UNKNOWN_TYPE,
+               "not a message an actor sends");
+        break;
+    }
+    return 1;
+}
+
+// ---- status ----
+
+void learner_status_one(learner *l)
+{
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, l->status, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return;
+    }
+    int extra = 0;
+    while (zmq_msg_more(&msg)) {
+        extra = 1;
+        zmq_msg_close(&msg);
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, l->status, 0) < 0)
+            break;
+    }
+    char err[256];
+    wire_reject r = WIRE_MALFORMED;
+    if (extra)
+        snprintf(err, sizeof err, "more than one frame");
+    else
+        r = wire_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), NULL,
+                        &l->in, err, sizeof err);
+    zmq_msg_close(&msg);
+    if (r == WIRE_OK && l->in.type != WIRE_STATUS_REQUEST) {
+        r = WIRE_UNKNOWN_TYPE;
+        snprintf(err, sizeof err, "a %s on the status socket",
+                 wire_type_name(l->in.type));
+    }
+    if (r != WIRE_OK) {
+        learner_reject(l, "status", NULL, 0, r, err);
+        char reply[400];
+        int n = snprintf(reply, sizeof reply,
+                         "{\"error\": \"%s\", \"rejected\": true}",
+                         wire_reject_name(r));
+        zmq_send(l->status, reply, (size_t)n, ZMQ_DONTWAIT);
+        return;
+    }
+    l->status_requests++;
+    char *json = learner_status_json(l);
+    zmq_send(l->status, json, strlen(json), ZMQ_DONTWAIT);
+    free(json);
+}

@@ -1,0 +1,570 @@
+/*
+ * main.c - hpo-learner: the command line, the poll loop and its timers, and
+ * the updates; one file per stage of the data flow beside it (learner.h).
+ *
+ * One zmq_poll loop: drain the data ROUTER (handshakes, batches, heartbeats,
+ * evaluation results), answer the status REP, run the timers (heartbeats,
+ * dropping silent actors, credits, rates, progress.csv), then do one update
+ * when learning has started and updates / env steps is below the replay
+ * ratio. Credits keep env steps from running ahead of updates by more than a
+ * small window, so the achieved ratio tracks the target. With --out the
+ * run directory receives learner.log, config, progress.csv and checkpoints
+ * (docs/checkpoint.md: every --checkpoint-every updates, at the end and on
+ * SIGINT/SIGTERM); --resume continues from the newest one.
+ *
+ * Exit status: 0 done or stopped by SIGINT/SIGTERM, 1 run-time failure
+ * (bind, files), 2 bad command line.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "checkpoint.h"
+#include "config.h"
+#include "curve.h"
+#include "env.h"
+#include "learner.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+/* OpenBLAS extension; declared here so a cblas.h without it still builds. */
+void openblas_set_num_threads(int);
+
+#define PROG "hpo-learner"
+#define DRAIN_MAX 256          /* data messages handled per loop iteration */
+#define CSV_EVERY_S 1.0
+#define REPUBLISH_S 1.0        /* resend the snapshot to lagging actors */
+#define METRICS_EVERY_S 0.5    /* copy the figures for the metrics endpoint */
+
+// ---- command line ----
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: " PROG " [--env NAME] [--port P] [--bind ADDR] "
+            "[--out DIR] [options]\n"
+            "\n"
+            "Own the replay buffer, run SAC-HPO updates on what hpo-actor\n"
+            "processes send, publish parameter snapshots, answer hpo-status.\n"
+            "Sockets: data ROUTER on P, params PUB on P+1, status REP on P+2.\n"
+            "\n"
+            "  --port P               base port (default 5550)\n"
+            "  --bind ADDR            interface to bind (default *: all)\n"
+            "  --replay-ratio R       updates per env step (default 1; 0: "
+            "actors run free)\n"
+            "  --publish-every N      updates between snapshots (default "
+            "100)\n"
+            "  --batch-max N          transitions per batch at most (default "
+            "64)\n"
+            "  --heartbeat-ms MS      heartbeat period (default 500)\n"
+            "  --timeout-ms MS        drop actors silent this long (default "
+            "3000)\n"
+            "  --max-updates N        stop after N updates (default 0: at "
+            "--steps env steps)\n"
+            "  --out DIR              write DIR/learner.log, DIR/config, "
+            "DIR/progress.csv\n"
+            "                         and checkpoints\n"
+            "  --checkpoint-every N   updates between checkpoints in DIR "
+            "(default 10000;\n"
+            "                         0: none); one also at the end and on "
+            "SIGINT/SIGTERM\n"
+            "  --keep N               checkpoints kept (default 2)\n"
+            "  --checkpoint-replay B  1: checkpoints hold the replay buffer "
+            "(default 0)\n"
+            "  --resume               continue from DIR's newest checkpoint "
+            "(a fresh run\n"
+            "                         when there is none)\n"
+            "  --metrics-port PORT    serve Prometheus metrics at "
+            "http://ADDR:PORT/metrics\n"
+            "                         (default 0: off)\n"
+            "  --curve-secret FILE    CurveZMQ on all three sockets with this "
+            "key pair\n"
+            "                         (hpo-keygen's .secret); needs "
+            "--curve-allow\n"
+            "  --curve-allow PATH     clients let in: a directory of *.public "
+            "files or a\n"
+            "                         file of 'public = KEY' lines\n"
+            "  --io-threads N         ZeroMQ I/O threads (default 1); more "
+            "spread the\n"
+            "                         CurveZMQ encryption of many actors' "
+            "connections\n"
+            "  --quiet                log warnings and errors only\n"
+            "  --help                 this text\n"
+            "\n"
+            "Every setting (defaults, then the --env preset, then the other\n"
+            "flags in order; --name VALUE or --name=VALUE):\n");
+    config_usage(f);
+}
+
+/* fmt with value into err; returns -1. */
+static int bad_value(char *err, size_t errlen, const char *fmt,
+                     const char *value)
+{
+    errf(err, errlen, fmt, value);
+    return -1;
+}
+
+/* A learner option (not a config field). Returns 1 when name is one, 0 when
+ * not, -1 with a bad value's message in err. */
+static int set_option(learner_opts *o, const char *name, const char *value,
+                      char *err, size_t errlen)
+{
+    long v;
+    if (!strcmp(name, "port")) {
+        if (parse_long(value, 1, 65533, &v))
+            return bad_value(err, errlen,
+                             "--port needs 1..65533, not '%s'", value);
+        o->port = (int)v;
+    } else if (!strcmp(name, "bind")) {
+        if (strlen(value) >= sizeof o->bind)
+            return bad_value(err, errlen, "--bind too long: '%s'", value);
+        snprintf(o->bind, sizeof o->bind, "%s", value);
+    } else if (!strcmp(name, "replay-ratio")) {
+        char *end;
+        double r = strtod(value, &end);
+        if (end == value || *end || !(r >= 0.0 && r <= 1000.0))
+            return bad_value(err, errlen,
+                             "--replay-ratio needs 0..1000, not '%s'", value);
+        o->replay_ratio = r;
+    } else if (!strcmp(name, "publish-every")) {
+        if (parse_long(value, 1, 1L << 40, &v))
+            return bad_value(err, errlen,
+                             "--publish-every needs a positive count, not '%s'",
+                             value);
+        o->publish_every = v;
+    } else if (!strcmp(name, "batch-max")) {
+        if (parse_long(value, 1, 65536, &v))
+            return bad_value(err, errlen,
+                             "--batch-max needs 1..65536, not '%s'", value);
+        o->batch_max = (int)v;
+    } else if (!strcmp(name, "heartbeat-ms")) {
+        if (parse_long(value, 10, 600000, &v))
+            return bad_value(err, errlen,
+                             "--heartbeat-ms needs 10..600000, not '%s'",
+                             value);
+        o->heartbeat_ms = (int)v;
+    } else if (!strcmp(name, "timeout-ms")) {
+        if (parse_long(value, 50, 3600000, &v))
+            return bad_value(err, errlen,
+                             "--timeout-ms needs 50..3600000, not '%s'", value);
+        o->timeout_ms = (int)v;
+    } else if (!strcmp(name, "max-updates")) {
+        if (parse_long(value, 0, 1L << 50, &v))
+            return bad_value(err, errlen,
+                             "--max-updates needs a count, not '%s'", value);
+        o->max_updates = v;
+    } else if (!strcmp(name, "checkpoint-every")) {
+        if (parse_long(value, 0, 1L << 50, &v))
+            return bad_value(err, errlen,
+                             "--checkpoint-every needs a count, not '%s'",
+                             value);
+        o->checkpoint_every = v;
+    } else if (!strcmp(name, "keep")) {
+        if (parse_long(value, 1, 1000, &v))
+            return bad_value(err, errlen,
+                             "--keep needs 1..1000, not '%s'", value);
+        o->keep = (int)v;
+    } else if (!strcmp(name, "checkpoint-replay")) {
+        if (parse_long(value, 0, 1, &v))
+            return bad_value(err, errlen,
+                             "--checkpoint-replay needs 0 or 1, not '%s'",
+                             value);
+        o->checkpoint_replay = (int)v;
+    } else if (!strcmp(name, "io-threads")) {
+        if (parse_long(value, 1, 64, &v))
+            return bad_value(err, errlen,
+                             "--io-threads needs 1..64, not '%s'", value);
+        o->io_threads = (int)v;
+    } else if (!strcmp(name, "metrics-port")) {
+        if (parse_long(value, 0, 65535, &v))
+            return bad_value(err, errlen,
+                             "--metrics-port needs 0..65535, not '%s'", value);
+        o->metrics_port = (int)v;
+    } else if (!strcmp(name, "curve-secret") || !strcmp(name, "curve-allow")) {
+        char *dst = strcmp(name, "curve-secret") ? o->curve_allow : o->curve_secret;
+        if (!value[0] || strlen(value) >= sizeof o->curve_secret)
+            return bad_value(err, errlen,
+                             "--curve-* needs a path, not '%s'", value);
+        snprintf(dst, sizeof o->curve_secret, "%s", value);
+    } else if (!strcmp(name, "out")) {
+        if (strlen(value) >= sizeof o->out)
+            return bad_value(err, errlen, "--out path too long: '%s'", value);
+        snprintf(o->out, sizeof o->out, "%s", value);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* The learner's options (set_option) and boolean flags, for
+ * config_args_parse. */
+static const char *const own_options[] = {
+    "port", "bind", "replay-ratio", "publish-every", "batch-max",
+    "heartbeat-ms", "timeout-ms", "max-updates", "out", "checkpoint-every",
+    "keep", "checkpoint-replay", "metrics-port", "curve-secret",
+    "curve-allow", "io-threads", NULL};
+enum { FLAG_QUIET, FLAG_RESUME };
+static const char *const own_flags[] = {[FLAG_QUIET] = "quiet",
+                                        [FLAG_RESUME] = "resume", NULL};
+
+/* The learner's options, then the settings; the checks across flags.
+ * Returns 0, or -1 with the message in err. */
+static int apply_args(const config_args *a, hpo_config *c, learner_opts *o,
+                      char *err, size_t errlen)
+{
+    o->quiet = !!(a->flags & 1u << FLAG_QUIET);
+    o->resume = !!(a->flags & 1u << FLAG_RESUME);
+    for (int i = 0; i < a->n; i++)
+        if (set_option(o, a->names[i], a->values[i], err, errlen) < 0)
+            return -1;
+    if (config_args_resolve(a, NULL, c, err, errlen))
+        return -1;
+    if (o->resume && !o->out[0]) {
+        errf(err, errlen, "--resume needs --out DIR");
+        return -1;
+    }
+    if (!o->curve_secret[0] != !o->curve_allow[0]) {
+        errf(err, errlen, "--curve-secret and --curve-allow go together");
+        return -1;
+    }
+    return 0;
+}
+
+/* Defaults, the preset of the last --env, then every other flag in order.
+ * Returns 0, 1 after --help, -1 after printing the error. */
+static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
+{
+    config_args a;
+    char err[256];
+
+    memset(o, 0, sizeof *o);
+    snprintf(o->bind, sizeof o->bind, "*");
+    o->port = 5550;
+    o->replay_ratio = 1.0;
+    o->publish_every = 100;
+    o->batch_max = 64;
+    o->heartbeat_ms = 500;
+    o->timeout_ms = 3000;
+    o->checkpoint_every = 10000;
+    o->keep = 2;
+    int rc = config_args_parse(&a, argc, argv, own_options, own_flags, err,
+                               sizeof err);
+    if (rc > 0)
+        usage(stdout);
+    else if (rc < 0 || apply_args(&a, c, o, err, sizeof err))
+        rc = usage_error(PROG, "%s", err);
+    config_args_release(&a);
+    return rc;
+}
+
+// ---- timers and updates ----
+
+static void timers(learner *l)
+{
+    double now = now_s();
+    learner_actors_tick(l, now);
+    if (now - l->rate_t >= LEARNER_RATE_WINDOW_S) {
+        double dt = now - l->rate_t;
+        l->steps_per_s = (double)(l->env_steps - l->rate_steps) / dt;
+        l->updates_per_s = (double)(l->updates - l->rate_updates) / dt;
+        if (l->env_steps > l->rate_steps && l->updates > 0)
+            l->ratio_recent = (double)(l->updates - l->rate_updates) /
+                              (double)(l->env_steps - l->rate_steps);
+        l->rate_t = now;
+        l->rate_steps = l->env_steps;
+        l->rate_updates = l->updates;
+    }
+    if (now - l->last_publish >= REPUBLISH_S) {
+        for (int i = 0; i < LEARNER_MAX_ACTORS; i++)
+            if (l->actors[i].used &&
+                l->actors[i].param_version < l->param_version) {
+                learner_republish(l);
+                break;
+            }
+    }
+    if (l->metrics && now - l->last_metrics >= METRICS_EVERY_S) {
+        metrics_update(l->metrics, l);
+        l->last_metrics = now;
+    }
+    if (now - l->last_csv >= CSV_EVERY_S) {
+        learner_csv_row(l);
+        l->last_csv = now;
+    }
+    learner_grant_credits(l);
+}
+
+static int may_update(const learner *l)
+{
+    uint64_t ls = (uint64_t)l->cfg.learning_starts;
+    if (l->env_steps < ls || replay_size(l->rb) == 0)
+        return 0;
+    if (l->opt.replay_ratio <= 0.0)
+        return 1;
+    return (double)l->updates <
+           l->opt.replay_ratio * (double)(l->env_steps - ls);
+}
+
+static void update(learner *l)
+{
+    replay_sample(l->rb, &l->upd_rng, &l->batch);
+    sac_update(l->agent, &l->batch, &l->upd_rng, &l->last);
+    l->updates++;
+    if (l->updates - l->snap_updates >= l->opt.publish_every)
+        learner_publish(l);
+    if (l->opt.checkpoint_every > 0 &&
+        l->updates % l->opt.checkpoint_every == 0)
+        learner_checkpoint(l);
+}
+
+/* CurveZMQ on the three sockets: the key pair, the allow list, the ZAP
+ * handler that checks clients against it (before any bind). */
+static int curve_open(learner *l, char *err, size_t errlen)
+{
+    curve_pair k;
+    if (curve_read(l->opt.curve_secret, 1, &k, err, errlen))
+        return -1;
+    l->allow = xcalloc(1, sizeof *l->allow);
+    int n = curve_allow_load(l->opt.curve_allow, l->allow, err, errlen);
+    if (n < 0)
+        return -1;
+    l->zap = curve_zap_open(l->zctx, err, errlen);
+    if (!l->zap || curve_server(l->data, &k, err, errlen) ||
+        curve_server(l->params, &k, err, errlen) ||
+        curve_server(l->status, &k, err, errlen))
+        return -1;
+    log_info("CurveZMQ: server key %s, %d allowed client keys from %s", k.pub,
+             n, l->opt.curve_allow);
+    return 0;
+}
+
+/* Answer the ZAP requests waiting (CurveZMQ handshakes). */
+static void zap_all(learner *l)
+{
+    char who[128];
+    int r;
+    while (l->zap && (r = curve_zap_handle(l->zap, l->allow, who,
+                                           sizeof who)) > 0) {
+        if (r == 2) {
+            l->refused_keys++;
+            char key[160];
+            snprintf(key, sizeof key, "key %s", who);
+            log_warn_once(key, "refused a CurveZMQ client: key %s not on "
+                          "the allow list", who);
+        }
+    }
+}
+
+static int run(learner *l)
+{
+    zmq_pollitem_t items[3] = {
+        {l->data, 0, ZMQ_POLLIN, 0},
+        {l->status, 0, ZMQ_POLLIN, 0},
+        {l->zap, 0, ZMQ_POLLIN, 0},
+    };
+    while (!stop_requested()) {
+        int busy = may_update(l);
+        int rc = zmq_poll(items, l->zap ? 3 : 2, busy ? 0 : 10);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("zmq_poll: %s", zmq_strerror(errno));
+            return -1;
+        }
+        zap_all(l);
+        for (int k = 0; k < DRAIN_MAX && learner_data_one(l); k++)
+            ;
+        learner_status_one(l);
+        timers(l);
+        if (may_update(l))
+            update(l);
+        if ((l->opt.max_updates > 0 && l->updates >= l->opt.max_updates) ||
+            (l->cfg.steps > 0 && l->env_steps >= (uint64_t)l->cfg.steps)) {
+            log_info("budget reached: %ld updates, %llu env steps",
+                     l->updates, (unsigned long long)l->env_steps);
+            break;
+        }
+    }
+    return 0;
+}
+
+// ---- setup ----
+
+static int bind_one(void *sock, const char *addr, int port, char *err,
+                    size_t errlen)
+{
+    char ep[300];
+    snprintf(ep, sizeof ep, "tcp://%s:%d", addr, port);
+    if (zmq_bind(sock, ep) < 0) {
+        errf(err, errlen, "cannot bind %s: %s", ep, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void make_run_id(learner *l)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
+    rng r;
+    rng_init(&r, (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32), 99);
+    snprintf(l->run_id, sizeof l->run_id, "%.24s-%s-%06llx", l->cfg.env, when,
+             (unsigned long long)(rng_u64(&r) & 0xffffff));
+}
+
+static int learner_open(learner *l, const hpo_config *cfg,
+                        const learner_opts *o, char *err, size_t errlen)
+{
+    memset(l, 0, sizeof *l);
+    l->cfg = *cfg;
+    l->opt = *o;
+    l->eval_mean = NAN;
+    l->eval_std = NAN;
+    l->ratio_recent = NAN;
+    l->steps_per_s = l->updates_per_s = 0.0;
+    const env_class *cls = env_find(cfg->env);
+    HPO_ASSERT(cls);
+    snprintf(l->cfg.env, sizeof l->cfg.env, "%s", cls->name);
+    l->obs_dim = cls->obs_dim;
+    l->act_dim = cls->act_dim;
+    make_run_id(l);
+
+    /* a batch must fit the wire's limit */
+    size_t row = ((size_t)(2 * l->obs_dim + l->act_dim + 1) * 4 + 2) + 16;
+    size_t bmax = (WIRE_MAX_DATA - 4096) / row;
+    if ((size_t)l->opt.batch_max > bmax)
+        l->opt.batch_max = (int)bmax;
+
+    if (o->out[0] && learner_files_open(l, err, errlen))
+        return -1;
+
+    l->agent = sac_new(&l->cfg, l->obs_dim, l->act_dim, 1, 1);
+    l->rb = replay_new((size_t)HPO_MAX(1L, cfg->buffer), l->obs_dim,
+                       l->act_dim);
+    replay_batch_init(&l->batch, cfg->batch, l->obs_dim, l->act_dim);
+    rng_init(&l->upd_rng, cfg->seed, RNG_STREAM_UPDATE);
+    wire_msg_init(&l->in, WIRE_NONE);
+    l->expect.obs_dim = l->obs_dim;
+    l->expect.act_dim = l->act_dim;
+
+    l->zctx = zmq_ctx_new();
+    if (o->io_threads > 1 &&
+        zmq_ctx_set(l->zctx, ZMQ_IO_THREADS, o->io_threads)) {
+        errf(err, errlen, "cannot set %d ZeroMQ I/O threads: %s",
+             o->io_threads, zmq_strerror(errno));
+        return -1;
+    }
+    l->data = zmq_socket(l->zctx, ZMQ_ROUTER);
+    l->params = zmq_socket(l->zctx, ZMQ_PUB);
+    l->status = zmq_socket(l->zctx, ZMQ_REP);
+    if (o->curve_secret[0] && curve_open(l, err, errlen))
+        return -1;
+    int64_t maxmsg = WIRE_MAX_MSG, maxctl = WIRE_MAX_CONTROL;
+    int zero = 0, hwm = 4;
+    zmq_setsockopt(l->data, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    zmq_setsockopt(l->status, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl);
+    zmq_setsockopt(l->params, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(l->data, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(l->params, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(l->status, ZMQ_LINGER, &zero, sizeof zero);
+    if (bind_one(l->data, o->bind, o->port, err, errlen) ||
+        bind_one(l->params, o->bind, o->port + 1, err, errlen) ||
+        bind_one(l->status, o->bind, o->port + 2, err, errlen))
+        return -1;
+    l->t_start = l->rate_t = l->last_csv = now_s();
+    if (o->resume && learner_resume(l, err, errlen))
+        return -1;
+    learner_publish(l);
+    if (o->metrics_port) {
+        l->metrics = metrics_new(o->bind, o->metrics_port, err, errlen);
+        if (!l->metrics)
+            return -1;
+        metrics_update(l->metrics, l);
+        l->last_metrics = now_s();
+        log_info("metrics: http://%s:%d/metrics", o->bind, o->metrics_port);
+    }
+    log_info("snapshot: %zu bytes (policy %zu + critics %zu floats)",
+             l->snap_len, l->agent->nets.pol_n, l->agent->nets.q_n);
+    return 0;
+}
+
+static void learner_close(learner *l)
+{
+    metrics_destroy(&l->metrics);   /* first: its thread is joined */
+    if (l->data)
+        zmq_close(l->data);
+    if (l->params)
+        zmq_close(l->params);
+    if (l->status)
+        zmq_close(l->status);
+    if (l->zap)
+        zmq_close(l->zap);
+    free(l->allow);
+    if (l->zctx)
+        zmq_ctx_term(l->zctx);
+    sac_destroy(&l->agent);
+    if (l->batch.m)
+        replay_batch_release(&l->batch);
+    replay_destroy(&l->rb);
+    wire_msg_release(&l->in);
+    free(l->enc);
+    free(l->snap);
+    if (l->csv)
+        fclose(l->csv);
+    log_set_file(NULL);
+    if (l->log_file)
+        fclose(l->log_file);
+}
+
+int main(int argc, char **argv)
+{
+    hpo_config cfg;
+    learner_opts opt;
+    int rc = parse_args(argc, argv, &cfg, &opt);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    char err[1024];
+    if (!env_find(cfg.env)) {
+        env *e = env_new(cfg.env, NULL, err, sizeof err);
+        env_destroy(&e);
+        fprintf(stderr, PROG ": %s\n", err);
+        return 2;
+    }
+    if (opt.quiet)
+        log_set_level(LOG_WARN);
+    openblas_set_num_threads(cfg.threads);
+
+    static learner l;
+    if (learner_open(&l, &cfg, &opt, err, sizeof err)) {
+        log_error("%s", err);
+        learner_close(&l);
+        return 1;
+    }
+    stop_on_signals(0);
+
+    log_info("run %s: %s %s, obs %d act %d, data tcp://%s:%d, params :%d, "
+             "status :%d, replay ratio %g",
+             l.run_id, l.cfg.env, mode_name(l.cfg.mode), l.obs_dim,
+             l.act_dim, opt.bind, opt.port, opt.port + 1, opt.port + 2,
+             opt.replay_ratio);
+    rc = run(&l);
+    learner_checkpoint(&l);
+    learner_csv_row(&l);
+    log_info("stopped%s: %llu env steps, %ld updates, replay ratio %.3f",
+             stop_requested() ? " by a signal" : "",
+             (unsigned long long)l.env_steps, l.updates, learner_ratio(&l));
+    log_flush_counts();
+    learner_close(&l);
+    return rc ? 1 : 0;
+}

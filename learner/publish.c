@@ -1,0 +1,71 @@
+/*
+ * publish.c - hpo-learner's parameter snapshots: encoded once per
+ * --publish-every updates onto the params PUB, resent to lagging actors.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "learner.h"
+#include "log.h"
+#include "util.h"
+
+// ---- sending ----
+
+/* Encode m into l->enc. Returns the length, 0 when it cannot be encoded. */
+size_t learner_encode(learner *l, const wire_msg *m)
+{
+    size_t need = wire_size(m);
+    if (need > l->enc_cap) {
+        l->enc = xrealloc(l->enc, need);
+        l->enc_cap = need;
+    }
+    return wire_encode(m, l->enc, l->enc_cap);
+}
+
+/* Encode and publish a new snapshot of the current parameters. */
+void learner_publish(learner *l)
+{
+    const hpo_nets *n = &l->agent->nets;
+    wire_msg m;
+    wire_msg_init(&m, WIRE_SNAPSHOT);
+    wire_snapshot *s = &m.snapshot;
+    s->version = ++l->param_version;
+    s->published_unix_ns = now_unix_ns();
+    s->obs_dim = l->obs_dim;
+    s->act_dim = l->act_dim;
+    wire_agent_from_config(&s->agent, &l->cfg, sac_alpha(l->agent));
+    s->env_steps = l->env_steps;
+    s->updates = (uint64_t)l->updates;
+    snprintf(s->run_id, sizeof s->run_id, "%s", l->run_id);
+    s->n_blocks = 2;
+    snprintf(s->blocks[0].name, WIRE_NAME_MAX, WIRE_BLOCK_POLICY);
+    s->blocks[0].data = l->agent->params + n->pol_off;
+    s->blocks[0].n = n->pol_n;
+    snprintf(s->blocks[1].name, WIRE_NAME_MAX, WIRE_BLOCK_CRITICS);
+    s->blocks[1].data = l->agent->params + n->q_off;
+    s->blocks[1].n = n->q_n;
+    size_t len = learner_encode(l, &m);
+    if (!len) {
+        log_warn_once("snapshot", "cannot encode a snapshot");
+        return;
+    }
+    if (len > l->snap_len)
+        l->snap = xrealloc(l->snap, len);
+    memcpy(l->snap, l->enc, len);
+    l->snap_len = len;
+    l->snap_updates = l->updates;
+    zmq_send(l->params, l->snap, l->snap_len, ZMQ_DONTWAIT);
+    l->last_publish = now_s();
+}
+
+void learner_republish(learner *l)
+{
+    if (l->snap_len)
+        zmq_send(l->params, l->snap, l->snap_len, ZMQ_DONTWAIT);
+    l->last_publish = now_s();
+}
