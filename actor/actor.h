@@ -40,7 +40,13 @@ typedef struct actor_opts {
     char curve_key[4096];       /* this actor's secret key file */
 } actor_opts;
 
-enum { ST_HELLO = 0, ST_RUN = 1 };
+/* ST_WAIT: refused as busy (capacity, an id in use); a new Hello at
+ * retry_at */
+enum { ST_HELLO = 0, ST_RUN = 1, ST_WAIT = 2 };
+
+#define ACTOR_BUSY "busy: "        /* a refusal retried (learner.h LEARNER_BUSY) */
+#define ACTOR_BACKOFF_MIN_S 0.5
+#define ACTOR_BACKOFF_MAX_S 30.0
 
 typedef struct actor {
     actor_opts opt;
@@ -74,6 +80,8 @@ typedef struct actor {
     int batch_max, heartbeat_ms, timeout_ms, free_run, eval_episodes;
     int64_t credit;
     double last_recv, last_hb, hello_t;
+    double retry_at;                /* ST_WAIT: when to say Hello again */
+    double backoff_s;               /* the next wait; doubles, reset by a Welcome */
 
     /* the batch being filled, cap rows */
     int cap, rows, n_ep;

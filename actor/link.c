@@ -185,6 +185,20 @@ static int on_data(actor *a, const void *buf, size_t len)
     a->last_recv = now_s();
     switch (a->in.type) {
     case WIRE_REFUSE:
+        if (!strncmp(a->in.refuse.reason, ACTOR_BUSY, strlen(ACTOR_BUSY))) {
+            /* capacity or an id in use: wait and say Hello again, backing
+             * off (with jitter so that many actors spread out) */
+            double wait = a->backoff_s > 0 ? a->backoff_s : ACTOR_BACKOFF_MIN_S;
+            wait *= 0.75 + 0.5 * (double)(now_unix_ns() % 1000u) / 1000.0;
+            a->backoff_s = HPO_MIN(2.0 * (a->backoff_s > 0 ? a->backoff_s
+                                                           : ACTOR_BACKOFF_MIN_S),
+                                   ACTOR_BACKOFF_MAX_S);
+            log_warn("refused by the learner: %s: retrying in %.1f s",
+                     a->in.refuse.reason + strlen(ACTOR_BUSY), wait);
+            a->state = ST_WAIT;
+            a->retry_at = now_s() + wait;
+            return 0;
+        }
         fprintf(stderr, ACTOR_PROG ": refused by the learner: %s\n",
                 a->in.refuse.reason);
         return 1;
@@ -209,6 +223,7 @@ static int on_data(actor *a, const void *buf, size_t len)
                            : w->eval_episodes > 0 ? w->eval_episodes : 10;
         ensure_agent(a, &w->agent);
         a->state = ST_RUN;
+        a->backoff_s = 0;
         a->timed_snapshot = 0;
         log_info("welcomed by run %s (snapshot %llu, %llu env steps)",
                  w->run_id, (unsigned long long)w->param_version,

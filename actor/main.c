@@ -13,6 +13,9 @@
  * With --eval it sends no transitions: on each new snapshot it runs
  * deterministic episodes on one environment and reports an EvalResult.
  *
+ * Refused as busy (the learner's table is full, or its id is held by a live
+ * actor) it says Hello again after a backoff (0.5 s doubling to 30 s).
+ *
  * Exit status: 0 stopped (signal or --max-steps), 1 run-time failure,
  * 2 bad command line, 3 refused by the learner.
  */
@@ -208,6 +211,11 @@ static int run(actor *a)
             return 3;
         actor_drain_params(a);
         double now = now_s();
+        if (a->state == ST_WAIT) {
+            if (now >= a->retry_at)
+                actor_connect(a);
+            continue;
+        }
         if (a->state == ST_HELLO) {
             if ((now - a->hello_t) * 1000.0 > a->opt.timeout_ms) {
                 log_warn_once("no welcome", "no answer from %s: retrying",

@@ -14,6 +14,7 @@
 #include "learner.h"
 #include "log.h"
 #include "util.h"
+#include "vecenv.h"
 
 
 void learner_send(learner *l, learner_actor *a, const wire_msg *m)
@@ -42,7 +43,9 @@ void learner_refuse(learner *l, const void *rid, size_t rid_len,
     snprintf(m.refuse.reason, sizeof m.refuse.reason, "%s", reason);
     size_t len = learner_encode(l, &m);
     l->refused++;
-    log_warn("refused a handshake: %s", reason);
+    char key[96];
+    snprintf(key, sizeof key, "refused %.40s", reason);
+    log_warn_once(key, "refused a handshake: %s", reason);
     if (len) {
         zmq_send(l->data, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
         zmq_send(l->data, l->enc, len, ZMQ_DONTWAIT);
@@ -125,6 +128,29 @@ void learner_grant_credits(learner *l)
     }
 }
 
+/* A free row of the table. When it is full, the oldest row that said
+ * nothing after its Hello for two heartbeat periods is freed (counted):
+ * handshake-only connections cannot hold the table. NULL: none. */
+static learner_actor *free_row(learner *l, double now)
+{
+    learner_actor *old = NULL;
+    for (int i = 0; i < LEARNER_MAX_ACTORS; i++) {
+        learner_actor *a = &l->actors[i];
+        if (!a->used)
+            return a;
+        if (!a->said_more &&
+            (now - a->joined) * 1000.0 > 2.0 * l->opt.heartbeat_ms &&
+            (!old || a->joined < old->joined))
+            old = a;
+    }
+    if (old) {
+        l->guards[GUARD_EVICTED]++;
+        learner_drop_actor(l, old, "evicted: nothing after its Hello, the "
+                           "table is full");
+    }
+    return old;
+}
+
 void learner_on_hello(learner *l, const void *rid, size_t rid_len,
                      const wire_hello *h)
 {
@@ -145,17 +171,44 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
         learner_refuse(l, rid, rid_len, reason);
         return;
     }
+    if (h->n_envs > VECENV_MAX_ENVS ||
+        (h->role != WIRE_ROLE_ACTOR && h->role != WIRE_ROLE_EVAL)) {
+        snprintf(reason, sizeof reason, "n_envs %d or role %d out of range "
+                 "(1..%d environments, role actor or eval)", h->n_envs,
+                 h->role, VECENV_MAX_ENVS);
+        l->guards[GUARD_BAD_HELLO]++;
+        learner_refuse(l, rid, rid_len, reason);
+        return;
+    }
+    double now = now_s();
     learner_actor *a = learner_find_actor(l, rid, rid_len);
+    /* the id's holder: the same process on a new connection gives it up;
+     * another one keeps it while it is live */
+    for (int i = 0; i < LEARNER_MAX_ACTORS; i++) {
+        learner_actor *b = &l->actors[i];
+        if (!b->used || b == a || strcmp(b->id, h->actor_id))
+            continue;
+        if (!a && b->incarnation == h->incarnation) {
+            learner_drop_actor(l, b, "rejoined");
+            continue;
+        }
+        snprintf(reason, sizeof reason,
+                 LEARNER_BUSY "actor id %.64s is held by a live actor (%.64s "
+                 "pid %u, last seen %.1f s ago); another --id, or wait for "
+                 "its timeout", h->actor_id, b->host, b->pid,
+                 now - b->last_seen);
+        l->guards[GUARD_ID_IN_USE]++;
+        if (a)
+            a->refused_msgs++;
+        learner_refuse(l, rid, rid_len, reason);
+        return;
+    }
     if (!a) {
-        /* the same actor id from a new connection replaces the old entry */
-        for (int i = 0; i < LEARNER_MAX_ACTORS; i++)
-            if (l->actors[i].used && !strcmp(l->actors[i].id, h->actor_id))
-                learner_drop_actor(l, &l->actors[i], "rejoined");
-        for (int i = 0; i < LEARNER_MAX_ACTORS && !a; i++)
-            if (!l->actors[i].used)
-                a = &l->actors[i];
+        a = free_row(l, now);
         if (!a) {
-            learner_refuse(l, rid, rid_len, "too many actors");
+            snprintf(reason, sizeof reason, LEARNER_BUSY "too many actors "
+                     "(%d)", LEARNER_MAX_ACTORS);
+            learner_refuse(l, rid, rid_len, reason);
             return;
         }
         memset(a, 0, sizeof *a);
@@ -169,6 +222,7 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
     a->pid = h->pid;
     a->role = h->role;
     a->n_envs = h->n_envs > 0 ? h->n_envs : 1;
+    a->said_more = 0;
     a->incarnation = h->incarnation;
     a->balance = 0;
     a->joined = a->last_seen = a->rate_t = now_s();

@@ -30,7 +30,33 @@
 #define LEARNER_RECENT 20          /* recent episode returns kept */
 #define LEARNER_RID_MAX 256        /* ZeroMQ routing id bytes */
 #define LEARNER_PATH 4096
+/* Prefix of a refusal the actor retries with backoff (capacity, an id in
+ * use): docs/protocol.md. */
+#define LEARNER_BUSY "busy: "
+#define LEARNER_MAX_RETURN 1e9f       /* |episode return| accepted */
+#define LEARNER_MAX_LATENCY_US 3600000000ull /* snapshot latency accepted */
 #define LEARNER_RATE_WINDOW_S 2.0  /* window of the steps and updates rates */
+
+/* What the learner's stages refuse beyond the wire's checks (docs/status.md,
+ * "guards"); append-only, status and metrics key them by name. */
+typedef enum learner_guard {
+    GUARD_ROW_OBS = 0,     /* rows dropped: |obs| or |next_obs| over --max-abs-obs */
+    GUARD_ROW_REWARD,      /* rows dropped: |reward| over --max-abs-reward */
+    GUARD_ROW_ACTION,      /* rows dropped: an action outside [-1, 1] */
+    GUARD_OVER_CREDIT,     /* batches refused: more rows than their credit */
+    GUARD_NOT_STREAMING,   /* batches refused: from an --eval actor */
+    GUARD_BAD_EVAL,        /* eval results refused: role, version, range */
+    GUARD_BAD_HEARTBEAT,   /* heartbeats refused: version or latency out of range */
+    GUARD_BAD_HELLO,       /* Hellos refused: n_envs or role out of range */
+    GUARD_ID_IN_USE,       /* Hellos refused: an id a live actor holds */
+    GUARD_EVICTED,         /* handshake-only rows freed for a new Hello */
+    GUARD_ROLLBACK,        /* updates rolled back: a non-finite loss or parameter */
+    GUARD_SUBSCRIPTION,    /* params subscriptions ignored: a prefix, over the cap */
+    GUARD_COUNT
+} learner_guard;
+
+/* Stable lower-case name of g ("row_obs", ...). */
+const char *learner_guard_name(learner_guard g);
 
 /* One connected actor, keyed by its ROUTER routing id. */
 typedef struct learner_actor {
@@ -44,6 +70,9 @@ typedef struct learner_actor {
     int n_envs;
     uint64_t incarnation;
     uint64_t steps;                 /* transitions received from it */
+    uint64_t refused_msgs;          /* its messages refused (guards) */
+    uint64_t refused_rows;          /* its rows dropped on ingest */
+    int said_more;                  /* 1: sent anything after its Hello */
     uint64_t param_version;         /* newest version it reported acting with */
     int64_t balance;                /* credit granted minus transitions received */
     double joined, last_seen, last_sent; /* now_s() */
@@ -74,6 +103,9 @@ typedef struct learner_opts {
     char curve_secret[LEARNER_PATH]; /* its key pair; "": no CurveZMQ */
     char curve_allow[LEARNER_PATH];  /* allowed clients' public keys */
     int io_threads;                 /* ZeroMQ I/O threads; 0 or 1: one */
+    double max_abs_obs;             /* rows with a larger |obs| are dropped */
+    double max_abs_reward;          /* rows with a larger |reward| are dropped */
+    int max_rollbacks;              /* consecutive rolled-back updates that stop the run */
 } learner_opts;
 
 typedef struct learner {
@@ -108,6 +140,11 @@ typedef struct learner {
     void *zap;                      /* ZAP handler; NULL without CurveZMQ */
     struct curve_allow *allow;
     uint64_t unknown_sender;        /* batches/heartbeats before a Hello */
+    uint64_t guards[GUARD_COUNT];   /* refused by reason (learner_guard) */
+    int rollbacks_run;              /* consecutive rolled-back updates */
+    char stop_reason[WIRE_TEXT_MAX]; /* "": running; else why the run stopped */
+    float *keep;                    /* (4 n_params) params, target, Adam m, v
+                                       before the update (rollback) */
     uint64_t status_requests;
     learner_actor actors[LEARNER_MAX_ACTORS];
     int n_actors;
@@ -198,11 +235,17 @@ int learner_files_open(learner *l, char *err, size_t errlen);
 void learner_csv_row(learner *l);
 
 /* Write a checkpoint into --out and prune to --keep (a no-op without one or
- * when the newest already holds these updates). */
-void learner_checkpoint(learner *l);
+ * when the newest already holds these updates). Returns 0, or -1 when it
+ * failed or the weights are not finite (logged). */
+int learner_checkpoint(learner *l);
 
 /* Continue from --out's newest checkpoint. Returns 0 or -1 with err. */
 int learner_resume(learner *l, char *err, size_t errlen);
+
+// ---- main.c ----
+
+/* 1 when every parameter of the agent is finite. */
+int learner_params_finite(const learner *l);
 
 // ---- status.c: figures ----
 

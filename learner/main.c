@@ -13,9 +13,11 @@
  * SIGINT/SIGTERM); --resume continues from the newest one.
  *
  * Exit status: 0 done or stopped by SIGINT/SIGTERM, 1 run-time failure
- * (bind, files), 2 bad command line.
+ * (bind, files, a failed final checkpoint, --max-rollbacks reached),
+ * 2 bad command line.
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +98,14 @@ static void usage(FILE *f)
             "spread the\n"
             "                         CurveZMQ encryption of many actors' "
             "connections\n"
+            "  --max-abs-obs X        drop rows with an |observation| above X "
+            "(default 1e6)\n"
+            "  --max-abs-reward X     drop rows with a |reward| above X "
+            "(default 1e6)\n"
+            "  --max-rollbacks N      stop after N updates in a row rolled "
+            "back for a\n"
+            "                         non-finite loss or parameter (default "
+            "20)\n"
             "  --quiet                log warnings and errors only\n"
             "  --help                 this text\n"
             "\n"
@@ -183,6 +193,24 @@ static int set_option(learner_opts *o, const char *name, const char *value,
             return bad_value(err, errlen,
                              "--io-threads needs 1..64, not '%s'", value);
         o->io_threads = (int)v;
+    } else if (!strcmp(name, "max-abs-obs") ||
+               !strcmp(name, "max-abs-reward")) {
+        char *end;
+        double x = strtod(value, &end);
+        if (end == value || *end || !(x > 0.0 && x <= FLT_MAX))
+            return bad_value(err, errlen, !strcmp(name, "max-abs-obs")
+                             ? "--max-abs-obs needs a magnitude in (0, 3.4e38], "
+                               "not '%s'"
+                             : "--max-abs-reward needs a magnitude in "
+                               "(0, 3.4e38], not '%s'", value);
+        *(!strcmp(name, "max-abs-obs") ? &o->max_abs_obs
+                                       : &o->max_abs_reward) = x;
+    } else if (!strcmp(name, "max-rollbacks")) {
+        if (parse_long(value, 1, 1000000, &v))
+            return bad_value(err, errlen,
+                             "--max-rollbacks needs 1..1000000, not '%s'",
+                             value);
+        o->max_rollbacks = (int)v;
     } else if (!strcmp(name, "metrics-port")) {
         if (parse_long(value, 0, 65535, &v))
             return bad_value(err, errlen,
@@ -210,7 +238,8 @@ static const char *const own_options[] = {
     "port", "bind", "replay-ratio", "publish-every", "batch-max",
     "heartbeat-ms", "timeout-ms", "max-updates", "out", "checkpoint-every",
     "keep", "checkpoint-replay", "metrics-port", "curve-secret",
-    "curve-allow", "io-threads", NULL};
+    "curve-allow", "io-threads", "max-abs-obs", "max-abs-reward",
+    "max-rollbacks", NULL};
 enum { FLAG_QUIET, FLAG_RESUME };
 static const char *const own_flags[] = {[FLAG_QUIET] = "quiet",
                                         [FLAG_RESUME] = "resume", NULL};
@@ -255,6 +284,9 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->timeout_ms = 3000;
     o->checkpoint_every = 10000;
     o->keep = 2;
+    o->max_abs_obs = 1e6;
+    o->max_abs_reward = 1e6;
+    o->max_rollbacks = 20;
     int rc = config_args_parse(&a, argc, argv, own_options, own_flags, err,
                                sizeof err);
     if (rc > 0)
@@ -312,10 +344,66 @@ static int may_update(const learner *l)
            l->opt.replay_ratio * (double)(l->env_steps - ls);
 }
 
+/* 1 when every float of x (n) is finite. */
+static int all_finite(const float *x, size_t n)
+{
+    float acc = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        acc += x[i] * 0.0f; /* NaN for an Inf or NaN, else 0 */
+    return acc == 0.0f;
+}
+
+int learner_params_finite(const learner *l)
+{
+    return all_finite(l->agent->params, l->agent->nets.n_params);
+}
+
+/*
+ * One update, kept only when its losses and every parameter are finite:
+ * params, critic targets and Adam's moments are copied before it and
+ * restored after a non-finite one (counted; the update counter does not
+ * move). --max-rollbacks in a row stop the run with the reason.
+ */
 static void update(learner *l)
 {
+    sac *s = l->agent;
+    size_t n = s->nets.n_params;
+    float *k = l->keep;
+    memcpy(k, s->params, n * sizeof *k);
+    memcpy(k + n, s->target, n * sizeof *k);
+    memcpy(k + 2 * n, s->adam_m, n * sizeof *k);
+    memcpy(k + 3 * n, s->adam_v, n * sizeof *k);
+    float la[3] = {s->log_alpha, s->la_m, s->la_v};
+    long t[4] = {s->t_q, s->t_pi, s->t_alpha, s->updates};
     replay_sample(l->rb, &l->upd_rng, &l->batch);
-    sac_update(l->agent, &l->batch, &l->upd_rng, &l->last);
+    sac_update(s, &l->batch, &l->upd_rng, &l->last);
+    float st[3] = {l->last.q_loss, l->last.pi_loss, s->log_alpha};
+    if (!all_finite(st, 3) || !all_finite(s->params, n) ||
+        !all_finite(s->target, n) || !all_finite(s->adam_m, n) ||
+        !all_finite(s->adam_v, n)) {
+        memcpy(s->params, k, n * sizeof *k);
+        memcpy(s->target, k + n, n * sizeof *k);
+        memcpy(s->adam_m, k + 2 * n, n * sizeof *k);
+        memcpy(s->adam_v, k + 3 * n, n * sizeof *k);
+        s->log_alpha = la[0], s->la_m = la[1], s->la_v = la[2];
+        s->t_q = t[0], s->t_pi = t[1], s->t_alpha = t[2], s->updates = t[3];
+        l->guards[GUARD_ROLLBACK]++;
+        l->rollbacks_run++;
+        log_warn_once("rollback", "update %ld: a non-finite loss (q %g, pi "
+                      "%g) or parameter: rolled back; later ones are counted "
+                      "(status: guards.rollback)", l->updates + 1,
+                      (double)l->last.q_loss, (double)l->last.pi_loss);
+        if (l->rollbacks_run >= l->opt.max_rollbacks)
+            snprintf(l->stop_reason, sizeof l->stop_reason,
+                     "%d updates in a row rolled back for non-finite losses "
+                     "or parameters (--max-rollbacks %d): the replay buffer "
+                     "holds data the networks cannot fit; check the actors' "
+                     "observations and rewards, or lower --max-abs-obs and "
+                     "--max-abs-reward", l->rollbacks_run,
+                     l->opt.max_rollbacks);
+        return;
+    }
+    l->rollbacks_run = 0;
     l->updates++;
     if (l->updates - l->snap_updates >= l->opt.publish_every)
         learner_publish(l);
@@ -354,10 +442,9 @@ static void zap_all(learner *l)
                                            sizeof who)) > 0) {
         if (r == 2) {
             l->refused_keys++;
-            char key[160];
-            snprintf(key, sizeof key, "key %s", who);
-            log_warn_once(key, "refused a CurveZMQ client: key %s not on "
-                          "the allow list", who);
+            log_warn_once("refused key", "refused a CurveZMQ client: key %s "
+                          "not on the allow list; later ones are counted "
+                          "(status: refused_keys)", who);
         }
     }
 }
@@ -385,6 +472,10 @@ static int run(learner *l)
         timers(l);
         if (may_update(l))
             update(l);
+        if (l->stop_reason[0]) {
+            log_error("stopping: %s", l->stop_reason);
+            return -1;
+        }
         if ((l->opt.max_updates > 0 && l->updates >= l->opt.max_updates) ||
             (l->cfg.steps > 0 && l->env_steps >= (uint64_t)l->cfg.steps)) {
             log_info("budget reached: %ld updates, %llu env steps",
@@ -450,6 +541,7 @@ static int learner_open(learner *l, const hpo_config *cfg,
         return -1;
 
     l->agent = sac_new(&l->cfg, l->obs_dim, l->act_dim, 1, 1);
+    l->keep = xalloc_floats(4 * l->agent->nets.n_params);
     l->rb = replay_new((size_t)HPO_MAX(1L, cfg->buffer), l->obs_dim,
                        l->act_dim);
     replay_batch_init(&l->batch, cfg->batch, l->obs_dim, l->act_dim);
@@ -520,6 +612,7 @@ static void learner_close(learner *l)
     wire_msg_release(&l->in);
     free(l->enc);
     free(l->snap);
+    free(l->keep);
     if (l->csv)
         fclose(l->csv);
     log_set_file(NULL);
@@ -559,7 +652,10 @@ int main(int argc, char **argv)
              l.act_dim, opt.bind, opt.port, opt.port + 1, opt.port + 2,
              opt.replay_ratio);
     rc = run(&l);
-    learner_checkpoint(&l);
+    if (learner_checkpoint(&l)) {
+        log_error("the final checkpoint failed: exit status 1");
+        rc = -1;
+    }
     learner_csv_row(&l);
     log_info("stopped%s: %llu env steps, %ld updates, replay ratio %.3f",
              stop_requested() ? " by a signal" : "",

@@ -41,6 +41,7 @@ typedef struct metrics_snap {
     uint64_t env_steps, updates, episodes, param_version;
     uint64_t rejected[WIRE_REJECT_COUNT];
     uint64_t refused, refused_keys, unknown_sender, status_requests;
+    uint64_t guards[GUARD_COUNT];
     double steps_per_s, updates_per_s;
     double ratio_target, ratio, ratio_recent;   /* NAN: not yet */
     uint64_t replay_size, replay_capacity;
@@ -48,8 +49,9 @@ typedef struct metrics_snap {
     double hd_dist, gate, q_mean;               /* NAN: not yet */
     double recent_return, eval_return;          /* NAN: not yet */
     long last_ckpt_updates;                     /* -1: none */
-    int n_actors;
-    metrics_actor actors[LEARNER_MAX_ACTORS];
+    int n_actors;                   /* listed (labelled) actors */
+    int n_unlisted;                 /* connected beyond METRICS_MAX_ACTORS */
+    metrics_actor actors[METRICS_MAX_ACTORS];
 } metrics_snap;
 
 struct metrics {
@@ -78,6 +80,7 @@ void metrics_update(metrics *m, const learner *l)
     memcpy(s->rejected, l->rejected, sizeof s->rejected);
     s->refused = l->refused;
     s->refused_keys = l->refused_keys;
+    memcpy(s->guards, l->guards, sizeof s->guards);
     s->unknown_sender = l->unknown_sender;
     s->status_requests = l->status_requests;
     s->steps_per_s = l->steps_per_s;
@@ -98,10 +101,15 @@ void metrics_update(metrics *m, const learner *l)
     s->eval_return = l->eval_n > 0 ? l->eval_mean : NAN;
     s->last_ckpt_updates = l->last_ckpt[0] ? l->last_ckpt_updates : -1;
     s->n_actors = 0;
+    s->n_unlisted = 0;
     for (int i = 0; i < LEARNER_MAX_ACTORS; i++) {
         const learner_actor *a = &l->actors[i];
         if (!a->used)
             continue;
+        if (s->n_actors >= METRICS_MAX_ACTORS) {
+            s->n_unlisted++; /* labels from peers stay bounded */
+            continue;
+        }
         metrics_actor *r = &s->actors[s->n_actors++];
         snprintf(r->id, sizeof r->id, "%s", a->id);
         snprintf(r->host, sizeof r->host, "%s", a->host);
@@ -199,6 +207,13 @@ static void format(strbuf *b, const metrics_snap *s)
             s->unknown_sender);
     counter(b, "hpo_status_requests_total", "Status requests answered.",
             s->status_requests);
+    family(b, "hpo_guard_refused_total", "counter",
+           "Rows, messages and updates the learner's stages refused, by "
+           "reason (docs/status.md, guards).");
+    for (int g = 0; g < GUARD_COUNT; g++)
+        strbuf_printf(b, "hpo_guard_refused_total{reason=\"%s\"} %llu\n",
+            learner_guard_name((learner_guard)g),
+            (unsigned long long)s->guards[g]);
 
     gauge(b, "hpo_uptime_seconds", "Seconds since the learner started.",
           s->uptime_s);
@@ -243,7 +258,10 @@ static void format(strbuf *b, const metrics_snap *s)
           "Updates at the newest checkpoint written or resumed from.",
           s->last_ckpt_updates >= 0 ? (double)s->last_ckpt_updates : NAN);
     gauge(b, "hpo_actors", "Connected actors (streaming and eval).",
-          (double)s->n_actors);
+          (double)(s->n_actors + s->n_unlisted));
+    gauge(b, "hpo_actors_unlisted",
+          "Connected actors beyond the first 64, which have no per-actor "
+          "series.", (double)s->n_unlisted);
 
     static const char *const names[] = {
         "hpo_actor_steps_total", "hpo_actor_steps_per_second",

@@ -16,6 +16,10 @@
 
 #include "learner.h"
 
+/* Actors with per-actor series (labels from peers stay bounded); the rest
+ * are counted in hpo_actors_unlisted. */
+#define METRICS_MAX_ACTORS 64
+
 typedef struct metrics metrics;
 
 // ---- lifecycle ----

@@ -31,6 +31,11 @@ size_t learner_encode(learner *l, const wire_msg *m)
 void learner_publish(learner *l)
 {
     const hpo_nets *n = &l->agent->nets;
+    if (!learner_params_finite(l)) {
+        log_warn_once("snapshot finite", "snapshot not published: "
+                      "non-finite weights");
+        return;
+    }
     wire_msg m;
     wire_msg_init(&m, WIRE_SNAPSHOT);
     wire_snapshot *s = &m.snapshot;

@@ -80,39 +80,52 @@ void learner_csv_row(learner *l)
 
 /* A checkpoint of the agent, counters, update stream and (with
  * --checkpoint-replay 1) the replay rows into the run directory; older ones
- * pruned to --keep. The loop stands still while it is written. */
-void learner_checkpoint(learner *l)
+ * pruned to --keep. The loop stands still while it is written. Never of
+ * non-finite weights. */
+int learner_checkpoint(learner *l)
 {
     if (!l->opt.out[0] || l->opt.checkpoint_every <= 0 ||
         (l->last_ckpt[0] && l->last_ckpt_updates == l->updates))
-        return;
+        return 0;
     char path[CKPT_PATH_LEN], err[512];
     ckpt_counters c = {.env_steps = (int64_t)l->env_steps,
                        .updates = l->updates,
                        .episodes = l->n_episodes};
     rng *rngs[1] = {&l->upd_rng};
     double t0 = now_s();
+    if (!learner_params_finite(l)) {
+        log_error("checkpoint of update %ld not written: non-finite weights",
+                  l->updates);
+        return -1;
+    }
     if (ckpt_path(path, l->opt.out, l->updates, err, sizeof err) ||
         ckpt_save(path, l->agent, &c, rngs, 1,
                   l->opt.checkpoint_replay ? l->rb : NULL, err, sizeof err) ||
         ckpt_prune(l->opt.out, l->opt.keep, err, sizeof err) < 0) {
         log_warn_once("checkpoint", "checkpoint failed: %s", err);
-        return;
+        return -1;
     }
     snprintf(l->last_ckpt, sizeof l->last_ckpt, "%s", path);
     l->last_ckpt_updates = l->updates;
     l->last_ckpt_t = now_s();
     log_info("checkpoint %s (%.2f s)", path, l->last_ckpt_t - t0);
+    return 0;
 }
 
 /* Continue from the newest valid checkpoint of the run directory. Returns 0
  * (also when there is none: a fresh run, with a warning), or -1 with a
- * message when one was found and could not be restored. */
+ * message when one was found and could not be restored, or when every
+ * checkpoint there is invalid (named in the message). */
 int learner_resume(learner *l, char *err, size_t errlen)
 {
     ckpt_info info;
     char why[1024];
     if (ckpt_find_latest(l->opt.out, l->agent, &info, why, sizeof why)) {
+        if (ckpt_count(l->opt.out) > 0) {
+            errf(err, errlen, "--resume: %s; refusing to start a fresh run "
+                 "over them: move them away to start afresh", why);
+            return -1;
+        }
         log_warn("--resume: %s: starting a fresh run", why);
         return 0;
     }

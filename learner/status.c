@@ -38,6 +38,25 @@ double learner_recent_mean(const learner *l)
     return run_stats_mean(&rs);
 }
 
+const char *learner_guard_name(learner_guard g)
+{
+    static const char *const names[GUARD_COUNT] = {
+        [GUARD_ROW_OBS] = "row_obs",
+        [GUARD_ROW_REWARD] = "row_reward",
+        [GUARD_ROW_ACTION] = "row_action",
+        [GUARD_OVER_CREDIT] = "over_credit",
+        [GUARD_NOT_STREAMING] = "not_streaming",
+        [GUARD_BAD_EVAL] = "bad_eval",
+        [GUARD_BAD_HEARTBEAT] = "bad_heartbeat",
+        [GUARD_BAD_HELLO] = "bad_hello",
+        [GUARD_ID_IN_USE] = "id_in_use",
+        [GUARD_EVICTED] = "evicted",
+        [GUARD_ROLLBACK] = "rollback",
+        [GUARD_SUBSCRIPTION] = "subscription",
+    };
+    return (unsigned)g < GUARD_COUNT ? names[g] : "unknown";
+}
+
 // ---- the JSON ----
 
 
@@ -123,6 +142,9 @@ char *learner_status_json(const learner *l)
         num(&b, "snapshot_latency_mean_ms",
             a->lat_n ? a->lat_sum_ms / (double)a->lat_n : none);
         num(&b, "snapshot_latency_max_ms", a->lat_n ? a->lat_max_ms : none);
+        strbuf_printf(&b, "\"refused_msgs\": %llu, \"refused_rows\": %llu, ",
+                      (unsigned long long)a->refused_msgs,
+                      (unsigned long long)a->refused_rows);
         strbuf_printf(&b, "\"last_seen_s\": %.3f}", now - a->last_seen);
     }
     strbuf_printf(&b, "], ");
@@ -171,6 +193,12 @@ char *learner_status_json(const learner *l)
                              l->rejected[WIRE_UNKNOWN_TYPE] +
                              l->rejected[WIRE_BAD_DIMS] +
                              l->rejected[WIRE_BAD_VALUE]));
+    strbuf_printf(&b, "\"guards\": {");
+    for (int g = 0; g < GUARD_COUNT; g++)
+        strbuf_printf(&b, "%s\"%s\": %llu", g ? ", " : "",
+                      learner_guard_name((learner_guard)g),
+                      (unsigned long long)l->guards[g]);
+    strbuf_printf(&b, "}, \"rollbacks_in_a_row\": %d, ", l->rollbacks_run);
     strbuf_printf(&b, "\"last_checkpoint\": ");
     if (l->last_ckpt[0]) {
         strbuf_printf(&b, "{\"path\": ");
