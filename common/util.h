@@ -106,6 +106,10 @@ int stop_requested(void);
 /* Monotonic wall clock in seconds. */
 double now_s(void);
 
+/* Bytes of memory available to a new allocation now (Linux MemAvailable,
+ * else the free pages); -1 when unknown. */
+double mem_available_bytes(void);
+
 /* Calendar time (CLOCK_REALTIME) in nanoseconds since 1970: comparable across
  * processes and, with synchronized clocks, across hosts. */
 uint64_t now_unix_ns(void);

@@ -33,6 +33,8 @@
 /* Prefix of a refusal the actor retries with backoff (capacity, an id in
  * use): docs/protocol.md. */
 #define LEARNER_BUSY "busy: "
+#define LEARNER_MAX_SUBSCRIPTION 256  /* bytes of a params subscription */
+#define LEARNER_DATA_RCVHWM 16        /* messages queued per data connection */
 #define LEARNER_MAX_RETURN 1e9f       /* |episode return| accepted */
 #define LEARNER_MAX_LATENCY_US 3600000000ull /* snapshot latency accepted */
 #define LEARNER_RATE_WINDOW_S 2.0  /* window of the steps and updates rates */
@@ -87,6 +89,7 @@ typedef struct learner_actor {
 
 typedef struct learner_opts {
     char bind[256];                 /* address to bind, "*" for all */
+    char metrics_bind[256];         /* the metrics endpoint's; 127.0.0.1 */
     int port;                       /* data port; params port + 1, status + 2 */
     double replay_ratio;            /* updates per env step; 0: free run */
     long publish_every;             /* updates between snapshots */
@@ -224,6 +227,10 @@ void learner_publish(learner *l);
 
 /* Resend the last snapshot (actors that joined or lag behind). */
 void learner_republish(learner *l);
+
+/* Apply (or count and ignore) the subscriptions waiting on the params
+ * socket: only the empty prefix is served. */
+void learner_subscriptions(learner *l);
 
 // ---- runfiles.c: the run directory ----
 

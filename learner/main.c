@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <zmq.h>
 
 #include "checkpoint.h"
@@ -211,6 +213,11 @@ static int set_option(learner_opts *o, const char *name, const char *value,
                              "--max-rollbacks needs 1..1000000, not '%s'",
                              value);
         o->max_rollbacks = (int)v;
+    } else if (!strcmp(name, "metrics-bind")) {
+        if (strlen(value) >= sizeof o->metrics_bind || !value[0])
+            return bad_value(err, errlen, "--metrics-bind needs an address, "
+                             "not '%s'", value);
+        snprintf(o->metrics_bind, sizeof o->metrics_bind, "%s", value);
     } else if (!strcmp(name, "metrics-port")) {
         if (parse_long(value, 0, 65535, &v))
             return bad_value(err, errlen,
@@ -237,12 +244,55 @@ static int set_option(learner_opts *o, const char *name, const char *value,
 static const char *const own_options[] = {
     "port", "bind", "replay-ratio", "publish-every", "batch-max",
     "heartbeat-ms", "timeout-ms", "max-updates", "out", "checkpoint-every",
-    "keep", "checkpoint-replay", "metrics-port", "curve-secret",
+    "keep", "checkpoint-replay", "metrics-port", "metrics-bind", "curve-secret",
     "curve-allow", "io-threads", "max-abs-obs", "max-abs-reward",
     "max-rollbacks", NULL};
 enum { FLAG_QUIET, FLAG_RESUME };
 static const char *const own_flags[] = {[FLAG_QUIET] = "quiet",
                                         [FLAG_RESUME] = "resume", NULL};
+
+/* "*", a numeric IPv4 address, or a host name resolved (getaddrinfo, IPv4)
+ * to its first address, in place. Returns 0, or -1 with the message. */
+static int resolve_bind(const char *flag, char *addr, size_t cap, char *err,
+                        size_t errlen)
+{
+    struct in_addr ip;
+    if (!strcmp(addr, "*") || inet_pton(AF_INET, addr, &ip) == 1)
+        return 0;
+    struct addrinfo hints = {.ai_family = AF_INET}, *res = NULL;
+    int rc = getaddrinfo(addr, NULL, &hints, &res);
+    if (rc || !res) {
+        errf(err, errlen, "%s: cannot resolve '%s': %s", flag, addr,
+             rc ? gai_strerror(rc) : "no IPv4 address");
+        return -1;
+    }
+    char num[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, num,
+              sizeof num);
+    freeaddrinfo(res);
+    snprintf(addr, cap, "%s", num);
+    return 0;
+}
+
+/* The replay buffer must fit the memory available now. Returns 0, or -1
+ * with the figures. */
+static int check_memory(const hpo_config *c, char *err, size_t errlen)
+{
+    const env_class *cls = env_find(c->env);
+    if (!cls)
+        return 0;                   /* main reports the environment */
+    double row = ((double)(2 * cls->obs_dim + cls->act_dim) + 2.0) *
+                 sizeof(float);
+    double need = row * (double)HPO_MAX(1L, c->buffer);
+    double avail = mem_available_bytes();
+    if (avail > 0 && need > avail) {
+        errf(err, errlen, "--buffer %ld needs %.2f GB for the replay buffer "
+             "(%.0f bytes per %s row); %.2f GB are available: lower --buffer",
+             c->buffer, need / 1e9, row, cls->name, avail / 1e9);
+        return -1;
+    }
+    return 0;
+}
 
 /* The learner's options, then the settings; the checks across flags.
  * Returns 0, or -1 with the message in err. */
@@ -255,6 +305,11 @@ static int apply_args(const config_args *a, hpo_config *c, learner_opts *o,
         if (set_option(o, a->names[i], a->values[i], err, errlen) < 0)
             return -1;
     if (config_args_resolve(a, NULL, c, err, errlen))
+        return -1;
+    if (resolve_bind("--bind", o->bind, sizeof o->bind, err, errlen) ||
+        resolve_bind("--metrics-bind", o->metrics_bind,
+                     sizeof o->metrics_bind, err, errlen) ||
+        check_memory(c, err, errlen))
         return -1;
     if (o->resume && !o->out[0]) {
         errf(err, errlen, "--resume needs --out DIR");
@@ -284,6 +339,7 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->timeout_ms = 3000;
     o->checkpoint_every = 10000;
     o->keep = 2;
+    snprintf(o->metrics_bind, sizeof o->metrics_bind, "127.0.0.1");
     o->max_abs_obs = 1e6;
     o->max_abs_reward = 1e6;
     o->max_rollbacks = 20;
@@ -451,14 +507,15 @@ static void zap_all(learner *l)
 
 static int run(learner *l)
 {
-    zmq_pollitem_t items[3] = {
+    zmq_pollitem_t items[4] = {
         {l->data, 0, ZMQ_POLLIN, 0},
         {l->status, 0, ZMQ_POLLIN, 0},
+        {l->params, 0, ZMQ_POLLIN, 0},
         {l->zap, 0, ZMQ_POLLIN, 0},
     };
     while (!stop_requested()) {
         int busy = may_update(l);
-        int rc = zmq_poll(items, l->zap ? 3 : 2, busy ? 0 : 10);
+        int rc = zmq_poll(items, l->zap ? 4 : 3, busy ? 0 : 10);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -466,6 +523,7 @@ static int run(learner *l)
             return -1;
         }
         zap_all(l);
+        learner_subscriptions(l);
         for (int k = 0; k < DRAIN_MAX && learner_data_one(l); k++)
             ;
         learner_status_one(l);
@@ -558,13 +616,21 @@ static int learner_open(learner *l, const hpo_config *cfg,
         return -1;
     }
     l->data = zmq_socket(l->zctx, ZMQ_ROUTER);
-    l->params = zmq_socket(l->zctx, ZMQ_PUB);
+    l->params = zmq_socket(l->zctx, ZMQ_XPUB);
     l->status = zmq_socket(l->zctx, ZMQ_REP);
     if (o->curve_secret[0] && curve_open(l, err, errlen))
         return -1;
-    int64_t maxmsg = WIRE_MAX_MSG, maxctl = WIRE_MAX_CONTROL;
-    int zero = 0, hwm = 4;
+    /* data: the largest valid message (a batch or an evaluation) and a
+     * short queue per connection; params: subscriptions are one byte and
+     * applied by hand (params_subscriptions) */
+    int64_t maxmsg = (int64_t)HPO_MAX(wire_limit(WIRE_BATCH),
+                                      wire_limit(WIRE_EVAL));
+    int64_t maxctl = WIRE_MAX_CONTROL, maxsub = LEARNER_MAX_SUBSCRIPTION;
+    int zero = 0, one = 1, hwm = 4, rcvhwm = LEARNER_DATA_RCVHWM;
     zmq_setsockopt(l->data, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    zmq_setsockopt(l->data, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
+    zmq_setsockopt(l->params, ZMQ_MAXMSGSIZE, &maxsub, sizeof maxsub);
+    zmq_setsockopt(l->params, ZMQ_XPUB_MANUAL, &one, sizeof one);
     zmq_setsockopt(l->status, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl);
     zmq_setsockopt(l->params, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(l->data, ZMQ_LINGER, &zero, sizeof zero);
@@ -579,12 +645,14 @@ static int learner_open(learner *l, const hpo_config *cfg,
         return -1;
     learner_publish(l);
     if (o->metrics_port) {
-        l->metrics = metrics_new(o->bind, o->metrics_port, err, errlen);
+        l->metrics = metrics_new(o->metrics_bind, o->metrics_port, err,
+                                 errlen);
         if (!l->metrics)
             return -1;
         metrics_update(l->metrics, l);
         l->last_metrics = now_s();
-        log_info("metrics: http://%s:%d/metrics", o->bind, o->metrics_port);
+        log_info("metrics: http://%s:%d/metrics", o->metrics_bind,
+                 o->metrics_port);
     }
     log_info("snapshot: %zu bytes (policy %zu + critics %zu floats)",
              l->snap_len, l->agent->nets.pol_n, l->agent->nets.q_n);

@@ -19,6 +19,11 @@
 /* Actors with per-actor series (labels from peers stay bounded); the rest
  * are counted in hpo_actors_unlisted. */
 #define METRICS_MAX_ACTORS 64
+/* Idle and slowloris clients cannot lock out scrapes: connections at most,
+ * per client address at most, and seconds a connection may stay idle. */
+#define METRICS_MAX_CONNECTIONS 64
+#define METRICS_MAX_PER_IP 4
+#define METRICS_TIMEOUT_S 5
 
 typedef struct metrics metrics;
 

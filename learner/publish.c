@@ -74,3 +74,33 @@ void learner_republish(learner *l)
         zmq_send(l->params, l->snap, l->snap_len, ZMQ_DONTWAIT);
     l->last_publish = now_s();
 }
+
+/*
+ * The params XPUB runs in manual mode: each subscription arrives here and
+ * only the empty prefix (every snapshot) is applied, once per connection,
+ * so the subscription trie holds one entry whatever peers send. A prefix,
+ * or anything else, is counted and ignored; an unsubscription of the empty
+ * prefix is applied.
+ */
+void learner_subscriptions(learner *l)
+{
+    uint8_t buf[LEARNER_MAX_SUBSCRIPTION];
+    for (int k = 0; k < 256; k++) {
+        int n = zmq_recv(l->params, buf, sizeof buf, ZMQ_DONTWAIT);
+        if (n < 0)
+            return;
+        if (n == 1 && buf[0] == 1) {
+            zmq_setsockopt(l->params, ZMQ_SUBSCRIBE, "", 0);
+        } else if (n == 1 && buf[0] == 0) {
+            zmq_setsockopt(l->params, ZMQ_UNSUBSCRIBE, "", 0);
+        } else if (n > 0 && buf[0] == 0) {
+            /* the unsubscription of a prefix never applied: nothing to do */
+        } else {
+            l->guards[GUARD_SUBSCRIPTION]++;
+            log_warn_once("subscription", "ignored a params subscription of "
+                          "%d bytes (only the empty prefix is served); later "
+                          "ones are counted (status: guards.subscription)",
+                          n);
+        }
+    }
+}
