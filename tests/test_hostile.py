@@ -473,7 +473,7 @@ def part_identity():
 
 
 def part_slots():
-    lr = Learner("slots")
+    lr = Learner("slots", "--timeout-ms", "30000")   # rows never time out
     peers = [Peer(lr.port) for _ in range(256)]
     for i, p in enumerate(peers):
         p.send(hello("h%03d" % i, 1000 + i))
