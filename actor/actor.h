@@ -14,15 +14,17 @@
 #include "config.h"
 #include "curve.h"
 #include "env.h"
+#include "msgbuf.h"
 #include "rng.h"
 #include "sac.h"
 #include "vecenv.h"
 #include "wire.h"
 
 #define ACTOR_PROG "hpo-actor"
-#define ACTOR_EVAL_MAX_STEPS 100000 /* guard for a class without a time limit */
 
 typedef struct actor_opts {
+    char learner[300];              /* --learner HOST[:P] as given */
+    char id_arg[256];               /* --id as given, checked into id */
     char host[256];
     int port;
     int n_envs;
@@ -92,8 +94,7 @@ typedef struct actor {
     uint64_t seq, steps;
 
     wire_msg in;
-    uint8_t *enc;
-    size_t enc_cap;
+    msgbuf enc;                     /* encode buffer */
 } actor;
 
 // ---- link.c: the learner connection ----

@@ -14,6 +14,7 @@
 
 #include "actor.h"
 #include "log.h"
+#include "snapshot.h"
 #include "curve.h"
 #include "util.h"
 #include "vecenv.h"
@@ -22,17 +23,12 @@
 
 int actor_send(actor *a, const wire_msg *m)
 {
-    size_t need = wire_size(m);
-    if (need > a->enc_cap) {
-        a->enc = xrealloc(a->enc, need);
-        a->enc_cap = need;
-    }
-    size_t len = wire_encode(m, a->enc, a->enc_cap);
+    size_t len = msgbuf_encode(&a->enc, m);
     if (!len) {
         log_warn_once("encode", "cannot encode a %s", wire_type_name(m->type));
         return -1;
     }
-    if (zmq_send(a->dealer, a->enc, len, ZMQ_DONTWAIT) < 0) {
+    if (zmq_send(a->dealer, a->enc.p, len, ZMQ_DONTWAIT) < 0) {
         log_warn_once("send", "cannot send a %s: %s", wire_type_name(m->type),
                       zmq_strerror(errno));
         return -1;
@@ -136,17 +132,12 @@ static void on_snapshot(actor *a, const wire_snapshot *s)
         s->version <= a->version)
         return;
     ensure_agent(a, &s->agent);
-    const hpo_nets *n = &a->agent->nets;
-    const wire_block *p = wire_snapshot_block(s, WIRE_BLOCK_POLICY);
-    const wire_block *q = wire_snapshot_block(s, WIRE_BLOCK_CRITICS);
-    if (!p || !q || p->n != n->pol_n || q->n != n->q_n) {
+    if (snapshot_load_blocks(a->agent, s)) {
         log_warn_once("snapblocks", "snapshot %llu: blocks do not fit the "
                       "agent's networks; ignored",
                       (unsigned long long)s->version);
         return;
     }
-    memcpy(a->agent->params + n->pol_off, p->data, p->n * sizeof(float));
-    memcpy(a->agent->params + n->q_off, q->data, q->n * sizeof(float));
     if (s->agent.alpha > 0.0f)
         a->agent->log_alpha = logf(s->agent.alpha);
     if (a->version == 0)

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,91 +103,68 @@ static int parse_learner(actor_opts *o, const char *s)
     return 0;
 }
 
+/* The actor's options (config_args_table); --learner and --id are checked
+ * after. */
+#define O(f) offsetof(actor_opts, f)
+static const opt_spec options[] = {
+    {"learner", OPT_TEXT, O(learner), sizeof(((actor_opts *)0)->learner), 0,
+     0, NULL},
+    {"env", OPT_TEXT, O(env), sizeof(((actor_opts *)0)->env), 0, 0, NULL},
+    {"envs", OPT_INT, O(n_envs), 0, 1, VECENV_MAX_ENVS,
+     "--envs needs 1..4096, not '%s'"},
+    {"id", OPT_TEXT, O(id_arg), sizeof(((actor_opts *)0)->id_arg), 0, 0,
+     "--id must be 1..63 characters: '%s'"},
+    {"seed", OPT_U64, O(seed), 0, 0, 0, "--seed needs a number, not '%s'"},
+    {"episodes", OPT_INT, O(eval_episodes), 0, 1, 10000,
+     "--episodes needs 1..10000, not '%s'"},
+    {"eval-every", OPT_LONG, O(eval_every), 0, 0, (double)(1L << 50),
+     "--eval-every needs a count of updates, not '%s'"},
+    {"timeout-ms", OPT_INT, O(timeout_ms), 0, 50, 3600000,
+     "--timeout-ms needs 50..3600000, not '%s'"},
+    {"max-steps", OPT_LONG, O(max_steps), 0, 0, (double)(1L << 50),
+     "--max-steps needs a count, not '%s'"},
+    {"curve-server", OPT_TEXT, O(curve_server),
+     sizeof(((actor_opts *)0)->curve_server), 0, 0, NULL},
+    {"curve-key", OPT_TEXT, O(curve_key), sizeof(((actor_opts *)0)->curve_key),
+     0, 0, NULL},
+    {"eval", OPT_FLAG, O(eval), 0, 0, 0, NULL},
+    {"quiet", OPT_FLAG, O(quiet), 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+#undef O
+
+/* Returns 0, 1 after --help, -1 after printing the error. */
 static int parse_args(int argc, char **argv, actor_opts *o)
 {
     memset(o, 0, sizeof *o);
-    snprintf(o->host, sizeof o->host, "localhost");
+    snprintf(o->learner, sizeof o->learner, "localhost");
     o->port = 5550;
     o->n_envs = 1;
     o->timeout_ms = 3000;
     snprintf(o->env, sizeof o->env, "HalfCheetah");
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 1;
-        }
-        if (!strcmp(a, "--eval")) {
-            o->eval = 1;
-            continue;
-        }
-        if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
-            continue;
-        }
-        if (strncmp(a, "--", 2) || i + 1 >= argc)
-            return usage_error(PROG,
-                               "unexpected argument or missing value: '%s'", a);
-        const char *val = argv[++i];
-        if (!strcmp(a, "--learner")) {
-            if (parse_learner(o, val))
-                return -1;
-        } else if (!strcmp(a, "--env")) {
-            if (strlen(val) >= sizeof o->env)
-                return usage_error(PROG, "--env too long: '%s'", val);
-            snprintf(o->env, sizeof o->env, "%s", val);
-        } else if (!strcmp(a, "--envs")) {
-            if (parse_long(val, 1, VECENV_MAX_ENVS, &v))
-                return usage_error(PROG, "--envs needs 1..4096, not '%s'", val);
-            o->n_envs = (int)v;
-        } else if (!strcmp(a, "--id")) {
-            if (strlen(val) >= sizeof o->id || !val[0])
-                return usage_error(PROG, "--id must be 1..63 characters: '%s'",
-                                   val);
-            for (const char *p = val; *p; p++)
-                if (*p < 0x21 || *p > 0x7e)
-                    return usage_error(PROG, "--id must be printable: '%s'",
-                                       val);
-            snprintf(o->id, sizeof o->id, "%s", val);
-        } else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(val, &end, 10);
-            if (errno || end == val || *end)
-                return usage_error(PROG, "--seed needs a number, not '%s'",
-                                   val);
-            o->seed = s;
-            o->has_seed = 1;
-        } else if (!strcmp(a, "--episodes")) {
-            if (parse_long(val, 1, 10000, &v))
-                return usage_error(PROG, "--episodes needs 1..10000, not '%s'",
-                                   val);
-            o->eval_episodes = (int)v;
-        } else if (!strcmp(a, "--eval-every")) {
-            if (parse_long(val, 0, 1L << 50, &v))
-                return usage_error(
-                    PROG, "--eval-every needs a count of updates, not '%s'",
-                    val);
-            o->eval_every = v;
-        } else if (!strcmp(a, "--timeout-ms")) {
-            if (parse_long(val, 50, 3600000, &v))
-                return usage_error(
-                    PROG, "--timeout-ms needs 50..3600000, not '%s'", val);
-            o->timeout_ms = (int)v;
-        } else if (!strcmp(a, "--max-steps")) {
-            if (parse_long(val, 0, 1L << 50, &v))
-                return usage_error(PROG, "--max-steps needs a count, not '%s'",
-                                   val);
-            o->max_steps = v;
-        } else if (!strcmp(a, "--curve-server") || !strcmp(a, "--curve-key")) {
-            char *dst = strcmp(a, "--curve-server") ? o->curve_key : o->curve_server;
-            if (!val[0] || strlen(val) >= sizeof o->curve_key)
-                return usage_error(PROG, "%s needs a key file path", a);
-            snprintf(dst, sizeof o->curve_key, "%s", val);
-        } else {
-            return usage_error(PROG, "unknown flag %s", a);
-        }
+    config_args a;
+    char err[512];
+    int rc = config_args_table(&a, argc, argv, options, 0, 0, o, err,
+                               sizeof err);
+    o->has_seed = rc == 0 && config_args_given(&a, "seed");
+    config_args_release(&a);
+    if (rc > 0) {
+        usage(stdout);
+        return 1;
+    }
+    if (rc < 0)
+        return usage_error(PROG, "%s", err);
+    if (parse_learner(o, o->learner))
+        return -1;
+    if (o->id_arg[0]) {
+        if (strlen(o->id_arg) >= sizeof o->id)
+            return usage_error(PROG, "--id must be 1..63 characters: '%s'",
+                               o->id_arg);
+        for (const char *p = o->id_arg; *p; p++)
+            if (*p < 0x21 || *p > 0x7e)
+                return usage_error(PROG, "--id must be printable: '%s'",
+                                   o->id_arg);
+        snprintf(o->id, sizeof o->id, "%s", o->id_arg);
     }
     if (!o->curve_server[0] != !o->curve_key[0])
         return usage_error(PROG, "%s",
@@ -374,7 +352,7 @@ static void actor_close(actor *a)
     vecenv_destroy(&a->ve);
     env_destroy(&a->eval_env);
     wire_msg_release(&a->in);
-    free(a->enc);
+    msgbuf_release(&a->enc);
     free(a->obs);
     free(a->next_obs);
     free(a->act);

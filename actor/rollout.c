@@ -14,6 +14,7 @@
 #include "actor.h"
 #include "log.h"
 #include "env.h"
+#include "evaluate.h"
 #include "util.h"
 #include "vecenv.h"
 
@@ -92,35 +93,28 @@ void actor_step(actor *a)
     }
 }
 
-/* Deterministic episodes of the current snapshot, heartbeats in between. */
+/* Deterministic episodes of the current snapshot (evaluate.h), heartbeats
+ * in between. */
 void actor_evaluate(actor *a)
 {
     int n = a->eval_episodes;
     float *ret = xcalloc((size_t)n, sizeof *ret);
     uint32_t *len = xcalloc((size_t)n, sizeof *len);
-    float *obs = xalloc_floats((size_t)a->od), *act = xalloc_floats((size_t)a->ad);
-    rng r;
-    rng_init(&r, a->cfg.seed, RNG_STREAM_EVAL);
-    env_seed(a->eval_env, rng_u64(&r));
-    env_step_result res;
+    evaluation ev;
+    evaluate_init(&ev, a->agent, a->eval_env, a->cfg.seed);
     int done = 0;
-    for (int e = 0; e < n && !stop_requested(); e++, done++) {
-        env_reset(a->eval_env, obs);
-        double sum = 0.0;
-        long k = 0;
-        for (; k < ACTOR_EVAL_MAX_STEPS; k++) {
-            sac_act(a->agent, obs, 1, 1, &r, act, NULL);
-            env_step(a->eval_env, act, obs, &res);
-            sum += res.reward;
-            if ((k & 63) == 0 &&
-                (now_s() - a->last_hb) * 1000.0 >= a->heartbeat_ms)
-                actor_heartbeat(a);
-            if (res.terminated || res.truncated)
-                break;
+    for (long k = 0; done < n && !stop_requested(); k++) {
+        double r;
+        long l;
+        if (evaluate_step(&ev, &r, &l)) {
+            ret[done] = (float)r;
+            len[done++] = (uint32_t)l;
         }
-        ret[e] = (float)sum;
-        len[e] = (uint32_t)(k + 1);
+        if ((k & 63) == 0 &&
+            (now_s() - a->last_hb) * 1000.0 >= a->heartbeat_ms)
+            actor_heartbeat(a);
     }
+    evaluate_release(&ev);
     if (done == n) {
         wire_msg m;
         wire_msg_init(&m, WIRE_EVAL);
@@ -140,6 +134,4 @@ void actor_evaluate(actor *a)
     a->eval_updates = a->snap_updates;
     free(ret);
     free(len);
-    free(obs);
-    free(act);
 }

@@ -26,7 +26,7 @@ void learner_send(learner *l, learner_actor *a, const wire_msg *m)
         return;
     }
     if (zmq_send(l->data, a->rid, a->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(l->data, l->enc, len, ZMQ_DONTWAIT) < 0) {
+        zmq_send(l->data, l->enc.p, len, ZMQ_DONTWAIT) < 0) {
         log_warn_once("send", "cannot send to actor %s: %s", a->id,
                       zmq_strerror(errno));
         return;
@@ -48,7 +48,7 @@ void learner_refuse(learner *l, const void *rid, size_t rid_len,
     log_warn_once(key, "refused a handshake: %s", reason);
     if (len) {
         zmq_send(l->data, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
-        zmq_send(l->data, l->enc, len, ZMQ_DONTWAIT);
+        zmq_send(l->data, l->enc.p, len, ZMQ_DONTWAIT);
     }
 }
 

@@ -322,7 +322,9 @@ void learner_status_one(learner *l)
         return;
     }
     l->status_requests++;
-    char *json = learner_status_json(l);
+    static learner_figures f; /* one loop thread */
+    learner_figures_fill(&f, l);
+    char *json = figures_json(&f);
     zmq_send(l->status, json, strlen(json), ZMQ_DONTWAIT);
     free(json);
 }

@@ -20,6 +20,8 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "figures.h"
+#include "msgbuf.h"
 #include "replay.h"
 #include "rng.h"
 #include "sac.h"
@@ -127,8 +129,7 @@ typedef struct learner {
     rng upd_rng;
     wire_msg in;                    /* decode target, reused */
     wire_expect expect;
-    uint8_t *enc;                   /* encode buffer */
-    size_t enc_cap;
+    msgbuf enc;                     /* encode buffer */
     uint8_t *snap;                  /* last encoded snapshot */
     size_t snap_len;
     uint64_t param_version;
@@ -219,7 +220,7 @@ void learner_reject(learner *l, const char *sock, const uint8_t *rid,
 
 // ---- publish.c: snapshots ----
 
-/* Encode m into l->enc, growing it. Returns the length, 0 on failure. */
+/* Encode m into l->enc (msgbuf.h). Returns the length, 0 on failure. */
 size_t learner_encode(learner *l, const wire_msg *m);
 
 /* Encode and publish a new snapshot of the current parameters. */
@@ -256,8 +257,9 @@ int learner_params_finite(const learner *l);
 
 // ---- status.c: figures ----
 
-/* The status JSON into a new string; caller frees it. */
-char *learner_status_json(const learner *l);
+/* Copy l's figures into f (figures.h), for the status reply and the
+ * metrics endpoint. */
+void learner_figures_fill(learner_figures *f, const learner *l);
 
 /* Achieved replay ratio: updates per env step after learning_starts. */
 double learner_ratio(const learner *l);

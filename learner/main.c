@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,140 +117,51 @@ static void usage(FILE *f)
     config_usage(f);
 }
 
-/* fmt with value into err; returns -1. */
-static int bad_value(char *err, size_t errlen, const char *fmt,
-                     const char *value)
-{
-    errf(err, errlen, fmt, value);
-    return -1;
-}
-
-/* A learner option (not a config field). Returns 1 when name is one, 0 when
- * not, -1 with a bad value's message in err. */
-static int set_option(learner_opts *o, const char *name, const char *value,
-                      char *err, size_t errlen)
-{
-    long v;
-    if (!strcmp(name, "port")) {
-        if (parse_long(value, 1, 65533, &v))
-            return bad_value(err, errlen,
-                             "--port needs 1..65533, not '%s'", value);
-        o->port = (int)v;
-    } else if (!strcmp(name, "bind")) {
-        if (strlen(value) >= sizeof o->bind)
-            return bad_value(err, errlen, "--bind too long: '%s'", value);
-        snprintf(o->bind, sizeof o->bind, "%s", value);
-    } else if (!strcmp(name, "replay-ratio")) {
-        char *end;
-        double r = strtod(value, &end);
-        if (end == value || *end || !(r >= 0.0 && r <= 1000.0))
-            return bad_value(err, errlen,
-                             "--replay-ratio needs 0..1000, not '%s'", value);
-        o->replay_ratio = r;
-    } else if (!strcmp(name, "publish-every")) {
-        if (parse_long(value, 1, 1L << 40, &v))
-            return bad_value(err, errlen,
-                             "--publish-every needs a positive count, not '%s'",
-                             value);
-        o->publish_every = v;
-    } else if (!strcmp(name, "batch-max")) {
-        if (parse_long(value, 1, 65536, &v))
-            return bad_value(err, errlen,
-                             "--batch-max needs 1..65536, not '%s'", value);
-        o->batch_max = (int)v;
-    } else if (!strcmp(name, "heartbeat-ms")) {
-        if (parse_long(value, 10, 600000, &v))
-            return bad_value(err, errlen,
-                             "--heartbeat-ms needs 10..600000, not '%s'",
-                             value);
-        o->heartbeat_ms = (int)v;
-    } else if (!strcmp(name, "timeout-ms")) {
-        if (parse_long(value, 50, 3600000, &v))
-            return bad_value(err, errlen,
-                             "--timeout-ms needs 50..3600000, not '%s'", value);
-        o->timeout_ms = (int)v;
-    } else if (!strcmp(name, "max-updates")) {
-        if (parse_long(value, 0, 1L << 50, &v))
-            return bad_value(err, errlen,
-                             "--max-updates needs a count, not '%s'", value);
-        o->max_updates = v;
-    } else if (!strcmp(name, "checkpoint-every")) {
-        if (parse_long(value, 0, 1L << 50, &v))
-            return bad_value(err, errlen,
-                             "--checkpoint-every needs a count, not '%s'",
-                             value);
-        o->checkpoint_every = v;
-    } else if (!strcmp(name, "keep")) {
-        if (parse_long(value, 1, 1000, &v))
-            return bad_value(err, errlen,
-                             "--keep needs 1..1000, not '%s'", value);
-        o->keep = (int)v;
-    } else if (!strcmp(name, "checkpoint-replay")) {
-        if (parse_long(value, 0, 1, &v))
-            return bad_value(err, errlen,
-                             "--checkpoint-replay needs 0 or 1, not '%s'",
-                             value);
-        o->checkpoint_replay = (int)v;
-    } else if (!strcmp(name, "io-threads")) {
-        if (parse_long(value, 1, 64, &v))
-            return bad_value(err, errlen,
-                             "--io-threads needs 1..64, not '%s'", value);
-        o->io_threads = (int)v;
-    } else if (!strcmp(name, "max-abs-obs") ||
-               !strcmp(name, "max-abs-reward")) {
-        char *end;
-        double x = strtod(value, &end);
-        if (end == value || *end || !(x > 0.0 && x <= FLT_MAX))
-            return bad_value(err, errlen, !strcmp(name, "max-abs-obs")
-                             ? "--max-abs-obs needs a magnitude in (0, 3.4e38], "
-                               "not '%s'"
-                             : "--max-abs-reward needs a magnitude in "
-                               "(0, 3.4e38], not '%s'", value);
-        *(!strcmp(name, "max-abs-obs") ? &o->max_abs_obs
-                                       : &o->max_abs_reward) = x;
-    } else if (!strcmp(name, "max-rollbacks")) {
-        if (parse_long(value, 1, 1000000, &v))
-            return bad_value(err, errlen,
-                             "--max-rollbacks needs 1..1000000, not '%s'",
-                             value);
-        o->max_rollbacks = (int)v;
-    } else if (!strcmp(name, "metrics-bind")) {
-        if (strlen(value) >= sizeof o->metrics_bind || !value[0])
-            return bad_value(err, errlen, "--metrics-bind needs an address, "
-                             "not '%s'", value);
-        snprintf(o->metrics_bind, sizeof o->metrics_bind, "%s", value);
-    } else if (!strcmp(name, "metrics-port")) {
-        if (parse_long(value, 0, 65535, &v))
-            return bad_value(err, errlen,
-                             "--metrics-port needs 0..65535, not '%s'", value);
-        o->metrics_port = (int)v;
-    } else if (!strcmp(name, "curve-secret") || !strcmp(name, "curve-allow")) {
-        char *dst = strcmp(name, "curve-secret") ? o->curve_allow : o->curve_secret;
-        if (!value[0] || strlen(value) >= sizeof o->curve_secret)
-            return bad_value(err, errlen,
-                             "--curve-* needs a path, not '%s'", value);
-        snprintf(dst, sizeof o->curve_secret, "%s", value);
-    } else if (!strcmp(name, "out")) {
-        if (strlen(value) >= sizeof o->out)
-            return bad_value(err, errlen, "--out path too long: '%s'", value);
-        snprintf(o->out, sizeof o->out, "%s", value);
-    } else {
-        return 0;
-    }
-    return 1;
-}
-
-/* The learner's options (set_option) and boolean flags, for
- * config_args_parse. */
-static const char *const own_options[] = {
-    "port", "bind", "replay-ratio", "publish-every", "batch-max",
-    "heartbeat-ms", "timeout-ms", "max-updates", "out", "checkpoint-every",
-    "keep", "checkpoint-replay", "metrics-port", "metrics-bind", "curve-secret",
-    "curve-allow", "io-threads", "max-abs-obs", "max-abs-reward",
-    "max-rollbacks", NULL};
-enum { FLAG_QUIET, FLAG_RESUME };
-static const char *const own_flags[] = {[FLAG_QUIET] = "quiet",
-                                        [FLAG_RESUME] = "resume", NULL};
+/* The learner's options and flags (config_args_table); every other
+ * --name is a setting. */
+#define O(f) offsetof(learner_opts, f)
+#define TEXT(name, f) {name, OPT_TEXT, O(f), sizeof(((learner_opts *)0)->f), \
+                       0, 0, NULL}
+static const opt_spec options[] = {
+    {"port", OPT_INT, O(port), 0, 1, 65533, "--port needs 1..65533, not '%s'"},
+    TEXT("bind", bind),
+    {"replay-ratio", OPT_DOUBLE, O(replay_ratio), 0, 0, 1000,
+     "--replay-ratio needs 0..1000, not '%s'"},
+    {"publish-every", OPT_LONG, O(publish_every), 0, 1, (double)(1L << 40),
+     "--publish-every needs a positive count, not '%s'"},
+    {"batch-max", OPT_INT, O(batch_max), 0, 1, 65536,
+     "--batch-max needs 1..65536, not '%s'"},
+    {"heartbeat-ms", OPT_INT, O(heartbeat_ms), 0, 10, 600000,
+     "--heartbeat-ms needs 10..600000, not '%s'"},
+    {"timeout-ms", OPT_INT, O(timeout_ms), 0, 50, 3600000,
+     "--timeout-ms needs 50..3600000, not '%s'"},
+    {"max-updates", OPT_LONG, O(max_updates), 0, 0, (double)(1L << 50),
+     "--max-updates needs a count, not '%s'"},
+    TEXT("out", out),
+    {"checkpoint-every", OPT_LONG, O(checkpoint_every), 0, 0,
+     (double)(1L << 50), "--checkpoint-every needs a count, not '%s'"},
+    {"keep", OPT_INT, O(keep), 0, 1, 1000, "--keep needs 1..1000, not '%s'"},
+    {"checkpoint-replay", OPT_INT, O(checkpoint_replay), 0, 0, 1,
+     "--checkpoint-replay needs 0 or 1, not '%s'"},
+    {"metrics-port", OPT_INT, O(metrics_port), 0, 0, 65535,
+     "--metrics-port needs 0..65535, not '%s'"},
+    TEXT("metrics-bind", metrics_bind),
+    TEXT("curve-secret", curve_secret),
+    TEXT("curve-allow", curve_allow),
+    {"io-threads", OPT_INT, O(io_threads), 0, 1, 64,
+     "--io-threads needs 1..64, not '%s'"},
+    {"max-abs-obs", OPT_DOUBLE, O(max_abs_obs), 0, FLT_MIN, FLT_MAX,
+     "--max-abs-obs needs a magnitude in (0, 3.4e38], not '%s'"},
+    {"max-abs-reward", OPT_DOUBLE, O(max_abs_reward), 0, FLT_MIN, FLT_MAX,
+     "--max-abs-reward needs a magnitude in (0, 3.4e38], not '%s'"},
+    {"max-rollbacks", OPT_INT, O(max_rollbacks), 0, 1, 1000000,
+     "--max-rollbacks needs 1..1000000, not '%s'"},
+    {"quiet", OPT_FLAG, O(quiet), 0, 0, 0, NULL},
+    {"resume", OPT_FLAG, O(resume), 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+#undef TEXT
+#undef O
 
 /* "*", a numeric IPv4 address, or a host name resolved (getaddrinfo, IPv4)
  * to its first address, in place. Returns 0, or -1 with the message. */
@@ -299,11 +211,6 @@ static int check_memory(const hpo_config *c, char *err, size_t errlen)
 static int apply_args(const config_args *a, hpo_config *c, learner_opts *o,
                       char *err, size_t errlen)
 {
-    o->quiet = !!(a->flags & 1u << FLAG_QUIET);
-    o->resume = !!(a->flags & 1u << FLAG_RESUME);
-    for (int i = 0; i < a->n; i++)
-        if (set_option(o, a->names[i], a->values[i], err, errlen) < 0)
-            return -1;
     if (config_args_resolve(a, NULL, c, err, errlen))
         return -1;
     if (resolve_bind("--bind", o->bind, sizeof o->bind, err, errlen) ||
@@ -343,7 +250,7 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->max_abs_obs = 1e6;
     o->max_abs_reward = 1e6;
     o->max_rollbacks = 20;
-    int rc = config_args_parse(&a, argc, argv, own_options, own_flags, err,
+    int rc = config_args_table(&a, argc, argv, options, 1, 0, o, err,
                                sizeof err);
     if (rc > 0)
         usage(stdout);
@@ -379,7 +286,9 @@ static void timers(learner *l)
             }
     }
     if (l->metrics && now - l->last_metrics >= METRICS_EVERY_S) {
-        metrics_update(l->metrics, l);
+        static learner_figures f; /* one loop thread */
+        learner_figures_fill(&f, l);
+        metrics_update(l->metrics, &f);
         l->last_metrics = now;
     }
     if (now - l->last_csv >= CSV_EVERY_S) {
@@ -649,7 +558,9 @@ static int learner_open(learner *l, const hpo_config *cfg,
                                  errlen);
         if (!l->metrics)
             return -1;
-        metrics_update(l->metrics, l);
+        static learner_figures f;
+        learner_figures_fill(&f, l);
+        metrics_update(l->metrics, &f);
         l->last_metrics = now_s();
         log_info("metrics: http://%s:%d/metrics", o->metrics_bind,
                  o->metrics_port);
@@ -678,7 +589,7 @@ static void learner_close(learner *l)
         replay_batch_release(&l->batch);
     replay_destroy(&l->rb);
     wire_msg_release(&l->in);
-    free(l->enc);
+    msgbuf_release(&l->enc);
     free(l->snap);
     free(l->keep);
     if (l->csv)

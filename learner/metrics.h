@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "learner.h"
+#include "figures.h"
 
 /* Actors with per-actor series (labels from peers stay bounded); the rest
  * are counted in hpo_actors_unlisted. */
@@ -39,9 +39,9 @@ void metrics_destroy(metrics **m);
 
 // ---- figures ----
 
-/* Copy the learner's figures into the shared snapshot (takes the mutex;
- * allocates nothing). Called from the loop only. */
-void metrics_update(metrics *m, const learner *l);
+/* Copy the figures f (learner_figures_fill) into the shared snapshot
+ * (takes the mutex; allocates nothing). Called from the loop only. */
+void metrics_update(metrics *m, const learner_figures *f);
 
 /* The exposition text of m's current snapshot into a new string (takes the
  * mutex); caller frees it. */

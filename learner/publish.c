@@ -12,6 +12,7 @@
 
 #include "learner.h"
 #include "log.h"
+#include "snapshot.h"
 #include "util.h"
 
 // ---- sending ----
@@ -19,18 +20,12 @@
 /* Encode m into l->enc. Returns the length, 0 when it cannot be encoded. */
 size_t learner_encode(learner *l, const wire_msg *m)
 {
-    size_t need = wire_size(m);
-    if (need > l->enc_cap) {
-        l->enc = xrealloc(l->enc, need);
-        l->enc_cap = need;
-    }
-    return wire_encode(m, l->enc, l->enc_cap);
+    return msgbuf_encode(&l->enc, m);
 }
 
 /* Encode and publish a new snapshot of the current parameters. */
 void learner_publish(learner *l)
 {
-    const hpo_nets *n = &l->agent->nets;
     if (!learner_params_finite(l)) {
         log_warn_once("snapshot finite", "snapshot not published: "
                       "non-finite weights");
@@ -47,13 +42,7 @@ void learner_publish(learner *l)
     s->env_steps = l->env_steps;
     s->updates = (uint64_t)l->updates;
     snprintf(s->run_id, sizeof s->run_id, "%s", l->run_id);
-    s->n_blocks = 2;
-    snprintf(s->blocks[0].name, WIRE_NAME_MAX, WIRE_BLOCK_POLICY);
-    s->blocks[0].data = l->agent->params + n->pol_off;
-    s->blocks[0].n = n->pol_n;
-    snprintf(s->blocks[1].name, WIRE_NAME_MAX, WIRE_BLOCK_CRITICS);
-    s->blocks[1].data = l->agent->params + n->q_off;
-    s->blocks[1].n = n->q_n;
+    snapshot_set_blocks(s, l->agent);
     size_t len = learner_encode(l, &m);
     if (!len) {
         log_warn_once("snapshot", "cannot encode a snapshot");
@@ -61,7 +50,7 @@ void learner_publish(learner *l)
     }
     if (len > l->snap_len)
         l->snap = xrealloc(l->snap, len);
-    memcpy(l->snap, l->enc, len);
+    memcpy(l->snap, l->enc.p, len);
     l->snap_len = len;
     l->snap_updates = l->updates;
     zmq_send(l->params, l->snap, l->snap_len, ZMQ_DONTWAIT);

@@ -27,6 +27,7 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "env.h"
+#include "evaluate.h"
 #include "log.h"
 #include "rng.h"
 #include "sac.h"
@@ -35,7 +36,6 @@
 void openblas_set_num_threads(int);
 
 #define PROG "hpo-eval"
-#define MAX_STEPS 100000 /* guard for a class without a time limit */
 
 typedef struct options {
     const char *file;
@@ -257,7 +257,6 @@ int main(int argc, char **argv)
     sac *agent = NULL;
     env *e = NULL;
     FILE *csv = NULL;
-    float *obs = NULL, *act = NULL;
     char err[1024];
     rc = 1;
     openblas_set_num_threads(1);
@@ -272,29 +271,14 @@ int main(int argc, char **argv)
         }
         fputs("episode,return,steps\n", csv);
     }
-    obs = xalloc_floats((size_t)e->cls->obs_dim);
-    act = xalloc_floats((size_t)e->cls->act_dim);
-    rng r;
-    rng_init(&r, o.has_seed ? o.seed : cfg.seed, RNG_STREAM_EVAL);
-    env_seed(e, rng_u64(&r));
-    run_stats rs = {0};
-    env_step_result res;
-    for (long ep = 0; ep < o.episodes; ep++) {
-        double ret = 0.0;
-        long k = 0;
-        env_reset(e, obs);
-        while (k < MAX_STEPS) {
-            sac_act(agent, obs, 1, 1, &r, act, NULL);
-            env_step(e, act, obs, &res);
-            ret += res.reward;
-            k++;
-            if (res.terminated || res.truncated)
-                break;
-        }
-        run_stats_add(&rs, ret);
-        if (csv)
-            fprintf(csv, "%ld,%.6f,%ld\n", ep, ret, k);
-    }
+    double *ret = xcalloc((size_t)o.episodes, sizeof *ret);
+    long *len = xcalloc((size_t)o.episodes, sizeof *len);
+    run_stats rs = evaluate_run(agent, e, o.has_seed ? o.seed : cfg.seed,
+                                o.episodes, ret, len);
+    for (long ep = 0; csv && ep < o.episodes; ep++)
+        fprintf(csv, "%ld,%.6f,%ld\n", ep, ret[ep], len[ep]);
+    free(ret);
+    free(len);
     if (csv) {
         int bad = ferror(csv);
         if (fclose(csv) || bad) {
@@ -316,8 +300,6 @@ out:
         fprintf(stderr, PROG ": %s\n", err);
     if (csv)
         fclose(csv);
-    free(obs);
-    free(act);
     sac_destroy(&agent);
     env_destroy(&e);
     free(o.names);
