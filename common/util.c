@@ -312,3 +312,14 @@ double mem_available_bytes(void)
     long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
     return pages > 0 && size > 0 ? (double)pages * (double)size : -1.0;
 }
+
+int mem_check(const char *flag, long value, double bytes, const char *what,
+              char *err, size_t errlen)
+{
+    double avail = mem_available_bytes();
+    if (avail < 0.0 || bytes <= avail)
+        return 0;
+    errf(err, errlen, "%s %ld needs %.2f GB for %s; %.2f GB are available: "
+         "lower %s", flag, value, bytes / 1e9, what, avail / 1e9, flag);
+    return -1;
+}

@@ -110,6 +110,11 @@ double now_s(void);
  * else the free pages); -1 when unknown. */
 double mem_available_bytes(void);
 
+/* 0 when bytes fit the memory available now (or it is unknown); else -1
+ * with "FLAG VALUE needs X GB for WHAT; Y GB are available: lower FLAG". */
+int mem_check(const char *flag, long value, double bytes, const char *what,
+              char *err, size_t errlen);
+
 /* Calendar time (CLOCK_REALTIME) in nanoseconds since 1970: comparable across
  * processes and, with synchronized clocks, across hosts. */
 uint64_t now_unix_ns(void);

@@ -16,6 +16,8 @@
 #include "util.h"
 #include "vecenv.h"
 
+#define PEER_LOG_BURST 64      /* join/leave lines before the rate limit */
+
 
 void learner_send(learner *l, learner_actor *a, const wire_msg *m)
 {
@@ -64,9 +66,38 @@ learner_actor *learner_find_actor(learner *l, const void *rid, size_t len)
     return NULL;
 }
 
+/*
+ * 1 when a join or leave may be logged: a bucket of PEER_LOG_BURST lines
+ * refilled at one a second, so a flood of Hellos (every one a join, and an
+ * eviction or a refusal) cannot flood the log; the lines not printed are
+ * counted and summed up in one line at most every 10 s.
+ */
+static int peer_log(learner *l)
+{
+    double now = now_s();
+    l->peer_log_tokens = HPO_MIN((double)PEER_LOG_BURST,
+                                 l->peer_log_tokens + (now - l->peer_log_t));
+    l->peer_log_t = now;
+    if (l->peer_log_tokens >= 1.0) {
+        l->peer_log_tokens -= 1.0;
+        return 1;
+    }
+    l->peer_log_muted++;
+    if (now - l->peer_log_said >= 10.0) {
+        log_warn("%llu actor joins and leaves not logged (more than %d in a "
+                 "burst, then one a second); status lists the table",
+                 (unsigned long long)l->peer_log_muted, PEER_LOG_BURST);
+        l->peer_log_muted = 0;
+        l->peer_log_said = now;
+    }
+    return 0;
+}
+
 void learner_drop_actor(learner *l, learner_actor *a, const char *why)
 {
-    log_info("actor %s (%s pid %u) left: %s", a->id, a->host, a->pid, why);
+    if (peer_log(l))
+        log_info("actor %s (%s pid %u) left: %s", a->id, a->host, a->pid,
+                 why);
     a->used = 0;
     l->n_actors--;
 }
@@ -227,7 +258,8 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
     a->balance = 0;
     a->joined = a->last_seen = a->rate_t = now_s();
     a->rate_steps = a->steps;
-    log_info("actor %s joined: %s pid %u, %d envs, %s", a->id, a->host,
+    if (peer_log(l))
+        log_info("actor %s joined: %s pid %u, %d envs, %s", a->id, a->host,
              a->pid, a->n_envs, a->role == WIRE_ROLE_EVAL ? "eval" : "actor");
 
     wire_msg m;

@@ -147,6 +147,8 @@ typedef struct learner {
     uint64_t guards[GUARD_COUNT];   /* refused by reason (learner_guard) */
     int rollbacks_run;              /* consecutive rolled-back updates */
     char stop_reason[WIRE_TEXT_MAX]; /* "": running; else why the run stopped */
+    double peer_log_tokens, peer_log_t, peer_log_said; /* join/leave lines */
+    uint64_t peer_log_muted;        /* joins/leaves not logged since said */
     float *keep;                    /* (4 n_params) params, target, Adam m, v
                                        before the update (rollback) */
     uint64_t status_requests;

@@ -195,15 +195,8 @@ static int check_memory(const hpo_config *c, char *err, size_t errlen)
         return 0;                   /* main reports the environment */
     double row = ((double)(2 * cls->obs_dim + cls->act_dim) + 2.0) *
                  sizeof(float);
-    double need = row * (double)HPO_MAX(1L, c->buffer);
-    double avail = mem_available_bytes();
-    if (avail > 0 && need > avail) {
-        errf(err, errlen, "--buffer %ld needs %.2f GB for the replay buffer "
-             "(%.0f bytes per %s row); %.2f GB are available: lower --buffer",
-             c->buffer, need / 1e9, row, cls->name, avail / 1e9);
-        return -1;
-    }
-    return 0;
+    return mem_check("--buffer", c->buffer, row * (double)HPO_MAX(1L, c->buffer),
+                     "the replay buffer", err, errlen);
 }
 
 /* The learner's options, then the settings; the checks across flags.

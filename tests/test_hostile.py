@@ -545,6 +545,26 @@ def part_logs():
           % (r and r["rejected_total"], lines))
     lr.stop()
 
+    # 600 Hellos from 600 peers (joins, evictions, refusals)
+    lr = Learner("logs2")
+    peers = []
+    for k in range(3):
+        batch_peers = [Peer(lr.port) for _ in range(200)]
+        for i, p in enumerate(batch_peers):
+            p.send(hello("f%d-%d" % (k, i), 5000 + 200 * k + i))
+        peers += batch_peers
+        time.sleep(0.5)
+    r = lr.status()
+    lines = lr.log().count("\n")
+    check(r is not None and lines < 120,
+          "logs: 600 Hellos from 600 peers: %d log lines (joins and leaves "
+          "rate-limited), %d in the table, %d evicted" %
+          (lines, len(r["actors"]) if r else -1,
+           r["guards"]["evicted"] if r else -1), lr.log()[-300:])
+    for p in peers:
+        p.close()
+    lr.stop()
+
 
 def part_checkpoints():
     lr = Learner("prune", "--checkpoint-every", "50", "--keep", "1",
@@ -755,6 +775,13 @@ def part_cli():
     check(r.returncode == 2 and "available" in r.stderr and
           "GB" in r.stderr,
           "cli: --buffer 1e11 refused with the figure: " +
+          r.stderr.strip()[-200:])
+    train = os.path.join(BUILD, "tools", "hpo-train")
+    r = subprocess.run([train, "--env", "Pendulum", "--buffer",
+                        "100000000000", "--steps", "100000000000"],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 2 and "GB are available" in r.stderr,
+          "cli: hpo-train's --buffer 1e11 refused too: " +
           r.stderr.strip()[-200:])
     r = subprocess.run([ACTOR, "--env", "Pendulum", "--learner",
                         "no-such-host.invalid:5550"],

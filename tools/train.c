@@ -188,8 +188,16 @@ static int apply_args(const config_args *a, hpo_config *c, options *o,
         snprintf(o->out, sizeof o->out, "%s", o->out_arg);
     if (o->replay_flag)
         o->checkpoint_replay = 1;
-    return config_args_resolve(a, resume ? &o->from.cfg : NULL, c, err,
-                               errlen);
+    if (config_args_resolve(a, resume ? &o->from.cfg : NULL, c, err, errlen))
+        return -1;
+    /* the ring the run allocates (never more rows than steps) must fit */
+    const env_class *cls = env_find(c->env);
+    double rows = (double)HPO_MAX(1L, HPO_MIN(c->buffer, c->steps));
+    double row = cls ? ((double)(2 * cls->obs_dim + cls->act_dim) + 2.0) *
+                           sizeof(float)
+                     : 0.0;
+    return mem_check("--buffer", c->buffer, row * rows, "the replay buffer",
+                     err, errlen);
 }
 
 /*
