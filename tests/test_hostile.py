@@ -223,6 +223,15 @@ def free_port():
     raise RuntimeError("no free port")
 
 
+def sanitizer_check(name, log):
+    """A learner built with -Dsanitize=true reports here: any report fails."""
+    for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                 "runtime error:"):
+        if mark in log:
+            i = log.index(mark)
+            fail("%s: sanitizer report: %s" % (name, log[i:i + 300]))
+
+
 class Learner:
     def __init__(self, name, *args, wait=True, metrics=False):
         self.name = name
@@ -277,7 +286,9 @@ class Learner:
                 self.p.wait(10)
             except subprocess.TimeoutExpired:
                 self.p.kill()
-        return self.p.wait()
+        rc = self.p.wait()
+        sanitizer_check(self.name, self.log())
+        return rc
 
 
 class Peer:
@@ -388,6 +399,7 @@ def part_poison():
     except subprocess.TimeoutExpired:
         rc = None
     log = lr.log()
+    sanitizer_check(lr.name, log)
     check(rc == 1 and "5 updates in a row rolled back" in log,
           "poison: --max-rollbacks 5 in a row stop the run with exit 1 and "
           "the reason", (rc, log[-400:]))
@@ -620,6 +632,7 @@ def part_checkpoints():
         rc = None
     ap.terminate()
     ap.wait(10)
+    sanitizer_check(lr.name, lr.log())
     check(rc == 1 and "final checkpoint failed" in lr.log(),
           "checkpoints: a failed final checkpoint gives exit status 1",
           (rc, lr.log()[-300:]))
