@@ -28,8 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <netdb.h>
-#include <sys/socket.h>
 #include <zmq.h>
 
 #include "config.h"
@@ -297,15 +295,8 @@ static int actor_open(actor *a, const actor_opts *o, char *err, size_t errlen)
     a->trunc = xcalloc(c, 1);
     a->ep_len = xcalloc(c, sizeof *a->ep_len);
 
-    /* the learner's host must resolve now: ZeroMQ would retry forever */
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    int gai = getaddrinfo(o->host, NULL, &hints, &res);
-    if (gai || !res) {
-        errf(err, errlen, "cannot resolve the learner host '%s' (--learner): "
-             "%s", o->host, gai ? gai_strerror(gai) : "no address");
+    if (host_resolves(o->host, err, errlen))
         return -1;
-    }
-    freeaddrinfo(res);
     snprintf(a->endpoint, sizeof a->endpoint, "tcp://%s:%d", o->host, o->port);
     snprintf(a->params_ep, sizeof a->params_ep, "tcp://%s:%d", o->host,
              o->port + 1);

@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -322,4 +324,17 @@ int mem_check(const char *flag, long value, double bytes, const char *what,
     errf(err, errlen, "%s %ld needs %.2f GB for %s; %.2f GB are available: "
          "lower %s", flag, value, bytes / 1e9, what, avail / 1e9, flag);
     return -1;
+}
+
+int host_resolves(const char *host, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc || !res) {
+        errf(err, errlen, "cannot resolve the learner host '%s': %s", host,
+             rc ? gai_strerror(rc) : "no address");
+        return -1;
+    }
+    freeaddrinfo(res);
+    return 0;
 }

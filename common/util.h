@@ -115,6 +115,10 @@ double mem_available_bytes(void);
 int mem_check(const char *flag, long value, double bytes, const char *what,
               char *err, size_t errlen);
 
+/* 0 when host resolves (getaddrinfo), else -1 with "cannot resolve the
+ * learner host 'HOST': reason" (ZeroMQ would retry such a host forever). */
+int host_resolves(const char *host, char *err, size_t errlen);
+
 /* Calendar time (CLOCK_REALTIME) in nanoseconds since 1970: comparable across
  * processes and, with synchronized clocks, across hosts. */
 uint64_t now_unix_ns(void);

@@ -803,8 +803,10 @@ def part_cli():
           "no-such-host.invalid" in r.stderr,
           "cli: an unresolvable learner host says so: " +
           r.stderr.strip()[-200:])
-    lr = Learner("bindname")
-    lr.stop()
+    r = subprocess.run([STATUS, "no-such-host.invalid:5550"],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 2 and "cannot resolve" in r.stderr,
+          "cli: hpo-status says so too: " + r.stderr.strip()[-200:])
     port = free_port()
     p = subprocess.Popen([LEARNER] + SMALL + ["--port", str(port), "--bind",
                                               "localhost"],

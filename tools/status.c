@@ -408,6 +408,11 @@ int main(int argc, char **argv)
             port = (int)v;
     }
     config_args_release(&a);
+    char rerr[512];
+    if (host_resolves(host, rerr, sizeof rerr)) {
+        fprintf(stderr, PROG ": %s\n", rerr);
+        return 2;
+    }
     int json = o.json, one_line = o.one_line, timeout_ms = o.timeout_ms;
     double watch = o.watch;
     const char *curve_server = o.curve_server[0] ? o.curve_server : NULL;
