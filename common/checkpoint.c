@@ -283,8 +283,20 @@ int ckpt_prune(const char *dir, int keep, char *err, size_t errlen)
     int n = list_numbers(dir, &v, err, errlen);
     if (n < 0)
         return -1;
+    /* the newest checkpoint that verifies survives whatever else is there
+     * (a corrupt or foreign file of a larger number must not push it out) */
+    int valid = -1;
+    for (int i = 0; i < n && valid < 0; i++) {
+        char p[CKPT_PATH_LEN], e2[512];
+        ckpt_info info;
+        if (ckpt_path(p, dir, v[i], e2, sizeof e2) == 0 &&
+            ckpt_open(p, &info, e2, sizeof e2) == 0)
+            valid = i;
+    }
     int deleted = 0;
     for (int i = keep; i < n; i++) {
+        if (i == valid)
+            continue;
         char p[CKPT_PATH_LEN];
         if (ckpt_path(p, dir, v[i], err, errlen) == 0 && unlink(p) == 0)
             deleted++;
@@ -293,6 +305,16 @@ int ckpt_prune(const char *dir, int keep, char *err, size_t errlen)
     }
     free(v);
     return deleted;
+}
+
+int ckpt_count(const char *dir)
+{
+    int64_t *v;
+    char err[256];
+    int n = list_numbers(dir, &v, err, sizeof err);
+    if (n >= 0)
+        free(v);
+    return n;
 }
 
 // ---- reading ----
@@ -789,7 +811,8 @@ int ckpt_find_latest(const char *dir, const sac *want, ckpt_info *info,
     if (n < 0)
         return -1;
     int rc = -1;
-    char e2[1024];
+    char e2[1024], names[768] = "";
+    size_t nl = 0;
     for (int i = 0; i < n; i++) {
         char p[CKPT_PATH_LEN];
         if (ckpt_path(p, dir, v[i], e2, sizeof e2))
@@ -800,9 +823,13 @@ int ckpt_find_latest(const char *dir, const sac *want, ckpt_info *info,
             break;
         }
         log_warn("skipping checkpoint %s", e2);
+        if (nl + 40 < sizeof names)
+            nl += (size_t)snprintf(names + nl, sizeof names - nl, "%s%s",
+                                   nl ? ", " : "", p);
     }
     if (rc)
-        errf(err, errlen, "no valid checkpoint in %s (%d invalid)", dir, n);
+        errf(err, errlen, "no valid checkpoint in %s (%d invalid%s%s)", dir,
+             n, n ? ": " : "", names);
     free(v);
     return rc;
 }

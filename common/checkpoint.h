@@ -69,9 +69,14 @@ int ckpt_path(char *buf, const char *dir, int64_t updates, char *err,
 
 /*
  * Delete every checkpoint-<n>.ckpt in dir but the keep (>= 1) with the
- * largest n. Returns the number deleted, or -1 with a message.
+ * largest n and the newest one that verifies (ckpt_open), wherever it
+ * ranks. Returns the number deleted, or -1 with a message.
  */
 int ckpt_prune(const char *dir, int keep, char *err, size_t errlen);
+
+/* The number of checkpoint-<n>.ckpt files in dir, valid or not; -1 when
+ * dir cannot be read. */
+int ckpt_count(const char *dir);
 
 // ---- reading ----
 

@@ -341,11 +341,13 @@ static int list_index(const char *const *list, const char *name)
     return -1;
 }
 
-int config_args_parse(config_args *a, int argc, char **argv,
+/* The splitting of config_args_parse and config_args_table: settings 1
+ * accepts every config field as an option; up to max_pos arguments that
+ * do not start with "--" go to a->pos. */
+static int parse_core(config_args *a, int argc, char **argv,
                       const char *const *options, const char *const *flags,
-                      char *err, size_t errlen)
+                      int settings, int max_pos, char *err, size_t errlen)
 {
-    memset(a, 0, sizeof *a);
     a->options = options;
     a->argc = argc;
     a->names = xcalloc((size_t)argc + 1, sizeof *a->names);
@@ -359,6 +361,11 @@ int config_args_parse(config_args *a, int argc, char **argv,
         HPO_ASSERT(f < 32);
         if (f >= 0) {
             a->flags |= 1u << f;
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0 && arg[0] && a->n_pos < max_pos &&
+            a->n_pos < CONFIG_ARGS_MAX_POS) {
+            a->pos[a->n_pos++] = arg;
             continue;
         }
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
@@ -380,7 +387,8 @@ int config_args_parse(config_args *a, int argc, char **argv,
             }
             value = argv[++i];
         }
-        if (list_index(options, name) < 0 && !config_has(name)) {
+        if (list_index(options, name) < 0 &&
+            !(settings && config_has(name))) {
             errf(err, errlen, "unknown flag --%s", name);
             return -1;
         }
@@ -393,6 +401,108 @@ int config_args_parse(config_args *a, int argc, char **argv,
         a->names[a->n] = name;
         a->values[a->n++] = value;
     }
+    return 0;
+}
+
+int config_args_parse(config_args *a, int argc, char **argv,
+                      const char *const *options, const char *const *flags,
+                      char *err, size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    return parse_core(a, argc, argv, options, flags, 1, 0, err, errlen);
+}
+
+/* Store value into the option s of opts. Returns 0, or -1 with s's
+ * message. */
+static int store(const opt_spec *s, void *opts, const char *value, char *err,
+                 size_t errlen)
+{
+    char *dst = (char *)opts + s->offset, *end;
+    errno = 0;
+    switch (s->kind) {
+    case OPT_INT:
+    case OPT_LONG: {
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < (long)s->lo ||
+            v > (long)s->hi)
+            goto bad;
+        if (s->kind == OPT_INT)
+            *(int *)dst = (int)v;
+        else
+            *(long *)dst = v;
+        return 0;
+    }
+    case OPT_DOUBLE: {
+        double v = strtod(value, &end);
+        if (end == value || *end || !(v >= s->lo && v <= s->hi))
+            goto bad;
+        *(double *)dst = v;
+        return 0;
+    }
+    case OPT_U64: {
+        unsigned long long v = strtoull(value, &end, 10);
+        if (errno || end == value || *end || value[0] == '-')
+            goto bad;
+        *(uint64_t *)dst = v;
+        return 0;
+    }
+    case OPT_TEXT:
+        if (strlen(value) >= s->size) {
+            errf(err, errlen, "--%s too long: '%s'", s->name, value);
+            return -1;
+        }
+        snprintf(dst, s->size, "%s", value);
+        return 0;
+    case OPT_FLAG:
+        break;
+    }
+    HPO_ASSERT(0);
+bad:
+    if (s->msg)
+        errf(err, errlen, s->msg, value);
+    else
+        errf(err, errlen, "--%s needs %g..%g, not '%s'", s->name, s->lo,
+             s->hi, value);
+    return -1;
+}
+
+int config_args_table(config_args *a, int argc, char **argv,
+                      const opt_spec *spec, int settings, int max_pos,
+                      void *opts, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    int n = 0;
+    while (spec[n].name)
+        n++;
+    a->own = xcalloc((size_t)n + 1, sizeof *a->own);
+    a->own_flags = xcalloc((size_t)n + 1, sizeof *a->own_flags);
+    int no = 0, nf = 0;
+    for (int i = 0; i < n; i++) {
+        if (spec[i].kind == OPT_FLAG)
+            a->own_flags[nf++] = spec[i].name;
+        else
+            a->own[no++] = spec[i].name;
+    }
+    int rc = parse_core(a, argc, argv, a->own, a->own_flags, settings,
+                        max_pos, err, errlen);
+    if (rc)
+        return rc;
+    for (int i = 0, k = 0; i < n; i++)
+        if (spec[i].kind == OPT_FLAG && (a->flags & 1u << k++))
+            *(int *)((char *)opts + spec[i].offset) = 1;
+    for (int i = 0; i < a->n; i++)
+        for (int j = 0; j < n; j++)
+            if (spec[j].kind != OPT_FLAG && !strcmp(spec[j].name, a->names[i]) &&
+                store(&spec[j], opts, a->values[i], err, errlen))
+                return -1;
+    return 0;
+}
+
+int config_args_given(const config_args *a, const char *name)
+{
+    for (int i = 0; i < a->n; i++)
+        if (!strcmp(a->names[i], name))
+            return 1;
     return 0;
 }
 
@@ -422,6 +532,10 @@ int config_args_resolve(const config_args *a, const hpo_config *base,
 
 void config_args_release(config_args *a)
 {
+    free(a->own);
+    free(a->own_flags);
+    a->own = NULL;
+    a->own_flags = NULL;
     if (a->copies)
         for (int i = 0; i <= a->argc; i++)
             free(a->copies[i]);

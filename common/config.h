@@ -83,6 +83,8 @@ void config_usage(FILE *f);
  * given. A name is the program's option (its options table, looked up first)
  * or a config field; hpo-train and hpo-learner share these rules.
  */
+#define CONFIG_ARGS_MAX_POS 4
+
 typedef struct config_args {
     int n;                        /* pairs */
     const char **names;           /* (n) without "--"; options and settings */
@@ -92,7 +94,31 @@ typedef struct config_args {
     const char *const *options;   /* the program's table (not owned) */
     char **copies;                /* (argc) owned name copies of --name=VALUE */
     int argc;
+    const char *pos[CONFIG_ARGS_MAX_POS]; /* arguments without "--" */
+    int n_pos;
+    const char **own, **own_flags; /* config_args_table's name lists (owned) */
 } config_args;
+
+/* A program option of config_args_table's table. */
+typedef enum opt_kind {
+    OPT_FLAG,       /* int set to 1 when "--name" is given (no value) */
+    OPT_INT,        /* int in [lo, hi] */
+    OPT_LONG,       /* long in [lo, hi] */
+    OPT_DOUBLE,     /* double in [lo, hi] */
+    OPT_U64,        /* uint64_t, any decimal */
+    OPT_TEXT,       /* char[size], 1..size-1 characters */
+} opt_kind;
+
+typedef struct opt_spec {
+    const char *name;             /* without "--"; NULL ends the table */
+    opt_kind kind;
+    size_t offset;                /* of the field in the options struct */
+    size_t size;                  /* OPT_TEXT: the field's bytes */
+    double lo, hi;                /* OPT_INT, OPT_LONG, OPT_DOUBLE: range */
+    const char *msg;              /* printf format of a bad value's message,
+                                     one %s (the value); NULL: "--NAME needs
+                                     LO..HI, not 'VALUE'" */
+} opt_spec;
 
 /*
  * Check and split argv[1..argc-1]. options and flags are NULL-terminated
@@ -106,6 +132,23 @@ typedef struct config_args {
 int config_args_parse(config_args *a, int argc, char **argv,
                       const char *const *options, const char *const *flags,
                       char *err, size_t errlen);
+
+/*
+ * config_args_parse for a program described by a table: spec (ended by a
+ * NULL name) lists its options, each stored into opts at its offset after
+ * the parse (in command-line order: the last one given wins), and its flags.
+ * settings 1 also accepts every config field (resolve them with
+ * config_args_resolve); 0 refuses them as unknown flags. Up to max_pos
+ * arguments without "--" are kept in a->pos. Returns 0, 1 after --help, or
+ * -1 with the message (config_args_parse's, or spec's msg for a bad value,
+ * or "--NAME too long: 'VALUE'"). Call config_args_release(a) after.
+ */
+int config_args_table(config_args *a, int argc, char **argv,
+                      const opt_spec *spec, int settings, int max_pos,
+                      void *opts, char *err, size_t errlen);
+
+/* 1 when --name was given (a setting or an option with a value). */
+int config_args_given(const config_args *a, const char *name);
 
 /*
  * Resolve c: base, or when base is NULL the defaults then the preset of the

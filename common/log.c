@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#define LOG_MAX_KEYS 64
+#define LOG_MAX_KEYS 256
 #define LOG_KEY_LEN 96
 
 static log_level min_level = LOG_INFO;
@@ -17,6 +17,11 @@ static struct {
     unsigned long count;
 } seen[LOG_MAX_KEYS];
 static int n_seen;
+/* warnings of keys beyond the table: counted, one summary line at most
+ * every LOG_OVERFLOW_S seconds */
+#define LOG_OVERFLOW_S 10
+static unsigned long overflow_total, overflow_unprinted;
+static time_t overflow_printed;
 
 void log_set_level(log_level level) { min_level = level; }
 
@@ -65,9 +70,29 @@ unsigned long log_warn_once(const char *key, const char *fmt, ...)
         seen[i].count = 0;
         n_seen++;
     }
-    if (i < n_seen)
+    unsigned long suppressed = 0;
+    int in_table = i < n_seen;
+    if (in_table) {
         count = ++seen[i].count;
+    } else {
+        /* the table is full: count, and summarize now and then */
+        count = ++overflow_total;
+        overflow_unprinted++;
+        time_t now = time(NULL);
+        if (now - overflow_printed >= LOG_OVERFLOW_S) {
+            suppressed = overflow_unprinted;
+            overflow_unprinted = 0;
+            overflow_printed = now;
+        }
+    }
     pthread_mutex_unlock(&log_lock);
+    if (!in_table) {
+        if (suppressed)
+            log_msg(LOG_WARN, "%lu warnings of other kinds or peers counted, "
+                    "not printed, in the last %d s (%lu in all; the last: "
+                    "%s)", suppressed, LOG_OVERFLOW_S, overflow_total, key);
+        return count;
+    }
     if (count <= 1 && LOG_WARN >= min_level) {
         va_list ap;
         va_start(ap, fmt);
@@ -82,7 +107,12 @@ void log_flush_counts(void)
     pthread_mutex_lock(&log_lock);
     int n = n_seen;
     n_seen = 0;
+    unsigned long over = overflow_total;
+    overflow_total = overflow_unprinted = 0;
     pthread_mutex_unlock(&log_lock);
+    if (over)
+        log_msg(LOG_WARN, "%lu warnings of other kinds or peers beyond the "
+                "first %d counted, not printed", over, LOG_MAX_KEYS);
     for (int i = 0; i < n; i++)
         if (seen[i].count > 1)
             log_msg(LOG_WARN, "%s: repeated %lu times", seen[i].key,

@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -294,5 +296,45 @@ int parse_long(const char *s, long lo, long hi, long *out)
     if (errno || end == s || *end || v < lo || v > hi)
         return -1;
     *out = v;
+    return 0;
+}
+
+double mem_available_bytes(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    double kb = -1.0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (kb >= 0.0)
+        return kb * 1024.0;
+    long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (double)pages * (double)size : -1.0;
+}
+
+int mem_check(const char *flag, long value, double bytes, const char *what,
+              char *err, size_t errlen)
+{
+    double avail = mem_available_bytes();
+    if (avail < 0.0 || bytes <= avail)
+        return 0;
+    errf(err, errlen, "%s %ld needs %.2f GB for %s; %.2f GB are available: "
+         "lower %s", flag, value, bytes / 1e9, what, avail / 1e9, flag);
+    return -1;
+}
+
+int host_resolves(const char *host, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc || !res) {
+        errf(err, errlen, "cannot resolve the learner host '%s': %s", host,
+             rc ? gai_strerror(rc) : "no address");
+        return -1;
+    }
+    freeaddrinfo(res);
     return 0;
 }

@@ -106,6 +106,19 @@ int stop_requested(void);
 /* Monotonic wall clock in seconds. */
 double now_s(void);
 
+/* Bytes of memory available to a new allocation now (Linux MemAvailable,
+ * else the free pages); -1 when unknown. */
+double mem_available_bytes(void);
+
+/* 0 when bytes fit the memory available now (or it is unknown); else -1
+ * with "FLAG VALUE needs X GB for WHAT; Y GB are available: lower FLAG". */
+int mem_check(const char *flag, long value, double bytes, const char *what,
+              char *err, size_t errlen);
+
+/* 0 when host resolves (getaddrinfo), else -1 with "cannot resolve the
+ * learner host 'HOST': reason" (ZeroMQ would retry such a host forever). */
+int host_resolves(const char *host, char *err, size_t errlen);
+
 /* Calendar time (CLOCK_REALTIME) in nanoseconds since 1970: comparable across
  * processes and, with synchronized clocks, across hosts. */
 uint64_t now_unix_ns(void);

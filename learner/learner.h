@@ -1,6 +1,9 @@
 /*
- * learner.h - hpo-learner's state, shared by its loop (learner.c) and its
- * status reply (status.c).
+ * learner.h - hpo-learner's state and the contract between its files, one
+ * per stage of the data flow: main.c (command line, poll loop, timers,
+ * updates), actors.c (table, handshake, credits), ingest.c (data and status
+ * sockets in), publish.c (snapshots out), runfiles.c (run directory,
+ * checkpoints, --resume), status.c (the JSON) and metrics.c (Prometheus).
  *
  * One process, one thread, one zmq_poll loop (style.md rule 12): the data
  * ROUTER ingests Hello, TransitionBatch, Heartbeat and EvalResult; the
@@ -17,6 +20,8 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "figures.h"
+#include "msgbuf.h"
 #include "replay.h"
 #include "rng.h"
 #include "sac.h"
@@ -27,6 +32,35 @@
 #define LEARNER_RECENT 20          /* recent episode returns kept */
 #define LEARNER_RID_MAX 256        /* ZeroMQ routing id bytes */
 #define LEARNER_PATH 4096
+/* Prefix of a refusal the actor retries with backoff (capacity, an id in
+ * use): docs/protocol.md. */
+#define LEARNER_BUSY "busy: "
+#define LEARNER_MAX_SUBSCRIPTION 256  /* bytes of a params subscription */
+#define LEARNER_DATA_RCVHWM 16        /* messages queued per data connection */
+#define LEARNER_MAX_RETURN 1e9f       /* |episode return| accepted */
+#define LEARNER_MAX_LATENCY_US 3600000000ull /* snapshot latency accepted */
+#define LEARNER_RATE_WINDOW_S 2.0  /* window of the steps and updates rates */
+
+/* What the learner's stages refuse beyond the wire's checks (docs/status.md,
+ * "guards"); append-only, status and metrics key them by name. */
+typedef enum learner_guard {
+    GUARD_ROW_OBS = 0,     /* rows dropped: |obs| or |next_obs| over --max-abs-obs */
+    GUARD_ROW_REWARD,      /* rows dropped: |reward| over --max-abs-reward */
+    GUARD_ROW_ACTION,      /* rows dropped: an action outside [-1, 1] */
+    GUARD_OVER_CREDIT,     /* batches refused: more rows than their credit */
+    GUARD_NOT_STREAMING,   /* batches refused: from an --eval actor */
+    GUARD_BAD_EVAL,        /* eval results refused: role, version, range */
+    GUARD_BAD_HEARTBEAT,   /* heartbeats refused: version or latency out of range */
+    GUARD_BAD_HELLO,       /* Hellos refused: n_envs or role out of range */
+    GUARD_ID_IN_USE,       /* Hellos refused: an id a live actor holds */
+    GUARD_EVICTED,         /* handshake-only rows freed for a new Hello */
+    GUARD_ROLLBACK,        /* updates rolled back: a non-finite loss or parameter */
+    GUARD_SUBSCRIPTION,    /* params subscriptions ignored: a prefix, over the cap */
+    GUARD_COUNT
+} learner_guard;
+
+/* Stable lower-case name of g ("row_obs", ...). */
+const char *learner_guard_name(learner_guard g);
 
 /* One connected actor, keyed by its ROUTER routing id. */
 typedef struct learner_actor {
@@ -40,6 +74,9 @@ typedef struct learner_actor {
     int n_envs;
     uint64_t incarnation;
     uint64_t steps;                 /* transitions received from it */
+    uint64_t refused_msgs;          /* its messages refused (guards) */
+    uint64_t refused_rows;          /* its rows dropped on ingest */
+    int said_more;                  /* 1: sent anything after its Hello */
     uint64_t param_version;         /* newest version it reported acting with */
     int64_t balance;                /* credit granted minus transitions received */
     double joined, last_seen, last_sent; /* now_s() */
@@ -54,6 +91,7 @@ typedef struct learner_actor {
 
 typedef struct learner_opts {
     char bind[256];                 /* address to bind, "*" for all */
+    char metrics_bind[256];         /* the metrics endpoint's; 127.0.0.1 */
     int port;                       /* data port; params port + 1, status + 2 */
     double replay_ratio;            /* updates per env step; 0: free run */
     long publish_every;             /* updates between snapshots */
@@ -70,6 +108,9 @@ typedef struct learner_opts {
     char curve_secret[LEARNER_PATH]; /* its key pair; "": no CurveZMQ */
     char curve_allow[LEARNER_PATH];  /* allowed clients' public keys */
     int io_threads;                 /* ZeroMQ I/O threads; 0 or 1: one */
+    double max_abs_obs;             /* rows with a larger |obs| are dropped */
+    double max_abs_reward;          /* rows with a larger |reward| are dropped */
+    int max_rollbacks;              /* consecutive rolled-back updates that stop the run */
 } learner_opts;
 
 typedef struct learner {
@@ -88,8 +129,7 @@ typedef struct learner {
     rng upd_rng;
     wire_msg in;                    /* decode target, reused */
     wire_expect expect;
-    uint8_t *enc;                   /* encode buffer */
-    size_t enc_cap;
+    msgbuf enc;                     /* encode buffer */
     uint8_t *snap;                  /* last encoded snapshot */
     size_t snap_len;
     uint64_t param_version;
@@ -104,6 +144,13 @@ typedef struct learner {
     void *zap;                      /* ZAP handler; NULL without CurveZMQ */
     struct curve_allow *allow;
     uint64_t unknown_sender;        /* batches/heartbeats before a Hello */
+    uint64_t guards[GUARD_COUNT];   /* refused by reason (learner_guard) */
+    int rollbacks_run;              /* consecutive rolled-back updates */
+    char stop_reason[WIRE_TEXT_MAX]; /* "": running; else why the run stopped */
+    double peer_log_tokens, peer_log_t, peer_log_said; /* join/leave lines */
+    uint64_t peer_log_muted;        /* joins/leaves not logged since said */
+    float *keep;                    /* (4 n_params) params, target, Adam m, v
+                                       before the update (rollback) */
     uint64_t status_requests;
     learner_actor actors[LEARNER_MAX_ACTORS];
     int n_actors;
@@ -134,8 +181,87 @@ typedef struct learner {
     char resumed_from[LEARNER_PATH];
 } learner;
 
-/* The status JSON into a new string; caller frees it. */
-char *learner_status_json(const learner *l);
+// ---- actors.c: the table, the handshake, credits ----
+
+/* Encode m and send it to actor a (counted once in the log on failure). */
+void learner_send(learner *l, learner_actor *a, const wire_msg *m);
+
+/* A Refuse with reason to routing id rid, which holds no table entry. */
+void learner_refuse(learner *l, const void *rid, size_t rid_len,
+                    const char *reason);
+
+/* The actor of routing id rid, NULL when it has not said Hello. */
+learner_actor *learner_find_actor(learner *l, const void *rid, size_t len);
+
+/* Free a's row, logging why. */
+void learner_drop_actor(learner *l, learner_actor *a, const char *why);
+
+/* Top up the streaming actors' credits within the replay ratio's window. */
+void learner_grant_credits(learner *l);
+
+/* Answer a Hello from rid: a Welcome and a row, or a Refuse. */
+void learner_on_hello(learner *l, const void *rid, size_t rid_len,
+                      const wire_hello *h);
+
+/* Per-actor timers at time now: drop the silent, heartbeat the rest,
+ * their rates. */
+void learner_actors_tick(learner *l, double now);
+
+// ---- ingest.c: what comes in ----
+
+/* Receive and handle one data message. Returns 0 when there was none. */
+int learner_data_one(learner *l);
+
+/* Answer one waiting status request, if any. */
+void learner_status_one(learner *l);
+
+/* Count a rejected message under reason r and log it (once per sender and
+ * reason). rid: the sender's routing id, NULL/0 on the status socket. */
+void learner_reject(learner *l, const char *sock, const uint8_t *rid,
+                    size_t rid_len, wire_reject r, const char *msg);
+
+// ---- publish.c: snapshots ----
+
+/* Encode m into l->enc (msgbuf.h). Returns the length, 0 on failure. */
+size_t learner_encode(learner *l, const wire_msg *m);
+
+/* Encode and publish a new snapshot of the current parameters. */
+void learner_publish(learner *l);
+
+/* Resend the last snapshot (actors that joined or lag behind). */
+void learner_republish(learner *l);
+
+/* Apply (or count and ignore) the subscriptions waiting on the params
+ * socket: only the empty prefix is served. */
+void learner_subscriptions(learner *l);
+
+// ---- runfiles.c: the run directory ----
+
+/* Create --out and open learner.log, config, progress.csv. Returns 0, or
+ * -1 with the message in err. */
+int learner_files_open(learner *l, char *err, size_t errlen);
+
+/* Append one row of figures to progress.csv (no-op without --out). */
+void learner_csv_row(learner *l);
+
+/* Write a checkpoint into --out and prune to --keep (a no-op without one or
+ * when the newest already holds these updates). Returns 0, or -1 when it
+ * failed or the weights are not finite (logged). */
+int learner_checkpoint(learner *l);
+
+/* Continue from --out's newest checkpoint. Returns 0 or -1 with err. */
+int learner_resume(learner *l, char *err, size_t errlen);
+
+// ---- main.c ----
+
+/* 1 when every parameter of the agent is finite. */
+int learner_params_finite(const learner *l);
+
+// ---- status.c: figures ----
+
+/* Copy l's figures into f (figures.h), for the status reply and the
+ * metrics endpoint. */
+void learner_figures_fill(learner_figures *f, const learner *l);
 
 /* Achieved replay ratio: updates per env step after learning_starts. */
 double learner_ratio(const learner *l);

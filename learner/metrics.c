@@ -41,6 +41,7 @@ typedef struct metrics_snap {
     uint64_t env_steps, updates, episodes, param_version;
     uint64_t rejected[WIRE_REJECT_COUNT];
     uint64_t refused, refused_keys, unknown_sender, status_requests;
+    uint64_t guards[FIGURES_GUARDS];
     double steps_per_s, updates_per_s;
     double ratio_target, ratio, ratio_recent;   /* NAN: not yet */
     uint64_t replay_size, replay_capacity;
@@ -48,8 +49,9 @@ typedef struct metrics_snap {
     double hd_dist, gate, q_mean;               /* NAN: not yet */
     double recent_return, eval_return;          /* NAN: not yet */
     long last_ckpt_updates;                     /* -1: none */
-    int n_actors;
-    metrics_actor actors[LEARNER_MAX_ACTORS];
+    int n_actors;                   /* listed (labelled) actors */
+    int n_unlisted;                 /* connected beyond METRICS_MAX_ACTORS */
+    metrics_actor actors[METRICS_MAX_ACTORS];
 } metrics_snap;
 
 struct metrics {
@@ -60,58 +62,54 @@ struct metrics {
 
 // ---- the snapshot (loop side) ----
 
-void metrics_update(metrics *m, const learner *l)
+void metrics_update(metrics *m, const learner_figures *f)
 {
-    double now = now_s();
-    int upd = l->updates > 0;
     pthread_mutex_lock(&m->lock);
     metrics_snap *s = &m->snap;
     s->valid = 1;
-    snprintf(s->run_id, sizeof s->run_id, "%s", l->run_id);
-    snprintf(s->env, sizeof s->env, "%s", l->cfg.env);
-    snprintf(s->mode, sizeof s->mode, "%s", mode_name(l->cfg.mode));
-    s->uptime_s = now - l->t_start;
-    s->env_steps = l->env_steps;
-    s->updates = (uint64_t)l->updates;
-    s->episodes = (uint64_t)l->n_episodes;
-    s->param_version = l->param_version;
-    memcpy(s->rejected, l->rejected, sizeof s->rejected);
-    s->refused = l->refused;
-    s->refused_keys = l->refused_keys;
-    s->unknown_sender = l->unknown_sender;
-    s->status_requests = l->status_requests;
-    s->steps_per_s = l->steps_per_s;
-    s->updates_per_s = l->updates_per_s;
-    s->ratio_target = l->opt.replay_ratio;
-    s->ratio = learner_ratio(l);
-    s->ratio_recent = l->ratio_recent;
-    s->replay_size = replay_size(l->rb);
-    s->replay_capacity = (uint64_t)l->cfg.buffer;
-    s->alpha = sac_alpha(l->agent);
-    s->q_loss = upd ? l->last.q_loss : NAN;
-    s->pi_loss = upd ? l->last.pi_loss : NAN;
-    s->logp = upd ? l->last.logp : NAN;
-    s->hd_dist = upd ? l->last.hd_dist : NAN;
-    s->gate = upd ? l->last.gate : NAN;
-    s->q_mean = upd ? l->last.q_mean : NAN;
-    s->recent_return = learner_recent_mean(l);
-    s->eval_return = l->eval_n > 0 ? l->eval_mean : NAN;
-    s->last_ckpt_updates = l->last_ckpt[0] ? l->last_ckpt_updates : -1;
-    s->n_actors = 0;
-    for (int i = 0; i < LEARNER_MAX_ACTORS; i++) {
-        const learner_actor *a = &l->actors[i];
-        if (!a->used)
-            continue;
-        metrics_actor *r = &s->actors[s->n_actors++];
+    snprintf(s->run_id, sizeof s->run_id, "%s", f->run_id);
+    snprintf(s->env, sizeof s->env, "%s", f->env);
+    snprintf(s->mode, sizeof s->mode, "%s", f->mode);
+    s->uptime_s = f->uptime_s;
+    s->env_steps = f->env_steps;
+    s->updates = f->updates;
+    s->episodes = f->episodes;
+    s->param_version = f->param_version;
+    memcpy(s->rejected, f->rejected, sizeof s->rejected);
+    s->refused = f->refused;
+    s->refused_keys = f->refused_keys;
+    memcpy(s->guards, f->guards, sizeof s->guards);
+    s->unknown_sender = f->unknown_sender;
+    s->status_requests = f->status_requests;
+    s->steps_per_s = f->steps_per_s;
+    s->updates_per_s = f->updates_per_s;
+    s->ratio_target = f->ratio_target;
+    s->ratio = f->ratio;
+    s->ratio_recent = f->ratio_recent;
+    s->replay_size = f->replay_size;
+    s->replay_capacity = f->replay_capacity;
+    s->alpha = f->alpha;
+    s->q_loss = f->q_loss;
+    s->pi_loss = f->pi_loss;
+    s->logp = f->logp;
+    s->hd_dist = f->hd_dist;
+    s->gate = f->gate;
+    s->q_mean = f->q_mean;
+    s->recent_return = f->recent_mean;
+    s->eval_return = f->eval_n > 0 ? f->eval_mean : NAN;
+    s->last_ckpt_updates = f->last_ckpt[0] ? f->last_ckpt_updates : -1;
+    s->n_actors = HPO_MIN(f->n_actors, METRICS_MAX_ACTORS);
+    s->n_unlisted = f->n_actors - s->n_actors; /* labels from peers bounded */
+    for (int i = 0; i < s->n_actors; i++) {
+        const actor_figures *a = &f->actors[i];
+        metrics_actor *r = &s->actors[i];
         snprintf(r->id, sizeof r->id, "%s", a->id);
         snprintf(r->host, sizeof r->host, "%s", a->host);
-        r->eval = a->role == WIRE_ROLE_EVAL;
+        r->eval = a->eval;
         r->steps = a->steps;
         r->steps_per_s = a->steps_per_s;
-        r->param_lag = l->param_version > a->param_version
-                           ? l->param_version - a->param_version
-                           : 0;
-        r->last_seen_s = now - a->last_seen;
+        r->param_lag = a->param_lag;
+        r->last_seen_s = a->last_seen_s;
         r->snap_latency_s = a->lat_n ? a->lat_last_ms / 1e3 : NAN;
     }
     pthread_mutex_unlock(&m->lock);
@@ -199,6 +197,13 @@ static void format(strbuf *b, const metrics_snap *s)
             s->unknown_sender);
     counter(b, "hpo_status_requests_total", "Status requests answered.",
             s->status_requests);
+    family(b, "hpo_guard_refused_total", "counter",
+           "Rows, messages and updates the learner's stages refused, by "
+           "reason (docs/status.md, guards).");
+    for (int g = 0; g < FIGURES_GUARDS; g++)
+        strbuf_printf(b, "hpo_guard_refused_total{reason=\"%s\"} %llu\n",
+            figures_guard_name(g),
+            (unsigned long long)s->guards[g]);
 
     gauge(b, "hpo_uptime_seconds", "Seconds since the learner started.",
           s->uptime_s);
@@ -243,7 +248,10 @@ static void format(strbuf *b, const metrics_snap *s)
           "Updates at the newest checkpoint written or resumed from.",
           s->last_ckpt_updates >= 0 ? (double)s->last_ckpt_updates : NAN);
     gauge(b, "hpo_actors", "Connected actors (streaming and eval).",
-          (double)s->n_actors);
+          (double)(s->n_actors + s->n_unlisted));
+    gauge(b, "hpo_actors_unlisted",
+          "Connected actors beyond the first 64, which have no per-actor "
+          "series.", (double)s->n_unlisted);
 
     static const char *const names[] = {
         "hpo_actor_steps_total", "hpo_actor_steps_per_second",
@@ -351,8 +359,10 @@ metrics *metrics_new(const char *addr, int port, char *err, size_t errlen)
     m->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port,
         NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR, &sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)METRICS_MAX_PER_IP,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_TIMEOUT_S,
+        MHD_OPTION_END);
     if (!m->daemon) {
         errf(err, errlen, "metrics: cannot serve HTTP on %s:%d (port taken?)",
              addr, port);

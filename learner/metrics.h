@@ -14,7 +14,16 @@
 
 #include <stddef.h>
 
-#include "learner.h"
+#include "figures.h"
+
+/* Actors with per-actor series (labels from peers stay bounded); the rest
+ * are counted in hpo_actors_unlisted. */
+#define METRICS_MAX_ACTORS 64
+/* Idle and slowloris clients cannot lock out scrapes: connections at most,
+ * per client address at most, and seconds a connection may stay idle. */
+#define METRICS_MAX_CONNECTIONS 64
+#define METRICS_MAX_PER_IP 4
+#define METRICS_TIMEOUT_S 5
 
 typedef struct metrics metrics;
 
@@ -30,9 +39,9 @@ void metrics_destroy(metrics **m);
 
 // ---- figures ----
 
-/* Copy the learner's figures into the shared snapshot (takes the mutex;
- * allocates nothing). Called from the loop only. */
-void metrics_update(metrics *m, const learner *l);
+/* Copy the figures f (learner_figures_fill) into the shared snapshot
+ * (takes the mutex; allocates nothing). Called from the loop only. */
+void metrics_update(metrics *m, const learner_figures *f);
 
 /* The exposition text of m's current snapshot into a new string (takes the
  * mutex); caller frees it. */

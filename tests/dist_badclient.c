@@ -124,10 +124,13 @@ int main(int argc, char **argv)
         buf[len++] = 0x08;                    /* ...holding 2 */
         buf[len++] = 0x01;
     } else if (!strcmp(kind, "too-large")) {
-        size_t body = WIRE_MAX_DATA + 1024;
+        /* a Hello past its type's limit (64 KB) but within the data
+         * socket's (the largest valid message, 16 MB: anything larger is
+         * cut by ZeroMQ before the learner sees it) */
+        size_t body = WIRE_MAX_CONTROL + 1024;
         buf = xcalloc(body + 32, 1);
         len = envelope(buf, WIRE_MAGIC, WIRE_VERSION);
-        buf[len++] = (uint8_t)((6 << 3) | 2);
+        buf[len++] = (uint8_t)((3 << 3) | 2);
         len += varint(buf + len, body);
         len += body; /* zeros: field 0 would be malformed, but size is checked first */
     } else {

@@ -207,6 +207,98 @@ static void test_invalid_values(void **state)
     resolve_fails(too_long, want);
 }
 
+/* config_args_table: each kind stored at its offset, the last one given
+ * wins, flags, positionals, settings accepted only when asked, and every
+ * bad value answered with its message. */
+typedef struct table_opts {
+    int n, flag;
+    long big;
+    double x;
+    uint64_t seed;
+    char name[8];
+} table_opts;
+
+#define TO(f) offsetof(table_opts, f)
+static const opt_spec table[] = {
+    {"n", OPT_INT, TO(n), 0, 1, 10, NULL},
+    {"big", OPT_LONG, TO(big), 0, 0, 1e12, "--big needs a count, not '%s'"},
+    {"x", OPT_DOUBLE, TO(x), 0, -1, 1, NULL},
+    {"seed", OPT_U64, TO(seed), 0, 0, 0, "--seed needs a number, not '%s'"},
+    {"name", OPT_TEXT, TO(name), 8, 0, 0, NULL},
+    {"flag", OPT_FLAG, TO(flag), 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+#undef TO
+
+/* Parse argv (NULL-terminated) by table; returns the rc, the message in err. */
+static int table_parse(char **argv, int settings, int max_pos, table_opts *o,
+                       config_args *a, char *err, size_t errlen)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    memset(o, 0, sizeof *o);
+    return config_args_table(a, argc, argv, table, settings, max_pos, o, err,
+                             errlen);
+}
+
+static void table_fails(char **argv, int settings, const char *want)
+{
+    table_opts o;
+    config_args a;
+    char err[256] = "";
+    assert_int_equal(table_parse(argv, settings, 0, &o, &a, err, sizeof err),
+                     -1);
+    assert_string_equal(err, want);
+    config_args_release(&a);
+}
+
+static void test_table(void **state)
+{
+    (void)state;
+    table_opts o;
+    config_args a;
+    char err[256] = "";
+    char *good[] = {"p", "--n", "3", "--big=123456789012", "--x", "-0.5",
+                    "FILE", "--seed", "18446744073709551615", "--name",
+                    "abc", "--flag", "--n", "7", "--batch", "64", NULL};
+    assert_int_equal(table_parse(good, 1, 1, &o, &a, err, sizeof err), 0);
+    assert_int_equal(o.n, 7);                  /* the last one wins */
+    assert_true(o.big == 123456789012L);
+    assert_true(o.x == -0.5);
+    assert_true(o.seed == UINT64_MAX);
+    assert_string_equal(o.name, "abc");
+    assert_int_equal(o.flag, 1);
+    assert_int_equal(a.n_pos, 1);
+    assert_string_equal(a.pos[0], "FILE");
+    assert_true(config_args_given(&a, "seed"));
+    assert_false(config_args_given(&a, "steps"));
+    hpo_config c;
+    assert_int_equal(config_args_resolve(&a, NULL, &c, err, sizeof err), 0);
+    assert_int_equal(c.batch, 64);             /* a setting, resolved */
+    config_args_release(&a);
+
+    char *n0[] = {"p", "--n", "0", NULL};
+    table_fails(n0, 0, "--n needs 1..10, not '0'");
+    char *nx[] = {"p", "--n", "3x", NULL};
+    table_fails(nx, 0, "--n needs 1..10, not '3x'");
+    char *big[] = {"p", "--big", "-1", NULL};
+    table_fails(big, 0, "--big needs a count, not '-1'");
+    char *x[] = {"p", "--x", "nan", NULL};
+    table_fails(x, 0, "--x needs -1..1, not 'nan'");
+    char *seed[] = {"p", "--seed", "-3", NULL};
+    table_fails(seed, 0, "--seed needs a number, not '-3'");
+    char *name[] = {"p", "--name", "12345678", NULL};
+    table_fails(name, 0, "--name too long: '12345678'");
+    char *setting[] = {"p", "--batch", "64", NULL};
+    table_fails(setting, 0, "unknown flag --batch");
+    char *pos[] = {"p", "FILE", NULL};
+    table_fails(pos, 0, "unexpected argument 'FILE'");
+    char *help[] = {"p", "--n", "2", "-h", NULL};
+    assert_int_equal(table_parse(help, 0, 0, &o, &a, err, sizeof err), 1);
+    config_args_release(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_base),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_invalid_values),
+        cmocka_unit_test(test_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

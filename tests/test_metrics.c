@@ -45,6 +45,14 @@ static void release_learner(learner *l)
     replay_destroy(&l->rb);
 }
 
+/* The figures of L into m, as the learner's loop does. */
+static void update_from(metrics *m, const learner *l)
+{
+    static learner_figures f;
+    learner_figures_fill(&f, l);
+    metrics_update(m, &f);
+}
+
 /* setup_learner(&L) and a metrics endpoint on addr with port 0. */
 static metrics *start_metrics(const char *addr)
 {
@@ -87,7 +95,7 @@ static void test_before_updates(void **state)
     assert_string_equal(t, "");     /* no snapshot yet */
     free(t);
 
-    metrics_update(m, &L);
+    update_from(m, &L);
     t = metrics_text(m);
     assert_true(has_line(t, "# TYPE hpo_env_steps_total counter"));
     assert_true(has_line(t, "hpo_env_steps_total 0"));
@@ -130,7 +138,7 @@ static void test_figures_and_labels(void **state)
     a->last_seen = now_s();
     L.n_actors = 1;
 
-    metrics_update(m, &L);
+    update_from(m, &L);
     L.updates = 2000;               /* after the copy: not seen */
     char *t = metrics_text(m);
     assert_true(has_line(t, "hpo_env_steps_total 1200"));
@@ -152,7 +160,7 @@ static void test_figures_and_labels(void **state)
 
     a->lat_n = 3;
     a->lat_last_ms = 2.5;
-    metrics_update(m, &L);
+    update_from(m, &L);
     t = metrics_text(m);
     assert_true(has_line(
         t, "hpo_actor_snapshot_latency_seconds{actor=\"a\\\"b\\\\c\",host=\"h\\nx\",role=\"actor\"} 0.002500"));

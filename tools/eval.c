@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "env.h"
+#include "evaluate.h"
 #include "log.h"
 #include "rng.h"
 #include "sac.h"
@@ -35,7 +37,6 @@
 void openblas_set_num_threads(int);
 
 #define PROG "hpo-eval"
-#define MAX_STEPS 100000 /* guard for a class without a time limit */
 
 typedef struct options {
     const char *file;
@@ -43,7 +44,8 @@ typedef struct options {
     int no_hd;
     int has_seed;
     uint64_t seed;
-    const char *csv;
+    char csv[4096];       /* "": none */
+    config_args args;     /* the parsed command line (settings point into it) */
     int n_flags; /* config flags: names[i] = values[i] */
     const char **names, **values;
 } options;
@@ -73,56 +75,49 @@ static void usage(FILE *f)
 }
 
 /* Returns 0, 1 after --help, or -1 after printing the error. */
+/* hpo-eval's options (config_args_table); every other --name is a setting
+ * of the configuration (weights files) and FILE the one positional. */
+#define O(f) offsetof(options, f)
+static const opt_spec own[] = {
+    {"episodes", OPT_LONG, O(episodes), 0, 1, 1000000,
+     "bad value '%s' for --episodes (1 to 1000000)"},
+    {"seed", OPT_U64, O(seed), 0, 0, 0, "bad value '%s' for --seed"},
+    {"csv", OPT_TEXT, O(csv), sizeof(((options *)0)->csv), 0, 0, NULL},
+    {"no-hd", OPT_FLAG, O(no_hd), 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+#undef O
+
+/* Returns 0, 1 after --help, -1 after printing the error. o->args stays
+ * to release (the settings point into it). */
 static int parse_args(int argc, char **argv, options *o)
 {
     memset(o, 0, sizeof *o);
     o->episodes = 10;
-    o->names = xcalloc((size_t)argc, sizeof *o->names);
-    o->values = xcalloc((size_t)argc, sizeof *o->values);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 1;
-        }
-        if (!strcmp(a, "--no-hd")) {
-            o->no_hd = 1;
-            continue;
-        }
-        if (strncmp(a, "--", 2)) {
-            if (o->file)
-                return usage_error(PROG, "unexpected argument '%s'", a);
-            o->file = a;
-            continue;
-        }
-        const char *name = a + 2;
-        if (i + 1 >= argc)
-            return usage_error(PROG, "--%s needs a value", name);
-        const char *v = argv[++i];
-        char *end;
-        errno = 0;
-        if (!strcmp(name, "episodes")) {
-            o->episodes = strtol(v, &end, 10);
-            if (errno || *end || o->episodes < 1 || o->episodes > 1000000)
-                return usage_error(PROG, "bad value '%s' for --episodes (1 to "
-                                 "1000000)",
-                                 v);
-        } else if (!strcmp(name, "seed")) {
-            o->seed = strtoull(v, &end, 10);
-            if (errno || *end || !*v || *v == '-')
-                return usage_error(PROG, "bad value '%s' for --seed", v);
-            o->has_seed = 1;
-        } else if (!strcmp(name, "csv")) {
-            o->csv = v;
-        } else if (!strcmp(name, "env") || config_has(name)) {
-            o->names[o->n_flags] = name;
-            o->values[o->n_flags++] = v;
-        } else {
-            return usage_error(PROG, "unknown flag --%s", name);
+    char err[512];
+    config_args *a = &o->args;
+    int rc = config_args_table(a, argc, argv, own, 1, 1, o, err, sizeof err);
+    if (rc > 0) {
+        usage(stdout);
+        return 1;
+    }
+    if (rc < 0)
+        return usage_error(PROG, "%s", err);
+    o->has_seed = config_args_given(a, "seed");
+    o->names = xcalloc((size_t)a->n + 1, sizeof *o->names);
+    o->values = xcalloc((size_t)a->n + 1, sizeof *o->values);
+    for (int i = 0; i < a->n; i++) {
+        int mine = 0;
+        for (int k = 0; own[k].name; k++)
+            mine |= !strcmp(own[k].name, a->names[i]);
+        if (!mine) {
+            o->names[o->n_flags] = a->names[i];
+            o->values[o->n_flags++] = a->values[i];
         }
     }
-    if (!o->file)
+    if (a->n_pos < 1)
         return usage_error(PROG, "%s", "no checkpoint or weights file given");
+    o->file = a->pos[0];
     return 0;
 }
 
@@ -251,19 +246,19 @@ int main(int argc, char **argv)
     if (rc) {
         free(o.names);
         free(o.values);
+        config_args_release(&o.args);
         return rc > 0 ? 0 : 2;
     }
     hpo_config cfg;
     sac *agent = NULL;
     env *e = NULL;
     FILE *csv = NULL;
-    float *obs = NULL, *act = NULL;
     char err[1024];
     rc = 1;
     openblas_set_num_threads(1);
     if (load(&o, &cfg, &agent, &e, err, sizeof err))
         goto out;
-    if (o.csv) {
+    if (o.csv[0]) {
         csv = fopen(o.csv, "w");
         if (!csv) {
             errf(err, sizeof err, "cannot create %s: %s", o.csv,
@@ -272,29 +267,14 @@ int main(int argc, char **argv)
         }
         fputs("episode,return,steps\n", csv);
     }
-    obs = xalloc_floats((size_t)e->cls->obs_dim);
-    act = xalloc_floats((size_t)e->cls->act_dim);
-    rng r;
-    rng_init(&r, o.has_seed ? o.seed : cfg.seed, RNG_STREAM_EVAL);
-    env_seed(e, rng_u64(&r));
-    run_stats rs = {0};
-    env_step_result res;
-    for (long ep = 0; ep < o.episodes; ep++) {
-        double ret = 0.0;
-        long k = 0;
-        env_reset(e, obs);
-        while (k < MAX_STEPS) {
-            sac_act(agent, obs, 1, 1, &r, act, NULL);
-            env_step(e, act, obs, &res);
-            ret += res.reward;
-            k++;
-            if (res.terminated || res.truncated)
-                break;
-        }
-        run_stats_add(&rs, ret);
-        if (csv)
-            fprintf(csv, "%ld,%.6f,%ld\n", ep, ret, k);
-    }
+    double *ret = xcalloc((size_t)o.episodes, sizeof *ret);
+    long *len = xcalloc((size_t)o.episodes, sizeof *len);
+    run_stats rs = evaluate_run(agent, e, o.has_seed ? o.seed : cfg.seed,
+                                o.episodes, ret, len);
+    for (long ep = 0; csv && ep < o.episodes; ep++)
+        fprintf(csv, "%ld,%.6f,%ld\n", ep, ret[ep], len[ep]);
+    free(ret);
+    free(len);
     if (csv) {
         int bad = ferror(csv);
         if (fclose(csv) || bad) {
@@ -316,11 +296,10 @@ out:
         fprintf(stderr, PROG ": %s\n", err);
     if (csv)
         fclose(csv);
-    free(obs);
-    free(act);
     sac_destroy(&agent);
     env_destroy(&e);
     free(o.names);
     free(o.values);
+    config_args_release(&o.args);
     return rc;
 }

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 #include <zmq.h>
 
+#include "config.h"
 #include "curve.h"
 #include "util.h"
 #include "wire.h"
@@ -345,62 +347,76 @@ static void usage(FILE *f)
             ".secret)\n");
 }
 
+/* hpo-status's options (config_args_table); HOST[:P] the one positional. */
+typedef struct status_opts {
+    int json, one_line, timeout_ms;
+    double watch;
+    char curve_server[4096], curve_key[4096];
+} status_opts;
+
+#define O(f) offsetof(status_opts, f)
+static const opt_spec own[] = {
+    {"json", OPT_FLAG, O(json), 0, 0, 0, NULL},
+    {"line", OPT_FLAG, O(one_line), 0, 0, 0, NULL},
+    {"watch", OPT_DOUBLE, O(watch), 0, 1e-3, 1e6,
+     "--watch needs seconds > 0, not '%s'"},
+    {"timeout-ms", OPT_INT, O(timeout_ms), 0, 1, 3600000,
+     "--timeout-ms needs 1..3600000, not '%s'"},
+    {"curve-server", OPT_TEXT, O(curve_server),
+     sizeof(((status_opts *)0)->curve_server), 0, 0, NULL},
+    {"curve-key", OPT_TEXT, O(curve_key),
+     sizeof(((status_opts *)0)->curve_key), 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+#undef O
+
 int main(int argc, char **argv)
 {
     char host[256] = "localhost";
-    int port = 5550, json = 0, one_line = 0, timeout_ms = 2000;
-    double watch = 0.0;
-    const char *curve_server = NULL, *curve_key = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        char *end;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--line")) {
-            one_line = 1;
-        } else if (!strcmp(a, "--watch") && i + 1 < argc) {
-            watch = strtod(argv[++i], &end);
-            if (*end || !(watch > 0.0 && watch < 1e6)) {
-                fprintf(stderr, PROG ": --watch needs seconds > 0\n");
-                return 2;
-            }
-        } else if (!strcmp(a, "--timeout-ms") && i + 1 < argc) {
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > 3600000) {
-                fprintf(stderr, PROG ": --timeout-ms needs 1..3600000\n");
-                return 2;
-            }
-            timeout_ms = (int)v;
-        } else if (!strcmp(a, "--curve-server") && i + 1 < argc) {
-            curve_server = argv[++i];
-        } else if (!strcmp(a, "--curve-key") && i + 1 < argc) {
-            curve_key = argv[++i];
-        } else if (a[0] != '-') {
-            const char *colon = strrchr(a, ':');
-            size_t hl = colon ? (size_t)(colon - a) : strlen(a);
-            if (hl == 0 || hl >= sizeof host) {
-                fprintf(stderr, PROG ": bad address '%s'\n", a);
-                return 2;
-            }
-            memcpy(host, a, hl);
-            host[hl] = '\0';
-            if (colon) {
-                long v = strtol(colon + 1, &end, 10);
-                if (*end || v < 1 || v > 65533) {
-                    fprintf(stderr, PROG ": bad port in '%s'\n", a);
-                    return 2;
-                }
-                port = (int)v;
-            }
-        } else {
-            fprintf(stderr, PROG ": unknown argument '%s' (see " PROG
-                            " --help)\n", a);
+    int port = 5550;
+    status_opts o = {.timeout_ms = 2000};
+    config_args a;
+    char perr[512];
+    int prc = config_args_table(&a, argc, argv, own, 0, 1, &o, perr,
+                                sizeof perr);
+    const char *addr = prc == 0 && a.n_pos ? a.pos[0] : NULL;
+    if (prc > 0) {
+        config_args_release(&a);
+        usage(stdout);
+        return 0;
+    }
+    if (prc < 0) {
+        config_args_release(&a);
+        usage_error(PROG, "%s", perr);
+        return 2;
+    }
+    if (addr) {
+        const char *colon = strrchr(addr, ':');
+        size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
+        long v = 0;
+        if (hl == 0 || hl >= sizeof host ||
+            (colon && parse_long(colon + 1, 1, 65533, &v))) {
+            fprintf(stderr, PROG ": bad %s '%s'\n",
+                    hl == 0 || hl >= sizeof host ? "address" : "port in",
+                    addr);
+            config_args_release(&a);
             return 2;
         }
+        memcpy(host, addr, hl);
+        host[hl] = '\0';
+        if (colon)
+            port = (int)v;
     }
+    config_args_release(&a);
+    char rerr[512];
+    if (host_resolves(host, rerr, sizeof rerr)) {
+        fprintf(stderr, PROG ": %s\n", rerr);
+        return 2;
+    }
+    int json = o.json, one_line = o.one_line, timeout_ms = o.timeout_ms;
+    double watch = o.watch;
+    const char *curve_server = o.curve_server[0] ? o.curve_server : NULL;
+    const char *curve_key = o.curve_key[0] ? o.curve_key : NULL;
     curve_pair server, key;
     if (!curve_server != !curve_key) {
         fprintf(stderr, PROG ": --curve-server and --curve-key go together\n");

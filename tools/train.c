@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "env.h"
+#include "evaluate.h"
 #include "log.h"
 #include "replay.h"
 #include "rng.h"
@@ -39,7 +41,6 @@ void openblas_set_num_threads(int);
 #define PROG "hpo-train"
 #define PATH_LEN 4096
 #define RECENT 10                 /* training episodes in the recent mean */
-#define EVAL_MAX_STEPS 100000     /* guard for a class without a time limit */
 #define TTY_REFRESH_S 0.25
 #define PLAIN_REFRESH_S 5.0
 
@@ -52,6 +53,9 @@ typedef struct options {
     int checkpoint_replay; /* checkpoints hold the replay buffer */
     int resume;           /* out is a run directory to continue */
     ckpt_info from;       /* the checkpoint resumed from (resume) */
+    /* as given on the command line (config_args_table) */
+    char out_arg[PATH_LEN], resume_arg[PATH_LEN];
+    int replay_flag;      /* --checkpoint-replay */
 } options;
 
 /* Means of the update statistics since the last training-episode row. */
@@ -124,33 +128,22 @@ static void usage(FILE *f)
     config_usage(f);
 }
 
-/* hpo-train's options and boolean flags, for config_args_parse. */
-static const char *const own_options[] = {"out", "resume",
-                                          "checkpoint-every", "keep", NULL};
-enum { FLAG_CONFIG_ONLY, FLAG_QUIET, FLAG_CHECKPOINT_REPLAY };
-static const char *const own_flags[] = {
-    [FLAG_CONFIG_ONLY] = "config-only", [FLAG_QUIET] = "quiet",
-    [FLAG_CHECKPOINT_REPLAY] = "checkpoint-replay", NULL};
-
-/* --checkpoint-every or --keep. Returns 0, or -1 with the message in err. */
-static int set_count(options *o, const char *name, const char *value,
-                     char *err, size_t errlen)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(value, &end, 10);
-    long lo = name[0] == 'k' ? 1 : 0;
-    if (errno || *end || v < lo || v > 1000000000L) {
-        errf(err, errlen, "bad value '%s' for --%s (an integer >= %ld)",
-             value, name, lo);
-        return -1;
-    }
-    if (name[0] == 'k')
-        o->keep = (int)v;
-    else
-        o->checkpoint_every = v;
-    return 0;
-}
+/* hpo-train's options and flags (config_args_table); every other --name
+ * is a setting. */
+#define O(f) offsetof(options, f)
+static const opt_spec own[] = {
+    {"out", OPT_TEXT, O(out_arg), PATH_LEN, 0, 0, NULL},
+    {"resume", OPT_TEXT, O(resume_arg), PATH_LEN, 0, 0, NULL},
+    {"checkpoint-every", OPT_LONG, O(checkpoint_every), 0, 0, 1000000000.0,
+     "bad value '%s' for --checkpoint-every (an integer >= 0)"},
+    {"keep", OPT_INT, O(keep), 0, 1, 1000000000.0,
+     "bad value '%s' for --keep (an integer >= 1)"},
+    {"config-only", OPT_FLAG, O(config_only), 0, 0, 0, NULL},
+    {"quiet", OPT_FLAG, O(quiet), 0, 0, 0, NULL},
+    {"checkpoint-replay", OPT_FLAG, O(replay_flag), 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+#undef O
 
 /*
  * The run in dir to continue: its newest valid checkpoint into o->from (its
@@ -184,39 +177,27 @@ static int find_resume(options *o, const char *dir, const char *env_given)
 static int apply_args(const config_args *a, hpo_config *c, options *o,
                       char *err, size_t errlen)
 {
-    const char *resume = NULL;
-    o->config_only = !!(a->flags & 1u << FLAG_CONFIG_ONLY);
-    o->quiet = !!(a->flags & 1u << FLAG_QUIET);
-    for (int i = 0; i < a->n; i++)
-        if (!strcmp(a->names[i], "resume"))
-            resume = a->values[i];
-    if (resume && strlen(resume) >= sizeof o->out) {
-        errf(err, errlen, "--resume path too long: '%s'", resume);
+    const char *resume = o->resume_arg[0] ? o->resume_arg : NULL;
+    if (resume && o->out_arg[0]) {
+        errf(err, errlen, "--out and --resume both name the run directory");
         return -1;
     }
     if (resume && find_resume(o, resume, a->env))
         return -2;
-    for (int i = 0; i < a->n; i++) {
-        const char *name = a->names[i], *value = a->values[i];
-        if (!strcmp(name, "checkpoint-every") || !strcmp(name, "keep")) {
-            if (set_count(o, name, value, err, errlen))
-                return -1;
-        } else if (!strcmp(name, "out") && resume) {
-            errf(err, errlen,
-                 "--out and --resume both name the run directory");
-            return -1;
-        } else if (!strcmp(name, "out")) {
-            if (strlen(value) >= sizeof o->out) {
-                errf(err, errlen, "--out path too long: '%s'", value);
-                return -1;
-            }
-            snprintf(o->out, sizeof o->out, "%s", value);
-        }
-    }
-    if (a->flags & 1u << FLAG_CHECKPOINT_REPLAY)
+    if (!resume)
+        snprintf(o->out, sizeof o->out, "%s", o->out_arg);
+    if (o->replay_flag)
         o->checkpoint_replay = 1;
-    return config_args_resolve(a, resume ? &o->from.cfg : NULL, c, err,
-                               errlen);
+    if (config_args_resolve(a, resume ? &o->from.cfg : NULL, c, err, errlen))
+        return -1;
+    /* the ring the run allocates (never more rows than steps) must fit */
+    const env_class *cls = env_find(c->env);
+    double rows = (double)HPO_MAX(1L, HPO_MIN(c->buffer, c->steps));
+    double row = cls ? ((double)(2 * cls->obs_dim + cls->act_dim) + 2.0) *
+                           sizeof(float)
+                     : 0.0;
+    return mem_check("--buffer", c->buffer, row * rows, "the replay buffer",
+                     err, errlen);
 }
 
 /*
@@ -232,7 +213,7 @@ static int parse_args(int argc, char **argv, hpo_config *c, options *o)
 
     memset(o, 0, sizeof *o);
     o->keep = 3;
-    int rc = config_args_parse(&a, argc, argv, own_options, own_flags, err,
+    int rc = config_args_table(&a, argc, argv, own, 1, 0, o, err,
                                sizeof err);
     if (rc == 0)
         rc = apply_args(&a, c, o, err, sizeof err);
@@ -424,29 +405,13 @@ static void progress_break(trainer *tr)
 
 // ---- training ----
 
-/* cfg.eval_episodes deterministic episodes on the evaluation environment,
- * reseeded each time so every evaluation starts from the same states.
- * Population mean and standard deviation of the returns. */
+/* cfg.eval_episodes deterministic episodes on the evaluation environment
+ * (evaluate.h: reseeded each time, so every evaluation starts from the same
+ * states). Population mean and standard deviation of the returns. */
 static void evaluate(trainer *tr, double *mean, double *std)
 {
-    rng r;
-    rng_init(&r, tr->cfg.seed, RNG_STREAM_EVAL);
-    env_seed(tr->eval_env, rng_u64(&r));
-    run_stats rs = {0};
-    int n = tr->cfg.eval_episodes;
-    env_step_result res;
-    for (int ep = 0; ep < n; ep++) {
-        double ret = 0.0;
-        env_reset(tr->eval_env, tr->next_obs);
-        for (long k = 0; k < EVAL_MAX_STEPS; k++) {
-            sac_act(tr->agent, tr->next_obs, 1, 1, &r, tr->action, NULL);
-            env_step(tr->eval_env, tr->action, tr->next_obs, &res);
-            ret += res.reward;
-            if (res.terminated || res.truncated)
-                break;
-        }
-        run_stats_add(&rs, ret);
-    }
+    run_stats rs = evaluate_run(tr->agent, tr->eval_env, tr->cfg.seed,
+                                tr->cfg.eval_episodes, NULL, NULL);
     *mean = run_stats_mean(&rs);
     *std = run_stats_std(&rs);
 }

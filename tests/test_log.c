@@ -1,0 +1,96 @@
+/* log: repeated warnings are counted, not printed, whatever the number of
+ * keys: past the table's 256 keys, new keys are counted together with one
+ * summary line at most every 10 s, and log_flush_counts reports them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+
+/* Lines and the text of what fn writes to stderr. */
+static int capture(void (*fn)(void), char *text, size_t cap)
+{
+    char path[] = "/tmp/test_log.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fd, STDERR_FILENO) >= 0);
+    fn();
+    fflush(stderr);
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, cap - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    close(fd);
+    unlink(path);
+    int lines = 0;
+    for (size_t i = 0; i < n; i++)
+        lines += text[i] == '\n';
+    return lines;
+}
+
+static void many_keys(void)
+{
+    for (int i = 0; i < 1000; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "peer %d", i);
+        log_warn_once(key, "warning from peer %d", i);
+        log_warn_once(key, "again from peer %d", i);
+    }
+}
+
+static void flush(void) { log_flush_counts(); }
+
+static char text[1 << 20];
+
+static void test_bounded(void **state)
+{
+    (void)state;
+    int lines = capture(many_keys, text, sizeof text);
+    /* 256 first lines, one summary for the keys past the table */
+    assert_int_equal(lines, 257);
+    assert_non_null(strstr(text, "warning from peer 255\n"));
+    assert_null(strstr(text, "warning from peer 256\n"));
+    assert_non_null(strstr(text, "counted, not printed"));
+    lines = capture(flush, text, sizeof text);
+    /* 256 "repeated 2 times" and the overflow's count: 2 x 744 */
+    assert_int_equal(lines, 257);
+    assert_non_null(strstr(text, "1488 warnings of other kinds or peers"));
+    assert_non_null(strstr(text, "peer 0: repeated 2 times"));
+}
+
+static void one_key(void)
+{
+    for (int i = 0; i < 10000; i++)
+        assert_int_equal(log_warn_once("same", "the same warning"),
+                         (unsigned long)i + 1);
+}
+
+static void test_repeats(void **state)
+{
+    (void)state;
+    assert_int_equal(capture(one_key, text, sizeof text), 1);
+    assert_int_equal(capture(flush, text, sizeof text), 1);
+    assert_non_null(strstr(text, "same: repeated 10000 times"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_repeats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
