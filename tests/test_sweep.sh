@@ -160,7 +160,7 @@ EOF
     fail "--jobs 2: no two runs overlapped"
 
 # ---- report ----
-grep -q '^## Pendulum' a.md && grep -q '| run | n | 400 | 1k | 2k | AUC to 2400 | steps to -1000' a.md &&
+grep -q '^## Pendulum' a.md && grep -q '| run | n | 400 | 1k | 2k | AUC to 2k | steps to -1000' a.md &&
     ok "report: marks, AUC and target columns" || fail "report header: $(head -20 a.md)"
 rows=$(returns_table a.md | grep -c '^| \(sac\|hpo\) (c) | 2 | -[0-9]* ± [0-9]* \[')
 [ "$rows" -eq 2 ] && ok "report: one row per mode, mean ± std [min, max] over 2 seeds" ||
@@ -173,6 +173,11 @@ if command -v gnuplot >/dev/null; then
     [ "$(head -c 8 a/report/Pendulum.png | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] &&
         ok "report: PNG per environment" || fail "no PNG"
 fi
+# rows never mix settings: the tau grid gives four rows, each of 2 seeds
+"$SWEEP" report g --no-png --marks 400 >g.md 2>g.rep.err || fail "report g: $(cat g.rep.err)"
+n_rows=$(returns_table g.md | grep -c '^| \(sac\|hpo\) (c) tau=0.0\(05\|1\) | 2 |')
+[ "$n_rows" -eq 4 ] && ok "report: one row per setting value, labelled" ||
+    fail "report rows by setting: $(returns_table g.md)"
 "$SWEEP" report nowhere >r.out 2>r.err
 [ $? -eq 2 ] && grep -q "no grid.json" r.err && ok "report of a non-sweep: exit 2" ||
     fail "report nowhere: $(cat r.err)"
