@@ -18,7 +18,8 @@
 #   increasing env steps and no duplicated row; SIGTERM: exit 130 after a
 #   checkpoint, no temporary file left;
 # - learn: 128-wide networks reach an evaluation return of at least -300 on
-#   Pendulum within 6,000 steps (measured: about -150 at 6,000 steps, 60 s).
+#   Pendulum within 6,000 steps (measured: seeds 1 and 2 reach -209 and -148
+#   at 6,000 steps; 23 s of CPU, 60-70 s on a loaded 2-core machine).
 set -uo pipefail
 
 HPO=$(realpath "${1:?usage: test_torch_sac.sh HPO_TRAIN LIBHPOENV SOURCE_ROOT [learn]}")
