@@ -597,7 +597,7 @@ class Trainer:
               "alpha": alpha, "logp": logp_mean.item(), "hd_dist": 0.0,
               "gate": 0.0, "q_mean": q1.detach().mean().item()}
         if self.acc is None:
-            self.acc = dict.fromkeys(st, 0.0, ) | {"n": 0}
+            self.acc = {**dict.fromkeys(st, 0.0), "n": 0}
         for k, v in st.items():
             self.acc[k] += v
         self.acc["n"] += 1

@@ -198,7 +198,7 @@ csv_sane "killed and resumed" k/progress.csv 3000
     --steps 100000 --eval-every 0 --out s >s.out 2>s.err &
 bgpid=$!
 for _ in $(seq 600); do
-    [ "$(wc -l <s/progress.csv 2>/dev/null || echo 0)" -ge 3 ] && break
+    [ "$(wc -l 2>/dev/null <s/progress.csv || echo 0)" -ge 3 ] && break
     sleep 0.1
 done
 kill -TERM "$bgpid"
