@@ -82,10 +82,7 @@ typedef struct sac {
     int n_lanes;            /* threads of the update: cfg.threads, at most
                                one per 16-row noise block of the batch */
     struct sac_lane *lanes; /* (n_lanes) rows, workspaces; opaque */
-    struct sac_pool *pool;  /* worker threads; NULL with one lane */
-    int task, task_step;    /* the task the lanes run, and its arguments */
-    const replay_batch *task_b;
-    float task_alpha;
+    struct sac_work *work;  /* the lanes' threads and task; opaque (sac.c) */
     uint64_t noise_key;     /* the task's noise streams (sac.c: lane_noise) */
     mlp_cache qc[2];        /* critic loss: Q1, Q2 forward over the batch */
     float *sa;              /* (m, ds + da) critic loss input */
