@@ -11,9 +11,6 @@
 #include "pool.h"
 #include "util.h"
 
-/* OpenBLAS extension; declared here so a cblas.h without it still builds. */
-void openblas_set_num_threads(int);
-
 #define SAC_MAX_LANES 64
 /* Rows per noise block: each block of the batch draws its loss noise from
  * its own stream, keyed by (a draw of the caller's stream, its first row),
@@ -92,7 +89,7 @@ static void lanes_init(sac *s)
     if (L == 1)
         return;
     /* the lanes are the threads: each BLAS call stays on its caller's */
-    openblas_set_num_threads(1);
+    nn_set_threads(1);
     s->work->pool = pool_new(L - 1, lane_task, s);
 }
 

@@ -32,8 +32,6 @@
 #include "sac.h"
 #include "util.h"
 
-void openblas_set_num_threads(int);
-
 #define PROG "hpo-eval"
 #define MAX_STEPS 100000 /* guard for a class without a time limit */
 
@@ -260,7 +258,7 @@ int main(int argc, char **argv)
     float *obs = NULL, *act = NULL;
     char err[1024];
     rc = 1;
-    openblas_set_num_threads(1);
+    nn_set_threads(1);
     if (load(&o, &cfg, &agent, &e, err, sizeof err))
         goto out;
     if (o.csv) {
