@@ -696,7 +696,8 @@ static const _Alignas(64) uint8_t empty[64];
 
 static const void *nonnull(const void *p) { return p ? p : empty; }
 
-static int finite_all(const float *x, size_t n)
+/* Out of line: one vectorized copy of the loop, whatever calls it. */
+__attribute__((noinline)) static int finite_all(const float *x, size_t n)
 {
     uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
@@ -707,7 +708,7 @@ static int finite_all(const float *x, size_t n)
     return !bad;
 }
 
-static int flags_ok(const uint8_t *x, size_t n)
+__attribute__((noinline)) static int flags_ok(const uint8_t *x, size_t n)
 {
     uint8_t bad = 0;
     for (size_t i = 0; i < n; i++)
