@@ -1,12 +1,9 @@
 #include "sac.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "pool.h"
 #include "util.h"
@@ -640,132 +637,4 @@ double sac_update_macs(const sac *s)
         total += K * 2.0 * h;
     total += pi + (pi - n->pi.dims[0] * n->pi.dims[1]);
     return total;
-}
-
-// ---- weights file (docs/weights.md) ----
-
-#define WEIGHTS_MAGIC "HPOWGT\r\n"
-#define WEIGHTS_VERSION 1u
-
-typedef struct weights_header {
-    char magic[8];
-    uint32_t version;
-    uint32_t obs_dim, act_dim;
-    uint32_t pi_layers, pi_hidden, q_layers, q_hidden, h_hidden, h_use_state;
-    uint32_t reserved;
-    uint64_t n_params;
-    uint64_t updates;
-    float log_alpha;
-    uint32_t crc;      /* CRC-32 of the header with crc = 0, then the data */
-} weights_header;
-
-static void fill_header(const sac *s, weights_header *h)
-{
-    memset(h, 0, sizeof *h);
-    memcpy(h->magic, WEIGHTS_MAGIC, 8);
-    h->version = WEIGHTS_VERSION;
-    h->obs_dim = (uint32_t)s->nets.obs_dim;
-    h->act_dim = (uint32_t)s->nets.act_dim;
-    h->pi_layers = (uint32_t)s->cfg.pi_layers;
-    h->pi_hidden = (uint32_t)s->cfg.pi_hidden;
-    h->q_layers = (uint32_t)s->cfg.q_layers;
-    h->q_hidden = (uint32_t)s->cfg.q_hidden;
-    h->h_hidden = (uint32_t)s->cfg.h_hidden;
-    h->h_use_state = (uint32_t)s->cfg.h_use_state;
-    h->n_params = s->nets.n_params;
-    h->updates = (uint64_t)s->updates;
-    h->log_alpha = s->log_alpha;
-}
-
-/* The weights file's bytes: header, parameters, targets. */
-typedef struct weights_out {
-    const sac *s;
-    const weights_header *h;
-} weights_out;
-
-static int write_weights(int fd, void *ctx)
-{
-    const weights_out *w = ctx;
-    size_t nb = w->s->nets.n_params * sizeof(float);
-    return write_full(fd, w->h, sizeof *w->h) ||
-                   write_full(fd, w->s->params, nb) ||
-                   write_full(fd, w->s->target, nb)
-               ? -1
-               : 0;
-}
-
-int sac_save(const sac *s, const char *path, char *err, size_t errlen)
-{
-    weights_header h;
-    fill_header(s, &h);
-    size_t nb = s->nets.n_params * sizeof(float);
-    uint32_t crc = crc32_update(0, &h, sizeof h);
-    crc = crc32_update(crc, s->params, nb);
-    crc = crc32_update(crc, s->target, nb);
-    h.crc = crc;
-    return write_file_atomic(path, write_weights, &(weights_out){s, &h}, err,
-                             errlen);
-}
-
-int sac_load(sac *s, const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        errf(err, errlen, "cannot open weights %s: %s", path, strerror(errno));
-        return -1;
-    }
-    weights_header h, want;
-    fill_header(s, &want);
-    size_t nb = s->nets.n_params * sizeof(float);
-    float *p = NULL, *t = NULL;
-    int rc = -1;
-    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, WEIGHTS_MAGIC, 8)) {
-        errf(err, errlen, "%s: not an hpo weights file (bad magic)", path);
-        goto out;
-    }
-    if (h.version != WEIGHTS_VERSION) {
-        errf(err, errlen, "%s: weights version %u, this build reads %u", path,
-             h.version, WEIGHTS_VERSION);
-        goto out;
-    }
-    if (h.obs_dim != want.obs_dim || h.act_dim != want.act_dim ||
-        h.pi_layers != want.pi_layers || h.pi_hidden != want.pi_hidden ||
-        h.q_layers != want.q_layers || h.q_hidden != want.q_hidden ||
-        h.h_hidden != want.h_hidden || h.h_use_state != want.h_use_state ||
-        h.n_params != want.n_params) {
-        errf(err, errlen,
-             "%s: shapes differ: file obs %u act %u pi %ux%u q %ux%u h %u "
-             "(state %u), this agent obs %u act %u pi %ux%u q %ux%u h %u "
-             "(state %u)",
-             path, h.obs_dim, h.act_dim, h.pi_layers, h.pi_hidden, h.q_layers,
-             h.q_hidden, h.h_hidden, h.h_use_state, want.obs_dim,
-             want.act_dim, want.pi_layers, want.pi_hidden, want.q_layers,
-             want.q_hidden, want.h_hidden, want.h_use_state);
-        goto out;
-    }
-    p = xmalloc(nb);
-    t = xmalloc(nb);
-    if (fread(p, 1, nb, f) != nb || fread(t, 1, nb, f) != nb) {
-        errf(err, errlen, "%s: truncated (expected %zu parameter bytes)", path,
-             2 * nb);
-        goto out;
-    }
-    uint32_t stored = h.crc;
-    h.crc = 0;
-    uint32_t crc = crc32_update(0, &h, sizeof h);
-    crc = crc32_update(crc, p, nb);
-    crc = crc32_update(crc, t, nb);
-    if (crc != stored) {
-        errf(err, errlen, "%s: checksum mismatch (file corrupt)", path);
-        goto out;
-    }
-    memcpy(s->params, p, nb);
-    memcpy(s->target, t, nb);
-    s->log_alpha = h.log_alpha;
-    rc = 0;
-out:
-    free(p);
-    free(t);
-    fclose(f);
-    return rc;
 }

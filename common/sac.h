@@ -127,18 +127,6 @@ void sac_update(sac *s, const replay_batch *b, rng *r, sac_stats *st);
 void sac_act(sac *s, const float *obs, int n, int deterministic, rng *r,
              float *action, float *hd_dist);
 
-/*
- * Save the parameters (every network and the critic targets) and log_alpha
- * to path in the weights format of docs/weights.md (temporary file, fsync,
- * rename). Returns 0, or -1 with a message in err.
- */
-int sac_save(const sac *s, const char *path, char *err, size_t errlen);
-
-/* Load weights saved by sac_save into s, checking magic, version, checksum
- * and every dimension. Returns 0, or -1 with a message naming the file and
- * the mismatch; s is unchanged on failure. */
-int sac_load(sac *s, const char *path, char *err, size_t errlen);
-
 // ---- the update's parts, exposed for gradient checks and benchmarks ----
 /* s->y (m) = r + gamma (1 - done) (min Q'(s', aK') - alpha log pi(a0'|s')),
  * with aK' from the target's Hamiltonian dynamics (online critics). */

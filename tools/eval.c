@@ -239,7 +239,7 @@ static int load(const options *o, hpo_config *cfg, sac **agent, env **e,
     *agent = sac_new(cfg, od, ad, 1, 0);
     if (is_ckpt)
         return ckpt_restore_weights(&info, *agent, err, errlen);
-    return sac_load(*agent, o->file, err, errlen);
+    return ckpt_weights_load(o->file, *agent, err, errlen);
 }
 
 int main(int argc, char **argv)

@@ -794,7 +794,7 @@ int main(int argc, char **argv)
 
     char path[PATH_LEN];
     if (join(path, opt.out, "weights.bin", err, sizeof err) ||
-        sac_save(tr.agent, path, err, sizeof err)) {
+        ckpt_weights_save(path, tr.agent, err, sizeof err)) {
         log_error("%s", err);
         trainer_close(&tr);
         return 1;
