@@ -31,6 +31,7 @@
 #include <zmq.h>
 
 #include "config.h"
+#include "nn.h"
 #include "curve.h"
 #include "env.h"
 #include "log.h"
@@ -42,7 +43,6 @@
 
 #include "actor.h"
 
-void openblas_set_num_threads(int);
 
 #define PROG ACTOR_PROG
 #define FLUSH_S 0.05            /* send a partial batch after this long */
@@ -362,7 +362,7 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     if (o.quiet)
         log_set_level(LOG_WARN);
-    openblas_set_num_threads(1);
+    nn_set_threads(1);
     char err[1024];
     static actor a;
     if (actor_open(&a, &o, err, sizeof err)) {

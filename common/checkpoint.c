@@ -69,13 +69,38 @@ static void meta_of(const sac *s, meta *m)
 
 // ---- writing ----
 
-/* One section from up to 5 pieces: header (tag, CRC over tag, length and
- * every piece), then the pieces. */
+/* Bytes written as they are in memory; a file part is a list of pieces. */
 typedef struct piece {
     const void *p;
     size_t n;
 } piece;
 
+static uint32_t crc_pieces(uint32_t crc, const piece *pc, int n_pieces)
+{
+    for (int i = 0; i < n_pieces; i++)
+        crc = crc32_update(crc, pc[i].p, pc[i].n);
+    return crc;
+}
+
+static int write_pieces(int fd, const piece *pc, int n_pieces)
+{
+    for (int i = 0; i < n_pieces; i++)
+        if (write_full(fd, pc[i].p, pc[i].n))
+            return -1;
+    return 0;
+}
+
+/* The network block, as both a checkpoint's NETS section and a weights file
+ * hold it: params then target, n_params floats each, in memory order. */
+static void nets_pieces(const sac *s, piece pc[2])
+{
+    size_t nb = s->nets.n_params * sizeof(float);
+    pc[0] = (piece){s->params, nb};
+    pc[1] = (piece){s->target, nb};
+}
+
+/* One section from up to 6 pieces: header (tag, CRC over tag, length and
+ * every piece), then the pieces. */
 static int write_section(int fd, int sec, const piece *pc, int n_pieces)
 {
     uint64_t len = 0;
@@ -87,15 +112,11 @@ static int write_section(int fd, int sec, const piece *pc, int n_pieces)
     memcpy(hdr + 8, &len, 8);
     uint32_t crc = crc32_update(0, hdr, 4);
     crc = crc32_update(crc, hdr + 8, 8);
-    for (int i = 0; i < n_pieces; i++)
-        crc = crc32_update(crc, pc[i].p, pc[i].n);
+    crc = crc_pieces(crc, pc, n_pieces);
     memcpy(hdr + 4, &crc, 4);
     if (write_full(fd, hdr, sizeof hdr))
         return -1;
-    for (int i = 0; i < n_pieces; i++)
-        if (write_full(fd, pc[i].p, pc[i].n))
-            return -1;
-    return 0;
+    return write_pieces(fd, pc, n_pieces);
 }
 
 static void rng_pack(unsigned char *out, const rng *r)
@@ -143,10 +164,11 @@ static int write_sections(int fd, const sac *s, const ckpt_counters *c,
     for (int i = 0; i < n_rngs; i++)
         rng_pack(rbuf + 8 + i * RNG_LEN, rngs[i]);
 
+    piece nets[2];
+    nets_pieces(s, nets);
     if (write_section(fd, S_META, &(piece){&m, sizeof m}, 1) ||
         write_section(fd, S_CONF, &(piece){conf, conf_len}, 1) ||
-        write_section(fd, S_NETS, (piece[]){{s->params, nb}, {s->target, nb}},
-                      2) ||
+        write_section(fd, S_NETS, nets, 2) ||
         write_section(fd, S_ADAM, (piece[]){{s->adam_m, nb}, {s->adam_v, nb}},
                       2) ||
         write_section(fd, S_OPTS, &(piece){opts, sizeof opts}, 1) ||
@@ -831,5 +853,132 @@ int ckpt_find_latest(const char *dir, const sac *want, ckpt_info *info,
         errf(err, errlen, "no valid checkpoint in %s (%d invalid%s%s)", dir,
              n, n ? ": " : "", names);
     free(v);
+    return rc;
+}
+
+// ---- weights files (docs/weights.md) ----
+
+#define WEIGHTS_MAGIC "HPOWGT\r\n"
+#define WEIGHTS_VERSION 1u
+
+typedef struct weights_header {
+    char magic[8];
+    uint32_t version;
+    uint32_t obs_dim, act_dim;
+    uint32_t pi_layers, pi_hidden, q_layers, q_hidden, h_hidden, h_use_state;
+    uint32_t reserved;
+    uint64_t n_params;
+    uint64_t updates;
+    float log_alpha;
+    uint32_t crc;      /* CRC-32 of the header with crc = 0, then the data */
+} weights_header;
+
+static void fill_header(const sac *s, weights_header *h)
+{
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, WEIGHTS_MAGIC, 8);
+    h->version = WEIGHTS_VERSION;
+    h->obs_dim = (uint32_t)s->nets.obs_dim;
+    h->act_dim = (uint32_t)s->nets.act_dim;
+    h->pi_layers = (uint32_t)s->cfg.pi_layers;
+    h->pi_hidden = (uint32_t)s->cfg.pi_hidden;
+    h->q_layers = (uint32_t)s->cfg.q_layers;
+    h->q_hidden = (uint32_t)s->cfg.q_hidden;
+    h->h_hidden = (uint32_t)s->cfg.h_hidden;
+    h->h_use_state = (uint32_t)s->cfg.h_use_state;
+    h->n_params = s->nets.n_params;
+    h->updates = (uint64_t)s->updates;
+    h->log_alpha = s->log_alpha;
+}
+
+/* A weights file's pieces: its header, then the network block. */
+static void weights_pieces(const sac *s, const weights_header *h, piece pc[3])
+{
+    pc[0] = (piece){h, sizeof *h};
+    nets_pieces(s, pc + 1);
+}
+
+typedef struct weights_out {
+    const sac *s;
+    const weights_header *h;
+} weights_out;
+
+static int write_weights(int fd, void *ctx)
+{
+    const weights_out *w = ctx;
+    piece pc[3];
+    weights_pieces(w->s, w->h, pc);
+    return write_pieces(fd, pc, 3);
+}
+
+int ckpt_weights_save(const char *path, const sac *s, char *err, size_t errlen)
+{
+    weights_header h;
+    fill_header(s, &h);
+    piece pc[3];
+    weights_pieces(s, &h, pc);
+    h.crc = crc_pieces(0, pc, 3); /* pc[0] points at h, crc still 0 */
+    return write_file_atomic(path, write_weights, &(weights_out){s, &h}, err,
+                             errlen);
+}
+
+int ckpt_weights_load(const char *path, sac *s, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        errf(err, errlen, "cannot open weights %s: %s", path, strerror(errno));
+        return -1;
+    }
+    weights_header h, want;
+    fill_header(s, &want);
+    size_t nb = s->nets.n_params * sizeof(float);
+    float *p = NULL, *t = NULL;
+    int rc = -1;
+    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, WEIGHTS_MAGIC, 8)) {
+        errf(err, errlen, "%s: not an hpo weights file (bad magic)", path);
+        goto out;
+    }
+    if (h.version != WEIGHTS_VERSION) {
+        errf(err, errlen, "%s: weights version %u, this build reads %u", path,
+             h.version, WEIGHTS_VERSION);
+        goto out;
+    }
+    if (h.obs_dim != want.obs_dim || h.act_dim != want.act_dim ||
+        h.pi_layers != want.pi_layers || h.pi_hidden != want.pi_hidden ||
+        h.q_layers != want.q_layers || h.q_hidden != want.q_hidden ||
+        h.h_hidden != want.h_hidden || h.h_use_state != want.h_use_state ||
+        h.n_params != want.n_params) {
+        errf(err, errlen,
+             "%s: shapes differ: file obs %u act %u pi %ux%u q %ux%u h %u "
+             "(state %u), this agent obs %u act %u pi %ux%u q %ux%u h %u "
+             "(state %u)",
+             path, h.obs_dim, h.act_dim, h.pi_layers, h.pi_hidden, h.q_layers,
+             h.q_hidden, h.h_hidden, h.h_use_state, want.obs_dim,
+             want.act_dim, want.pi_layers, want.pi_hidden, want.q_layers,
+             want.q_hidden, want.h_hidden, want.h_use_state);
+        goto out;
+    }
+    p = xmalloc(nb);
+    t = xmalloc(nb);
+    if (fread(p, 1, nb, f) != nb || fread(t, 1, nb, f) != nb) {
+        errf(err, errlen, "%s: truncated (expected %zu parameter bytes)", path,
+             2 * nb);
+        goto out;
+    }
+    uint32_t stored = h.crc;
+    h.crc = 0;
+    piece pc[3] = {{&h, sizeof h}, {p, nb}, {t, nb}}; /* weights_pieces' layout */
+    if (crc_pieces(0, pc, 3) != stored) {
+        errf(err, errlen, "%s: checksum mismatch (file corrupt)", path);
+        goto out;
+    }
+    memcpy(s->params, p, nb);
+    memcpy(s->target, t, nb);
+    s->log_alpha = h.log_alpha;
+    rc = 0;
+out:
+    free(p);
+    free(t);
+    fclose(f);
     return rc;
 }

@@ -113,6 +113,23 @@ int ckpt_restore(const ckpt_info *info, sac *s, ckpt_counters *c,
 int ckpt_restore_weights(const ckpt_info *info, sac *s, char *err,
                          size_t errlen);
 
+// ---- weights files ----
+/* A weights file (docs/weights.md) holds a checkpoint's network block (the
+ * NETS section's params and target, written by the same code) behind its own
+ * header with log_alpha: enough to act, not to resume. */
+
+/*
+ * Save s's parameters (every network and the critic targets) and log_alpha
+ * to path in the weights format (temporary file, fsync, rename, directory
+ * fsync). Returns 0, or -1 with a message in err.
+ */
+int ckpt_weights_save(const char *path, const sac *s, char *err, size_t errlen);
+
+/* Load a weights file into s, checking magic, version, every dimension,
+ * length and checksum. Returns 0, or -1 with a message naming the file and
+ * the mismatch; s is unchanged on failure. */
+int ckpt_weights_load(const char *path, sac *s, char *err, size_t errlen);
+
 /*
  * The observation of one row of the replay buffer saved in a verified
  * checkpoint (ckpt_open), rows counted from the oldest transition held (0)

@@ -10,6 +10,20 @@
 
 #include "util.h"
 
+/* OpenBLAS extensions; declared here, the one place that calls them, so a
+ * cblas.h without them still builds. */
+void openblas_set_num_threads(int);
+char *openblas_get_corename(void);
+
+// ---- BLAS threads ----
+void nn_set_threads(int n)
+{
+    HPO_ASSERT(n >= 1);
+    openblas_set_num_threads(n);
+}
+
+const char *nn_blas_core(void) { return openblas_get_corename(); }
+
 // ---- activations ----
 
 #if defined(__AVX2__)

@@ -27,6 +27,16 @@ typedef enum {
     ACT_SIGMOID,
 } act_kind;
 
+// ---- BLAS threads ----
+/* Threads each BLAS call of this process may use (n >= 1): 1 where the
+ * caller's own threads split the work (the update's lanes, actors), the
+ * configured count where one thread calls BLAS. */
+void nn_set_threads(int n);
+
+/* The BLAS library's name of the CPU kernel set it runs, for benchmark
+ * output; a static string. */
+const char *nn_blas_core(void);
+
 // ---- activations ----
 /* y[i] = act(y[i]) in place, i < n. */
 void act_forward(float *y, size_t n, act_kind k);

@@ -1,7 +1,5 @@
 #include "replay.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +15,7 @@ struct replay {
     float *next_obs;             /* (capacity, obs_dim) */
     uint8_t *terminated;         /* (capacity) */
     size_t head;                 /* next row to write */
-    _Atomic uint64_t pushed;     /* written under lock, read without */
-    pthread_mutex_t lock;        /* guards every row and head */
+    uint64_t pushed;             /* transitions ever pushed */
 };
 
 /* capacity * dim floats, aborting with the sizes on overflow. */
@@ -44,8 +41,6 @@ replay *replay_new(size_t capacity, int obs_dim, int act_dim)
     rb->reward = alloc_rows(capacity, 1);
     rb->next_obs = alloc_rows(capacity, obs_dim);
     rb->terminated = xcalloc(capacity, 1);
-    atomic_init(&rb->pushed, 0);
-    HPO_ASSERT(pthread_mutex_init(&rb->lock, NULL) == 0);
     return rb;
 }
 
@@ -54,7 +49,6 @@ void replay_destroy(replay **rb)
     if (!rb || !*rb)
         return;
     replay *p = *rb;
-    pthread_mutex_destroy(&p->lock);
     free(p->obs);
     free(p->act);
     free(p->reward);
@@ -65,7 +59,7 @@ void replay_destroy(replay **rb)
 }
 
 /* Copy rows [i, i + n) of the inputs into ring rows [head, head + n);
- * the caller holds the lock and keeps head + n <= capacity. */
+ * the caller keeps head + n <= capacity. */
 static void put_rows(replay *rb, size_t n, size_t i, const float *obs,
                      const float *act, const float *reward,
                      const float *next_obs, const uint8_t *terminated)
@@ -84,17 +78,14 @@ void replay_push(replay *rb, const float *obs, const float *act, float reward,
                  const float *next_obs, int terminated)
 {
     uint8_t term = terminated != 0;
-    pthread_mutex_lock(&rb->lock);
     put_rows(rb, 1, 0, obs, act, &reward, next_obs, &term);
-    atomic_fetch_add(&rb->pushed, 1);
-    pthread_mutex_unlock(&rb->lock);
+    rb->pushed++;
 }
 
 void replay_push_batch(replay *rb, size_t n, const float *obs, const float *act,
                        const float *reward, const float *next_obs,
                        const uint8_t *terminated)
 {
-    pthread_mutex_lock(&rb->lock);
     /* Rows older than the last `capacity` would be overwritten within this
      * call: skip them, but advance head as if they had been written. */
     size_t i = 0;
@@ -107,17 +98,15 @@ void replay_push_batch(replay *rb, size_t n, const float *obs, const float *act,
         put_rows(rb, chunk, i, obs, act, reward, next_obs, terminated);
         i += chunk;
     }
-    atomic_fetch_add(&rb->pushed, (uint64_t)n);
-    pthread_mutex_unlock(&rb->lock);
+    rb->pushed += (uint64_t)n;
 }
 
 size_t replay_size(const replay *rb)
 {
-    uint64_t p = atomic_load(&rb->pushed);
-    return p < rb->capacity ? (size_t)p : rb->capacity;
+    return rb->pushed < rb->capacity ? (size_t)rb->pushed : rb->capacity;
 }
 
-uint64_t replay_pushed(const replay *rb) { return atomic_load(&rb->pushed); }
+uint64_t replay_pushed(const replay *rb) { return rb->pushed; }
 
 void replay_batch_init(replay_batch *b, int m, int obs_dim, int act_dim)
 {
@@ -146,7 +135,6 @@ void replay_sample(replay *rb, rng *r, replay_batch *out)
 {
     HPO_ASSERT(out->obs_dim == rb->obs_dim && out->act_dim == rb->act_dim);
     size_t od = (size_t)rb->obs_dim, ad = (size_t)rb->act_dim;
-    pthread_mutex_lock(&rb->lock);
     size_t size = replay_size(rb);
     HPO_ASSERT(size > 0);
     for (size_t j = 0; j < (size_t)out->m; j++) {
@@ -157,18 +145,16 @@ void replay_sample(replay *rb, rng *r, replay_batch *out)
         memcpy(out->next_obs + j * od, rb->next_obs + k * od, od * sizeof(float));
         out->done[j] = rb->terminated[k] ? 1.0f : 0.0f;
     }
-    pthread_mutex_unlock(&rb->lock);
 }
 
 // ---- checkpoint access ----
 
 void replay_rows_get(replay *rb, replay_rows *v)
 {
-    pthread_mutex_lock(&rb->lock);
     v->capacity = rb->capacity;
     v->n = replay_size(rb);
     v->head = rb->head;
-    v->pushed = atomic_load(&rb->pushed);
+    v->pushed = rb->pushed;
     v->obs_dim = rb->obs_dim;
     v->act_dim = rb->act_dim;
     v->obs = rb->obs;
@@ -176,7 +162,6 @@ void replay_rows_get(replay *rb, replay_rows *v)
     v->reward = rb->reward;
     v->next_obs = rb->next_obs;
     v->terminated = rb->terminated;
-    pthread_mutex_unlock(&rb->lock);
 }
 
 /* Copy rows [src, src + n) of v into rows [dst, dst + n) of rb. */
@@ -197,11 +182,10 @@ int replay_restore(replay *rb, const replay_rows *v)
     HPO_ASSERT(v->obs_dim == rb->obs_dim && v->act_dim == rb->act_dim);
     HPO_ASSERT(v->n <= v->capacity && (v->n == 0 || v->head < v->capacity));
     int exact = 1;
-    pthread_mutex_lock(&rb->lock);
     if (v->capacity == rb->capacity) {
         copy_rows(rb, 0, v, 0, v->n);
         rb->head = v->head;
-        atomic_store(&rb->pushed, v->pushed);
+        rb->pushed = v->pushed;
     } else {
         /* oldest first: from head once the ring has wrapped, else from 0 */
         int wrapped = v->pushed > v->capacity;
@@ -211,9 +195,8 @@ int replay_restore(replay *rb, const replay_rows *v)
         for (size_t i = 0; i < k; i++)
             copy_rows(rb, i, v, (start + skip + i) % v->capacity, 1);
         rb->head = k % rb->capacity;
-        atomic_store(&rb->pushed, k < rb->capacity ? (uint64_t)k : v->pushed);
+        rb->pushed = k < rb->capacity ? (uint64_t)k : v->pushed;
         exact = !wrapped && skip == 0;
     }
-    pthread_mutex_unlock(&rb->lock);
     return exact;
 }

@@ -6,11 +6,10 @@
  * (capacity). Once full, each push overwrites the oldest row. Storage is
  * allocated once in replay_new; push and sample allocate nothing.
  *
- * Threads: one writer and one reader may use the same buffer concurrently.
- * A mutex is held around every push, push_batch and sample, so a sampled row
- * is always one whole transition (never half old, half new). The reader
- * blocks the writer only for the copy of one batch. replay_size and
- * replay_pushed read an atomic counter without the lock.
+ * Threads: none of its own and no lock. The learner and the trainer push
+ * and sample from their one loop thread (the update's worker lanes only read
+ * the sampled batch), so a buffer is used by one thread at a time; a program
+ * that pushes from one thread and samples from another must add the lock.
  */
 #ifndef HPO_REPLAY_H
 #define HPO_REPLAY_H
@@ -40,7 +39,7 @@ void replay_push(replay *rb, const float *obs, const float *act, float reward,
                  const float *next_obs, int terminated);
 
 /*
- * Append n transitions in order, under one lock; the same contents as n calls
+ * Append n transitions in order; the same contents as n calls
  * of replay_push. obs (n, obs_dim)  act (n, act_dim)  reward (n)
  * next_obs (n, obs_dim)  terminated (n).
  */

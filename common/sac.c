@@ -1,19 +1,12 @@
 #include "sac.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "pool.h"
 #include "util.h"
-
-/* OpenBLAS extension; declared here so a cblas.h without it still builds. */
-void openblas_set_num_threads(int);
 
 #define SAC_MAX_LANES 64
 /* Rows per noise block: each block of the batch draws its loss noise from
@@ -35,7 +28,6 @@ typedef struct sac_lane {
     double loss, logp, dist; /* policy loss sums over these rows */
     float qloss;          /* critic loss of the critic this lane ran */
     double qsum;          /* sum of Q1 over the batch (the lane that ran Q1) */
-    pthread_t tid;
 } sac_lane;
 
 typedef enum {
@@ -45,48 +37,15 @@ typedef enum {
     TASK_REDUCE,          /* sum the lanes' policy gradients, a slice each */
 } task_kind;
 
-/* Worker threads and the task they run next. A hand-off spins for up to
- * SAC_SPIN_NS before it sleeps on a condition variable: the update's tasks
- * follow each other within microseconds, and a sleeping thread costs a
- * futex wake-up (an interrupt to another core) on each side of each task. */
-typedef struct sac_pool {
-    pthread_mutex_t mu;
-    pthread_cond_t start, done;
-    atomic_long gen;      /* task generation: bumped for each task */
-    atomic_long pending;  /* workers still running the current task */
-    atomic_int sleepers;  /* workers asleep on start */
-    atomic_int waiting;   /* the caller asleep on done */
-    atomic_int quit;
-} sac_pool;
-
-#define SAC_SPIN_NS 200000
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-/* Spin until *v != val (want_ne) or *v == val (!want_ne), for at most
- * SAC_SPIN_NS; 1 when it came. */
-static int spin_until(atomic_long *v, long val, int want_ne)
-{
-    double t0 = 0.0; /* read the clock only once the wait is not short */
-    for (unsigned i = 1;; i++) {
-        long x = atomic_load_explicit(v, memory_order_acquire);
-        if (want_ne ? x != val : x == val)
-            return 1;
-        cpu_relax();
-        if (!(i & 255)) {
-            double t = now_s();
-            if (t0 == 0.0)
-                t0 = t;
-            else if ((t - t0) * 1e9 > SAC_SPIN_NS)
-                return 0;
-        }
-    }
-}
+/* The lanes' threads and the task they run next: run_task writes the task
+ * before pool_start, the lanes read it. */
+typedef struct sac_work {
+    pool *pool;           /* lanes 1 .. n_lanes - 1; NULL with one lane */
+    task_kind task;
+    const replay_batch *b;
+    float alpha;
+    int step;
+} sac_work;
 
 static void set_hd(hd_params *p, int kind, const hpo_config *c, float std)
 {
@@ -98,31 +57,10 @@ static void set_hd(hd_params *p, int kind, const hpo_config *c, float std)
 
 static void lane_run(sac_lane *l);
 
-static void *lane_main(void *arg)
+static void lane_task(void *arg, int index)
 {
-    sac_lane *l = arg;
-    sac_pool *p = l->s->pool;
-    long seen = 0;
-    for (;;) {
-        if (!spin_until(&p->gen, seen, 1)) {
-            pthread_mutex_lock(&p->mu);
-            atomic_fetch_add(&p->sleepers, 1);
-            while (atomic_load(&p->gen) == seen && !atomic_load(&p->quit))
-                pthread_cond_wait(&p->start, &p->mu);
-            atomic_fetch_sub(&p->sleepers, 1);
-            pthread_mutex_unlock(&p->mu);
-        }
-        if (atomic_load(&p->quit))
-            break;
-        seen = atomic_load(&p->gen);
-        lane_run(l);
-        if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->waiting)) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
-    }
-    return NULL;
+    sac *s = arg;
+    lane_run(&s->lanes[index]);
 }
 
 /* Lanes, their row blocks and workspaces, and the worker threads. */
@@ -144,36 +82,20 @@ static void lanes_init(sac *s)
         mlp_cache_init(&l->pic, &s->nets.pi, l->n);
         l->gpol = i ? xalloc_floats(s->nets.pol_off + s->nets.pol_n) : NULL;
     }
+    s->work = xcalloc(1, sizeof *s->work);
     if (L == 1)
         return;
     /* the lanes are the threads: each BLAS call stays on its caller's */
-    openblas_set_num_threads(1);
-    sac_pool *p = xcalloc(1, sizeof *p);
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->start, NULL);
-    pthread_cond_init(&p->done, NULL);
-    s->pool = p;
-    for (int i = 1; i < L; i++)
-        if (pthread_create(&s->lanes[i].tid, NULL, lane_main, &s->lanes[i]))
-            hpo_panic(__FILE__, __LINE__, "cannot start update thread %d", i);
+    nn_set_threads(1);
+    s->work->pool = pool_new(L - 1, lane_task, s);
 }
 
 static void lanes_release(sac *s)
 {
-    sac_pool *p = s->pool;
-    if (p) {
-        pthread_mutex_lock(&p->mu);
-        atomic_store(&p->quit, 1);
-        atomic_fetch_add(&p->gen, 1);
-        pthread_cond_broadcast(&p->start);
-        pthread_mutex_unlock(&p->mu);
-        for (int i = 1; i < s->n_lanes; i++)
-            pthread_join(s->lanes[i].tid, NULL);
-        pthread_mutex_destroy(&p->mu);
-        pthread_cond_destroy(&p->start);
-        pthread_cond_destroy(&p->done);
-        free(p);
-        s->pool = NULL;
+    if (s->work) {
+        pool_destroy(&s->work->pool);
+        free(s->work);
+        s->work = NULL;
     }
     for (int i = 0; i < s->n_lanes; i++) {
         hd_ws_release(&s->lanes[i].hw);
@@ -298,32 +220,17 @@ static double lap_start(const sac_lane *l)
 static void run_task(sac *s, task_kind task, const replay_batch *b,
                      float alpha, int step)
 {
-    sac_pool *p = s->pool;
-    s->task_b = b;
-    s->task_alpha = alpha;
-    s->task = (int)task;
-    s->task_step = step;
-    if (!p) {
+    sac_work *w = s->work;
+    *w = (sac_work){.pool = w->pool, .task = task, .b = b, .alpha = alpha,
+                    .step = step};
+    if (!w->pool) {
         lane_run(&s->lanes[0]);
         return;
     }
-    atomic_store(&p->pending, s->n_lanes - 1);
-    atomic_fetch_add(&p->gen, 1);
-    if (atomic_load(&p->sleepers)) {
-        pthread_mutex_lock(&p->mu);
-        pthread_cond_broadcast(&p->start);
-        pthread_mutex_unlock(&p->mu);
-    }
+    pool_start(w->pool);
     lane_run(&s->lanes[0]);
     double t0 = lap_start(&s->lanes[0]);
-    if (!spin_until(&p->pending, 0, 0)) {
-        pthread_mutex_lock(&p->mu);
-        atomic_store(&p->waiting, 1);
-        while (atomic_load(&p->pending))
-            pthread_cond_wait(&p->done, &p->mu);
-        atomic_store(&p->waiting, 0);
-        pthread_mutex_unlock(&p->mu);
-    }
+    pool_wait(w->pool);
     lap(&s->lanes[0], SAC_PH_SYNC, &t0);
 }
 
@@ -588,19 +495,19 @@ float sac_policy_grad(sac *s, const replay_batch *b, rng *r, float alpha,
 
 static void lane_run(sac_lane *l)
 {
-    sac *s = l->s;
-    switch ((task_kind)s->task) {
+    const sac_work *w = l->s->work;
+    switch (w->task) {
     case TASK_TARGET:
-        lane_target(l, s->task_b, s->task_alpha);
+        lane_target(l, w->b, w->alpha);
         break;
     case TASK_CRITIC:
-        lane_critic(l, s->task_step);
+        lane_critic(l, w->step);
         break;
     case TASK_POLICY:
-        lane_policy(l, s->task_b, s->task_alpha);
+        lane_policy(l, w->b, w->alpha);
         break;
     case TASK_REDUCE:
-        lane_reduce(l, s->task_step);
+        lane_reduce(l, w->step);
         break;
     }
 }
@@ -730,132 +637,4 @@ double sac_update_macs(const sac *s)
         total += K * 2.0 * h;
     total += pi + (pi - n->pi.dims[0] * n->pi.dims[1]);
     return total;
-}
-
-// ---- weights file (docs/weights.md) ----
-
-#define WEIGHTS_MAGIC "HPOWGT\r\n"
-#define WEIGHTS_VERSION 1u
-
-typedef struct weights_header {
-    char magic[8];
-    uint32_t version;
-    uint32_t obs_dim, act_dim;
-    uint32_t pi_layers, pi_hidden, q_layers, q_hidden, h_hidden, h_use_state;
-    uint32_t reserved;
-    uint64_t n_params;
-    uint64_t updates;
-    float log_alpha;
-    uint32_t crc;      /* CRC-32 of the header with crc = 0, then the data */
-} weights_header;
-
-static void fill_header(const sac *s, weights_header *h)
-{
-    memset(h, 0, sizeof *h);
-    memcpy(h->magic, WEIGHTS_MAGIC, 8);
-    h->version = WEIGHTS_VERSION;
-    h->obs_dim = (uint32_t)s->nets.obs_dim;
-    h->act_dim = (uint32_t)s->nets.act_dim;
-    h->pi_layers = (uint32_t)s->cfg.pi_layers;
-    h->pi_hidden = (uint32_t)s->cfg.pi_hidden;
-    h->q_layers = (uint32_t)s->cfg.q_layers;
-    h->q_hidden = (uint32_t)s->cfg.q_hidden;
-    h->h_hidden = (uint32_t)s->cfg.h_hidden;
-    h->h_use_state = (uint32_t)s->cfg.h_use_state;
-    h->n_params = s->nets.n_params;
-    h->updates = (uint64_t)s->updates;
-    h->log_alpha = s->log_alpha;
-}
-
-/* The weights file's bytes: header, parameters, targets. */
-typedef struct weights_out {
-    const sac *s;
-    const weights_header *h;
-} weights_out;
-
-static int write_weights(int fd, void *ctx)
-{
-    const weights_out *w = ctx;
-    size_t nb = w->s->nets.n_params * sizeof(float);
-    return write_full(fd, w->h, sizeof *w->h) ||
-                   write_full(fd, w->s->params, nb) ||
-                   write_full(fd, w->s->target, nb)
-               ? -1
-               : 0;
-}
-
-int sac_save(const sac *s, const char *path, char *err, size_t errlen)
-{
-    weights_header h;
-    fill_header(s, &h);
-    size_t nb = s->nets.n_params * sizeof(float);
-    uint32_t crc = crc32_update(0, &h, sizeof h);
-    crc = crc32_update(crc, s->params, nb);
-    crc = crc32_update(crc, s->target, nb);
-    h.crc = crc;
-    return write_file_atomic(path, write_weights, &(weights_out){s, &h}, err,
-                             errlen);
-}
-
-int sac_load(sac *s, const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        errf(err, errlen, "cannot open weights %s: %s", path, strerror(errno));
-        return -1;
-    }
-    weights_header h, want;
-    fill_header(s, &want);
-    size_t nb = s->nets.n_params * sizeof(float);
-    float *p = NULL, *t = NULL;
-    int rc = -1;
-    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, WEIGHTS_MAGIC, 8)) {
-        errf(err, errlen, "%s: not an hpo weights file (bad magic)", path);
-        goto out;
-    }
-    if (h.version != WEIGHTS_VERSION) {
-        errf(err, errlen, "%s: weights version %u, this build reads %u", path,
-             h.version, WEIGHTS_VERSION);
-        goto out;
-    }
-    if (h.obs_dim != want.obs_dim || h.act_dim != want.act_dim ||
-        h.pi_layers != want.pi_layers || h.pi_hidden != want.pi_hidden ||
-        h.q_layers != want.q_layers || h.q_hidden != want.q_hidden ||
-        h.h_hidden != want.h_hidden || h.h_use_state != want.h_use_state ||
-        h.n_params != want.n_params) {
-        errf(err, errlen,
-             "%s: shapes differ: file obs %u act %u pi %ux%u q %ux%u h %u "
-             "(state %u), this agent obs %u act %u pi %ux%u q %ux%u h %u "
-             "(state %u)",
-             path, h.obs_dim, h.act_dim, h.pi_layers, h.pi_hidden, h.q_layers,
-             h.q_hidden, h.h_hidden, h.h_use_state, want.obs_dim,
-             want.act_dim, want.pi_layers, want.pi_hidden, want.q_layers,
-             want.q_hidden, want.h_hidden, want.h_use_state);
-        goto out;
-    }
-    p = xmalloc(nb);
-    t = xmalloc(nb);
-    if (fread(p, 1, nb, f) != nb || fread(t, 1, nb, f) != nb) {
-        errf(err, errlen, "%s: truncated (expected %zu parameter bytes)", path,
-             2 * nb);
-        goto out;
-    }
-    uint32_t stored = h.crc;
-    h.crc = 0;
-    uint32_t crc = crc32_update(0, &h, sizeof h);
-    crc = crc32_update(crc, p, nb);
-    crc = crc32_update(crc, t, nb);
-    if (crc != stored) {
-        errf(err, errlen, "%s: checksum mismatch (file corrupt)", path);
-        goto out;
-    }
-    memcpy(s->params, p, nb);
-    memcpy(s->target, t, nb);
-    s->log_alpha = h.log_alpha;
-    rc = 0;
-out:
-    free(p);
-    free(t);
-    fclose(f);
-    return rc;
 }

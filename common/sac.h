@@ -82,10 +82,7 @@ typedef struct sac {
     int n_lanes;            /* threads of the update: cfg.threads, at most
                                one per 16-row noise block of the batch */
     struct sac_lane *lanes; /* (n_lanes) rows, workspaces; opaque */
-    struct sac_pool *pool;  /* worker threads; NULL with one lane */
-    int task, task_step;    /* the task the lanes run, and its arguments */
-    const replay_batch *task_b;
-    float task_alpha;
+    struct sac_work *work;  /* the lanes' threads and task; opaque (sac.c) */
     uint64_t noise_key;     /* the task's noise streams (sac.c: lane_noise) */
     mlp_cache qc[2];        /* critic loss: Q1, Q2 forward over the batch */
     float *sa;              /* (m, ds + da) critic loss input */
@@ -129,18 +126,6 @@ void sac_update(sac *s, const replay_batch *b, rng *r, sac_stats *st);
  */
 void sac_act(sac *s, const float *obs, int n, int deterministic, rng *r,
              float *action, float *hd_dist);
-
-/*
- * Save the parameters (every network and the critic targets) and log_alpha
- * to path in the weights format of docs/weights.md (temporary file, fsync,
- * rename). Returns 0, or -1 with a message in err.
- */
-int sac_save(const sac *s, const char *path, char *err, size_t errlen);
-
-/* Load weights saved by sac_save into s, checking magic, version, checksum
- * and every dimension. Returns 0, or -1 with a message naming the file and
- * the mismatch; s is unchanged on failure. */
-int sac_load(sac *s, const char *path, char *err, size_t errlen);
 
 // ---- the update's parts, exposed for gradient checks and benchmarks ----
 /* s->y (m) = r + gamma (1 - done) (min Q'(s', aK') - alpha log pi(a0'|s')),

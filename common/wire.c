@@ -2,15 +2,12 @@
  * wire.c - the one module that touches protobuf-c: framing, limits, pack and
  * unpack of proto/hpo.proto (contract in wire.h).
  *
- * Decoding is two passes over the untrusted bytes. The scan walks the
- * protobuf wire format by hand, allocating nothing: it finds the magic, the
- * version and the body, then walks the body and its sub-messages against a
- * table of the fields each message has, counting every array and checking
- * the counts against n, the dims and the receiver's wire_expect. Only a
- * message that passes is given to protobuf-c, whose allocations are then
- * bounded by the checked counts; the unpacked counts must equal the scanned
- * ones, values are checked, everything is copied into the wire_msg and the
- * protobuf-c object is freed before returning.
+ * Decoding parses once: the envelope is walked by hand (magic, version,
+ * which body, how long) without allocating; a walk over the body's tags
+ * driven by protobuf-c's descriptors refuses the little protobuf-c would let
+ * through (lint); protobuf-c unpacks the message into a per-message arena
+ * under a byte budget; then counts, dims and values are checked on the
+ * unpacked struct, whose arrays the wire_msg points at in the arena.
  */
 #include "wire.h"
 
@@ -119,9 +116,13 @@ void wire_msg_init(wire_msg *m, wire_type type)
     m->version = WIRE_VERSION;
 }
 
+typedef struct arena arena;
+static void arena_destroy(arena **pa);
+
 void wire_msg_release(wire_msg *m)
 {
-    free(m->store);
+    arena *a = m->store;
+    arena_destroy(&a);
     memset(m, 0, sizeof *m);
 }
 
@@ -393,7 +394,7 @@ void *wire_encode_alloc(const wire_msg *m, size_t *len)
     return buf;
 }
 
-// ---- scanning the wire format (no allocation) ----
+// ---- the envelope (no allocation) ----
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 typedef struct span {
@@ -467,345 +468,6 @@ static int next_field(const uint8_t **p, const uint8_t *end, field *f)
     }
 }
 
-/* What a known field holds; K_NONE marks an unknown field number. */
-enum kind {
-    K_NONE = 0,
-    K_INT,    /* varint <= INT32_MAX: uint32, bool, enum */
-    K_U64,    /* varint */
-    K_F32,    /* fixed32, float */
-    K_F64,    /* fixed64 */
-    K_NAME,   /* string < WIRE_NAME_MAX bytes, printable */
-    K_TEXT,   /* string < WIRE_TEXT_MAX bytes, printable */
-    K_BYTES,
-    K_MSG,    /* one sub-message */
-    K_ARR32,  /* repeated float / fixed32: packed runs or single values */
-    K_MSGS,   /* repeated sub-message (at most WIRE_MAX_BLOCKS) */
-};
-
-#define NF 16 /* our field numbers are < NF; larger ones are unknown */
-
-typedef struct seen {
-    uint32_t count;   /* occurrences (K_ARR32: runs) */
-    uint64_t v;       /* value of a scalar */
-    span s;           /* payload of a string, bytes or message */
-    uint64_t elems;   /* K_ARR32 values, K_MSGS messages */
-} seen;
-
-typedef struct fields {
-    seen f[NF];
-    span msgs[WIRE_MAX_BLOCKS]; /* the K_MSGS field's messages */
-} fields;
-
-static int wire_type_of(int kind)
-{
-    switch (kind) {
-    case K_INT:
-    case K_U64:
-        return WT_VARINT;
-    case K_F32:
-        return WT_I32;
-    case K_F64:
-        return WT_I64;
-    default:
-        return WT_LEN;
-    }
-}
-
-static int printable(span s)
-{
-    for (size_t i = 0; i < s.n; i++)
-        if (s.p[i] < 0x20 || s.p[i] == 0x7f)
-            return 0;
-    return 1;
-}
-
-/* Walk message m (called what in messages) against kinds[field number]. */
-static wire_reject walk(span m, const uint8_t kinds[NF], const char *what,
-                        fields *fs, char *err, size_t errlen)
-{
-    const uint8_t *p = m.p, *end = m.p + m.n;
-    int unknown = 0, r;
-    field f;
-    memset(fs, 0, sizeof *fs);
-    while ((r = next_field(&p, end, &f)) > 0) {
-        int k = f.num < NF ? kinds[f.num] : K_NONE;
-        seen *s = &fs->f[f.num < NF ? f.num : 0];
-        if (k == K_NONE) {
-            if (++unknown > WIRE_MAX_UNKNOWN)
-                return reject(WIRE_MALFORMED, err, errlen,
-                              "%s: more than %d unknown fields", what,
-                              WIRE_MAX_UNKNOWN);
-            continue;
-        }
-        if (k == K_ARR32 && (f.wt == WT_LEN || f.wt == WT_I32)) {
-            if (f.wt == WT_LEN && f.s.n % 4)
-                return reject(WIRE_MALFORMED, err, errlen,
-                              "%s: field %u: packed run of %zu bytes", what,
-                              f.num, f.s.n);
-            s->elems += f.wt == WT_LEN ? f.s.n / 4 : 1;
-            s->count++;
-            continue;
-        }
-        if (f.wt != wire_type_of(k) || k == K_ARR32)
-            return reject(WIRE_MALFORMED, err, errlen,
-                          "%s: field %u has wire type %d", what, f.num, f.wt);
-        if (k == K_MSGS) {
-            if (s->elems == WIRE_MAX_BLOCKS)
-                return reject(WIRE_BAD_DIMS, err, errlen,
-                              "%s: more than %d blocks", what,
-                              WIRE_MAX_BLOCKS);
-            fs->msgs[s->elems++] = f.s;
-            continue;
-        }
-        if (s->count++)
-            return reject(WIRE_MALFORMED, err, errlen,
-                          "%s: field %u repeated", what, f.num);
-        s->v = f.v;
-        s->s = f.s;
-        if (k == K_INT && f.v > INT32_MAX)
-            return reject(WIRE_BAD_VALUE, err, errlen,
-                          "%s: field %u = %llu out of range", what, f.num,
-                          (unsigned long long)f.v);
-        if ((k == K_NAME || k == K_TEXT) &&
-            (f.s.n >= (k == K_NAME ? WIRE_NAME_MAX : WIRE_TEXT_MAX) ||
-             !printable(f.s)))
-            return reject(WIRE_BAD_VALUE, err, errlen,
-                          "%s: field %u: string of %zu bytes too long or "
-                          "unprintable", what, f.num, f.s.n);
-    }
-    if (r < 0)
-        return reject(WIRE_MALFORMED, err, errlen,
-                      "%s: bad field at byte %td of %zu", what, p - m.p, m.n);
-    return WIRE_OK;
-}
-
-// ---- per-message field tables (field number -> kind) ----
-static const uint8_t hello_k[NF] = {
-    [1] = K_NAME, [2] = K_INT, [3] = K_INT, [4] = K_NAME, [5] = K_F64,
-    [6] = K_TEXT, [7] = K_INT, [8] = K_INT, [9] = K_INT,
-};
-static const uint8_t agent_k[NF] = {
-    [1] = K_INT, [2] = K_INT, [3] = K_F32, [4] = K_F32, [5] = K_F32,
-    [6] = K_INT, [7] = K_INT, [8] = K_INT, [9] = K_INT, [10] = K_INT,
-    [11] = K_INT, [12] = K_INT,
-};
-static const uint8_t welcome_k[NF] = {
-    [1] = K_NAME, [2] = K_U64, [3] = K_U64, [4] = K_U64, [5] = K_U64,
-    [6] = K_INT, [7] = K_INT, [8] = K_INT, [9] = K_INT, [10] = K_U64,
-    [11] = K_INT, [12] = K_MSG,
-};
-static const uint8_t refuse_k[NF] = {[1] = K_TEXT};
-static const uint8_t batch_k[NF] = {
-    [1] = K_INT, [2] = K_INT, [3] = K_INT, [4] = K_U64, [5] = K_F64,
-    [6] = K_U64, [7] = K_ARR32, [8] = K_ARR32, [9] = K_ARR32,
-    [10] = K_ARR32, [11] = K_BYTES, [12] = K_BYTES, [13] = K_ARR32,
-    [14] = K_ARR32,
-};
-static const uint8_t credit_k[NF] = {[1] = K_U64};
-static const uint8_t heartbeat_k[NF] = {
-    [1] = K_F64, [2] = K_U64, [3] = K_U64, [4] = K_U64,
-};
-static const uint8_t block_k[NF] = {[1] = K_NAME, [2] = K_BYTES};
-static const uint8_t snapshot_k[NF] = {
-    [1] = K_U64, [2] = K_INT, [3] = K_INT, [4] = K_MSG, [5] = K_U64,
-    [6] = K_U64, [7] = K_NAME, [8] = K_MSGS, [9] = K_F64,
-};
-static const uint8_t eval_k[NF] = {
-    [1] = K_U64, [2] = K_F64, [3] = K_ARR32, [4] = K_ARR32,
-};
-static const uint8_t status_k[NF] = {0};
-
-static const uint8_t *const body_kinds[WIRE_TYPE_COUNT] = {
-    [WIRE_HELLO] = hello_k, [WIRE_WELCOME] = welcome_k,
-    [WIRE_REFUSE] = refuse_k, [WIRE_BATCH] = batch_k,
-    [WIRE_CREDIT] = credit_k, [WIRE_HEARTBEAT] = heartbeat_k,
-    [WIRE_SNAPSHOT] = snapshot_k, [WIRE_EVAL] = eval_k,
-    [WIRE_STATUS_REQUEST] = status_k,
-};
-
-// ---- shapes: the counts a body must have, scanned and then unpacked ----
-typedef struct batch_shape {
-    uint64_t n, obs_dim, act_dim;
-    uint64_t obs, act, rew, next, term, trunc, ret, len; /* elements */
-} batch_shape;
-
-typedef struct snap_shape {
-    uint64_t obs_dim, act_dim, n_blocks;
-    uint64_t floats[WIRE_MAX_BLOCKS];
-    int which[WIRE_MAX_BLOCKS];       /* index into block_names */
-} snap_shape;
-
-typedef struct eval_shape {
-    uint64_t returns, lengths;
-} eval_shape;
-
-typedef union shape {
-    batch_shape batch;
-    snap_shape snap;
-    eval_shape eval;
-} shape;
-
-static const char *const block_names[2] = {WIRE_BLOCK_POLICY,
-                                          WIRE_BLOCK_CRITICS};
-
-static int block_index(const char *p, size_t n)
-{
-    for (int i = 0; i < 2; i++)
-        if (strlen(block_names[i]) == n && !memcmp(block_names[i], p, n))
-            return i;
-    return -1;
-}
-
-static wire_reject check_dims(const char *what, uint64_t od, uint64_t ad,
-                              const wire_expect *ex, char *err, size_t errlen)
-{
-    if (od < 1 || od > WIRE_MAX_DIM || ad < 1 || ad > WIRE_MAX_DIM)
-        return reject(WIRE_BAD_DIMS, err, errlen,
-                      "%s: obs_dim %llu / act_dim %llu outside [1, %d]", what,
-                      (unsigned long long)od, (unsigned long long)ad,
-                      WIRE_MAX_DIM);
-    if (ex && ((ex->obs_dim && od != (uint64_t)ex->obs_dim) ||
-               (ex->act_dim && ad != (uint64_t)ex->act_dim)))
-        return reject(WIRE_BAD_DIMS, err, errlen,
-                      "%s: obs_dim %llu act_dim %llu, expected %d and %d",
-                      what, (unsigned long long)od, (unsigned long long)ad,
-                      ex->obs_dim, ex->act_dim);
-    return WIRE_OK;
-}
-
-static wire_reject check_count(const char *what, const char *name,
-                               uint64_t have, uint64_t want, char *err,
-                               size_t errlen)
-{
-    if (have == want)
-        return WIRE_OK;
-    return reject(WIRE_BAD_DIMS, err, errlen, "%s: %s has %llu values, %llu expected",
-                  what, name, (unsigned long long)have,
-                  (unsigned long long)want);
-}
-
-static wire_reject check_batch(const batch_shape *b, const wire_expect *ex,
-                               char *err, size_t errlen)
-{
-    wire_reject r = check_dims("batch", b->obs_dim, b->act_dim, ex, err, errlen);
-    uint64_t n = b->n;
-    if (!r) r = check_count("batch", "obs", b->obs, n * b->obs_dim, err, errlen);
-    if (!r) r = check_count("batch", "action", b->act, n * b->act_dim, err, errlen);
-    if (!r) r = check_count("batch", "reward", b->rew, n, err, errlen);
-    if (!r) r = check_count("batch", "next_obs", b->next, n * b->obs_dim, err, errlen);
-    if (!r) r = check_count("batch", "terminated", b->term, n, err, errlen);
-    if (!r) r = check_count("batch", "truncated", b->trunc, n, err, errlen);
-    if (!r) r = check_count("batch", "ep_length", b->len, b->ret, err, errlen);
-    if (!r && b->ret > n)
-        r = reject(WIRE_BAD_DIMS, err, errlen,
-                   "batch: %llu finished episodes in %llu transitions",
-                   (unsigned long long)b->ret, (unsigned long long)n);
-    return r;
-}
-
-static wire_reject scan_batch(const fields *fs, const wire_expect *ex,
-                              batch_shape *b, char *err, size_t errlen)
-{
-    const seen *f = fs->f;
-    *b = (batch_shape){
-        .n = f[1].v, .obs_dim = f[2].v, .act_dim = f[3].v,
-        .obs = f[7].elems, .act = f[8].elems, .rew = f[9].elems,
-        .next = f[10].elems, .term = f[11].s.n, .trunc = f[12].s.n,
-        .ret = f[13].elems, .len = f[14].elems,
-    };
-    return check_batch(b, ex, err, errlen);
-}
-
-static wire_reject scan_snapshot(const fields *fs, const wire_expect *ex,
-                                 snap_shape *sh, char *err, size_t errlen)
-{
-    const seen *f = fs->f;
-    wire_reject r;
-    memset(sh, 0, sizeof *sh);
-    sh->obs_dim = f[2].v;
-    sh->act_dim = f[3].v;
-    sh->n_blocks = f[8].elems;
-    if ((r = check_dims("snapshot", sh->obs_dim, sh->act_dim, ex, err, errlen)))
-        return r;
-    size_t want[2] = {ex ? ex->policy_n : 0, ex ? ex->critics_n : 0};
-    int have[2] = {0, 0};
-    for (uint64_t i = 0; i < sh->n_blocks; i++) {
-        fields bf;
-        if ((r = walk(fs->msgs[i], block_k, "snapshot block", &bf, err, errlen)))
-            return r;
-        int w = block_index((const char *)bf.f[1].s.p, bf.f[1].s.n);
-        if (w < 0)
-            return reject(WIRE_BAD_VALUE, err, errlen,
-                          "snapshot: unknown block name '%.*s'",
-                          (int)bf.f[1].s.n,
-                          bf.f[1].s.n ? (const char *)bf.f[1].s.p : "");
-        if (have[w]++)
-            return reject(WIRE_BAD_DIMS, err, errlen,
-                          "snapshot: block %s twice", block_names[w]);
-        if (bf.f[2].s.n % sizeof(float))
-            return reject(WIRE_BAD_DIMS, err, errlen,
-                          "snapshot: block %s of %zu bytes is not floats",
-                          block_names[w], bf.f[2].s.n);
-        sh->floats[i] = bf.f[2].s.n / sizeof(float);
-        sh->which[i] = w;
-        if (want[w] && sh->floats[i] != want[w])
-            return reject(WIRE_BAD_DIMS, err, errlen,
-                          "snapshot: block %s has %llu floats, expected %zu",
-                          block_names[w], (unsigned long long)sh->floats[i],
-                          want[w]);
-    }
-    for (int w = 0; w < 2; w++)
-        if (want[w] && !have[w])
-            return reject(WIRE_BAD_DIMS, err, errlen,
-                          "snapshot: no %s block", block_names[w]);
-    return WIRE_OK;
-}
-
-static wire_reject scan_eval(const fields *fs, eval_shape *e, char *err,
-                             size_t errlen)
-{
-    e->returns = fs->f[3].elems;
-    e->lengths = fs->f[4].elems;
-    wire_reject r = check_count("eval", "lengths", e->lengths, e->returns,
-                                err, errlen);
-    if (!r && e->returns > WIRE_MAX_EPISODES)
-        r = reject(WIRE_BAD_DIMS, err, errlen, "eval: %llu episodes over %d",
-                   (unsigned long long)e->returns, WIRE_MAX_EPISODES);
-    return r;
-}
-
-/* Walk the body of type t and every sub-message; fill sh for the types
- * with arrays. */
-static wire_reject scan_body(wire_type t, span body, const wire_expect *ex,
-                             shape *sh, char *err, size_t errlen)
-{
-    fields fs;
-    wire_reject r = walk(body, body_kinds[t], wire_type_name(t), &fs, err,
-                         errlen);
-    if (r)
-        return r;
-    int agent_field = t == WIRE_WELCOME ? 12 : t == WIRE_SNAPSHOT ? 4 : 0;
-    if (agent_field) {
-        fields af;
-        if (!fs.f[agent_field].count)
-            return reject(WIRE_BAD_VALUE, err, errlen,
-                          "%s: no agent settings", wire_type_name(t));
-        if ((r = walk(fs.f[agent_field].s, agent_k, "agent settings", &af,
-                      err, errlen)))
-            return r;
-    }
-    switch (t) {
-    case WIRE_BATCH:
-        return scan_batch(&fs, ex, &sh->batch, err, errlen);
-    case WIRE_SNAPSHOT:
-        return scan_snapshot(&fs, ex, &sh->snap, err, errlen);
-    case WIRE_EVAL:
-        return scan_eval(&fs, &sh->eval, err, errlen);
-    default:
-        return WIRE_OK;
-    }
-}
-
 typedef struct head {
     int has_magic;
     uint32_t magic, version;
@@ -849,33 +511,193 @@ static wire_reject scan_envelope(span m, head *h, char *err, size_t errlen)
     return WIRE_OK;
 }
 
-// ---- copying the unpacked message out ----
-/* Bytes of out's storage, at least n, 64-byte aligned. */
-static uint8_t *reserve(wire_msg *out, size_t n)
+// ---- what protobuf-c lets through ----
+static int printable(span s)
 {
-    if (n > out->store_cap || !out->store) {
-        free(out->store);
-        out->store_cap = HPO_MAX(n, 64);
-        out->store = xalloc_floats(out->store_cap / sizeof(float) + 1);
+    for (size_t i = 0; i < s.n; i++)
+        if (s.p[i] < 0x20 || s.p[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/*
+ * protobuf-c accepts three things this protocol refuses: a singular field
+ * sent twice (the last one wins), a varint too large for a 32-bit field (its
+ * high bits dropped: n = 2^32 + 3 would read as 3) and a string with control
+ * bytes (a NUL would cut it short unseen). This walk over the tags of message
+ * m (descriptor d) and its sub-messages refuses them before anything is
+ * unpacked; it reads protobuf-c's own field descriptors, so it has no table
+ * of its own, and leaves wire types, lengths and counts to protobuf-c and to
+ * the checks on the unpacked struct.
+ */
+static wire_reject lint(const ProtobufCMessageDescriptor *d, span m, int depth,
+                        char *err, size_t errlen)
+{
+    const uint8_t *p = m.p, *end = m.p + m.n;
+    uint64_t seen = 0;
+    int r;
+    field f;
+    HPO_ASSERT(d->n_fields <= 64);
+    while ((r = next_field(&p, end, &f)) > 0) {
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field(d, f.num);
+        if (!fd)
+            continue; /* unknown: counted on the unpacked message */
+        uint64_t bit = 1ull << (fd - d->fields);
+        if (fd->label != PROTOBUF_C_LABEL_REPEATED && (seen & bit))
+            return reject(WIRE_MALFORMED, err, errlen,
+                          "%s: field %s (%u) repeated", d->short_name,
+                          fd->name, f.num);
+        seen |= bit;
+        switch (fd->type) {
+        case PROTOBUF_C_TYPE_UINT32:
+        case PROTOBUF_C_TYPE_INT32:
+        case PROTOBUF_C_TYPE_ENUM:
+        case PROTOBUF_C_TYPE_BOOL:
+            if (f.wt == WT_VARINT && f.v > INT32_MAX)
+                return reject(WIRE_BAD_VALUE, err, errlen,
+                              "%s: field %s = %llu out of range",
+                              d->short_name, fd->name,
+                              (unsigned long long)f.v);
+            break;
+        case PROTOBUF_C_TYPE_STRING:
+            if (f.wt == WT_LEN && !printable(f.s))
+                return reject(WIRE_BAD_VALUE, err, errlen,
+                              "%s: field %s: unprintable string",
+                              d->short_name, fd->name);
+            break;
+        case PROTOBUF_C_TYPE_MESSAGE:
+            if (f.wt == WT_LEN && depth < 4) {
+                wire_reject rj = lint(fd->descriptor, f.s, depth + 1, err,
+                                      errlen);
+                if (rj)
+                    return rj;
+            }
+            break;
+        default:
+            break;
+        }
     }
-    return out->store;
+    if (r < 0)
+        return reject(WIRE_MALFORMED, err, errlen,
+                      "%s: bad field at byte %td of %zu", d->short_name,
+                      p - m.p, m.n);
+    return WIRE_OK;
 }
 
-/* Offset of the next array of n bytes in a storage layout being built. */
-static size_t place(size_t *off, size_t n)
+// ---- the decode arena ----
+/*
+ * protobuf-c allocates every object of one unpack through arena_alloc: from
+ * a block reused across decodes (grown to the message's length plus
+ * ARENA_SLACK), past it from separate overflow allocations freed when the
+ * next decode starts. Every allocation is 64-byte aligned. The total granted
+ * to one decode is bounded by arena_budget(len): a message whose unpacked
+ * form would need more (masses of unknown fields or empty sub-messages,
+ * thousands of values sent one per tag) fails cleanly as WIRE_MALFORMED.
+ * Nothing is freed piecewise; the objects live until the next decode.
+ */
+#define ARENA_ALIGN 64
+#define ARENA_SLACK (16u << 10)
+
+typedef struct arena {
+    uint8_t *base;       /* the reused block (cap bytes) */
+    size_t cap, used;
+    size_t budget;       /* bytes this decode may be granted */
+    size_t granted;
+    void *overflow;      /* list of allocations past cap, via their first word */
+    int exhausted;       /* an allocation was refused for the budget */
+} arena;
+
+static size_t arena_budget(size_t len) { return 2 * len + ARENA_SLACK; }
+
+static void *aligned_or_die(size_t n)
 {
-    size_t at = *off;
-    *off += (n + 63) & ~(size_t)63;
-    return at;
+    void *p = aligned_alloc(ARENA_ALIGN, n);
+    if (!p)
+        hpo_panic(__FILE__, __LINE__, "out of memory allocating %zu bytes", n);
+    return p;
 }
 
-static void put(uint8_t *dst, const void *src, size_t n)
+static void arena_drop_overflow(arena *a)
 {
-    if (n)
-        memcpy(dst, src, n);
+    while (a->overflow) {
+        void *next;
+        memcpy(&next, a->overflow, sizeof next);
+        free(a->overflow);
+        a->overflow = next;
+    }
 }
 
-static int finite_all(const float *x, size_t n)
+/* Start a decode of a len-byte message. */
+static void arena_reset(arena *a, size_t len)
+{
+    arena_drop_overflow(a);
+    size_t want = (len + ARENA_SLACK + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (want > a->cap) {
+        free(a->base);
+        a->base = aligned_or_die(want);
+        a->cap = want;
+    }
+    a->used = a->granted = 0;
+    a->budget = arena_budget(len);
+    a->exhausted = 0;
+}
+
+static void *arena_alloc(void *data, size_t n)
+{
+    arena *a = data;
+    size_t sz = ((n ? n : 1) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (sz < n || sz > a->budget - a->granted) {
+        a->exhausted = 1;
+        return NULL;
+    }
+    a->granted += sz;
+    if (sz <= a->cap - a->used) {
+        void *p = a->base + a->used;
+        a->used += sz;
+        return p;
+    }
+    uint8_t *p = aligned_or_die(ARENA_ALIGN + sz);
+    memcpy(p, &a->overflow, sizeof a->overflow);
+    a->overflow = p;
+    return p + ARENA_ALIGN;
+}
+
+static void arena_free(void *data, void *p)
+{
+    (void)data;
+    (void)p; /* everything goes at the next arena_reset */
+}
+
+static void arena_destroy(arena **pa)
+{
+    if (!*pa)
+        return;
+    arena_drop_overflow(*pa);
+    free((*pa)->base);
+    free(*pa);
+    *pa = NULL;
+}
+
+// ---- checks on the unpacked message ----
+static const char *const block_names[2] = {WIRE_BLOCK_POLICY,
+                                          WIRE_BLOCK_CRITICS};
+
+static int block_index(const char *name)
+{
+    for (int i = 0; i < 2; i++)
+        if (!strcmp(block_names[i], name))
+            return i;
+    return -1;
+}
+
+/* Empty arrays decode to a pointer here, never NULL. */
+static const _Alignas(64) uint8_t empty[64];
+
+static const void *nonnull(const void *p) { return p ? p : empty; }
+
+/* Out of line: one vectorized copy of the loop, whatever calls it. */
+__attribute__((noinline)) static int finite_all(const float *x, size_t n)
 {
     uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
@@ -886,7 +708,7 @@ static int finite_all(const float *x, size_t n)
     return !bad;
 }
 
-static int flags_ok(const uint8_t *x, size_t n)
+__attribute__((noinline)) static int flags_ok(const uint8_t *x, size_t n)
 {
     uint8_t bad = 0;
     for (size_t i = 0; i < n; i++)
@@ -894,9 +716,64 @@ static int flags_ok(const uint8_t *x, size_t n)
     return !bad;
 }
 
-static wire_reject copy_agent(wire_agent *a, const Hpo__AgentSettings *s,
+static wire_reject check_unknown(const ProtobufCMessage *m, char *err,
+                                 size_t errlen)
+{
+    if (m->n_unknown_fields <= WIRE_MAX_UNKNOWN)
+        return WIRE_OK;
+    return reject(WIRE_MALFORMED, err, errlen,
+                  "%s: %zu unknown fields, at most %d", m->descriptor->short_name,
+                  (size_t)m->n_unknown_fields, WIRE_MAX_UNKNOWN);
+}
+
+/* Copy the unpacked string s (printable: lint) into dst of cap bytes. */
+static wire_reject take_string(char *dst, size_t cap, const char *s,
+                               const char *what, char *err, size_t errlen)
+{
+    size_t n = strlen(s);
+    if (n >= cap)
+        return reject(WIRE_BAD_VALUE, err, errlen,
+                      "%s: string of %zu bytes, at most %zu", what, n, cap - 1);
+    memcpy(dst, s, n + 1);
+    return WIRE_OK;
+}
+
+#define TAKE_STRING(dst, s, what) take_string((dst), sizeof(dst), (s), (what), err, errlen)
+
+static wire_reject check_dims(const char *what, uint64_t od, uint64_t ad,
+                              const wire_expect *ex, char *err, size_t errlen)
+{
+    if (od < 1 || od > WIRE_MAX_DIM || ad < 1 || ad > WIRE_MAX_DIM)
+        return reject(WIRE_BAD_DIMS, err, errlen,
+                      "%s: obs_dim %llu / act_dim %llu outside [1, %d]", what,
+                      (unsigned long long)od, (unsigned long long)ad,
+                      WIRE_MAX_DIM);
+    if (ex && ((ex->obs_dim && od != (uint64_t)ex->obs_dim) ||
+               (ex->act_dim && ad != (uint64_t)ex->act_dim)))
+        return reject(WIRE_BAD_DIMS, err, errlen,
+                      "%s: obs_dim %llu act_dim %llu, expected %d and %d",
+                      what, (unsigned long long)od, (unsigned long long)ad,
+                      ex->obs_dim, ex->act_dim);
+    return WIRE_OK;
+}
+
+static wire_reject check_count(const char *what, const char *name,
+                               uint64_t have, uint64_t want, char *err,
+                               size_t errlen)
+{
+    if (have == want)
+        return WIRE_OK;
+    return reject(WIRE_BAD_DIMS, err, errlen, "%s: %s has %llu values, %llu expected",
+                  what, name, (unsigned long long)have,
+                  (unsigned long long)want);
+}
+
+static wire_reject take_agent(wire_agent *a, const Hpo__AgentSettings *s,
                               char *err, size_t errlen)
 {
+    wire_reject r = check_unknown(&s->base, err, errlen);
+    if (r)
+        return r;
     *a = (wire_agent){
         .mode = (int)s->mode, .K = (int)s->k, .eps = s->eps,
         .std_exp = s->std_exp, .alpha = s->alpha,
@@ -917,48 +794,35 @@ static wire_reject copy_agent(wire_agent *a, const Hpo__AgentSettings *s,
     return WIRE_OK;
 }
 
-static wire_reject copy_batch(const Hpo__TransitionBatch *p,
-                              const batch_shape *scanned, wire_msg *out,
-                              char *err, size_t errlen)
+static wire_reject take_batch(const Hpo__TransitionBatch *p,
+                              const wire_expect *ex, wire_batch *b, char *err,
+                              size_t errlen)
 {
-    batch_shape sh = {
-        .n = p->n, .obs_dim = p->obs_dim, .act_dim = p->act_dim,
-        .obs = p->n_obs, .act = p->n_action, .rew = p->n_reward,
-        .next = p->n_next_obs, .term = p->terminated.len,
-        .trunc = p->truncated.len, .ret = p->n_ep_return,
-        .len = p->n_ep_length,
-    };
-    if (memcmp(&sh, scanned, sizeof sh))
-        return reject(WIRE_MALFORMED, err, errlen,
-                      "batch: unpacked counts differ from the scan");
-    size_t n = p->n, off = 0, fs = sizeof(float);
-    size_t o_obs = place(&off, p->n_obs * fs), o_act = place(&off, p->n_action * fs);
-    size_t o_rew = place(&off, n * fs), o_next = place(&off, p->n_obs * fs);
-    size_t o_term = place(&off, n), o_trunc = place(&off, n);
-    size_t o_ret = place(&off, p->n_ep_return * fs);
-    size_t o_len = place(&off, p->n_ep_length * sizeof(uint32_t));
-    uint8_t *s = reserve(out, off);
-    put(s + o_obs, p->obs, p->n_obs * fs);
-    put(s + o_act, p->action, p->n_action * fs);
-    put(s + o_rew, p->reward, n * fs);
-    put(s + o_next, p->next_obs, p->n_obs * fs);
-    put(s + o_term, p->terminated.data, n);
-    put(s + o_trunc, p->truncated.data, n);
-    put(s + o_ret, p->ep_return, p->n_ep_return * fs);
-    put(s + o_len, p->ep_length, p->n_ep_length * sizeof(uint32_t));
-
-    wire_batch *b = &out->batch;
+    uint64_t n = p->n;
+    wire_reject r = check_dims("batch", p->obs_dim, p->act_dim, ex, err, errlen);
+    if (!r) r = check_count("batch", "obs", p->n_obs, n * p->obs_dim, err, errlen);
+    if (!r) r = check_count("batch", "action", p->n_action, n * p->act_dim, err, errlen);
+    if (!r) r = check_count("batch", "reward", p->n_reward, n, err, errlen);
+    if (!r) r = check_count("batch", "next_obs", p->n_next_obs, n * p->obs_dim, err, errlen);
+    if (!r) r = check_count("batch", "terminated", p->terminated.len, n, err, errlen);
+    if (!r) r = check_count("batch", "truncated", p->truncated.len, n, err, errlen);
+    if (!r) r = check_count("batch", "ep_length", p->n_ep_length, p->n_ep_return, err, errlen);
+    if (!r && p->n_ep_return > n)
+        r = reject(WIRE_BAD_DIMS, err, errlen,
+                   "batch: %zu finished episodes in %llu transitions",
+                   (size_t)p->n_ep_return, (unsigned long long)n);
+    if (r)
+        return r;
     *b = (wire_batch){
         .n = (int)p->n, .obs_dim = (int)p->obs_dim, .act_dim = (int)p->act_dim,
         .param_version = p->param_version, .incarnation = p->incarnation,
         .seq = p->seq,
-        .obs = (const float *)(s + o_obs), .action = (const float *)(s + o_act),
-        .reward = (const float *)(s + o_rew),
-        .next_obs = (const float *)(s + o_next),
-        .terminated = s + o_term, .truncated = s + o_trunc,
+        .obs = nonnull(p->obs), .action = nonnull(p->action),
+        .reward = nonnull(p->reward), .next_obs = nonnull(p->next_obs),
+        .terminated = nonnull(p->terminated.data),
+        .truncated = nonnull(p->truncated.data),
         .n_episodes = (int)p->n_ep_return,
-        .ep_return = (const float *)(s + o_ret),
-        .ep_length = (const uint32_t *)(s + o_len),
+        .ep_return = nonnull(p->ep_return), .ep_length = nonnull(p->ep_length),
     };
     if (!finite_all(b->obs, p->n_obs) || !finite_all(b->action, p->n_action) ||
         !finite_all(b->reward, n) || !finite_all(b->next_obs, p->n_obs) ||
@@ -970,116 +834,161 @@ static wire_reject copy_batch(const Hpo__TransitionBatch *p,
     return WIRE_OK;
 }
 
-static wire_reject copy_snapshot(const Hpo__ParamSnapshot *p,
-                                 const snap_shape *scanned, wire_msg *out,
+static wire_reject take_snapshot(const Hpo__ParamSnapshot *p,
+                                 const wire_expect *ex, wire_snapshot *s,
                                  char *err, size_t errlen)
 {
-    snap_shape sh = {.obs_dim = p->obs_dim, .act_dim = p->act_dim,
-                     .n_blocks = p->n_blocks};
-    for (size_t i = 0; i < p->n_blocks && i < WIRE_MAX_BLOCKS; i++) {
-        sh.floats[i] = p->blocks[i]->data.len / sizeof(float);
-        sh.which[i] = block_index(p->blocks[i]->name,
-                                  strlen(p->blocks[i]->name));
-    }
-    if (memcmp(&sh, scanned, sizeof sh) || !p->agent)
-        return reject(WIRE_MALFORMED, err, errlen,
-                      "snapshot: unpacked blocks differ from the scan");
-    wire_snapshot *s = &out->snapshot;
-    wire_reject r = copy_agent(&s->agent, p->agent, err, errlen);
+    if (!p->agent)
+        return reject(WIRE_BAD_VALUE, err, errlen, "snapshot: no agent settings");
+    wire_reject r = check_dims("snapshot", p->obs_dim, p->act_dim, ex, err, errlen);
     if (r)
         return r;
-    size_t off = 0, at[WIRE_MAX_BLOCKS];
-    for (size_t i = 0; i < p->n_blocks; i++)
-        at[i] = place(&off, p->blocks[i]->data.len);
-    uint8_t *st = reserve(out, off);
+    if (p->n_blocks > WIRE_MAX_BLOCKS)
+        return reject(WIRE_BAD_DIMS, err, errlen,
+                      "snapshot: %zu blocks, at most %d", (size_t)p->n_blocks,
+                      WIRE_MAX_BLOCKS);
+    size_t want[2] = {ex ? ex->policy_n : 0, ex ? ex->critics_n : 0};
+    int have[2] = {0, 0};
+    s->n_blocks = (int)p->n_blocks;
+    for (size_t i = 0; i < p->n_blocks; i++) {
+        const Hpo__ParamBlock *pb = p->blocks[i];
+        if ((r = check_unknown(&pb->base, err, errlen)))
+            return r;
+        int w = block_index(pb->name);
+        if (w < 0)
+            return reject(WIRE_BAD_VALUE, err, errlen,
+                          "snapshot: unknown block name '%.*s'",
+                          WIRE_NAME_MAX, pb->name);
+        if (have[w]++)
+            return reject(WIRE_BAD_DIMS, err, errlen,
+                          "snapshot: block %s twice", block_names[w]);
+        if (pb->data.len % sizeof(float))
+            return reject(WIRE_BAD_DIMS, err, errlen,
+                          "snapshot: block %s of %zu bytes is not floats",
+                          block_names[w], pb->data.len);
+        size_t nf = pb->data.len / sizeof(float);
+        if (want[w] && nf != want[w])
+            return reject(WIRE_BAD_DIMS, err, errlen,
+                          "snapshot: block %s has %zu floats, expected %zu",
+                          block_names[w], nf, want[w]);
+        wire_block *b = &s->blocks[i];
+        snprintf(b->name, sizeof b->name, "%s", block_names[w]);
+        b->data = nonnull(pb->data.data);
+        b->n = nf;
+    }
+    for (int w = 0; w < 2; w++)
+        if (want[w] && !have[w])
+            return reject(WIRE_BAD_DIMS, err, errlen,
+                          "snapshot: no %s block", block_names[w]);
+    if ((r = take_agent(&s->agent, p->agent, err, errlen)) ||
+        (r = TAKE_STRING(s->run_id, p->run_id, "snapshot run_id")))
+        return r;
     s->version = p->version;
     s->obs_dim = (int)p->obs_dim;
     s->act_dim = (int)p->act_dim;
     s->env_steps = p->env_steps;
     s->updates = p->updates;
     s->published_unix_ns = p->published_unix_ns;
-    snprintf(s->run_id, sizeof s->run_id, "%s", p->run_id);
-    s->n_blocks = (int)p->n_blocks;
-    for (size_t i = 0; i < p->n_blocks; i++) {
-        wire_block *b = &s->blocks[i];
-        put(st + at[i], p->blocks[i]->data.data, p->blocks[i]->data.len);
-        snprintf(b->name, sizeof b->name, "%s", block_names[sh.which[i]]);
-        b->data = (const float *)(st + at[i]);
-        b->n = sh.floats[i];
-        if (!finite_all(b->data, b->n))
+    for (int i = 0; i < s->n_blocks; i++)
+        if (!finite_all(s->blocks[i].data, s->blocks[i].n))
             return reject(WIRE_BAD_VALUE, err, errlen,
-                          "snapshot: non-finite value in block %s", b->name);
-    }
+                          "snapshot: non-finite value in block %s",
+                          s->blocks[i].name);
     return WIRE_OK;
 }
 
-static wire_reject copy_eval(const Hpo__EvalResult *p, const eval_shape *scanned,
-                             wire_msg *out, char *err, size_t errlen)
+static wire_reject take_eval(const Hpo__EvalResult *p, wire_eval *e, char *err,
+                             size_t errlen)
 {
-    if (p->n_returns != scanned->returns || p->n_lengths != scanned->lengths)
-        return reject(WIRE_MALFORMED, err, errlen,
-                      "eval: unpacked counts differ from the scan");
-    size_t n = p->n_returns, off = 0;
-    size_t o_ret = place(&off, n * sizeof(float));
-    size_t o_len = place(&off, n * sizeof(uint32_t));
-    uint8_t *s = reserve(out, off);
-    put(s + o_ret, p->returns, n * sizeof(float));
-    put(s + o_len, p->lengths, n * sizeof(uint32_t));
-    out->eval = (wire_eval){
+    wire_reject r = check_count("eval", "lengths", p->n_lengths, p->n_returns,
+                                err, errlen);
+    if (!r && p->n_returns > WIRE_MAX_EPISODES)
+        r = reject(WIRE_BAD_DIMS, err, errlen, "eval: %zu episodes over %d",
+                   (size_t)p->n_returns, WIRE_MAX_EPISODES);
+    if (r)
+        return r;
+    *e = (wire_eval){
         .param_version = p->param_version, .incarnation = p->incarnation,
-        .n = (int)n, .returns = (const float *)(s + o_ret),
-        .lengths = (const uint32_t *)(s + o_len),
+        .n = (int)p->n_returns, .returns = nonnull(p->returns),
+        .lengths = nonnull(p->lengths),
     };
-    if (!finite_all(out->eval.returns, n))
+    if (!finite_all(e->returns, p->n_returns))
         return reject(WIRE_BAD_VALUE, err, errlen, "eval: non-finite return");
     return WIRE_OK;
 }
 
-static wire_reject copy_body(const Hpo__Envelope *e, const shape *sh,
+static wire_reject take_hello(const Hpo__Hello *p, wire_hello *h, char *err,
+                              size_t errlen)
+{
+    wire_reject r;
+    if ((r = TAKE_STRING(h->env, p->env, "hello env")) ||
+        (r = TAKE_STRING(h->actor_id, p->actor_id, "hello actor_id")) ||
+        (r = TAKE_STRING(h->host, p->host, "hello host")))
+        return r;
+    if (p->role != HPO__ROLE__ROLE_ACTOR && p->role != HPO__ROLE__ROLE_EVAL)
+        return reject(WIRE_BAD_VALUE, err, errlen, "hello: role %d",
+                      (int)p->role);
+    h->obs_dim = (int)p->obs_dim;
+    h->act_dim = (int)p->act_dim;
+    h->incarnation = p->incarnation;
+    h->pid = p->pid;
+    h->role = (int)p->role;
+    h->n_envs = (int)p->n_envs;
+    return WIRE_OK;
+}
+
+static wire_reject take_welcome(const Hpo__Welcome *p, wire_welcome *w,
+                                char *err, size_t errlen)
+{
+    if (!p->agent)
+        return reject(WIRE_BAD_VALUE, err, errlen, "welcome: no agent settings");
+    wire_reject r = TAKE_STRING(w->run_id, p->run_id, "welcome run_id");
+    if (r)
+        return r;
+    w->param_version = p->param_version;
+    w->env_steps = p->env_steps;
+    w->learning_starts = p->learning_starts;
+    w->seed = p->seed;
+    w->batch_max = (int)p->batch_max;
+    w->heartbeat_ms = (int)p->heartbeat_ms;
+    w->timeout_ms = (int)p->timeout_ms;
+    w->free_run = p->free_run != 0;
+    w->credit = p->credit;
+    w->eval_episodes = (int)p->eval_episodes;
+    return take_agent(&w->agent, p->agent, err, errlen);
+}
+
+/* Check the unpacked body of e (of out->type) and take it into out. */
+static wire_reject take_body(const Hpo__Envelope *e, const wire_expect *ex,
                              wire_msg *out, char *err, size_t errlen)
 {
+    const ProtobufCMessage *body = NULL;
     switch (out->type) {
-    case WIRE_HELLO: {
-        const Hpo__Hello *p = e->hello;
-        wire_hello *h = &out->hello;
-        if (p->role != HPO__ROLE__ROLE_ACTOR && p->role != HPO__ROLE__ROLE_EVAL)
-            return reject(WIRE_BAD_VALUE, err, errlen, "hello: role %d",
-                          (int)p->role);
-        snprintf(h->env, sizeof h->env, "%s", p->env);
-        snprintf(h->actor_id, sizeof h->actor_id, "%s", p->actor_id);
-        snprintf(h->host, sizeof h->host, "%s", p->host);
-        h->obs_dim = (int)p->obs_dim;
-        h->act_dim = (int)p->act_dim;
-        h->incarnation = p->incarnation;
-        h->pid = p->pid;
-        h->role = (int)p->role;
-        h->n_envs = (int)p->n_envs;
-        return WIRE_OK;
+    case WIRE_HELLO: body = &e->hello->base; break;
+    case WIRE_WELCOME: body = &e->welcome->base; break;
+    case WIRE_REFUSE: body = &e->refuse->base; break;
+    case WIRE_BATCH: body = &e->batch->base; break;
+    case WIRE_CREDIT: body = &e->credit->base; break;
+    case WIRE_HEARTBEAT: body = &e->heartbeat->base; break;
+    case WIRE_SNAPSHOT: body = &e->snapshot->base; break;
+    case WIRE_EVAL: body = &e->eval->base; break;
+    case WIRE_STATUS_REQUEST: body = &e->status_request->base; break;
+    default: HPO_ASSERT(!"unreachable");
     }
-    case WIRE_WELCOME: {
-        const Hpo__Welcome *p = e->welcome;
-        wire_welcome *w = &out->welcome;
-        if (!p->agent)
-            return reject(WIRE_MALFORMED, err, errlen, "welcome: no agent");
-        snprintf(w->run_id, sizeof w->run_id, "%s", p->run_id);
-        w->param_version = p->param_version;
-        w->env_steps = p->env_steps;
-        w->learning_starts = p->learning_starts;
-        w->seed = p->seed;
-        w->batch_max = (int)p->batch_max;
-        w->heartbeat_ms = (int)p->heartbeat_ms;
-        w->timeout_ms = (int)p->timeout_ms;
-        w->free_run = p->free_run != 0;
-        w->credit = p->credit;
-        w->eval_episodes = (int)p->eval_episodes;
-        return copy_agent(&w->agent, p->agent, err, errlen);
-    }
+    wire_reject r = check_unknown(&e->base, err, errlen);
+    if (!r)
+        r = check_unknown(body, err, errlen);
+    if (r)
+        return r;
+    switch (out->type) {
+    case WIRE_HELLO:
+        return take_hello(e->hello, &out->hello, err, errlen);
+    case WIRE_WELCOME:
+        return take_welcome(e->welcome, &out->welcome, err, errlen);
     case WIRE_REFUSE:
-        snprintf(out->refuse.reason, sizeof out->refuse.reason, "%s",
-                 e->refuse->reason);
-        return WIRE_OK;
+        return TAKE_STRING(out->refuse.reason, e->refuse->reason, "refuse reason");
     case WIRE_BATCH:
-        return copy_batch(e->batch, &sh->batch, out, err, errlen);
+        return take_batch(e->batch, ex, &out->batch, err, errlen);
     case WIRE_CREDIT:
         out->credit.transitions = e->credit->transitions;
         return WIRE_OK;
@@ -1092,26 +1001,34 @@ static wire_reject copy_body(const Hpo__Envelope *e, const shape *sh,
         };
         return WIRE_OK;
     case WIRE_SNAPSHOT:
-        return copy_snapshot(e->snapshot, &sh->snap, out, err, errlen);
+        return take_snapshot(e->snapshot, ex, &out->snapshot, err, errlen);
     case WIRE_EVAL:
-        return copy_eval(e->eval, &sh->eval, out, err, errlen);
-    case WIRE_STATUS_REQUEST:
-        return WIRE_OK;
+        return take_eval(e->eval, &out->eval, err, errlen);
     default:
-        HPO_ASSERT(!"unreachable");
-        return WIRE_UNKNOWN_TYPE;
+        return WIRE_OK;
     }
 }
 
 // ---- decoding ----
+static const ProtobufCMessageDescriptor *const body_desc[WIRE_TYPE_COUNT] = {
+    [WIRE_HELLO] = &hpo__hello__descriptor,
+    [WIRE_WELCOME] = &hpo__welcome__descriptor,
+    [WIRE_REFUSE] = &hpo__refuse__descriptor,
+    [WIRE_BATCH] = &hpo__transition_batch__descriptor,
+    [WIRE_CREDIT] = &hpo__credit__descriptor,
+    [WIRE_HEARTBEAT] = &hpo__heartbeat__descriptor,
+    [WIRE_SNAPSHOT] = &hpo__param_snapshot__descriptor,
+    [WIRE_EVAL] = &hpo__eval_result__descriptor,
+    [WIRE_STATUS_REQUEST] = &hpo__status_request__descriptor,
+};
+
 wire_reject wire_decode(const void *buf, size_t len, const wire_expect *ex,
                         wire_msg *out, char *err, size_t errlen)
 {
-    void *store = out->store;
-    size_t cap = out->store_cap;
+    arena *a = out->store;
     memset(out, 0, sizeof *out);
-    out->store = store;
-    out->store_cap = cap;
+    out->store = a;
+    out->store_cap = a ? a->cap : 0;
     if (err && errlen)
         err[0] = '\0';
 
@@ -1149,19 +1066,25 @@ wire_reject wire_decode(const void *buf, size_t len, const wire_expect *ex,
         return reject(WIRE_TOO_LARGE, err, errlen,
                       "%s of %zu bytes over its limit of %zu",
                       wire_type_name(t), len, wire_limit(t));
-    shape sh;
-    if ((r = scan_body(t, h.body, ex, &sh, err, errlen)))
+    if ((r = lint(body_desc[t], h.body, 0, err, errlen)))
         return r;
 
-    Hpo__Envelope *e = hpo__envelope__unpack(NULL, len, buf);
+    if (!a)
+        out->store = a = xcalloc(1, sizeof *a);
+    arena_reset(a, len);
+    out->store_cap = a->cap;
+    ProtobufCAllocator al = {arena_alloc, arena_free, a};
+    Hpo__Envelope *e = hpo__envelope__unpack(&al, len, buf);
+    if (!e && a->exhausted)
+        return reject(WIRE_MALFORMED, err, errlen,
+                      "%s of %zu bytes needs more than its unpacking budget "
+                      "of %zu bytes", wire_type_name(t), len, a->budget);
     if (!e)
         return reject(WIRE_MALFORMED, err, errlen,
                       "%s: protobuf-c could not unpack it", wire_type_name(t));
     if (e->body_case != (Hpo__Envelope__BodyCase)body_field[t])
-        r = reject(WIRE_MALFORMED, err, errlen,
-                   "%s: unpacked body differs from the scan", wire_type_name(t));
-    else
-        r = copy_body(e, &sh, out, err, errlen);
-    hpo__envelope__free_unpacked(e, NULL);
-    return r;
+        return reject(WIRE_MALFORMED, err, errlen,
+                      "%s: unpacked body differs from the envelope",
+                      wire_type_name(t));
+    return take_body(e, ex, out, err, errlen);
 }

@@ -8,21 +8,24 @@
  * untrusted bytes into one and frees protobuf-c's objects before it returns.
  * docs/protocol.md says which message goes on which socket and when.
  *
- * wire_decode checks, in this order, before anything is allocated or unpacked:
+ * wire_decode parses once. In this order it checks:
  *   1. len <= WIRE_MAX_MSG                                       WIRE_TOO_LARGE
  *   2. the envelope parses as protobuf wire format               WIRE_MALFORMED
  *   3. the magic is WIRE_MAGIC                                   WIRE_FOREIGN
  *   4. the version is WIRE_VERSION (any version for a Refuse)    WIRE_BAD_VERSION
  *   5. exactly one body of a type this version knows             WIRE_UNKNOWN_TYPE
  *   6. len <= wire_limit(type)                                   WIRE_TOO_LARGE
- *   7. the body and its sub-messages parse, no field of the wrong kind or
- *      repeated, at most WIRE_MAX_UNKNOWN unknown fields          WIRE_MALFORMED
- *   8. every array's length agrees with n and the dims, the dims
+ *   7. before unpacking, what protobuf-c would accept: no singular field
+ *      twice (WIRE_MALFORMED), no 32-bit field over the int range, no
+ *      control bytes in strings                                  WIRE_BAD_VALUE
+ *   8. protobuf-c unpacks it into out's arena, within a budget of
+ *      2 x len + 16 KiB                                          WIRE_MALFORMED
+ *   9. at most WIRE_MAX_UNKNOWN unknown fields per message       WIRE_MALFORMED
+ *  10. every array's length agrees with n and the dims, the dims
  *      with the caller's wire_expect                             WIRE_BAD_DIMS
- *   9. strings bounded and printable, settings in range          WIRE_BAD_VALUE
- * then unpacks with protobuf-c, checks the unpacked counts against step 8,
- * checks every float is finite and every flag 0 or 1 (WIRE_BAD_VALUE), and
- * copies into the wire_msg.
+ *  11. strings bounded, settings in range, floats finite, flags
+ *      0 or 1                                                    WIRE_BAD_VALUE
+ * The decoded arrays point into the arena: no copy.
  */
 #ifndef HPO_WIRE_H
 #define HPO_WIRE_H
@@ -190,8 +193,9 @@ typedef struct wire_msg {
         wire_snapshot snapshot;
         wire_eval eval;
     };
-    void *store;           /* decoded arrays live here, reused across decodes */
-    size_t store_cap;      /* bytes */
+    void *store;           /* decode arena (wire.c); decoded arrays live in it,
+                            * reused across decodes */
+    size_t store_cap;      /* bytes of its reused block */
 } wire_msg;
 
 /* What the receiver expects; a zero field is not checked. */

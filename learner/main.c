@@ -33,6 +33,7 @@
 
 #include "checkpoint.h"
 #include "config.h"
+#include "nn.h"
 #include "curve.h"
 #include "env.h"
 #include "learner.h"
@@ -40,8 +41,6 @@
 #include "metrics.h"
 #include "util.h"
 
-/* OpenBLAS extension; declared here so a cblas.h without it still builds. */
-void openblas_set_num_threads(int);
 
 #define PROG "hpo-learner"
 #define DRAIN_MAX 256          /* data messages handled per loop iteration */
@@ -612,7 +611,7 @@ int main(int argc, char **argv)
     }
     if (opt.quiet)
         log_set_level(LOG_WARN);
-    openblas_set_num_threads(cfg.threads);
+    nn_set_threads(cfg.threads);
 
     static learner l;
     if (learner_open(&l, &cfg, &opt, err, sizeof err)) {

@@ -288,7 +288,7 @@ static void test_damaged(void **state)
 
     /* foreign: a weights file, text, an empty file, trailing bytes */
     char err[512];
-    if (sac_save(f->s, p20, err, sizeof err))
+    if (ckpt_weights_save(p20, f->s, err, sizeof err))
         fail_msg("%s", err);
     expect_refused(p20, "bad magic");
     spit(p20, "hello, world\nthis is not a checkpoint\n", 38);
@@ -532,6 +532,47 @@ static void test_replay_obs(void **state)
     assert_non_null(strstr(err, "no replay buffer"));
 }
 
+/* A weights file holds the checkpoint's network block byte for byte (one
+ * writer): its bytes after the 72-byte header equal the NETS section's
+ * payload; an agent loaded from each has the same parameters. */
+static void test_weights_block(void **state)
+{
+    fixture *f = *state;
+    char pc[CKPT_PATH_LEN], pw[CKPT_PATH_LEN], err[512];
+    save(f, 7, pc);
+    snprintf(pw, sizeof pw, "%s/weights.bin", f->dir);
+    if (ckpt_weights_save(pw, f->s, err, sizeof err))
+        fail_msg("%s", err);
+    size_t nc, nw, nb = 2 * f->s->nets.n_params * sizeof(float);
+    char *c = slurp(pc, &nc), *w = slurp(pw, &nw);
+    assert_int_equal(nw, 72 + nb);
+    /* walk the sections: tag, crc, length, payload */
+    size_t at = 16;
+    const char *nets = NULL;
+    while (at + 16 <= nc) {
+        uint64_t len;
+        memcpy(&len, c + at + 8, 8);
+        if (!memcmp(c + at, "NETS", 4)) {
+            assert_int_equal(len, nb);
+            nets = c + at + 16;
+            break;
+        }
+        at += 16 + len;
+    }
+    assert_non_null(nets);
+    assert_memory_equal(w + 72, nets, nb);
+
+    sac *a = sac_new(&f->cfg, DS, DA, 1, 0);
+    if (ckpt_weights_load(pw, a, err, sizeof err))
+        fail_msg("%s", err);
+    assert_memory_equal(a->params, f->s->params, nb / 2);
+    assert_memory_equal(a->target, f->s->target, nb / 2);
+    assert_true(a->log_alpha == f->s->log_alpha);
+    sac_destroy(&a);
+    free(c);
+    free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +581,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_weights_block, setup, teardown),
         cmocka_unit_test(test_config_text),
         cmocka_unit_test_setup_teardown(test_replay_obs, setup, teardown),
     };

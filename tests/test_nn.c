@@ -254,6 +254,177 @@ static void test_adam_polyak(void **state)
     assert_float_equal(tg[1], 1.0f, 1e-6);
 }
 
+// ---- naive references beside the fast paths ----
+/* Plain-loop activation in double, the reference of act_forward. */
+static double act_ref(double x, act_kind k)
+{
+    switch (k) {
+    case ACT_RELU: return x > 0 ? x : 0;
+    case ACT_ELU: return x > 0 ? x : expm1(x);
+    case ACT_TANH: return tanh(x);
+    case ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    default: return x;
+    }
+}
+
+/* Plain-loop MLP forward in double: y (B, out) from x (B, in). */
+static void mlp_forward_ref(const mlp *net, const float *block, const float *x,
+                            int B, double *y)
+{
+    double a[64], t[64];
+    for (int r = 0; r < B; r++) {
+        int ni = net->dims[0];
+        for (int i = 0; i < ni; i++)
+            a[i] = x[(size_t)r * ni + i];
+        for (int l = 0; l < net->n_layers; l++) {
+            int no = net->dims[l + 1];
+            const float *W = block + net->w_off[l], *b = block + net->b_off[l];
+            for (int o = 0; o < no; o++) {
+                double s = b[o];
+                for (int i = 0; i < ni; i++)
+                    s += (double)W[(size_t)o * ni + i] * a[i];
+                t[o] = act_ref(s, net->act[l]);
+            }
+            memcpy(a, t, (size_t)no * sizeof *a);
+            ni = no;
+        }
+        for (int o = 0; o < ni; o++)
+            y[(size_t)r * ni + o] = a[o];
+    }
+}
+
+/* mlp_forward (one BLAS call per layer: sgemv at B = 1, sgemm above, the
+ * AVX2 ELU on widths past 8) against the plain loop, on 1 and 2 BLAS
+ * threads (nn_set_threads). */
+static void test_mlp_forward_reference(void **state)
+{
+    (void)state;
+    const act_kind hid[3] = {ACT_RELU, ACT_ELU, ACT_TANH};
+    const act_kind out[3] = {ACT_IDENTITY, ACT_TANH, ACT_SIGMOID};
+    const int batches[3] = {1, 7, 33};
+    assert_non_null(nn_blas_core());
+    for (int threads = 1; threads <= 2; threads++) {
+        nn_set_threads(threads);
+        for (int k = 0; k < 3; k++)
+            for (int bi = 0; bi < 3; bi++) {
+                int B = batches[bi];
+                mlp net;
+                size_t off = 5;
+                mlp_init(&net, &off, 11, 37, 2, hid[k], 6, out[k]);
+                float *block = xalloc_floats(off);
+                float *x = xalloc_floats((size_t)B * 11);
+                double *ref = malloc((size_t)B * 6 * sizeof *ref);
+                rng st;
+                rng_init(&st, 21, (uint64_t)(k * 10 + bi));
+                mlp_init_params(&net, block, &st);
+                fill(x, (size_t)B * 11, &st, -3, 3);
+                mlp_cache c;
+                mlp_cache_init(&c, &net, B);
+                const float *y = mlp_forward(&net, block, &c, x, B);
+                mlp_forward_ref(&net, block, x, B, ref);
+                for (int i = 0; i < B * 6; i++)
+                    if (fabs(y[i] - ref[i]) > 1e-5 * (1 + fabs(ref[i])))
+                        fail_msg("threads %d act %d B %d: y[%d] = %.9g, "
+                                 "reference %.9g", threads, k, B, i,
+                                 (double)y[i], ref[i]);
+                mlp_cache_release(&c);
+                free(block);
+                free(x);
+                free(ref);
+            }
+    }
+    nn_set_threads(1);
+}
+
+/* act_forward on every length 1..40 (AVX2 body of 8 and scalar tail) and
+ * act_forward_add, against the plain loop. */
+static void test_activation_lengths(void **state)
+{
+    (void)state;
+    const act_kind kinds[4] = {ACT_RELU, ACT_ELU, ACT_TANH, ACT_SIGMOID};
+    float x[40], y[40], add[8];
+    rng st;
+    rng_init(&st, 23, 0);
+    for (int k = 0; k < 4; k++)
+        for (size_t n = 1; n <= 40; n++) {
+            fill(x, n, &st, -12, 4);
+            memcpy(y, x, n * sizeof *y);
+            act_forward(y, n, kinds[k]);
+            for (size_t i = 0; i < n; i++) {
+                double r = act_ref(x[i], kinds[k]);
+                if (fabs(y[i] - r) > 2e-7 * (1 + fabs(r)))
+                    fail_msg("act %d n %zu: y[%zu] = %.9g, reference %.9g",
+                             k, n, i, (double)y[i], r);
+            }
+        }
+    /* 5 rows of 8 columns plus a bias row */
+    fill(x, 40, &st, -6, 3);
+    fill(add, 8, &st, -1, 1);
+    memcpy(y, x, sizeof y);
+    act_forward_add(y, add, 5, 8, 0, ACT_ELU);
+    for (int i = 0; i < 40; i++)
+        assert_float_equal(y[i], act_ref((double)x[i] + add[i % 8], ACT_ELU),
+                           2e-7 * (1 + fabs(y[i])));
+}
+
+/* Adam on every length 1..19 and 67 (the AVX body of 8 and the scalar
+ * tail), five steps, against the same update in double: m, v and p. */
+static void test_adam_lengths(void **state)
+{
+    (void)state;
+    adam opt = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    enum { NMAX = 67 };
+    float p[NMAX], m[NMAX], v[NMAX], g[NMAX];
+    double pd[NMAX], md[NMAX], vd[NMAX];
+    rng st;
+    rng_init(&st, 29, 0);
+    for (size_t n = 1; n <= NMAX; n = n == 19 ? NMAX : n + 1) {
+        fill(p, n, &st, -1, 1);
+        memset(m, 0, sizeof m);
+        memset(v, 0, sizeof v);
+        for (size_t i = 0; i < n; i++) {
+            pd[i] = p[i];
+            md[i] = vd[i] = 0;
+        }
+        for (long t = 1; t <= 5; t++) {
+            fill(g, n, &st, -2, 2);
+            adam_step(&opt, p, g, m, v, n, t);
+            for (size_t i = 0; i < n; i++) {
+                md[i] = 0.9 * md[i] + 0.1 * g[i];
+                vd[i] = 0.999 * vd[i] + 0.001 * (double)g[i] * g[i];
+                double mh = md[i] / (1 - pow(0.9, (double)t));
+                double vh = vd[i] / (1 - pow(0.999, (double)t));
+                pd[i] -= 3e-3 * mh / (sqrt(vh) + 1e-8);
+            }
+            for (size_t i = 0; i < n; i++)
+                if (fabs(m[i] - md[i]) > 1e-6 || fabs(v[i] - vd[i]) > 1e-6 ||
+                    fabs(p[i] - pd[i]) > 1e-6)
+                    fail_msg("n %zu step %ld: [%zu] p %.9g m %.9g v %.9g, "
+                             "reference %.9g %.9g %.9g", n, t, i, (double)p[i],
+                             (double)m[i], (double)v[i], pd[i], md[i], vd[i]);
+        }
+    }
+}
+
+/* Polyak averaging on every length 1..35 against the plain loop in double. */
+static void test_polyak_lengths(void **state)
+{
+    (void)state;
+    float tg[35], src[35];
+    double ref[35];
+    rng st;
+    rng_init(&st, 31, 0);
+    for (size_t n = 1; n <= 35; n++) {
+        fill(tg, n, &st, -4, 4);
+        fill(src, n, &st, -4, 4);
+        for (size_t i = 0; i < n; i++)
+            ref[i] = 0.995 * tg[i] + 0.005 * src[i];
+        polyak_update(tg, src, n, 0.005f);
+        for (size_t i = 0; i < n; i++)
+            assert_float_equal(tg[i], ref[i], 1e-6);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +434,10 @@ int main(void)
         cmocka_unit_test(test_mlp),
         cmocka_unit_test(test_init_bounds),
         cmocka_unit_test(test_adam_polyak),
+        cmocka_unit_test(test_mlp_forward_reference),
+        cmocka_unit_test(test_activation_lengths),
+        cmocka_unit_test(test_adam_lengths),
+        cmocka_unit_test(test_polyak_lengths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

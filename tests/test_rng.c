@@ -113,6 +113,31 @@ static void test_normal_fill(void **state)
         assert_true(x[i] == y[i]);
 }
 
+/* rng_normal_fill against the plain Box-Muller loop in double over the same
+ * 64-bit draws, on every length 1..21: one draw per pair, cos then sin, an
+ * odd length dropping the last pair's sine (the next draw follows). */
+static void test_normal_fill_pairs(void **state)
+{
+    (void)state;
+    for (size_t n = 1; n <= 21; n++) {
+        rng a, b;
+        rng_init(&a, 13, n);
+        b = a;
+        float x[21];
+        rng_normal_fill(&a, x, n, 0.5f);
+        for (size_t i = 0; i < n; i += 2) {
+            uint64_t u = rng_u64(&b);
+            double u1 = (double)((u >> 32) + 1) * 0x1.0p-32;
+            double th = (double)(u & 0xffffff) * 0x1.0p-24 * 6.283185307179586;
+            double r = 0.5 * sqrt(-2.0 * log(u1));
+            assert_float_equal(x[i], r * cos(th), 2e-6 * (1 + r));
+            if (i + 1 < n)
+                assert_float_equal(x[i + 1], r * sin(th), 2e-6 * (1 + r));
+        }
+        assert_true(rng_u64(&a) == rng_u64(&b));
+    }
+}
+
 static void test_normal(void **state)
 {
     (void)state;
@@ -135,6 +160,7 @@ int main(void)
         cmocka_unit_test(test_streams),
         cmocka_unit_test(test_uniform_and_below),
         cmocka_unit_test(test_normal_fill),
+        cmocka_unit_test(test_normal_fill_pairs),
         cmocka_unit_test(test_normal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "fdcheck.h"
 #include "replay.h"
+#include "checkpoint.h"
 #include "sac.h"
 #include "util.h"
 
@@ -374,17 +375,17 @@ static void test_save_load(void **state)
     assert_true(fd >= 0);
     close(fd);
     char err[512];
-    assert_int_equal(sac_save(a, path, err, sizeof err), 0);
+    assert_int_equal(ckpt_weights_save(path, a, err, sizeof err), 0);
     cfg.seed = 99;
     sac *b = sac_new(&cfg, DS, DA, 4, 0);
-    assert_int_equal(sac_load(b, path, err, sizeof err), 0);
+    assert_int_equal(ckpt_weights_load(path, b, err, sizeof err), 0);
     size_t nb = a->nets.n_params * sizeof(float);
     assert_memory_equal(a->params, b->params, nb);
     assert_true(a->log_alpha == b->log_alpha);
     /* other shapes are refused with a message naming the file */
     cfg.pi_hidden = 17;
     sac *c = sac_new(&cfg, DS, DA, 4, 0);
-    assert_int_equal(sac_load(c, path, err, sizeof err), -1);
+    assert_int_equal(ckpt_weights_load(path, c, err, sizeof err), -1);
     assert_non_null(strstr(err, path));
     /* a flipped bit is refused */
     FILE *f = fopen(path, "r+b");
@@ -393,11 +394,11 @@ static void test_save_load(void **state)
     fseek(f, 200, SEEK_SET);
     fputc(ch ^ 0x10, f);
     fclose(f);
-    assert_int_equal(sac_load(b, path, err, sizeof err), -1);
+    assert_int_equal(ckpt_weights_load(path, b, err, sizeof err), -1);
     assert_non_null(strstr(err, "checksum"));
     /* a truncated file is refused */
     assert_int_equal(truncate(path, 300), 0);
-    assert_int_equal(sac_load(b, path, err, sizeof err), -1);
+    assert_int_equal(ckpt_weights_load(path, b, err, sizeof err), -1);
     assert_non_null(strstr(err, "truncated"));
     unlink(path);
     sac_destroy(&a);

@@ -118,9 +118,9 @@ static void w_floats(pbw *w, uint32_t num, size_t count, float v)
     free(x);
 }
 
-/* Whole message bytes of c, fields in number order, zeros omitted (as
- * protobuf-c writes proto3). */
-static void craft_batch(pbw *out, const craft *c)
+/* Body bytes of c, fields in number order, zeros omitted (as protobuf-c
+ * writes proto3). */
+static void craft_body(pbw *out, const craft *c)
 {
     pbw b = {0};
     if (c->n) w_u(&b, 1, c->n);
@@ -143,6 +143,15 @@ static void craft_batch(pbw *out, const craft *c)
         w_len(&b, 14, l, c->len * sizeof *l);
         free(l);
     }
+    w_bytes(out, b.b, b.n);
+    w_free(&b);
+}
+
+/* Whole message bytes of c. */
+static void craft_batch(pbw *out, const craft *c)
+{
+    pbw b = {0};
+    craft_body(&b, c);
     w_envelope(out, WIRE_MAGIC, WIRE_VERSION, 6, &b);
     w_free(&b);
 }
@@ -995,6 +1004,80 @@ static void test_store_reuse(void **state)
     assert_null(o.store);
 }
 
+/* protobuf-c unpacks into a per-message arena under a budget of about twice
+ * the message's bytes: a message whose unpacked form would be far larger
+ * than its bytes fails as malformed, naming the budget, without growing the
+ * reused block past the message's size; the next message decodes as usual. */
+static void test_arena_budget(void **state)
+{
+    wire_msg o;
+    wire_msg_init(&o, WIRE_NONE);
+    char err[256];
+    pbw b = {0}, w = {0};
+
+    /* a snapshot of 100,000 empty blocks: 2 bytes each on the wire, a
+     * pointer and a ParamBlock each once unpacked */
+    w_u(&b, 1, 1);
+    w_u(&b, 2, OD);
+    w_u(&b, 3, AD);
+    for (int i = 0; i < 100000; i++)
+        w_len(&b, 8, NULL, 0);
+    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 9, &b);
+    assert_int_equal(wire_decode(w.b, w.n, NULL, &o, err, sizeof err),
+                     WIRE_MALFORMED);
+    if (!strstr(err, "budget"))
+        fail_msg("%s", err);
+    assert_true(o.store_cap <= w.n + (32u << 10));
+    w_free(&w);
+    w_free(&b);
+
+    /* a batch followed by 20,000 unknown fields */
+    craft c = craft_ok(4, OD, AD);
+    pbw ok = {0};
+    craft_body(&b, &c);
+    for (int i = 0; i < 20000; i++)
+        w_u(&b, 100, 0);
+    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 6, &b);
+    assert_int_equal(wire_decode(w.b, w.n, &ex_batch, &o, err, sizeof err),
+                     WIRE_MALFORMED);
+    if (!strstr(err, "budget"))
+        fail_msg("%s", err);
+    w_free(&w);
+    w_free(&b);
+
+    /* a hundred unknown fields fit the budget and are refused by count */
+    craft_body(&b, &c);
+    for (int i = 0; i < 100; i++)
+        w_len(&b, 100, NULL, 0);
+    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 6, &b);
+    assert_int_equal(wire_decode(w.b, w.n, &ex_batch, &o, err, sizeof err),
+                     WIRE_MALFORMED);
+    assert_non_null(strstr(err, "unknown fields"));
+    w_free(&w);
+    w_free(&b);
+
+    craft_batch(&ok, &c);
+
+    /* the same wire_msg decodes a valid batch next, and one of about
+     * WIRE_MAX_DATA bytes fits the block sized by its length */
+    assert_int_equal(wire_decode(ok.b, ok.n, &ex_batch, &o, err, sizeof err),
+                     WIRE_OK);
+    assert_int_equal(o.batch.n, 4);
+    assert_true(o.batch.obs[0] == c.fill);
+    w_free(&ok);
+    c = craft_ok(WIRE_MAX_DATA / (4 * (2 * OD + AD + 1) + 2) - 64, OD, AD);
+    craft_batch(&ok, &c);
+    assert_true(ok.n <= WIRE_MAX_DATA && ok.n > WIRE_MAX_DATA - 4096);
+    assert_int_equal(wire_decode(ok.b, ok.n, &ex_batch, &o, err, sizeof err),
+                     WIRE_OK);
+    assert_int_equal(o.batch.n, (int)c.n);
+    assert_true(o.batch.next_obs[c.n * OD - 1] == c.fill);
+    assert_true(o.store_cap <= ok.n + (32u << 10));
+    w_free(&ok);
+    wire_msg_release(&o);
+    assert_null(o.store);
+}
+
 static void test_names(void **state)
 {
     for (int i = 0; i < WIRE_REJECT_COUNT; i++) {
@@ -1032,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_oversized),
         cmocka_unit_test(test_strings_and_settings),
         cmocka_unit_test(test_store_reuse),
+        cmocka_unit_test(test_arena_budget),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,10 +52,6 @@
 #include "sac.h"
 #include "util.h"
 
-/* OpenBLAS extension; declared here so a cblas.h without it still builds. */
-void openblas_set_num_threads(int);
-char *openblas_get_corename(void);
-
 #define PROG "hpo-bench"
 #define MAX_LIST 8
 #define MAX_CALLS 512
@@ -285,7 +281,7 @@ static double lanes_gflops(int t, double seconds)
 {
     floor_job jobs[MAX_LANES];
     HPO_ASSERT(t >= 1 && t <= MAX_LANES);
-    openblas_set_num_threads(1);
+    nn_set_threads(1);
     for (int i = 0; i < t; i++) {
         jobs[i].seconds = seconds;
         if (i && pthread_create(&jobs[i].tid, NULL, floor_main, &jobs[i]))
@@ -538,17 +534,17 @@ int main(int argc, char **argv)
     }
     /* which kernels ran: OpenBLAS's choice, or OPENBLAS_CORETYPE's */
     const char *forced = getenv("OPENBLAS_CORETYPE");
-    printf("# openblas_core=%s OPENBLAS_CORETYPE=%s\n", openblas_get_corename(),
+    printf("# openblas_core=%s OPENBLAS_CORETYPE=%s\n", nn_blas_core(),
            forced && *forced ? forced : "(unset)");
     gemm_bufs g;
     gemm_bufs_init(&g, (size_t)512 * 512);
     for (int ti = 0; ti < o.n_threads; ti++) {
         int t = o.threads[ti];
         HPO_ASSERT(t <= MAX_LANES);
-        openblas_set_num_threads(t);
+        nn_set_threads(t);
         double sg = square_gflops(&g, 256, fmin(1.0, o.seconds / 3));
         double lg = t > 1 ? lanes_gflops(t, fmin(1.0, o.seconds / 3)) : sg;
-        openblas_set_num_threads(t); /* lanes_gflops set 1 */
+        nn_set_threads(t); /* lanes_gflops set 1 */
         double peak = fmax(sg, lg);
         for (int mi = 0; mi < o.n_modes; mi++) {
             int mode = o.modes[mi];

@@ -34,8 +34,6 @@
 #include "sac.h"
 #include "util.h"
 
-void openblas_set_num_threads(int);
-
 #define PROG "hpo-eval"
 
 typedef struct options {
@@ -236,7 +234,7 @@ static int load(const options *o, hpo_config *cfg, sac **agent, env **e,
     *agent = sac_new(cfg, od, ad, 1, 0);
     if (is_ckpt)
         return ckpt_restore_weights(&info, *agent, err, errlen);
-    return sac_load(*agent, o->file, err, errlen);
+    return ckpt_weights_load(o->file, *agent, err, errlen);
 }
 
 int main(int argc, char **argv)
@@ -255,7 +253,7 @@ int main(int argc, char **argv)
     FILE *csv = NULL;
     char err[1024];
     rc = 1;
-    openblas_set_num_threads(1);
+    nn_set_threads(1);
     if (load(&o, &cfg, &agent, &e, err, sizeof err))
         goto out;
     if (o.csv[0]) {

@@ -46,13 +46,13 @@
 
 #include "checkpoint.h"
 #include "config.h"
+#include "nn.h"
 #include "env.h"
 #include "hd.h"
 #include "rng.h"
 #include "sac.h"
 #include "util.h"
 
-void openblas_set_num_threads(int);
 
 #define PROG "hpo-shape"
 #define MAX_SAMPLES 20000
@@ -1011,7 +1011,7 @@ int main(int argc, char **argv)
     ckpt_info info;
     shape sh = {0};
     float *state = NULL;
-    openblas_set_num_threads(1);
+    nn_set_threads(1);
 
     rc = open_checkpoint(o.ckpt, &info, err, sizeof err) ? 1 : 0;
     if (!rc)

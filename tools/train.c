@@ -35,9 +35,6 @@
 #include "sac.h"
 #include "util.h"
 
-/* OpenBLAS extension; declared here so a cblas.h without it still builds. */
-void openblas_set_num_threads(int);
-
 #define PROG "hpo-train"
 #define PATH_LEN 4096
 #define RECENT 10                 /* training episodes in the recent mean */
@@ -726,7 +723,7 @@ int main(int argc, char **argv)
         snprintf(opt.out, sizeof opt.out, "runs/%s-%s-s%llu", cfg.env,
                  mode_name(cfg.mode), (unsigned long long)cfg.seed);
 
-    openblas_set_num_threads(cfg.threads);
+    nn_set_threads(cfg.threads);
     if (trainer_open(&tr, &cfg, opt.quiet, &opt, err, sizeof err)) {
         log_error("%s", err);
         trainer_close(&tr);
@@ -762,7 +759,7 @@ int main(int argc, char **argv)
 
     char path[PATH_LEN];
     if (join(path, opt.out, "weights.bin", err, sizeof err) ||
-        sac_save(tr.agent, path, err, sizeof err)) {
+        ckpt_weights_save(path, tr.agent, err, sizeof err)) {
         log_error("%s", err);
         trainer_close(&tr);
         return 1;
