@@ -6,7 +6,8 @@
 # - exact continuation: a 400-step Pendulum run (checkpoint at its end, an
 #   episode boundary, replay saved) resumed to 800 steps gives a weights.bin
 #   and a checkpoint-600.ckpt byte-identical to an uninterrupted 800-step run
-#   with the same seed, and the same training episode returns;
+#   with the same seed, and the same training episode returns; wall_s and
+#   updates_per_s in progress.csv continue across the resume;
 # - --checkpoint-every / --keep: the periodic checkpoints and the rotation;
 # - fallback: with the newest checkpoint truncated, or with one bit flipped,
 #   the resume names it and why, uses the previous one, and still ends
@@ -41,7 +42,19 @@ must_run b "${F[@]}" --checkpoint-replay --steps 800 --out b \
     --checkpoint-every 200 --keep 2
 cp -r a a2
 cp -r a a3
+sleep 1.2 # a resume's wall_s continues the run's, not the restart's clock
 must_run a_resume --resume a --steps 800
+/usr/bin/python3 - a/progress.csv <<'EOF' && ok "wall_s and updates_per_s continue across the resume" || fail "clocks after resume: $(cut -d, -f1,2,13,14 a/progress.csv)"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+before = [r for r in rows if int(r["env_steps"]) <= 400]
+after = [r for r in rows if int(r["env_steps"]) > 400]
+w0, w1 = float(before[-1]["wall_s"]), float(after[0]["wall_s"])
+# no restart at 0, and no jump by the pause between the two processes
+assert w0 <= w1 < w0 + 1.0, (w0, w1)
+r0, r1 = float(before[-1]["updates_per_s"]), float(after[0]["updates_per_s"])
+assert 0.2 * r0 < r1 < 5 * r0, (r0, r1)
+EOF
 grep -q "resumed from a/checkpoint-200.ckpt: env steps 400, updates 200, episodes 2" \
     a_resume.err || fail "resume log: $(cat a_resume.err)"
 grep -q "replay buffer restored: 400 rows" a_resume.err ||

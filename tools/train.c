@@ -88,6 +88,7 @@ typedef struct trainer {
     double t_start;                   /* wall clock at the start of training */
     double update_s;                  /* wall time spent in the update phase */
     double learn_t0;                  /* wall clock at the first update; 0 */
+    double wall0;                     /* wall_s of the run before a resume */
     int tty, quiet, shown;
     double last_show, show_t;         /* progress: last refresh time */
     long show_updates;                /* updates at the last refresh */
@@ -541,13 +542,33 @@ static int train(trainer *tr, char *err, size_t errlen)
 
 // ---- setup ----
 
+/* From one progress.csv row: wall_s (the last column) and the update time
+ * that updates (column 2) over updates_per_s (the one before) imply. */
+static void continue_clocks(trainer *tr, const char *line)
+{
+    const char *wall = strrchr(line, ',');
+    if (!wall)
+        return;
+    const char *rate = wall;
+    while (rate > line && rate[-1] != ',')
+        rate--;
+    double w = strtod(wall + 1, NULL), r = strtod(rate, NULL);
+    long updates = strtol(strchr(line, ',') + 1, NULL, 10);
+    if (isfinite(w) && w >= 0.0)
+        tr->wall0 = w;
+    if (rate < wall && isfinite(r) && r > 0.0 && updates > 0)
+        tr->update_s = (double)updates / r;
+}
+
 /*
  * Keep the rows of progress.csv at path up to env_steps (those written
  * before the checkpoint a resume starts from) and open it for appending.
- * Returns the stream, or NULL with a message.
+ * tr->wall0 and tr->update_s take the last kept row's wall_s and the update
+ * time its updates / updates_per_s imply, so that both columns continue
+ * across a resume. Returns the stream, or NULL with a message.
  */
-static FILE *csv_reopen(const char *path, long env_steps, char *err,
-                        size_t errlen)
+static FILE *csv_reopen(trainer *tr, const char *path, long env_steps,
+                        char *err, size_t errlen)
 {
     char tmp[PATH_LEN + 8], line[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -565,8 +586,10 @@ static FILE *csv_reopen(const char *path, long env_steps, char *err,
             first = 0;
             continue;
         }
-        if (strtol(line, NULL, 10) <= env_steps && strchr(line, '\n'))
+        if (strtol(line, NULL, 10) <= env_steps && strchr(line, '\n')) {
             fputs(line, out);
+            continue_clocks(tr, line);
+        }
     }
     if (in)
         fclose(in);
@@ -644,8 +667,8 @@ static int trainer_open(trainer *tr, const hpo_config *cfg, int quiet,
         join(tr->csv_path, dir, "progress.csv", err, errlen))
         return -1;
     if (o->resume) {
-        tr->csv = csv_reopen(tr->csv_path, (long)o->from.counters.env_steps,
-                             err, errlen);
+        tr->csv = csv_reopen(tr, tr->csv_path,
+                             (long)o->from.counters.env_steps, err, errlen);
         if (!tr->csv)
             return -1;
     } else {
@@ -738,7 +761,8 @@ int main(int argc, char **argv)
 
     stop_on_signals(1);
 
-    tr.t_start = tr.last_show = tr.show_t = now_s();
+    tr.last_show = tr.show_t = now_s();
+    tr.t_start = tr.last_show - tr.wall0; /* wall_s continues after a resume */
     rc = train(&tr, err, sizeof err);
     progress(&tr, 1);
     progress_break(&tr);
