@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_sweep.sh - hpo-sweep on real hpo-train runs with tiny Pendulum budgets.
 #
-#   test_sweep.sh HPO_SWEEP HPO_TRAIN
+#   test_sweep.sh HPO_SWEEP HPO_TRAIN [HPO_ENV_LIB]
 #
 # grid       expansion into named cells (two modes, two seeds, a two-valued
 #            --set, one fixed --set), the recorded grid, a changed grid
@@ -14,6 +14,9 @@
 #            (checkpoints fall on episode boundaries, so resumes are exact);
 #            two runs went at once (--jobs 2); a run killed alone is resumed
 #            by its sweep
+# torch      with HPO_ENV_LIB: --impl c,torch runs bench/torch_sac.py for
+#            mode sac (hpo's torch cells skipped with a note), and the report
+#            has a row per implementation
 # report     the markdown tables (marks, AUC, time to target, anchors, runs)
 #            and a PNG per environment
 set -uo pipefail
@@ -21,6 +24,7 @@ set -uo pipefail
 
 SWEEP=$(realpath "${1:?usage: test_sweep.sh HPO_SWEEP HPO_TRAIN}")
 export HPO_TRAIN=$(realpath "${2:?hpo-train}")
+ENV_LIB=${3:+$(realpath "$3")}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_sweep.XXXXXX")
 PGIDS=()
 cleanup() {
@@ -158,6 +162,27 @@ EOF
 )
 [ "${overlap:-0}" -gt 0 ] && ok "--jobs 2: runs overlapped ($overlap pairs)" ||
     fail "--jobs 2: no two runs overlapped"
+
+# ---- torch ----
+if [ -n "$ENV_LIB" ]; then
+    T=(--env Pendulum --mode sac,hpo --impl c,torch --seeds 1 --steps 600
+       --set learning-starts=200 --set pi-hidden=32 --set q-hidden=32
+       --set batch=32 --set eval-every=200 --set eval-episodes=1
+       --checkpoint-every 200 --jobs 2 --quiet)
+    HPO_ENV_LIB=$ENV_LIB "$SWEEP" --out t "${T[@]}" >t.out 2>t.err ||
+        fail "torch sweep: exit $?: $(cat t.err)"
+    grep -q "1 torch cells of modes other than sac skipped" t.err &&
+        ok "torch: hpo cells skipped with a note" || fail "torch skip note: $(cat t.err)"
+    [ "$(ls t/Pendulum | tr '\n' ' ')" = "hpo-c-s1 sac-c-s1 sac-torch-s1 " ] &&
+        grep -q '^impl = torch' t/Pendulum/sac-torch-s1/config &&
+        tail -1 t/Pendulum/sac-torch-s1/progress.csv | grep -q '^600,' &&
+        ok "torch: its cell ran bench/torch_sac.py to the end" ||
+        fail "torch cells: $(ls t/Pendulum; tail -3 t/Pendulum/sac-torch-s1/log)"
+    "$SWEEP" report t --no-png >t.md 2>t.rep.err || fail "report t: $(cat t.rep.err)"
+    returns_table t.md | grep -q '^| sac (torch) | 1 |' &&
+        returns_table t.md | grep -q '^| sac (c) | 1 |' &&
+        ok "torch: a report row per implementation" || fail "torch rows: $(returns_table t.md)"
+fi
 
 # ---- report ----
 grep -q '^## Pendulum' a.md && grep -q '| run | n | 400 | 1k | 2k | AUC to 2k | steps to -1000' a.md &&
