@@ -380,17 +380,19 @@ static int parse_core(config_args *a, int argc, char **argv,
             a->copies[i][k] = '\0';
             name = a->copies[i];
             value = a->copies[i] + k + 1;
-        } else {
+        }
+        /* unknown before "needs a value": a lone --typo names the typo */
+        if (list_index(options, name) < 0 &&
+            !(settings && config_has(name))) {
+            errf(err, errlen, "unknown flag --%s", name);
+            return -1;
+        }
+        if (!eq) {
             if (i + 1 >= argc) {
                 errf(err, errlen, "--%s needs a value", name);
                 return -1;
             }
             value = argv[++i];
-        }
-        if (list_index(options, name) < 0 &&
-            !(settings && config_has(name))) {
-            errf(err, errlen, "unknown flag --%s", name);
-            return -1;
         }
         if (value[0] == '\0') {
             errf(err, errlen, "empty value for --%s", name);

@@ -164,6 +164,8 @@ static void test_errors(void **state)
     (void)state;
     char *unknown[] = {"p", "--bogus", "1", NULL};
     parse_fails(unknown, "unknown flag --bogus");
+    char *unknown_last[] = {"p", "--seed", "3", "--bogus", NULL};
+    parse_fails(unknown_last, "unknown flag --bogus"); /* not "needs a value" */
     char *unknown_eq[] = {"p", "--bogus=1", NULL};
     parse_fails(unknown_eq, "unknown flag --bogus");
     char *empty[] = {"p", "--seed", "", NULL};

@@ -13,30 +13,54 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "curve.h"
+#include "util.h"
 
 #define PROG "hpo-keygen"
 
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: " PROG " NAME...\n"
+               "Write NAME.secret (0600) and NAME.public, a CurveZMQ key "
+               "pair for hpo-learner,\nhpo-actor and hpo-status "
+               "(--curve-secret, --curve-allow, --curve-key,\n"
+               "--curve-server); up to %d names. Existing files are not "
+               "overwritten.\n",
+            CONFIG_ARGS_MAX_POS);
+}
+
+/* No options: the table only ends; the names are the positionals. */
+static const opt_spec own[] = {{NULL, 0, 0, 0, 0, 0, NULL}};
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        FILE *f = argc < 2 ? stderr : stdout;
-        fprintf(f, "usage: " PROG " NAME...\n"
-                   "Write NAME.secret (0600) and NAME.public, a CurveZMQ key "
-                   "pair for hpo-learner,\nhpo-actor and hpo-status "
-                   "(--curve-secret, --curve-allow, --curve-key,\n"
-                   "--curve-server). Existing files are not overwritten.\n");
-        return argc < 2 ? 2 : 0;
+    config_args a;
+    char err[512];
+    int prc = config_args_table(&a, argc, argv, own, 0, CONFIG_ARGS_MAX_POS,
+                                NULL, err, sizeof err);
+    if (prc > 0) {
+        config_args_release(&a);
+        usage(stdout);
+        return 0;
     }
-    for (int i = 1; i < argc; i++) {
-        char err[512];
+    if (prc == 0 && a.n_pos == 0)
+        snprintf(err, sizeof err, "no key name given");
+    if (prc < 0 || a.n_pos == 0) {
+        config_args_release(&a);
+        usage_error(PROG, "%s", err);
+        return 2;
+    }
+    int rc = 0;
+    for (int i = 0; i < a.n_pos && rc == 0; i++) {
         curve_pair k;
-        if (argv[i][0] == '-' || curve_generate(argv[i], &k, err, sizeof err)) {
-            fprintf(stderr, PROG ": %s\n",
-                    argv[i][0] == '-' ? "unknown flag (see --help)" : err);
-            return 1;
+        if (curve_generate(a.pos[i], &k, err, sizeof err)) {
+            fprintf(stderr, PROG ": %s\n", err);
+            rc = 1;
+        } else {
+            printf("%s.public %s\n", a.pos[i], k.pub);
         }
-        printf("%s.public %s\n", argv[i], k.pub);
     }
-    return 0;
+    config_args_release(&a);
+    return rc;
 }
