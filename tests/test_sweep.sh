@@ -36,9 +36,9 @@ cd "$WORK" || exit 1
 
 # 200-step episodes; checkpoints every 400 updates fall at env steps 600,
 # 1000, ... (updates = steps - learning-starts): episode boundaries.
-G=(--env Pendulum --mode sac,hpo --seeds 1-2 --steps 2400
-   --set learning-starts=200 --set pi-hidden=64 --set q-hidden=64
-   --set batch=64 --set eval-every=400 --set eval-episodes=2
+G=(--env Pendulum --mode sac,hpo --seeds 1-2 --steps 1600
+   --set learning-starts=200 --set pi-hidden=32 --set q-hidden=32
+   --set batch=32 --set eval-every=400 --set eval-episodes=2
    --checkpoint-every 400 --jobs 2 --quiet)
 
 # returns_table REPORT: the lines between the returns markers
@@ -60,7 +60,7 @@ got=$(cd g && ls -d Pendulum/* | sort | tr '\n' ' ' | sed 's/ $//')
     fail "grid cells: $got"
 grep -q '^tau = 0.00999' g/Pendulum/sac-c-tau=0.01-s2/config &&
     grep -q '^seed = 2' g/Pendulum/sac-c-tau=0.01-s2/config &&
-    grep -q '^batch = 64' g/Pendulum/sac-c-tau=0.01-s2/config &&
+    grep -q '^batch = 32' g/Pendulum/sac-c-tau=0.01-s2/config &&
     ok "a cell's config has its settings" || fail "cell config"
 n_done=$(for d in g/Pendulum/*; do tail -1 "$d/progress.csv" | cut -d, -f1; done | grep -cx 400)
 [ "$n_done" -eq 8 ] && ok "every cell ran to 400 steps" || fail "$n_done cells at 400"
@@ -95,22 +95,22 @@ Gs[7]=400
 
 # ---- kill ----
 "$SWEEP" --out a "${G[@]}" >a.out 2>a.err || fail "uninterrupted sweep: $(cat a.err)"
-"$SWEEP" report a --marks 400,1000,2000 --target Pendulum=-1000 >a.md 2>a.rep.err ||
+"$SWEEP" report a --marks 400,1000,1600 --target Pendulum=-1000 >a.md 2>a.rep.err ||
     fail "report a: $(cat a.rep.err)"
 
 setsid "$SWEEP" --out "$WORK/b" "${G[@]}" >b.out 2>b.err &
 pid=$!
 PGIDS+=("$pid")
-for _ in $(seq 300); do
+for _ in $(seq 1200); do
     ls b/Pendulum/*/checkpoint-*.ckpt >/dev/null 2>&1 && break
     sleep 0.05
 done
-ls b/Pendulum/*/checkpoint-*.ckpt >/dev/null 2>&1 || fail "no checkpoint within 15 s"
+ls b/Pendulum/*/checkpoint-*.ckpt >/dev/null 2>&1 || fail "no checkpoint within 60 s: $(cat b.err; ls -R b | head -20)"
 kill -9 -- "-$pid"
 wait "$pid" 2>/dev/null
 sleep 0.2
 unfinished=$(for d in b/Pendulum/*; do
-    tail -1 "$d/progress.csv" 2>/dev/null | grep -q '^2400,' || echo "$d"; done | wc -l)
+    tail -1 "$d/progress.csv" 2>/dev/null | grep -q '^1600,' || echo "$d"; done | wc -l)
 [ "$unfinished" -gt 0 ] && ok "killed mid-sweep ($unfinished runs unfinished)" ||
     fail "the sweep finished before it was killed: the test proves nothing"
 pgrep -f "hpo-train.*$WORK/b" >/dev/null && fail "runs outlived kill -9 of their group"
@@ -120,10 +120,12 @@ setsid "$SWEEP" --out "$WORK/b" "${G[@]}" >b2.out 2>b2.err &
 pid=$!
 PGIDS+=("$pid")
 killed=
-for _ in $(seq 200); do
-    victim=$(pgrep -f "hpo-train --resume $WORK/b|hpo-train --out $WORK/b" | head -1)
-    if [ -n "$victim" ]; then
-        kill -9 "$victim" && killed=1
+for _ in $(seq 1200); do
+    # an hpo run (the longer ones), alive: a zombie that already ended
+    # would take the kill and prove nothing
+    victim=$(pgrep -f "hpo-train (--resume|--out) $WORK/b/Pendulum/hpo" | head -1)
+    if [ -n "$victim" ] && ! grep -q '^State:.*Z' "/proc/$victim/status" 2>/dev/null; then
+        kill -9 "$victim" 2>/dev/null && killed=1
         break
     fi
     sleep 0.05
@@ -136,8 +138,10 @@ rc=$?
 if [ -n "$killed" ]; then
     grep -q "ended with exit -9; resuming it" b2.err && ok "a run killed alone is resumed" ||
         fail "killed run not resumed: $(cat b2.err)"
+else
+    fail "no hpo run to kill alone within 60 s"
 fi
-"$SWEEP" report "$WORK/b" --marks 400,1000,2000 --target Pendulum=-1000 >b.md 2>b.rep.err ||
+"$SWEEP" report "$WORK/b" --marks 400,1000,1600 --target Pendulum=-1000 >b.md 2>b.rep.err ||
     fail "report b: $(cat b.rep.err)"
 if diff <(returns_table a.md) <(returns_table b.md) >diff.txt; then
     ok "interrupted sweep's table equals the uninterrupted one's"
@@ -185,12 +189,12 @@ if [ -n "$ENV_LIB" ]; then
 fi
 
 # ---- report ----
-grep -q '^## Pendulum' a.md && grep -q '| run | n | 400 | 1k | 2k | AUC to 2k | steps to -1000' a.md &&
+grep -q '^## Pendulum' a.md && grep -q '| run | n | 400 | 1k | 1600 | AUC to 1600 | steps to -1000' a.md &&
     ok "report: marks, AUC and target columns" || fail "report header: $(head -20 a.md)"
 rows=$(returns_table a.md | grep -c '^| \(sac\|hpo\) (c) | 2 | -[0-9]* ± [0-9]* \[')
 [ "$rows" -eq 2 ] && ok "report: one row per mode, mean ± std [min, max] over 2 seeds" ||
     fail "report rows: $(returns_table a.md)"
-[ "$(grep -c '^| Pendulum/.*-s[12] | 2400 |' a.md)" -eq 4 ] &&
+[ "$(grep -c '^| Pendulum/.*-s[12] | 1600 |' a.md)" -eq 4 ] &&
     ok "report: a line per run with steps, wall s, updates/s" || fail "report runs table"
 [ -f a/report.md ] && cmp -s a/report.md a.md && ok "report written to DIR/report.md" ||
     fail "DIR/report.md"
