@@ -25,6 +25,10 @@ set -uo pipefail
 SWEEP=$(realpath "${1:?usage: test_sweep.sh HPO_SWEEP HPO_TRAIN}")
 export HPO_TRAIN=$(realpath "${2:?hpo-train}")
 ENV_LIB=${3:+$(realpath "$3")}
+# Under -Dsanitize=true meson preloads the ASan runtime for the Python that
+# loads libhpoenv.so; only the torch sweep needs it (pgrep hangs under it).
+PRELOAD=${LD_PRELOAD:-}
+unset LD_PRELOAD
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_sweep.XXXXXX")
 PGIDS=()
 cleanup() {
@@ -173,7 +177,7 @@ if [ -n "$ENV_LIB" ]; then
        --set learning-starts=200 --set pi-hidden=32 --set q-hidden=32
        --set batch=32 --set eval-every=200 --set eval-episodes=1
        --checkpoint-every 200 --jobs 2 --quiet)
-    HPO_ENV_LIB=$ENV_LIB "$SWEEP" --out t "${T[@]}" >t.out 2>t.err ||
+    LD_PRELOAD=$PRELOAD HPO_ENV_LIB=$ENV_LIB "$SWEEP" --out t "${T[@]}" >t.out 2>t.err ||
         fail "torch sweep: exit $?: $(cat t.err)"
     grep -q "1 torch cells of modes other than sac skipped" t.err &&
         ok "torch: hpo cells skipped with a note" || fail "torch skip note: $(cat t.err)"
