@@ -121,15 +121,23 @@ typedef struct preset {
     const char *env;
     float alpha, std_tr, std_exp, eps;
     int K, l, h;
+    long learning_starts; /* 0: the default (5,000) */
 } preset;
 
-/* Tables 3 and 4 of the paper, per algorithm.md. */
+/*
+ * Tables 3 and 4 of the paper, per algorithm.md; other environments take
+ * HalfCheetah's row. InvertedPendulum's row is this project's, chosen by
+ * measurement (docs/results.md, results/ip): std-tr 0.1 and 1,000 random
+ * steps; mode hpo reaches 1000 at 14k steps on seeds 1 and 2 (std-tr 1.0:
+ * 18k and later).
+ */
 static const preset presets[] = {
-    {"HalfCheetah", 0.2f, 1.0f, 0.5f, 0.2f, 3, 2, 32},
-    {"Hopper", 0.2f, 0.1f, 1.5f, 0.15f, 2, 2, 32},
-    {"Walker2d", 0.2f, 0.2f, 1.5f, 0.15f, 3, 2, 32},
-    {"Ant", 0.2f, 0.1f, 1.0f, 0.1f, 3, 1, 32},
-    {"Humanoid", 0.05f, 1.0f, 1.0f, 0.1f, 3, 1, 64},
+    {"HalfCheetah", 0.2f, 1.0f, 0.5f, 0.2f, 3, 2, 32, 0},
+    {"Hopper", 0.2f, 0.1f, 1.5f, 0.15f, 2, 2, 32, 0},
+    {"Walker2d", 0.2f, 0.2f, 1.5f, 0.15f, 3, 2, 32, 0},
+    {"Ant", 0.2f, 0.1f, 1.0f, 0.1f, 3, 1, 32, 0},
+    {"Humanoid", 0.05f, 1.0f, 1.0f, 0.1f, 3, 1, 64, 0},
+    {"InvertedPendulum", 0.2f, 0.1f, 0.5f, 0.2f, 3, 2, 32, 1000},
 };
 
 static int name_matches(const char *env, const char *name)
@@ -154,6 +162,8 @@ void config_preset(hpo_config *c, const char *env)
     c->K = p->K;
     c->pi_layers = p->l;
     c->h_hidden = p->h;
+    if (p->learning_starts > 0)
+        c->learning_starts = p->learning_starts;
 }
 
 static int same_name(const char *a, const char *b)

@@ -65,6 +65,31 @@ static void parse_fails(char **argv, const char *want)
     config_args_release(&a);
 }
 
+/* The paper's rows (Tables 3-4), the measured InvertedPendulum row, and
+ * HalfCheetah's row for the rest; auto-tuned temperature by default. */
+static void test_presets(void **state)
+{
+    (void)state;
+    hpo_config c;
+    config_defaults(&c);
+    assert_int_equal(c.auto_alpha, 1);
+    assert_true(c.alpha == 0.2f);
+    config_preset(&c, "Humanoid-v5");
+    assert_true(c.alpha == 0.05f && c.std_tr == 1.0f && c.eps == 0.1f);
+    assert_int_equal(c.pi_layers, 1);
+    assert_int_equal(c.h_hidden, 64);
+    assert_int_equal(c.learning_starts, 5000);
+    config_defaults(&c);
+    config_preset(&c, "invertedpendulum");
+    assert_true(c.std_tr == 0.1f && c.std_exp == 0.5f && c.eps == 0.2f);
+    assert_int_equal(c.learning_starts, 1000);
+    config_defaults(&c);
+    config_preset(&c, "InvertedDoublePendulum"); /* not InvertedPendulum's */
+    assert_true(c.std_tr == 1.0f && c.std_exp == 0.5f);
+    assert_int_equal(c.learning_starts, 5000);
+    assert_string_equal(c.env, "InvertedDoublePendulum");
+}
+
 static void test_preset_then_flags(void **state)
 {
     (void)state;
@@ -304,6 +329,7 @@ static void test_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_presets),
         cmocka_unit_test(test_preset_then_flags),
         cmocka_unit_test(test_name_equals_value),
         cmocka_unit_test(test_program_options),
