@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# test_cluster.sh - the distributed run across hosts, each host a network
+# namespace of its own (root only; exit 77, meson's skip, otherwise).
+#
+#   test_cluster.sh BUILD_DIR PART
+#
+# The network: a switch namespace holding a bridge, and one namespace per
+# host joined to it by a veth pair: the learner host 10.77.0.1 and the actor
+# hosts 10.77.0.2, 10.77.0.3 (/24). Names carry a random tag, so runs never
+# meet, and no address or route is added to the machine's own namespace.
+#
+# PART is one of
+#   net   a learner bound to 10.77.0.1 and one actor on each actor host
+#         (Pendulum, 32-wide networks): both stream and measure snapshots
+#         (hpo-status --json); the learner's link cut for 10 s (down on the
+#         switch side, the actor hosts cannot reach it) and brought back:
+#         both actors rejoin, the counters go on, no process died; a tc tbf
+#         bandwidth limit on the learner's egress: the snapshot latency the
+#         actors report grows while the learner's updates go on; kill -9 of
+#         the learner and a restart with --resume on its host: the same actor
+#         processes stream again and the updates continue from the
+#         checkpoint; CurveZMQ across hosts: the allowed key streams, another
+#         key is refused (exit 3 naming it). About 80 s on the shared 2-core
+#         machine.
+#   ssh   deploy/ssh with an sshd in each host namespace and keys made for
+#         the test: learner and actors started over ssh stream; SIGINT to
+#         deploy/ssh, and the learner's own end, each leave no hpo process
+#         in any host namespace
+#
+# Every wait is bounded; on exit (also on failure) every process in the
+# namespaces is killed and the namespaces are deleted, which removes their
+# links.
+set -uo pipefail
+
+BUILD=$(cd "${1:?usage: test_cluster.sh BUILD_DIR PART}" && pwd)
+PART=${2:?part}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+LEARNER=$BUILD/learner/hpo-learner
+ACTOR=$BUILD/actor/hpo-actor
+STATUS=$BUILD/tools/hpo-status
+KEYGEN=$BUILD/tools/hpo-keygen
+PY=/usr/bin/python3
+export OPENBLAS_NUM_THREADS=1
+
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: the cluster tests build network namespaces and need root (run: sudo meson test -C build --suite cluster)"
+    exit 77
+fi
+
+TAG=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+SW=hpo-sw-$TAG
+HOSTS=(hpo-l-$TAG hpo-a1-$TAG hpo-a2-$TAG)   # learner, actor 1, actor 2
+ADDR=(10.77.0.1 10.77.0.2 10.77.0.3)
+LNS=${HOSTS[0]}
+LADDR=${ADDR[0]}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_cluster.XXXXXX")
+chmod 755 "$WORK"
+
+. "$(dirname "$0")/lib.sh"
+
+PIDS=()
+# net_down: kill every process left in the namespaces, delete them (their
+# veth ends go with them) and any veth end still in this namespace.
+net_down() {
+    local ns p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    for ns in "${HOSTS[@]}" "$SW"; do
+        [ -e "/run/netns/$ns" ] || continue
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null
+    done
+    for p in 0 1 2; do ip link del "hv$p$TAG" 2>/dev/null; done
+    wait 2>/dev/null
+}
+cleanup() {
+    net_down
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# net_up: the switch, the hosts, their links and addresses.
+net_up() {
+    if ! ip netns add "$SW"; then
+        echo "SKIP: cannot create a network namespace (ip netns add $SW failed)"
+        exit 77
+    fi
+    ip -n "$SW" link add br0 type bridge || return 1
+    ip -n "$SW" link set br0 up || return 1
+    local i
+    for i in 0 1 2; do
+        ip netns add "${HOSTS[$i]}" || return 1
+        ip link add "hv$i$TAG" type veth peer name "he$i$TAG" || return 1
+        ip link set "hv$i$TAG" netns "$SW" || return 1
+        ip link set "he$i$TAG" netns "${HOSTS[$i]}" || return 1
+        ip -n "$SW" link set "hv$i$TAG" name "port$i" || return 1
+        ip -n "$SW" link set "port$i" master br0 || return 1
+        ip -n "$SW" link set "port$i" up || return 1
+        ip -n "${HOSTS[$i]}" link set "he$i$TAG" name eth0 || return 1
+        ip -n "${HOSTS[$i]}" addr add "${ADDR[$i]}/24" dev eth0 || return 1
+        ip -n "${HOSTS[$i]}" link set eth0 up || return 1
+        ip -n "${HOSTS[$i]}" link set lo up || return 1
+    done
+}
+
+# on HOST_INDEX CMD...: run CMD in that host's namespace (in the foreground:
+# a function put in the background is a subshell, whose pid is not CMD's;
+# background starts call ip netns exec, which execs CMD, directly).
+on() {
+    local i=$1
+    shift
+    ip netns exec "${HOSTS[$i]}" "$@"
+}
+
+STATUS_KEYS=()
+PORT=5550
+# status FILE [HOST_INDEX]: hpo-status --json from that host (default the
+# learner's) into FILE; returns its exit code.
+status() {
+    on "${2:-0}" "$STATUS" "$LADDR:$PORT" --json --timeout-ms 2000 \
+        ${STATUS_KEYS[@]+"${STATUS_KEYS[@]}"} >"$1" 2>"$1.err"
+}
+
+# field FILE EXPR: a Python expression on the reply r.
+field() {
+    "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# wait_until SECONDS EXPR: poll the status until EXPR holds; 0 when it did.
+wait_until() {
+    local deadline=$((SECONDS + $1))
+    while [ $SECONDS -lt "$deadline" ]; do
+        if status "$WORK/poll.json" &&
+            [ "$(field "$WORK/poll.json" "$2")" = True ]; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    return 1
+}
+
+SMALL=(--env Pendulum --pi-hidden 32 --q-hidden 32 --batch 32
+       --learning-starts 200 --steps 100000000 --timeout-ms 1500
+       --heartbeat-ms 200 --publish-every 50)
+
+# start_learner NAME ARGS...: a learner on the learner host bound to its
+# address, log NAME.err, run directory $WORK/NAME (or $WORK/$OUTNAME); sets
+# LPID.
+start_learner() {
+    local name=$1 _
+    shift
+    ip netns exec "$LNS" "$LEARNER" "${SMALL[@]}" --port "$PORT" --bind "$LADDR" \
+        --out "$WORK/${OUTNAME:-$name}" "$@" 2>"$WORK/$name.err" &
+    LPID=$!
+    PIDS+=("$LPID")
+    for _ in $(seq 50); do
+        kill -0 "$LPID" 2>/dev/null || break
+        status "$WORK/start.json" && return 0
+    done
+    echo "cannot start the learner on $LNS: $(tail -3 "$WORK/$name.err")" >&2
+    exit 1
+}
+
+# start_actor HOST_INDEX ID [ARGS...]: sets APID.
+start_actor() {
+    local i=$1 id=$2
+    shift 2
+    ip netns exec "${HOSTS[$i]}" "$ACTOR" --env Pendulum \
+        --learner "$LADDR:$PORT" --id "$id" --timeout-ms 1500 "$@" \
+        2>"$WORK/actor-$id.err" &
+    APID=$!
+    PIDS+=("$APID")
+}
+
+# alive PID...: 0 when every one runs.
+alive() {
+    local p
+    for p in "$@"; do kill -0 "$p" 2>/dev/null || return 1; done
+}
+
+BOTH='sorted(a["id"] for a in r["actors"]) == ["a1", "a2"]'
+
+part_net() {
+    start_learner run --checkpoint-every 200 --keep 2
+    start_actor 1 a1
+    local a1=$APID
+    start_actor 2 a2
+    local a2=$APID
+    if wait_until 60 "$BOTH and r['updates'] >= 400 and all(a['steps'] > 0 and a['snapshots_timed'] >= 2 for a in r['actors'])"; then
+        ok "two actors on other hosts stream to $LADDR and measure snapshots ($(field "$WORK/poll.json" '", ".join("%s %.1f ms" % (a["id"], a["snapshot_latency_mean_ms"]) for a in r["actors"])'))"
+    else
+        fail "no streaming across the bridge: $(cat "$WORK/poll.json") $(tail -2 "$WORK/actor-a1.err")"
+        return
+    fi
+    if on 1 "$STATUS" "$LADDR:$PORT" --json --timeout-ms 2000 >"$WORK/remote.json" 2>&1; then
+        ok "hpo-status answers from an actor host"
+    else
+        fail "hpo-status from ${HOSTS[1]}: $(cat "$WORK/remote.json")"
+    fi
+
+    # ---- link cut: the learner's port on the switch down for 10 s ----
+    status "$WORK/cut0.json"
+    local u0 s0
+    u0=$(field "$WORK/cut0.json" 'r["updates"]')
+    s0=$(field "$WORK/cut0.json" 'r["env_steps"]')
+    ip -n "$SW" link set port0 down
+    sleep 1
+    if on 1 "$STATUS" "$LADDR:$PORT" --json --timeout-ms 1000 >/dev/null 2>&1; then
+        fail "the learner is still reachable from ${HOSTS[1]} with its link down"
+    else
+        ok "link down: the learner is unreachable from the actor hosts"
+    fi
+    sleep 9
+    status "$WORK/cut1.json"
+    ip -n "$SW" link set port0 up
+    local s1
+    s1=$(field "$WORK/cut1.json" 'r["env_steps"]')
+    if wait_until 45 "$BOTH and r['env_steps'] > $s1 + 200 and r['updates'] > $u0 + 200 and all(a['last_seen_s'] < 1 for a in r['actors'])"; then
+        ok "after 10 s cut: both actors back, env steps $s0 -> $s1 (cut) -> $(field "$WORK/poll.json" 'r["env_steps"]'), updates $u0 -> $(field "$WORK/poll.json" 'r["updates"]')"
+    else
+        fail "no recovery after the link cut: $(cat "$WORK/poll.json")"
+    fi
+    alive "$LPID" "$a1" "$a2" && ok "no process died over the cut" ||
+        fail "a process died over the link cut: $(tail -2 "$WORK/run.err" "$WORK/actor-a1.err" "$WORK/actor-a2.err")"
+
+    # ---- bandwidth: tbf on the learner's egress (snapshots) ----
+    local base lim u1 u2 i
+    base=0
+    for i in 1 2 3 4 5 6; do
+        status "$WORK/b.json"
+        base=$(field "$WORK/b.json" "max([$base] + [a['snapshot_latency_ms'] or 0 for a in r['actors']])")
+        sleep 0.5
+    done
+    u1=$(field "$WORK/b.json" 'r["updates"]')
+    if ! tc -n "$LNS" qdisc add dev eth0 root tbf rate 200kbit burst 4kb latency 500ms; then
+        fail "tc tbf on the learner's link"
+    fi
+    lim=0
+    for i in $(seq 16); do
+        sleep 0.5
+        status "$WORK/t.json" || continue
+        lim=$(field "$WORK/t.json" "max([$lim] + [a['snapshot_latency_ms'] or 0 for a in r['actors']])")
+    done
+    u2=$(field "$WORK/t.json" 'r["updates"]')
+    if "$PY" -c "import sys; sys.exit(not ($lim > 3 * $base and $lim > 50))"; then
+        ok "200 kbit/s: snapshot latency up to $lim ms (${base} ms unlimited)"
+    else
+        fail "the bandwidth limit did not show in the latency: $lim ms limited, $base ms unlimited"
+    fi
+    if [ "$u2" -gt $((u1 + 200)) ]; then
+        ok "updates go on under the limit ($u1 -> $u2 in 8 s)"
+    else
+        fail "updates stalled under the limit: $u1 -> $u2"
+    fi
+    tc -n "$LNS" qdisc del dev eth0 root
+
+    # ---- kill -9 of the learner, restart with --resume on its host ----
+    wait_until 30 '(r["last_checkpoint"] or {}).get("updates", 0) >= 200' ||
+        fail "no checkpoint before the kill: $(cat "$WORK/poll.json")"
+    status "$WORK/pre.json"
+    local run0 ck
+    run0=$(field "$WORK/pre.json" 'r["run_id"]')
+    ck=$(field "$WORK/pre.json" 'r["last_checkpoint"]["updates"]')
+    kill -KILL "$LPID"
+    wait "$LPID" 2>/dev/null
+    if ip netns pids "$LNS" | grep -q .; then
+        fail "the learner host still runs $(ip netns pids "$LNS") after kill -9"
+    fi
+    OUTNAME=run start_learner run2 --checkpoint-every 200 --keep 2 --resume
+    if wait_until 40 "r['run_id'] != '$run0' and r['resumed_from'] is not None and $BOTH and all(a['steps'] > 0 for a in r['actors']) and r['updates'] > $ck"; then
+        ok "learner killed (-9) and resumed on its host: the remote actors stream again (updates >= $ck at the kill, now $(field "$WORK/poll.json" 'r["updates"]'))"
+    else
+        fail "no streaming after the resume: $(cat "$WORK/poll.json"); $(tail -3 "$WORK/run2.err")"
+    fi
+    alive "$a1" "$a2" && ok "the actor processes survived the learner's crash" ||
+        fail "an actor exited: $(tail -3 "$WORK/actor-a1.err" "$WORK/actor-a2.err")"
+    kill -TERM "$LPID" "$a1" "$a2" 2>/dev/null
+    wait "$LPID" "$a1" "$a2" 2>/dev/null
+
+    # ---- CurveZMQ across hosts ----
+    local K="$WORK/keys" rc a2key
+    mkdir -p "$K/allow"
+    if ! "$KEYGEN" "$K/learner" "$K/c1" "$K/c2" >"$WORK/keygen.out" 2>&1; then
+        fail "hpo-keygen: $(cat "$WORK/keygen.out")"
+        return
+    fi
+    cp "$K/c1.public" "$K/allow/"
+    a2key=$(sed -n 's/^public = //p' "$K/c2.public")
+    PORT=5560
+    STATUS_KEYS=(--curve-server "$K/learner.public" --curve-key "$K/c1.secret")
+    start_learner curve --curve-secret "$K/learner.secret" --curve-allow "$K/allow"
+    start_actor 1 c1 --curve-server "$K/learner.public" --curve-key "$K/c1.secret"
+    if wait_until 60 'r["curve"] and r["updates"] >= 100 and [a["id"] for a in r["actors"]] == ["c1"]'; then
+        ok "CurveZMQ across hosts: the allowed key streams from ${ADDR[1]}"
+    else
+        fail "no streaming with the allowed key: $(cat "$WORK/poll.json") $(tail -3 "$WORK/actor-c1.err")"
+    fi
+    on 2 timeout 20 "$ACTOR" --env Pendulum --learner "$LADDR:$PORT" --id c2 \
+        --timeout-ms 3000 --curve-server "$K/learner.public" \
+        --curve-key "$K/c2.secret" >/dev/null 2>"$WORK/actor-c2.err"
+    rc=$?
+    if [ $rc -eq 3 ] && grep -qF "does not allow this actor's CurveZMQ key $a2key" "$WORK/actor-c2.err"; then
+        ok "another key from ${ADDR[2]}: refused, exit 3 naming the key"
+    else
+        fail "the other key: exit $rc: $(cat "$WORK/actor-c2.err")"
+    fi
+    STATUS_KEYS=()
+
+    # ---- everything removed ----
+    net_down
+    PIDS=()
+    if ip netns list | grep -q "$TAG" || ip link show | grep -q "$TAG"; then
+        fail "left behind: $(ip netns list | grep "$TAG") $(ip link show | grep "$TAG")"
+    else
+        ok "every namespace and link of the test removed"
+    fi
+}
+
+if ! net_up; then
+    echo "cannot build the test network (ip netns/veth/bridge; see above)" >&2
+    exit 1
+fi
+
+case $PART in
+net) part_net ;;
+*) echo "unknown part $PART" >&2; exit 2 ;;
+esac
+finish
+echo "all ok"
