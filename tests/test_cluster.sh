@@ -318,6 +318,160 @@ part_net() {
     fi
 }
 
+
+# ---- ssh: an sshd per host namespace, deploy/ssh run from the learner host ----
+SSHD=/usr/sbin/sshd
+
+# sshd_up: host and client keys for this test, one sshd on each host's
+# address (port 22 of its namespace).
+sshd_up() {
+    local D="$WORK/ssh" i
+    mkdir -p "$D" /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -f "$D/hostkey" || return 1
+    ssh-keygen -q -t ed25519 -N '' -f "$D/id" || return 1
+    cp "$D/id.pub" "$D/authorized_keys"
+    for i in 0 1 2; do
+        cat >"$D/sshd-$i.conf" <<EOF2
+ListenAddress ${ADDR[$i]}
+Port 22
+HostKey $D/hostkey
+AuthorizedKeysFile $D/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile $D/sshd-$i.pid
+EOF2
+        ip netns exec "${HOSTS[$i]}" "$SSHD" -D -e -f "$D/sshd-$i.conf" \
+            2>"$WORK/sshd-$i.log" &
+        PIDS+=("$!")
+    done
+    export HPO_SSH="ssh -i $D/id -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=5"
+    local ok_all _
+    for _ in $(seq 40); do
+        ok_all=1
+        for i in 0 1 2; do
+            on 0 $HPO_SSH "${ADDR[$i]}" true </dev/null 2>/dev/null || ok_all=0
+        done
+        [ $ok_all -eq 1 ] && return 0
+        sleep 0.25
+    done
+    echo "sshd does not answer: $(cat "$WORK"/sshd-*.log)" >&2
+    return 1
+}
+
+# hpo_procs: the hpo-* processes running in any host namespace, "ns:comm".
+hpo_procs() {
+    local ns p c
+    for ns in "${HOSTS[@]}"; do
+        for p in $(ip netns pids "$ns" 2>/dev/null); do
+            c=$(cat "/proc/$p/comm" 2>/dev/null) || continue
+            case $c in hpo-*) echo "$ns:$c" ;; esac
+        done
+    done
+}
+
+# no_strays WHAT: within 15 s no hpo process is left in the namespaces.
+no_strays() {
+    local left _
+    for _ in $(seq 60); do
+        left=$(hpo_procs)
+        [ -z "$left" ] && { ok "$1: no hpo process left on any host"; return; }
+        sleep 0.25
+    done
+    fail "$1: left running: $(echo $left)"
+}
+
+# start_ssh NAME ARGS...: deploy/ssh on the learner host (job control on, so
+# that SIGINT reaches it as from a terminal); sets DPID.
+start_ssh() {
+    local name=$1
+    shift
+    set -m
+    HPO_BUILD_DIR=$BUILD ip netns exec "$LNS" "$SRC/deploy/ssh" \
+        --learner "$LADDR" --actors "${ADDR[1]}:2,${ADDR[2]}" --env Pendulum \
+        --bin "$BUILD" --port "$PORT" --out "$WORK/$name" \
+        "${SMALL[@]:2}" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    DPID=$!
+    set +m
+    PIDS+=("$DPID")
+}
+
+# wait_exit PID SECONDS: 0 and RC set when PID ended within SECONDS.
+wait_exit() {
+    local _
+    for _ in $(seq $(($2 * 4))); do
+        if ! kill -0 "$1" 2>/dev/null; then
+            wait "$1" 2>/dev/null
+            RC=$?
+            return 0
+        fi
+        sleep 0.25
+    done
+    return 1
+}
+
+THREE='sorted(a["id"] for a in r["actors"]) == ["10.77.0.2-1", "10.77.0.2-2", "10.77.0.3-1"]'
+
+part_ssh() {
+    [ -x "$SSHD" ] || { fail "no $SSHD: install openssh-server (deploy/setup lists it)"; return; }
+    sshd_up || { fail "cannot start the test's sshd"; return; }
+
+    # Ctrl-C
+    start_ssh ssh1
+    if wait_until 60 "$THREE and all(a['steps'] > 0 for a in r['actors']) and r['updates'] >= 200"; then
+        ok "deploy/ssh: learner on $LADDR, 2 + 1 actors on the other hosts stream"
+    else
+        fail "deploy/ssh run: $(cat "$WORK/poll.json") $(cat "$WORK/ssh1.err") $(tail -3 "$WORK/ssh1/"*.log)"
+    fi
+    local _
+    for _ in $(seq 40); do grep -q "env steps\|steps" "$WORK/ssh1.out" 2>/dev/null && break; sleep 0.25; done
+    if grep -q "^deploy/ssh: Pendulum, learner on $LADDR" "$WORK/ssh1.out" &&
+        [ "$(wc -l <"$WORK/ssh1.out")" -ge 2 ]; then
+        ok "deploy/ssh prints its plan and a progress line ($(tail -1 "$WORK/ssh1.out"))"
+    else
+        fail "deploy/ssh output: $(cat "$WORK/ssh1.out")"
+    fi
+    kill -INT "$DPID"
+    if wait_exit "$DPID" 20 && [ "$RC" -eq 130 ]; then
+        ok "Ctrl-C: deploy/ssh exits 130"
+    else
+        fail "Ctrl-C: deploy/ssh still running or exit ${RC:-?}: $(tail -3 "$WORK/ssh1.err")"
+    fi
+    no_strays "after Ctrl-C"
+    ls "$WORK/ssh1"/checkpoint-*.ckpt >/dev/null 2>&1 &&
+        ok "the learner checkpointed on the way out (SIGTERM from its watcher)" ||
+        fail "no checkpoint in $WORK/ssh1: $(tail -3 "$WORK/ssh1/learner.err")"
+
+    # the learner's own end
+    start_ssh ssh2 --max-updates 1500
+    if wait_exit "$DPID" 90 && [ "$RC" -eq 0 ]; then
+        ok "deploy/ssh ends with the learner (--max-updates 1500), exit 0"
+    else
+        fail "learner's end: deploy/ssh exit ${RC:-still running}: $(tail -3 "$WORK/ssh2.err" "$WORK/ssh2/learner.err")"
+    fi
+    no_strays "after the learner's end"
+
+    # deploy/ssh itself killed (-9): the sessions' input ends, the watchers stop all
+    start_ssh ssh3
+    wait_until 60 "$THREE" || fail "third run did not start: $(cat "$WORK/poll.json")"
+    kill -KILL "$DPID"
+    wait "$DPID" 2>/dev/null
+    no_strays "after kill -9 of deploy/ssh"
+
+    # a bad program directory is named
+    HPO_BUILD_DIR=$BUILD ip netns exec "$LNS" "$SRC/deploy/ssh" --learner "$LADDR" \
+        --actors "${ADDR[1]}" --bin /nonexistent --out "$WORK/ssh4" >/dev/null 2>"$WORK/ssh4.err"
+    RC=$?
+    if [ $RC -ne 0 ] && grep -q "no hpo-learner in /nonexistent" "$WORK/ssh4.err"; then
+        ok "--bin without the programs: exit $RC, named"
+    else
+        fail "--bin /nonexistent: exit $RC: $(cat "$WORK/ssh4.err")"
+    fi
+    no_strays "after the failed start"
+}
+
 if ! net_up; then
     echo "cannot build the test network (ip netns/veth/bridge; see above)" >&2
     exit 1
@@ -325,6 +479,7 @@ fi
 
 case $PART in
 net) part_net ;;
+ssh) part_ssh ;;
 *) echo "unknown part $PART" >&2; exit 2 ;;
 esac
 finish
