@@ -22,6 +22,15 @@
 #         checkpoint; CurveZMQ across hosts: the allowed key streams, another
 #         key is refused (exit 3 naming it). About 80 s on the shared 2-core
 #         machine.
+#   slurm a Slurm cluster of three nodes (munged, slurmctld, a slurmd per host
+#         namespace; its configuration in the test's directory, installing
+#         Debian's slurm-wlm and munge when missing): hpo-het.sbatch's learner
+#         on n0 and 4 actor tasks on n1, n2 stream on the port derived from the
+#         job id; scontrol requeue: the job resumes from the checkpoint the
+#         learner wrote at SIGTERM; hpo.sbatch on one node with the time-limit
+#         warning (SIGUSR1 to the batch script, HPO_REQUEUE=1): checkpoint,
+#         requeue, resume; scancel empties the queue and leaves no process;
+#         the daemons stop and nothing is left in the namespaces. About 70 s.
 #   ssh   deploy/ssh with an sshd in each host namespace and keys made for
 #         the test: learner and actors started over ssh stream; SIGINT to
 #         deploy/ssh, and the learner's own end, each leave no hpo process
@@ -223,7 +232,7 @@ part_net() {
         fail "no recovery after the link cut: $(cat "$WORK/poll.json")"
     fi
     alive "$LPID" "$a1" "$a2" && ok "no process died over the cut" ||
-        fail "a process died over the link cut: $(tail -2 "$WORK/run.err" "$WORK/actor-a1.err" "$WORK/actor-a2.err")"
+        fail "a process died over the link cut: $(tail -n 2 "$WORK/run.err" "$WORK/actor-a1.err" "$WORK/actor-a2.err")"
 
     # ---- bandwidth: tbf on the learner's egress (snapshots) ----
     local base lim u1 u2 i
@@ -275,7 +284,7 @@ part_net() {
         fail "no streaming after the resume: $(cat "$WORK/poll.json"); $(tail -3 "$WORK/run2.err")"
     fi
     alive "$a1" "$a2" && ok "the actor processes survived the learner's crash" ||
-        fail "an actor exited: $(tail -3 "$WORK/actor-a1.err" "$WORK/actor-a2.err")"
+        fail "an actor exited: $(tail -n 3 "$WORK/actor-a1.err" "$WORK/actor-a2.err")"
     kill -TERM "$LPID" "$a1" "$a2" 2>/dev/null
     wait "$LPID" "$a1" "$a2" 2>/dev/null
 
@@ -449,7 +458,7 @@ part_ssh() {
     if wait_exit "$DPID" 90 && [ "$RC" -eq 0 ]; then
         ok "deploy/ssh ends with the learner (--max-updates 1500), exit 0"
     else
-        fail "learner's end: deploy/ssh exit ${RC:-still running}: $(tail -3 "$WORK/ssh2.err" "$WORK/ssh2/learner.err")"
+        fail "learner's end: deploy/ssh exit ${RC:-still running}: $(tail -n 3 "$WORK/ssh2.err" "$WORK/ssh2/learner.err")"
     fi
     no_strays "after the learner's end"
 
@@ -472,6 +481,194 @@ part_ssh() {
     no_strays "after the failed start"
 }
 
+# ---- slurm: a three-node Slurm cluster, one slurmd per host namespace ----
+# slurm_up: munged (its own key and socket), slurmctld on the learner host,
+# a slurmd per host (nodes n0, n1, n2 at the hosts' addresses), all from a
+# configuration in $WORK/slurm.
+slurm_up() {
+    local W="$WORK/slurm" i
+    mkdir -p "$W/state" || return 1
+    mungekey -c -k "$W/munge.key" 2>"$W/mungekey.err" ||
+        { echo "mungekey: $(cat "$W/mungekey.err")" >&2; return 1; }
+    ip netns exec "$LNS" munged -F --force --socket "$W/munge.sock" \
+        --key-file "$W/munge.key" --pid-file "$W/munged.pid" \
+        --log-file "$W/munged.log" --seed-file "$W/munged.seed" 2>"$W/munged.err" &
+    PIDS+=("$!")
+    cat >"$W/slurm.conf" <<EOF2
+ClusterName=hpotest
+SlurmctldHost=$(hostname)(${ADDR[0]})
+SlurmctldPort=6817
+SlurmdPort=6818
+AuthType=auth/munge
+AuthInfo=socket=$W/munge.sock
+CredType=cred/munge
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=$W/state
+SlurmdSpoolDir=$W/spool-%n
+SlurmctldPidFile=$W/slurmctld.pid
+SlurmdPidFile=$W/slurmd-%n.pid
+SlurmctldLogFile=$W/slurmctld.log
+SlurmdLogFile=$W/slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+SchedulerType=sched/backfill
+MpiDefault=none
+ReturnToService=2
+JobCompType=jobcomp/none
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+KillWait=15
+NodeName=n0 NodeAddr=${ADDR[0]} CPUs=2 State=UNKNOWN
+NodeName=n1 NodeAddr=${ADDR[1]} CPUs=2 State=UNKNOWN
+NodeName=n2 NodeAddr=${ADDR[2]} CPUs=2 State=UNKNOWN
+PartitionName=main Nodes=n0,n1,n2 Default=YES MaxTime=INFINITE State=UP
+EOF2
+    export SLURM_CONF="$W/slurm.conf"
+    local _
+    for _ in $(seq 40); do [ -S "$W/munge.sock" ] && break; sleep 0.25; done
+    ip netns exec "$LNS" slurmctld -D -i -f "$SLURM_CONF" 2>"$W/slurmctld.err" &
+    PIDS+=("$!")
+    for i in 0 1 2; do
+        mkdir -p "$W/spool-n$i"
+        # nsenter, not ip netns exec: slurmd needs the machine's
+        # /sys/fs/cgroup, which ip netns exec's fresh /sys mount hides
+        nsenter --net="/run/netns/${HOSTS[$i]}" slurmd -D -N "n$i" -f "$SLURM_CONF" 2>"$W/slurmd-$i.err" &
+        PIDS+=("$!")
+    done
+    for _ in $(seq 80); do
+        [ "$(on 0 sinfo -h -N -o '%N %T' 2>/dev/null | grep -c ' idle$')" -eq 3 ] && return 0
+        sleep 0.5
+    done
+    echo "the Slurm nodes did not come up: $(on 0 sinfo -N 2>&1) $(tail -n 5 "$W/slurmctld.log" "$W"/slurmd-n*.log "$W"/*.err 2>&1)" >&2
+    return 1
+}
+
+# job_state ID: the job's state ("" once it left the queue).
+job_state() {
+    on 0 squeue -h -j "$1" -o '%T %r' 2>/dev/null
+}
+
+# sbatch_job ARGS...: submit from the repository on the learner host; sets JOB.
+sbatch_job() {
+    JOB=$(cd "$SRC" && on 0 sbatch --parsable "$@" 2>"$WORK/sbatch.err")
+    JOB=${JOB%%;*}
+    case $JOB in ''|*[!0-9]*) fail "sbatch: $(cat "$WORK/sbatch.err")"; return 1 ;; esac
+    PORT=$((20000 + 4 * (JOB % 10000)))
+}
+
+# cancel_job ID: scancel and wait (30 s) until it left the queue.
+cancel_job() {
+    local _
+    on 0 scancel "$1"
+    for _ in $(seq 120); do
+        [ -z "$(job_state "$1")" ] && return 0
+        sleep 0.25
+    done
+    return 1
+}
+
+# eligible_now ID: once the requeued job is pending, its begin time now.
+# Slurm holds a requeued job back for a while (pending, reason BeginTime);
+# a real cluster waits, the test moves the time to now to stay short.
+eligible_now() {
+    local _ st
+    for _ in $(seq 120); do
+        st=$(job_state "$1")
+        case $st in PENDING*) break ;; esac
+        sleep 0.25
+    done
+    echo "job $1 after the requeue: $st"
+    on 0 scontrol update JobId="$1" StartTime=now ||
+        fail "scontrol update JobId=$1 StartTime=now"
+}
+
+part_slurm() {
+    if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+        echo "installing slurm-wlm and munge (Debian)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            slurm-wlm munge >"$WORK/apt.log" 2>&1 ||
+            { fail "apt-get install slurm-wlm munge: $(tail -3 "$WORK/apt.log")"; return; }
+    fi
+    slurm_up || { fail "cannot start the test's Slurm cluster"; return; }
+    ok "a 3-node Slurm cluster (slurmctld, a slurmd per host namespace) is up"
+
+    # the heterogeneous layout: learner on one node, 4 actors on two others
+    local W="$WORK/slurm"
+    sbatch_job -o "$W/het-%j.out" --export="ALL,HPO_BIN=$BUILD,HPO_OUT=$W/het" \
+        deploy/slurm/hpo-het.sbatch "${SMALL[@]}" --checkpoint-every 200 || return
+    local het=$JOB
+    if wait_until 90 "len(r['actors']) == 4 and all(a['steps'] > 0 for a in r['actors']) and sorted(set(a['id'].rsplit('-', 1)[0] for a in r['actors'])) == ['vm'] and r['updates'] >= 300"; then
+        ok "hpo-het.sbatch (job $het): learner on n0 at $LADDR:$PORT (port from the job id), 4 actor tasks on n1, n2 stream"
+    else
+        fail "het job $het: state $(job_state "$het"); $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/het-*.out "$W/het/learner.err" 2>/dev/null | tail -5)"
+    fi
+    local nodes
+    nodes=$(on 0 squeue -h -j "$het" -o %N 2>/dev/null | tr '\n' ' ')
+    [ "$nodes" = "n0 n[1-2] " ] && ok "the het job's components hold n0 and n1, n2" ||
+        fail "het job nodes: $nodes"
+
+    # requeue: the learner checkpoints on SIGTERM, the job runs again and
+    # resumes from it
+    wait_until 30 '(r["last_checkpoint"] or {}).get("updates", 0) >= 200' ||
+        fail "no checkpoint before the requeue"
+    status "$WORK/pre.json"
+    local run0 u0
+    run0=$(field "$WORK/pre.json" 'r["run_id"]')
+    u0=$(field "$WORK/pre.json" 'r["updates"]')
+    on 0 scontrol requeue "$het" || fail "scontrol requeue $het"
+    eligible_now "$het"
+    if wait_until 150 "r['run_id'] != '$run0' and r['resumed_from'] is not None and len(r['actors']) == 4 and r['updates'] > $u0"; then
+        ok "requeued: the job resumed from $(field "$WORK/poll.json" 'r["resumed_from"].split("/")[-1]') (updates $u0 at the requeue, now $(field "$WORK/poll.json" 'r["updates"]'))"
+    else
+        fail "no resume after the requeue: state $(job_state "$het"); $(cat "$WORK/poll.json") $(tail -5 "$W/het/learner.err")"
+    fi
+    cancel_job "$het" && ok "scancel: job $het left the queue" || fail "job $het still $(job_state "$het")"
+    no_strays "after scancel of the het job"
+
+    # the single-allocation layout on one node, and the time-limit warning
+    # (SIGUSR1 to the batch script) with HPO_REQUEUE=1
+    sbatch_job -o "$W/one-%j.out" -N 1 -n 2 -w n0 \
+        --export="ALL,HPO_BIN=$BUILD,HPO_OUT=$W/one,HPO_REQUEUE=1,HPO_ACTORS=2" \
+        deploy/slurm/hpo.sbatch "${SMALL[@]}" --checkpoint-every 100000 || return
+    local one=$JOB
+    if wait_until 90 "len(r['actors']) == 2 and all(a['steps'] > 0 for a in r['actors']) and r['updates'] >= 300"; then
+        ok "hpo.sbatch (job $one) on one node: the learner and 2 actors as overlapping steps stream"
+    else
+        fail "single job $one: state $(job_state "$one"); $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/one-*.out "$W/one/learner.err" 2>/dev/null | tail -5)"
+    fi
+    status "$WORK/pre.json"
+    run0=$(field "$WORK/pre.json" 'r["run_id"]')
+    u0=$(field "$WORK/pre.json" 'r["updates"]')
+    on 0 scancel --signal=USR1 --batch "$one" || fail "scancel --signal=USR1 $one"
+    eligible_now "$one"
+    if wait_until 150 "r['run_id'] != '$run0' and r['resumed_from'] is not None and len(r['actors']) == 2 and r['updates'] > $u0"; then
+        ok "time-limit warning: checkpoint, requeue, resumed at updates >= $u0 (now $(field "$WORK/poll.json" 'r["updates"]'))"
+    else
+        fail "no resume after the warning: state $(job_state "$one"); $(cat "$WORK/poll.json") $(tail -5 "$W"/one-*.out)"
+    fi
+    grep -q "end of the job announced: checkpointing" "$W"/one-*.out &&
+        grep -q "requeued $one" "$W"/one-*.out &&
+        ok "the batch script logged the checkpoint and the requeue" ||
+        fail "job output: $(cat "$W"/one-*.out)"
+    cancel_job "$one" && ok "scancel: job $one left the queue" || fail "job $one still $(job_state "$one")"
+    no_strays "after scancel of the single job"
+
+    # the daemons stopped, nothing left in the namespaces
+    local ns p left _
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for _ in $(seq 80); do
+        left=
+        for ns in "${HOSTS[@]}"; do left+=$(ip netns pids "$ns"); done
+        [ -z "$left" ] && break
+        sleep 0.25
+    done
+    [ -z "$left" ] && ok "munged, slurmctld and the slurmds stopped; no process left in the namespaces" ||
+        fail "left after stopping Slurm: $(for p in $left; do cat /proc/$p/comm; done | tr '\n' ' ')"
+}
+
 if ! net_up; then
     echo "cannot build the test network (ip netns/veth/bridge; see above)" >&2
     exit 1
@@ -480,6 +677,7 @@ fi
 case $PART in
 net) part_net ;;
 ssh) part_ssh ;;
+slurm) part_slurm ;;
 *) echo "unknown part $PART" >&2; exit 2 ;;
 esac
 finish
