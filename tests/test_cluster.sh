@@ -31,6 +31,13 @@
 #         warning (SIGUSR1 to the batch script, HPO_REQUEUE=1): checkpoint,
 #         requeue, resume; scancel empties the queue and leaves no process;
 #         the daemons stop and nothing is left in the namespaces. About 70 s.
+#   container  (HPO_TEST_CONTAINER=1; skipped otherwise: about 2 min)
+#         deploy/container/build makes the image (debootstrap, podman import);
+#         the image's file system (podman image mount) holds no compiler, every
+#         program's libraries resolve in it; a learner and two actors run from
+#         it (chroot) in the host namespaces and stream; their /proc root is
+#         the image. Containers themselves cannot start on this machine
+#         (podman run fails on setrlimit), which the test notes.
 #   ssh   deploy/ssh with an sshd in each host namespace and keys made for
 #         the test: learner and actors started over ssh stream; SIGINT to
 #         deploy/ssh, and the learner's own end, each leave no hpo process
@@ -51,6 +58,10 @@ KEYGEN=$BUILD/tools/hpo-keygen
 PY=/usr/bin/python3
 export OPENBLAS_NUM_THREADS=1
 
+if [ "$PART" = container ] && [ "${HPO_TEST_CONTAINER:-0}" != 1 ]; then
+    echo "SKIP: the container test builds a Debian 12 image with debootstrap (about 2 min); run it with HPO_TEST_CONTAINER=1 meson test -C build --suite container"
+    exit 77
+fi
 if [ "$(id -u)" != 0 ]; then
     echo "SKIP: the cluster tests build network namespaces and need root (run: sudo meson test -C build --suite cluster)"
     exit 77
@@ -85,6 +96,7 @@ net_down() {
 }
 cleanup() {
     net_down
+    [ "$(type -t image_cleanup)" = function ] && image_cleanup
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -125,10 +137,12 @@ on() {
 
 STATUS_KEYS=()
 PORT=5550
+RUN=()          # a prefix for the programs (the container part: chroot into the image)
+OUTBASE=$WORK   # where the learner's run directories go, as the programs see it
 # status FILE [HOST_INDEX]: hpo-status --json from that host (default the
 # learner's) into FILE; returns its exit code.
 status() {
-    on "${2:-0}" "$STATUS" "$LADDR:$PORT" --json --timeout-ms 2000 \
+    on "${2:-0}" ${RUN[@]+"${RUN[@]}"} "$STATUS" "$LADDR:$PORT" --json --timeout-ms 2000 \
         ${STATUS_KEYS[@]+"${STATUS_KEYS[@]}"} >"$1" 2>"$1.err"
 }
 
@@ -160,8 +174,8 @@ SMALL=(--env Pendulum --pi-hidden 32 --q-hidden 32 --batch 32
 start_learner() {
     local name=$1 _
     shift
-    ip netns exec "$LNS" "$LEARNER" "${SMALL[@]}" --port "$PORT" --bind "$LADDR" \
-        --out "$WORK/${OUTNAME:-$name}" "$@" 2>"$WORK/$name.err" &
+    ip netns exec "$LNS" ${RUN[@]+"${RUN[@]}"} "$LEARNER" "${SMALL[@]}" --port "$PORT" \
+        --bind "$LADDR" --out "$OUTBASE/${OUTNAME:-$name}" "$@" 2>"$WORK/$name.err" &
     LPID=$!
     PIDS+=("$LPID")
     for _ in $(seq 50); do
@@ -176,7 +190,7 @@ start_learner() {
 start_actor() {
     local i=$1 id=$2
     shift 2
-    ip netns exec "${HOSTS[$i]}" "$ACTOR" --env Pendulum \
+    ip netns exec "${HOSTS[$i]}" ${RUN[@]+"${RUN[@]}"} "$ACTOR" --env Pendulum \
         --learner "$LADDR:$PORT" --id "$id" --timeout-ms 1500 "$@" \
         2>"$WORK/actor-$id.err" &
     APID=$!
@@ -669,6 +683,90 @@ part_slurm() {
         fail "left after stopping Slurm: $(for p in $left; do cat /proc/$p/comm; done | tr '\n' ' ')"
 }
 
+# ---- container: the image built, its programs run from its own files ----
+IMAGE=
+IMAGE_ROOT=
+image_cleanup() {
+    if [ -n "$IMAGE" ]; then
+        podman image unmount "$IMAGE" >/dev/null 2>&1
+        podman rmi -f "$IMAGE" >/dev/null 2>&1
+    fi
+}
+
+part_container() {
+    local start=$SECONDS root
+    if ! "$SRC/deploy/container/build" --out "$WORK/image" --tag "hpo:test-$TAG" \
+        >"$WORK/image.log" 2>&1; then
+        fail "deploy/container/build: $(tail -5 "$WORK/image.log")"
+        return
+    fi
+    ok "deploy/container/build in $((SECONDS - start)) s ($(grep -o 'debootstrap took [0-9]* s' "$WORK/image.log"))"
+    if command -v podman >/dev/null; then
+        IMAGE=hpo:test-$TAG
+        if ! root=$(podman image mount "$IMAGE" 2>"$WORK/mount.err"); then
+            fail "podman image mount $IMAGE: $(cat "$WORK/mount.err")"
+            return
+        fi
+        ok "podman holds image $IMAGE; its file system mounted at $root"
+        if timeout 60 podman run --rm "$IMAGE" hpo-learner --help >"$WORK/run.out" 2>&1; then
+            echo "note: podman run works on this machine"
+        else
+            echo "note: podman run cannot start a container here ($(grep -m1 -o 'setrlimit[^"]*\|Error[^"]*' "$WORK/run.out" | head -1)); the image is proven by chroot"
+        fi
+    else
+        root=$WORK/image/rootfs
+        echo "note: no podman; the image's root file system $root is used"
+    fi
+    IMAGE_ROOT=$root
+    if chroot "$root" /bin/sh -c 'command -v gcc || command -v cc || command -v meson || ls /usr/include/*.h' >/dev/null 2>&1; then
+        fail "the image holds build tools: $(chroot "$root" /bin/sh -c 'command -v gcc cc meson' 2>&1)"
+    else
+        ok "no compiler, meson or headers in the image"
+    fi
+    local n missing=
+    for n in hpo-learner hpo-actor hpo-status hpo-keygen hpo-eval; do
+        chroot "$root" ldd "/usr/local/bin/$n" >"$WORK/ldd.out" 2>&1 || missing+=" $n(ldd failed)"
+        grep -q "not found" "$WORK/ldd.out" && missing+=" $n:$(grep 'not found' "$WORK/ldd.out" | tr -d '\t\n')"
+    done
+    [ -z "$missing" ] && ok "every program's libraries resolve inside the image" ||
+        fail "libraries missing in the image:$missing"
+    [ -d "$root/usr/local/share/hpo/models" ] && ok "the MJCF models are in the image" ||
+        fail "no /usr/local/share/hpo/models in the image"
+
+    # learner and actors from the image's files, in the host namespaces; a
+    # writable directory bound on the image's /mnt for the run directory
+    # (ip netns exec runs each in a mount namespace of its own)
+    mkdir -p "$WORK/crun"
+    RUN=(sh -c 'mount --bind "$0" "$1/mnt" && r=$1 && shift && exec chroot "$r" "$@"' "$WORK/crun" "$root")
+    LEARNER=/usr/local/bin/hpo-learner
+    ACTOR=/usr/local/bin/hpo-actor
+    STATUS=/usr/local/bin/hpo-status
+    OUTBASE=/mnt
+    start_learner crun --checkpoint-every 200
+    start_actor 1 a1
+    local a1=$APID
+    start_actor 2 a2
+    if wait_until 60 "$BOTH and r['updates'] >= 300 and all(a['steps'] > 0 and a['snapshots_timed'] >= 1 for a in r['actors'])"; then
+        ok "learner and two actors from the image stream across the bridge (updates $(field "$WORK/poll.json" 'r["updates"]'))"
+    else
+        fail "no streaming from the image: $(cat "$WORK/poll.json") $(tail -3 "$WORK/crun.err" "$WORK/actor-a1.err")"
+    fi
+    local lr ar
+    lr=$(readlink "/proc/$LPID/root")
+    ar=$(readlink "/proc/$a1/root")
+    [ "$lr" = "$root" ] && [ "$ar" = "$root" ] &&
+        [ "$(readlink "/proc/$LPID/exe")" = "$root/usr/local/bin/hpo-learner" ] &&
+        ok "their root is the image ($lr), their program its /usr/local/bin/hpo-learner" ||
+        fail "process roots: learner $lr, actor $ar, exe $(readlink "/proc/$LPID/exe")"
+    ls "$WORK/crun/crun/"checkpoint-*.ckpt >/dev/null 2>&1 &&
+        ok "the learner wrote its checkpoints through the image's /mnt" ||
+        fail "no checkpoint in $WORK/crun/crun: $(ls "$WORK/crun/crun" 2>&1)"
+    net_down
+    PIDS=()
+    image_cleanup
+    IMAGE=
+}
+
 if ! net_up; then
     echo "cannot build the test network (ip netns/veth/bridge; see above)" >&2
     exit 1
@@ -677,6 +775,7 @@ fi
 case $PART in
 net) part_net ;;
 ssh) part_ssh ;;
+container) part_container ;;
 slurm) part_slurm ;;
 *) echo "unknown part $PART" >&2; exit 2 ;;
 esac
