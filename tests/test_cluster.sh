@@ -40,8 +40,9 @@
 #         (podman run fails on setrlimit), which the test notes.
 #   ssh   deploy/ssh with an sshd in each host namespace and keys made for
 #         the test: learner and actors started over ssh stream; SIGINT to
-#         deploy/ssh, and the learner's own end, each leave no hpo process
-#         in any host namespace
+#         deploy/ssh, the learner's own end and kill -9 of deploy/ssh each
+#         leave no hpo process in any host namespace; --keys runs the set
+#         with CurveZMQ; a --bin without the programs is named
 #
 # Every wait is bounded; on exit (also on failure) every process in the
 # namespaces is killed and the namespaces are deleted, which removes their
@@ -482,6 +483,27 @@ part_ssh() {
     kill -KILL "$DPID"
     wait "$DPID" 2>/dev/null
     no_strays "after kill -9 of deploy/ssh"
+
+    # CurveZMQ: --keys DIR for the learner, the actors and the status line
+    local K="$WORK/sshkeys"
+    mkdir -p "$K/allow"
+    "$KEYGEN" "$K/learner" "$K/actor" >/dev/null 2>&1 && cp "$K/actor.public" "$K/allow/"
+    start_ssh ssh5 --keys "$K"
+    STATUS_KEYS=(--curve-server "$K/learner.public" --curve-key "$K/actor.secret")
+    if wait_until 60 "r['curve'] and $THREE and all(a['steps'] > 0 for a in r['actors'])"; then
+        ok "deploy/ssh --keys: the learner requires CurveZMQ and the 3 actors stream with the key"
+    else
+        fail "deploy/ssh --keys: $(cat "$WORK/poll.json") $(tail -n 3 "$WORK/ssh5.err" "$WORK/ssh5/"*.log)"
+    fi
+    STATUS_KEYS=()
+    if on 0 "$STATUS" "$LADDR:$PORT" --json --timeout-ms 1000 >/dev/null 2>&1; then
+        fail "the --keys learner answered a status request without keys"
+    else
+        ok "without keys the --keys learner does not answer"
+    fi
+    kill -INT "$DPID"
+    wait_exit "$DPID" 20 || fail "deploy/ssh --keys did not stop on Ctrl-C"
+    no_strays "after Ctrl-C of the --keys run"
 
     # a bad program directory is named
     HPO_BUILD_DIR=$BUILD ip netns exec "$LNS" "$SRC/deploy/ssh" --learner "$LADDR" \
