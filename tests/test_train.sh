@@ -10,7 +10,8 @@
 #              header and one row per episode and evaluation), --config-only
 #              and the preset order
 #   learn-hpo  mode hpo reaches a mean deterministic eval return >= -300 on
-#   learn-sac  Pendulum within 10,000 env steps (mode sac for learn-sac)
+#   learn-sac  Pendulum by 6,000 env steps and holds it (the median of the
+#              evaluations at 6k-10k; mode sac for learn-sac)
 #
 # The learning runs use 128-wide networks (--pi-hidden 128 --q-hidden 128,
 # the rest at the defaults: batch 256, 2 hidden layers, K 3, h 32, seed 1) so
@@ -174,8 +175,14 @@ basic() {
     fi
 }
 
-# learn MODE SEED: 10,000 steps on Pendulum; the last evaluation must reach
-# -300. Prints the evaluation curve either way.
+# learn MODE SEED: 10,000 steps on Pendulum; the median of the last five
+# evaluations (6k-10k steps) must reach -300: learning must have happened by
+# 6k and held for at least three of five evaluations. Not the last one alone:
+# one failed swing-up among the 10 episodes of one evaluation drops a learned
+# policy from about -170 to about -330 (measured on the portable build with
+# the auto-tuned temperature, mode hpo: seed 1 -170 -166 -168 -169 -169 -329
+# from 5k to 10k, seed 3 -175 -479 -161 -163 -169 -168, seed 2 -146..-142).
+# Prints the evaluation curve either way.
 learn() {
     local mode=$1 seed=$2 out=$WORK/learn-$1
     run "learn-$mode" --env Pendulum --mode "$mode" --seed "$seed" \
@@ -187,12 +194,15 @@ learn() {
     fi
     echo "$mode evaluation curve (env_steps, eval_return, eval_std, wall_s):"
     awk -F, 'NR > 1 && $4 != "" { print "  " $1, $4, $5, $14 }' "$out/progress.csv"
-    local last
-    last=$(last_value "$out/progress.csv" eval_return)
-    if awk -v r="$last" 'BEGIN { exit !(r >= -300) }'; then
-        ok "$mode: eval_return $last >= -300 at 10000 steps ($(cat "$WORK/learn-$mode.out"))"
+    local med
+    med=$(awk -F, 'NR > 1 && $4 != "" && $1 > 5000 { print $4 }' "$out/progress.csv" |
+        sort -g | awk '{ v[NR] = $1 } END { if (NR == 5) print v[3] }')
+    if [ -z "$med" ]; then
+        fail "$mode: not five evaluations between 6k and 10k steps"
+    elif awk -v r="$med" 'BEGIN { exit !(r >= -300) }'; then
+        ok "$mode: median eval_return over 6k-10k steps $med >= -300 ($(cat "$WORK/learn-$mode.out"))"
     else
-        fail "$mode: eval_return $last < -300 at 10000 steps"
+        fail "$mode: median eval_return over 6k-10k steps $med < -300"
     fi
 }
 
