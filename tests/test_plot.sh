@@ -28,31 +28,12 @@ done
 "$TRAIN" "${F[@]}" --seed 1 --mode sac --out sac-s1 >/dev/null 2>train3.err ||
     fail "train sac: $(cat train3.err)"
 
-# png_size FILE: "W H" from the IHDR chunk, after checking the signature
-png_size() {
-    [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
-        return 1
-    od -An -j16 -N8 -tu1 "$1" | awk '{ print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4, $5 * 16777216 + $6 * 65536 + $7 * 256 + $8 }'
-}
-
-check() { # check NAME FILE W H
-    if [ ! -s "$2" ]; then
-        fail "$1: $2 missing"
-    elif ! size=$(png_size "$2"); then
-        fail "$1: $2 is not a PNG"
-    elif [ "$size" != "$3 $4" ]; then
-        fail "$1: size $size, want $3 $4"
-    else
-        ok "$1: PNG $3x$4"
-    fi
-}
-
 "$PLOT" hpo-s1 hpo-s2 -o two.png 2>plot1.err || fail "plot two seeds: $(cat plot1.err)"
-check "two seeds" two.png 800 500
+check_png "two seeds" two.png 800 500
 grep -q "2 runs, 1 curves" plot1.err || fail "two seeds: $(cat plot1.err)"
 "$PLOT" hpo-s1 hpo-s2 sac-s1 -o three.png --size 640x480 2>plot2.err ||
     fail "plot three runs: $(cat plot2.err)"
-check "two groups, --size" three.png 640 480
+check_png "two groups, --size" three.png 640 480
 grep -q "3 runs, 2 curves" plot2.err || fail "grouping: $(cat plot2.err)"
 
 "$PLOT" hpo-s1 >/dev/null 2>err1

@@ -34,25 +34,6 @@ F=(--env Hopper --steps 600 --learning-starts 300 --pi-hidden 32
 CK=hpo/checkpoint-300.ckpt
 [ -f "$CK" ] && [ -f sac/checkpoint-300.ckpt ] || { fail "no checkpoints"; finish; }
 
-# png_size FILE: "W H" from the IHDR chunk, after checking the signature
-png_size() {
-    [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
-        return 1
-    od -An -j16 -N8 -tu1 "$1" | awk '{ print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4, $5 * 16777216 + $6 * 65536 + $7 * 256 + $8 }'
-}
-
-check_png() { # check_png NAME FILE W H
-    if [ ! -s "$2" ]; then
-        fail "$1: $2 missing"
-    elif ! size=$(png_size "$2"); then
-        fail "$1: $2 is not a PNG"
-    elif [ "$size" != "$3 $4" ]; then
-        fail "$1: size $size, want $3 $4"
-    else
-        ok "$1: PNG $3x$4"
-    fi
-}
-
 # shape NAME ARGS...: run hpo-shape, output in NAME.out / NAME.err; sets rc
 shape() {
     local name=$1
