@@ -146,24 +146,7 @@ status() {
     on "${2:-0}" ${RUN[@]+"${RUN[@]}"} "$STATUS" "$LADDR:$PORT" --json --timeout-ms 2000 \
         ${STATUS_KEYS[@]+"${STATUS_KEYS[@]}"} >"$1" 2>"$1.err"
 }
-
-# field FILE EXPR: a Python expression on the reply r.
-field() {
-    "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
-}
-
-# wait_until SECONDS EXPR: poll the status until EXPR holds; 0 when it did.
-wait_until() {
-    local deadline=$((SECONDS + $1))
-    while [ $SECONDS -lt "$deadline" ]; do
-        if status "$WORK/poll.json" &&
-            [ "$(field "$WORK/poll.json" "$2")" = True ]; then
-            return 0
-        fi
-        sleep 0.5
-    done
-    return 1
-}
+# field and wait_until: tests/lib.sh
 
 SMALL=(--env Pendulum --pi-hidden 32 --q-hidden 32 --batch 32
        --learning-starts 200 --steps 100000000 --timeout-ms 1500
