@@ -84,10 +84,14 @@ static void test_presets(void **state)
     assert_true(c.std_tr == 0.1f && c.std_exp == 0.5f && c.eps == 0.2f);
     assert_int_equal(c.learning_starts, 1000);
     config_defaults(&c);
-    config_preset(&c, "InvertedDoublePendulum"); /* not InvertedPendulum's */
-    assert_true(c.std_tr == 1.0f && c.std_exp == 0.5f);
+    config_preset(&c, "InvertedDoublePendulum-v5");
+    assert_true(c.std_tr == 0.1f && c.std_exp == 0.5f);
+    assert_int_equal(c.learning_starts, 1000);
+    assert_string_equal(c.env, "InvertedDoublePendulum-v5");
+    config_defaults(&c);
+    config_preset(&c, "Pendulum"); /* HalfCheetah's row */
+    assert_true(c.std_tr == 1.0f && c.std_exp == 0.5f && c.eps == 0.2f);
     assert_int_equal(c.learning_starts, 5000);
-    assert_string_equal(c.env, "InvertedDoublePendulum");
 }
 
 static void test_preset_then_flags(void **state)
