@@ -90,6 +90,9 @@ Gs[7]=400
 "$SWEEP" --out x --env Pendulum --steps 100 --set nosuch=1 >b2.out 2>b2.err
 [ $? -eq 2 ] && grep -q "nosuch" b2.err && ok "unknown --set name: exit 2" ||
     fail "bad --set: $(cat b2.err)"
+"$SWEEP" --out x --env Pendulum --steps 100 --set steps=5 >b5.out 2>b5.err
+[ $? -eq 2 ] && grep -q "the sweep sets it itself: --steps" b5.err &&
+    ok "--set of a setting the sweep owns: exit 2, names its flag" || fail "--set steps: $(cat b5.err)"
 "$SWEEP" --out x --env Pendulum --steps 100 --seeds 3-1 >b3.out 2>b3.err
 [ $? -eq 2 ] && grep -q "bad range" b3.err && ok "bad --seeds: exit 2" ||
     fail "bad seeds: $(cat b3.err)"
