@@ -214,6 +214,36 @@ fi
 n_rows=$(returns_table g.md | grep -c '^| \(sac\|hpo\) (c) tau=0.0\(05\|1\) | 2 |')
 [ "$n_rows" -eq 4 ] && ok "report: one row per setting value, labelled" ||
     fail "report rows by setting: $(returns_table g.md)"
+# refresh: a document's report blocks are rebuilt from their own commands
+cat >doc.md <<EOF
+# Results
+<!-- report:a -->
+(\`hpo-sweep report $WORK/a --no-png --marks 400,1000,1600 --target Pendulum=-1000\`, 2000-01-01 00:00 UTC)
+
+stale
+<!-- /report:a -->
+prose stays
+EOF
+"$SWEEP" refresh doc.md >ref.out 2>ref.err || fail "refresh: exit $?: $(cat ref.err)"
+if grep -q "block 'a' refreshed (1 environments)" ref.err && ! grep -q stale doc.md &&
+    ! grep -q 2000-01-01 doc.md && grep -q '^prose stays$' doc.md &&
+    diff <(returns_table a.md | grep '^|') <(grep '^|' doc.md) >/dev/null; then
+    ok "refresh: the block holds the report's table, the prose around it stays"
+else
+    fail "refresh: $(cat ref.err; cat doc.md)"
+fi
+printf '<!-- report:x -->\n(`hpo-sweep report %s --no-png`, d)\n' "$WORK/a" >bad1.md
+printf '<!-- report:x -->\nno command here\n<!-- /report:x -->\n' >bad2.md
+cp bad1.md bad1.keep; cp bad2.md bad2.keep
+"$SWEEP" refresh bad1.md >/dev/null 2>b1.err; rc1=$?
+"$SWEEP" refresh bad2.md >/dev/null 2>b2.err; rc2=$?
+if [ $rc1 -eq 2 ] && grep -q "bad1.md:1: block 'x' is never closed" b1.err &&
+    [ $rc2 -eq 2 ] && grep -q "bad2.md:1: block 'x' does not start with its command" b2.err &&
+    cmp -s bad1.md bad1.keep && cmp -s bad2.md bad2.keep; then
+    ok "refresh: an unclosed block or one without its command: exit 2, file untouched"
+else
+    fail "refresh of bad documents: $rc1 $rc2 $(cat b1.err b2.err)"
+fi
 "$SWEEP" report nowhere >r.out 2>r.err
 [ $? -eq 2 ] && grep -q "no grid.json" r.err && ok "report of a non-sweep: exit 2" ||
     fail "report nowhere: $(cat r.err)"
