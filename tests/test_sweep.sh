@@ -84,6 +84,21 @@ start=$(date +%s%N)
 Gs[7]=400
 "$SWEEP" --out g "${Gs[@]}" --set tau=0.005,0.01 >g4.out 2>g4.err ||
     fail "rerun of a finished grid: $(cat g4.err)"
+# --only: a part of the recorded grid now, the rest by the command without it
+"$SWEEP" --out o "${Gs[@]}" --only 'Pendulum/sac-*' >o.out 2>o.err ||
+    fail "--only sweep: exit $?: $(cat o.err)"
+ran=$(cd o && for d in Pendulum/*; do [ -f "$d/progress.csv" ] && echo "$d"; done | tr '\n' ' ')
+[ "$ran" = "Pendulum/sac-c-s1 Pendulum/sac-c-s2 " ] && grep -q "that --only picked" o.err &&
+    ok "--only: just the matching cells ran" || fail "--only ran: $ran: $(cat o.err)"
+"$SWEEP" --out o "${Gs[@]}" --only 'Hopper/*' >o2.out 2>o2.err
+[ $? -eq 2 ] && grep -q "no cell of the grid matches; its cells are named like Pendulum/" o2.err &&
+    ok "--only matching nothing: exit 2 with the cell names' form" || fail "--only none: $(cat o2.err)"
+sac_mtime=$(stat -c %.9Y o/Pendulum/sac-c-s1/progress.csv)
+"$SWEEP" --out o "${Gs[@]}" >o3.out 2>o3.err || fail "rest of --only grid: $(cat o3.err)"
+n_done=$(for d in o/Pendulum/*; do tail -1 "$d/progress.csv" | cut -d, -f1; done | grep -cx 400)
+[ "$n_done" -eq 4 ] && [ "$(stat -c %.9Y o/Pendulum/sac-c-s1/progress.csv)" = "$sac_mtime" ] &&
+    ok "--only: the full command then ran the rest, not the finished cells again" ||
+    fail "after --only: $n_done cells at 400: $(cat o3.err)"
 "$SWEEP" --out x --env Nowhere --steps 100 >b1.out 2>b1.err
 [ $? -eq 2 ] && grep -q "Nowhere" b1.err && [ ! -e x ] &&
     ok "unknown environment: exit 2 before DIR is made" || fail "bad env: $(cat b1.err)"
