@@ -259,6 +259,11 @@ if [ $rc1 -eq 2 ] && grep -q "bad1.md:1: block 'x' is never closed" b1.err &&
 else
     fail "refresh of bad documents: $rc1 $rc2 $(cat b1.err b2.err)"
 fi
+"$SWEEP" report g --no-png --env Pendulum >ge.md 2>ge.err && grep -q '^## Pendulum' ge.md &&
+    "$SWEEP" report g --no-png --env Hopper >ge2.md 2>ge2.err; rc=$?
+[ $rc -eq 2 ] && grep -q "report --env: Hopper not in the grids of g (they hold Pendulum)" ge2.err &&
+    ok "report --env: keeps the named environments, refuses one the grids lack" ||
+    fail "report --env: $rc $(cat ge.err ge2.err)"
 "$SWEEP" report nowhere >r.out 2>r.err
 [ $? -eq 2 ] && grep -q "no grid.json" r.err && ok "report of a non-sweep: exit 2" ||
     fail "report nowhere: $(cat r.err)"
