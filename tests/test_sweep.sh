@@ -229,6 +229,32 @@ fi
 n_rows=$(returns_table g.md | grep -c '^| \(sac\|hpo\) (c) tau=0.0\(05\|1\) | 2 |')
 [ "$n_rows" -eq 4 ] && ok "report: one row per setting value, labelled" ||
     fail "report rows by setting: $(returns_table g.md)"
+# a run resumed by an older build restarted its clock: the report adds it back
+cp -r a ck
+want=$(/usr/bin/python3 - ck/Pendulum/sac-c-s1/progress.csv <<'EOF'
+import sys
+p = sys.argv[1]
+lines = open(p).read().splitlines()
+head = lines[0].split(",")
+w, u = head.index("wall_s"), head.index("env_steps")
+for i, l in enumerate(lines[1:], 1):
+    f = l.split(",")
+    if int(f[u]) <= 1000:
+        last = float(f[w])
+        continue
+    # as if restarted after the 1000-step row: a clock from zero, slower
+    f[w] = f"{(float(f[w]) - last) / 100:.6f}"
+    lines[i] = ",".join(f)
+open(p, "w").write("\n".join(lines) + "\n")
+print(f"{last + float(f[w]):.3f}")
+EOF
+)
+"$SWEEP" report ck --no-png >ck.md 2>ck.err || fail "report ck: $(cat ck.err)"
+got=$(grep '^| Pendulum/sac-c-s1 |' ck.md | cut -d'|' -f5 | xargs)
+[ "$got" = "$want †" ] && grep -q '^† resumed by a build that restarted the clock' ck.md &&
+    ! grep -q '^| Pendulum/sac-c-s2 |.*†' ck.md &&
+    ok "report: a clock restarted at a resume is added back and marked" ||
+    fail "clock repair: want '$want †', got '$got'"
 # refresh: a document's report blocks are rebuilt from their own commands
 cat >doc.md <<EOF
 # Results
