@@ -255,6 +255,20 @@ got=$(grep '^| Pendulum/sac-c-s1 |' ck.md | cut -d'|' -f5 | xargs)
     ! grep -q '^| Pendulum/sac-c-s2 |.*†' ck.md &&
     ok "report: a clock restarted at a resume is added back and marked" ||
     fail "clock repair: want '$want †', got '$got'"
+# row labels: plain SAC never reads the HD settings, so its row does not name
+# them, unless two sac rows differ only in them
+L=(--env Pendulum --seeds 1 --steps 400 --set learning-starts=200 --set pi-hidden=32
+   --set q-hidden=32 --set batch=32 --set eval-every=400 --set eval-episodes=1 --jobs 2 --quiet)
+"$SWEEP" --out l1 "${L[@]}" --mode hpo --set std-tr=0.1,1 >l.out 2>l.err &&
+    "$SWEEP" --out l2 "${L[@]}" --mode sac >>l.out 2>>l.err &&
+    "$SWEEP" --out l3 "${L[@]}" --mode sac --set std-tr=0.1,1 >>l.out 2>>l.err ||
+    fail "label sweeps: $(cat l.err)"
+"$SWEEP" report l1 l2 --no-png >l12.md 2>>l.err; "$SWEEP" report l3 --no-png >l3.md 2>>l.err
+labels() { returns_table "$1" | grep '^| \(sac\|hpo\)' | cut -d'|' -f2 | sed 's/^ *//; s/ *$//' | sort | tr '\n' ';'; }
+[ "$(labels l12.md)" = "hpo (c) std-tr=0.1;hpo (c) std-tr=1;sac (c);" ] &&
+    [ "$(labels l3.md)" = "sac (c) std-tr=0.1;sac (c) std-tr=1;" ] &&
+    ok "report labels: a sac row names no HD setting unless that alone tells two apart" ||
+    fail "labels: $(labels l12.md) / $(labels l3.md)"
 # refresh: a document's report blocks are rebuilt from their own commands
 cat >doc.md <<EOF
 # Results
