@@ -36,6 +36,25 @@ grep -q "2 runs, 1 curves" plot1.err || fail "two seeds: $(cat plot1.err)"
 check_png "two groups, --size" three.png 640 480
 grep -q "3 runs, 2 curves" plot2.err || fail "grouping: $(cat plot2.err)"
 
+# the budget does not split a group; labels; --script stands alone
+"$TRAIN" "${F[@]}" --seed 3 --steps 600 --out hpo-s3 >/dev/null 2>train4.err &&
+    "$TRAIN" "${F[@]}" --seed 1 --std-tr 0.1 --out std01-s1 >/dev/null 2>>train4.err &&
+    "$TRAIN" "${F[@]}" --seed 1 --mode sac --std-tr 0.1 --out sacstd-s1 >/dev/null 2>>train4.err ||
+    fail "train: $(cat train4.err)"
+"$PLOT" hpo-s1 hpo-s2 hpo-s3 -o budget.png 2>plot3.err && grep -q "3 runs, 1 curves" plot3.err &&
+    ok "runs that differ in the budget alone: one curve" || fail "budget: $(cat plot3.err)"
+"$PLOT" hpo-s1 std01-s1 sac-s1 -o labels.png --script labels.gp 2>plot4.err ||
+    fail "plot labels: $(cat plot4.err)"
+titles=$(grep -o "lines .* title '[^']*'" labels.gp | sed 's/.* title/title/'  | sort | tr '\n' ';')
+[ "$titles" = "title 'mode=hpo, std-tr=0.1 (seed 1)';title 'mode=hpo, std-tr=1 (seed 1)';title 'mode=sac (seed 1)';" ] &&
+    ok "legend: values as written, no HD setting on the sac curve" || fail "legend: $titles"
+"$PLOT" sac-s1 sacstd-s1 -o sac2.png --script sac2.gp 2>plot5.err || fail "plot sac2: $(cat plot5.err)"
+titles=$(grep -o "lines .* title '[^']*'" sac2.gp | sed 's/.* title/title/'  | sort | tr '\n' ';')
+[ "$titles" = "title 'std-tr=0.1 (seed 1)';title 'std-tr=1 (seed 1)';" ] &&
+    ok "legend: sac curves told apart by an HD setting alone keep it" || fail "legend sac: $titles"
+rm -f labels.png
+(cd / && gnuplot "$WORK/labels.gp") 2>gp.err && check_png "--script alone redraws" labels.png 800 500 ||
+    fail "--script: $(cat gp.err)"
 "$PLOT" hpo-s1 >/dev/null 2>err1
 [ $? -eq 2 ] && grep -q "no output file" err1 && ok "no -o: exit 2" || fail "no -o: $(cat err1)"
 "$PLOT" nowhere -o x.png >/dev/null 2>err2
