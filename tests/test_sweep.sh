@@ -269,6 +269,34 @@ labels() { returns_table "$1" | grep '^| \(sac\|hpo\)' | cut -d'|' -f2 | sed 's/
     [ "$(labels l3.md)" = "sac (c) std-tr=0.1;sac (c) std-tr=1;" ] &&
     ok "report labels: a sac row names no HD setting unless that alone tells two apart" ||
     fail "labels: $(labels l12.md) / $(labels l3.md)"
+# status: where each cell stands, without starting anything
+cp -r a st
+for c in sac-c-s2 hpo-c-s1; do
+    head -4 "st/Pendulum/$c/progress.csv" >st.csv && mv st.csv "st/Pendulum/$c/progress.csv"
+done
+rm -f st/Pendulum/hpo-c-s2/*
+touch st/Pendulum/hpo-c-s1/.lock
+setsid flock st/Pendulum/hpo-c-s1/.lock sleep 60 &
+lockpid=$!
+PGIDS+=("$lockpid")
+for _ in $(seq 50); do
+    flock -n st/Pendulum/hpo-c-s1/.lock true 2>/dev/null || break
+    sleep 0.1
+done
+"$SWEEP" status st >st.out 2>st.err || fail "status: $(cat st.err)"
+kill -9 -- "-$lockpid" 2>/dev/null
+if grep -q "^st: 4 cells, budget 1600 steps: 1 done, 1 running, 1 stopped, 1 not started$" st.out &&
+    grep -q '^| Pendulum/sac-c-s1 | done | 1600 | ' st.out &&
+    grep -q '^| Pendulum/hpo-c-s1 | running | [0-9]* | ' st.out &&
+    grep -q '^| Pendulum/sac-c-s2 | stopped | [0-9]* | ' st.out &&
+    grep -q '^| Pendulum/hpo-c-s2 | not started | 0 |  |$' st.out; then
+    ok "status: done, running (lock held), stopped, not started"
+else
+    fail "status: $(cat st.out st.err)"
+fi
+"$SWEEP" status nowhere >/dev/null 2>st2.err
+[ $? -eq 2 ] && grep -q "nowhere: no grid.json" st2.err && ok "status of a non-sweep: exit 2" ||
+    fail "status nowhere: $(cat st2.err)"
 # refresh: a document's report blocks are rebuilt from their own commands
 cat >doc.md <<EOF
 # Results
