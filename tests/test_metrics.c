@@ -1,7 +1,8 @@
 /* metrics: the exposition text of a learner's figures (null figures have no
- * sample, label values escaped, counters by reason and per actor) and the
- * endpoint's start-up errors. The HTTP path is covered by test_dist.sh
- * part metrics (curl and promtool). */
+ * sample, label values escaped, counters by reason and per actor), the whole
+ * text of two sets of figures byte for byte against tests/data/metrics_*.prom,
+ * and the endpoint's start-up errors. The HTTP path is covered by
+ * test_dist.sh part metrics (curl and promtool). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <errno.h>
 
 #include "learner.h"
 #include "metrics.h"
@@ -169,6 +171,183 @@ static void test_figures_and_labels(void **state)
     release_learner(&L);
 }
 
+// ---- the whole text, pinned ----
+
+/* Figures with every derived case of the text at its "none" side: no
+ * evaluation (eval_mean set, eval_n 0), no checkpoint (last_ckpt_updates
+ * set, last_ckpt ""), null and infinite gauges, actors beyond
+ * METRICS_MAX_ACTORS, and actors with no timed snapshot (lat_last_ms set,
+ * lat_n 0). Each number is distinct so a swapped field shows. */
+static void fill_fresh(learner_figures *f)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->run_id, sizeof f->run_id, "r\"un\\1\nx");
+    snprintf(f->env, sizeof f->env, "Hopper");
+    snprintf(f->mode, sizeof f->mode, "hpo");
+    f->uptime_s = 3725.125;
+    f->env_steps = 123456;
+    f->updates = 98765;
+    f->episodes = 321;
+    f->param_version = 4242;
+    for (int r = 0; r < WIRE_REJECT_COUNT; r++)
+        f->rejected[r] = 10 * (uint64_t)r + 1;
+    for (int g = 0; g < FIGURES_GUARDS; g++)
+        f->guards[g] = 100 + (uint64_t)g;
+    f->refused = 5;
+    f->refused_keys = 6;
+    f->unknown_sender = 7;
+    f->status_requests = 8;
+    f->steps_per_s = 1234.5678901234;
+    f->updates_per_s = 0.000123456789;
+    f->ratio_target = 0;
+    f->ratio = NAN;
+    f->ratio_recent = INFINITY;
+    f->replay_size = 123456;
+    f->replay_capacity = 1000000;
+    f->learning_starts = 5000;
+    f->recent_mean = NAN;
+    f->eval_n = 0;
+    f->eval_mean = 99.5;            /* no evaluation: not shown */
+    f->alpha = 0.2;
+    f->q_loss = f->pi_loss = f->logp = NAN;
+    f->hd_dist = f->gate = f->q_mean = NAN;
+    f->last_ckpt_updates = 777;     /* no checkpoint: not shown */
+    f->n_actors = METRICS_MAX_ACTORS + 2;
+    for (int i = 0; i < f->n_actors; i++) {
+        actor_figures *a = &f->actors[i];
+        snprintf(a->id, sizeof a->id, "a%02d", i);
+        snprintf(a->host, sizeof a->host, "h%d.lab", i);
+        a->eval = i % 7 == 3;
+        a->steps = 1000003 * (uint64_t)i + 17;
+        a->steps_per_s = i * 12.5 + 0.1;
+        a->param_lag = (uint64_t)(i % 4);
+        a->last_seen_s = i * 0.37 + 0.0000004;
+        a->lat_n = (uint64_t)(i % 3);   /* 0: no timed snapshot */
+        a->lat_last_ms = 1.5 * i + 0.25;
+    }
+    snprintf(f->actors[0].id, sizeof f->actors[0].id, "q\"uo\\te");
+    snprintf(f->actors[0].host, sizeof f->actors[0].host, "l1\nl2");
+}
+
+/* Figures at the other side: an evaluation, a checkpoint, every gauge
+ * finite (negative, tiny, huge, -0, above 2^53), counters at their maximum,
+ * three actors of which one eval and one with no timed snapshot. */
+static void fill_evaluated(learner_figures *f)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->run_id, sizeof f->run_id, "Ant-seed3");
+    snprintf(f->env, sizeof f->env, "Ant");
+    snprintf(f->mode, sizeof f->mode, "sac");
+    f->uptime_s = 0.5;
+    f->env_steps = UINT64_MAX;
+    f->updates = 100000;
+    f->episodes = 12;
+    f->param_version = (UINT64_C(1) << 53) + 1;
+    for (int r = 0; r < WIRE_REJECT_COUNT; r++)
+        f->rejected[r] = UINT64_MAX - (uint64_t)r;
+    f->guards[FIGURES_GUARDS - 1] = 9;
+    f->refused_keys = UINT64_MAX;
+    f->steps_per_s = 1e-300;
+    f->updates_per_s = 2.5e+17;
+    f->ratio_target = 4;
+    f->ratio = 1.0 / 3;
+    f->ratio_recent = -0.0;
+    f->replay_size = 999999;
+    f->replay_capacity = 1000000;
+    f->recent_mean = -1e-10;
+    f->eval_n = 5;
+    f->eval_mean = -150.25;
+    f->alpha = 0.012345678912345;
+    f->q_loss = 1.5;
+    f->pi_loss = -2.75;
+    f->logp = -3.1415926535;
+    f->hd_dist = 0.001;
+    f->gate = 1;
+    f->q_mean = -0.0;
+    snprintf(f->last_ckpt, sizeof f->last_ckpt, "/runs/Ant/ckpt-100000.hpo");
+    f->last_ckpt_updates = 100000;
+    f->n_actors = 3;
+    for (int i = 0; i < f->n_actors; i++) {
+        actor_figures *a = &f->actors[i];
+        snprintf(a->id, sizeof a->id, "ant-%d", i);
+        snprintf(a->host, sizeof a->host, "node%d", 7 - i);
+        a->eval = i == 1;
+        a->steps = 5 * (uint64_t)i;
+        a->steps_per_s = 100.0 / 7 * i;
+        a->param_lag = (uint64_t)i;
+        a->last_seen_s = 1.23456789 * i;
+        a->lat_n = i == 2 ? 0 : 2;
+        a->lat_last_ms = 12.3456789 + i;
+    }
+}
+
+/* The contents of tests/data/<name> ($HPO_TEST_DATA); caller frees. */
+static char *read_data(const char *name)
+{
+    const char *dir = getenv("HPO_TEST_DATA");
+    if (!dir)
+        fail_msg("HPO_TEST_DATA is not set: run through meson test");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        fail_msg("cannot open %s: %s", path, strerror(errno));
+    strbuf b = {xmalloc(4096), 0, 4096};
+    b.p[0] = '\0';
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk - 1, fp)) > 0) {
+        chunk[n] = '\0';
+        strbuf_printf(&b, "%s", chunk);
+    }
+    assert_int_equal(ferror(fp), 0);
+    fclose(fp);
+    return b.p;
+}
+
+/* The text of f equals tests/data/<name> byte for byte; else the text goes
+ * to <name>.actual in the working directory and the first differing line
+ * is reported. */
+static void assert_text(metrics *m, const learner_figures *f, const char *name)
+{
+    metrics_update(m, f);
+    char *got = metrics_text(m);
+    char *want = read_data(name);
+    if (strcmp(got, want)) {
+        size_t i = 0, line = 1;
+        for (; got[i] && got[i] == want[i]; i++)
+            line += got[i] == '\n';
+        char actual[256];
+        snprintf(actual, sizeof actual, "%s.actual", name);
+        FILE *fp = fopen(actual, "wb");
+        if (fp) {
+            fputs(got, fp);
+            fclose(fp);
+        }
+        fail_msg("metrics text differs from tests/data/%s at line %zu "
+                 "(byte %zu); the text is in %s", name, line, i, actual);
+    }
+    free(want);
+    free(got);
+}
+
+static void test_text_pinned(void **state)
+{
+    (void)state;
+    static learner_figures f;
+    char err[256] = "";
+    metrics *m = metrics_new("127.0.0.1", 0, err, sizeof err);
+    if (!m)
+        fail_msg("metrics_new: %s", err);
+    fill_fresh(&f);
+    assert_text(m, &f, "metrics_fresh.prom");
+    fill_evaluated(&f);
+    assert_text(m, &f, "metrics_evaluated.prom");
+    fill_fresh(&f);                 /* back: nothing of the last one stays */
+    assert_text(m, &f, "metrics_fresh.prom");
+    metrics_destroy(&m);
+}
+
 static void test_bad_address(void **state)
 {
     (void)state;
@@ -183,6 +362,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_before_updates),
         cmocka_unit_test(test_figures_and_labels),
+        cmocka_unit_test(test_text_pinned),
         cmocka_unit_test(test_bad_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
