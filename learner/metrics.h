@@ -4,10 +4,11 @@
  * format 0.0.4.
  *
  * libmicrohttpd serves it from its own thread. That thread and the learner's
- * loop share exactly one structure: a snapshot of the figures behind a
+ * loop share exactly one structure: a copy of the learner_figures behind a
  * mutex. The loop copies its figures into it (metrics_update, twice a
- * second); the HTTP thread formats a reply from it under the same mutex. The
- * HTTP thread never reads the learner.
+ * second); the HTTP thread copies it out under the same mutex and formats
+ * the reply from its own copy outside it. The HTTP thread never reads the
+ * learner.
  */
 #ifndef HPO_METRICS_H
 #define HPO_METRICS_H
@@ -44,7 +45,8 @@ void metrics_destroy(metrics **m);
 void metrics_update(metrics *m, const learner_figures *f);
 
 /* The exposition text of m's current snapshot into a new string (takes the
- * mutex); caller frees it. */
+ * mutex for a copy of the figures only); caller frees it. "" before the
+ * first metrics_update. */
 char *metrics_text(metrics *m);
 
 #endif
