@@ -173,6 +173,16 @@ static void test_figures_and_labels(void **state)
 
 // ---- the whole text, pinned ----
 
+/* f zeroed, with the run's labels. */
+static void clear_figures(learner_figures *f, const char *run_id,
+                          const char *env, const char *mode)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->run_id, sizeof f->run_id, "%s", run_id);
+    snprintf(f->env, sizeof f->env, "%s", env);
+    snprintf(f->mode, sizeof f->mode, "%s", mode);
+}
+
 /* Figures with every derived case of the text at its "none" side: no
  * evaluation (eval_mean set, eval_n 0), no checkpoint (last_ckpt_updates
  * set, last_ckpt ""), null and infinite gauges, actors beyond
@@ -180,10 +190,7 @@ static void test_figures_and_labels(void **state)
  * lat_n 0). Each number is distinct so a swapped field shows. */
 static void fill_fresh(learner_figures *f)
 {
-    memset(f, 0, sizeof *f);
-    snprintf(f->run_id, sizeof f->run_id, "r\"un\\1\nx");
-    snprintf(f->env, sizeof f->env, "Hopper");
-    snprintf(f->mode, sizeof f->mode, "hpo");
+    clear_figures(f, "r\"un\\1\nx", "Hopper", "hpo");
     f->uptime_s = 3725.125;
     f->env_steps = 123456;
     f->updates = 98765;
@@ -234,10 +241,7 @@ static void fill_fresh(learner_figures *f)
  * three actors of which one eval and one with no timed snapshot. */
 static void fill_evaluated(learner_figures *f)
 {
-    memset(f, 0, sizeof *f);
-    snprintf(f->run_id, sizeof f->run_id, "Ant-seed3");
-    snprintf(f->env, sizeof f->env, "Ant");
-    snprintf(f->mode, sizeof f->mode, "sac");
+    clear_figures(f, "Ant-seed3", "Ant", "sac");
     f->uptime_s = 0.5;
     f->env_steps = UINT64_MAX;
     f->updates = 100000;
