@@ -123,11 +123,14 @@ n_done=$(for d in o/Pendulum/*; do tail -1 "$d/progress.csv" | cut -d, -f1; done
 setsid "$SWEEP" --out "$WORK/b" "${G[@]}" >b.out 2>b.err &
 pid=$!
 PGIDS+=("$pid")
+# compgen only expands the glob: ls would also stat each name, and fail when a
+# run prunes an old checkpoint between the expansion and the stat (--keep 2)
+seen=0
 for _ in $(seq 1200); do
-    ls b/Pendulum/*/checkpoint-*.ckpt >/dev/null 2>&1 && break
+    compgen -G 'b/Pendulum/*/checkpoint-*.ckpt' >/dev/null && seen=1 && break
     sleep 0.05
 done
-ls b/Pendulum/*/checkpoint-*.ckpt >/dev/null 2>&1 || fail "no checkpoint within 60 s: $(cat b.err; ls -R b | head -20)"
+[ "$seen" = 1 ] || fail "no checkpoint within 60 s: $(cat b.err; ls -R b | head -20)"
 kill -9 -- "-$pid"
 wait "$pid" 2>/dev/null
 sleep 0.2
