@@ -591,17 +591,32 @@ cancel_job() {
 
 # eligible_now ID: once the requeued job is pending, its begin time now.
 # Slurm holds a requeued job back for a while (pending, reason BeginTime);
-# a real cluster waits, the test moves the time to now to stay short.
+# a real cluster waits, the test moves the time to now to stay short. Not in
+# the second the job became pending: slurmd revoked the job's credential when
+# it ended the first run, and refuses a new one of the same job created in the
+# same second or before ("Killing non-startable batch JobId=3: Job credential
+# revoked": the job then fails and leaves the queue). Seen under load, when
+# the scheduler placed the job again 20 ms after the update.
 eligible_now() {
-    local _ st
+    local _ st t0
     for _ in $(seq 120); do
         st=$(job_state "$1")
         case $st in PENDING*) break ;; esac
         sleep 0.25
     done
     echo "job $1 after the requeue: $st"
+    t0=$(date +%s)
+    for _ in $(seq 40); do
+        [ "$(date +%s)" -ge $((t0 + 2)) ] && break
+        sleep 0.1
+    done
     on 0 scontrol update JobId="$1" StartTime=now ||
         fail "scontrol update JobId=$1 StartTime=now"
+}
+
+# job_log ID: what slurmctld logged about the job, for a failure's message.
+job_log() {
+    grep -E "JobId=$1([^0-9]|$)" "$WORK/slurm/slurmctld.log" 2>/dev/null | tail -n 8
 }
 
 part_slurm() {
@@ -642,7 +657,7 @@ part_slurm() {
     if wait_until 150 "r['run_id'] != '$run0' and r['resumed_from'] is not None and len(r['actors']) == 4 and r['updates'] > $u0"; then
         ok "requeued: the job resumed from $(field "$WORK/poll.json" 'r["resumed_from"].split("/")[-1]') (updates $u0 at the requeue, now $(field "$WORK/poll.json" 'r["updates"]'))"
     else
-        fail "no resume after the requeue: state $(job_state "$het"); $(cat "$WORK/poll.json") $(tail -5 "$W/het/learner.err")"
+        fail "no resume after the requeue: state $(job_state "$het"); $(cat "$WORK/poll.json") $(tail -5 "$W/het/learner.err"); slurmctld: $(job_log "$het")"
     fi
     cancel_job "$het" && ok "scancel: job $het left the queue" || fail "job $het still $(job_state "$het")"
     no_strays "after scancel of the het job"
@@ -666,7 +681,7 @@ part_slurm() {
     if wait_until 150 "r['run_id'] != '$run0' and r['resumed_from'] is not None and len(r['actors']) == 2 and r['updates'] > $u0"; then
         ok "time-limit warning: checkpoint, requeue, resumed at updates >= $u0 (now $(field "$WORK/poll.json" 'r["updates"]'))"
     else
-        fail "no resume after the warning: state $(job_state "$one"); $(cat "$WORK/poll.json") $(tail -5 "$W"/one-*.out)"
+        fail "no resume after the warning: state $(job_state "$one"); $(cat "$WORK/poll.json") $(tail -5 "$W"/one-*.out); slurmctld: $(job_log "$one")"
     fi
     grep -q "end of the job announced: checkpointing" "$W"/one-*.out &&
         grep -q "requeued $one" "$W"/one-*.out &&
