@@ -192,6 +192,14 @@ EOF
 [ "${overlap:-0}" -gt 0 ] && ok "--jobs 2: runs overlapped ($overlap pairs)" ||
     fail "--jobs 2: no two runs overlapped"
 
+# each run segment's log names the machine it started on, after its command
+model=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo | head -1 | tr -s ' ')
+hl=$(grep -A1 '^# [0-9]' a/Pendulum/sac-c-s1/log | sed -n 2p)
+case $hl in
+"# host $(uname -n): $model, $(nproc --all) cores"*"; OPENBLAS_CORETYPE "*) ok "the log names the run's machine: $hl" ;;
+*) fail "no host line after the start line in a/Pendulum/sac-c-s1/log: $(head -3 a/Pendulum/sac-c-s1/log)" ;;
+esac
+
 # ---- torch ----
 if [ -n "$ENV_LIB" ]; then
     T=(--env Pendulum --mode sac,hpo --impl c,torch --seeds 1 --steps 600
