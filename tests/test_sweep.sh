@@ -17,6 +17,8 @@
 # torch      with HPO_ENV_LIB: --impl c,torch runs bench/torch_sac.py for
 #            mode sac (hpo's torch cells skipped with a note), and the report
 #            has a row per implementation
+# machine    each run segment's log names its machine; a run resumed on
+#            another kind of machine is said, and the report marks it with both
 # report     the markdown tables (marks, AUC, time to target, anchors, runs)
 #            and a PNG per environment
 set -uo pipefail
@@ -199,6 +201,32 @@ case $hl in
 "# host $(uname -n): $model, $(nproc --all) cores"*"; OPENBLAS_CORETYPE "*) ok "the log names the run's machine: $hl" ;;
 *) fail "no host line after the start line in a/Pendulum/sac-c-s1/log: $(head -3 a/Pendulum/sac-c-s1/log)" ;;
 esac
+grep -q "another kind of machine" b2.err &&
+    fail "a resume on the same machine said it moved: $(cat b2.err)"
+
+# a run resumed on another kind of machine (its log says it ran on a CPU this
+# one is not): said when it resumes, marked in the report with both machines
+cp -r a mv
+fake="Test CPU 9000, 64 cores, avx2 fma; OPENBLAS_CORETYPE Haswell"
+sed -i "s/^# host [^:]*: .*/# host elsewhere: $fake/" mv/Pendulum/sac-c-s1/log
+Gm=("${G[@]}")
+Gm[7]=2000  # --steps grows: the finished runs are extended
+"$SWEEP" --out mv "${Gm[@]}" --only 'Pendulum/sac-c-s1' >mv.out 2>mv.err ||
+    fail "extended sweep: $(cat mv.err)"
+grep -qF "Pendulum/sac-c-s1 resumes on another kind of machine (it ran on $fake; now $model" mv.err &&
+    ok "a resume on another kind of machine is said, with both machines" ||
+    fail "no note of the move: $(cat mv.err)"
+"$SWEEP" report mv --no-png >mv.md 2>mv.rep.err || fail "report mv: $(cat mv.rep.err)"
+then=$(sed -n "s/^- M\([0-9]\): $fake\$/\1/p" mv.md)
+now=$(grep "^- M[0-9]: $model, " mv.md | cut -c4)
+if [ -n "$then" ] && [ -n "$now" ] &&
+    grep -q "^| Pendulum/sac-c-s1 | 2000 | .* | M$then, then M$now ‡ |$" mv.md &&
+    [ "$(grep -c "^| Pendulum/.* | M$now |$" mv.md)" -eq 3 ] &&
+    grep -q '^‡ resumed on another kind of machine' mv.md; then
+    ok "report: each run's machines, the moved run marked ‡"
+else
+    fail "report machines (then '$then', now '$now'): $(grep -e '^| Pendulum/' -e '^- M' mv.md)"
+fi
 
 # ---- torch ----
 if [ -n "$ENV_LIB" ]; then
