@@ -19,8 +19,8 @@
 #            has a row per implementation
 # machine    each run segment's log names its machine; a run resumed on
 #            another kind of machine is said, and the report marks it with both
-# report     the markdown tables (marks, AUC, time to target, anchors, runs)
-#            and a PNG per environment
+# report     the markdown tables (marks, AUC, time to target, anchors, runs),
+#            --window means, and a PNG per environment
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -259,6 +259,23 @@ rows=$(returns_table a.md | grep -c '^| \(sac\|hpo\) (c) | 2 | -[0-9]* ± [0-9]*
     ok "report: a line per run with steps, wall s, updates/s" || fail "report runs table"
 [ -f a/report.md ] && cmp -s a/report.md a.md && ok "report written to DIR/report.md" ||
     fail "DIR/report.md"
+# --window: a mark's column is each run's mean over its evaluations in the window
+"$SWEEP" report a --no-png --marks 800,1600 --window 800 >w.md 2>w.err || fail "report --window: $(cat w.err)"
+want=$(/usr/bin/python3 - a/Pendulum/hpo-c-s1/progress.csv a/Pendulum/hpo-c-s2/progress.csv <<'EOF'
+import csv, statistics, sys
+xs = []
+for p in sys.argv[1:]:
+    ev = [float(r["eval_return"]) for r in csv.DictReader(open(p))
+          if r["eval_return"] and 800 < int(r["env_steps"]) <= 1600]
+    xs.append(sum(ev) / len(ev))
+print(f"{statistics.mean(xs):.0f} ± {statistics.pstdev(xs):.0f} [{min(xs):.0f}, {max(xs):.0f}]")
+EOF
+)
+got=$(grep '^| hpo (c) | 2 |' w.md | cut -d'|' -f5 | xargs)
+grep -q '^| run | n | 0–800 | 800–1600 | AUC to 1600 |' w.md && [ -n "$want" ] && [ "$got" = "$want" ] &&
+    ! grep -q '^| published' w.md &&
+    ok "report --window: mean of each run's evaluations in (800, 1600]: $got" ||
+    fail "report --window: want '$want', got '$got': $(returns_table w.md)"
 if command -v gnuplot >/dev/null; then
     png_size a/report/Pendulum.png >/dev/null &&
         ok "report: PNG per environment" || fail "no PNG"
