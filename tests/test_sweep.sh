@@ -82,10 +82,21 @@ Gs[7]=200
 [ $? -eq 2 ] && grep -q "may grow, not shrink" g3.err &&
     ok "a shrunk budget: refused" || fail "shrunk budget: $(cat g3.err)"
 # a second run of the finished grid starts nothing
-start=$(date +%s%N)
 Gs[7]=400
 "$SWEEP" --out g "${Gs[@]}" --set tau=0.005,0.01 >g4.out 2>g4.err ||
     fail "rerun of a finished grid: $(cat g4.err)"
+# sweeps of one DIR at once (--only parts of a grid on two cores) each rewrite
+# grid.json and report.md: none may trip on another's temporary file
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+    "$SWEEP" --out g "${Gs[@]}" --set tau=0.005,0.01 >c$i.out 2>c$i.err &
+    pids+=($!)
+done
+nbad=0
+for p in "${pids[@]}"; do wait "$p" || nbad=$((nbad + 1)); done
+[ $nbad -eq 0 ] && [ -z "$(find g -maxdepth 1 -name '*.tmp')" ] &&
+    ok "eight sweeps of one DIR at once: all exit 0, no temporary file left" ||
+    fail "sweeps at once: $nbad failed: $(grep -hv '^hpo-sweep: [0-9a]' c*.err | head -3)"
 # --only: a part of the recorded grid now, the rest by the command without it
 "$SWEEP" --out o "${Gs[@]}" --only 'Pendulum/sac-*' >o.out 2>o.err ||
     fail "--only sweep: exit $?: $(cat o.err)"
