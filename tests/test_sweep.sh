@@ -322,6 +322,30 @@ got=$(grep '^| Pendulum/sac-c-s1 |' ck.md | cut -d'|' -f5 | xargs)
     ! grep -q '^| Pendulum/sac-c-s2 |.*†' ck.md &&
     ok "report: a clock restarted at a resume is added back and marked" ||
     fail "clock repair: want '$want †', got '$got'"
+# the target's column looks no further than the table's last mark: a hit
+# after it (a run grown past the others) does not count
+cp -r a tt
+/usr/bin/python3 - tt/Pendulum/sac-c-s1/progress.csv <<'EOF'
+import sys
+p = sys.argv[1]
+lines = open(p).read().splitlines()
+head = lines[0].split(",")
+u, e = head.index("env_steps"), head.index("eval_return")
+for i, l in enumerate(lines[1:], 1):
+    f = l.split(",")
+    if f[e] and int(f[u]) == 1600:
+        f[e] = "0"  # above any Pendulum return: a hit at 1600 steps only
+        lines[i] = ",".join(f)
+open(p, "w").write("\n".join(lines) + "\n")
+EOF
+"$SWEEP" report tt --no-png --marks 400,800 --target Pendulum=-1 >tt1.md 2>tt.err &&
+    "$SWEEP" report tt --no-png --marks 400,1600 --target Pendulum=-1 >tt2.md 2>>tt.err ||
+    fail "report tt: $(cat tt.err)"
+grep -q '| AUC to 800 | steps to -1 by 800 (reached) |' tt1.md &&
+    returns_table tt1.md | grep -q '^| sac (c) | 2 |.*| – (0/2) |$' &&
+    returns_table tt2.md | grep -q '^| sac (c) | 2 |.*| 2k steps, [0-9.]* s (1/2) |$' &&
+    ok "report: steps to a target only up to the last mark" ||
+    fail "target horizon: $(returns_table tt1.md; returns_table tt2.md)"
 # row labels: plain SAC never reads the HD settings, so its row does not name
 # them, unless two sac rows differ only in them
 L=(--env Pendulum --seeds 1 --steps 400 --set learning-starts=200 --set pi-hidden=32
