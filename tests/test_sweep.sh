@@ -339,19 +339,23 @@ grep -q '| AUC to 800 | steps to -1 by 800 (reached) |' tt1.md &&
     ok "report: steps to a target only up to the last mark" ||
     fail "target horizon: $(returns_table tt1.md; returns_table tt2.md)"
 # row labels: plain SAC never reads the HD settings, so its row does not name
-# them, unless two sac rows differ only in them
+# them, unless two sac rows differ only in them; baseline3 explores without HD,
+# so its row does not name std-exp
 L=(--env Pendulum --seeds 1 --steps 400 --set learning-starts=200 --set pi-hidden=32
    --set q-hidden=32 --set batch=32 --set eval-every=400 --set eval-episodes=1 --jobs 2 --quiet)
 "$SWEEP" --out l1 "${L[@]}" --mode hpo --set std-tr=0.1,1 >l.out 2>l.err &&
     "$SWEEP" --out l2 "${L[@]}" --mode sac >>l.out 2>>l.err &&
-    "$SWEEP" --out l3 "${L[@]}" --mode sac --set std-tr=0.1,1 >>l.out 2>>l.err ||
+    "$SWEEP" --out l3 "${L[@]}" --mode sac --set std-tr=0.1,1 >>l.out 2>>l.err &&
+    "$SWEEP" --out l4 "${L[@]}" --mode baseline3 --set std-exp=1.5 >>l.out 2>>l.err ||
     fail "label sweeps: $(cat l.err)"
 "$SWEEP" report l1 l2 --no-png >l12.md 2>>l.err; "$SWEEP" report l3 --no-png >l3.md 2>>l.err
-labels() { returns_table "$1" | grep '^| \(sac\|hpo\)' | cut -d'|' -f2 | sed 's/^ *//; s/ *$//' | sort | tr '\n' ';'; }
+"$SWEEP" report l1 l4 --no-png >l14.md 2>>l.err
+labels() { returns_table "$1" | grep '^| \(sac\|hpo\|baseline3\)' | cut -d'|' -f2 | sed 's/^ *//; s/ *$//' | sort | tr '\n' ';'; }
 [ "$(labels l12.md)" = "hpo (c) std-tr=0.1;hpo (c) std-tr=1;sac (c);" ] &&
     [ "$(labels l3.md)" = "sac (c) std-tr=0.1;sac (c) std-tr=1;" ] &&
-    ok "report labels: a sac row names no HD setting unless that alone tells two apart" ||
-    fail "labels: $(labels l12.md) / $(labels l3.md)"
+    [ "$(labels l14.md)" = "baseline3 (c) std-tr=1;hpo (c) std-exp=0.5 std-tr=0.1;hpo (c) std-exp=0.5 std-tr=1;" ] &&
+    ok "report labels: a row names no HD setting its mode never reads unless that alone tells two apart" ||
+    fail "labels: $(labels l12.md) / $(labels l3.md) / $(labels l14.md)"
 # status: where each cell stands, without starting anything
 cp -r a st
 for c in sac-c-s2 hpo-c-s1; do
