@@ -39,7 +39,8 @@ grep -q "3 runs, 2 curves" plot2.err || fail "grouping: $(cat plot2.err)"
 # the budget does not split a group; labels; --script stands alone
 "$TRAIN" "${F[@]}" --seed 3 --steps 600 --out hpo-s3 >/dev/null 2>train4.err &&
     "$TRAIN" "${F[@]}" --seed 1 --std-tr 0.1 --out std01-s1 >/dev/null 2>>train4.err &&
-    "$TRAIN" "${F[@]}" --seed 1 --mode sac --std-tr 0.1 --out sacstd-s1 >/dev/null 2>>train4.err ||
+    "$TRAIN" "${F[@]}" --seed 1 --mode sac --std-tr 0.1 --out sacstd-s1 >/dev/null 2>>train4.err &&
+    "$TRAIN" "${F[@]}" --seed 1 --mode baseline3 --std-exp 1.5 --out b3-s1 >/dev/null 2>>train4.err ||
     fail "train: $(cat train4.err)"
 "$PLOT" hpo-s1 hpo-s2 hpo-s3 -o budget.png 2>plot3.err && grep -q "3 runs, 1 curves" plot3.err &&
     ok "runs that differ in the budget alone: one curve" || fail "budget: $(cat plot3.err)"
@@ -52,6 +53,11 @@ titles=$(grep -o "lines .* title '[^']*'" labels.gp | sed 's/.* title/title/'  |
 titles=$(grep -o "lines .* title '[^']*'" sac2.gp | sed 's/.* title/title/'  | sort | tr '\n' ';')
 [ "$titles" = "title 'std-tr=0.1 (seed 1)';title 'std-tr=1 (seed 1)';" ] &&
     ok "legend: sac curves told apart by an HD setting alone keep it" || fail "legend sac: $titles"
+"$PLOT" hpo-s1 b3-s1 -o b3.png --script b3.gp 2>plot6.err || fail "plot b3: $(cat plot6.err)"
+titles=$(grep -o "lines .* title '[^']*'" b3.gp | sed 's/.* title/title/'  | sort | tr '\n' ';')
+[ "$titles" = "title 'mode=baseline3 (seed 1)';title 'mode=hpo, std-exp=0.5 (seed 1)';" ] &&
+    ok "legend: no exploration momentum on the baseline3 curve, which explores without it" ||
+    fail "legend baseline3: $titles"
 rm -f labels.png
 (cd / && gnuplot "$WORK/labels.gp") 2>gp.err && check_png "--script alone redraws" labels.png 800 500 ||
     fail "--script: $(cat gp.err)"
