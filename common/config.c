@@ -38,7 +38,8 @@ static const field fields[] = {
     FLD("q-hidden", F_INT, q_hidden, "critic hidden width"),
     FLD("h-hidden", F_INT, h_hidden, "T_h / sigma_h hidden width (h)"),
     FLD("h-use-state", F_BOOL, h_use_state, "T_h / sigma_h see the state"),
-    FLD("hd-target", F_BOOL, hd_target, "Hamiltonian critic target (0: base)"),
+    FLD("hd-target", F_BOOL, hd_target,
+        "1: critic target at the Hamiltonian next action; 0: at the base action (default)"),
     FLD("eval-hd", F_BOOL, eval_hd, "leapfrog in evaluation (0: tanh(mu))"),
     FLD("batch", F_INT, batch, "minibatch size"),
     FLD("buffer", F_LONG, buffer, "replay capacity"),
@@ -102,7 +103,7 @@ void config_defaults(hpo_config *c)
     c->q_hidden = 256;
     c->h_hidden = 32;
     c->h_use_state = 1;
-    c->hd_target = 1;
+    c->hd_target = 0; /* algorithm.md (2026-12-04): the base action's target */
     c->eval_hd = 1;
     c->batch = 256;
     c->buffer = 1000000;
@@ -521,6 +522,15 @@ int config_args_given(const config_args *a, const char *name)
     return 0;
 }
 
+/* 1 when the setting name was given, spelt any way config_set accepts. */
+static int setting_given(const config_args *a, const char *name)
+{
+    for (int i = 0; i < a->n; i++)
+        if (same_name(a->names[i], name))
+            return 1;
+    return 0;
+}
+
 int config_args_resolve(const config_args *a, const hpo_config *base,
                         hpo_config *c, char *err, size_t errlen)
 {
@@ -541,6 +551,14 @@ int config_args_resolve(const config_args *a, const hpo_config *base,
             continue;
         if (config_set(c, a->names[i], a->values[i], err, errlen))
             return -1;
+    }
+    /* algorithm.md: mode sac always has SAC's 2 x 256 policy; a preset's l
+     * is SAC-HPO's. A --pi-layers or --pi-hidden given still wins. */
+    if (!base && c->mode == MODE_SAC) {
+        if (!setting_given(a, "pi-layers"))
+            c->pi_layers = 2;
+        if (!setting_given(a, "pi-hidden"))
+            c->pi_hidden = 256;
     }
     return config_validate(c, err, errlen);
 }

@@ -153,7 +153,9 @@ int config_args_given(const config_args *a, const char *name);
 /*
  * Resolve c: base, or when base is NULL the defaults then the preset of the
  * last --env (wherever it stands); then every setting in command-line order
- * (--env and the program's options skipped); then config_validate. Returns
+ * (--env and the program's options skipped); without base, mode sac then
+ * takes SAC's 2 x 256 policy unless --pi-layers / --pi-hidden were given
+ * (algorithm.md: a preset's l is SAC-HPO's); then config_validate. Returns
  * 0, or -1 with config_set's or config_validate's message in err. Nullable:
  * base.
  */

@@ -125,6 +125,34 @@ static void test_preset_then_flags(void **state)
     assert_memory_equal(&c, &d, sizeof c);
 }
 
+/* algorithm.md (2026-12-04): the critic target at the base action by
+ * default, and mode sac with SAC's 2 x 256 policy whatever the preset's l,
+ * unless the policy's shape is given. */
+static void test_spec_defaults(void **state)
+{
+    (void)state;
+    hpo_config c;
+    config_defaults(&c);
+    assert_int_equal(c.hd_target, 0);
+
+    char *hpo[] = {"p", "--env", "Ant", NULL}; /* Ant's l = 1 */
+    resolve_ok(hpo, &c);
+    assert_int_equal(c.pi_layers, 1);
+    char *sac[] = {"p", "--mode", "sac", "--env", "Humanoid", NULL};
+    resolve_ok(sac, &c);
+    assert_int_equal(c.pi_layers, 2);
+    assert_int_equal(c.pi_hidden, 256);
+    assert_int_equal(c.h_hidden, 64); /* the rest of the row stays */
+    char *given[] = {"p", "--env", "Ant", "--mode=SAC", "--pi_layers", "1",
+                     "--pi-hidden", "64", NULL};
+    resolve_ok(given, &c);
+    assert_int_equal(c.pi_layers, 1);
+    assert_int_equal(c.pi_hidden, 64);
+    char *switched[] = {"p", "--hd-target", "1", NULL};
+    resolve_ok(switched, &c);
+    assert_int_equal(c.hd_target, 1);
+}
+
 static void test_name_equals_value(void **state)
 {
     (void)state;
@@ -335,6 +363,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_presets),
         cmocka_unit_test(test_preset_then_flags),
+        cmocka_unit_test(test_spec_defaults),
         cmocka_unit_test(test_name_equals_value),
         cmocka_unit_test(test_program_options),
         cmocka_unit_test(test_base),
