@@ -105,22 +105,18 @@ void actor_heartbeat(actor *a)
 
 // ---- receiving ----
 
-static int same_shape(const wire_agent *x, const wire_agent *y)
-{
-    return x->mode == y->mode && x->K == y->K && x->eps == y->eps &&
-           x->std_exp == y->std_exp && x->pi_layers == y->pi_layers &&
-           x->pi_hidden == y->pi_hidden && x->q_layers == y->q_layers &&
-           x->q_hidden == y->q_hidden && x->h_hidden == y->h_hidden &&
-           x->h_use_state == y->h_use_state && x->eval_hd == y->eval_hd;
-}
-
-/* Build (or rebuild) the agent for settings w. */
+/* Build (or rebuild) the agent for settings w. The settings text is
+ * canonical (config_agent_text), so equal texts are equal settings. */
 static void ensure_agent(actor *a, const wire_agent *w)
 {
-    if (a->agent && same_shape(&a->agent_set, w))
+    if (a->agent && !strcmp(a->agent_set.settings, w->settings))
         return;
+    char err[256];
+    hpo_config c = a->cfg;
+    /* wire_decode checked w with the same parser: a failure is a bug */
+    HPO_ASSERT(wire_agent_to_config(w, &c, err, sizeof err) == 0);
     sac_destroy(&a->agent);
-    wire_agent_to_config(w, &a->cfg);
+    a->cfg = c;
     a->agent = sac_new(&a->cfg, a->od, a->ad, a->n, 0);
     a->agent_set = *w;
     a->version = 0;

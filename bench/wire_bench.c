@@ -106,9 +106,9 @@ int main(int argc, char **argv)
     wire_msg_init(&m, WIRE_SNAPSHOT);
     m.snapshot = (wire_snapshot){.version = 1, .obs_dim = 17, .act_dim = 6,
                                  .n_blocks = 2};
-    m.snapshot.agent = (wire_agent){.K = 1, .pi_layers = 2, .pi_hidden = 256,
-                                    .q_layers = 2, .q_hidden = 256,
-                                    .h_hidden = 256};
+    hpo_config cfg;
+    config_defaults(&cfg); /* HalfCheetah's settings */
+    wire_agent_from_config(&m.snapshot.agent, &cfg, 0.2f);
     strcpy(m.snapshot.blocks[0].name, WIRE_BLOCK_POLICY);
     m.snapshot.blocks[0].data = blk;
     m.snapshot.blocks[0].n = pn;

@@ -13,47 +13,98 @@
 
 typedef enum { F_INT, F_LONG, F_FLOAT, F_U64, F_STR, F_MODE, F_BOOL } ftype;
 
+/* Which part of the algorithm reads a setting; a mode reads it when it runs
+ * that part (mode_explore_hd, mode_optim_hd). */
+typedef enum {
+    READ_ALL,       /* every mode */
+    READ_HD,        /* a mode with any Hamiltonian dynamics */
+    READ_EXPLORE,   /* a mode that explores (and evaluates) with HD */
+    READ_OPTIM,     /* a mode that optimizes through HD */
+} reads;
+
+enum {
+    S_OPEN_LO = 1,  /* lo itself is out of range */
+    S_AGENT = 2,    /* actors need it: it travels in Welcome and snapshots */
+    S_RANGE = 4,    /* lo and hi apply */
+};
+
+/*
+ * The one declaration of a setting: its name, type and place in hpo_config,
+ * its range, who reads it and its help. It drives config_set, config_write
+ * (--config-only, the run's config file, the checkpoint's), config_usage
+ * (--help), config_validate's ranges, the agent settings on the wire
+ * (config_agent_text / config_agent_parse) and config_describe (the
+ * scripts' --describe-settings --json).
+ */
 typedef struct field {
     const char *name;
     ftype type;
     size_t off;
+    double lo, hi;      /* S_RANGE: [lo, hi], or (lo, hi] with S_OPEN_LO */
+    unsigned flags;
+    reads read;
     const char *help;
 } field;
 
-#define FLD(n, t, m, h) {n, t, offsetof(hpo_config, m), h}
+#define FLD(n, t, m, lo, hi, fl, rd, h)                                        \
+    {n, t, offsetof(hpo_config, m), lo, hi, fl, rd, h}
+#define POS (S_RANGE | S_OPEN_LO) /* > 0 */
+#define R S_RANGE
+#define AG S_AGENT
 
 static const field fields[] = {
-    FLD("env", F_STR, env, "environment (HalfCheetah, Pendulum, ...)"),
-    FLD("mode", F_MODE, mode, "hpo | baseline1 | baseline2 | baseline3 | sac"),
-    FLD("alpha", F_FLOAT, alpha, "entropy temperature (initial value when auto-alpha is 1)"),
-    FLD("auto-alpha", F_BOOL, auto_alpha, "1: tune alpha toward the target entropy (default); 0: hold it fixed"),
-    FLD("target-entropy", F_FLOAT, target_entropy, "0 means -act_dim"),
-    FLD("std-tr", F_FLOAT, std_tr, "momentum std in the losses"),
-    FLD("std-exp", F_FLOAT, std_exp, "momentum std when acting"),
-    FLD("eps", F_FLOAT, eps, "leapfrog step size"),
-    FLD("K", F_INT, K, "leapfrog steps"),
-    FLD("pi-layers", F_INT, pi_layers, "policy hidden layers (l)"),
-    FLD("pi-hidden", F_INT, pi_hidden, "policy hidden width"),
-    FLD("q-layers", F_INT, q_layers, "critic hidden layers"),
-    FLD("q-hidden", F_INT, q_hidden, "critic hidden width"),
-    FLD("h-hidden", F_INT, h_hidden, "T_h / sigma_h hidden width (h)"),
-    FLD("h-use-state", F_BOOL, h_use_state, "T_h / sigma_h see the state"),
-    FLD("hd-target", F_BOOL, hd_target,
+    FLD("env", F_STR, env, 0, 0, 0, READ_ALL,
+        "environment (HalfCheetah, Pendulum, ...)"),
+    FLD("mode", F_MODE, mode, 0, 0, AG, READ_ALL,
+        "hpo | baseline1 | baseline2 | baseline3 | sac"),
+    FLD("alpha", F_FLOAT, alpha, 0, HUGE_VAL, POS, READ_ALL,
+        "entropy temperature (initial value when auto-alpha is 1)"),
+    FLD("auto-alpha", F_BOOL, auto_alpha, 0, 0, 0, READ_ALL,
+        "1: tune alpha toward the target entropy (default); 0: hold it fixed"),
+    FLD("target-entropy", F_FLOAT, target_entropy, 0, 0, 0, READ_ALL,
+        "0 means -act_dim"),
+    FLD("std-tr", F_FLOAT, std_tr, 0, HUGE_VAL, POS, READ_OPTIM,
+        "momentum std in the losses"),
+    FLD("std-exp", F_FLOAT, std_exp, 0, HUGE_VAL, POS | AG, READ_EXPLORE,
+        "momentum std when acting"),
+    FLD("eps", F_FLOAT, eps, 0, HUGE_VAL, POS | AG, READ_HD,
+        "leapfrog step size"),
+    FLD("K", F_INT, K, 1, HD_MAX_K, R | AG, READ_HD, "leapfrog steps"),
+    FLD("pi-layers", F_INT, pi_layers, 1, 3, R | AG, READ_ALL,
+        "policy hidden layers (l; mode sac: 2 unless given)"),
+    FLD("pi-hidden", F_INT, pi_hidden, 1, 4096, R | AG, READ_ALL,
+        "policy hidden width"),
+    FLD("q-layers", F_INT, q_layers, 1, 3, R | AG, READ_ALL,
+        "critic hidden layers"),
+    FLD("q-hidden", F_INT, q_hidden, 1, 4096, R | AG, READ_ALL,
+        "critic hidden width"),
+    FLD("h-hidden", F_INT, h_hidden, 1, 4096, R | AG, READ_HD,
+        "T_h / sigma_h hidden width (h)"),
+    FLD("h-use-state", F_BOOL, h_use_state, 0, 0, AG, READ_HD,
+        "T_h / sigma_h see the state"),
+    FLD("hd-target", F_BOOL, hd_target, 0, 0, 0, READ_OPTIM,
         "1: critic target at the Hamiltonian next action; 0: at the base action (default)"),
-    FLD("eval-hd", F_BOOL, eval_hd, "leapfrog in evaluation (0: tanh(mu))"),
-    FLD("batch", F_INT, batch, "minibatch size"),
-    FLD("buffer", F_LONG, buffer, "replay capacity"),
-    FLD("gamma", F_FLOAT, gamma, "discount"),
-    FLD("tau", F_FLOAT, tau, "Polyak rate"),
-    FLD("lr", F_FLOAT, lr, "Adam learning rate"),
-    FLD("learning-starts", F_LONG, learning_starts,
+    FLD("eval-hd", F_BOOL, eval_hd, 0, 0, AG, READ_EXPLORE,
+        "leapfrog in evaluation (0: tanh(mu))"),
+    FLD("batch", F_INT, batch, 1, 65536, R, READ_ALL, "minibatch size"),
+    FLD("buffer", F_LONG, buffer, 1, 1e12, R, READ_ALL, "replay capacity"),
+    FLD("gamma", F_FLOAT, gamma, 0, 1, R, READ_ALL, "discount"),
+    FLD("tau", F_FLOAT, tau, 0, 1, POS, READ_ALL, "Polyak rate"),
+    FLD("lr", F_FLOAT, lr, 0, HUGE_VAL, POS, READ_ALL, "Adam learning rate"),
+    FLD("learning-starts", F_LONG, learning_starts, 0, 1e15, R, READ_ALL,
         "uniform random actions before this many env steps"),
-    FLD("steps", F_LONG, steps, "environment steps"),
-    FLD("seed", F_U64, seed, "run seed"),
-    FLD("threads", F_INT, threads, "BLAS threads"),
-    FLD("eval-every", F_LONG, eval_every, "env steps between evaluations"),
-    FLD("eval-episodes", F_INT, eval_episodes, "episodes per evaluation"),
+    FLD("steps", F_LONG, steps, 0, 1e15, R, READ_ALL, "environment steps"),
+    FLD("seed", F_U64, seed, 0, 0, 0, READ_ALL, "run seed"),
+    FLD("threads", F_INT, threads, 1, 256, R, READ_ALL, "BLAS threads"),
+    FLD("eval-every", F_LONG, eval_every, 0, 1e15, R, READ_ALL,
+        "env steps between evaluations (0: never)"),
+    FLD("eval-episodes", F_INT, eval_episodes, 1, 1000000, R, READ_ALL,
+        "episodes per evaluation"),
 };
+#undef FLD
+#undef POS
+#undef R
+#undef AG
 #define N_FIELDS (sizeof fields / sizeof fields[0])
 
 static const char *const mode_names[] = {"hpo", "baseline1", "baseline2",
@@ -266,82 +317,253 @@ int config_set(hpo_config *c, const char *name, const char *value, char *err,
     return -1;
 }
 
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            errf(err, errlen, __VA_ARGS__);                                    \
-            return -1;                                                         \
-        }                                                                      \
-    } while (0)
+/* The value of f in c as a double (F_INT, F_BOOL, F_LONG, F_FLOAT). */
+static double number_of(const hpo_config *c, const field *f)
+{
+    const void *p = (const char *)c + f->off;
+    switch (f->type) {
+    case F_INT:
+    case F_BOOL:
+    case F_MODE:
+        return *(const int *)p;
+    case F_LONG:
+        return (double)*(const long *)p;
+    case F_FLOAT:
+        return *(const float *)p;
+    case F_U64:
+    case F_STR:
+        break;
+    }
+    HPO_ASSERT(0);
+    return 0;
+}
+
+/* 0 when f's value in c is inside its range, else -1 with the message. */
+static int check_range(const hpo_config *c, const field *f, char *err,
+                       size_t errlen)
+{
+    if (!(f->flags & S_RANGE))
+        return 0;
+    double v = number_of(c, f);
+    int open = (f->flags & S_OPEN_LO) != 0;
+    if ((open ? v > f->lo : v >= f->lo) && v <= f->hi)
+        return 0;
+    if (f->type == F_FLOAT && isinf(f->hi))
+        errf(err, errlen, "--%s must be %s %g (got %g)", f->name,
+             open ? ">" : ">=", f->lo, v);
+    else if (f->type == F_FLOAT)
+        errf(err, errlen, "--%s must be in %c%g, %g] (got %g)", f->name,
+             open ? '(' : '[', f->lo, f->hi, v);
+    else if (f->hi >= 1e12)
+        errf(err, errlen, "--%s must be >= %.0f (got %.0f)", f->name, f->lo, v);
+    else
+        errf(err, errlen, "--%s must be %.0f..%.0f (got %.0f)", f->name, f->lo,
+             f->hi, v);
+    return -1;
+}
 
 int config_validate(const hpo_config *c, char *err, size_t errlen)
 {
-    CHECK(c->alpha > 0, "--alpha must be > 0 (got %g)", c->alpha);
-    CHECK(c->std_tr > 0 && c->std_exp > 0,
-          "--std-tr and --std-exp must be > 0 (got %g, %g)", c->std_tr,
-          c->std_exp);
-    CHECK(c->eps > 0, "--eps must be > 0 (got %g)", c->eps);
-    CHECK(c->K >= 1 && c->K <= HD_MAX_K, "--K must be in 1..%d (got %d)",
-          HD_MAX_K, c->K);
-    CHECK(c->pi_layers >= 1 && c->pi_layers <= 3,
-          "--pi-layers must be 1..3 (got %d)", c->pi_layers);
-    CHECK(c->q_layers >= 1 && c->q_layers <= 3,
-          "--q-layers must be 1..3 (got %d)", c->q_layers);
-    CHECK(c->pi_hidden >= 1 && c->pi_hidden <= 4096 && c->q_hidden >= 1 &&
-              c->q_hidden <= 4096 && c->h_hidden >= 1 && c->h_hidden <= 4096,
-          "hidden widths must be 1..4096 (got %d, %d, %d)", c->pi_hidden,
-          c->q_hidden, c->h_hidden);
-    CHECK(c->batch >= 1 && c->batch <= 65536,
-          "--batch must be 1..65536 (got %d)", c->batch);
-    CHECK(c->buffer >= c->batch, "--buffer (%ld) must be >= --batch (%d)",
-          c->buffer, c->batch);
-    CHECK(c->gamma >= 0 && c->gamma <= 1, "--gamma must be in [0, 1] (got %g)",
-          c->gamma);
-    CHECK(c->tau > 0 && c->tau <= 1, "--tau must be in (0, 1] (got %g)",
-          c->tau);
-    CHECK(c->lr > 0, "--lr must be > 0 (got %g)", c->lr);
-    CHECK(c->learning_starts >= 0 && c->steps >= 0,
-          "--learning-starts and --steps must be >= 0");
-    CHECK(c->threads >= 1 && c->threads <= 256,
-          "--threads must be 1..256 (got %d)", c->threads);
-    CHECK(c->eval_every >= 0 && c->eval_episodes >= 1,
-          "--eval-every must be >= 0 and --eval-episodes >= 1");
+    for (size_t i = 0; i < N_FIELDS; i++)
+        if (check_range(c, &fields[i], err, errlen))
+            return -1;
+    if (c->mode < 0 || c->mode > MODE_SAC) {
+        errf(err, errlen, "--mode out of range (got %d)", c->mode);
+        return -1;
+    }
+    if (c->buffer < c->batch) {
+        errf(err, errlen, "--buffer (%ld) must be >= --batch (%d)", c->buffer,
+             c->batch);
+        return -1;
+    }
     return 0;
+}
+
+/* "name = value\n" for f, values as config_set reads them back exactly
+ * (floats with 9 significant digits). */
+static void write_field(FILE *f, const hpo_config *c, const field *fl)
+{
+    const void *p = (const char *)c + fl->off;
+    fprintf(f, "%s = ", fl->name);
+    switch (fl->type) {
+    case F_INT:
+    case F_BOOL:
+        fprintf(f, "%d\n", *(const int *)p);
+        break;
+    case F_LONG:
+        fprintf(f, "%ld\n", *(const long *)p);
+        break;
+    case F_U64:
+        fprintf(f, "%llu\n", (unsigned long long)*(const uint64_t *)p);
+        break;
+    case F_FLOAT:
+        fprintf(f, "%.9g\n", *(const float *)p);
+        break;
+    case F_STR:
+        fprintf(f, "%s\n", (const char *)p);
+        break;
+    case F_MODE:
+        fprintf(f, "%s\n", mode_name(*(const int *)p));
+        break;
+    }
 }
 
 void config_write(const hpo_config *c, FILE *f)
 {
-    for (size_t i = 0; i < N_FIELDS; i++) {
-        const void *p = (const char *)c + fields[i].off;
-        fprintf(f, "%s = ", fields[i].name);
-        switch (fields[i].type) {
-        case F_INT:
-        case F_BOOL:
-            fprintf(f, "%d\n", *(const int *)p);
-            break;
-        case F_LONG:
-            fprintf(f, "%ld\n", *(const long *)p);
-            break;
-        case F_U64:
-            fprintf(f, "%llu\n", (unsigned long long)*(const uint64_t *)p);
-            break;
-        case F_FLOAT:
-            fprintf(f, "%.9g\n", *(const float *)p);
-            break;
-        case F_STR:
-            fprintf(f, "%s\n", (const char *)p);
-            break;
-        case F_MODE:
-            fprintf(f, "%s\n", mode_name(*(const int *)p));
-            break;
-        }
-    }
+    for (size_t i = 0; i < N_FIELDS; i++)
+        write_field(f, c, &fields[i]);
 }
 
 void config_usage(FILE *f)
 {
     for (size_t i = 0; i < N_FIELDS; i++)
         fprintf(f, "  --%-18s %s\n", fields[i].name, fields[i].help);
+}
+
+/* 1 when a mode runs the part of the algorithm that reads rd. */
+static int mode_reads(int mode, reads rd)
+{
+    switch (rd) {
+    case READ_ALL:
+        return 1;
+    case READ_HD:
+        return mode_explore_hd(mode) != HD_NONE ||
+               mode_optim_hd(mode) != HD_NONE;
+    case READ_EXPLORE:
+        return mode_explore_hd(mode) != HD_NONE;
+    case READ_OPTIM:
+        return mode_optim_hd(mode) != HD_NONE;
+    }
+    return 0;
+}
+
+int config_mode_reads(int mode, const char *name)
+{
+    const field *f = find_field(name);
+    HPO_ASSERT(f && mode >= 0 && mode <= MODE_SAC);
+    return mode_reads(mode, f->read);
+}
+
+/* s as a JSON string (the help texts are ASCII; escapes what JSON needs). */
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+void config_describe(const hpo_config *c, FILE *f)
+{
+    static const char *const type_names[] = {
+        [F_INT] = "int", [F_LONG] = "int", [F_FLOAT] = "float",
+        [F_U64] = "uint64", [F_STR] = "text", [F_MODE] = "mode",
+        [F_BOOL] = "bool"};
+    fputs("{\"modes\": [", f);
+    for (int m = 0; m <= MODE_SAC; m++)
+        fprintf(f, "%s\"%s\"", m ? ", " : "", mode_name(m));
+    fputs("],\n \"settings\": [\n", f);
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const field *fl = &fields[i];
+        fputs("  {\"name\": ", f);
+        json_string(f, fl->name);
+        fprintf(f, ", \"type\": \"%s\", \"value\": ", type_names[fl->type]);
+        /* the value as config_write spells it, as a JSON string */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&text, &len);
+        HPO_ASSERT(mem);
+        write_field(mem, c, fl);
+        fclose(mem);
+        text[strcspn(text, "\n")] = '\0';
+        json_string(f, strstr(text, " = ") + 3);
+        free(text);
+        if (fl->flags & S_RANGE) {
+            fprintf(f, ", \"min\": %.17g, \"min_open\": %s", fl->lo,
+                    fl->flags & S_OPEN_LO ? "true" : "false");
+            if (!isinf(fl->hi))
+                fprintf(f, ", \"max\": %.17g", fl->hi);
+        }
+        fprintf(f, ", \"agent\": %s, \"modes\": [",
+                fl->flags & S_AGENT ? "true" : "false");
+        for (int m = 0, k = 0; m <= MODE_SAC; m++)
+            if (mode_reads(m, fl->read))
+                fprintf(f, "%s\"%s\"", k++ ? ", " : "", mode_name(m));
+        fputs("], \"help\": ", f);
+        json_string(f, fl->help);
+        fprintf(f, "}%s\n", i + 1 < N_FIELDS ? "," : "");
+    }
+    fputs(" ]}\n", f);
+}
+
+// ---- agent settings on the wire ----
+
+size_t config_agent_text(const hpo_config *c, char *buf, size_t cap)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    HPO_ASSERT(mem);
+    for (size_t i = 0; i < N_FIELDS; i++)
+        if (fields[i].flags & S_AGENT)
+            write_field(mem, c, &fields[i]);
+    fclose(mem);
+    HPO_ASSERT(len < cap); /* CONFIG_AGENT_TEXT_MAX holds every agent field */
+    memcpy(buf, text, len + 1);
+    free(text);
+    return len;
+}
+
+int config_agent_parse(hpo_config *c, const char *text, char *err,
+                       size_t errlen)
+{
+    unsigned char seen[N_FIELDS] = {0};
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char line[160];
+        if (n >= sizeof line) {
+            errf(err, errlen, "agent setting line too long (%zu bytes)", n);
+            return -1;
+        }
+        memcpy(line, p, n);
+        line[n] = '\0';
+        p += n + (nl != NULL);
+        char *eq = strstr(line, " = ");
+        if (!eq) {
+            errf(err, errlen, "agent setting line without ' = ': '%.60s'",
+                 line);
+            return -1;
+        }
+        *eq = '\0';
+        const field *f = find_field(line);
+        if (!f || !(f->flags & S_AGENT)) {
+            errf(err, errlen, "'%.60s' is not an agent setting", line);
+            return -1;
+        }
+        size_t k = (size_t)(f - fields);
+        if (seen[k]++) {
+            errf(err, errlen, "agent setting '%s' given twice", f->name);
+            return -1;
+        }
+        if (config_set(c, f->name, eq + 3, err, errlen) ||
+            check_range(c, f, err, errlen))
+            return -1;
+    }
+    for (size_t i = 0; i < N_FIELDS; i++)
+        if ((fields[i].flags & S_AGENT) && !seen[i]) {
+            errf(err, errlen, "agent setting '%s' missing", fields[i].name);
+            return -1;
+        }
+    return 0;
 }
 
 // ---- command line ----

@@ -66,14 +66,47 @@ int config_set(hpo_config *c, const char *name, const char *value, char *err,
 /* 1 when name is a config field. */
 int config_has(const char *name);
 
-/* Check ranges and relations. Returns 0, or -1 with a message. */
+/* Check every setting's declared range, then the relations between
+ * settings. Returns 0, or -1 with a message naming the setting, its range
+ * and the value. */
 int config_validate(const hpo_config *c, char *err, size_t errlen);
 
-/* Write "name = value" for every field. */
+/* Write "name = value" for every field, in declaration order. */
 void config_write(const hpo_config *c, FILE *f);
 
 /* Print "--name VALUE   help" lines for usage text. */
 void config_usage(FILE *f);
+
+/* 1 when mode reads the setting name (e.g. mode sac reads no HD setting;
+ * baseline3 explores without HD, so not std-exp). name must be a setting. */
+int config_mode_reads(int mode, const char *name);
+
+/*
+ * Describe every setting as JSON on f, for scripts (hpo-train
+ * --describe-settings): {"modes": [...], "settings": [{"name", "type",
+ * "value" (c's, as config_write spells it), "min", "min_open", "max" (when
+ * ranged), "agent" (actors need it), "modes" (those that read it), "help"},
+ * ...]}, in declaration order.
+ */
+void config_describe(const hpo_config *c, FILE *f);
+
+// ---- agent settings on the wire ----
+
+/* Bytes that hold every agent setting's "name = value\n" line, with NUL. */
+#define CONFIG_AGENT_TEXT_MAX 1024
+
+/* The settings an actor needs to build and run the policy, as "name =
+ * value\n" lines (config_write's spelling, exact for floats) in buf (cap >=
+ * CONFIG_AGENT_TEXT_MAX). Returns the length. The text is canonical: two
+ * configs with equal agent settings give equal texts. */
+size_t config_agent_text(const hpo_config *c, char *buf, size_t cap);
+
+/* Set c's agent settings from text (untrusted: from the wire). Every agent
+ * setting must appear exactly once, each in its declared range; any other
+ * line is refused. Returns 0, or -1 with the reason in err; c may then hold
+ * some of the settings. */
+int config_agent_parse(hpo_config *c, const char *text, char *err,
+                       size_t errlen);
 
 // ---- command line ----
 

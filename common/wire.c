@@ -12,6 +12,7 @@
 #include "wire.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,29 +137,18 @@ const wire_block *wire_snapshot_block(const wire_snapshot *s, const char *name)
 
 void wire_agent_from_config(wire_agent *a, const hpo_config *c, float alpha)
 {
-    *a = (wire_agent){
-        .mode = c->mode, .K = c->K, .eps = c->eps, .std_exp = c->std_exp,
-        .alpha = alpha, .pi_layers = c->pi_layers, .pi_hidden = c->pi_hidden,
-        .q_layers = c->q_layers, .q_hidden = c->q_hidden,
-        .h_hidden = c->h_hidden, .h_use_state = c->h_use_state,
-        .eval_hd = c->eval_hd,
-    };
+    memset(a, 0, sizeof *a);
+    config_agent_text(c, a->settings, sizeof a->settings);
+    a->alpha = alpha;
 }
 
-void wire_agent_to_config(const wire_agent *a, hpo_config *c)
+int wire_agent_to_config(const wire_agent *a, hpo_config *c, char *err,
+                         size_t errlen)
 {
-    c->mode = a->mode;
-    c->K = a->K;
-    c->eps = a->eps;
-    c->std_exp = a->std_exp;
+    if (config_agent_parse(c, a->settings, err, errlen))
+        return -1;
     c->alpha = a->alpha;
-    c->pi_layers = a->pi_layers;
-    c->pi_hidden = a->pi_hidden;
-    c->q_layers = a->q_layers;
-    c->q_hidden = a->q_hidden;
-    c->h_hidden = a->h_hidden;
-    c->h_use_state = a->h_use_state;
-    c->eval_hd = a->eval_hd;
+    return 0;
 }
 
 // ---- encoding ----
@@ -200,21 +190,9 @@ static Hpo__AgentSettings *build_agent(Hpo__AgentSettings *o,
                                        const wire_agent *a)
 {
     hpo__agent_settings__init(o);
-    HPO_ASSERT(a->mode >= 0 && a->K >= 0 && a->pi_layers >= 0 &&
-               a->pi_hidden >= 0 && a->q_layers >= 0 && a->q_hidden >= 0 &&
-               a->h_hidden >= 0);
-    o->mode = (uint32_t)a->mode;
-    o->k = (uint32_t)a->K;
-    o->eps = a->eps;
-    o->std_exp = a->std_exp;
     o->alpha = a->alpha;
-    o->pi_layers = (uint32_t)a->pi_layers;
-    o->pi_hidden = (uint32_t)a->pi_hidden;
-    o->q_layers = (uint32_t)a->q_layers;
-    o->q_hidden = (uint32_t)a->q_hidden;
-    o->h_hidden = (uint32_t)a->h_hidden;
-    o->h_use_state = a->h_use_state != 0;
-    o->eval_hd = a->eval_hd != 0;
+    o->settings.data = (uint8_t *)str_field(a->settings, sizeof a->settings);
+    o->settings.len = strlen(a->settings);
     return o;
 }
 
@@ -774,23 +752,27 @@ static wire_reject take_agent(wire_agent *a, const Hpo__AgentSettings *s,
     wire_reject r = check_unknown(&s->base, err, errlen);
     if (r)
         return r;
-    *a = (wire_agent){
-        .mode = (int)s->mode, .K = (int)s->k, .eps = s->eps,
-        .std_exp = s->std_exp, .alpha = s->alpha,
-        .pi_layers = (int)s->pi_layers, .pi_hidden = (int)s->pi_hidden,
-        .q_layers = (int)s->q_layers, .q_hidden = (int)s->q_hidden,
-        .h_hidden = (int)s->h_hidden, .h_use_state = s->h_use_state != 0,
-        .eval_hd = s->eval_hd != 0,
-    };
-    float f[3] = {a->eps, a->std_exp, a->alpha};
-    if (a->mode > MODE_SAC || a->K > 10000 || a->pi_layers > 64 ||
-        a->q_layers > 64 || a->pi_hidden > 65536 || a->q_hidden > 65536 ||
-        a->h_hidden > 65536 || !finite_all(f, 3) || a->eps < 0 ||
-        a->std_exp < 0 || a->alpha < 0)
+    size_t n = s->settings.len;
+    if (n >= sizeof a->settings)
         return reject(WIRE_BAD_VALUE, err, errlen,
-                      "agent settings out of range (mode %d K %d eps %g "
-                      "std_exp %g alpha %g)", a->mode, a->K, (double)a->eps,
-                      (double)a->std_exp, (double)a->alpha);
+                      "agent settings: %zu bytes of text, at most %zu", n,
+                      sizeof a->settings - 1);
+    if (n && memchr(s->settings.data, '\0', n))
+        return reject(WIRE_BAD_VALUE, err, errlen,
+                      "agent settings: a NUL byte in the text");
+    memset(a, 0, sizeof *a);
+    if (n)
+        memcpy(a->settings, s->settings.data, n);
+    a->alpha = s->alpha;
+    if (!isfinite(a->alpha) || a->alpha < 0)
+        return reject(WIRE_BAD_VALUE, err, errlen,
+                      "agent settings: alpha %g out of range", (double)a->alpha);
+    /* the settings must parse, each in its declared range */
+    hpo_config scratch;
+    char why[256];
+    config_defaults(&scratch);
+    if (config_agent_parse(&scratch, a->settings, why, sizeof why))
+        return reject(WIRE_BAD_VALUE, err, errlen, "agent settings: %s", why);
     return WIRE_OK;
 }
 

@@ -37,7 +37,7 @@
 
 // ---- protocol constants and limits ----
 #define WIRE_MAGIC 0x574f5048u   /* the bytes "HPOW" (little-endian fixed32) */
-#define WIRE_VERSION 1u          /* bump on any change of meaning */
+#define WIRE_VERSION 2u          /* bump on any change of meaning */
 
 #define WIRE_MAX_MSG (64u << 20)     /* any message; set as ZMQ_MAXMSGSIZE */
 #define WIRE_MAX_DATA (16u << 20)    /* TransitionBatch, EvalResult */
@@ -102,11 +102,8 @@ typedef struct wire_hello {
 
 /* The agent settings an actor needs to build and run the policy. */
 typedef struct wire_agent {
-    int mode;                       /* hpo_mode */
-    int K;                          /* leapfrog steps */
-    float eps, std_exp, alpha;
-    int pi_layers, pi_hidden, q_layers, q_hidden, h_hidden;
-    int h_use_state, eval_hd;       /* 0 or 1 */
+    char settings[CONFIG_AGENT_TEXT_MAX]; /* config_agent_text's lines */
+    float alpha;                    /* current temperature */
 } wire_agent;
 
 typedef struct wire_welcome {
@@ -259,7 +256,10 @@ const wire_block *wire_snapshot_block(const wire_snapshot *s, const char *name);
 /* The agent settings of configuration c, with the current temperature alpha. */
 void wire_agent_from_config(wire_agent *a, const hpo_config *c, float alpha);
 
-/* Copy a's settings into c (the fields wire_agent carries; others untouched). */
-void wire_agent_to_config(const wire_agent *a, hpo_config *c);
+/* Set c's agent settings and alpha from a (the fields wire_agent carries;
+ * others untouched). a was checked by wire_decode; returns 0, or -1 with
+ * config_agent_parse's reason. */
+int wire_agent_to_config(const wire_agent *a, hpo_config *c, char *err,
+                         size_t errlen);
 
 #endif

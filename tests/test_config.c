@@ -153,6 +153,62 @@ static void test_spec_defaults(void **state)
     assert_int_equal(c.hd_target, 1);
 }
 
+/* Who reads a setting follows mode_explore_hd / mode_optim_hd; every
+ * declared range is enforced with a message naming it. */
+static void test_reads_and_ranges(void **state)
+{
+    (void)state;
+    assert_true(config_mode_reads(MODE_SAC, "lr"));
+    assert_false(config_mode_reads(MODE_SAC, "eps"));
+    assert_false(config_mode_reads(MODE_SAC, "std-exp"));
+    assert_true(config_mode_reads(MODE_HPO, "std_exp"));
+    assert_false(config_mode_reads(MODE_BASELINE3, "std-exp"));
+    assert_false(config_mode_reads(MODE_BASELINE3, "eval-hd"));
+    assert_true(config_mode_reads(MODE_BASELINE3, "std-tr"));
+    assert_false(config_mode_reads(MODE_BASELINE2, "std-tr"));
+    assert_false(config_mode_reads(MODE_BASELINE2, "hd-target"));
+    assert_true(config_mode_reads(MODE_BASELINE2, "K"));
+
+    char *alpha[] = {"p", "--alpha", "0", NULL};
+    resolve_fails(alpha, "--alpha must be > 0 (got 0)");
+    char *tau[] = {"p", "--tau", "1.5", NULL};
+    resolve_fails(tau, "--tau must be in (0, 1] (got 1.5)");
+    char *gamma[] = {"p", "--gamma", "-0.1", NULL};
+    resolve_fails(gamma, "--gamma must be in [0, 1] (got -0.1)");
+    char *k[] = {"p", "--K", "17", NULL};
+    resolve_fails(k, "--K must be 1..16 (got 17)");
+    char *steps[] = {"p", "--steps", "-1", NULL};
+    resolve_fails(steps, "--steps must be >= 0 (got -1)");
+    char *buffer[] = {"p", "--buffer", "100", NULL};
+    resolve_fails(buffer, "--buffer (100) must be >= --batch (256)");
+    char *ok_edge[] = {"p", "--gamma", "1", "--tau", "1", "--K", "16", NULL};
+    hpo_config c;
+    resolve_ok(ok_edge, &c);
+}
+
+/* The agent settings' text: canonical, parsed back exactly, strict. */
+static void test_agent_text(void **state)
+{
+    (void)state;
+    hpo_config a, b;
+    config_defaults(&a);
+    config_preset(&a, "Humanoid");
+    a.eps = 0.1234567f; /* a float with all 9 digits */
+    char text[CONFIG_AGENT_TEXT_MAX], again[CONFIG_AGENT_TEXT_MAX];
+    size_t n = config_agent_text(&a, text, sizeof text);
+    assert_int_equal(n, strlen(text));
+    assert_non_null(strstr(text, "K = 3\n"));
+    assert_null(strstr(text, "std-tr")); /* the learner's alone */
+    config_defaults(&b);
+    char err[ERR_LEN];
+    assert_int_equal(config_agent_parse(&b, text, err, sizeof err), 0);
+    assert_true(b.eps == a.eps && b.h_hidden == 64 && b.pi_layers == 1);
+    config_agent_text(&b, again, sizeof again);
+    assert_string_equal(text, again);
+    assert_int_equal(config_agent_parse(&b, "K = 3\n", err, sizeof err), -1);
+    assert_non_null(strstr(err, "missing"));
+}
+
 static void test_name_equals_value(void **state)
 {
     (void)state;
@@ -364,6 +420,8 @@ int main(void)
         cmocka_unit_test(test_presets),
         cmocka_unit_test(test_preset_then_flags),
         cmocka_unit_test(test_spec_defaults),
+        cmocka_unit_test(test_reads_and_ranges),
+        cmocka_unit_test(test_agent_text),
         cmocka_unit_test(test_name_equals_value),
         cmocka_unit_test(test_program_options),
         cmocka_unit_test(test_base),

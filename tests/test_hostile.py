@@ -57,6 +57,8 @@ import sys
 import tempfile
 import time
 
+import re
+
 import zmq
 
 BUILD = sys.argv[1]
@@ -68,6 +70,10 @@ WORK = tempfile.mkdtemp(prefix="test_hostile.")
 PROCS = []
 FAILURES = []
 CTX = zmq.Context()
+# The protocol version, from its one home (common/wire.h).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                       "common", "wire.h")) as _f:
+    WIRE_VERSION = int(re.search(r"#define WIRE_VERSION (\d+)u", _f.read()).group(1))
 SMALL = ["--env", "Pendulum", "--pi-hidden", "32", "--q-hidden", "32",
          "--batch", "32", "--learning-starts", "200", "--steps", "100000000",
          "--timeout-ms", "1500", "--heartbeat-ms", "200",
@@ -119,7 +125,7 @@ def f_floats(num, xs):
 
 
 def envelope(body_num, body):
-    return (varint(0x0D) + struct.pack("<I", 0x574F5048) + f_varint(2, 1) +
+    return (varint(0x0D) + struct.pack("<I", 0x574F5048) + f_varint(2, WIRE_VERSION) +
             f_bytes(body_num, body))
 
 

@@ -149,6 +149,32 @@ basic() {
         fail "--config-only Hopper preset: $(cat "$WORK/co2.out" "$WORK/co2.err")"
     fi
 
+    # ---- --describe-settings: every setting of the config, who reads it ----
+    run ds --env Ant --mode sac --describe-settings --json
+    if [ "$rc" -eq 0 ] && /usr/bin/python3 - "$WORK/ds.out" "$WORK/co2.out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = [s["name"] for s in d["settings"]]
+config = [l.split(" = ")[0] for l in open(sys.argv[2])
+          if l.split(" = ")[0] not in ("obs_dim", "act_dim")]
+by = {s["name"]: s for s in d["settings"]}
+assert names == config, (names, config)          # the same table, same order
+assert d["modes"] == ["hpo", "baseline1", "baseline2", "baseline3", "sac"]
+assert by["pi-layers"]["value"] == "2"            # mode sac: 2 x 256
+assert by["std-tr"]["value"] == "0.100000001"     # Ant's row
+assert "sac" not in by["std-exp"]["modes"] and "baseline3" not in by["std-exp"]["modes"]
+assert "baseline2" not in by["hd-target"]["modes"] and "hpo" in by["hd-target"]["modes"]
+assert by["lr"]["modes"] == d["modes"]
+assert by["K"]["agent"] and not by["std-tr"]["agent"]
+assert by["batch"]["min"] == 1 and by["batch"]["max"] == 65536
+PY
+    then
+        ok "--describe-settings --json: the config's settings in order, modes that read each, ranges"
+    else
+        fail "--describe-settings: $(cat "$WORK/ds.err")"
+    fi
+    expect_usage_error json_alone "--json goes with --describe-settings" --json
+
     # ---- bad input ----
     expect_usage_error unknown_env "unknown environment 'Nope'.*Pendulum" \
         --env Nope --steps 10 --out "$WORK/x"

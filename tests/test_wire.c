@@ -468,12 +468,26 @@ static void test_roundtrip_snapshot(void **state)
     assert_floats_equal(p->data, block + nets.pol_off, nets.pol_n);
     assert_floats_equal(q->data, block + nets.q_off, nets.q_n);
 
+    /* every agent setting comes back exactly, others stay as they were */
     hpo_config c2;
-    memset(&c2, 0, sizeof c2);
-    wire_agent_to_config(&d->agent, &c2);
+    config_defaults(&c2);
+    config_preset(&c2, "Humanoid"); /* other K, eps, h-hidden, pi-layers */
+    c2.std_tr = 0.75f;              /* not an agent setting */
+    char why[256];
+    assert_int_equal(wire_agent_to_config(&d->agent, &c2, why, sizeof why), 0);
     assert_int_equal(c2.pi_hidden, c.pi_hidden);
+    assert_int_equal(c2.pi_layers, c.pi_layers);
     assert_int_equal(c2.K, c.K);
+    assert_int_equal(c2.h_hidden, c.h_hidden);
+    assert_true(c2.eps == c.eps && c2.std_exp == c.std_exp);
+    assert_int_equal(c2.mode, c.mode);
     assert_true(c2.alpha == 0.2f);
+    assert_true(c2.std_tr == 0.75f);
+    /* the agent settings as text compare equal */
+    char t1[CONFIG_AGENT_TEXT_MAX], t2[CONFIG_AGENT_TEXT_MAX];
+    config_agent_text(&c, t1, sizeof t1);
+    config_agent_text(&c2, t2, sizeof t2);
+    assert_string_equal(t1, t2);
 
     /* wrong block sizes or a missing block: BAD_DIMS */
     char err[256];
@@ -698,7 +712,7 @@ static void test_unknown_type_and_version(void **state)
     strcpy(m.hello.env, "Pendulum");
     size_t n;
     uint8_t *buf = wire_encode_alloc(&m, &n);
-    assert_int_equal(buf[5], 0x10); /* version tag, then version 1 */
+    assert_int_equal(buf[5], 0x10); /* version tag, then WIRE_VERSION */
     assert_int_equal(buf[6], WIRE_VERSION);
     buf[6] = WIRE_VERSION + 1;
     wire_msg_init(&o, WIRE_NONE);
@@ -706,7 +720,7 @@ static void test_unknown_type_and_version(void **state)
     assert_int_equal(wire_decode(buf, n, NULL, &o, err, sizeof err), WIRE_BAD_VERSION);
     assert_int_equal(o.type, WIRE_HELLO);
     assert_int_equal(o.version, WIRE_VERSION + 1);
-    assert_non_null(strstr(err, "version 2"));
+    assert_non_null(strstr(err, "version 3"));
     free(buf);
     /* a version-0 (absent) envelope */
     w_envelope(&w, WIRE_MAGIC, 0, 8, &body);
@@ -967,11 +981,42 @@ static void test_strings_and_settings(void **state)
     wire_msg_init(&m, WIRE_WELCOME);
     make_agent(&m.welcome.agent);
     assert_int_equal(encode_decode1(&m), WIRE_OK);
-    m.welcome.agent.pi_hidden = 1 << 20;
-    assert_int_equal(encode_decode1(&m), WIRE_BAD_VALUE);
+    static const struct {
+        const char *from, *to;
+    } bad[] = {
+        {"pi-hidden = 256", "pi-hidden = 1048576"}, /* out of range */
+        {"eps = 0.200000003", "eps = nan"},         /* not finite */
+        {"K = 3", "K = 0"},                          /* out of range */
+        {"mode = hpo", "mode = fast"},               /* no such mode */
+        {"K = 3", "std-tr = 1"},                     /* not an agent setting */
+        {"K = 3", "eps = 0.1"},                      /* twice, K missing */
+        {"K = 3\n", ""},                             /* K missing */
+        {"K = 3", "K: 3"},                           /* not "name = value" */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        make_agent(&m.welcome.agent);
+        char *s = m.welcome.agent.settings, *at = strstr(s, bad[i].from);
+        assert_non_null(at);
+        char tail[CONFIG_AGENT_TEXT_MAX];
+        snprintf(tail, sizeof tail, "%s", at + strlen(bad[i].from));
+        snprintf(at, sizeof m.welcome.agent.settings - (size_t)(at - s),
+                 "%s%s", bad[i].to, tail);
+        assert_int_equal(encode_decode1(&m), WIRE_BAD_VALUE);
+    }
     make_agent(&m.welcome.agent);
-    m.welcome.agent.eps = NAN;
+    m.welcome.agent.alpha = NAN;
     assert_int_equal(encode_decode1(&m), WIRE_BAD_VALUE);
+    /* a settings text longer than any agent's is refused before parsing */
+    pbw ag = {0};
+    char big[CONFIG_AGENT_TEXT_MAX + 8];
+    memset(big, 'k', sizeof big);
+    w_len(&ag, 13, big, sizeof big);
+    w_len(&b, 12, ag.b, ag.n);
+    w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 4, &b);
+    assert_int_equal(decode1(w.b, w.n, NULL), WIRE_BAD_VALUE);
+    w_free(&w);
+    w_free(&b);
+    w_free(&ag);
     w_u(&b, 6, 64); /* batch_max, no agent */
     w_envelope(&w, WIRE_MAGIC, WIRE_VERSION, 4, &b);
     assert_int_equal(decode1(w.b, w.n, NULL), WIRE_BAD_VALUE);

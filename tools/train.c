@@ -44,6 +44,8 @@
 typedef struct options {
     char out[PATH_LEN];   /* run directory; "" means runs/<env>-<mode>-s<seed> */
     int config_only;
+    int describe;         /* --describe-settings */
+    int json;             /* --json */
     int quiet;
     long checkpoint_every; /* updates between checkpoints; 0: end and signals */
     int keep;             /* checkpoints kept */
@@ -118,6 +120,10 @@ static void usage(FILE *f)
             "  --keep K               checkpoints kept (default 3)\n"
             "  --checkpoint-replay    checkpoints include the replay buffer\n"
             "  --config-only          print the resolved config and exit\n"
+            "  --describe-settings [--json]\n"
+            "                         print every setting as JSON (type, value\n"
+            "                         for this command line, range, the modes\n"
+            "                         that read it, help) and exit\n"
             "  --quiet                no progress line\n"
             "  --help                 this text\n"
             "\n"
@@ -137,6 +143,8 @@ static const opt_spec own[] = {
     {"keep", OPT_INT, O(keep), 0, 1, 1000000000.0,
      "bad value '%s' for --keep (an integer >= 1)"},
     {"config-only", OPT_FLAG, O(config_only), 0, 0, 0, NULL},
+    {"describe-settings", OPT_FLAG, O(describe), 0, 0, 0, NULL},
+    {"json", OPT_FLAG, O(json), 0, 0, 0, NULL},
     {"quiet", OPT_FLAG, O(quiet), 0, 0, 0, NULL},
     {"checkpoint-replay", OPT_FLAG, O(replay_flag), 0, 0, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
@@ -186,6 +194,10 @@ static int apply_args(const config_args *a, hpo_config *c, options *o,
         snprintf(o->out, sizeof o->out, "%s", o->out_arg);
     if (o->replay_flag)
         o->checkpoint_replay = 1;
+    if (o->json && !o->describe) {
+        errf(err, errlen, "--json goes with --describe-settings");
+        return -1;
+    }
     if (config_args_resolve(a, resume ? &o->from.cfg : NULL, c, err, errlen))
         return -1;
     /* the ring the run allocates (never more rows than steps) must fit */
@@ -721,6 +733,10 @@ int main(int argc, char **argv)
 
     char err[1024];
     trainer tr;
+    if (opt.describe) {
+        config_describe(&cfg, stdout);
+        return 0;
+    }
     if (opt.config_only) {
         if (trainer_open(&tr, &cfg, 1, NULL, err, sizeof err)) {
             fprintf(stderr, PROG ": %s\n", err);
