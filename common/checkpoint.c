@@ -19,7 +19,6 @@
 #define FILE_HDR 16 /* magic, version, reserved */
 #define SEC_HDR 16  /* tag, crc, length */
 #define META_LEN 112
-#define OPTS_LEN 48
 #define CNTR_LEN 24
 #define RNG_LEN 48
 #define CONF_MAX 65536
@@ -90,15 +89,6 @@ static int write_pieces(int fd, const piece *pc, int n_pieces)
     return 0;
 }
 
-/* The network block, as both a checkpoint's NETS section and a weights file
- * hold it: params then target, n_params floats each, in memory order. */
-static void nets_pieces(const sac *s, piece pc[2])
-{
-    size_t nb = s->nets.n_params * sizeof(float);
-    pc[0] = (piece){s->params, nb};
-    pc[1] = (piece){s->target, nb};
-}
-
 /* One section from up to 6 pieces: header (tag, CRC over tag, length and
  * every piece), then the pieces. */
 static int write_section(int fd, int sec, const piece *pc, int n_pieces)
@@ -150,13 +140,14 @@ static int write_sections(int fd, const sac *s, const ckpt_counters *c,
 
     meta m;
     meta_of(s, &m);
-    size_t nb = s->nets.n_params * sizeof(float);
-    unsigned char opts[OPTS_LEN] = {0};
-    int64_t steps[4] = {s->t_q, s->t_pi, s->t_alpha, s->updates};
-    memcpy(opts, &s->log_alpha, 4);
-    memcpy(opts + 4, &s->la_m, 4);
-    memcpy(opts + 8, &s->la_v, 4);
-    memcpy(opts + 16, steps, 32);
+    /* the agent's state, as sac.c declares it: NETS, ADAM, OPTS */
+    size_t sb[SAC_SEC_N];
+    unsigned char *state[SAC_SEC_N];
+    for (int i = 0; i < SAC_SEC_N; i++) {
+        sb[i] = sac_section_bytes((sac_section)i, s->nets.n_params);
+        state[i] = xmalloc(sb[i]);
+        sac_section_save(s, (sac_section)i, state[i]);
+    }
     int64_t cnt[3] = {c->env_steps, c->updates, c->episodes};
     unsigned char rbuf[8 + CKPT_MAX_RNGS * RNG_LEN] = {0};
     uint32_t nr = (uint32_t)n_rngs;
@@ -164,17 +155,21 @@ static int write_sections(int fd, const sac *s, const ckpt_counters *c,
     for (int i = 0; i < n_rngs; i++)
         rng_pack(rbuf + 8 + i * RNG_LEN, rngs[i]);
 
-    piece nets[2];
-    nets_pieces(s, nets);
-    if (write_section(fd, S_META, &(piece){&m, sizeof m}, 1) ||
+    int bad =
+        write_section(fd, S_META, &(piece){&m, sizeof m}, 1) ||
         write_section(fd, S_CONF, &(piece){conf, conf_len}, 1) ||
-        write_section(fd, S_NETS, nets, 2) ||
-        write_section(fd, S_ADAM, (piece[]){{s->adam_m, nb}, {s->adam_v, nb}},
-                      2) ||
-        write_section(fd, S_OPTS, &(piece){opts, sizeof opts}, 1) ||
+        write_section(fd, S_NETS, &(piece){state[SAC_SEC_NETS],
+                                           sb[SAC_SEC_NETS]}, 1) ||
+        write_section(fd, S_ADAM, &(piece){state[SAC_SEC_ADAM],
+                                           sb[SAC_SEC_ADAM]}, 1) ||
+        write_section(fd, S_OPTS, &(piece){state[SAC_SEC_OPTS],
+                                           sb[SAC_SEC_OPTS]}, 1) ||
         write_section(fd, S_CNTR, &(piece){cnt, sizeof cnt}, 1) ||
         write_section(fd, S_RNGS, &(piece){rbuf, 8 + (size_t)n_rngs * RNG_LEN},
-                      1))
+                      1);
+    for (int i = 0; i < SAC_SEC_N; i++)
+        free(state[i]);
+    if (bad)
         return -1;
     if (rb) {
         replay_rows v;
@@ -401,10 +396,11 @@ static uint64_t fixed_len(int sec, const meta *m)
     case S_META:
         return META_LEN;
     case S_NETS:
+        return sac_section_bytes(SAC_SEC_NETS, m->n_params);
     case S_ADAM:
-        return 2 * m->n_params * sizeof(float);
+        return sac_section_bytes(SAC_SEC_ADAM, m->n_params);
     case S_OPTS:
-        return OPTS_LEN;
+        return sac_section_bytes(SAC_SEC_OPTS, m->n_params);
     case S_CNTR:
         return CNTR_LEN;
     case S_END:
@@ -698,30 +694,26 @@ static int restore(const ckpt_info *info, sac *s, int weights_only,
         errf(err, errlen, "%s: cannot open: %s", info->path, strerror(errno));
         return -1;
     }
-    size_t nb = s->nets.n_params * sizeof(float);
-    unsigned char opts[OPTS_LEN];
     unsigned char rbuf[CKPT_MAX_RNGS * RNG_LEN];
     int rc = -1;
     float *rows = NULL;
-    if (read_sec(fd, info, S_OPTS, 0, opts, sizeof opts) ||
-        read_sec(fd, info, S_RNGS, 8, rbuf, (size_t)info->n_rngs * RNG_LEN))
-        goto short_read;
-    if (read_sec(fd, info, S_NETS, 0, s->params, nb) ||
-        read_sec(fd, info, S_NETS, nb, s->target, nb))
-        goto short_read;
-    memcpy(&s->log_alpha, opts, 4);
-    if (!weights_only) {
-        if (read_sec(fd, info, S_ADAM, 0, s->adam_m, nb) ||
-            read_sec(fd, info, S_ADAM, nb, s->adam_v, nb))
+    /* the agent's state, as sac.c declares it, read whole before any of it
+     * is set: a short read leaves the agent unchanged */
+    static const int secs[SAC_SEC_N] = {S_NETS, S_ADAM, S_OPTS};
+    unsigned char *state[SAC_SEC_N] = {0};
+    for (int i = 0; i < SAC_SEC_N; i++) {
+        size_t n = sac_section_bytes((sac_section)i, s->nets.n_params);
+        state[i] = xmalloc(n);
+        if ((!weights_only || i != SAC_SEC_ADAM) &&
+            read_sec(fd, info, secs[i], 0, state[i], n))
             goto short_read;
-        int64_t steps[4];
-        memcpy(&s->la_m, opts + 4, 4);
-        memcpy(&s->la_v, opts + 8, 4);
-        memcpy(steps, opts + 16, 32);
-        s->t_q = steps[0];
-        s->t_pi = steps[1];
-        s->t_alpha = steps[2];
-        s->updates = steps[3];
+    }
+    if (read_sec(fd, info, S_RNGS, 8, rbuf, (size_t)info->n_rngs * RNG_LEN))
+        goto short_read;
+    for (int i = 0; i < SAC_SEC_N; i++)
+        if (!weights_only || i != SAC_SEC_ADAM)
+            sac_section_restore(s, (sac_section)i, state[i], weights_only);
+    if (!weights_only) {
         if (c)
             *c = info->counters;
         for (int i = 0; i < n_rngs; i++)
@@ -764,6 +756,8 @@ short_read:
     errf(err, errlen, "%s: short read (file changed since it was verified)",
          info->path);
 out:
+    for (int i = 0; i < SAC_SEC_N; i++)
+        free(state[i]);
     free(rows);
     close(fd);
     return rc;
@@ -891,35 +885,30 @@ static void fill_header(const sac *s, weights_header *h)
     h->log_alpha = s->log_alpha;
 }
 
-/* A weights file's pieces: its header, then the network block. */
-static void weights_pieces(const sac *s, const weights_header *h, piece pc[3])
-{
-    pc[0] = (piece){h, sizeof *h};
-    nets_pieces(s, pc + 1);
-}
-
+/* A weights file: its header, then the network block as a checkpoint's
+ * NETS section holds it (sac_section_save). */
 typedef struct weights_out {
-    const sac *s;
-    const weights_header *h;
+    piece pc[2];
 } weights_out;
 
 static int write_weights(int fd, void *ctx)
 {
     const weights_out *w = ctx;
-    piece pc[3];
-    weights_pieces(w->s, w->h, pc);
-    return write_pieces(fd, pc, 3);
+    return write_pieces(fd, w->pc, 2);
 }
 
 int ckpt_weights_save(const char *path, const sac *s, char *err, size_t errlen)
 {
     weights_header h;
     fill_header(s, &h);
-    piece pc[3];
-    weights_pieces(s, &h, pc);
-    h.crc = crc_pieces(0, pc, 3); /* pc[0] points at h, crc still 0 */
-    return write_file_atomic(path, write_weights, &(weights_out){s, &h}, err,
-                             errlen);
+    size_t nb = sac_section_bytes(SAC_SEC_NETS, s->nets.n_params);
+    void *nets = xmalloc(nb);
+    sac_section_save(s, SAC_SEC_NETS, nets);
+    weights_out w = {{{&h, sizeof h}, {nets, nb}}};
+    h.crc = crc_pieces(0, w.pc, 2); /* pc[0] points at h, crc still 0 */
+    int rc = write_file_atomic(path, write_weights, &w, err, errlen);
+    free(nets);
+    return rc;
 }
 
 int ckpt_weights_load(const char *path, sac *s, char *err, size_t errlen)
@@ -931,8 +920,8 @@ int ckpt_weights_load(const char *path, sac *s, char *err, size_t errlen)
     }
     weights_header h, want;
     fill_header(s, &want);
-    size_t nb = s->nets.n_params * sizeof(float);
-    float *p = NULL, *t = NULL;
+    size_t nb = sac_section_bytes(SAC_SEC_NETS, s->nets.n_params);
+    unsigned char *nets = NULL;
     int rc = -1;
     if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, WEIGHTS_MAGIC, 8)) {
         errf(err, errlen, "%s: not an hpo weights file (bad magic)", path);
@@ -958,27 +947,24 @@ int ckpt_weights_load(const char *path, sac *s, char *err, size_t errlen)
              want.q_hidden, want.h_hidden, want.h_use_state);
         goto out;
     }
-    p = xmalloc(nb);
-    t = xmalloc(nb);
-    if (fread(p, 1, nb, f) != nb || fread(t, 1, nb, f) != nb) {
+    nets = xmalloc(nb);
+    if (fread(nets, 1, nb, f) != nb) {
         errf(err, errlen, "%s: truncated (expected %zu parameter bytes)", path,
-             2 * nb);
+             nb);
         goto out;
     }
     uint32_t stored = h.crc;
     h.crc = 0;
-    piece pc[3] = {{&h, sizeof h}, {p, nb}, {t, nb}}; /* weights_pieces' layout */
-    if (crc_pieces(0, pc, 3) != stored) {
+    piece pc[2] = {{&h, sizeof h}, {nets, nb}}; /* ckpt_weights_save's layout */
+    if (crc_pieces(0, pc, 2) != stored) {
         errf(err, errlen, "%s: checksum mismatch (file corrupt)", path);
         goto out;
     }
-    memcpy(s->params, p, nb);
-    memcpy(s->target, t, nb);
+    sac_section_restore(s, SAC_SEC_NETS, nets, 1);
     s->log_alpha = h.log_alpha;
     rc = 0;
 out:
-    free(p);
-    free(t);
+    free(nets);
     fclose(f);
     return rc;
 }

@@ -1,6 +1,7 @@
 #include "sac.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -637,4 +638,149 @@ double sac_update_macs(const sac *s)
         total += K * 2.0 * h;
     total += pi + (pi - n->pi.dims[0] * n->pi.dims[1]);
     return total;
+}
+
+// ---- the learned state ----
+
+/* The one list of the state (sac.h, "the learned state"): name, section,
+ * kind, whether a weights-only load restores it, where it lives in struct
+ * sac, and whether that is an array of n_params (1) or one scalar (0). */
+typedef struct part_decl {
+    const char *name;
+    sac_section section;
+    sac_kind kind;
+    int weights;
+    size_t off;
+    int array;
+} part_decl;
+
+#define ARRAY_PART(f, sec, w) {#f, sec, SAC_F32, w, offsetof(sac, f), 1}
+#define SCALAR_PART(f, k, w) {#f, SAC_SEC_OPTS, k, w, offsetof(sac, f), 0}
+static const part_decl parts[] = {
+    ARRAY_PART(params, SAC_SEC_NETS, 1),
+    ARRAY_PART(target, SAC_SEC_NETS, 1),
+    ARRAY_PART(adam_m, SAC_SEC_ADAM, 0),
+    ARRAY_PART(adam_v, SAC_SEC_ADAM, 0),
+    SCALAR_PART(log_alpha, SAC_F32, 1),
+    SCALAR_PART(la_m, SAC_F32, 0),
+    SCALAR_PART(la_v, SAC_F32, 0),
+    SCALAR_PART(t_q, SAC_I64, 0),
+    SCALAR_PART(t_pi, SAC_I64, 0),
+    SCALAR_PART(t_alpha, SAC_I64, 0),
+    SCALAR_PART(updates, SAC_I64, 0),
+};
+#undef ARRAY_PART
+#undef SCALAR_PART
+#define N_PARTS (sizeof parts / sizeof parts[0])
+_Static_assert(N_PARTS <= SAC_PARTS_MAX, "SAC_PARTS_MAX");
+_Static_assert(sizeof(long) == 8, "i64 parts are longs");
+
+/* Byte offset of part i in its section, and the section's end after it:
+ * parts back to back, an i64 aligned to 8. */
+static size_t part_at(size_t i, size_t n_params, size_t *end)
+{
+    size_t at = 0, here = 0;
+    for (size_t j = 0; j <= i; j++) {
+        if (parts[j].section != parts[i].section)
+            continue;
+        size_t elem = parts[j].kind == SAC_F32 ? 4 : 8;
+        at = (at + elem - 1) / elem * elem;
+        here = at;
+        at += elem * (parts[j].array ? n_params : 1);
+    }
+    if (end)
+        *end = at;
+    return here;
+}
+
+int sac_parts(const sac *s, sac_part *out)
+{
+    int k = 0;
+    size_t np = s->nets.n_params;
+    for (size_t i = 0; i < N_PARTS; i++) {
+        const part_decl *d = &parts[i];
+        void *field = (char *)s + d->off;
+        void *p = d->array ? *(float **)field : field;
+        if (!p)
+            continue; /* an actor: no Adam moments */
+        out[k++] = (sac_part){d->name, d->section, d->kind, d->weights, p,
+                              d->array ? np : 1, part_at(i, np, NULL)};
+    }
+    return k;
+}
+
+size_t sac_section_bytes(sac_section sec, size_t n_params)
+{
+    size_t end = 0;
+    for (size_t i = 0; i < N_PARTS; i++)
+        if (parts[i].section == sec)
+            part_at(i, n_params, &end);
+    return end;
+}
+
+void sac_section_save(const sac *s, sac_section sec, void *buf)
+{
+    sac_part p[SAC_PARTS_MAX];
+    int n = sac_parts(s, p);
+    HPO_ASSERT(n == (int)N_PARTS);
+    memset(buf, 0, sac_section_bytes(sec, s->nets.n_params));
+    for (int i = 0; i < n; i++)
+        if (p[i].section == sec)
+            memcpy((char *)buf + p[i].at, p[i].p,
+                   p[i].n * (p[i].kind == SAC_F32 ? 4 : 8));
+}
+
+void sac_section_restore(sac *s, sac_section sec, const void *buf,
+                         int weights_only)
+{
+    sac_part p[SAC_PARTS_MAX];
+    int n = sac_parts(s, p);
+    for (int i = 0; i < n; i++)
+        if (p[i].section == sec && (p[i].weights || !weights_only))
+            memcpy(p[i].p, (const char *)buf + p[i].at,
+                   p[i].n * (p[i].kind == SAC_F32 ? 4 : 8));
+}
+
+size_t sac_state_bytes(const sac *s)
+{
+    size_t n = 0;
+    for (int sec = 0; sec < SAC_SEC_N; sec++)
+        n += sac_section_bytes((sac_section)sec, s->nets.n_params);
+    return n;
+}
+
+void sac_state_save(const sac *s, void *buf)
+{
+    char *at = buf;
+    for (int sec = 0; sec < SAC_SEC_N; sec++) {
+        sac_section_save(s, (sac_section)sec, at);
+        at += sac_section_bytes((sac_section)sec, s->nets.n_params);
+    }
+}
+
+void sac_state_restore(sac *s, const void *buf)
+{
+    HPO_ASSERT(s->adam_m && s->adam_v);
+    const char *at = buf;
+    for (int sec = 0; sec < SAC_SEC_N; sec++) {
+        sac_section_restore(s, (sac_section)sec, at, 0);
+        at += sac_section_bytes((sac_section)sec, s->nets.n_params);
+    }
+}
+
+int sac_state_finite(const sac *s)
+{
+    sac_part p[SAC_PARTS_MAX];
+    int n = sac_parts(s, p);
+    for (int i = 0; i < n; i++) {
+        if (p[i].kind != SAC_F32)
+            continue;
+        const float *x = p[i].p;
+        float acc = 0.0f;
+        for (size_t j = 0; j < p[i].n; j++)
+            acc += x[j] * 0.0f; /* NaN for an Inf or NaN, else 0 */
+        if (acc != 0.0f)
+            return 0;
+    }
+    return 1;
 }

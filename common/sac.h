@@ -5,7 +5,8 @@
  * policy.h's hpo_nets), its gradient, Adam moments and the critic targets,
  * plus every workspace the update and the acting path need, sized once at
  * creation: neither sac_update nor sac_act allocates. The update is the one
- * algorithm.md defines: critic step on the Hamiltonian target, then the
+ * algorithm.md defines: critic step (target at the base action a0', or the
+ * Hamiltonian action with cfg.hd_target), then the
  * policy + T_h/sigma_h step through the leapfrog with the updated critics,
  * then the temperature (when tuned), then Polyak averaging. The five modes of
  * Table 6 choose which Hamiltonian dynamics explores and which optimizes.
@@ -128,8 +129,9 @@ void sac_act(sac *s, const float *obs, int n, int deterministic, rng *r,
              float *action, float *hd_dist);
 
 // ---- the update's parts, exposed for gradient checks and benchmarks ----
-/* s->y (m) = r + gamma (1 - done) (min Q'(s', aK') - alpha log pi(a0'|s')),
- * with aK' from the target's Hamiltonian dynamics (online critics). */
+/* s->y (m) = r + gamma (1 - done) (min Q'(s', a') - alpha log pi(a0'|s')),
+ * a' = a0' (the default), or with cfg.hd_target aK' from the target's
+ * Hamiltonian dynamics (online critics). */
 void sac_critic_target(sac *s, const replay_batch *b, rng *r, float alpha);
 
 /* Critic loss sum_j mean (Q_j(s, a) - y)^2 against s->y (no 0.5 factor);
@@ -153,5 +155,62 @@ const char *sac_phase_name(int ph);
 /* Multiply-adds per sample of one update (the analytic count hpo-bench
  * reports), given the agent's shapes and mode. */
 double sac_update_macs(const sac *s);
+
+// ---- the learned state ----
+/*
+ * Everything an update changes, declared once (sac.c's table): the networks
+ * and critic targets, Adam's moments, the temperature and its moments, the
+ * step counts. The rollback (hpo-learner), the checkpoint and the weights
+ * file read and write it only through these functions, so a new field of
+ * state is added in one place and every consumer follows.
+ *
+ * The state is laid out in three sections, as a checkpoint holds them
+ * (docs/checkpoint.md): NETS (params, target: n_params f32 each), ADAM
+ * (adam_m, adam_v) and OPTS (log_alpha, la_m, la_v as f32, then t_q, t_pi,
+ * t_alpha, updates as i64, each i64 aligned to 8 bytes in its section).
+ */
+typedef enum { SAC_SEC_NETS, SAC_SEC_ADAM, SAC_SEC_OPTS, SAC_SEC_N } sac_section;
+
+typedef enum { SAC_F32, SAC_I64 } sac_kind;
+
+/* One part of the state, resolved for one agent. */
+typedef struct sac_part {
+    const char *name;       /* "params", "adam_m", "t_q", ... */
+    sac_section section;
+    sac_kind kind;          /* f32 (float in s) or i64 (long in s) */
+    int weights;            /* 1: part of the acting state a weights-only
+                               load restores (params, target, log_alpha) */
+    void *p;                /* into s: float * or long * */
+    size_t n;               /* elements */
+    size_t at;              /* byte offset in its section */
+} sac_part;
+
+#define SAC_PARTS_MAX 16
+
+/* The parts of s's state, in section order; returns their count. An agent
+ * made without the update (an actor) has no Adam moments: those parts are
+ * left out, and sac_state_* must not be called on it. */
+int sac_parts(const sac *s, sac_part *parts);
+
+/* Bytes of section sec for an agent of n_params parameters. */
+size_t sac_section_bytes(sac_section sec, size_t n_params);
+
+/* Copy section sec of s into buf (sac_section_bytes), padding zeroed. */
+void sac_section_save(const sac *s, sac_section sec, void *buf);
+
+/* Set s's parts of section sec from buf; weights_only 1 sets only the parts
+ * a weights-only load restores. */
+void sac_section_restore(sac *s, sac_section sec, const void *buf,
+                         int weights_only);
+
+/* Bytes of the whole state: the three sections back to back. */
+size_t sac_state_bytes(const sac *s);
+
+/* The whole state into buf (sac_state_bytes), and back. */
+void sac_state_save(const sac *s, void *buf);
+void sac_state_restore(sac *s, const void *buf);
+
+/* 1 when every f32 part of the state is finite. */
+int sac_state_finite(const sac *s);
 
 #endif

@@ -149,7 +149,7 @@ typedef struct learner {
     char stop_reason[WIRE_TEXT_MAX]; /* "": running; else why the run stopped */
     double peer_log_tokens, peer_log_t, peer_log_said; /* join/leave lines */
     uint64_t peer_log_muted;        /* joins/leaves not logged since said */
-    float *keep;                    /* (4 n_params) params, target, Adam m, v
+    void *keep;                     /* (sac_state_bytes) the agent's state
                                        before the update (rollback) */
     uint64_t status_requests;
     learner_actor actors[LEARNER_MAX_ACTORS];

@@ -320,34 +320,21 @@ int learner_params_finite(const learner *l)
 }
 
 /*
- * One update, kept only when its losses and every parameter are finite:
- * params, critic targets and Adam's moments are copied before it and
- * restored after a non-finite one (counted; the update counter does not
- * move). --max-rollbacks in a row stop the run with the reason.
+ * One update, kept only when its losses and the whole learned state are
+ * finite: the state (sac_state_save: networks, targets, Adam, temperature,
+ * step counts) is copied before it and restored after a non-finite one
+ * (counted; the update counter does not move). --max-rollbacks in a row
+ * stop the run with the reason.
  */
 static void update(learner *l)
 {
     sac *s = l->agent;
-    size_t n = s->nets.n_params;
-    float *k = l->keep;
-    memcpy(k, s->params, n * sizeof *k);
-    memcpy(k + n, s->target, n * sizeof *k);
-    memcpy(k + 2 * n, s->adam_m, n * sizeof *k);
-    memcpy(k + 3 * n, s->adam_v, n * sizeof *k);
-    float la[3] = {s->log_alpha, s->la_m, s->la_v};
-    long t[4] = {s->t_q, s->t_pi, s->t_alpha, s->updates};
+    sac_state_save(s, l->keep);
     replay_sample(l->rb, &l->upd_rng, &l->batch);
     sac_update(s, &l->batch, &l->upd_rng, &l->last);
-    float st[3] = {l->last.q_loss, l->last.pi_loss, s->log_alpha};
-    if (!all_finite(st, 3) || !all_finite(s->params, n) ||
-        !all_finite(s->target, n) || !all_finite(s->adam_m, n) ||
-        !all_finite(s->adam_v, n)) {
-        memcpy(s->params, k, n * sizeof *k);
-        memcpy(s->target, k + n, n * sizeof *k);
-        memcpy(s->adam_m, k + 2 * n, n * sizeof *k);
-        memcpy(s->adam_v, k + 3 * n, n * sizeof *k);
-        s->log_alpha = la[0], s->la_m = la[1], s->la_v = la[2];
-        s->t_q = t[0], s->t_pi = t[1], s->t_alpha = t[2], s->updates = t[3];
+    float st[2] = {l->last.q_loss, l->last.pi_loss};
+    if (!all_finite(st, 2) || !sac_state_finite(s)) {
+        sac_state_restore(s, l->keep);
         l->guards[GUARD_ROLLBACK]++;
         l->rollbacks_run++;
         log_warn_once("rollback", "update %ld: a non-finite loss (q %g, pi "
@@ -504,7 +491,7 @@ static int learner_open(learner *l, const hpo_config *cfg,
         return -1;
 
     l->agent = sac_new(&l->cfg, l->obs_dim, l->act_dim, 1, 1);
-    l->keep = xalloc_floats(4 * l->agent->nets.n_params);
+    l->keep = xmalloc(sac_state_bytes(l->agent));
     l->rb = replay_new((size_t)HPO_MAX(1L, cfg->buffer), l->obs_dim,
                        l->act_dim);
     replay_batch_init(&l->batch, cfg->batch, l->obs_dim, l->act_dim);

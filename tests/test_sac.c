@@ -406,6 +406,98 @@ static void test_save_load(void **state)
     sac_destroy(&c);
 }
 
+/* Flip every byte of part p (each float or long changes). */
+static void perturb(const sac_part *p)
+{
+    unsigned char *q = p->p;
+    size_t bytes = p->n * (p->kind == SAC_F32 ? 4 : 8);
+    for (size_t j = 0; j < bytes; j++)
+        q[j] ^= 0x5a;
+}
+
+/* The learned state's one list (sac_parts): every part a rollback
+ * (sac_state_save / sac_state_restore), a checkpoint round trip and, for
+ * the acting state, a weights file bring back, byte for byte; the list
+ * covers every byte of the state but the alignment padding. */
+static void test_state_parts(void **state)
+{
+    (void)state;
+    hpo_config c;
+    small_config(&c, MODE_HPO);
+    sac *s = sac_new(&c, DS, DA, 4, 1);
+    replay_batch b;
+    random_batch(&b, 5);
+    rng r;
+    rng_init(&r, 3, 0);
+    sac_update(s, &b, &r, NULL); /* Adam moments and step counts set */
+    sac_update(s, &b, &r, NULL);
+
+    size_t nb = sac_state_bytes(s);
+    unsigned char *keep = malloc(nb), *now = malloc(nb);
+    sac_state_save(s, keep);
+    char dir[] = "/tmp/test_sac.XXXXXX", ck[64], wt[64], err[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(ck, sizeof ck, "%s/c.ckpt", dir);
+    snprintf(wt, sizeof wt, "%s/weights.bin", dir);
+    ckpt_counters cnt = {.env_steps = 7, .updates = 2, .episodes = 1};
+    rng *rngs[1] = {&r};
+    assert_int_equal(ckpt_save(ck, s, &cnt, rngs, 1, NULL, err, sizeof err), 0);
+    assert_int_equal(ckpt_weights_save(wt, s, err, sizeof err), 0);
+    ckpt_info info;
+    assert_int_equal(ckpt_open(ck, &info, err, sizeof err), 0);
+
+    sac_part p[SAC_PARTS_MAX];
+    int n = sac_parts(s, p);
+    assert_int_equal(n, 11);
+    size_t covered = 0;
+    for (int i = 0; i < n; i++) {
+        covered += p[i].n * (p[i].kind == SAC_F32 ? 4 : 8);
+        /* the rollback */
+        perturb(&p[i]);
+        sac_state_save(s, now);
+        assert_true(memcmp(now, keep, nb) != 0);
+        sac_state_restore(s, keep);
+        sac_state_save(s, now);
+        assert_memory_equal(now, keep, nb);
+        /* the checkpoint */
+        perturb(&p[i]);
+        assert_int_equal(ckpt_restore(&info, s, NULL, rngs, 1, NULL, NULL, err,
+                                      sizeof err), 0);
+        sac_state_save(s, now);
+        assert_memory_equal(now, keep, nb);
+        /* the weights file: the acting state only */
+        perturb(&p[i]);
+        assert_int_equal(ckpt_weights_load(wt, s, err, sizeof err), 0);
+        sac_state_save(s, now);
+        if (p[i].weights)
+            assert_memory_equal(now, keep, nb);
+        else
+            assert_true(memcmp(now, keep, nb) != 0);
+        sac_state_restore(s, keep);
+    }
+    assert_int_equal(covered + 4, nb); /* OPTS: 4 bytes before the i64s */
+
+    /* any non-finite float of the state is seen */
+    assert_true(sac_state_finite(s));
+    for (int i = 0; i < n; i++) {
+        if (p[i].kind != SAC_F32)
+            continue;
+        float *x = p[i].p, old = x[p[i].n - 1];
+        x[p[i].n - 1] = NAN;
+        assert_false(sac_state_finite(s));
+        x[p[i].n - 1] = old;
+    }
+    assert_true(sac_state_finite(s));
+
+    unlink(ck);
+    unlink(wt);
+    rmdir(dir);
+    free(keep);
+    free(now);
+    replay_batch_release(&b);
+    sac_destroy(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -418,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_determinism_lanes),
         cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_state_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
