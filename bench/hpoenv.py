@@ -1,10 +1,10 @@
 """hpoenv.py - hpo's environments from Python, through libhpoenv.so (ctypes).
 
-The library (common/hpoenv.h) is built by meson next to the programs
-(build/common/libhpoenv.so) and installed with them. Env steps exactly the
+The library (common/envs/hpoenv.h) is built by meson next to the programs
+(build/common/envs/libhpoenv.so) and installed with them. Env steps exactly the
 environment hpo-train steps: same classes, time limits, reset noise and seeds.
 
-    lib = hpoenv.load("build/common/libhpoenv.so")
+    lib = hpoenv.load("build/common/envs/libhpoenv.so")
     env = hpoenv.Env(lib, "HalfCheetah", seed=1)
     obs = env.reset()                                  # float32 (obs_dim,)
     obs, reward, terminated, truncated = env.step(action)
@@ -27,12 +27,12 @@ class HpoEnvError(Exception):
 
 
 def default_lib_path():
-    """$HPO_ENV_LIB, else build/common/libhpoenv.so of this source tree."""
+    """$HPO_ENV_LIB, else build/common/envs/libhpoenv.so of this source tree."""
     path = os.environ.get("HPO_ENV_LIB")
     if path:
         return path
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return os.path.join(root, "build", "common", "libhpoenv.so")
+    return os.path.join(root, "build", "common", "envs", "libhpoenv.so")
 
 
 def load(path=None):

@@ -8,7 +8,7 @@
 SETTING-FLAGS are hpo-train's (--env, --mode, --seed, --steps, --threads, ...).
 Every hyper-parameter comes from `hpo-train SETTING-FLAGS --config-only`, so
 this learner and hpo-train's `--mode sac` train with the same settings on the
-same environments (stepped through libhpoenv.so, common/hpoenv.h): a curve
+same environments (stepped through libhpoenv.so, common/envs/hpoenv.h): a curve
 difference between the two can only come from the learner. Only --mode sac
 is accepted (exit 2 otherwise).
 

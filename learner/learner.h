@@ -252,11 +252,6 @@ int learner_checkpoint(learner *l);
 /* Continue from --out's newest checkpoint. Returns 0 or -1 with err. */
 int learner_resume(learner *l, char *err, size_t errlen);
 
-// ---- main.c ----
-
-/* 1 when every parameter of the agent is finite. */
-int learner_params_finite(const learner *l);
-
 // ---- status.c: figures ----
 
 /* Copy l's figures into f (figures.h), for the status reply and the

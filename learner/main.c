@@ -314,11 +314,6 @@ static int all_finite(const float *x, size_t n)
     return acc == 0.0f;
 }
 
-int learner_params_finite(const learner *l)
-{
-    return all_finite(l->agent->params, l->agent->nets.n_params);
-}
-
 /*
  * One update, kept only when its losses and the whole learned state are
  * finite: the state (sac_state_save: networks, targets, Adam, temperature,

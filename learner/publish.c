@@ -26,7 +26,7 @@ size_t learner_encode(learner *l, const wire_msg *m)
 /* Encode and publish a new snapshot of the current parameters. */
 void learner_publish(learner *l)
 {
-    if (!learner_params_finite(l)) {
+    if (!sac_state_finite(l->agent)) {
         log_warn_once("snapshot finite", "snapshot not published: "
                       "non-finite weights");
         return;

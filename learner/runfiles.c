@@ -93,7 +93,7 @@ int learner_checkpoint(learner *l)
                        .episodes = l->n_episodes};
     rng *rngs[1] = {&l->upd_rng};
     double t0 = now_s();
-    if (!learner_params_finite(l)) {
+    if (!sac_state_finite(l->agent)) {
         log_error("checkpoint of update %ld not written: non-finite weights",
                   l->updates);
         return -1;

@@ -573,6 +573,95 @@ static void test_weights_block(void **state)
     free(w);
 }
 
+/* weights.bin: the acting state back in an agent without the update,
+ * other shapes, a flipped bit and a truncated file refused. */
+static void test_weights_file(void **state)
+{
+    fixture *f = *state;
+    char path[128], err[512];
+    snprintf(path, sizeof path, "%s/weights.bin", f->dir);
+    assert_int_equal(ckpt_weights_save(path, f->s, err, sizeof err), 0);
+    hpo_config cfg = f->cfg;
+    cfg.seed = 99;
+    sac *b = sac_new(&cfg, DS, DA, 4, 0);
+    assert_int_equal(ckpt_weights_load(path, b, err, sizeof err), 0);
+    size_t nb = f->s->nets.n_params * sizeof(float);
+    assert_memory_equal(f->s->params, b->params, nb);
+    assert_memory_equal(f->s->target, b->target, nb);
+    assert_true(f->s->log_alpha == b->log_alpha);
+    /* other shapes are refused with a message naming the file */
+    cfg.pi_hidden = 17;
+    sac *c = sac_new(&cfg, DS, DA, 4, 0);
+    assert_int_equal(ckpt_weights_load(path, c, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+    /* a flipped bit is refused */
+    FILE *fp = fopen(path, "r+b");
+    fseek(fp, 200, SEEK_SET);
+    int ch = fgetc(fp);
+    fseek(fp, 200, SEEK_SET);
+    fputc(ch ^ 0x10, fp);
+    fclose(fp);
+    assert_int_equal(ckpt_weights_load(path, b, err, sizeof err), -1);
+    assert_non_null(strstr(err, "checksum"));
+    /* a truncated file is refused */
+    assert_int_equal(truncate(path, 300), 0);
+    assert_int_equal(ckpt_weights_load(path, b, err, sizeof err), -1);
+    assert_non_null(strstr(err, "truncated"));
+    unlink(path);
+    sac_destroy(&b);
+    sac_destroy(&c);
+}
+
+/* Flip every byte of part p (each float or long changes). */
+static void perturb(const sac_part *p)
+{
+    unsigned char *q = p->p;
+    size_t bytes = p->n * (p->kind == SAC_F32 ? 4 : 8);
+    for (size_t j = 0; j < bytes; j++)
+        q[j] ^= 0x5a;
+}
+
+/* Every part the state descriptor (sac_parts) names comes back from a
+ * checkpoint, and from weights.bin exactly the acting state's parts: a new
+ * part of the state cannot slip past the files. */
+static void test_state_parts(void **state)
+{
+    fixture *f = *state;
+    sac *s = f->s;
+    char ck[128], wt[128], err[512];
+    snprintf(ck, sizeof ck, "%s/parts.ckpt", f->dir);
+    snprintf(wt, sizeof wt, "%s/parts-weights.bin", f->dir);
+    rng *rngs[2] = {&f->r_act, &f->r_upd};
+    assert_int_equal(ckpt_save(ck, s, &f->cnt, rngs, 2, NULL, err, sizeof err), 0);
+    assert_int_equal(ckpt_weights_save(wt, s, err, sizeof err), 0);
+    ckpt_info info;
+    assert_int_equal(ckpt_open(ck, &info, err, sizeof err), 0);
+    size_t nb = sac_state_bytes(s);
+    unsigned char *keep = xmalloc(nb), *now = xmalloc(nb);
+    sac_state_save(s, keep);
+    sac_part p[SAC_PARTS_MAX];
+    int n = sac_parts(s, p);
+    for (int i = 0; i < n; i++) {
+        perturb(&p[i]);
+        assert_int_equal(ckpt_restore(&info, s, NULL, rngs, 2, NULL, NULL, err,
+                                      sizeof err), 0);
+        sac_state_save(s, now);
+        assert_memory_equal(now, keep, nb);
+        perturb(&p[i]);
+        assert_int_equal(ckpt_weights_load(wt, s, err, sizeof err), 0);
+        sac_state_save(s, now);
+        if (p[i].weights)
+            assert_memory_equal(now, keep, nb);
+        else
+            assert_true(memcmp(now, keep, nb) != 0);
+        sac_state_restore(s, keep);
+    }
+    unlink(ck);
+    unlink(wt);
+    free(keep);
+    free(now);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -584,6 +673,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_weights_block, setup, teardown),
         cmocka_unit_test(test_config_text),
         cmocka_unit_test_setup_teardown(test_replay_obs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_weights_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_parts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
-/* test_env_mujoco2.c - Ant-v5 and Humanoid-v5 (common/env_ant.c,
- * common/env_humanoid.c): dimensions, observation layout, reward terms,
+/* test_env_mujoco2.c - Ant-v5 and Humanoid-v5 (common/envs/env_ant.c,
+ * common/envs/env_humanoid.c): dimensions, observation layout, reward terms,
  * healthy rules on constructed states, reset noise, determinism and physical
  * sanity (weight carried by the contacts, momentum in free fall). */
 #include <math.h>

@@ -70,9 +70,9 @@ WORK = tempfile.mkdtemp(prefix="test_hostile.")
 PROCS = []
 FAILURES = []
 CTX = zmq.Context()
-# The protocol version, from its one home (common/wire.h).
+# The protocol version, from its one home (common/net/wire.h).
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
-                       "common", "wire.h")) as _f:
+                       "common", "net", "wire.h")) as _f:
     WIRE_VERSION = int(re.search(r"#define WIRE_VERSION (\d+)u", _f.read()).group(1))
 SMALL = ["--env", "Pendulum", "--pi-hidden", "32", "--q-hidden", "32",
          "--batch", "32", "--learning-starts", "200", "--steps", "100000000",

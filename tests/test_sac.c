@@ -15,7 +15,6 @@
 #include "config.h"
 #include "fdcheck.h"
 #include "replay.h"
-#include "checkpoint.h"
 #include "sac.h"
 #include "util.h"
 
@@ -363,49 +362,6 @@ static void test_determinism_lanes(void **state)
     sac_destroy(&s);
 }
 
-static void test_save_load(void **state)
-{
-    (void)state;
-    hpo_config cfg;
-    small_config(&cfg, MODE_HPO);
-    sac *a = sac_new(&cfg, DS, DA, 4, 1);
-    run_updates(a, 2, 3);
-    char path[] = "/tmp/hpo_test_weightsXXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-    char err[512];
-    assert_int_equal(ckpt_weights_save(path, a, err, sizeof err), 0);
-    cfg.seed = 99;
-    sac *b = sac_new(&cfg, DS, DA, 4, 0);
-    assert_int_equal(ckpt_weights_load(path, b, err, sizeof err), 0);
-    size_t nb = a->nets.n_params * sizeof(float);
-    assert_memory_equal(a->params, b->params, nb);
-    assert_true(a->log_alpha == b->log_alpha);
-    /* other shapes are refused with a message naming the file */
-    cfg.pi_hidden = 17;
-    sac *c = sac_new(&cfg, DS, DA, 4, 0);
-    assert_int_equal(ckpt_weights_load(path, c, err, sizeof err), -1);
-    assert_non_null(strstr(err, path));
-    /* a flipped bit is refused */
-    FILE *f = fopen(path, "r+b");
-    fseek(f, 200, SEEK_SET);
-    int ch = fgetc(f);
-    fseek(f, 200, SEEK_SET);
-    fputc(ch ^ 0x10, f);
-    fclose(f);
-    assert_int_equal(ckpt_weights_load(path, b, err, sizeof err), -1);
-    assert_non_null(strstr(err, "checksum"));
-    /* a truncated file is refused */
-    assert_int_equal(truncate(path, 300), 0);
-    assert_int_equal(ckpt_weights_load(path, b, err, sizeof err), -1);
-    assert_non_null(strstr(err, "truncated"));
-    unlink(path);
-    sac_destroy(&a);
-    sac_destroy(&b);
-    sac_destroy(&c);
-}
-
 /* Flip every byte of part p (each float or long changes). */
 static void perturb(const sac_part *p)
 {
@@ -416,68 +372,34 @@ static void perturb(const sac_part *p)
 }
 
 /* The learned state's one list (sac_parts): every part a rollback
- * (sac_state_save / sac_state_restore), a checkpoint round trip and, for
- * the acting state, a weights file bring back, byte for byte; the list
- * covers every byte of the state but the alignment padding. */
+ * (sac_state_save / sac_state_restore) brings back, byte for byte; the list
+ * covers every byte of the state but the alignment padding; any non-finite
+ * float of it is seen. (test_checkpoint.c: the same through the files.) */
 static void test_state_parts(void **state)
 {
     (void)state;
     hpo_config c;
     small_config(&c, MODE_HPO);
     sac *s = sac_new(&c, DS, DA, 4, 1);
-    replay_batch b;
-    random_batch(&b, 5);
-    rng r;
-    rng_init(&r, 3, 0);
-    sac_update(s, &b, &r, NULL); /* Adam moments and step counts set */
-    sac_update(s, &b, &r, NULL);
-
+    run_updates(s, 5, 2); /* Adam moments and step counts set */
     size_t nb = sac_state_bytes(s);
     unsigned char *keep = malloc(nb), *now = malloc(nb);
     sac_state_save(s, keep);
-    char dir[] = "/tmp/test_sac.XXXXXX", ck[64], wt[64], err[512];
-    assert_non_null(mkdtemp(dir));
-    snprintf(ck, sizeof ck, "%s/c.ckpt", dir);
-    snprintf(wt, sizeof wt, "%s/weights.bin", dir);
-    ckpt_counters cnt = {.env_steps = 7, .updates = 2, .episodes = 1};
-    rng *rngs[1] = {&r};
-    assert_int_equal(ckpt_save(ck, s, &cnt, rngs, 1, NULL, err, sizeof err), 0);
-    assert_int_equal(ckpt_weights_save(wt, s, err, sizeof err), 0);
-    ckpt_info info;
-    assert_int_equal(ckpt_open(ck, &info, err, sizeof err), 0);
-
     sac_part p[SAC_PARTS_MAX];
     int n = sac_parts(s, p);
     assert_int_equal(n, 11);
     size_t covered = 0;
     for (int i = 0; i < n; i++) {
         covered += p[i].n * (p[i].kind == SAC_F32 ? 4 : 8);
-        /* the rollback */
         perturb(&p[i]);
         sac_state_save(s, now);
         assert_true(memcmp(now, keep, nb) != 0);
         sac_state_restore(s, keep);
         sac_state_save(s, now);
         assert_memory_equal(now, keep, nb);
-        /* the checkpoint */
-        perturb(&p[i]);
-        assert_int_equal(ckpt_restore(&info, s, NULL, rngs, 1, NULL, NULL, err,
-                                      sizeof err), 0);
-        sac_state_save(s, now);
-        assert_memory_equal(now, keep, nb);
-        /* the weights file: the acting state only */
-        perturb(&p[i]);
-        assert_int_equal(ckpt_weights_load(wt, s, err, sizeof err), 0);
-        sac_state_save(s, now);
-        if (p[i].weights)
-            assert_memory_equal(now, keep, nb);
-        else
-            assert_true(memcmp(now, keep, nb) != 0);
-        sac_state_restore(s, keep);
     }
     assert_int_equal(covered + 4, nb); /* OPTS: 4 bytes before the i64s */
 
-    /* any non-finite float of the state is seen */
     assert_true(sac_state_finite(s));
     for (int i = 0; i < n; i++) {
         if (p[i].kind != SAC_F32)
@@ -488,13 +410,8 @@ static void test_state_parts(void **state)
         x[p[i].n - 1] = old;
     }
     assert_true(sac_state_finite(s));
-
-    unlink(ck);
-    unlink(wt);
-    rmdir(dir);
     free(keep);
     free(now);
-    replay_batch_release(&b);
     sac_destroy(&s);
 }
 
@@ -509,7 +426,6 @@ int main(void)
         cmocka_unit_test(test_temperature_loss),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_determinism_lanes),
-        cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_state_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,7 +28,7 @@ PART=${3:?part}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_train.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export OPENBLAS_NUM_THREADS=1
-: "${HPO_MODEL_DIR:=$SRC/common/models}"
+: "${HPO_MODEL_DIR:=$SRC/common/envs/models}"
 export HPO_MODEL_DIR
 
 . "$(dirname "$0")/lib.sh"
@@ -119,8 +119,8 @@ basic() {
     fi
     # every field of config.c's table, plus the dimensions, and the overrides
     local fields missing=()
-    fields=$(sed -n 's/^ *FLD("\([^"]*\)".*/\1/p' "$SRC/common/config.c")
-    [ -n "$fields" ] || fail "no fields parsed from common/config.c"
+    fields=$(sed -n 's/^ *FLD("\([^"]*\)".*/\1/p' "$SRC/common/core/config.c")
+    [ -n "$fields" ] || fail "no fields parsed from common/core/config.c"
     for f in $fields obs_dim act_dim; do
         grep -q "^$f = " "$WORK/a/config" || missing+=("$f")
     done

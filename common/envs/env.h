@@ -73,7 +73,7 @@ void env_known_names(char *buf, size_t len);
 
 /*
  * Directory holding the MJCF models: $HPO_MODEL_DIR when set, else the
- * installed data directory, else the source tree's common/models.
+ * installed data directory, else the source tree's common/envs/models.
  * Returns a static string.
  */
 const char *env_model_dir(void);

@@ -79,7 +79,7 @@ void replay_batch_release(replay_batch *b);
  */
 void replay_sample(replay *rb, rng *r, replay_batch *out);
 
-// ---- checkpoint access (common/checkpoint.c) ----
+// ---- checkpoint access (common/run/checkpoint.c) ----
 
 /* The ring's storage as it is: rows [0, n) of each array, head and pushed.
  * The pointers alias the buffer; valid while no one pushes. */

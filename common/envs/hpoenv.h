@@ -12,7 +12,7 @@
  * a time per instance). Observations and actions are caller-owned float
  * arrays of hpoenv_obs_dim / hpoenv_act_dim elements. Models are read as the
  * programs read them: $HPO_MODEL_DIR, else the installed share/hpo/models,
- * else the source tree's common/models.
+ * else the source tree's common/envs/models.
  */
 #ifndef HPO_HPOENV_H
 #define HPO_HPOENV_H

@@ -1,5 +1,5 @@
 /*
- * env_humanoid.c - Gymnasium Humanoid-v5 on common/models/humanoid.xml
+ * env_humanoid.c - Gymnasium Humanoid-v5 on common/envs/models/humanoid.xml
  * (docs/envs.md 3.5).
  *
  * Observation (348), no clipping: qpos[2..23] (22), qvel (23), then for

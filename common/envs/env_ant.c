@@ -1,5 +1,5 @@
 /*
- * env_ant.c - Gymnasium Ant-v5 on common/models/ant.xml (docs/envs.md 3.4).
+ * env_ant.c - Gymnasium Ant-v5 on common/envs/models/ant.xml (docs/envs.md 3.4).
  *
  * Observation (105): qpos[2..14] (torso z, quaternion, 8 hinges), qvel[0..13],
  * then cfrc_ext of bodies 1..13 clipped to [-1, 1], row-major [torque, force].
