@@ -21,6 +21,11 @@ import numpy as np  # noqa: E402
 
 from hposweep import report, runs, stats  # noqa: E402
 
+# a settings table as hpo-train --describe-settings --json writes it
+DESCRIBED = {"modes": ["hpo", "sac"],
+             "settings": [{"name": "std-tr", "type": "float", "modes": ["hpo"], "help": ""},
+                          {"name": "lr", "type": "float", "modes": ["hpo", "sac"], "help": ""}]}
+
 COLUMNS = ("env_steps,updates,episode_return,eval_return,eval_std,q_loss,pi_loss,alpha,"
            "logp,hd_dist,gate,q_mean,updates_per_s,wall_s")
 
@@ -95,10 +100,19 @@ class Reader(unittest.TestCase):
         c = runs.read_run(make_run(self.tmp, "c", [], {"mode": "sac", "std-tr": "1"}))
         d = runs.read_run(make_run(self.tmp, "d", [], {"mode": "hpo", "std-tr": "1", "seed": "3",
                                                        "steps": "9"}))
-        rows = report.group_rows([a, b, c, d])
+        rows = report.group_rows([a, b, c, d], DESCRIBED)
         self.assertEqual({k: len(v) for k, v in rows.items()},
                          {"hpo (c) std-tr=0.1": 1, "hpo (c) std-tr=1": 2, "sac (c)": 1})
-        self.assertIn("std-tr", runs.unread_settings("sac"))
+        self.assertEqual(runs.unread_settings(DESCRIBED, "sac"), {"std-tr"})
+        self.assertEqual(runs.unread_settings(DESCRIBED, "hpo"), set())
+
+    @unittest.skipUnless(os.environ.get("HPO_TRAIN"), "HPO_TRAIN not set")
+    def test_describe_settings(self):
+        # hpo-train's own table: plain SAC reads no setting of the dynamics
+        d = runs.describe_settings(os.environ["HPO_TRAIN"])
+        self.assertIn("sac", d["modes"])
+        self.assertTrue({"std-tr", "std-exp", "eps", "K"} <= runs.unread_settings(d, "sac"))
+        self.assertNotIn("lr", runs.unread_settings(d, "sac"))
 
 
 class ReportNumbers(unittest.TestCase):

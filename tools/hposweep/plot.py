@@ -16,7 +16,8 @@ between groups (and the seed count), numbers as written (0.1, not
 0.100000001); a curve is not labelled with settings its mode never reads
 (sac: every HD setting; baseline3: the exploration momentum; baseline2: the
 training momentum), unless they alone tell two curves apart. The title is the
-environment. --script keeps the gnuplot script, with the data in it and
+environment (hpo-train --describe-settings --json says which settings each
+mode reads: $HPO_TRAIN, or hpo-train beside hpo-plot or in PATH). --script keeps the gnuplot script, with the data in it and
 FILE.png's absolute path, to restyle the figure. Drawn with gnuplot (Debian
 package gnuplot-nox), PNG by the pngcairo terminal, default size 800x500.
 
@@ -113,12 +114,13 @@ def gp_text(s):
     return s.replace("'", "").replace("_", "\\\\_")
 
 
-def build_script(o, runs, png):
-    """(gnuplot script, number of curves) for runs, drawing into png."""
+def build_script(o, runs, png, described):
+    """(gnuplot script, number of curves) for runs, drawing into png;
+    described: runs.describe_settings(), for what each mode never reads."""
     groups = rd.group_runs(runs)
     keys = list(groups)
     varying = rd.varying_settings(keys, order=list(runs[0].config))
-    labels = rd.labels(keys, lambda d, drop: curve_label(d, varying, drop))
+    labels = rd.labels(keys, lambda d, drop: curve_label(d, varying, drop), described)
     data, plots = [], []
     for g, (key, members) in enumerate(groups.items()):
         rows = group_curve([ema(r.evals, o["window"]) for r in members])
@@ -168,13 +170,17 @@ def read_runs(dirs):
     return runs
 
 
-def plot(o):
+def plot(o, here):
     if not shutil.which("gnuplot"):
         raise Fail("gnuplot not found: install gnuplot-nox (deploy/setup)")
     runs = read_runs(o["runs"])
+    try:
+        described = rd.describe_settings(rd.find_train(here))
+    except rd.RunError as e:
+        raise Fail(str(e)) from None
     with tempfile.TemporaryDirectory(prefix="hpo-plot.") as tmp:
         png = os.path.join(tmp, "plot.png")
-        text, ncurves = build_script(o, runs, png)
+        text, ncurves = build_script(o, runs, png, described)
         r = subprocess.run(["gnuplot"], input=text, capture_output=True, text=True)
         if r.returncode != 0:
             raise Fail(f"gnuplot failed: {r.stderr.strip()}")
@@ -195,9 +201,11 @@ def plot(o):
     return 0
 
 
-def main(argv):
+def main(argv, here):
+    """hpo-plot's command line argv; here is the entry point's directory,
+    where hpo-train (which says what each mode reads) is looked for first."""
     try:
-        return plot(parse_args(argv))
+        return plot(parse_args(argv), here)
     except Bad as e:
         print(f"{PROG}: {e} (see {PROG} --help)", file=sys.stderr)
         return 2

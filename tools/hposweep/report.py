@@ -157,18 +157,18 @@ def load_cells(out):
     return grid, runs
 
 
-def group_rows(runs):
+def group_rows(runs, described):
     """{label: [runs]}: runs whose settings differ only by seed form one row;
     the label names the mode, the implementation and every setting that
     differs between rows, but none its mode never reads unless that alone
-    tells two rows apart."""
+    tells two rows apart (described: runs.describe_settings())."""
     groups = rd.group_runs(runs)
     varying = sorted(set(rd.varying_settings(list(groups))) - {"mode", "impl"})
 
     def label(d, drop):
         extra = " ".join(f"{k}={rd.short(d.get(k))}" for k in varying if k not in drop)
         return f"{d.get('mode')} ({d.get('impl')})" + (f" {extra}" if extra else "")
-    return dict(zip(rd.labels(list(groups), label), groups.values()))
+    return dict(zip(rd.labels(list(groups), label, described), groups.values()))
 
 
 def pick_row(rows, name, env):
@@ -353,6 +353,10 @@ def build_report(argv):
         runs = [r for r in runs if r.env in o["envs"]]
     if not runs:
         die(f"{', '.join(outs)}: no run has an evaluation yet")
+    try:
+        described = rd.describe_settings(rd.find_train(run.HERE))
+    except rd.RunError as e:
+        die(str(e))
     plot = run.hpo_plot_path() if o["png"] else None
     if o["png"] and not plot:
         die("hpo-plot not found (set HPO_PLOT, or --no-png)")
@@ -376,7 +380,7 @@ def build_report(argv):
         er = [r for r in runs if r.env == env]
         if not er:
             continue
-        rows = group_rows(er)
+        rows = group_rows(er, described)
         envrows.append((env, rows))
         lines += returns_section(env, rows, marks, window, o["targets"].get(env))
         if o["png"]:

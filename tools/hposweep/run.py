@@ -31,11 +31,7 @@ def find_program(env_var, candidates):
 
 
 def hpo_train_path():
-    p = find_program("HPO_TRAIN", [
-        os.path.join(HERE, "hpo-train"),                      # installed / build dir
-        os.path.join(HERE, "..", "build", "tools", "hpo-train"),  # source tree
-    ])
-    p = p or shutil.which("hpo-train")
+    p = rd.find_train(HERE)
     if not p:
         die("hpo-train not found: build it (ninja -C build) or set HPO_TRAIN")
     return os.path.realpath(p)

@@ -9,13 +9,15 @@ A run directory (written by hpo-train, or bench/torch_sac.py) holds:
   cell.json     hpo-sweep's record of the cell (optional)
 
 read_run(dir) gives a Run; group_runs(runs) the runs that differ only by seed
-and budget; unread_settings(mode) what a mode never reads, so that labels can
-leave it out.
+and budget; unread_settings(describe_settings(hpo-train), mode) what a mode
+never reads (hpo-train's own table), so that labels can leave it out.
 """
 
 import json
 import math
 import os
+import shutil
+import subprocess
 
 # config lines that do not tell two runs' settings apart
 DIMENSIONS = ("obs_dim", "act_dim")
@@ -220,20 +222,48 @@ def short(v):
 
 # ---- settings a mode never reads ----
 
-# from hpo-train --describe-settings --json once it exists
-# Settings of the Hamiltonian dynamics alone: mode sac (plain SAC) never reads
-# them. baseline3 explores with the Gaussian (no exploration momentum, and
-# evaluation is tanh(mu)); baseline2 optimizes with the plain SAC loss and
-# target (no training momentum): common/config.c's mode_explore_hd and
-# mode_optim_hd.
-HD_ONLY = {"std-tr", "std-exp", "eps", "K", "h-hidden", "h-use-state", "hd-target", "eval-hd"}
-UNREAD = {"sac": HD_ONLY, "baseline3": {"std-exp", "eval-hd"},
-          "baseline2": {"std-tr", "hd-target"}}
+_described = {}  # hpo-train path -> its --describe-settings --json, asked once
 
 
-def unread_settings(mode):
-    """The settings mode never reads (a set of config names)."""
-    return UNREAD.get(mode, set())
+def find_train(here):
+    """The hpo-train to run: $HPO_TRAIN, beside the entry point (installed, or
+    the build dir), the source tree's build/tools, or PATH; None if none."""
+    p = os.environ.get("HPO_TRAIN")
+    if p:
+        return p
+    for c in (os.path.join(here, "hpo-train"), os.path.join(here, "..", "build", "tools", "hpo-train")):
+        if os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    return shutil.which("hpo-train")
+
+
+def describe_settings(train):
+    """hpo-train's table of settings, `hpo-train --describe-settings --json`:
+    {"modes": [...], "settings": [{"name", "type", "modes", "help"}, ...]},
+    where a setting's modes are those that read it. Raises RunError when
+    hpo-train cannot say."""
+    if train in _described:
+        return _described[train]
+    if not train:
+        raise RunError("hpo-train not found (build it, or set HPO_TRAIN): it says which "
+                       "settings each mode reads")
+    try:
+        r = subprocess.run([train, "--describe-settings", "--json"], capture_output=True,
+                           text=True, timeout=60)
+        d = json.loads(r.stdout) if r.returncode == 0 else None
+    except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+        raise RunError(f"{train} --describe-settings --json: {e}") from None
+    if not isinstance(d, dict) or not isinstance(d.get("settings"), list):
+        raise RunError(f"{train} --describe-settings --json: exit {r.returncode}, "
+                       f"no settings table ({r.stderr.strip()[:200]})")
+    _described[train] = d
+    return d
+
+
+def unread_settings(described, mode):
+    """The settings mode never reads (a set of config names), from
+    describe_settings()."""
+    return {s["name"] for s in described["settings"] if mode not in s.get("modes", [mode])}
 
 
 # ---- groups ----
@@ -260,10 +290,11 @@ def varying_settings(keys, order=()):
     return [k for k in names if len({d.get(k) for d in dicts}) > 1]
 
 
-def labels(keys, label_of):
+def labels(keys, label_of, described):
     """One label per key: label_of(dict(key), drop) with drop the settings its
-    mode never reads; a label that two keys share (they differ only in what
-    their modes never read) is made again with nothing dropped."""
-    short_ = [label_of(dict(k), unread_settings(dict(k).get("mode"))) for k in keys]
+    mode never reads (described: describe_settings()); a label that two keys
+    share (they differ only in what their modes never read) is made again with
+    nothing dropped."""
+    short_ = [label_of(dict(k), unread_settings(described, dict(k).get("mode"))) for k in keys]
     return [lab if short_.count(lab) == 1 else label_of(dict(k), set())
             for k, lab in zip(keys, short_)]
