@@ -25,7 +25,8 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 SWEEP=$(realpath "${1:?usage: test_sweep.sh HPO_SWEEP HPO_TRAIN}")
-export HPO_TRAIN=$(realpath "${2:?hpo-train}")
+HPO_TRAIN=$(realpath "${2:?hpo-train}")
+export HPO_TRAIN
 ENV_LIB=${3:+$(realpath "$3")}
 # Under -Dsanitize=true meson preloads the ASan runtime for the Python that
 # loads libhpoenv.so; only the torch sweep needs it (pgrep hangs under it).
@@ -42,6 +43,7 @@ cd "$WORK" || exit 1
 
 # 200-step episodes; checkpoints every 400 updates fall at env steps 600,
 # 1000, ... (updates = steps - learning-starts): episode boundaries.
+# shellcheck disable=SC2054  # commas are hpo-sweep's list separator
 G=(--env Pendulum --mode sac,hpo --seeds 1-2 --steps 1600
    --set learning-starts=200 --set pi-hidden=32 --set q-hidden=32
    --set batch=32 --set eval-every=400 --set eval-episodes=2
@@ -241,6 +243,7 @@ fi
 
 # ---- torch ----
 if [ -n "$ENV_LIB" ]; then
+    # shellcheck disable=SC2054  # commas are hpo-sweep's list separator
     T=(--env Pendulum --mode sac,hpo --impl c,torch --seeds 1 --steps 600
        --set learning-starts=200 --set pi-hidden=32 --set q-hidden=32
        --set batch=32 --set eval-every=200 --set eval-episodes=1
