@@ -12,6 +12,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 TRAIN=$(realpath "${1:?usage: test_plot.sh HPO_TRAIN HPO_PLOT}")
+export HPO_TRAIN=$TRAIN  # hpo-plot asks it which settings each mode reads
 PLOT=$(realpath "${2:?hpo-plot}")
 command -v gnuplot >/dev/null || { echo "gnuplot not installed: skipped"; exit 77; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_plot.XXXXXX")

@@ -25,7 +25,8 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 SWEEP=$(realpath "${1:?usage: test_sweep.sh HPO_SWEEP HPO_TRAIN}")
-export HPO_TRAIN=$(realpath "${2:?hpo-train}")
+HPO_TRAIN=$(realpath "${2:?hpo-train}")
+export HPO_TRAIN
 ENV_LIB=${3:+$(realpath "$3")}
 # Under -Dsanitize=true meson preloads the ASan runtime for the Python that
 # loads libhpoenv.so; only the torch sweep needs it (pgrep hangs under it).
@@ -42,6 +43,7 @@ cd "$WORK" || exit 1
 
 # 200-step episodes; checkpoints every 400 updates fall at env steps 600,
 # 1000, ... (updates = steps - learning-starts): episode boundaries.
+# shellcheck disable=SC2054  # commas are hpo-sweep's list separator
 G=(--env Pendulum --mode sac,hpo --seeds 1-2 --steps 1600
    --set learning-starts=200 --set pi-hidden=32 --set q-hidden=32
    --set batch=32 --set eval-every=400 --set eval-episodes=2
@@ -241,6 +243,7 @@ fi
 
 # ---- torch ----
 if [ -n "$ENV_LIB" ]; then
+    # shellcheck disable=SC2054  # commas are hpo-sweep's list separator
     T=(--env Pendulum --mode sac,hpo --impl c,torch --seeds 1 --steps 600
        --set learning-starts=200 --set pi-hidden=32 --set q-hidden=32
        --set batch=32 --set eval-every=200 --set eval-episodes=1
@@ -291,6 +294,23 @@ if command -v gnuplot >/dev/null; then
     png_size a/report/Pendulum.png >/dev/null &&
         ok "report: PNG per environment" || fail "no PNG"
 fi
+# --compare: the statistics of two rows, at the mark named, deterministic
+"$SWEEP" report a --no-png --marks 400,1600 --compare hpo:sac --compare-at 1600 >cmp1.md 2>cmp.err &&
+    "$SWEEP" report a --no-png --marks 400,1600 --compare hpo:sac --compare-at 1600 >cmp2.md 2>>cmp.err ||
+    fail "report --compare: $(cat cmp.err)"
+if grep -q '^## Comparison: hpo (c) against sac (c)$' cmp1.md &&
+    grep -q "^Compared: each run's evaluation return at 1600 .*10000 resamples, PCG64 seed" cmp1.md &&
+    grep -q '^| Pendulum | 2, 2 | -[0-9]* | -[0-9]* | -\?[0-9]* \[-\?[0-9]*, -\?[0-9]*\] | [01]\.[0-9][0-9] \[' cmp1.md &&
+    cmp -s cmp1.md cmp2.md; then
+    ok "report --compare: difference, P(A > B) per environment, the same numbers twice"
+else
+    fail "report --compare: $(sed -n '/## Comparison/,$p' cmp1.md)"
+fi
+"$SWEEP" report a --no-png --compare hpo:nosuch >cmp3.md 2>cmp3.err
+[ $? -eq 2 ] && grep -q "compare hpo:nosuch: no environment has both rows" cmp3.err &&
+    ok "report --compare of a row no environment has: exit 2" || fail "compare nosuch: $(cat cmp3.err)"
+grep -q '^Time per run, mean ± population std over seeds, in minutes of one core (every segment of a resumed run): sac (c) [0-9.]* ± [0-9.]* min (n=2, to 1600 steps); hpo (c) ' a.md &&
+    ok "report: each row's time per run" || fail "time per run: $(grep -i 'time per run' a.md)"
 # rows never mix settings: the tau grid gives four rows, each of 2 seeds
 "$SWEEP" report g --no-png --marks 400 >g.md 2>g.rep.err || fail "report g: $(cat g.rep.err)"
 n_rows=$(returns_table g.md | grep -c '^| \(sac\|hpo\) (c) tau=0.0\(05\|1\) | 2 |')
@@ -320,6 +340,7 @@ EOF
 got=$(grep '^| Pendulum/sac-c-s1 |' ck.md | cut -d'|' -f5 | xargs)
 [ "$got" = "$want †" ] && grep -q '^† resumed by a build that restarted the clock' ck.md &&
     ! grep -q '^| Pendulum/sac-c-s2 |.*†' ck.md &&
+    grep -q '^Time per run.*: sac (c) [0-9.]* ± [0-9.]* min (n=2, to 1600 steps, †)' ck.md &&
     ok "report: a clock restarted at a resume is added back and marked" ||
     fail "clock repair: want '$want †', got '$got'"
 # the target's column looks no further than the table's last mark: a hit

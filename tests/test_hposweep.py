@@ -1,0 +1,204 @@
+"""test_hposweep.py - the hposweep package (tools/hposweep) without training:
+the run reader, the report's per-run numbers, and the statistics against
+hand-computed cases.
+
+  /usr/bin/python3 -m unittest tests/test_hposweep.py     (from the source root)
+  /usr/bin/python3 tests/test_hposweep.py
+
+The package is imported from tools/ beside this file, or from $HPOSWEEP_DIR.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.environ.get("HPOSWEEP_DIR") or os.path.join(HERE, "..", "tools"))
+
+import numpy as np  # noqa: E402
+
+from hposweep import report, runs, stats  # noqa: E402
+
+# a settings table as hpo-train --describe-settings --json writes it
+DESCRIBED = {"modes": ["hpo", "sac"],
+             "settings": [{"name": "std-tr", "type": "float", "modes": ["hpo"], "help": ""},
+                          {"name": "lr", "type": "float", "modes": ["hpo", "sac"], "help": ""}]}
+
+COLUMNS = ("env_steps,updates,episode_return,eval_return,eval_std,q_loss,pi_loss,alpha,"
+           "logp,hd_dist,gate,q_mean,updates_per_s,wall_s")
+
+
+def make_run(root, name, rows, config=None, columns=COLUMNS):
+    """A run directory with config lines and progress rows (dicts by column)."""
+    d = os.path.join(root, name)
+    os.makedirs(d)
+    cfg = {"env": "Ant", "mode": "sac", "learning-starts": "5000", "seed": "1",
+           "obs_dim": "27", "act_dim": "8"}
+    cfg.update(config or {})
+    with open(os.path.join(d, "config"), "w") as f:
+        f.write("".join(f"{k} = {v}\n" for k, v in cfg.items()))
+    cols = columns.split(",")
+    with open(os.path.join(d, "progress.csv"), "w") as f:
+        f.write(columns + "\n")
+        for r in rows:
+            f.write(",".join(str(r.get(c, "")) for c in cols) + "\n")
+    return d
+
+
+class Reader(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_columns_by_name(self):
+        # another column order, a new column, recent_return for episode_return
+        d = make_run(self.tmp, "r", [{"wall_s": 1, "env_steps": 100, "eval_return": 5, "x": 1},
+                                     {"wall_s": 2, "env_steps": 200, "recent_return": 3}],
+                     columns="wall_s,x,eval_return,env_steps,recent_return")
+        r = runs.read_run(d)
+        self.assertEqual(r.evals, [(100, 5.0, 1.0)])
+        self.assertEqual(r.last["env_steps"], "200")
+        self.assertNotIn("obs_dim", r.config)
+        self.assertEqual(r.config["impl"], "c")
+        self.assertEqual(r.learning_starts, 5000)
+
+    def test_partial_row_and_missing_config(self):
+        d = make_run(self.tmp, "r", [{"env_steps": 100, "eval_return": 5, "wall_s": 1}])
+        with open(os.path.join(d, "progress.csv"), "a") as f:
+            f.write("200,1")  # being written
+        self.assertEqual(len(runs.read_progress(d).evals), 1)
+        os.unlink(os.path.join(d, "config"))
+        with self.assertRaises(runs.RunError):
+            runs.read_run(d)
+
+    def test_wall_time_over_resumes(self):
+        # two resumes by a build that restarts the clock: 100 + 50 + 30 s
+        rows = [{"env_steps": s, "updates": u, "wall_s": w, "eval_return": 1}
+                for s, u, w in [(1000, 0, 40), (2000, 1000, 100),        # segment 1
+                                (2100, 1100, 5), (3000, 2000, 50),       # segment 2
+                                (3100, 2100, 2), (4000, 3000, 30)]]      # segment 3
+        p = runs.read_progress(make_run(self.tmp, "r", rows))
+        self.assertEqual(p.segments, [100.0, 50.0, 30.0])
+        self.assertAlmostEqual(p.wall_s, 180.0)
+        self.assertTrue(p.repaired)
+        self.assertEqual(p.last["wall_s"], "180.000")
+        self.assertEqual(p.last["updates_per_s"], f"{3000 / 180:.2f}")
+        self.assertEqual([e[2] for e in p.evals], [40, 100, 105, 150, 152, 180])
+        # a clock carried across the resume (builds from 1b5f4f9 on): one segment
+        rows = [{"env_steps": s, "wall_s": w, "eval_return": 1}
+                for s, w in [(1000, 40), (2000, 100), (2100, 105), (3000, 150)]]
+        p = runs.read_progress(make_run(self.tmp, "c", rows))
+        self.assertEqual((p.wall_s, p.repaired, p.segments), (150.0, False, [150.0]))
+
+    def test_groups_and_labels(self):
+        a = runs.read_run(make_run(self.tmp, "a", [], {"mode": "hpo", "std-tr": "0.100000001"}))
+        b = runs.read_run(make_run(self.tmp, "b", [], {"mode": "hpo", "std-tr": "1", "seed": "2"}))
+        c = runs.read_run(make_run(self.tmp, "c", [], {"mode": "sac", "std-tr": "1"}))
+        d = runs.read_run(make_run(self.tmp, "d", [], {"mode": "hpo", "std-tr": "1", "seed": "3",
+                                                       "steps": "9"}))
+        rows = report.group_rows([a, b, c, d], DESCRIBED)
+        self.assertEqual({k: len(v) for k, v in rows.items()},
+                         {"hpo (c) std-tr=0.1": 1, "hpo (c) std-tr=1": 2, "sac (c)": 1})
+        self.assertEqual(runs.unread_settings(DESCRIBED, "sac"), {"std-tr"})
+        self.assertEqual(runs.unread_settings(DESCRIBED, "hpo"), set())
+
+    @unittest.skipUnless(os.environ.get("HPO_TRAIN"), "HPO_TRAIN not set")
+    def test_describe_settings(self):
+        # hpo-train's own table: plain SAC reads no setting of the dynamics
+        d = runs.describe_settings(os.environ["HPO_TRAIN"])
+        self.assertIn("sac", d["modes"])
+        self.assertTrue({"std-tr", "std-exp", "eps", "K"} <= runs.unread_settings(d, "sac"))
+        self.assertNotIn("lr", runs.unread_settings(d, "sac"))
+
+
+class ReportNumbers(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_steps_to_target_after_learning_starts(self):
+        # an untrained Ant standing still scores 1003 at 5k: not a hit
+        rows = [{"env_steps": s, "eval_return": r, "wall_s": s / 100}
+                for s, r in [(5000, 1003), (10000, 400), (15000, 1200), (20000, 900)]]
+        r = runs.read_run(make_run(self.tmp, "r", rows))
+        self.assertEqual(report.first_hit(r, 1000, None), (15000, 150.0))
+        self.assertIsNone(report.first_hit(r, 1000, 10000))
+        r.config["learning-starts"] = "0"
+        self.assertEqual(report.first_hit(r, 1000, None), (5000, 50.0))
+
+    def test_marks(self):
+        ev = [(s, float(s), 0.0) for s in (100, 200, 300, 400)]
+        self.assertEqual(report.value_at(ev, 250), 200.0)
+        self.assertIsNone(report.value_at(ev, 500))
+        self.assertEqual(report.window_mean(ev, 400, 200), 350.0)
+        self.assertEqual(report.score(ev, 400, 200), 350.0)
+        self.assertEqual(report.auc([(0, 0.0, 0), (10, 10.0, 0)], 10), 5.0)
+
+
+class Statistics(unittest.TestCase):
+    def test_iqm(self):
+        # the middle half of 1..7, 100: 3, 4, 5, 6
+        x = np.array([[7, 1, 100, 3, 5, 2, 6, 4]], dtype=float)
+        self.assertEqual(stats.iqm(x)[0], 4.5)
+        self.assertEqual(stats.iqm(np.array([[1.0, 2.0, 9.0]]))[0], 4.0)  # 3 seeds: the mean
+
+    def test_prob_improvement(self):
+        # pairs of [1,2,3] and [2,2,2]: 0 wins for 1, 3 ties for 2, 3 wins for 3
+        a, b = np.array([[1.0, 2.0, 3.0]]), np.array([[2.0, 2.0, 2.0]])
+        self.assertAlmostEqual(stats.prob_improvement(a, b)[0], (0 + 1.5 + 3) / 9)
+        self.assertEqual(stats.prob_improvement(np.array([[3.0, 4.0]]),
+                                                np.array([[1.0, 2.0]]))[0], 1.0)
+        point, lo, hi = stats.env_prob([3.0, 4.0], [1.0, 2.0])
+        self.assertEqual((point, lo, hi), (1.0, 1.0, 1.0))
+        # averaged over environments: (1 + 0) / 2
+        p = stats.agg_prob([(np.array([3.0, 4.0]), np.array([1.0, 2.0])),
+                            (np.array([0.0]), np.array([5.0]))])
+        self.assertEqual(p[0], 0.5)
+
+    def test_difference_interval_excludes_zero(self):
+        # every resample's mean of A is >= 10 and of B <= 2: the interval lies
+        # in [8, 12], the point is 10
+        point, lo, hi = stats.env_diff([10.0, 11.0, 12.0], [0.0, 1.0, 2.0])
+        self.assertEqual(point, 10.0)
+        self.assertGreaterEqual(lo, 8.0)
+        self.assertLessEqual(hi, 12.0)
+        self.assertGreater(lo, 0.0)
+
+    def test_difference_interval_includes_zero(self):
+        # A and B both {0, 10}: a resample's mean is 0, 5, 10 with chance 1/4,
+        # 1/2, 1/4, so the difference is -10 with chance 1/16 > 2.5%: the 95%
+        # interval is exactly [-10, 10]
+        point, lo, hi = stats.env_diff([0.0, 10.0], [0.0, 10.0])
+        self.assertEqual((point, lo, hi), (0.0, -10.0, 10.0))
+
+    def test_aggregate_difference(self):
+        # normalized: env 1 differs by 1.0 exactly, env 2 by 0.5 exactly
+        pairs = [(np.array([2.0, 2.0]), np.array([1.0, 1.0])),
+                 (np.array([1.5]), np.array([1.0]))]
+        self.assertEqual(stats.agg_diff(pairs), (0.75, 0.75, 0.75))
+
+    def test_profile(self):
+        scores = [np.array([0.5, 1.0]), np.array([1.5])]
+        frac, lo, hi = stats.agg_profile(scores, [0.0, 0.75, 1.0, 2.0])
+        self.assertEqual(list(frac), [1.0, 2 / 3, 1 / 3, 0.0])
+        self.assertTrue(np.all(lo <= frac) and np.all(frac <= hi))
+        self.assertEqual(hi[0], 1.0)
+
+    def test_deterministic(self):
+        a, b = [1.0, 5.0, 2.0, 8.0], [0.0, 4.0, 3.0]
+        self.assertEqual(stats.env_diff(a, b), stats.env_diff(a, b))
+        self.assertEqual(stats.agg_iqm([np.array(a)]), stats.agg_iqm([np.array(a)]))
+
+    def test_normalization_source(self):
+        self.assertEqual(report.published("Ant", 300000)[0], 3532)
+        self.assertIsNone(report.published("Pendulum", 100000))
+
+
+if __name__ == "__main__":
+    unittest.main()

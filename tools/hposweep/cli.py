@@ -1,0 +1,108 @@
+"""hpo-sweep - a grid of training runs, in parallel, resumable, with a report.
+
+  hpo-sweep --out DIR --env E1,E2 --mode M1,M2 --seeds 1-3 --steps N
+            [--set NAME=V1,V2 ...] [--impl c,torch] [--jobs N]
+            [--checkpoint-every N] [--retries N] [--only GLOB,...] [--quiet]
+  hpo-sweep report DIR [DIR...] [--marks 30000,100000,...] [--target ENV=RETURN ...]
+            [--env E1,E2] [--window STEPS] [--no-png]
+            [--compare A:B ...] [--compare-at MARK]
+  hpo-sweep refresh FILE.md
+  hpo-sweep status DIR
+
+Every cell of the grid (environment x setting values x mode x implementation
+x seed) is one run directory, DIR/<env>/<mode>-<impl>[-<name>=<v>...]-s<seed>,
+written by hpo-train (impl c) or bench/torch_sac.py (impl torch, mode sac
+only; other modes are skipped with a note). At most --jobs runs go at once
+(default: the number of cores), each on one thread, with a live line of what
+runs and what is done on stderr.
+
+Resumable: the same command again continues unfinished runs from their newest
+checkpoint and skips finished ones (a run is finished when its progress.csv
+has an evaluation at --steps or later). Each run holds an exclusive lock on
+DIR/.../.lock for its whole life, so a run left behind by a sweep that was
+killed is waited for, never started twice. A run that dies (kill -9, crash)
+is resumed from its checkpoint up to --retries times (default 2), then marked
+failed; the sweep goes on and exits 1 at the end naming the failed cells.
+The grid is recorded in DIR/grid.json and each cell's resolved configuration
+in its cell.json: a command with another grid, or a cell whose configuration
+resolves differently (changed presets or defaults), is refused with the reason
+and nothing is touched. --steps may grow (the runs are extended), not shrink.
+--only GLOB,... runs only the cells whose name (<env>/<cell>, shell patterns:
+'Hopper/*', '*-s1') matches, within the same recorded grid: a way to run the
+part that matters first; the command without it runs the rest. Sweeps of
+one DIR may run at once (each its own --only part, on this machine or on
+another that shares DIR): the cell locks keep any run from going twice.
+Each run segment's log names the machine it started on (CPU, vector
+extensions, OpenBLAS kernel); a run that resumes on another kind of machine
+is said on stderr, since from there its bits differ from an unbroken run's.
+
+`report DIR` writes DIR/report.md (and prints it) and one PNG per environment
+(DIR/report/<env>.png, via hpo-plot): per environment, the deterministic
+evaluation return at step marks (default 30k, 100k, 300k, 1M, those reached)
+as mean +- std over seeds (population std) with the [min, max] range, the
+normalized area under the curve, the time to reach a target return (by the
+table's last mark), beside published SAC figures with their source; then
+wall-clock seconds, updates/s and the machines (from the logs; ‡ more than
+one kind) per run. --window W
+turns each mark's column into the mean of each run's evaluations in
+(mark - W, mark], steadier than one evaluation on tasks whose return swings
+between evaluations (published single-mark figures are then left out).
+Steps to a target count only evaluations after the run's learning-starts
+(an untrained policy's evaluation is no hit). A run's wall time sums its
+segments (a clock restarted at a resume is added back, marked †); each row's
+time per run is given as mean ± std over seeds. --compare A:B (A and B a mode,
+or a row's label; repeatable) adds, per environment and over environments,
+the difference of means, the probability of improvement P(A > B) and the
+interquartile mean of scores normalized by the published SAC figure, each
+with a 95% stratified-bootstrap interval (10000 resamples, fixed seed), and
+a performance profile PNG (DIR/report/profile-A-B.png); the compared value
+is each run's return at --compare-at MARK (default: the last mark every run
+of both rows reached), or with --window the mean over the window up to it.
+More than one DIR puts their runs side by side (rows are grouped by
+resolved configuration, so the same cell in two sweeps is one row); --env
+keeps the environments named.
+
+`status DIR` says, without starting anything, where each cell of the recorded
+grid stands: done, running (its lock is held), stopped (resumable from its
+checkpoint) or not started, with its env steps and last evaluation.
+
+`refresh FILE.md` regenerates, in place, every block of FILE.md between
+<!-- report:NAME --> and <!-- /report:NAME --> whose first line names its
+command as (`hpo-sweep report ARGS`, DATE): the command runs again and the
+block gets its returns tables and today's date. A document of results is
+thus rebuilt from the run directories with one command. Blocks that do not
+pair up, or that do not name their command, are refused with the line
+number, and the file is left as it was.
+
+Exit status: 0 done, 1 a run failed or an I/O error, 2 bad command line or a
+refused grid, 130 interrupted (the running runs checkpoint first).
+"""
+
+import sys
+
+from . import run
+from .grid import parse_sweep_args
+from .refresh import refresh
+from .report import report
+from .status import status
+from .util import PROG, Usage
+
+
+def main(argv, here):
+    """The command line argv (without the program name); here is the directory
+    of the entry point, where hpo-train and hpo-plot are looked for first."""
+    run.HERE = here
+    try:
+        if argv and argv[0] == "report":
+            return report(argv[1:])
+        if argv and argv[0] == "refresh":
+            return refresh(argv[1:])
+        if argv and argv[0] == "status":
+            return status(argv[1:])
+        return run.sweep(parse_sweep_args(argv, __doc__))
+    except Usage as e:
+        print(f"{PROG}: {e} (see {PROG} --help)", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"{PROG}: {e.filename or ''}: {e.strerror}", file=sys.stderr)
+        return 1

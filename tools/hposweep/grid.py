@@ -1,0 +1,229 @@
+"""grid - the sweep's command line, its grid of cells, and the records that
+keep a directory to one grid (DIR/grid.json) and each cell to one resolved
+configuration (its cell.json)."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+from .util import Usage, die, write_json
+
+GRID_VERSION = 1
+
+
+# ---- the command line ----
+
+def split_list(flag, text):
+    items = [x.strip() for x in text.split(",")]
+    if not text or any(not x for x in items):
+        raise Usage(f"{flag}: empty item in '{text}' (a comma-separated list)")
+    if len(set(items)) != len(items):
+        raise Usage(f"{flag}: repeated item in '{text}'")
+    return items
+
+
+def parse_seeds(text):
+    seeds = []
+    for part in split_list("--seeds", text):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise Usage(f"--seeds: bad item '{part}' (numbers and ranges, e.g. 1-3,7)")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo or hi - lo > 1000:
+            raise Usage(f"--seeds: bad range '{part}'")
+        seeds.extend(range(lo, hi + 1))
+    if len(set(seeds)) != len(seeds):
+        raise Usage(f"--seeds: a seed is listed twice in '{text}'")
+    return seeds
+
+
+def positive_int(flag, text, minimum=1):
+    try:
+        v = int(text)
+    except ValueError:
+        raise Usage(f"{flag}: '{text}' is not a whole number") from None
+    if v < minimum:
+        raise Usage(f"{flag}: {v} is below {minimum}")
+    return v
+
+
+def parse_sweep_args(argv, doc):
+    """The options of a sweep command line; --help prints doc and exits."""
+    o = {"out": None, "env": None, "mode": ["hpo"], "seeds": [1], "steps": None,
+         "sets": [], "impl": ["c"], "jobs": os.cpu_count() or 1,
+         "checkpoint_every": 5000, "retries": 2, "quiet": False, "only": None}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-h", "--help"):
+            print(doc)
+            sys.exit(0)
+        if a == "--quiet":
+            o["quiet"] = True
+            i += 1
+            continue
+        name, eq, val = a.partition("=")
+        if not name.startswith("--"):
+            raise Usage(f"unexpected argument '{a}'")
+        if not eq:
+            if i + 1 >= len(argv):
+                raise Usage(f"{name} needs a value")
+            val = argv[i + 1]
+            i += 1
+        i += 1
+        if name == "--out":
+            o["out"] = val
+        elif name == "--env":
+            o["env"] = split_list(name, val)
+        elif name == "--mode":
+            o["mode"] = split_list(name, val)
+        elif name == "--seeds":
+            o["seeds"] = parse_seeds(val)
+        elif name == "--steps":
+            o["steps"] = positive_int(name, val)
+        elif name == "--impl":
+            o["impl"] = split_list(name, val)
+            for x in o["impl"]:
+                if x not in ("c", "torch"):
+                    raise Usage(f"--impl: unknown implementation '{x}' (c, torch)")
+        elif name == "--jobs":
+            o["jobs"] = positive_int(name, val)
+        elif name == "--checkpoint-every":
+            o["checkpoint_every"] = positive_int(name, val)
+        elif name == "--only":
+            o["only"] = split_list(name, val)
+        elif name == "--retries":
+            o["retries"] = positive_int(name, val, 0)
+        elif name == "--set":
+            sname, seq, svals = val.partition("=")
+            if not seq or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", sname):
+                raise Usage(f"--set: '{val}' is not NAME=V1,V2")
+            own = {"env": "--env", "mode": "--mode", "seed": "--seeds", "steps": "--steps",
+                   "threads": "(one per run)"}.get(sname.replace("_", "-"))
+            if own:
+                raise Usage(f"--set {sname}: the sweep sets it itself: {own}")
+            for v in split_list(f"--set {sname}", svals):
+                if not re.fullmatch(r"[A-Za-z0-9_.+-]+", v):
+                    raise Usage(f"--set {sname}: value '{v}' may only hold letters, digits and . _ + -")
+            if any(s[0] == sname for s in o["sets"]):
+                raise Usage(f"--set {sname} given twice")
+            o["sets"].append([sname, split_list(f"--set {sname}", svals)])
+        else:
+            raise Usage(f"unknown flag '{name}'")
+    if not o["out"]:
+        raise Usage("no output directory (--out DIR)")
+    if not o["env"]:
+        raise Usage("no environment (--env E1,E2)")
+    if not o["steps"]:
+        raise Usage("no budget (--steps N)")
+    return o
+
+
+# ---- the grid ----
+
+def cell_name(mode, impl, setting, seed, varying):
+    parts = [mode, impl] + [f"{n}={v}" for n, v in setting if n in varying]
+    return "-".join(parts) + f"-s{seed}"
+
+
+def expand(grid):
+    """The cells in run order: env, seed, setting values, mode, impl."""
+    combos = [[]]
+    for name, values in grid["sets"]:
+        combos = [c + [(name, v)] for c in combos for v in values]
+    varying = {name for name, values in grid["sets"] if len(values) > 1}
+    cells, skipped = [], 0
+    for env in grid["env"]:
+        for seed in grid["seeds"]:
+            for setting in combos:
+                for mode in grid["mode"]:
+                    for impl in grid["impl"]:
+                        if impl == "torch" and mode != "sac":
+                            skipped += 1
+                            continue
+                        cells.append({"env": env, "seed": seed, "mode": mode,
+                                      "impl": impl, "setting": setting,
+                                      "rel": os.path.join(env, cell_name(mode, impl, setting, seed, varying)),
+                                      "varying": varying})
+    return cells, skipped
+
+
+def setting_flags(cell):
+    f = ["--env", cell["env"], "--mode", cell["mode"], "--seed", str(cell["seed"]),
+         "--threads", "1"]
+    for n, v in cell["setting"]:
+        f += [f"--{n}", v]
+    return f
+
+
+def resolve_config(train, cell):
+    """hpo-train --config-only for the cell's settings; the text without steps."""
+    r = subprocess.run([train] + setting_flags(cell) + ["--config-only"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Usage(f"{cell['rel']}: hpo-train refuses its settings: {r.stderr.strip()}")
+    return "".join(l + "\n" for l in r.stdout.splitlines() if not l.startswith("steps = "))
+
+
+def check_grid(out, grid):
+    """Refuse a grid other than the one DIR was made with; record a new one."""
+    path = os.path.join(out, "grid.json")
+    key = {k: grid[k] for k in ("env", "mode", "seeds", "impl", "sets")}
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                old = json.load(f)
+        except (OSError, ValueError) as e:
+            die(f"{path}: unreadable ({e}); move it away only if DIR holds no runs you want")
+        if old.get("version") != GRID_VERSION:
+            raise Usage(f"{path}: grid version {old.get('version')}, this hpo-sweep writes {GRID_VERSION}")
+        for k in key:
+            if old.get(k) != key[k]:
+                raise Usage(f"{out} holds another grid: {k} was {fmt_val(old.get(k))}, "
+                            f"this command asks {fmt_val(key[k])}; repeat the recorded grid "
+                            f"(see {path}) or use another --out")
+        if grid["steps"] < old.get("steps", 0):
+            raise Usage(f"{out}: --steps {grid['steps']} is below the recorded "
+                        f"{old['steps']}; a sweep's budget may grow, not shrink")
+    os.makedirs(out, exist_ok=True)
+    write_json(path, dict(key, version=GRID_VERSION, steps=grid["steps"]))
+
+
+def fmt_val(v):
+    if isinstance(v, list) and v and isinstance(v[0], list):
+        return " ".join(f"--set {n}={','.join(vals)}" for n, vals in v) or "(no --set)"
+    if isinstance(v, list):
+        return ",".join(str(x) for x in v) if v else "(none)"
+    return str(v)
+
+
+def check_cell(out, cell, config):
+    """Each cell's resolved configuration is fixed at its first start."""
+    d = os.path.join(out, cell["rel"])
+    path = os.path.join(d, "cell.json")
+    want = {"env": cell["env"], "mode": cell["mode"], "impl": cell["impl"],
+            "seed": cell["seed"], "setting": [list(s) for s in cell["setting"]],
+            "config": config}
+    if os.path.exists(path):
+        with open(path) as f:
+            have = json.load(f)
+        if have != want:
+            diff = [l for l in difflines(have.get("config", ""), config)]
+            raise Usage(f"{d}: its runs were made with other settings than this build "
+                        f"resolves ({'; '.join(diff[:4]) or 'cell identity differs'}); "
+                        f"results must not mix: use another --out")
+    else:
+        os.makedirs(d, exist_ok=True)
+        write_json(path, want)
+
+
+def difflines(a, b):
+    da = dict(l.split(" = ", 1) for l in a.splitlines() if " = " in l)
+    db = dict(l.split(" = ", 1) for l in b.splitlines() if " = " in l)
+    for k in sorted(set(da) | set(db)):
+        if da.get(k) != db.get(k):
+            yield f"{k}: {da.get(k)} then, {db.get(k)} now"
+
+

@@ -1,0 +1,511 @@
+"""report - `hpo-sweep report`: per environment the returns at step marks,
+the area under the curve, steps to a target, published SAC beside them, the
+runs' times and machines; for two rows named with --compare, the statistics of
+stats.py per environment and over environments, and a performance profile."""
+
+import json
+import math
+import os
+import re
+import subprocess
+
+import numpy as np
+
+from . import run
+from . import runs as rd
+from . import stats
+from .grid import expand, fmt_val, positive_int, split_list
+from .util import Usage, die, write_text
+
+# Published SAC returns (deterministic evaluation) to put beside ours.
+# step -> return; source strings are printed under each table.
+ANCHORS = {
+    "SimbaV2 repository, SAC baseline, MuJoCo v4, 10 seeds": {
+        "HalfCheetah": {100000: 6156, 300000: 8593, 1000000: 11321},
+        "Hopper": {100000: 1103, 300000: 2160, 1000000: 2787},
+        "Walker2d": {100000: 690, 300000: 2470, 1000000: 4536},
+        "Ant": {100000: 747, 300000: 3532, 1000000: 5734},
+        "Humanoid": {100000: 632, 300000: 3015, 1000000: 4826},
+    },
+    "Tianshou SAC benchmark, MuJoCo v3, 10 seeds": {
+        "HalfCheetah": {100000: 6515},
+        "Hopper": {100000: 2613},
+        "Walker2d": {100000: 1305},
+        "Ant": {100000: 1020},
+        "Humanoid": {100000: 629},
+    },
+}
+
+# Default returns for "time to reach" (overridable with --target ENV=R).
+TARGETS = {
+    "Pendulum": -300.0,
+    "InvertedPendulum": 1000.0,
+    "InvertedDoublePendulum": 9000.0,
+    "HalfCheetah": 3000.0,
+    "Hopper": 1000.0,
+    "Walker2d": 1000.0,
+    "Ant": 1000.0,
+    "Humanoid": 600.0,
+}
+
+MARKS = [30000, 100000, 300000, 1000000]
+
+
+# ---- one run's numbers ----
+
+def mean_std(xs):
+    """Mean and population std of xs (non-empty)."""
+    n = len(xs)
+    m = sum(xs) / n
+    return m, math.sqrt(sum((x - m) ** 2 for x in xs) / n)
+
+
+def value_at(evals, mark):
+    """The evaluation at mark (the last one at or before it), if the run got there."""
+    if not evals or evals[-1][0] < mark:
+        return None
+    v = None
+    for s, r, _ in evals:
+        if s <= mark:
+            v = r
+    return v
+
+
+def window_mean(evals, mark, width):
+    """The mean of the evaluations in (mark - width, mark], if the run got to mark."""
+    if not evals or evals[-1][0] < mark:
+        return None
+    xs = [r for s, r, _ in evals if mark - width < s <= mark]
+    return sum(xs) / len(xs) if xs else None
+
+
+def score(evals, mark, window):
+    """What a mark's column (and --compare) takes from one run."""
+    return window_mean(evals, mark, window) if window else value_at(evals, mark)
+
+
+def auc(evals, horizon):
+    """Mean return over [first evaluation, horizon] (trapezoids)."""
+    pts = [(s, r) for s, r, _ in evals if s <= horizon]
+    if len(pts) < 2:
+        return pts[0][1] if pts else None
+    area = sum((s1 - s0) * (r0 + r1) / 2 for (s0, r0), (s1, r1) in zip(pts, pts[1:]))
+    return area / (pts[-1][0] - pts[0][0])
+
+
+def first_hit(run, target, last):
+    """(env steps, wall s) of the run's first evaluation at or above target,
+    after its learning-starts (an evaluation before the first update is an
+    untrained policy's: an Ant standing still scores 1003 at 5k) and at step
+    last or before (None: no limit)."""
+    for s, r, w in run.evals:
+        if last is not None and s > last:
+            break
+        if s > run.learning_starts and r >= target:
+            return s, w
+    return None
+
+
+# ---- formatting ----
+
+def fmt_k(steps):
+    if steps >= 1000000 and steps % 1000000 == 0:
+        return f"{steps // 1000000}M"
+    return f"{steps // 1000}k" if steps >= 1000 and steps % 1000 == 0 else str(steps)
+
+
+def fmt_ms(xs):
+    if not xs:
+        return ""
+    m, s = mean_std(xs)
+    cell = f"{m:.0f} ± {s:.0f}"
+    if len(xs) > 1:
+        cell += f" [{min(xs):.0f}, {max(xs):.0f}]"
+    return cell
+
+
+def fmt_ci(t, digits):
+    point, lo, hi = t
+    return f"{point:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def table(head, rows):
+    return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+# ---- runs and rows ----
+
+def load_cells(out):
+    """(grid, runs with an evaluation) of sweep directory out."""
+    path = os.path.join(out, "grid.json")
+    try:
+        with open(path) as f:
+            grid = json.load(f)
+    except FileNotFoundError:
+        raise Usage(f"{out}: no grid.json (not a sweep directory)") from None
+    except ValueError as e:
+        die(f"{path}: unreadable: {e}")
+    cells, _ = expand(grid)
+    runs = []
+    for c in cells:
+        r = rd.read_run(os.path.join(out, c["rel"]), need_config=False)
+        if r.evals:
+            r.config.setdefault("env", c["env"])
+            r.config.setdefault("mode", c["mode"])
+            runs.append(r)
+    return grid, runs
+
+
+def group_rows(runs, described):
+    """{label: [runs]}: runs whose settings differ only by seed form one row;
+    the label names the mode, the implementation and every setting that
+    differs between rows, but none its mode never reads unless that alone
+    tells two rows apart (described: runs.describe_settings())."""
+    groups = rd.group_runs(runs)
+    varying = sorted(set(rd.varying_settings(list(groups))) - {"mode", "impl"})
+
+    def label(d, drop):
+        extra = " ".join(f"{k}={rd.short(d.get(k))}" for k in varying if k not in drop)
+        return f"{d.get('mode')} ({d.get('impl')})" + (f" {extra}" if extra else "")
+    return dict(zip(rd.labels(list(groups), label, described), groups.values()))
+
+
+def pick_row(rows, name, env):
+    """The label of the row name means: a label, or a mode that one row has;
+    None when env has no such row."""
+    if name in rows:
+        return name
+    hits = [lab for lab, rs in rows.items() if rs[0].mode == name]
+    if len(hits) > 1:
+        raise Usage(f"--compare: '{name}' names {len(hits)} rows of {env} "
+                    f"({'; '.join(hits)}); name one by its label")
+    return hits[0] if hits else None
+
+
+def published(env, mark):
+    """(return, source) of the first published SAC figure for env at mark, or None."""
+    for source, tab in ANCHORS.items():
+        if mark in tab.get(env, {}):
+            return tab[env][mark], source
+    return None
+
+
+# ---- --compare ----
+
+def compare_section(spec, envrows, mark, window, png_dir):
+    """The lines of one comparison A:B (spec) at mark, over envrows
+    [(env, {label: runs})]; draws the performance profile into png_dir."""
+    a_name, _, b_name = spec.partition(":")
+    what = (f"the mean of each run's evaluations in ({fmt_k(max(mark - window, 0))}, {fmt_k(mark)}]"
+            if window else f"each run's evaluation return at {fmt_k(mark)} (its last evaluation "
+            f"at or before it)")
+    per_env, pairs, norm, notes, sources = [], [], [], [], set()
+    labels = None
+    for env, rows in envrows:
+        a, b = pick_row(rows, a_name, env), pick_row(rows, b_name, env)
+        if a is None or b is None:
+            notes.append(f"{env}: no row '{a_name if a is None else b_name}'")
+            continue
+        labels = labels or (a, b)
+        xa = np.array([v for v in (score(r.evals, mark, window) for r in rows[a]) if v is not None])
+        xb = np.array([v for v in (score(r.evals, mark, window) for r in rows[b]) if v is not None])
+        if not len(xa) or not len(xb):
+            notes.append(f"{env}: a row has no run at {fmt_k(mark)}")
+            continue
+        pub = published(env, mark)
+        row = [env, f"{len(xa)}, {len(xb)}", f"{xa.mean():.0f}", f"{xb.mean():.0f}",
+               fmt_ci(stats.env_diff(xa, xb), 0), fmt_ci(stats.env_prob(xa, xb), 2)]
+        if pub:
+            sources.add(pub[1])
+            na, nb = xa / pub[0], xb / pub[0]
+            pairs.append((na, nb))
+            norm.append(env)
+            row += [fmt_ci(stats.agg_iqm([na]), 2), fmt_ci(stats.agg_iqm([nb]), 2)]
+        else:
+            notes.append(f"{env}: no published SAC figure at {fmt_k(mark)}: left out of the "
+                         "normalized columns and the aggregate")
+            row += ["", ""]
+        per_env.append(row)
+    if not per_env:
+        raise Usage(f"--compare {spec}: no environment has both rows at {fmt_k(mark)} "
+                    f"({'; '.join(notes)})")
+    a, b = labels
+    if pairs:
+        aa, bb = [p[0] for p in pairs], [p[1] for p in pairs]
+        per_env.append([f"all ({len(pairs)}, normalized)", "", "", "",
+                        fmt_ci(stats.agg_diff(pairs), 2), fmt_ci(stats.agg_prob(pairs), 2),
+                        fmt_ci(stats.agg_iqm(aa), 2), fmt_ci(stats.agg_iqm(bb), 2)])
+    lines = [f"## Comparison: {a} against {b}", "", "<!-- compare -->",
+             f"Compared: {what}, per seed. Normalized score: that value over the published "
+             f"SAC return at {fmt_k(mark)} ({'; '.join(sorted(sources)) or 'none'}). "
+             f"A − B: difference of the means over seeds (returns; in the all row, the mean "
+             f"over environments of the differences of normalized means). P(A > B): over "
+             f"pairs of a seed of each (ties count 1/2), averaged over environments. IQM: "
+             f"interquartile mean of the normalized scores (of all environments' runs in the "
+             f"all row; with 3 seeds, their mean). [95% interval]: percentile, stratified "
+             f"bootstrap over seeds, {stats.RESAMPLES} resamples, PCG64 seed {stats.SEED} "
+             f"(Agarwal et al. 2021).", ""]
+    lines += table(["env", "n (A, B)", "A mean", "B mean", "A − B [95%]", "P(A > B) [95%]",
+                    "IQM A [95%]", "IQM B [95%]"], per_env)
+    lines += ["<!-- /compare -->", ""]
+    lines += [f"A: {a}; B: {b}."] + [f"- {n}" for n in notes] + [""]
+    if pairs and png_dir:
+        name = "profile-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{a_name}-{b_name}") + ".png"
+        os.makedirs(png_dir, exist_ok=True)
+        plot_profile(os.path.join(png_dir, name), [(a, aa), (b, bb)], mark, window)
+        lines += [f"![performance profile](report/{name})", ""]
+    return lines
+
+
+def plot_profile(path, curves, mark, window):
+    """The performance profile PNG: per row, the fraction of its runs (every
+    environment's seeds) whose normalized score is > tau, with the pointwise
+    95% bootstrap band."""
+    top = max(float(np.max(np.concatenate(x))) for _, x in curves)
+    taus = np.linspace(0.0, max(1.0, top) * 1.05, 211)
+    script, plots = [], []
+    for i, (label, scores) in enumerate(curves):
+        frac, lo, hi = stats.agg_profile(scores, taus)
+        script.append(f"$p{i} << EOD")
+        script += [f"{t:.6g} {f:.6g} {l:.6g} {h:.6g}" for t, f, l, h in zip(taus, frac, lo, hi)]
+        script.append("EOD")
+        title = label.replace("'", "").replace("_", "\\\\_")
+        plots += [f"$p{i} using 1:3:4 with filledcurves fs transparent solid 0.2 noborder "
+                  f"lc {i + 1} notitle",
+                  f"$p{i} using 1:2 with steps lw 2 lc {i + 1} title '{title}'"]
+    at = (f"mean over ({fmt_k(max(mark - window, 0))}, {fmt_k(mark)}]" if window
+          else f"at {fmt_k(mark)}")
+    script += ["set terminal pngcairo size 800,500 enhanced font 'sans,10'",
+               f"set output '{path.replace(chr(39), '')}'",
+               f"set title 'performance profile, {at}'",
+               "set xlabel 'normalized score tau (return / published SAC)'",
+               "set ylabel 'fraction of runs with score > tau'",
+               "set yrange [0:1.02]", "set key top right", "set grid",
+               "plot " + ", \\\n     ".join(plots)]
+    r = subprocess.run(["gnuplot"], input="\n".join(script) + "\n", capture_output=True, text=True)
+    if r.returncode != 0:
+        die(f"gnuplot failed for {path}: {r.stderr.strip()}")
+
+
+# ---- the report ----
+
+def parse_report_args(argv):
+    outs = []
+    while argv and not argv[0].startswith("-"):
+        outs.append(argv.pop(0))
+    if not outs:
+        raise Usage("report: which sweep directory? (hpo-sweep report DIR [DIR...])")
+    o = {"outs": outs, "marks": list(MARKS), "targets": dict(TARGETS), "png": True,
+         "envs": None, "window": None, "compare": [], "compare_at": None}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--no-png":
+            o["png"] = False
+            i += 1
+            continue
+        if a in ("--marks", "--target", "--env", "--window", "--compare", "--compare-at") \
+                and i + 1 < len(argv):
+            v = argv[i + 1]
+            i += 2
+            if a == "--window":
+                o["window"] = positive_int(a, v)
+            elif a == "--env":
+                o["envs"] = split_list(a, v)
+            elif a == "--marks":
+                o["marks"] = [positive_int(a, x) for x in split_list(a, v)]
+            elif a == "--compare":
+                x, colon, y = v.partition(":")
+                if not colon or not x or not y or ":" in y:
+                    raise Usage(f"--compare: '{v}' is not ROW:ROW (a mode or a row's label, e.g. hpo:sac)")
+                o["compare"].append(v)
+            elif a == "--compare-at":
+                o["compare_at"] = positive_int(a, v)
+            else:
+                e, eq, r = v.partition("=")
+                try:
+                    o["targets"][e] = float(r)
+                except ValueError:
+                    raise Usage(f"--target: '{v}' is not ENV=RETURN") from None
+            continue
+        raise Usage(f"report: unexpected argument '{a}'")
+    return o
+
+
+def build_report(argv):
+    """Runs `report ARGV`: writes DIR/report.md and the PNGs, returns the text."""
+    o = parse_report_args(list(argv))
+    outs, marks, window = o["outs"], o["marks"], o["window"]
+    out = outs[0]
+    grids, runs, envs = [], [], []
+    for d in outs:
+        g, rs = load_cells(d)
+        grids.append((d, g))
+        runs += rs
+        envs += [e for e in g["env"] if e not in envs]
+    if o["envs"]:
+        missing = [e for e in o["envs"] if e not in envs]
+        if missing:
+            raise Usage(f"report --env: {', '.join(missing)} not in the grids of {', '.join(outs)} "
+                        f"(they hold {', '.join(envs)})")
+        envs = [e for e in envs if e in o["envs"]]
+        runs = [r for r in runs if r.env in o["envs"]]
+    if not runs:
+        die(f"{', '.join(outs)}: no run has an evaluation yet")
+    try:
+        described = rd.describe_settings(rd.find_train(run.HERE))
+    except rd.RunError as e:
+        die(str(e))
+    plot = run.hpo_plot_path() if o["png"] else None
+    if o["png"] and not plot:
+        die("hpo-plot not found (set HPO_PLOT, or --no-png)")
+    lines = [f"# Sweep report: {', '.join(outs)}", ""]
+    for d, grid in grids:
+        lines.append(f"Grid of {d}: env {fmt_val(grid['env'])}; mode {fmt_val(grid['mode'])}; "
+                     f"impl {fmt_val(grid['impl'])}; seeds {fmt_val(grid['seeds'])}; "
+                     f"{fmt_val(grid['sets'])}; budget {grid['steps']} steps.")
+    lines += ["",
+              "Returns: deterministic evaluation (mean over the run's evaluation episodes), "
+              "then mean ± population std over seeds, [min, max]; n = seeds that reached the mark."
+              + (f" A mark's column is each run's mean over its evaluations in the {fmt_k(window)} "
+                 "steps up to the mark (a-b: after a, up to b); published figures, single marks, "
+                 "are left out." if window else "")
+              + " Steps to a target: the first evaluation at or above it after the run's "
+              "learning-starts (an evaluation before the first update does not count), up to "
+              "the table's last mark; mean over the seeds that reached it, with its wall time.",
+              ""]
+    envrows = []
+    for env in envs:
+        er = [r for r in runs if r.env == env]
+        if not er:
+            continue
+        rows = group_rows(er, described)
+        envrows.append((env, rows))
+        lines += returns_section(env, rows, marks, window, o["targets"].get(env))
+        if o["png"]:
+            os.makedirs(os.path.join(out, "report"), exist_ok=True)
+            pngpath = os.path.join(out, "report", f"{env}.png")
+            r = subprocess.run([plot] + [x.dir for x in er] + ["-o", pngpath, "--title", env],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                die(f"hpo-plot failed for {env}: {r.stderr.strip()}")
+            lines += [f"![{env}](report/{env}.png)", ""]
+        lines += runs_section(out, er, rows)
+    for spec in o["compare"]:
+        mark = o["compare_at"] or compare_mark(spec, envrows, marks)
+        lines += compare_section(spec, envrows, mark, window,
+                                 os.path.join(out, "report") if o["png"] else None)
+    text = "\n".join(lines)
+    write_text(os.path.join(out, "report.md"), text + "\n")
+    return text
+
+
+def compare_mark(spec, envrows, marks):
+    """The last of the marks every run of both rows of spec reached, in every
+    environment that has both."""
+    a_name, _, b_name = spec.partition(":")
+    ok = list(marks)
+    for env, rows in envrows:
+        a, b = pick_row(rows, a_name, env), pick_row(rows, b_name, env)
+        if a is None or b is None:
+            continue
+        ends = [r.evals[-1][0] for r in rows[a] + rows[b]]
+        ok = [m for m in ok if min(ends) >= m]
+    if not ok:
+        raise Usage(f"--compare {spec}: no mark of {','.join(fmt_k(m) for m in marks)} is reached "
+                    f"by every run of both rows; name one with --compare-at MARK")
+    return ok[-1]
+
+
+def returns_section(env, rows, marks, window, target):
+    """The returns table of one environment, between its markers."""
+    er = [r for rs in rows.values() for r in rs]
+    reached = [m for m in marks if any(r.evals[-1][0] >= m for r in er)]
+    # AUC to the furthest mark every row reached with some run (or, short
+    # of any mark, the shortest run); runs short of it are left out (n)
+    common = [m for m in marks if all(any(r.evals[-1][0] >= m for r in rs) for rs in rows.values())]
+    horizon = common[-1] if common else min(r.evals[-1][0] for r in er)
+    head = ["run", "n"] + [f"{fmt_k(max(m - window, 0))}–{fmt_k(m)}" if window else fmt_k(m)
+                           for m in reached] + [f"AUC to {fmt_k(horizon)}"]
+    # the target's column looks no further than the table's last mark: a
+    # run that went on past it (a sweep grown to a larger budget) must not
+    # count a hit that its row's shorter peers had no chance at
+    last = reached[-1] if reached else None
+    if target is not None:
+        by = f" by {fmt_k(last)}" if last is not None else ""
+        head.append(f"steps to {target:g}{by} (reached)")
+    body = []
+    for label, rs in rows.items():
+        row = [label, str(len(rs))]
+        for m in reached:
+            xs = [v for v in (score(r.evals, m, window) for r in rs) if v is not None]
+            row.append(fmt_ms(xs) + (f" (n={len(xs)})" if xs and len(xs) != len(rs) else ""))
+        aucs = [auc(r.evals, horizon) for r in rs if r.evals[-1][0] >= horizon]
+        aucs = [a for a in aucs if a is not None]
+        row.append(fmt_ms(aucs) + (f" (n={len(aucs)})" if aucs and len(aucs) != len(rs) else ""))
+        if target is not None:
+            hits = [h for h in (first_hit(r, target, last) for r in rs) if h is not None]
+            if hits:
+                row.append(f"{sum(h[0] for h in hits) / len(hits) / 1000:.0f}k steps, "
+                           f"{sum(h[1] for h in hits) / len(hits):.0f} s ({len(hits)}/{len(rs)})")
+            else:
+                row.append(f"– (0/{len(rs)})")
+        body.append(row)
+    for source, tab in ANCHORS.items():
+        if env in tab and not window:
+            row = [f"published SAC: {source}", "10"]
+            row += [str(tab[env].get(m, "")) for m in reached] + [""]
+            if target is not None:
+                row.append("")
+            body.append(row)
+    return [f"## {env}", "", "<!-- returns -->"] + table(head, body) + ["<!-- /returns -->", ""]
+
+
+def runs_section(out, er, rows):
+    """The table of one environment's runs: steps, time, rate, machines; then
+    each row's time per run."""
+    lines = ["| run dir | env steps | updates | wall s | updates/s | last eval | machine |",
+             "|---|---|---|---|---|---|---|"]
+    kinds = []  # the machines of this table, named M1, M2, ... in order of appearance
+    moved = False
+    for r in er:
+        last = r.last
+        mark = " †" if r.repaired else ""
+        ran = rd.machines(r.dir)
+        moved = moved or len(ran) > 1
+        for k in ran:
+            if k not in kinds:
+                kinds.append(k)
+        where = (", then ".join(f"M{kinds.index(k) + 1}" for k in ran)
+                 + (" ‡" if len(ran) > 1 else "")) if ran else "–"
+        lines.append(f"| {os.path.relpath(r.dir, out)} | {last.get('env_steps', '')} | "
+                     f"{last.get('updates', '')} | {last.get('wall_s', '')}{mark} | "
+                     f"{last.get('updates_per_s', '')}{mark} | {r.evals[-1][1]:.0f} | {where} |")
+    times = []
+    for label, rs in rows.items():
+        ws = [r.wall_s for r in rs if r.wall_s is not None]
+        if ws:
+            m, s = mean_std(ws)
+            times.append(f"{label} {m / 60:.1f} ± {s / 60:.1f} min (n={len(ws)}, to "
+                         f"{fmt_k(max(int(r.last.get('env_steps') or 0) for r in rs))} steps"
+                         + (", †" if any(r.repaired for r in rs) else "") + ")")
+    if times:
+        lines += ["", "Time per run, mean ± population std over seeds, in minutes of one "
+                  "core (every segment of a resumed run): " + "; ".join(times) + "."]
+    if any(r.repaired for r in er):
+        lines += ["", "† resumed by a build that restarted the clock at the resume: the time "
+                  "before it is added back; updates/s is over the whole run."]
+    if kinds:
+        lines += [""] + [f"- M{i + 1}: {k}" for i, k in enumerate(kinds)]
+    if moved:
+        lines += ["", "‡ resumed on another kind of machine: the same algorithm and settings, "
+                  "not the same bits as a run that stayed on one (floating point differs "
+                  "with the CPU and OpenBLAS's kernel)."]
+    lines.append("")
+    return lines
+
+
+def report(argv):
+    print(build_report(argv))
+    return 0

@@ -1,0 +1,300 @@
+"""runs - the one reader of an hpo run directory, for hpo-sweep and hpo-plot.
+
+A run directory (written by hpo-train, or bench/torch_sac.py) holds:
+  config        lines `name = value`, with the dimension lines obs_dim/act_dim
+  progress.csv  one row per training episode and evaluation; read by header
+                name, never by position (the column schema may grow)
+  log           the run's output; hpo-sweep writes `# <epoch> <date> <argv>`
+                and `# host ...` at the start of each segment
+  cell.json     hpo-sweep's record of the cell (optional)
+
+read_run(dir) gives a Run; group_runs(runs) the runs that differ only by seed
+and budget; unread_settings(describe_settings(hpo-train), mode) what a mode
+never reads (hpo-train's own table), so that labels can leave it out.
+"""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+
+# config lines that do not tell two runs' settings apart
+DIMENSIONS = ("obs_dim", "act_dim")
+PER_RUN = ("seed", "steps")
+
+
+class RunError(Exception):
+    """A run directory that cannot be read (missing config, no columns)."""
+
+
+# ---- config ----
+
+def read_config(d):
+    """The run's config as an ordered dict name -> value, without the
+    dimension lines; impl is "c" unless the config says otherwise (hpo-train
+    writes no impl line, bench/torch_sac.py writes impl = torch). Raises
+    RunError when there is no config."""
+    cfg = {}
+    try:
+        with open(os.path.join(d, "config")) as f:
+            for line in f:
+                k, eq, v = line.rstrip("\n").partition(" = ")
+                if eq and k not in DIMENSIONS:
+                    cfg[k] = v
+    except FileNotFoundError:
+        raise RunError(f"{d}: no config (not a run directory?)") from None
+    cfg.setdefault("impl", "c")
+    return cfg
+
+
+def read_cell(d):
+    """cell.json as a dict, or {} when the run was not made by hpo-sweep."""
+    try:
+        with open(os.path.join(d, "cell.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+# ---- progress.csv ----
+
+class Progress:
+    """progress.csv read by header name.
+
+    evals     [(env_steps, eval_return, wall_s)] of the evaluation rows
+    last      the last complete row (dict of column -> text), or None
+    wall_s    the run's time over all its segments (float, or None)
+    segments  wall seconds of each segment whose clock restarted (a resume by
+              a build older than commit 1b5f4f9); one item when it never did
+    repaired  True when a restarted clock was added back (len(segments) > 1)
+    """
+
+    def __init__(self):
+        self.evals, self.last, self.segments = [], None, []
+        self.wall_s, self.repaired = None, False
+
+
+def read_progress(d):
+    """The Progress of run directory d (empty when there is no progress.csv).
+
+    wall_s runs on across resumes in builds from commit 1b5f4f9 on: a resume
+    keeps the rows up to its checkpoint and continues the clock from the last
+    one. Older builds (the frozen build of the sweeps in results/) restart it
+    at zero: where wall_s falls, a new segment starts and the time up to the
+    row before is added back, so wall_s (and evals' wall) is the sum of the
+    segments; updates_per_s of the last row is then recomputed over the whole
+    run. Raises RunError when the file lacks env_steps."""
+    p = Progress()
+    path = os.path.join(d, "progress.csv")
+    try:
+        f = open(path)
+    except FileNotFoundError:
+        return p
+    with f:
+        head = f.readline().rstrip("\n").split(",")
+        if "env_steps" not in head:
+            raise RunError(f"{path}: no env_steps column")
+        offset, prev = 0.0, None
+        for line in f:
+            if not line.endswith("\n"):
+                break  # a row being written
+            row = dict(zip(head, line.rstrip("\n").split(",")))
+            w = _float(row.get("wall_s"))
+            if w is not None:
+                if prev is not None and w + offset < prev:
+                    p.segments.append(prev - sum(p.segments))
+                    offset = prev
+                w += offset
+                prev = w
+                row["wall_s"] = f"{w:.3f}"
+            p.last = row
+            r = _float(row.get("eval_return"))
+            if r is not None:
+                p.evals.append((int(row["env_steps"]), r, w if w is not None else math.nan))
+    if prev is not None:
+        p.wall_s = prev
+        p.segments.append(prev - sum(p.segments))
+        p.repaired = len(p.segments) > 1
+        u = _float(p.last.get("updates")) if p.last else None
+        if p.repaired and u and prev > 0:
+            p.last["updates_per_s"] = f"{u / prev:.2f}"
+    return p
+
+
+def _float(text):
+    if text is None or text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+# ---- log ----
+
+def machine_of(line):
+    """The kind of machine a `# host` line names: everything but the host's
+    name, which changes between nodes of one kind without changing a bit."""
+    return line.split(": ", 1)[1].strip() if ": " in line else line.strip()
+
+
+def machines(d):
+    """The kinds of machine a run's segments ran on, in order, a repeat of the
+    one before left out ([] for logs written before host lines)."""
+    kinds = []
+    try:
+        with open(os.path.join(d, "log")) as f:
+            for line in f:
+                if line.startswith("# host "):
+                    k = machine_of(line)
+                    if not kinds or kinds[-1] != k:
+                        kinds.append(k)
+    except OSError:
+        pass
+    return kinds
+
+
+def log_tail(d, n=3):
+    """The last n lines of the run's log that hpo-sweep did not write."""
+    try:
+        with open(os.path.join(d, "log")) as f:
+            lines = [l.rstrip() for l in f if l.strip() and not l.startswith("#")]
+        return " | ".join(lines[-n:])
+    except OSError:
+        return "(no log)"
+
+
+# ---- a run ----
+
+class Run:
+    """One run directory: dir, config (dict), evals, last, wall_s, segments,
+    repaired (see Progress), cell (cell.json or {})."""
+
+    def __init__(self, d, config, progress, cell):
+        self.dir, self.config, self.cell = d, config, cell
+        self.evals, self.last = progress.evals, progress.last or {}
+        self.wall_s, self.segments = progress.wall_s, progress.segments
+        self.repaired = progress.repaired
+
+    @property
+    def mode(self):
+        return self.config.get("mode")
+
+    @property
+    def env(self):
+        return self.config.get("env")
+
+    @property
+    def learning_starts(self):
+        """Env steps of uniform random actions before the first update (0 if
+        the config does not say)."""
+        try:
+            return int(float(self.config.get("learning-starts", "0")))
+        except ValueError:
+            return 0
+
+    def settings_key(self):
+        """What tells two runs' settings apart: the config without seed and
+        budget (and the dimension lines), sorted by name."""
+        return tuple(sorted((k, v) for k, v in self.config.items() if k not in PER_RUN))
+
+
+def read_run(d, need_config=True):
+    """The Run in directory d. With need_config false a missing config reads
+    as {impl: c} (a cell that has not started)."""
+    try:
+        cfg = read_config(d)
+    except RunError:
+        if need_config:
+            raise
+        cfg = {"impl": "c"}
+    return Run(d, cfg, read_progress(d), read_cell(d))
+
+
+def short(v):
+    """A config value as a reader writes it: 0.000300000014 -> 0.0003; words stay."""
+    try:
+        return f"{float(v):.6g}"
+    except (TypeError, ValueError):
+        return v
+
+
+# ---- settings a mode never reads ----
+
+_described = {}  # hpo-train path -> its --describe-settings --json, asked once
+
+
+def find_train(here):
+    """The hpo-train to run: $HPO_TRAIN, beside the entry point (installed, or
+    the build dir), the source tree's build/tools, or PATH; None if none."""
+    p = os.environ.get("HPO_TRAIN")
+    if p:
+        return p
+    for c in (os.path.join(here, "hpo-train"), os.path.join(here, "..", "build", "tools", "hpo-train")):
+        if os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    return shutil.which("hpo-train")
+
+
+def describe_settings(train):
+    """hpo-train's table of settings, `hpo-train --describe-settings --json`:
+    {"modes": [...], "settings": [{"name", "type", "modes", "help"}, ...]},
+    where a setting's modes are those that read it. Raises RunError when
+    hpo-train cannot say."""
+    if train in _described:
+        return _described[train]
+    if not train:
+        raise RunError("hpo-train not found (build it, or set HPO_TRAIN): it says which "
+                       "settings each mode reads")
+    try:
+        r = subprocess.run([train, "--describe-settings", "--json"], capture_output=True,
+                           text=True, timeout=60)
+        d = json.loads(r.stdout) if r.returncode == 0 else None
+    except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+        raise RunError(f"{train} --describe-settings --json: {e}") from None
+    if not isinstance(d, dict) or not isinstance(d.get("settings"), list):
+        raise RunError(f"{train} --describe-settings --json: exit {r.returncode}, "
+                       f"no settings table ({r.stderr.strip()[:200]})")
+    _described[train] = d
+    return d
+
+
+def unread_settings(described, mode):
+    """The settings mode never reads (a set of config names), from
+    describe_settings()."""
+    return {s["name"] for s in described["settings"] if mode not in s.get("modes", [mode])}
+
+
+# ---- groups ----
+
+def group_runs(runs):
+    """{settings key: [runs]} in order of first appearance: runs whose configs
+    differ only in seed and budget are one group."""
+    groups = {}
+    for r in runs:
+        groups.setdefault(r.settings_key(), []).append(r)
+    return groups
+
+
+def varying_settings(keys, order=()):
+    """The names whose values differ between groups' keys: those in order
+    first (a config's names, in its order), then the others by name (seed and
+    steps are never in a key)."""
+    names = [k for k in order if k not in PER_RUN]
+    for key in keys:
+        for k, _ in key:
+            if k not in names:
+                names.append(k)
+    dicts = [dict(key) for key in keys]
+    return [k for k in names if len({d.get(k) for d in dicts}) > 1]
+
+
+def labels(keys, label_of, described):
+    """One label per key: label_of(dict(key), drop) with drop the settings its
+    mode never reads (described: describe_settings()); a label that two keys
+    share (they differ only in what their modes never read) is made again with
+    nothing dropped."""
+    short_ = [label_of(dict(k), unread_settings(described, dict(k).get("mode"))) for k in keys]
+    return [lab if short_.count(lab) == 1 else label_of(dict(k), set())
+            for k, lab in zip(keys, short_)]

@@ -1,0 +1,67 @@
+"""status - `hpo-sweep status DIR`: where each cell of the recorded grid
+stands, without starting anything."""
+
+import fcntl
+import json
+import os
+
+from .grid import expand
+from .run import env_steps_of, finished, has_checkpoint, progress_of
+from .util import Usage, die
+
+
+def status(argv):
+    """`status DIR`: a line per cell of the recorded grid."""
+    if len(argv) != 1 or argv[0].startswith("-"):
+        raise Usage("status: which sweep directory? (hpo-sweep status DIR)")
+    out = argv[0]
+    path = os.path.join(out, "grid.json")
+    try:
+        with open(path) as f:
+            grid = json.load(f)
+    except FileNotFoundError:
+        raise Usage(f"{out}: no grid.json (not a sweep directory)") from None
+    except ValueError as e:
+        die(f"{path}: unreadable: {e}")
+    cells, _ = expand(grid)
+    rows, count = [], {}
+    for c in cells:
+        d = os.path.join(out, c["rel"])
+        evals = progress_of(d).evals
+        steps = env_steps_of(d)
+        if finished(d, grid["steps"]):
+            state = "done"
+        elif os.path.exists(os.path.join(d, ".lock")) and not _lock_free(d):
+            state = "running"
+        elif steps or has_checkpoint(d):
+            state = "stopped" + ("" if has_checkpoint(d) else " (no checkpoint: restarts)")
+        else:
+            state = "not started"
+        key = state.split(" (")[0]
+        count[key] = count.get(key, 0) + 1
+        rows.append(f"| {c['rel']} | {state} | {steps} | "
+                    + (f"{evals[-1][1]:.0f} at {evals[-1][0]}" if evals else "") + " |")
+    order = ["done", "running", "stopped", "not started"]
+    print(f"{out}: {len(cells)} cells, budget {grid['steps']} steps: "
+          + ", ".join(f"{count[k]} {k}" for k in order if k in count))
+    print("")
+    print("| cell | state | env steps | last eval |")
+    print("|---|---|---|---|")
+    print("\n".join(rows))
+    return 0
+
+
+def _lock_free(d):
+    """True when no process holds DIR/.lock (checked and let go at once)."""
+    try:
+        with open(os.path.join(d, ".lock"), "r") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return True
+    except FileNotFoundError:
+        return True
+
+
