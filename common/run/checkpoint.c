@@ -425,6 +425,228 @@ static int conf_matches(const hpo_config *c, const meta *m, char *why,
     return 0;
 }
 
+/* The 16-byte file header: magic, version, the zero reserved field. */
+static int read_file_header(int fd, int64_t size, char *why, size_t len)
+{
+    unsigned char fh[FILE_HDR];
+    if (size < FILE_HDR || read_at(fd, fh, FILE_HDR, 0)) {
+        errf(why, len,
+             "too short for a checkpoint (%" PRId64 " bytes): truncated or not a checkpoint",
+             size);
+        return -1;
+    }
+    if (memcmp(fh, CKPT_MAGIC, 8)) {
+        errf(why, len, "not an hpo checkpoint (bad magic)");
+        return -1;
+    }
+    uint32_t version, reserved;
+    memcpy(&version, fh + 8, 4);
+    memcpy(&reserved, fh + 12, 4);
+    if (version != CKPT_VERSION) {
+        errf(why, len, "checkpoint version %u, this build reads %u", version,
+             CKPT_VERSION);
+        return -1;
+    }
+    if (reserved) {
+        errf(why, len, "reserved header field is %#x, not 0 (corrupt)",
+             reserved);
+        return -1;
+    }
+    return 0;
+}
+
+/* 0 when len is a valid payload length for section sec given META. */
+static int check_len(int sec, uint64_t len, const meta *m, char *why,
+                     size_t wlen)
+{
+    uint64_t want = fixed_len(sec, m);
+    int bad = want != UINT64_MAX && want != len;
+    if (sec == S_CONF)
+        bad = len > CONF_MAX;
+    if (sec == S_RNGS)
+        bad = len < 8 || (len - 8) % RNG_LEN ||
+              (len - 8) / RNG_LEN > CKPT_MAX_RNGS;
+    if (sec == S_RPLY)
+        bad = len < RPLY_HDR;
+    if (!bad)
+        return 0;
+    errf(why, wlen, "section %s has %" PRIu64 " bytes, expected %s", tags[sec],
+         len, want == UINT64_MAX ? "a valid length" : "its fixed size");
+    return -1;
+}
+
+/* One section read whole and checked against its CRC, streaming through
+ * buf (CHUNK bytes). Its first keep_n payload bytes go to *small (NULL
+ * when keep_n is 0; the caller frees it). */
+typedef struct section {
+    int sec;
+    int64_t pay;        /* payload offset */
+    uint64_t len;       /* payload bytes */
+    unsigned char *small;
+} section;
+
+/* Read the section at off, which must be next (or END where the optional
+ * RPLY may stand). Returns 0 with *out filled, or -1 with the reason. */
+static int read_section(int fd, int64_t size, int64_t off, int next,
+                        const meta *m, unsigned char *buf, section *out,
+                        char *why, size_t wlen)
+{
+    unsigned char hdr[SEC_HDR];
+    out->small = NULL;
+    if (off + SEC_HDR > size || read_at(fd, hdr, SEC_HDR, off)) {
+        errf(why, wlen,
+             "truncated: section header expected at byte %" PRId64 " of %" PRId64 " (no end section)",
+             off, size);
+        return -1;
+    }
+    int sec = -1;
+    if (!memcmp(hdr, tags[next], 4))
+        sec = next;
+    else if (next == S_RPLY && !memcmp(hdr, tags[S_END], 4))
+        sec = S_END;
+    if (sec < 0) {
+        errf(why, wlen,
+             "section %s expected at byte %" PRId64 ", found '%.4s' (corrupt or not this format)",
+             tags[next], off, (const char *)hdr);
+        return -1;
+    }
+    uint32_t stored;
+    uint64_t len;
+    memcpy(&stored, hdr + 4, 4);
+    memcpy(&len, hdr + 8, 8);
+    int64_t pay = off + SEC_HDR;
+    if (len > (uint64_t)(size - pay)) {
+        errf(why, wlen,
+             "truncated: section %s says %" PRIu64 " bytes, %" PRId64 " remain",
+             tags[sec], len, size - pay);
+        return -1;
+    }
+    if (check_len(sec, len, m, why, wlen))
+        return -1;
+    /* every section but the network blocks is kept for parsing (RPLY: its
+     * header) */
+    uint64_t keep_n = sec == S_NETS || sec == S_ADAM ? 0
+                      : sec == S_RPLY              ? RPLY_HDR
+                                                   : len;
+    unsigned char *small = keep_n ? xmalloc(keep_n + 1) : NULL;
+    uint32_t crc = crc32_update(0, hdr, 4);
+    crc = crc32_update(crc, hdr + 8, 8);
+    for (uint64_t done = 0; done < len;) {
+        size_t n = (size_t)HPO_MIN((uint64_t)CHUNK, len - done);
+        if (read_at(fd, buf, n, pay + (int64_t)done)) {
+            errf(why, wlen, "read error in section %s: %s", tags[sec],
+                 strerror(errno));
+            free(small);
+            return -1;
+        }
+        crc = crc32_update(crc, buf, n);
+        if (done < keep_n)
+            memcpy(small + done, buf, (size_t)HPO_MIN((uint64_t)n, keep_n - done));
+        done += n;
+    }
+    if (crc != stored) {
+        errf(why, wlen, "checksum mismatch in section %s (file corrupt)",
+             tags[sec]);
+        free(small);
+        return -1;
+    }
+    *out = (section){sec, pay, len, small};
+    return 0;
+}
+
+// ---- each section's reader: its payload into info, or the reason ----
+
+static int parse_meta(const section *s, meta *m, ckpt_info *info, char *why,
+                      size_t wlen)
+{
+    memcpy(m, s->small, sizeof *m);
+    m->env[sizeof m->env - 1] = '\0';
+    if (!m->obs_dim || !m->act_dim || !m->n_params ||
+        m->n_params > (UINT64_MAX / 16)) {
+        errf(why, wlen, "bad shape header");
+        return -1;
+    }
+    info->obs_dim = (int)m->obs_dim;
+    info->act_dim = (int)m->act_dim;
+    info->n_params = m->n_params;
+    return 0;
+}
+
+static int parse_conf(const section *s, const meta *m, ckpt_info *info,
+                      char *why, size_t wlen)
+{
+    char e2[256];
+    if (ckpt_parse_config((const char *)s->small, (size_t)s->len, &info->cfg,
+                          e2, sizeof e2)) {
+        errf(why, wlen, "%s", e2);
+        return -1;
+    }
+    return conf_matches(&info->cfg, m, why, wlen);
+}
+
+static int parse_cntr(const section *s, ckpt_info *info)
+{
+    int64_t cnt[3];
+    memcpy(cnt, s->small, sizeof cnt);
+    info->counters = (ckpt_counters){
+        .env_steps = cnt[0], .updates = cnt[1], .episodes = cnt[2]};
+    return 0;
+}
+
+static int parse_rngs(const section *s, ckpt_info *info, char *why,
+                      size_t wlen)
+{
+    uint32_t nr;
+    memcpy(&nr, s->small, 4);
+    if (nr != (s->len - 8) / RNG_LEN) {
+        errf(why, wlen, "RNGS count %u disagrees with its length", nr);
+        return -1;
+    }
+    info->n_rngs = (int)nr;
+    return 0;
+}
+
+static int parse_rply(const section *s, const meta *m, ckpt_info *info,
+                      char *why, size_t wlen)
+{
+    uint64_t h[4];
+    uint32_t dims[2];
+    memcpy(h, s->small, 32);
+    memcpy(dims, s->small + 32, 8);
+    uint64_t row = 4 * (2 * (uint64_t)m->obs_dim + m->act_dim + 1) + 1;
+    uint64_t body = s->len - RPLY_HDR;
+    if (dims[0] != m->obs_dim || dims[1] != m->act_dim || h[1] > h[0] ||
+        (h[1] && h[2] >= h[0]) || h[1] != body / row || body % row) {
+        errf(why, wlen,
+             "replay section header inconsistent with its length or the shapes");
+        return -1;
+    }
+    info->has_replay = 1;
+    info->replay_capacity = h[0];
+    info->replay_n = h[1];
+    return 0;
+}
+
+/* The reader of section s (NETS and ADAM: nothing to parse). */
+static int parse_section(const section *s, meta *m, ckpt_info *info,
+                         char *why, size_t wlen)
+{
+    switch (s->sec) {
+    case S_META:
+        return parse_meta(s, m, info, why, wlen);
+    case S_CONF:
+        return parse_conf(s, m, info, why, wlen);
+    case S_CNTR:
+        return parse_cntr(s, info);
+    case S_RNGS:
+        return parse_rngs(s, info, why, wlen);
+    case S_RPLY:
+        return parse_rply(s, m, info, why, wlen);
+    default:
+        return 0;
+    }
+}
+
 int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
 {
     memset(info, 0, sizeof *info);
@@ -438,183 +660,33 @@ int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen)
     }
     int rc = -1;
     char why[512] = "";
-    unsigned char *buf = NULL, *small = NULL;
+    unsigned char *buf = NULL;
     struct stat st;
     if (fstat(fd, &st)) {
         errf(why, sizeof why, "cannot stat: %s", strerror(errno));
         goto out;
     }
     int64_t size = st.st_size;
-    unsigned char fh[FILE_HDR];
-    if (size < FILE_HDR || read_at(fd, fh, FILE_HDR, 0)) {
-        errf(why, sizeof why,
-             "too short for a checkpoint (%" PRId64
-             " bytes): truncated or not a checkpoint",
-             size);
+    if (read_file_header(fd, size, why, sizeof why))
         goto out;
-    }
-    if (memcmp(fh, CKPT_MAGIC, 8)) {
-        errf(why, sizeof why, "not an hpo checkpoint (bad magic)");
-        goto out;
-    }
-    uint32_t version;
-    memcpy(&version, fh + 8, 4);
-    if (version != CKPT_VERSION) {
-        errf(why, sizeof why, "checkpoint version %u, this build reads %u",
-             version, CKPT_VERSION);
-        goto out;
-    }
-    uint32_t reserved;
-    memcpy(&reserved, fh + 12, 4);
-    if (reserved) {
-        errf(why, sizeof why, "reserved header field is %#x, not 0 (corrupt)",
-             reserved);
-        goto out;
-    }
-
     buf = xmalloc(CHUNK);
     meta m;
     memset(&m, 0, sizeof m);
     int64_t off = FILE_HDR;
-    int next = S_META; /* the earliest section allowed next */
-    for (;;) {
-        unsigned char hdr[SEC_HDR];
-        if (off + SEC_HDR > size || read_at(fd, hdr, SEC_HDR, off)) {
-            errf(why, sizeof why,
-                 "truncated: section header expected at "
-                 "byte %" PRId64 " of %" PRId64 " (no end section)",
-                 off, size);
+    for (int next = S_META;;) { /* next: the earliest section allowed */
+        section s;
+        if (read_section(fd, size, off, next, &m, buf, &s, why, sizeof why))
             goto out;
-        }
-        int sec = -1;
-        if (!memcmp(hdr, tags[next], 4))
-            sec = next;
-        else if (next == S_RPLY && !memcmp(hdr, tags[S_END], 4))
-            sec = S_END;
-        if (sec < 0) {
-            errf(why, sizeof why,
-                 "section %s expected at byte %" PRId64
-                 ", found '%.4s' (corrupt or not this format)",
-                 tags[next], off, (const char *)hdr);
+        int bad = parse_section(&s, &m, info, why, sizeof why);
+        free(s.small);
+        if (bad)
             goto out;
-        }
-        uint32_t stored;
-        uint64_t len;
-        memcpy(&stored, hdr + 4, 4);
-        memcpy(&len, hdr + 8, 8);
-        int64_t pay = off + SEC_HDR;
-        if (len > (uint64_t)(size - pay)) {
-            errf(why, sizeof why,
-                 "truncated: section %s says %" PRIu64 " bytes, %" PRId64
-                 " remain",
-                 tags[sec], len, size - pay);
-            goto out;
-        }
-        uint64_t want = fixed_len(sec, &m);
-        int bad_len = want != UINT64_MAX && want != len;
-        if (sec == S_CONF)
-            bad_len = len > CONF_MAX;
-        if (sec == S_RNGS)
-            bad_len = len < 8 || (len - 8) % RNG_LEN ||
-                      (len - 8) / RNG_LEN > CKPT_MAX_RNGS;
-        if (sec == S_RPLY)
-            bad_len = len < RPLY_HDR;
-        if (bad_len) {
-            errf(why, sizeof why,
-                 "section %s has %" PRIu64 " bytes, "
-                 "expected %s",
-                 tags[sec], len,
-                 want == UINT64_MAX ? "a valid length" : "its fixed size");
-            goto out;
-        }
-        uint32_t crc = crc32_update(0, hdr, 4);
-        crc = crc32_update(crc, hdr + 8, 8);
-        /* small sections are kept for parsing */
-        int keep = sec != S_NETS && sec != S_ADAM;
-        uint64_t keep_n = sec == S_RPLY ? RPLY_HDR : len;
-        free(small);
-        small = keep ? xmalloc(keep_n + 1) : NULL;
-        for (uint64_t done = 0; done < len;) {
-            size_t n = (size_t)HPO_MIN((uint64_t)CHUNK, len - done);
-            if (read_at(fd, buf, n, pay + (int64_t)done)) {
-                errf(why, sizeof why, "read error in section %s: %s", tags[sec],
-                     strerror(errno));
-                goto out;
-            }
-            crc = crc32_update(crc, buf, n);
-            if (keep && done < keep_n)
-                memcpy(small + done, buf,
-                       (size_t)HPO_MIN((uint64_t)n, keep_n - done));
-            done += n;
-        }
-        if (crc != stored) {
-            errf(why, sizeof why,
-                 "checksum mismatch in section %s (file "
-                 "corrupt)",
-                 tags[sec]);
-            goto out;
-        }
-        info->off[sec] = pay;
-        info->len[sec] = len;
-        off = pay + (int64_t)len;
-        next = sec + 1;
-
-        if (sec == S_META) {
-            memcpy(&m, small, sizeof m);
-            m.env[sizeof m.env - 1] = '\0';
-            if (!m.obs_dim || !m.act_dim || !m.n_params ||
-                m.n_params > (UINT64_MAX / 16)) {
-                errf(why, sizeof why, "bad shape header");
-                goto out;
-            }
-            info->obs_dim = (int)m.obs_dim;
-            info->act_dim = (int)m.act_dim;
-            info->n_params = m.n_params;
-        } else if (sec == S_CONF) {
-            char e2[256];
-            if (ckpt_parse_config((const char *)small, (size_t)len, &info->cfg,
-                                  e2, sizeof e2)) {
-                errf(why, sizeof why, "%s", e2);
-                goto out;
-            }
-            if (conf_matches(&info->cfg, &m, why, sizeof why))
-                goto out;
-        } else if (sec == S_CNTR) {
-            int64_t cnt[3];
-            memcpy(cnt, small, sizeof cnt);
-            info->counters = (ckpt_counters){
-                .env_steps = cnt[0], .updates = cnt[1], .episodes = cnt[2]};
-        } else if (sec == S_RNGS) {
-            uint32_t nr;
-            memcpy(&nr, small, 4);
-            if (nr != (len - 8) / RNG_LEN) {
-                errf(why, sizeof why,
-                     "RNGS count %u disagrees with its "
-                     "length",
-                     nr);
-                goto out;
-            }
-            info->n_rngs = (int)nr;
-        } else if (sec == S_RPLY) {
-            uint64_t h[4];
-            uint32_t dims[2];
-            memcpy(h, small, 32);
-            memcpy(dims, small + 32, 8);
-            uint64_t row = 4 * (2 * (uint64_t)m.obs_dim + m.act_dim + 1) + 1;
-            if (dims[0] != m.obs_dim || dims[1] != m.act_dim || h[1] > h[0] ||
-                (h[1] && h[2] >= h[0]) || h[1] != (len - RPLY_HDR) / row ||
-                (len - RPLY_HDR) % row) {
-                errf(why, sizeof why,
-                     "replay section header inconsistent "
-                     "with its length or the shapes");
-                goto out;
-            }
-            info->has_replay = 1;
-            info->replay_capacity = h[0];
-            info->replay_n = h[1];
-        } else if (sec == S_END) {
+        info->off[s.sec] = s.pay;
+        info->len[s.sec] = s.len;
+        off = s.pay + (int64_t)s.len;
+        if (s.sec == S_END)
             break;
-        }
+        next = s.sec + 1;
     }
     if (off != size) {
         errf(why, sizeof why, "%" PRId64 " bytes after the end section",
@@ -626,7 +698,6 @@ out:
     if (rc)
         errf(err, errlen, "%s: %s", path, why);
     free(buf);
-    free(small);
     close(fd);
     return rc;
 }
