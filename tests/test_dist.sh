@@ -457,15 +457,15 @@ part_metrics() {
         fail "learner exit $rc after SIGTERM: $(tail -3 "$WORK/metrics.err")"
 }
 
-# csv_rows FILE: the number of rows of progress.csv after its one header,
-# "bad" when a row is cut short or a header repeats.
+# csv_rows FILE: the number of rows of progress.csv after its one header
+# (docs/status.md's columns), "bad" when a row is cut short or a header
+# repeats.
 csv_rows() {
     "$PY" -c 'import sys
-t=open(sys.argv[1]).read(); ls=t.split("\n")[:-1]
-ok=t.endswith("\n") and ls[0].startswith("wall_s,") and \
-    all(len(l.split(","))==len(ls[0].split(",")) and not l.startswith("wall_s")
-        for l in ls[1:])
-print(len(ls)-1 if ok else "bad")' "$1"
+t=open(sys.argv[1]).read(); ls=t.split("\n")[:-1]; head=sys.argv[2]
+ok=t.endswith("\n") and ls[0]==head and \
+    all(len(l.split(","))==len(head.split(",")) and l!=head for l in ls[1:])
+print(len(ls)-1 if ok else "bad")' "$1" "$(progress_header "$SRC")"
 }
 
 part_crash() {
@@ -546,7 +546,7 @@ part_crash() {
     fi
     rows=$(csv_rows "$dir/progress.csv")
     [ "$rows" != bad ] && ok "progress.csv after the restart: one header, $rows whole rows" ||
-        fail "progress.csv after the restart: $(grep -c wall_s "$dir/progress.csv") headers or a partial row"
+        fail "progress.csv after the restart: $(grep -c '^env_steps,' "$dir/progress.csv") headers or a partial row"
 }
 
 # free_port: a random base port whose four ports (data, params, status,
