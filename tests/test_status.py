@@ -85,10 +85,25 @@ def free_port():
     raise RuntimeError("no free port in 20000..60000 after 50 tries")
 
 
+SANITIZER = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+             "runtime error:")
+
+
+def sanitizer_check(name, log):
+    """A build with -Dsanitize=true reports here: any report fails."""
+    for mark in SANITIZER:
+        if mark in log:
+            i = log.index(mark)
+            fail("%s: sanitizer report: %s" % (name, log[i:i + 300]))
+
+
 def hpo_status(port, *args, timeout_ms=2000):
-    return subprocess.run([STATUS, "127.0.0.1:%d" % port, "--timeout-ms",
-                           str(timeout_ms)] + list(args),
-                          capture_output=True, timeout=30)
+    r = subprocess.run([STATUS, "127.0.0.1:%d" % port, "--timeout-ms",
+                        str(timeout_ms)] + list(args),
+                       capture_output=True, timeout=30)
+    sanitizer_check("hpo-status " + " ".join(args),
+                    r.stderr.decode("ascii", "replace"))
+    return r
 
 
 def status(port, timeout_ms=2000):
@@ -189,7 +204,10 @@ def stop(p):
             p.wait(20)
         except subprocess.TimeoutExpired:
             p.kill()
-    return p.wait()
+    rc = p.wait()
+    with open(os.path.join(WORK, "schema.err")) as f:
+        sanitizer_check("hpo-learner", f.read())
+    return rc
 
 
 # ---- parts ----
