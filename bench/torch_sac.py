@@ -22,8 +22,8 @@ truncation bootstraps, a termination does not. Adam for every network and
 log_alpha; nn.Linear's default initialization.
 
 The run directory gets what hpo-train writes: config (hpo-train's resolved
-text, then `impl = torch`), progress.csv (hpo-train's columns and rows; the
-HD columns are 0 as in hpo-train's mode sac), checkpoint-<updates>.pt (every
+text, then `impl = torch`), progress.csv (hpo-train's columns and rows,
+docs/status.md; the HD columns are 0 as in hpo-train's mode sac), checkpoint-<updates>.pt (every
 network, target, optimizer state, log_alpha, counters, the torch / numpy /
 python / environment RNG states and the replay buffer; written to a temporary
 file, fsync'd and renamed; the newest --keep kept) and, on stdout, the line
@@ -55,8 +55,16 @@ import hpoenv  # noqa: E402
 
 PROG = "torch_sac"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# progress.csv's one schema, in file order: common/run/progress.h defines it,
+# docs/status.md documents it, tests/test_torch_sac.sh holds this copy to
+# hpo-train's header. Older files are read by name (OLD_COLUMNS: old names).
 CSV_COLUMNS = ("env_steps,updates,episode_return,eval_return,eval_std,q_loss,"
-               "pi_loss,alpha,logp,hd_dist,gate,q_mean,updates_per_s,wall_s")
+               "pi_loss,alpha,logp,hd_dist,gate,q_mean,updates_per_s,wall_s,"
+               "steps_per_s,replay_ratio,replay_size,actors,param_version,"
+               "recent_return_std,recent_return_min,recent_return_max,"
+               "episodes")
+OLD_COLUMNS = {"recent_return": "episode_return"}
+CSV_LINE_MAX = 4095         # longest progress.csv line read back (as C's)
 RECENT = 10                 # training episodes in the recent mean
 EVAL_MAX_STEPS = 100000     # guard for a class without a time limit
 TTY_REFRESH_S, PLAIN_REFRESH_S = 0.25, 5.0
@@ -329,6 +337,49 @@ def fsync_dir(path):
         os.close(fd)
 
 
+def csv_rows_upto(path, f, env_steps):
+    """The rows of progress.csv (open as f) with env_steps <= env_steps, each
+    a line in today's columns (CSV_COLUMNS), found by header name; a last
+    line cut by a crash is dropped. Raises RunError with the line and what
+    to do on an unknown or repeated column, a row that does not match its
+    header, a line past CSV_LINE_MAX."""
+    def bad(what):
+        raise RunError(f"{path}: {what}; repair or move the file away")
+    cols = CSV_COLUMNS.split(",")
+    head = f.readline(CSV_LINE_MAX + 2)
+    if not head.endswith("\n"):
+        if len(head) > CSV_LINE_MAX:
+            bad(f"header longer than {CSV_LINE_MAX} bytes")
+        return []
+    names = [OLD_COLUMNS.get(h, h) for h in head.rstrip("\n").split(",")]
+    for i, h in enumerate(names):
+        if h not in cols or names.index(h) != i:
+            bad(f"header column {i + 1} '{h[:64]}' is "
+                f"{'not one' if h not in cols else 'a repeat of one'} of "
+                f"progress.csv's (docs/status.md)")
+    if "env_steps" not in names:
+        bad("no env_steps column in its header")
+    kept = []
+    for ln, line in enumerate(iter(lambda: f.readline(CSV_LINE_MAX + 2), ""),
+                              start=2):
+        if not line.endswith("\n"):
+            if len(line) > CSV_LINE_MAX:
+                bad(f"line {ln} longer than {CSV_LINE_MAX} bytes")
+            break  # a row being written when the run stopped
+        cells = line.rstrip("\n").split(",")
+        if len(cells) != len(names):
+            bad(f"line {ln} has {len(cells)} cells, its header {len(names)}")
+        row = dict(zip(names, cells))
+        try:
+            if float(row["env_steps"]) > env_steps:
+                continue
+        except ValueError:
+            bad(f"line {ln}: env_steps '{row['env_steps'][:32]}' is not a "
+                f"number")
+        kept.append(",".join(row.get(k, "") for k in cols) + "\n")
+    return kept
+
+
 def write_atomic(path, data):
     """Write data to path through a temporary file, fsync and rename."""
     d, base = os.path.split(path)
@@ -514,16 +565,12 @@ class Trainer:
             self.csv.write(CSV_COLUMNS + "\n")
             self.csv.flush()
             return
-        # keep the rows written before the checkpoint, then append
+        # keep the rows written before the checkpoint, read by header name
+        # and rewritten into today's columns, then append
         kept = []
         if os.path.exists(self.csv_path):
             with open(self.csv_path) as f:
-                lines = f.readlines()[1:]
-            for line in lines:
-                head = line.split(",", 1)[0]
-                if (line.endswith("\n") and head.isdigit() and
-                        int(head) <= resume_env_steps):
-                    kept.append(line)
+                kept = csv_rows_upto(self.csv_path, f, resume_env_steps)
         write_atomic(self.csv_path,
                      (CSV_COLUMNS + "\n" + "".join(kept)).encode())
         self.csv = open(self.csv_path, "a")
@@ -535,15 +582,19 @@ class Trainer:
         stats = ep_return is not None and self.acc is not None
         a = self.acc if stats else None
         n = a["n"] if stats else 1
-        vals = [cell(ep_return), cell(eval_mean), cell(eval_std)]
-        for k in ("q_loss", "pi_loss", "alpha", "logp", "hd_dist", "gate",
-                  "q_mean"):
-            vals.append(cell(a[k] / n) if stats else "")
         rate = (self.updates / self.update_s
                 if self.updates > 0 and self.update_s > 0 else None)
-        vals.append(cell(rate))
-        self.csv.write(f"{self.t},{self.updates}," + ",".join(vals) +
-                       f",{time.time() - self.t_start:.3f}\n")
+        row = {"env_steps": str(self.t), "updates": str(self.updates),
+               "episode_return": cell(ep_return), "eval_return": cell(eval_mean),
+               "eval_std": cell(eval_std), "updates_per_s": cell(rate),
+               "wall_s": f"{time.time() - self.t_start:.3f}",
+               "replay_size": str(self.rb.n),
+               "episodes": str(self.n_episodes)}
+        for k in ("q_loss", "pi_loss", "alpha", "logp", "hd_dist", "gate",
+                  "q_mean"):
+            row[k] = cell(a[k] / n) if stats else ""
+        self.csv.write(",".join(row.get(k, "") for k in CSV_COLUMNS.split(","))
+                       + "\n")
         self.csv.flush()
 
     def checkpoint(self):

@@ -64,8 +64,13 @@ typedef struct learner_figures {
     actor_figures actors[FIGURES_MAX_ACTORS];
 } learner_figures;
 
-/* The status JSON of f (docs/status.md) into a new string; caller frees. */
+/* The status JSON of f (docs/status.md) into a new string; caller frees
+ * (free). Aborts with a message when out of memory. */
 char *figures_json(const learner_figures *f);
+
+/* The reply to a frame that is no StatusRequest: {"error": reason,
+ * "rejected": true} (docs/status.md); caller frees (free). */
+char *figures_error_json(const char *reason);
 
 /* Stable lower-case name of guard g ("row_obs", ...); "unknown" past them. */
 const char *figures_guard_name(int g);

@@ -314,11 +314,9 @@ void learner_status_one(learner *l)
     }
     if (r != WIRE_OK) {
         learner_reject(l, "status", NULL, 0, r, err);
-        char reply[400];
-        int n = snprintf(reply, sizeof reply,
-                         "{\"error\": \"%s\", \"rejected\": true}",
-                         wire_reject_name(r));
-        zmq_send(l->status, reply, (size_t)n, ZMQ_DONTWAIT);
+        char *reply = figures_error_json(wire_reject_name(r));
+        zmq_send(l->status, reply, strlen(reply), ZMQ_DONTWAIT);
+        free(reply);
         return;
     }
     l->status_requests++;

@@ -237,11 +237,13 @@ void learner_subscriptions(learner *l);
 
 // ---- runfiles.c: the run directory ----
 
-/* Create --out and open learner.log, config, progress.csv. Returns 0, or
- * -1 with the message in err. */
+/* Create --out and open learner.log, config, progress.csv (with --resume
+ * its rows kept, rewritten into progress.h's schema). Returns 0, or -1 with
+ * the message in err. */
 int learner_files_open(learner *l, char *err, size_t errlen);
 
-/* Append one row of figures to progress.csv (no-op without --out). */
+/* Append one row of figures to progress.csv, progress.h's columns (no-op
+ * without --out). */
 void learner_csv_row(learner *l);
 
 /* Write a checkpoint into --out and prune to --keep (a no-op without one or

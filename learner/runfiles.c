@@ -13,6 +13,7 @@
 #include "checkpoint.h"
 #include "learner.h"
 #include "log.h"
+#include "progress.h"
 #include "util.h"
 
 // ---- files ----
@@ -31,47 +32,41 @@ static FILE *open_in(const char *dir, const char *name, const char *mode,
     return f;
 }
 
-static const char csv_columns[] =
-    "wall_s,env_steps,updates,steps_per_s,updates_per_s,replay_ratio,"
-    "replay_size,actors,param_version,recent_return,eval_return,q_loss,"
-    "pi_loss,alpha,hd_dist,gate,recent_return_std,recent_return_min,"
-    "recent_return_max,eval_std,episodes\n";
-
-static void cell(FILE *f, double v, const char *sep)
-{
-    if (!isnan(v))
-        fprintf(f, "%.7g", v);
-    fputs(sep, f);
-}
-
+/* One row of progress.csv (progress.h) a second and at exit: the columns
+ * hpo-train has no figure for (logp, q_mean per row) are the newest
+ * update's here, episode_return the mean of the recent returns. */
 void learner_csv_row(learner *l)
 {
     if (!l->csv)
         return;
-    FILE *f = l->csv;
-    fprintf(f, "%.3f,%llu,%ld,", now_s() - l->t_start,
-            (unsigned long long)l->env_steps, l->updates);
-    cell(f, l->steps_per_s, ",");
-    cell(f, l->updates_per_s, ",");
-    cell(f, learner_ratio(l), ",");
-    fprintf(f, "%zu,%d,%llu,", replay_size(l->rb), l->n_actors,
-            (unsigned long long)l->param_version);
-    cell(f, learner_recent_mean(l), ",");
-    cell(f, l->eval_mean, ",");
     int u = l->updates > 0;
-    cell(f, u ? l->last.q_loss : NAN, ",");
-    cell(f, u ? l->last.pi_loss : NAN, ",");
-    cell(f, sac_alpha(l->agent), ",");
-    cell(f, u ? l->last.hd_dist : NAN, ",");
-    cell(f, u ? l->last.gate : NAN, ",");
-    /* the recent returns' spread over the last LEARNER_RECENT episodes */
-    run_stats rs = learner_recent(l);
-    cell(f, run_stats_std(&rs), ",");
-    cell(f, run_stats_min(&rs), ",");
-    cell(f, run_stats_max(&rs), ",");
-    cell(f, l->eval_std, ",");
-    fprintf(f, "%ld\n", l->n_episodes);
-    if (fflush(f))
+    run_stats rs = learner_recent(l); /* the last LEARNER_RECENT episodes */
+    progress_row r;
+    progress_row_clear(&r);
+    r.v[PROGRESS_ENV_STEPS] = (double)l->env_steps;
+    r.v[PROGRESS_UPDATES] = (double)l->updates;
+    r.v[PROGRESS_EPISODE_RETURN] = run_stats_mean(&rs);
+    r.v[PROGRESS_EVAL_RETURN] = l->eval_mean;
+    r.v[PROGRESS_EVAL_STD] = l->eval_std;
+    r.v[PROGRESS_Q_LOSS] = u ? l->last.q_loss : NAN;
+    r.v[PROGRESS_PI_LOSS] = u ? l->last.pi_loss : NAN;
+    r.v[PROGRESS_ALPHA] = sac_alpha(l->agent);
+    r.v[PROGRESS_LOGP] = u ? l->last.logp : NAN;
+    r.v[PROGRESS_HD_DIST] = u ? l->last.hd_dist : NAN;
+    r.v[PROGRESS_GATE] = u ? l->last.gate : NAN;
+    r.v[PROGRESS_Q_MEAN] = u ? l->last.q_mean : NAN;
+    r.v[PROGRESS_UPDATES_PER_S] = l->updates_per_s;
+    r.v[PROGRESS_WALL_S] = now_s() - l->t_start;
+    r.v[PROGRESS_STEPS_PER_S] = l->steps_per_s;
+    r.v[PROGRESS_REPLAY_RATIO] = learner_ratio(l);
+    r.v[PROGRESS_REPLAY_SIZE] = (double)replay_size(l->rb);
+    r.v[PROGRESS_ACTORS] = l->n_actors;
+    r.v[PROGRESS_PARAM_VERSION] = (double)l->param_version;
+    r.v[PROGRESS_RECENT_RETURN_STD] = run_stats_std(&rs);
+    r.v[PROGRESS_RECENT_RETURN_MIN] = run_stats_min(&rs);
+    r.v[PROGRESS_RECENT_RETURN_MAX] = run_stats_max(&rs);
+    r.v[PROGRESS_EPISODES] = (double)l->n_episodes;
+    if (progress_write_row(l->csv, &r))
         log_warn_once("csv", "cannot write progress.csv: %s",
                       strerror(errno));
 }
@@ -177,12 +172,13 @@ int learner_files_open(learner *l, char *err, size_t errlen)
         errf(err, errlen, "cannot write %s/config", l->opt.out);
         return -1;
     }
-    l->csv = open_in(l->opt.out, "progress.csv", l->opt.resume ? "a" : "w", err,
-                     errlen);
-    if (!l->csv)
+    /* a resume keeps every row there, rewritten into today's schema */
+    char path[LEARNER_PATH];
+    if (snprintf(path, sizeof path, "%s/progress.csv", l->opt.out) >=
+        (int)sizeof path) {
+        errf(err, errlen, "path too long: %s/progress.csv", l->opt.out);
         return -1;
-    if (ftell(l->csv) == 0)
-        fputs(csv_columns, l->csv);
-    fflush(l->csv);
-    return 0;
+    }
+    l->csv = progress_open(path, l->opt.resume, -1, NULL, err, errlen);
+    return l->csv ? 0 : -1;
 }

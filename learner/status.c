@@ -1,7 +1,9 @@
 /*
  * status.c - the learner's figures (learner_figures_fill: the one place
  * that reads the learner for status, metrics and progress.csv's statistics)
- * and the status reply: one JSON object of them (docs/status.md).
+ * and the status reply: one JSON object of them (docs/status.md, whose JSON
+ * Schema tests/test_status.py holds a real learner's reply to), built with
+ * jansson, the one JSON library of hpo (hpo-status reads it with it too).
  *
  * Numbers that do not exist yet (a rate before its first window, a loss
  * before the first update) are null, never NaN, so any JSON parser reads it.
@@ -11,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "learner.h"
 #include "util.h"
@@ -147,152 +151,184 @@ void learner_figures_fill(learner_figures *f, const learner *l)
     }
 }
 
-// ---- the JSON ----
+// ---- the JSON (jansson) ----
 
-
-/* "name": number or null */
-static void num(strbuf *b, const char *name, double v)
+/* Every node goes through these: jansson returns NULL only when out of
+ * memory (or for a string that is not UTF-8, which str() repairs), and a
+ * status reply is not worth running on without memory. */
+static HPO_NORETURN void oom(void)
 {
-    if (isfinite(v))
-        strbuf_printf(b, "\"%s\": %.9g, ", name, v);
-    else
-        strbuf_printf(b, "\"%s\": null, ", name);
+    fprintf(stderr, "hpo-learner: out of memory building the status reply\n");
+    abort();
 }
 
-/* A JSON string (printable ASCII from wire's checks; escape anyway). */
-static void str(strbuf *b, const char *s)
+static json_t *made(json_t *v)
 {
-    strbuf_printf(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            strbuf_printf(b, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            strbuf_printf(b, "\\u%04x", c);
-        else
-            strbuf_printf(b, "%c", c);
-    }
-    strbuf_printf(b, "\"");
+    if (!v)
+        oom();
+    return v;
+}
+
+static void put(json_t *o, const char *key, json_t *v)
+{
+    if (json_object_set_new(o, key, made(v)))
+        oom();
+}
+
+static void push(json_t *a, json_t *v)
+{
+    if (json_array_append_new(a, made(v)))
+        oom();
+}
+
+/* A number, or null where the figure does not exist yet (NAN, never
+ * written as NaN, which no JSON parser reads). */
+static json_t *num(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* A counter: JSON integers are signed 64-bit here; past that, the largest. */
+static json_t *count(uint64_t v)
+{
+    return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+/* A string; bytes outside printable ASCII (wire's checks let none through)
+ * become '?', so the reply is always valid UTF-8. */
+static json_t *str(const char *s)
+{
+    char buf[FIGURES_PATH];
+    size_t n = 0;
+    for (; s[n] && n + 1 < sizeof buf; n++)
+        buf[n] = (unsigned char)s[n] >= 0x20 && (unsigned char)s[n] < 0x7f
+                     ? s[n] : '?';
+    return json_stringn(buf, n);
+}
+
+static json_t *actor_json(const actor_figures *a)
+{
+    char inc[17];
+    snprintf(inc, sizeof inc, "%016llx", (unsigned long long)a->incarnation);
+    json_t *o = made(json_object());
+    put(o, "id", str(a->id));
+    put(o, "host", str(a->host));
+    put(o, "pid", json_integer(a->pid));
+    put(o, "role", json_string(a->eval ? "eval" : "actor"));
+    put(o, "n_envs", json_integer(a->n_envs));
+    put(o, "incarnation", json_string(inc));
+    put(o, "steps", count(a->steps));
+    put(o, "steps_per_s", num(a->steps_per_s));
+    put(o, "param_version", count(a->param_version));
+    put(o, "param_lag", count(a->param_lag));
+    put(o, "credit", json_integer(a->credit));
+    put(o, "snapshots_timed", count(a->lat_n));
+    put(o, "snapshot_latency_ms", num(a->lat_last_ms));
+    put(o, "snapshot_latency_mean_ms", num(a->lat_mean_ms));
+    put(o, "snapshot_latency_max_ms", num(a->lat_max_ms));
+    put(o, "refused_msgs", count(a->refused_msgs));
+    put(o, "refused_rows", count(a->refused_rows));
+    put(o, "last_seen_s", num(a->last_seen_s));
+    return o;
+}
+
+/* The reply as a string that jansson allocated (free() it): reals to 9
+ * significant digits, ", " and ": " separators, keys in insertion order. */
+static char *dump(json_t *o)
+{
+    char *s = json_dumps(o, JSON_REAL_PRECISION(9));
+    json_decref(o);
+    if (!s)
+        oom();
+    return s;
 }
 
 char *figures_json(const learner_figures *f)
 {
-    strbuf b = {xmalloc(4096), 0, 4096};
+    json_t *o = made(json_object());
+    put(o, "run_id", str(f->run_id));
+    put(o, "env", str(f->env));
+    put(o, "mode", str(f->mode));
+    put(o, "uptime_s", num(f->uptime_s));
+    put(o, "env_steps", count(f->env_steps));
+    put(o, "updates", count(f->updates));
+    put(o, "steps_per_s", num(f->steps_per_s));
+    put(o, "updates_per_s", num(f->updates_per_s));
+    put(o, "replay_ratio_target", num(f->ratio_target));
+    put(o, "replay_ratio", num(f->ratio));
+    put(o, "replay_ratio_recent", num(f->ratio_recent));
+    put(o, "replay_size", count(f->replay_size));
+    put(o, "replay_capacity", count(f->replay_capacity));
+    put(o, "learning_starts", count(f->learning_starts));
+    put(o, "param_version", count(f->param_version));
 
-    strbuf_printf(&b, "{\"run_id\": ");
-    str(&b, f->run_id);
-    strbuf_printf(&b, ", \"env\": ");
-    str(&b, f->env);
-    strbuf_printf(&b, ", \"mode\": ");
-    str(&b, f->mode);
-    strbuf_printf(&b, ", ");
-    num(&b, "uptime_s", f->uptime_s);
-    strbuf_printf(&b, "\"env_steps\": %llu, \"updates\": %llu, ",
-        (unsigned long long)f->env_steps, (unsigned long long)f->updates);
-    num(&b, "steps_per_s", f->steps_per_s);
-    num(&b, "updates_per_s", f->updates_per_s);
-    num(&b, "replay_ratio_target", f->ratio_target);
-    num(&b, "replay_ratio", f->ratio);
-    num(&b, "replay_ratio_recent", f->ratio_recent);
-    strbuf_printf(&b, "\"replay_size\": %llu, \"replay_capacity\": %llu, ",
-        (unsigned long long)f->replay_size,
-        (unsigned long long)f->replay_capacity);
-    strbuf_printf(&b, "\"learning_starts\": %llu, \"param_version\": %llu, ",
-        (unsigned long long)f->learning_starts,
-        (unsigned long long)f->param_version);
+    json_t *actors = made(json_array());
+    for (int i = 0; i < f->n_actors; i++)
+        push(actors, actor_json(&f->actors[i]));
+    put(o, "actors", actors);
 
-    strbuf_printf(&b, "\"actors\": [");
-    for (int i = 0; i < f->n_actors; i++) {
-        const actor_figures *a = &f->actors[i];
-        strbuf_printf(&b, "%s{\"id\": ", i ? ", " : "");
-        str(&b, a->id);
-        strbuf_printf(&b, ", \"host\": ");
-        str(&b, a->host);
-        strbuf_printf(&b, ", \"pid\": %u, \"role\": \"%s\", \"n_envs\": %d, "
-                "\"incarnation\": \"%016llx\", \"steps\": %llu, ",
-            a->pid, a->eval ? "eval" : "actor", a->n_envs,
-            (unsigned long long)a->incarnation,
-            (unsigned long long)a->steps);
-        num(&b, "steps_per_s", a->steps_per_s);
-        strbuf_printf(&b, "\"param_version\": %llu, \"param_lag\": %llu, "
-                "\"credit\": %lld, ",
-            (unsigned long long)a->param_version,
-            (unsigned long long)a->param_lag, (long long)a->credit);
-        strbuf_printf(&b, "\"snapshots_timed\": %llu, ",
-                      (unsigned long long)a->lat_n);
-        num(&b, "snapshot_latency_ms", a->lat_last_ms);
-        num(&b, "snapshot_latency_mean_ms", a->lat_mean_ms);
-        num(&b, "snapshot_latency_max_ms", a->lat_max_ms);
-        strbuf_printf(&b, "\"refused_msgs\": %llu, \"refused_rows\": %llu, ",
-                      (unsigned long long)a->refused_msgs,
-                      (unsigned long long)a->refused_rows);
-        strbuf_printf(&b, "\"last_seen_s\": %.3f}", a->last_seen_s);
-    }
-    strbuf_printf(&b, "], ");
-
-    strbuf_printf(&b, "\"episodes\": %llu, \"recent_returns\": [",
-                  (unsigned long long)f->episodes);
+    put(o, "episodes", count(f->episodes));
+    json_t *recent = made(json_array());
     for (int i = 0; i < f->n_recent; i++)
-        strbuf_printf(&b, "%s%.6g", i ? ", " : "", f->recent[i]);
-    strbuf_printf(&b, "], ");
-    num(&b, "recent_return_mean", f->recent_mean);
+        push(recent, num(f->recent[i]));
+    put(o, "recent_returns", recent);
+    put(o, "recent_return_mean", num(f->recent_mean));
 
-    strbuf_printf(&b, "\"eval\": ");
+    json_t *ev = json_null();
     if (f->eval_n > 0) {
-        strbuf_printf(&b, "{");
-        num(&b, "mean_return", f->eval_mean);
-        strbuf_printf(&b, "\"episodes\": %d, \"param_version\": %llu}, ",
-            f->eval_n, (unsigned long long)f->eval_version);
-    } else {
-        strbuf_printf(&b, "null, ");
+        ev = made(json_object());
+        put(ev, "mean_return", num(f->eval_mean));
+        put(ev, "episodes", json_integer(f->eval_n));
+        put(ev, "param_version", count(f->eval_version));
     }
+    put(o, "eval", ev);
 
-    strbuf_printf(&b, "\"losses\": {");
-    num(&b, "q", f->q_loss);
-    num(&b, "pi", f->pi_loss);
-    num(&b, "logp", f->logp);
-    b.len -= 2;
-    strbuf_printf(&b, "}, ");
-    num(&b, "alpha", f->alpha);
-    num(&b, "hd_dist", f->hd_dist);
-    num(&b, "gate", f->gate);
-    num(&b, "q_mean", f->q_mean);
+    json_t *losses = made(json_object());
+    put(losses, "q", num(f->q_loss));
+    put(losses, "pi", num(f->pi_loss));
+    put(losses, "logp", num(f->logp));
+    put(o, "losses", losses);
+    put(o, "alpha", num(f->alpha));
+    put(o, "hd_dist", num(f->hd_dist));
+    put(o, "gate", num(f->gate));
+    put(o, "q_mean", num(f->q_mean));
 
-    strbuf_printf(&b, "\"rejected\": {");
+    json_t *rejected = made(json_object());
     uint64_t total = 0;
     for (int r = 1; r < WIRE_REJECT_COUNT; r++) {
-        strbuf_printf(&b, "%s\"%s\": %llu", r > 1 ? ", " : "",
-            wire_reject_name((wire_reject)r),
-            (unsigned long long)f->rejected[r]);
+        put(rejected, wire_reject_name((wire_reject)r), count(f->rejected[r]));
         total += f->rejected[r];
     }
-    strbuf_printf(&b, "}, \"rejected_total\": %llu, ",
-                  (unsigned long long)total);
-    strbuf_printf(&b, "\"guards\": {");
+    put(o, "rejected", rejected);
+    put(o, "rejected_total", count(total));
+    json_t *guards = made(json_object());
     for (int g = 0; g < FIGURES_GUARDS; g++)
-        strbuf_printf(&b, "%s\"%s\": %llu", g ? ", " : "",
-                      figures_guard_name(g),
-                      (unsigned long long)f->guards[g]);
-    strbuf_printf(&b, "}, \"rollbacks_in_a_row\": %d, ", f->rollbacks_in_a_row);
-    strbuf_printf(&b, "\"last_checkpoint\": ");
+        put(guards, figures_guard_name(g), count(f->guards[g]));
+    put(o, "guards", guards);
+    put(o, "rollbacks_in_a_row", json_integer(f->rollbacks_in_a_row));
+
+    json_t *ck = json_null();
     if (f->last_ckpt[0]) {
-        strbuf_printf(&b, "{\"path\": ");
-        str(&b, f->last_ckpt);
-        strbuf_printf(&b, ", \"updates\": %ld, \"age_s\": %.3f}, ",
-                      f->last_ckpt_updates, f->last_ckpt_age_s);
-    } else {
-        strbuf_printf(&b, "null, ");
+        ck = made(json_object());
+        put(ck, "path", str(f->last_ckpt));
+        put(ck, "updates", json_integer(f->last_ckpt_updates));
+        put(ck, "age_s", num(f->last_ckpt_age_s));
     }
-    strbuf_printf(&b, "\"resumed_from\": ");
-    if (f->resumed_from[0])
-        str(&b, f->resumed_from);
-    else
-        strbuf_printf(&b, "null");
-    strbuf_printf(&b, ", ");
-    strbuf_printf(&b, "\"refused\": %llu, \"unknown_sender\": %llu, "
-            "\"status_requests\": %llu, \"curve\": %s, \"refused_keys\": %llu}",
-        (unsigned long long)f->refused, (unsigned long long)f->unknown_sender,
-        (unsigned long long)f->status_requests, f->curve ? "true" : "false",
-        (unsigned long long)f->refused_keys);
-    return b.p;
+    put(o, "last_checkpoint", ck);
+    put(o, "resumed_from", f->resumed_from[0] ? str(f->resumed_from)
+                                              : json_null());
+    put(o, "refused", count(f->refused));
+    put(o, "unknown_sender", count(f->unknown_sender));
+    put(o, "status_requests", count(f->status_requests));
+    put(o, "curve", json_boolean(f->curve));
+    put(o, "refused_keys", count(f->refused_keys));
+    return dump(o);
+}
+
+char *figures_error_json(const char *reason)
+{
+    json_t *o = made(json_object());
+    put(o, "error", str(reason));
+    put(o, "rejected", json_true());
+    return dump(o);
 }

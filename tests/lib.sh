@@ -73,3 +73,28 @@ wait_until() {
     done
     return 1
 }
+
+# csv_cols FILE NAME...: the columns NAME... of progress.csv FILE, found by
+# header name (docs/status.md, "progress.csv": names are the contract, not
+# the order; an older file's recent_return is episode_return), one line per
+# row, header dropped, cells joined by ','. Exit 1 with the missing name.
+csv_cols() {
+    local file=$1
+    shift
+    awk -F, -v want="$*" '
+        NR == 1 {
+            for (i = 1; i <= NF; i++) c[$i == "recent_return" ? "episode_return" : $i] = i
+            k = split(want, w, " ")
+            for (j = 1; j <= k; j++)
+                if (!(w[j] in c)) { print FILENAME ": no column " w[j] > "/dev/stderr"; exit 1 }
+            next
+        }
+        { s = $c[w[1]]; for (j = 2; j <= k; j++) s = s "," $c[w[j]]; print s }' "$file"
+}
+
+# progress_header SRC: docs/status.md's progress.csv columns, in order,
+# joined by ',' (the header every writer of progress.csv must write).
+progress_header() {
+    sed -n '/^## progress.csv$/,/^## /s/^| `\([a-z_]*\)` |.*/\1/p' "$1/docs/status.md" |
+        paste -sd, -
+}

@@ -35,7 +35,8 @@ if [ "$PART" = learn ]; then
         --out ip >ip.out 2>ip.err ||
         { echo "FAIL: train: $(cat ip.err)" >&2; exit 1; }
     echo "evaluation curve (env_steps, eval_return):"
-    awk -F, 'NR > 1 && $4 != "" { print "  " $1, $4 }' ip/progress.csv
+    csv_cols ip/progress.csv env_steps eval_return |
+        awk -F, '$2 != "" { print "  " $1, $2 }'
     best=""
     for ck in ip/checkpoint-*.ckpt; do
         got=$("$EVAL" "$ck" --episodes 10 --seed 123 2>&1)

@@ -15,13 +15,17 @@
 # - refusals: other network sizes, other environment, no checkpoint at all;
 # - a checkpoint without the replay: the log says the buffer restarts empty;
 # - SIGINT and SIGTERM: exit 130 with a checkpoint (no temporary file left),
-#   and the run resumes from it.
+#   and the run resumes from it;
+# - an older build's progress.csv (hpo-train's 14 columns): the resume
+#   rewrites it into docs/status.md's columns, its rows up to the checkpoint
+#   kept cell for cell, and the run continues byte-identical.
 set -uo pipefail
 
 BIN=$(realpath "${1:?usage: test_resume.sh HPO_TRAIN}")
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_resume.XXXXXX")
 trap 'kill "$bgpid" 2>/dev/null; rm -rf "$WORK"' EXIT
 bgpid=
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 export OPENBLAS_NUM_THREADS=1
 
 . "$(dirname "$0")/lib.sh"
@@ -42,9 +46,10 @@ must_run b "${F[@]}" --checkpoint-replay --steps 800 --out b \
     --checkpoint-every 200 --keep 2
 cp -r a a2
 cp -r a a3
+cp -r a a4
 sleep 1.2 # a resume's wall_s continues the run's, not the restart's clock
 must_run a_resume --resume a --steps 800
-/usr/bin/python3 - a/progress.csv <<'EOF' && ok "wall_s and updates_per_s continue across the resume" || fail "clocks after resume: $(cut -d, -f1,2,13,14 a/progress.csv)"
+/usr/bin/python3 - a/progress.csv <<'EOF' && ok "wall_s and updates_per_s continue across the resume" || fail "clocks after resume: $(csv_cols a/progress.csv env_steps updates updates_per_s wall_s)"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 before = [r for r in rows if int(r["env_steps"]) <= 400]
@@ -64,12 +69,30 @@ same "resumed vs uninterrupted: checkpoint-600.ckpt (Adam, RNGs, replay, counter
     a/checkpoint-600.ckpt b/checkpoint-600.ckpt
 # training episodes (steps, updates, return) identical; a has one more
 # evaluation row, at 400
-if cmp -s <(awk -F, '$3 != ""' a/progress.csv | cut -d, -f1-3) \
-    <(awk -F, '$3 != ""' b/progress.csv | cut -d, -f1-3); then
+if cmp -s <(csv_cols a/progress.csv env_steps updates episode_return | awk -F, '$3 != ""') \
+    <(csv_cols b/progress.csv env_steps updates episode_return | awk -F, '$3 != ""'); then
     ok "resumed vs uninterrupted: training episode returns"
 else
     fail "episode rows differ"
 fi
+
+# ---- an older build's progress.csv ----
+# a4 is a at 400 steps; its progress.csv as hpo-train wrote it before the
+# one schema: 14 columns, episode_return third
+OLD="env_steps updates episode_return eval_return eval_std q_loss pi_loss alpha logp hd_dist gate q_mean updates_per_s wall_s"
+{ echo "${OLD// /,}"; csv_cols a4/progress.csv $OLD; } >a4/old.csv
+mv a4/old.csv a4/progress.csv
+rows_before=$(tail -n +2 a4/progress.csv)
+must_run a4_resume --resume a4 --steps 800
+if [ "$(head -1 a4/progress.csv)" = "$(progress_header "$SRC")" ] &&
+    [ "$(csv_cols a4/progress.csv $OLD | head -n "$(echo "$rows_before" | wc -l)")" = "$rows_before" ] &&
+    cmp -s <(csv_cols a4/progress.csv env_steps updates episode_return | awk -F, '$3 != ""') \
+        <(csv_cols b/progress.csv env_steps updates episode_return | awk -F, '$3 != ""'); then
+    ok "an older build's 14-column progress.csv: rewritten into today's columns, its rows kept, the episodes continue"
+else
+    fail "older progress.csv after resume: $(head -3 a4/progress.csv)"
+fi
+same "resumed over an older progress.csv: weights.bin" a4/weights.bin b/weights.bin
 
 # ---- periodic checkpoints and rotation ----
 if [ "$(cd b && ls checkpoint-*.ckpt | tr '\n' ' ')" = "checkpoint-400.ckpt checkpoint-600.ckpt " ]; then
@@ -145,13 +168,14 @@ d=d$sig
 "$BIN" "${F[@]}" --steps 1000000 --out $d >$d.out 2>$d.err &
 bgpid=$!
 for _ in $(seq 200); do
-    [ "$(awk -F, 'NR > 1 && $2 > 0' $d/progress.csv 2>/dev/null | wc -l)" -gt 0 ] && break
+    [ "$(csv_cols $d/progress.csv updates 2>/dev/null | awk '$1 > 0' | wc -l)" -gt 0 ] && break
     sleep 0.1
 done
 kill -$sig "$bgpid"
 wait "$bgpid"
 rc=$?
 bgpid=
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 n=$(ls $d/checkpoint-*.ckpt 2>/dev/null | wc -l)
 tmps=$(ls $d | grep -c tmp)
 at=$(sed -n 's/.*interrupted at step \([0-9]*\).*/\1/p' $d.err)
@@ -164,8 +188,8 @@ if [ "$rc" -eq 130 ] && [ "$n" -eq 1 ] && [ "$tmps" -eq 0 ] && [ -n "$at" ]; the
     else
         fail "resume after SIG$sig: $(cat ${d}_resume.err ${d}_resume.out)"
     fi
-    if awk -F, 'NR > 1 { if ($1 < prev) bad = 1; prev = $1 } END { exit bad }' $d/progress.csv &&
-        [ "$(head -1 $d/progress.csv | cut -c 1-9)" = env_steps ]; then
+    if csv_cols $d/progress.csv env_steps | awk '{ if ($1 < prev) bad = 1; prev = $1 } END { exit bad }' &&
+        [ "$(head -1 $d/progress.csv)" = "$(progress_header "$SRC")" ]; then
         ok "progress.csv continues"
     else
         fail "progress.csv after resume"

@@ -70,7 +70,7 @@ grep -q '^tau = 0.00999' g/Pendulum/sac-c-tau=0.01-s2/config &&
     grep -q '^seed = 2' g/Pendulum/sac-c-tau=0.01-s2/config &&
     grep -q '^batch = 32' g/Pendulum/sac-c-tau=0.01-s2/config &&
     ok "a cell's config has its settings" || fail "cell config"
-n_done=$(for d in g/Pendulum/*; do tail -1 "$d/progress.csv" | cut -d, -f1; done | grep -cx 400)
+n_done=$(for d in g/Pendulum/*; do csv_cols "$d/progress.csv" env_steps | tail -1; done | grep -cx 400)
 [ "$n_done" -eq 8 ] && ok "every cell ran to 400 steps" || fail "$n_done cells at 400"
 before=$(find g -type f -newer g/grid.json | wc -l)
 "$SWEEP" --out g "${Gs[@]}" --set tau=0.005 >g2.out 2>g2.err
@@ -110,7 +110,7 @@ ran=$(cd o && for d in Pendulum/*; do [ -f "$d/progress.csv" ] && echo "$d"; don
     ok "--only matching nothing: exit 2 with the cell names' form" || fail "--only none: $(cat o2.err)"
 sac_mtime=$(stat -c %.9Y o/Pendulum/sac-c-s1/progress.csv)
 "$SWEEP" --out o "${Gs[@]}" >o3.out 2>o3.err || fail "rest of --only grid: $(cat o3.err)"
-n_done=$(for d in o/Pendulum/*; do tail -1 "$d/progress.csv" | cut -d, -f1; done | grep -cx 400)
+n_done=$(for d in o/Pendulum/*; do csv_cols "$d/progress.csv" env_steps | tail -1; done | grep -cx 400)
 [ "$n_done" -eq 4 ] && [ "$(stat -c %.9Y o/Pendulum/sac-c-s1/progress.csv)" = "$sac_mtime" ] &&
     ok "--only: the full command then ran the rest, not the finished cells again" ||
     fail "after --only: $n_done cells at 400: $(cat o3.err)"
@@ -150,7 +150,7 @@ kill -9 -- "-$pid"
 wait "$pid" 2>/dev/null
 sleep 0.2
 unfinished=$(for d in b/Pendulum/*; do
-    tail -1 "$d/progress.csv" 2>/dev/null | grep -q '^1600,' || echo "$d"; done | wc -l)
+    csv_cols "$d/progress.csv" env_steps 2>/dev/null | tail -1 | grep -qx 1600 || echo "$d"; done | wc -l)
 [ "$unfinished" -gt 0 ] && ok "killed mid-sweep ($unfinished runs unfinished)" ||
     fail "the sweep finished before it was killed: the test proves nothing"
 pgrep -f "hpo-train.*$WORK/b" >/dev/null && fail "runs outlived kill -9 of their group"
@@ -189,8 +189,9 @@ else
     fail "tables differ: $(cat diff.txt)"
 fi
 for d in b/Pendulum/*; do
-    awk -F, 'NR > 1 && $1 < prev { bad = 1 } NR > 1 { prev = $1 } END { exit bad }' \
-        "$d/progress.csv" || fail "$d/progress.csv: env_steps go back"
+    csv_cols "$d/progress.csv" env_steps |
+        awk '$1 < prev { bad = 1 } { prev = $1 } END { exit bad }' ||
+        fail "$d/progress.csv: env_steps go back"
 done
 
 # --jobs 2: two runs overlapped (each log's start stamp before another's end)
@@ -254,7 +255,7 @@ if [ -n "$ENV_LIB" ]; then
         ok "torch: hpo cells skipped with a note" || fail "torch skip note: $(cat t.err)"
     [ "$(ls t/Pendulum | tr '\n' ' ')" = "hpo-c-s1 sac-c-s1 sac-torch-s1 " ] &&
         grep -q '^impl = torch' t/Pendulum/sac-torch-s1/config &&
-        tail -1 t/Pendulum/sac-torch-s1/progress.csv | grep -q '^600,' &&
+        csv_cols t/Pendulum/sac-torch-s1/progress.csv env_steps | tail -1 | grep -qx 600 &&
         ok "torch: its cell ran bench/torch_sac.py to the end" ||
         fail "torch cells: $(ls t/Pendulum; tail -3 t/Pendulum/sac-torch-s1/log)"
     "$SWEEP" report t --no-png >t.md 2>t.rep.err || fail "report t: $(cat t.rep.err)"

@@ -56,14 +56,17 @@ expect() {
         fail "$name: exit $rc (want $code), stderr: $(cat "$WORK/$name.err")"
     fi
 }
-# progress.csv checks: env steps never decrease, no row twice, each row is
-# an episode (column 3) or an evaluation (column 4), 14 cells
+# progress.csv checks (columns by header name): every row as many cells as
+# the header, no row twice, env steps never decrease, each row is an episode
+# (episode_return) or an evaluation (eval_return)
 csv_sane() { # csv_sane WHAT FILE LAST_STEPS
-    if awk -F, -v last="$3" '
-        NR == 1 { next }
-        NF != 14 || $1 < prev || seen[$0]++ || ($3 == "") == ($4 == "") { bad = 1 }
+    local n
+    n=$(head -1 "$2" | awk -F, '{ print NF }')
+    if [ "$(awk -F, -v n="$n" 'NR > 1 && (NF != n || seen[$0]++)' "$2" | wc -l)" -eq 0 ] &&
+        csv_cols "$2" env_steps episode_return eval_return | awk -F, -v last="$3" '
+        $1 < prev || ($2 == "") == ($3 == "") { bad = 1 }
         { prev = $1 }
-        END { exit bad || prev != last || NR < 3 }' "$2"; then
+        END { exit bad || prev != last || NR < 2 }'; then
         ok "$1: progress.csv monotone, no duplicate, ends at $3"
     else
         fail "$1: progress.csv not sane: $(cat "$2")"
@@ -79,9 +82,8 @@ if [ "$PART" = learn ]; then
     must_trun learn --env Pendulum --mode sac --seed 1 --steps 6000 \
         --learning-starts 1000 --pi-hidden 128 --q-hidden 128 \
         --eval-every 1000 --eval-episodes 5 --out learn
-    best=$(awk -F, 'NR > 1 && $4 != "" { print $4 }' learn/progress.csv |
-        sort -g | tail -1)
-    first=$(awk -F, 'NR > 1 && $4 != "" { print $4; exit }' learn/progress.csv)
+    best=$(csv_cols learn/progress.csv eval_return | grep . | sort -g | tail -1)
+    first=$(csv_cols learn/progress.csv eval_return | grep . | head -1)
     if awk -v b="$best" 'BEGIN { exit !(b >= -300) }'; then
         ok "learn: best evaluation $best >= -300 (first $first)"
     else
@@ -106,8 +108,10 @@ else
     fail "header: $(head -1 t/progress.csv)"
 fi
 # the same rows: env steps, updates and which cells are filled
-shape() { awk -F, 'NR > 1 { s = $1 "," $2; for (i = 3; i <= NF; i++)
-    s = s "," ($i == "" ? "-" : "x"); print s }' "$1"; }
+shape() { awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    { s = $c["env_steps"] "," $c["updates"]; for (i = 1; i <= NF; i++)
+        if (i != c["env_steps"] && i != c["updates"]) s = s "," ($i == "" ? "-" : "x")
+      print s }' "$1"; }
 if cmp -s <(shape h/progress.csv) <(shape t/progress.csv); then
     ok "progress.csv rows: hpo-train's steps, updates and empty cells"
 else
@@ -157,8 +161,8 @@ then
 else
     fail "resumed run's networks differ from the uninterrupted run's"
 fi
-if cmp -s <(awk -F, '$3 != ""' a/progress.csv | cut -d, -f1-3) \
-    <(awk -F, '$3 != ""' b/progress.csv | cut -d, -f1-3); then
+if cmp -s <(csv_cols a/progress.csv env_steps updates episode_return | awk -F, '$3 != ""') \
+    <(csv_cols b/progress.csv env_steps updates episode_return | awk -F, '$3 != ""'); then
     ok "resumed vs uninterrupted: training episode returns"
 else
     fail "episode rows differ"
@@ -177,7 +181,7 @@ done
 sleep 0.3
 if kill -9 "$bgpid" 2>/dev/null; then
     wait "$bgpid" 2>/dev/null
-    ok "killed with SIGKILL at $(tail -1 k/progress.csv | cut -d, -f1) steps"
+    ok "killed with SIGKILL at $(csv_cols k/progress.csv env_steps | tail -1) steps"
 else
     fail "the run ended before it could be killed: $(cat k.err)"
 fi

@@ -57,7 +57,7 @@ last_value() {
 
 TINY=(--env Pendulum --steps 600 --learning-starts 200 --batch 32
       --pi-hidden 32 --q-hidden 32 --eval-every 0 --eval-episodes 2)
-HEADER="env_steps,updates,episode_return,eval_return,eval_std,q_loss,pi_loss,alpha,logp,hd_dist,gate,q_mean,updates_per_s,wall_s"
+HEADER=$(progress_header "$SRC")   # docs/status.md's progress.csv columns
 
 basic() {
     # ---- determinism ----
@@ -76,8 +76,9 @@ basic() {
         fail "other seed: weights.bin identical or missing"
     fi
     # everything but the timing columns is reproducible too
-    if cmp -s <(cut -d, -f1-12 "$WORK/a/progress.csv") \
-        <(cut -d, -f1-12 "$WORK/b/progress.csv"); then
+    local same="env_steps updates episode_return eval_return eval_std q_loss pi_loss alpha logp hd_dist gate q_mean replay_size episodes"
+    if cmp -s <(csv_cols "$WORK/a/progress.csv" $same) \
+        <(csv_cols "$WORK/b/progress.csv" $same); then
         ok "same seed: identical progress.csv (timing columns aside)"
     else
         fail "same seed: progress.csv differ"
@@ -100,12 +101,14 @@ basic() {
     # Pendulum episodes are 200 steps: 3 episode rows and the final evaluation
     local rows episodes evals bad
     rows=$(($(wc -l <"$csv") - 1))
-    episodes=$(awk -F, 'NR > 1 && $3 != ""' "$csv" | wc -l)
-    evals=$(awk -F, 'NR > 1 && $4 != ""' "$csv" | wc -l)
-    bad=$(awk -F, 'NR > 1 && NF != 14' "$csv" | wc -l)
+    episodes=$(csv_cols "$csv" episode_return | grep -c .)
+    evals=$(csv_cols "$csv" eval_return | grep -c .)
+    local ncols
+    ncols=$(head -1 "$csv" | awk -F, '{ print NF }')
+    bad=$(awk -F, -v n="$ncols" 'NR > 1 && NF != n' "$csv" | wc -l)
     if [ "$rows" -eq 4 ] && [ "$episodes" -eq 3 ] && [ "$evals" -eq 1 ] &&
         [ "$bad" -eq 0 ]; then
-        ok "progress.csv: 3 episode rows, 1 evaluation row, 14 cells each"
+        ok "progress.csv: 3 episode rows, 1 evaluation row, $ncols cells each"
     else
         fail "progress.csv: $rows rows ($episodes episodes, $evals evaluations, $bad malformed)"
         cat "$csv" >&2
@@ -219,9 +222,11 @@ learn() {
         return
     fi
     echo "$mode evaluation curve (env_steps, eval_return, eval_std, wall_s):"
-    awk -F, 'NR > 1 && $4 != "" { print "  " $1, $4, $5, $14 }' "$out/progress.csv"
+    csv_cols "$out/progress.csv" env_steps eval_return eval_std wall_s |
+        awk -F, '$2 != "" { print "  " $1, $2, $3, $4 }'
     local med
-    med=$(awk -F, 'NR > 1 && $4 != "" && $1 > 5000 { print $4 }' "$out/progress.csv" |
+    med=$(csv_cols "$out/progress.csv" env_steps eval_return |
+        awk -F, '$2 != "" && $1 > 5000 { print $2 }' |
         sort -g | awk '{ v[NR] = $1 } END { if (NR == 5) print v[3] }')
     if [ -z "$med" ]; then
         fail "$mode: not five evaluations between 6k and 10k steps"

@@ -5,9 +5,11 @@
  *
  * Sends a StatusRequest on a REQ socket to HOST:P+2 (P defaults to 5550) and
  * prints the JSON reply (docs/status.md) raw with --json, as a table
- * otherwise. The table reads the reply with a small JSON reader: only the
- * shapes the learner writes (objects, arrays, strings without escapes beyond
- * \" and \\, numbers, null, true, false).
+ * otherwise. The reply is untrusted: it is read whole by jansson (the
+ * library the learner writes it with) and refused unless it is one JSON
+ * object, at most REPLY_MAX bytes; every value is checked for its type
+ * before use, and strings reach the terminal cut to their column and with
+ * non-printable bytes as '?'.
  *
  * Exit status: 0 answered, 1 no answer within the timeout (or an error
  * object), 2 bad command line.
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <zmq.h>
 
 #include "config.h"
@@ -28,170 +31,47 @@
 #include "wire.h"
 
 #define PROG "hpo-status"
-#define REPLY_MAX (1 << 22)
+/* The largest reply read: a learner's full reply is at most 256 actor rows
+ * of under 1 KB each (id 64, host 256 bytes, numbers) plus two 4 KB paths,
+ * so 1 MiB holds it with room; a larger one is cut at the socket. */
+#define REPLY_MAX (1 << 20)
+#define SHOWN_MAX 256       /* actor rows and rejected reasons printed */
 
-// ---- a small JSON reader ----
+// ---- reading the reply (jansson; every value checked for its type) ----
 
-enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-
-typedef struct jv {
-    int kind;
-    double num;
-    char *str;              /* J_STR; key of a member */
-    char *key;              /* member name when inside an object */
-    struct jv *kids;        /* J_ARR, J_OBJ */
-    int n;
-} jv;
-
-typedef struct jp {
-    const char *s;
-    int err;
-} jp;
-
-static void ws(jp *p)
+/* o[key] as a number (a JSON number or boolean); NAN when o is no object,
+ * the key is absent, or the value is null or of another type. */
+static double jnum(const json_t *o, const char *key)
 {
-    while (*p->s == ' ' || *p->s == '\n' || *p->s == '\t' || *p->s == '\r')
-        p->s++;
+    const json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+    if (json_is_number(v))
+        return json_number_value(v);
+    if (json_is_boolean(v))
+        return json_is_true(v);
+    return NAN;
 }
 
-static char *jstring(jp *p)
+/* Copy of s into buf (size n, n >= 2) with every byte outside printable
+ * ASCII as '?' and at most n - 1 bytes: a reply's strings reach the
+ * terminal, and the reply is untrusted. */
+static const char *clean(char *buf, size_t n, const char *s, size_t len)
 {
-    if (*p->s != '"') {
-        p->err = 1;
-        return xstrdup("");
+    size_t i = 0;
+    for (; i < len && i + 1 < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
     }
-    p->s++;
-    size_t cap = 16, n = 0;
-    char *out = xmalloc(cap);
-    while (*p->s && *p->s != '"') {
-        char c = *p->s++;
-        if (c == '\\' && *p->s) {
-            c = *p->s++;
-            if (c == 'u') { /* keep it simple: \u00XX */
-                unsigned v = 0;
-                for (int i = 0; i < 4 && *p->s; i++, p->s++)
-                    v = v * 16 + (unsigned)(*p->s <= '9' ? *p->s - '0'
-                                                         : (*p->s | 32) - 'a' + 10);
-                c = (char)(v < 128 ? v : '?');
-            } else if (c == 'n') {
-                c = '\n';
-            }
-        }
-        if (n + 2 > cap)
-            out = xrealloc(out, cap *= 2);
-        out[n++] = c;
-    }
-    if (*p->s != '"')
-        p->err = 1;
-    else
-        p->s++;
-    out[n] = '\0';
-    return out;
+    buf[i] = '\0';
+    return buf;
 }
 
-static void jparse(jp *p, jv *v, int depth)
+/* o[key] as a string, cleaned into buf; "-" when absent or not a string. */
+static const char *jstr(char *buf, size_t n, const json_t *o, const char *key)
 {
-    memset(v, 0, sizeof *v);
-    ws(p);
-    if (depth > 32) {
-        p->err = 1;
-        return;
-    }
-    char c = *p->s;
-    if (c == '{' || c == '[') {
-        v->kind = c == '{' ? J_OBJ : J_ARR;
-        p->s++;
-        int cap = 0;
-        ws(p);
-        if (*p->s == (c == '{' ? '}' : ']')) {
-            p->s++;
-            return;
-        }
-        while (!p->err) {
-            if (v->n == cap) {
-                cap = cap ? 2 * cap : 8;
-                v->kids = xrealloc(v->kids, (size_t)cap * sizeof *v->kids);
-            }
-            char *key = NULL;
-            if (v->kind == J_OBJ) {
-                ws(p);
-                key = jstring(p);
-                ws(p);
-                if (*p->s != ':')
-                    p->err = 1;
-                else
-                    p->s++;
-            }
-            jparse(p, &v->kids[v->n], depth + 1);
-            v->kids[v->n++].key = key;
-            ws(p);
-            if (*p->s == ',') {
-                p->s++;
-                continue;
-            }
-            if (*p->s == (c == '{' ? '}' : ']')) {
-                p->s++;
-                return;
-            }
-            p->err = 1;
-        }
-        return;
-    }
-    if (c == '"') {
-        v->kind = J_STR;
-        v->str = jstring(p);
-        return;
-    }
-    if (!strncmp(p->s, "null", 4)) {
-        v->kind = J_NULL;
-        p->s += 4;
-    } else if (!strncmp(p->s, "true", 4)) {
-        v->kind = J_BOOL;
-        v->num = 1;
-        p->s += 4;
-    } else if (!strncmp(p->s, "false", 5)) {
-        v->kind = J_BOOL;
-        p->s += 5;
-    } else {
-        char *end;
-        v->kind = J_NUM;
-        v->num = strtod(p->s, &end);
-        if (end == p->s)
-            p->err = 1;
-        p->s = end;
-    }
-}
-
-static void jfree(jv *v)
-{
-    for (int i = 0; i < v->n; i++) {
-        free(v->kids[i].key);
-        jfree(&v->kids[i]);
-    }
-    free(v->kids);
-    free(v->str);
-}
-
-static const jv *jget(const jv *o, const char *key)
-{
-    if (!o || o->kind != J_OBJ)
-        return NULL;
-    for (int i = 0; i < o->n; i++)
-        if (o->kids[i].key && !strcmp(o->kids[i].key, key))
-            return &o->kids[i];
-    return NULL;
-}
-
-static double jnum(const jv *o, const char *key)
-{
-    const jv *v = jget(o, key);
-    return v && (v->kind == J_NUM || v->kind == J_BOOL) ? v->num : NAN;
-}
-
-static const char *jstr(const jv *o, const char *key)
-{
-    const jv *v = jget(o, key);
-    return v && v->kind == J_STR ? v->str : "-";
+    const json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+    if (!json_is_string(v))
+        return "-";
+    return clean(buf, n, json_string_value(v), json_string_length(v));
 }
 
 // ---- printing ----
@@ -204,11 +84,27 @@ static void fnum(char *buf, size_t n, double v, const char *fmt)
         snprintf(buf, n, fmt, v);
 }
 
-static void table(const jv *r, FILE *f)
+/* o[key] if it is an object, else NULL. */
+static const json_t *jobj(const json_t *o, const char *key)
 {
-    char a[64], b[64], c[64], d[64];
-    fprintf(f, "run %s  (%s, %s)  up %.0f s\n", jstr(r, "run_id"),
-            jstr(r, "env"), jstr(r, "mode"), jnum(r, "uptime_s"));
+    const json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+    return json_is_object(v) ? v : NULL;
+}
+
+/* o[key] if it is an array, else NULL. */
+static const json_t *jarr(const json_t *o, const char *key)
+{
+    const json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+    return json_is_array(v) ? v : NULL;
+}
+
+static void table(const json_t *r, FILE *f)
+{
+    char a[64], b[64], c[64], d[64], s1[WIRE_NAME_MAX], s2[WIRE_NAME_MAX],
+        s3[16];
+    fprintf(f, "run %s  (%s, %s)  up %.0f s\n",
+            jstr(s1, sizeof s1, r, "run_id"), jstr(s2, sizeof s2, r, "env"),
+            jstr(s3, sizeof s3, r, "mode"), jnum(r, "uptime_s"));
     fnum(a, sizeof a, jnum(r, "steps_per_s"), "%.0f");
     fnum(b, sizeof b, jnum(r, "updates_per_s"), "%.0f");
     fprintf(f, "env steps %.0f (%s/s)   updates %.0f (%s/s)\n",
@@ -220,76 +116,85 @@ static void table(const jv *r, FILE *f)
             a, b, jnum(r, "replay_ratio_target"), jnum(r, "replay_size"),
             jnum(r, "replay_capacity"), jnum(r, "param_version"));
     fnum(a, sizeof a, jnum(r, "recent_return_mean"), "%.1f");
-    const jv *ev = jget(r, "eval");
+    const json_t *ev = jobj(r, "eval");
     fnum(b, sizeof b, jnum(ev, "mean_return"), "%.1f");
     fprintf(f, "episodes %.0f   recent return %s   eval %s",
             jnum(r, "episodes"), a, b);
-    if (ev && ev->kind == J_OBJ)
+    if (ev)
         fprintf(f, " (v%.0f, %.0f episodes)", jnum(ev, "param_version"),
                 jnum(ev, "episodes"));
     fputc('\n', f);
-    const jv *lo = jget(r, "losses");
+    const json_t *lo = jobj(r, "losses");
     fnum(a, sizeof a, jnum(lo, "q"), "%.4g");
     fnum(b, sizeof b, jnum(lo, "pi"), "%.4g");
     fnum(c, sizeof c, jnum(r, "hd_dist"), "%.4f");
     fnum(d, sizeof d, jnum(r, "gate"), "%.4f");
     fprintf(f, "q loss %s   pi loss %s   alpha %.4g   ||aK-a0|| %s   gate %s\n",
             a, b, jnum(r, "alpha"), c, d);
-    const jv *rej = jget(r, "rejected");
+    const json_t *rej = jobj(r, "rejected");
     fprintf(f, "rejected %.0f", jnum(r, "rejected_total"));
-    if (rej && rej->kind == J_OBJ) {
-        const char *sep = " (";
-        for (int i = 0; i < rej->n; i++)
-            if (rej->kids[i].num > 0) {
-                fprintf(f, "%s%s %.0f", sep, rej->kids[i].key,
-                        rej->kids[i].num);
-                sep = ", ";
-            }
-        if (strcmp(sep, " ("))
-            fputc(')', f);
+    const char *key;
+    const json_t *v;
+    const char *sep = " (";
+    int shown = 0;
+    json_object_foreach((json_t *)rej, key, v) {
+        if (shown++ == SHOWN_MAX)
+            break;
+        if (json_is_number(v) && json_number_value(v) > 0) {
+            fprintf(f, "%s%s %.0f", sep,
+                    clean(s1, sizeof s1, key, strlen(key)),
+                    json_number_value(v));
+            sep = ", ";
+        }
     }
+    if (strcmp(sep, " ("))
+        fputc(')', f);
     fprintf(f, "   refused %.0f\n", jnum(r, "refused"));
 
-    const jv *act = jget(r, "actors");
-    int n = act && act->kind == J_ARR ? act->n : 0;
+    const json_t *act = jarr(r, "actors");
+    size_t n = json_array_size(act); /* 0 for NULL */
     fprintf(f, "\n%-20s %-16s %5s %6s %10s %9s %5s %9s %9s\n", "actor",
             "host", "role", "envs", "steps", "steps/s", "lag", "snap ms",
             "last seen");
-    for (int i = 0; i < n; i++) {
-        const jv *x = &act->kids[i];
-        char ms[32];
+    for (size_t i = 0; i < n && i < SHOWN_MAX; i++) {
+        const json_t *x = json_array_get(act, i);
+        char ms[32], id[21], host[17], role[6];
         fnum(a, sizeof a, jnum(x, "steps_per_s"), "%.0f");
         fnum(ms, sizeof ms, jnum(x, "snapshot_latency_mean_ms"), "%.1f");
-        fprintf(f, "%-20.20s %-16.16s %5s %6.0f %10.0f %9s %5.0f %9s %8.1fs\n",
-                jstr(x, "id"), jstr(x, "host"), jstr(x, "role"),
-                jnum(x, "n_envs"), jnum(x, "steps"), a,
-                jnum(x, "param_lag"), ms, jnum(x, "last_seen_s"));
+        fprintf(f, "%-20s %-16s %5s %6.0f %10.0f %9s %5.0f %9s %8.1fs\n",
+                jstr(id, sizeof id, x, "id"),
+                jstr(host, sizeof host, x, "host"),
+                jstr(role, sizeof role, x, "role"), jnum(x, "n_envs"),
+                jnum(x, "steps"), a, jnum(x, "param_lag"), ms,
+                jnum(x, "last_seen_s"));
     }
+    if (n > SHOWN_MAX)
+        fprintf(f, "(%zu more actors not shown)\n", n - SHOWN_MAX);
     if (!n)
         fprintf(f, "(no actors)\n");
 }
 
 /* One line: steps, updates, rates, ratio, actors, returns. */
-static void line(const jv *r, FILE *f)
+static void line(const json_t *r, FILE *f)
 {
     char a[32], b[32], c[32];
-    const jv *act = jget(r, "actors");
     fnum(a, sizeof a, jnum(r, "replay_ratio"), "%.2f");
     fnum(b, sizeof b, jnum(r, "recent_return_mean"), "%.1f");
-    fnum(c, sizeof c, jnum(jget(r, "eval"), "mean_return"), "%.1f");
+    fnum(c, sizeof c, jnum(jobj(r, "eval"), "mean_return"), "%.1f");
     fprintf(f, "%.0f steps (%.0f/s) | %.0f updates (%.0f/s) | ratio %s | "
-               "%d actors | return %s | eval %s",
+               "%zu actors | return %s | eval %s",
             jnum(r, "env_steps"), jnum(r, "steps_per_s"), jnum(r, "updates"),
-            jnum(r, "updates_per_s"), a,
-            act && act->kind == J_ARR ? act->n : 0, b, c);
+            jnum(r, "updates_per_s"), a, json_array_size(jarr(r, "actors")),
+            b, c);
 }
 
 // ---- the request ----
 
-/* One request/reply on a fresh REQ socket. Returns the reply (caller frees)
- * or NULL after the timeout. */
+/* One request/reply on a fresh REQ socket. Returns the reply, NUL-ended,
+ * its length in *n_out (at most REPLY_MAX: ZMQ_MAXMSGSIZE drops a larger one;
+ * caller frees) or NULL after the timeout. */
 static char *ask(void *ctx, const char *ep, int timeout_ms,
-                 const char *server_pub, const curve_pair *key)
+                 const char *server_pub, const curve_pair *key, size_t *n_out)
 {
     void *s = zmq_socket(ctx, ZMQ_REQ);
     char err[256];
@@ -318,6 +223,7 @@ static char *ask(void *ctx, const char *ep, int timeout_ms,
             out = xmalloc(n + 1);
             memcpy(out, zmq_msg_data(&r), n);
             out[n] = '\0';
+            *n_out = n;
         }
         zmq_msg_close(&r);
         free(buf);
@@ -434,8 +340,9 @@ int main(int argc, char **argv)
     void *ctx = zmq_ctx_new();
     int rc = 0, tty = isatty(STDOUT_FILENO);
     do {
+        size_t reply_len = 0;
         char *reply = ask(ctx, ep, timeout_ms, curve_server ? server.pub : NULL,
-                          &key);
+                          &key, &reply_len);
         if (!reply) {
             fprintf(stderr, PROG ": no answer from %s:%d (status %s) within "
                             "%d ms%s\n", host, port, ep, timeout_ms,
@@ -445,32 +352,42 @@ int main(int argc, char **argv)
             rc = 1;
             if (!watch)
                 break;
-        } else if (json) {
-            printf("%s\n", reply);
         } else {
-            jp p = {reply, 0};
-            jv v;
-            jparse(&p, &v, 0);
-            if (p.err || v.kind != J_OBJ) {
-                fprintf(stderr, PROG ": unreadable reply: %.200s\n", reply);
+            json_error_t jerr;
+            json_t *v = json_loadb(reply, reply_len, JSON_REJECT_DUPLICATES,
+                                   &jerr);
+            if (!json_is_object(v)) {
+                char shown[201];
+                fprintf(stderr, PROG ": unreadable reply from %s (%s at "
+                                "byte %d; a JSON object expected, "
+                                "docs/status.md): %s\n",
+                        ep, v ? "not an object" : jerr.text,
+                        v ? 0 : jerr.position,
+                        clean(shown, sizeof shown, reply, reply_len));
                 rc = 1;
-            } else if (jget(&v, "error")) {
+            } else if (json) {
+                /* the raw reply: jansson has read it whole as JSON, so it
+                 * holds no raw control bytes a terminal would act on */
+                fwrite(reply, 1, reply_len, stdout);
+                putchar('\n');
+            } else if (json_object_get(v, "error")) {
+                char why[WIRE_TEXT_MAX];
                 fprintf(stderr, PROG ": the learner answered an error: %s\n",
-                        jstr(&v, "error"));
+                        jstr(why, sizeof why, v, "error"));
                 rc = 1;
             } else if (one_line) {
                 if (watch && tty)
                     printf("\r\033[K");
-                line(&v, stdout);
+                line(v, stdout);
                 if (!(watch && tty))
                     printf("\n");
             } else {
                 if (watch && tty)
                     printf("\033[H\033[2J");
-                table(&v, stdout);
+                table(v, stdout);
                 rc = 0;
             }
-            jfree(&v);
+            json_decref(v);
         }
         free(reply);
         fflush(stdout);

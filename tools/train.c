@@ -30,6 +30,7 @@
 #include "env.h"
 #include "evaluate.h"
 #include "log.h"
+#include "progress.h"
 #include "replay.h"
 #include "rng.h"
 #include "sac.h"
@@ -276,18 +277,6 @@ static int save_config(const char *path, const hpo_config *c, int obs_dim,
 
 // ---- progress.csv ----
 
-static const char csv_columns[] =
-    "env_steps,updates,episode_return,eval_return,eval_std,q_loss,pi_loss,"
-    "alpha,logp,hd_dist,gate,q_mean,updates_per_s,wall_s\n";
-
-/* A number, or an empty cell for NAN. */
-static void cell(FILE *f, double v)
-{
-    if (!isnan(v))
-        fprintf(f, "%.7g", v);
-    fputc(',', f);
-}
-
 /* Mean update rate while updating (evaluation time excluded); NAN before the
  * first update. */
 static double update_rate(const trainer *tr)
@@ -297,32 +286,39 @@ static double update_rate(const trainer *tr)
 }
 
 /*
- * One row: a training episode (ep_return set, eval NAN) or an evaluation
- * (ep_return NAN). Training rows carry the mean update statistics over the
- * episode's updates; evaluation rows leave them empty. Flushed. Returns 0,
- * or -1 with a message naming the file.
+ * One row of progress.csv (progress.h): a training episode (ep_return set,
+ * eval NAN) or an evaluation (ep_return NAN). Training rows carry the mean
+ * update statistics over the episode's updates; evaluation rows leave them
+ * empty, and every row the learner's columns hpo-train has no figure for.
+ * Flushed. Returns 0, or -1 with a message naming the file.
  */
 static int csv_row(trainer *tr, double ep_return, double eval_mean,
                    double eval_std, char *err, size_t errlen)
 {
-    FILE *f = tr->csv;
     const stats_acc *a = &tr->acc;
     int stats = !isnan(ep_return) && a->n > 0;
     double n = stats ? (double)a->n : 1.0;
-    fprintf(f, "%ld,%ld,", tr->t, tr->agent->updates);
-    cell(f, ep_return);
-    cell(f, eval_mean);
-    cell(f, eval_std);
-    cell(f, stats ? a->q_loss / n : NAN);
-    cell(f, stats ? a->pi_loss / n : NAN);
-    cell(f, stats ? a->alpha / n : NAN);
-    cell(f, stats ? a->logp / n : NAN);
-    cell(f, stats ? a->hd_dist / n : NAN);
-    cell(f, stats ? a->gate / n : NAN);
-    cell(f, stats ? a->q_mean / n : NAN);
-    cell(f, update_rate(tr));
-    fprintf(f, "%.3f\n", now_s() - tr->t_start);
-    if (fflush(f) || ferror(f)) {
+    progress_row r;
+    progress_row_clear(&r);
+    r.v[PROGRESS_ENV_STEPS] = (double)tr->t;
+    r.v[PROGRESS_UPDATES] = (double)tr->agent->updates;
+    r.v[PROGRESS_EPISODE_RETURN] = ep_return;
+    r.v[PROGRESS_EVAL_RETURN] = eval_mean;
+    r.v[PROGRESS_EVAL_STD] = eval_std;
+    if (stats) {
+        r.v[PROGRESS_Q_LOSS] = a->q_loss / n;
+        r.v[PROGRESS_PI_LOSS] = a->pi_loss / n;
+        r.v[PROGRESS_ALPHA] = a->alpha / n;
+        r.v[PROGRESS_LOGP] = a->logp / n;
+        r.v[PROGRESS_HD_DIST] = a->hd_dist / n;
+        r.v[PROGRESS_GATE] = a->gate / n;
+        r.v[PROGRESS_Q_MEAN] = a->q_mean / n;
+    }
+    r.v[PROGRESS_UPDATES_PER_S] = update_rate(tr);
+    r.v[PROGRESS_WALL_S] = now_s() - tr->t_start;
+    r.v[PROGRESS_REPLAY_SIZE] = (double)replay_size(tr->rb);
+    r.v[PROGRESS_EPISODES] = (double)tr->n_episodes;
+    if (progress_write_row(tr->csv, &r)) {
         errf(err, errlen, "cannot write %s: %s", tr->csv_path,
              strerror(errno));
         return -1;
@@ -554,66 +550,16 @@ static int train(trainer *tr, char *err, size_t errlen)
 
 // ---- setup ----
 
-/* From one progress.csv row: wall_s (the last column) and the update time
- * that updates (column 2) over updates_per_s (the one before) imply. */
-static void continue_clocks(trainer *tr, const char *line)
+/* From the last progress.csv row kept at a resume: wall_s, and the update
+ * time its updates / updates_per_s imply, so that both continue. */
+static void continue_clocks(trainer *tr, const progress_row *last)
 {
-    const char *wall = strrchr(line, ',');
-    if (!wall)
-        return;
-    const char *rate = wall;
-    while (rate > line && rate[-1] != ',')
-        rate--;
-    double w = strtod(wall + 1, NULL), r = strtod(rate, NULL);
-    long updates = strtol(strchr(line, ',') + 1, NULL, 10);
+    double w = last->v[PROGRESS_WALL_S], r = last->v[PROGRESS_UPDATES_PER_S];
+    double updates = last->v[PROGRESS_UPDATES];
     if (isfinite(w) && w >= 0.0)
         tr->wall0 = w;
-    if (rate < wall && isfinite(r) && r > 0.0 && updates > 0)
-        tr->update_s = (double)updates / r;
-}
-
-/*
- * Keep the rows of progress.csv at path up to env_steps (those written
- * before the checkpoint a resume starts from) and open it for appending.
- * tr->wall0 and tr->update_s take the last kept row's wall_s and the update
- * time its updates / updates_per_s imply, so that both columns continue
- * across a resume. Returns the stream, or NULL with a message.
- */
-static FILE *csv_reopen(trainer *tr, const char *path, long env_steps,
-                        char *err, size_t errlen)
-{
-    char tmp[PATH_LEN + 8], line[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
-    if (!out) {
-        errf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-        if (in)
-            fclose(in);
-        return NULL;
-    }
-    fputs(csv_columns, out);
-    int first = 1;
-    while (in && fgets(line, sizeof line, in)) {
-        if (first) { /* the header, written above */
-            first = 0;
-            continue;
-        }
-        if (strtol(line, NULL, 10) <= env_steps && strchr(line, '\n')) {
-            fputs(line, out);
-            continue_clocks(tr, line);
-        }
-    }
-    if (in)
-        fclose(in);
-    int bad = ferror(out);
-    if (fclose(out) || bad || rename(tmp, path)) {
-        errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    FILE *f = fopen(path, "a");
-    if (!f)
-        errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-    return f;
+    if (isfinite(r) && r > 0.0 && updates > 0)
+        tr->update_s = updates / r;
 }
 
 /* Continue from o->from: the agent, counters, streams, and the replay when
@@ -678,24 +624,14 @@ static int trainer_open(trainer *tr, const hpo_config *cfg, int quiet,
         save_config(path, cfg, tr->obs_dim, tr->act_dim, err, errlen) ||
         join(tr->csv_path, dir, "progress.csv", err, errlen))
         return -1;
-    if (o->resume) {
-        tr->csv = csv_reopen(tr, tr->csv_path,
-                             (long)o->from.counters.env_steps, err, errlen);
-        if (!tr->csv)
-            return -1;
-    } else {
-        tr->csv = fopen(tr->csv_path, "w");
-    }
-    if (!tr->csv) {
-        errf(err, errlen, "cannot create %s: %s", tr->csv_path,
-             strerror(errno));
+    /* on a resume, the rows up to the checkpoint (those written before it) */
+    progress_row last;
+    tr->csv = progress_open(tr->csv_path, o->resume,
+                            o->resume ? (double)o->from.counters.env_steps : -1,
+                            &last, err, errlen);
+    if (!tr->csv)
         return -1;
-    }
-    if ((!o->resume && fputs(csv_columns, tr->csv) < 0) || fflush(tr->csv)) {
-        errf(err, errlen, "cannot write %s: %s", tr->csv_path,
-             strerror(errno));
-        return -1;
-    }
+    continue_clocks(tr, &last);
 
     /* the ring never holds more than steps rows: a smaller ring samples
      * exactly the same rows */
