@@ -77,7 +77,7 @@ typedef struct view {
 } view;
 
 static const view views[] = {
-    {"HalfCheetah", 1, 3.5, -10},  {"Hopper", 1, 4.0, -10},
+    {"HalfCheetah", 1, 4.0, -8},   {"Hopper", 1, 4.0, -10},
     {"Walker2d", 1, 4.5, -10},     {"Ant", 1, 7.0, -30},
     {"Humanoid", 1, 5.0, -15},     {"InvertedPendulum", 0, 3.0, -10},
     {"InvertedDoublePendulum", 0, 3.5, -10},
@@ -326,7 +326,7 @@ static void drawer_draw(drawer *dr, long episode, long step, double ret,
                     &dr->scn);
     mjr_render(dr->vp, &dr->scn, &dr->con);
     mjr_overlay(mjFONT_NORMAL, mjGRID_TOPLEFT, dr->vp,
-                "episode\nstep\nreturn\ntrained env steps", values, &dr->con);
+                "episode\nstep\nreturn\nenv steps", values, &dr->con);
     mjr_readPixels(dr->pix, NULL, dr->vp, &dr->con);
     size_t row = (size_t)dr->vp.width * 3;
     for (int y = 0; y < dr->vp.height; y++)
