@@ -26,10 +26,11 @@ struct glctx {
     EGLContext ctx;
     PFNEGLMAKECURRENTPROC make_current;
     PFNEGLDESTROYCONTEXTPROC destroy_context;
-    PFNEGLTERMINATEPROC terminate;
     /* OSMesa */
     OSMesaContext osmesa;
     void (*osmesa_destroy)(OSMesaContext);
+    GLboolean (*osmesa_make_current)(OSMesaContext, void *, GLenum, GLsizei,
+                                     GLsizei);
     unsigned char *buffer; /* (height, width, 4) */
 };
 
@@ -178,7 +179,6 @@ static int egl_open(glctx *g, int gpu_only, char *err, size_t errlen)
     g->what = software ? "EGL (software device)" : "EGL (GPU device)";
     g->make_current = api.make_current;
     g->destroy_context = api.destroy_context;
-    g->terminate = api.terminate;
     return 0;
 fail_dpy:
     api.terminate(g->dpy);
@@ -225,6 +225,7 @@ static int osmesa_open(glctx *g, int width, int height, char *err,
         g->osmesa = NULL;
         return -1;
     }
+    g->osmesa_make_current = make;
     g->kind = GLCTX_OSMESA;
     g->what = "OSMesa (software)";
     return 0;
@@ -272,8 +273,11 @@ void glctx_destroy(glctx **gp)
     if (g->kind == GLCTX_EGL) {
         g->make_current(g->dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
         g->destroy_context(g->dpy, g->ctx);
-        g->terminate(g->dpy);
+        /* no eglTerminate: like the libraries, the display and its driver
+         * stay loaded to the end of the process (terminating unloads Mesa's
+         * driver, whose allocations LeakSanitizer then cannot name) */
     } else if (g->osmesa) {
+        g->osmesa_make_current(NULL, NULL, 0, 0, 0); /* release it first */
         g->osmesa_destroy(g->osmesa);
     }
     free(g->buffer);
