@@ -5,6 +5,7 @@
 #
 # basic: with the run's seed and --episodes eval-episodes, hpo-eval on the final
 # checkpoint and on weights.bin reports exactly the run's last evaluation;
+# so does the run directory itself (its newest checkpoint);
 # --csv writes one row per episode whose mean is the printed mean; --no-hd
 # and --seed change the episodes; a weights file without its config needs
 # --env and the sizes; foreign and mismatched files are refused.
@@ -99,6 +100,13 @@ head -c 3000 run/checkpoint-400.ckpt >cut.ckpt
 "$EVAL" cut.ckpt >/dev/null 2>e4
 [ $? -eq 1 ] && grep -q "cut.ckpt: truncated" e4 && ok "truncated refused: $(cat e4)" ||
     fail "truncated: $(cat e4)"
+got=$("$EVAL" run --episodes 3 2>/dev/null)
+[[ $got == "episodes=3 $want min="* ]] && ok "run directory (its newest checkpoint): $got" ||
+    fail "run directory: '$got', want '$want'"
+mkdir empty
+"$EVAL" empty >/dev/null 2>e6
+[ $? -eq 1 ] && grep -q "empty: a directory with neither a valid checkpoint" e6 &&
+    ok "empty directory refused: $(cat e6)" || fail "empty directory: $(cat e6)"
 "$EVAL" >/dev/null 2>e5
 [ $? -eq 2 ] || fail "no file: not exit 2"
 

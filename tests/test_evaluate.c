@@ -1,6 +1,7 @@
 /* evaluate, snapshot, msgbuf: the evaluation is reproducible and its step
  * API equals the whole run (the actor's path equals hpo-train's and
- * hpo-eval's), against a plain loop written here as the reference; a
+ * hpo-eval's), against a plain loop written here as the reference; a cut
+ * episode leaves the next one as it was; a
  * snapshot's blocks round-trip into another agent and a wrong size is
  * refused; the encode buffer grows and round-trips through wire_decode. */
 #include <math.h>
@@ -96,6 +97,39 @@ static void test_evaluation(void **state)
     sac_destroy(&s);
 }
 
+/* evaluate_cut ends an episode early: its return so far is the reference's
+ * first steps, and the next episode is the one the whole run would have
+ * played next (the reset stream is untouched; acting draws nothing). */
+static void test_cut(void **state)
+{
+    (void)state;
+    sac *s = pendulum_agent(5);
+    env *e = test_env_new("Pendulum");
+    double want[2];
+    long wl[2];
+    reference(s, e, 7, 2, want, wl);
+    evaluation ev;
+    evaluate_init(&ev, s, e, 7);
+    double r, part = 0.0;
+    long l;
+    for (int k = 0; k < 10; k++)
+        assert_int_equal(evaluate_step(&ev, &r, &l), 0);
+    part = ev.ret;
+    assert_int_equal(evaluate_cut(&ev, &r, &l), 1);
+    assert_true(r == part);
+    assert_int_equal(l, 10);
+    assert_true(r != want[0]);
+    assert_int_equal(evaluate_cut(&ev, &r, &l), 0); /* none under way */
+    assert_int_equal(l, 0);
+    while (!evaluate_step(&ev, &r, &l))
+        ;
+    assert_true(r == want[1]);
+    assert_int_equal(l, wl[1]);
+    evaluate_release(&ev);
+    env_destroy(&e);
+    sac_destroy(&s);
+}
+
 static void test_snapshot_blocks(void **state)
 {
     (void)state;
@@ -158,6 +192,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_evaluation),
+        cmocka_unit_test(test_cut),
         cmocka_unit_test(test_snapshot_blocks),
         cmocka_unit_test(test_msgbuf),
     };

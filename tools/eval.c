@@ -5,9 +5,10 @@
  *            [--env NAME --name VALUE ...]
  *
  * FILE is a checkpoint (docs/checkpoint.md), which names its environment and
- * shapes in its configuration, or a weights file (docs/weights.md), whose
+ * shapes in its configuration, a weights file (docs/weights.md), whose
  * configuration is read from the run directory's config beside it when
- * present and otherwise given as flags (--env and the network sizes). The
+ * present and otherwise given as flags (--env and the network sizes), or a
+ * run directory, for its newest valid checkpoint (common/run/policyfile.h). The
  * episodes use the trainer's evaluation: tanh(mu) then the mode's leapfrog
  * (or tanh(mu) alone with --no-hd), resets seeded from (S, RNG_STREAM_EVAL)
  * with S the run's seed unless --seed is given, so with the run's seed and
@@ -18,20 +19,14 @@
  * Exit status: 0 done, 1 unreadable or refused file, 2 bad command line.
  */
 #include <errno.h>
-#include <libgen.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
 #include "config.h"
-#include "env.h"
 #include "evaluate.h"
-#include "log.h"
-#include "rng.h"
-#include "sac.h"
+#include "policyfile.h"
 #include "util.h"
 
 #define PROG "hpo-eval"
@@ -55,8 +50,8 @@ static void usage(FILE *f)
             "[--csv OUT] [--env NAME ...]\n"
             "\n"
             "Run N (default 10) deterministic episodes of the policy in FILE,\n"
-            "a checkpoint (checkpoint-*.ckpt) or a weights file "
-            "(weights.bin), and\n"
+            "a checkpoint (checkpoint-*.ckpt), a weights file "
+            "(weights.bin) or a run\ndirectory (its newest valid checkpoint), and\n"
             "print the mean, standard deviation, minimum and maximum "
             "return.\n"
             "\n"
@@ -119,124 +114,6 @@ static int parse_args(int argc, char **argv, options *o)
     return 0;
 }
 
-/* First 8 bytes of path into magic. Returns 0, or -1 with a message. */
-static int read_magic(const char *path, char magic[8], char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    size_t n = fread(magic, 1, 8, f);
-    fclose(f);
-    if (n != 8) {
-        errf(err, errlen, "%s: too short for a checkpoint or weights file",
-             path);
-        return -1;
-    }
-    return 0;
-}
-
-/* The configuration of a weights file: DIR/config when it exists (its
- * dimension lines skipped), else the defaults and the --env preset; then the
- * flags. Returns 0, or -1 with a message. */
-static int weights_config(const options *o, hpo_config *c, char *err,
-                          size_t errlen)
-{
-    char dir[4096], path[4200];
-    snprintf(dir, sizeof dir, "%s", o->file);
-    snprintf(path, sizeof path, "%s/config", dirname(dir));
-    const char *env_flag = NULL;
-    for (int i = 0; i < o->n_flags; i++)
-        if (!strcmp(o->names[i], "env"))
-            env_flag = o->values[i];
-    FILE *f = fopen(path, "r");
-    if (f) {
-        char *text = xcalloc(1, 65536), line[512];
-        size_t n = 0;
-        while (fgets(line, sizeof line, f))
-            if (strncmp(line, "obs_dim = ", 10) &&
-                strncmp(line, "act_dim = ", 10) && n + strlen(line) < 65536) {
-                memcpy(text + n, line, strlen(line));
-                n += strlen(line);
-            }
-        fclose(f);
-        char e2[256];
-        int rc = ckpt_parse_config(text, n, c, e2, sizeof e2);
-        free(text);
-        if (rc) {
-            errf(err, errlen, "%s: %s", path, e2);
-            return -1;
-        }
-        log_info("configuration from %s", path);
-    } else if (env_flag) {
-        config_defaults(c);
-        config_preset(c, env_flag);
-    } else {
-        errf(err, errlen,
-             "%s has no config beside it: give --env and the "
-             "network sizes",
-             o->file);
-        return -1;
-    }
-    for (int i = 0; i < o->n_flags; i++) {
-        char e2[256];
-        if (strcmp(o->names[i], "env") &&
-            config_set(c, o->names[i], o->values[i], e2, sizeof e2)) {
-            errf(err, errlen, "%s", e2);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* The agent of o->file, acting only, and its environment. */
-static int load(const options *o, hpo_config *cfg, sac **agent, env **e,
-                char *err, size_t errlen)
-{
-    char magic[8];
-    if (read_magic(o->file, magic, err, errlen))
-        return -1;
-    int is_ckpt = !memcmp(magic, "HPOCKP\r\n", 8);
-    ckpt_info info;
-    if (is_ckpt) {
-        if (ckpt_open(o->file, &info, err, errlen))
-            return -1;
-        for (int i = 0; i < o->n_flags; i++)
-            if (strcmp(o->names[i], "eval-hd") &&
-                strcmp(o->names[i], "threads")) {
-                errf(err, errlen,
-                     "--%s: a checkpoint carries its own "
-                     "configuration",
-                     o->names[i]);
-                return -1;
-            }
-        *cfg = info.cfg;
-        for (int i = 0; i < o->n_flags; i++)
-            config_set(cfg, o->names[i], o->values[i], NULL, 0);
-    } else if (!memcmp(magic, "HPOWGT\r\n", 8)) {
-        if (weights_config(o, cfg, err, errlen))
-            return -1;
-    } else {
-        errf(err, errlen,
-             "%s: neither a checkpoint nor a weights file (bad "
-             "magic)",
-             o->file);
-        return -1;
-    }
-    if (o->no_hd)
-        cfg->eval_hd = 0;
-    *e = env_new(cfg->env, NULL, err, errlen);
-    if (!*e)
-        return -1;
-    int od = (*e)->cls->obs_dim, ad = (*e)->cls->act_dim;
-    snprintf(cfg->env, sizeof cfg->env, "%s", (*e)->cls->name);
-    *agent = sac_new(cfg, od, ad, 1, 0);
-    if (is_ckpt)
-        return ckpt_restore_weights(&info, *agent, err, errlen);
-    return ckpt_weights_load(o->file, *agent, err, errlen);
-}
-
 int main(int argc, char **argv)
 {
     options o;
@@ -247,14 +124,13 @@ int main(int argc, char **argv)
         config_args_release(&o.args);
         return rc > 0 ? 0 : 2;
     }
-    hpo_config cfg;
-    sac *agent = NULL;
-    env *e = NULL;
+    policyfile pf = {0};
     FILE *csv = NULL;
     char err[1024];
     rc = 1;
     nn_set_threads(1);
-    if (load(&o, &cfg, &agent, &e, err, sizeof err))
+    if (policyfile_load(&pf, o.file, o.n_flags, o.names, o.values, o.no_hd,
+                        err, sizeof err))
         goto out;
     if (o.csv[0]) {
         csv = fopen(o.csv, "w");
@@ -267,7 +143,7 @@ int main(int argc, char **argv)
     }
     double *ret = xcalloc((size_t)o.episodes, sizeof *ret);
     long *len = xcalloc((size_t)o.episodes, sizeof *len);
-    run_stats rs = evaluate_run(agent, e, o.has_seed ? o.seed : cfg.seed,
+    run_stats rs = evaluate_run(pf.agent, pf.e, o.has_seed ? o.seed : pf.cfg.seed,
                                 o.episodes, ret, len);
     for (long ep = 0; csv && ep < o.episodes; ep++)
         fprintf(csv, "%ld,%.6f,%ld\n", ep, ret[ep], len[ep]);
@@ -294,8 +170,7 @@ out:
         fprintf(stderr, PROG ": %s\n", err);
     if (csv)
         fclose(csv);
-    sac_destroy(&agent);
-    env_destroy(&e);
+    policyfile_release(&pf);
     free(o.names);
     free(o.values);
     config_args_release(&o.args);

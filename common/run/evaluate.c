@@ -47,6 +47,15 @@ int evaluate_step(evaluation *ev, double *ret, long *len)
     return 1;
 }
 
+int evaluate_cut(evaluation *ev, double *ret, long *len)
+{
+    int was = ev->started;
+    *ret = was ? ev->ret : 0.0;
+    *len = was ? ev->steps : 0;
+    ev->started = 0;
+    return was;
+}
+
 run_stats evaluate_run(sac *agent, env *e, uint64_t seed, long n,
                        double *returns, long *lengths)
 {

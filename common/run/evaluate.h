@@ -46,6 +46,12 @@ void evaluate_release(evaluation *ev);
  * in *ret and *len; 0 otherwise. */
 int evaluate_step(evaluation *ev, double *ret, long *len);
 
+/* End the episode under way before its end (hpo-render's --max-steps): the
+ * next evaluate_step resets. Its return and length so far go to *ret and
+ * *len. The environment's reset stream is untouched, so the next episode
+ * starts where it would have. Returns 1 when an episode was under way. */
+int evaluate_cut(evaluation *ev, double *ret, long *len);
+
 /* n episodes of agent on e with seed; returns[i] and lengths[i] (Nullable
  * each) receive each one. Returns their run_stats. */
 run_stats evaluate_run(sac *agent, env *e, uint64_t seed, long n,
