@@ -25,6 +25,7 @@
  * Exit status: 0 done, 1 an environment failed to load, 2 bad command line.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 
 #include <mujoco/mujoco.h>
 
+#include "config.h"
 #include "env.h"
 #include "log.h"
 #include "mjenv.h"
@@ -45,7 +47,7 @@
 #define MAX_ENVS 32
 
 typedef struct options {
-    const char *env;      /* NULL: every registered environment */
+    char env[ENV_NAME_MAX]; /* "": every registered environment */
     int episodes;
     long steps;
     int reps;
@@ -320,41 +322,29 @@ static void usage(FILE *f)
             "Models are read from $HPO_MODEL_DIR when set.\n");
 }
 
+#define O(f) offsetof(options, f)
+static const opt_spec own[] = {
+    {"env", OPT_TEXT, O(env), ENV_NAME_MAX, 0, 0, NULL},
+    {"episodes", OPT_INT, O(episodes), 0, 1, 100000, NULL},
+    {"steps", OPT_LONG, O(steps), 0, 1, 100000000, NULL},
+    {"reps", OPT_INT, O(reps), 0, 1, 100, NULL},
+    {"seed", OPT_U64, O(seed), 0, 0, 0, "--seed needs a number, not '%s'"},
+    {"markdown", OPT_FLAG, O(markdown), 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+#undef O
+
+/* Returns 0, 1 after --help, or -1 after printing the error. */
 static int parse_args(int argc, char **argv, options *o)
 {
     *o = (options){.episodes = 20, .steps = 20000, .reps = 3, .seed = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            exit(0);
-        }
-        if (!strcmp(a, "--markdown")) {
-            o->markdown = 1;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, PROG ": unknown flag or missing value: %s\n", a);
-            return -1;
-        }
-        const char *val = argv[++i];
-        if (!strcmp(a, "--env"))
-            o->env = val;
-        else if (!strcmp(a, "--episodes") && !parse_long(val, 1, 100000, &v))
-            o->episodes = (int)v;
-        else if (!strcmp(a, "--steps") && !parse_long(val, 1, 100000000, &v))
-            o->steps = v;
-        else if (!strcmp(a, "--reps") && !parse_long(val, 1, 100, &v))
-            o->reps = (int)v;
-        else if (!strcmp(a, "--seed") && !parse_long(val, 0, 0x7fffffffL, &v))
-            o->seed = (uint64_t)v;
-        else {
-            fprintf(stderr, PROG ": bad argument: %s %s\n", a, val);
-            return -1;
-        }
-    }
-    return 0;
+    config_args a;
+    char err[512];
+    int rc = config_args_table(&a, argc, argv, own, 0, 0, o, err, sizeof err);
+    config_args_release(&a);
+    if (rc < 0)
+        fprintf(stderr, PROG ": %s\n", err);
+    return rc;
 }
 
 /* Split env_known_names' "A, B, C" into names (each < ENV_NAME_MAX). */
@@ -371,13 +361,14 @@ static int known_names(char names[][ENV_NAME_MAX], int max)
 int main(int argc, char **argv)
 {
     options o;
-    if (parse_args(argc, argv, &o) < 0) {
-        usage(stderr);
-        return 2;
+    int rc = parse_args(argc, argv, &o);
+    if (rc) {
+        usage(rc > 0 ? stdout : stderr);
+        return rc > 0 ? 0 : 2;
     }
     char names[MAX_ENVS][ENV_NAME_MAX];
     int n = 0;
-    if (o.env) {
+    if (o.env[0]) {
         const env_class *c = env_find(o.env);
         if (!c) {
             char known[MAX_ENVS * (ENV_NAME_MAX + 2)];
