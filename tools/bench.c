@@ -40,6 +40,7 @@
 #include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,8 @@ typedef struct options {
     double seconds;
     int modes[MAX_LIST], n_modes;
     int threads[MAX_LIST], n_threads;
-    int torch, profile;
+    int no_torch, profile;
+    char modes_arg[256], threads_arg[256]; /* as given (config_args_table) */
 } options;
 
 // ---- sgemm recording ----
@@ -484,8 +486,21 @@ static int parse_list(const char *arg, int *out, int is_mode)
     return n;
 }
 
+#define O(f) offsetof(options, f)
+static const opt_spec own[] = {
+    {"seconds", OPT_DOUBLE, O(seconds), 0, 0.001, 1e6, NULL},
+    {"modes", OPT_TEXT, O(modes_arg), 256, 0, 0, NULL},
+    {"threads-list", OPT_TEXT, O(threads_arg), 256, 0, 0, NULL},
+    {"no-torch", OPT_FLAG, O(no_torch), 0, 0, 0, NULL},
+    {"profile", OPT_FLAG, O(profile), 0, 0, 0, NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+#undef O
+
+/* Returns 0, 1 after --help, or -1 after printing the error. */
 static int parse(options *o, int argc, char **argv)
 {
+    memset(o, 0, sizeof *o);
     o->seconds = 3.0;
     o->modes[0] = MODE_SAC;
     o->modes[1] = MODE_HPO;
@@ -494,43 +509,36 @@ static int parse(options *o, int argc, char **argv)
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     o->n_threads = nc > 1 ? 2 : 1;
     o->threads[1] = (int)nc;
-    o->torch = 1;
-    o->profile = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--no-torch")) {
-            o->torch = 0;
-        } else if (!strcmp(a, "--profile")) {
-            o->profile = 1;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
-        } else if (v && !strcmp(a, "--seconds")) {
-            o->seconds = atof(v);
-            if (!(o->seconds > 0))
-                return -1;
-            i++;
-        } else if (v && !strcmp(a, "--modes")) {
-            if ((o->n_modes = parse_list(v, o->modes, 1)) <= 0)
-                return -1;
-            i++;
-        } else if (v && !strcmp(a, "--threads-list")) {
-            if ((o->n_threads = parse_list(v, o->threads, 0)) <= 0)
-                return -1;
-            i++;
-        } else {
-            return -1;
-        }
+    config_args a;
+    char err[512];
+    int rc = config_args_table(&a, argc, argv, own, 0, 0, o, err, sizeof err);
+    config_args_release(&a);
+    if (rc == 0 && o->modes_arg[0] &&
+        (o->n_modes = parse_list(o->modes_arg, o->modes, 1)) <= 0) {
+        snprintf(err, sizeof err,
+                 "--modes needs modes (hpo, baseline1, baseline2, baseline3, sac) separated by commas, not '%s'",
+                 o->modes_arg);
+        rc = -1;
     }
-    return 0;
+    if (rc == 0 && o->threads_arg[0] &&
+        (o->n_threads = parse_list(o->threads_arg, o->threads, 0)) <= 0) {
+        snprintf(err, sizeof err,
+                 "--threads-list needs thread counts >= 1 separated by commas, not '%s'",
+                 o->threads_arg);
+        rc = -1;
+    }
+    if (rc < 0)
+        fprintf(stderr, PROG ": %s\n", err);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
     options o;
-    if (parse(&o, argc, argv)) {
-        usage(stderr);
-        return 2;
+    int rc = parse(&o, argc, argv);
+    if (rc) {
+        usage(rc > 0 ? stdout : stderr);
+        return rc > 0 ? 0 : 2;
     }
     /* which kernels ran: OpenBLAS's choice, or OPENBLAS_CORETYPE's */
     const char *forced = getenv("OPENBLAS_CORETYPE");
@@ -582,7 +590,7 @@ int main(int argc, char **argv)
                        mode_name(mode), t, 1e3 * tot / res.prof_n,
                        1e3 * res.shapes_s / t);
             }
-            if (o.torch) {
+            if (!o.no_torch) {
                 double share = -1, med = -1, fast = -1;
                 double tu = run_torch(mode, t, o.seconds, &share, &med, &fast);
                 /* let the peer's exit (freeing its memory, its threads)
