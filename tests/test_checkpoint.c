@@ -545,7 +545,8 @@ static void test_weights_block(void **state)
         fail_msg("%s", err);
     size_t nc, nw, nb = 2 * f->s->nets.n_params * sizeof(float);
     char *c = slurp(pc, &nc), *w = slurp(pw, &nw);
-    assert_int_equal(nw, 72 + nb);
+    assert_int_equal(nw, 144 + nb);
+    assert_memory_equal(w + 16, c + 16 + 16, 112); /* META, one layout */
     /* walk the sections: tag, crc, length, payload */
     size_t at = 16;
     const char *nets = NULL;
@@ -560,7 +561,7 @@ static void test_weights_block(void **state)
         at += 16 + len;
     }
     assert_non_null(nets);
-    assert_memory_equal(w + 72, nets, nb);
+    assert_memory_equal(w + 144, nets, nb);
 
     sac *a = sac_new(&f->cfg, DS, DA, 1, 0);
     if (ckpt_weights_load(pw, a, err, sizeof err))

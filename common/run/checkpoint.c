@@ -924,34 +924,28 @@ int ckpt_find_latest(const char *dir, const sac *want, ckpt_info *info,
 // ---- weights files (docs/weights.md) ----
 
 #define WEIGHTS_MAGIC "HPOWGT\r\n"
-#define WEIGHTS_VERSION 1u
+#define WEIGHTS_VERSION 2u /* 1: its own copy of the shape fields */
 
+/* A weights file's header: its shapes are a checkpoint's META, one layout
+ * for both files (docs/weights.md). */
 typedef struct weights_header {
     char magic[8];
     uint32_t version;
-    uint32_t obs_dim, act_dim;
-    uint32_t pi_layers, pi_hidden, q_layers, q_hidden, h_hidden, h_use_state;
     uint32_t reserved;
-    uint64_t n_params;
+    meta shape;        /* META_LEN bytes, as a checkpoint's META section */
     uint64_t updates;
     float log_alpha;
     uint32_t crc;      /* CRC-32 of the header with crc = 0, then the data */
 } weights_header;
+_Static_assert(sizeof(weights_header) == 16 + META_LEN + 16,
+               "weights header layout");
 
 static void fill_header(const sac *s, weights_header *h)
 {
     memset(h, 0, sizeof *h);
     memcpy(h->magic, WEIGHTS_MAGIC, 8);
     h->version = WEIGHTS_VERSION;
-    h->obs_dim = (uint32_t)s->nets.obs_dim;
-    h->act_dim = (uint32_t)s->nets.act_dim;
-    h->pi_layers = (uint32_t)s->cfg.pi_layers;
-    h->pi_hidden = (uint32_t)s->cfg.pi_hidden;
-    h->q_layers = (uint32_t)s->cfg.q_layers;
-    h->q_hidden = (uint32_t)s->cfg.q_hidden;
-    h->h_hidden = (uint32_t)s->cfg.h_hidden;
-    h->h_use_state = (uint32_t)s->cfg.h_use_state;
-    h->n_params = s->nets.n_params;
+    meta_of(s, &h->shape);
     h->updates = (uint64_t)s->updates;
     h->log_alpha = s->log_alpha;
 }
@@ -999,23 +993,28 @@ int ckpt_weights_load(const char *path, sac *s, char *err, size_t errlen)
         goto out;
     }
     if (h.version != WEIGHTS_VERSION) {
-        errf(err, errlen, "%s: weights version %u, this build reads %u", path,
-             h.version, WEIGHTS_VERSION);
+        errf(err, errlen,
+             "%s: weights version %u, this build reads %u (a weights.bin from before 2026-12-04: evaluate the run's checkpoint instead)",
+             path, h.version, WEIGHTS_VERSION);
         goto out;
     }
-    if (h.obs_dim != want.obs_dim || h.act_dim != want.act_dim ||
-        h.pi_layers != want.pi_layers || h.pi_hidden != want.pi_hidden ||
-        h.q_layers != want.q_layers || h.q_hidden != want.q_hidden ||
-        h.h_hidden != want.h_hidden || h.h_use_state != want.h_use_state ||
-        h.n_params != want.n_params) {
+    if (h.reserved) {
+        errf(err, errlen, "%s: reserved header field is %#x, not 0 (corrupt)",
+             path, h.reserved);
+        goto out;
+    }
+    const meta *hf = &h.shape, *w = &want.shape;
+    if (hf->obs_dim != w->obs_dim || hf->act_dim != w->act_dim ||
+        hf->pi_layers != w->pi_layers || hf->pi_hidden != w->pi_hidden ||
+        hf->q_layers != w->q_layers || hf->q_hidden != w->q_hidden ||
+        hf->h_hidden != w->h_hidden || hf->h_use_state != w->h_use_state ||
+        hf->n_params != w->n_params) {
         errf(err, errlen,
-             "%s: shapes differ: file obs %u act %u pi %ux%u q %ux%u h %u "
-             "(state %u), this agent obs %u act %u pi %ux%u q %ux%u h %u "
-             "(state %u)",
-             path, h.obs_dim, h.act_dim, h.pi_layers, h.pi_hidden, h.q_layers,
-             h.q_hidden, h.h_hidden, h.h_use_state, want.obs_dim,
-             want.act_dim, want.pi_layers, want.pi_hidden, want.q_layers,
-             want.q_hidden, want.h_hidden, want.h_use_state);
+             "%s: shapes differ: file obs %u act %u pi %ux%u q %ux%u h %u (state %u), this agent obs %u act %u pi %ux%u q %ux%u h %u (state %u)",
+             path, hf->obs_dim, hf->act_dim, hf->pi_layers, hf->pi_hidden,
+             hf->q_layers, hf->q_hidden, hf->h_hidden, hf->h_use_state,
+             w->obs_dim, w->act_dim, w->pi_layers, w->pi_hidden, w->q_layers,
+             w->q_hidden, w->h_hidden, w->h_use_state);
         goto out;
     }
     nets = xmalloc(nb);
