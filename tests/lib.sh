@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - helpers sourced by the integration scripts (tests/test_*.sh).
 #
 # fail and ok print one result line each and count the failures; finish ends

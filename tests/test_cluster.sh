@@ -70,13 +70,14 @@ fi
 
 TAG=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 SW=hpo-sw-$TAG
-HOSTS=(hpo-l-$TAG hpo-a1-$TAG hpo-a2-$TAG)   # learner, actor 1, actor 2
+HOSTS=("hpo-l-$TAG" "hpo-a1-$TAG" "hpo-a2-$TAG")   # learner, actor 1, actor 2
 ADDR=(10.77.0.1 10.77.0.2 10.77.0.3)
 LNS=${HOSTS[0]}
 LADDR=${ADDR[0]}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_cluster.XXXXXX")
 chmod 755 "$WORK"
 
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 PIDS=()
@@ -701,7 +702,6 @@ part_slurm() {
 
 # ---- container: the image built, its programs run from its own files ----
 IMAGE=
-IMAGE_ROOT=
 image_cleanup() {
     if [ -n "$IMAGE" ]; then
         podman image unmount "$IMAGE" >/dev/null 2>&1
@@ -733,7 +733,6 @@ part_container() {
         root=$WORK/image/rootfs
         echo "note: no podman; the image's root file system $root is used"
     fi
-    IMAGE_ROOT=$root
     if chroot "$root" /bin/sh -c 'command -v gcc || command -v cc || command -v meson || ls /usr/include/*.h' >/dev/null 2>&1; then
         fail "the image holds build tools: $(chroot "$root" /bin/sh -c 'command -v gcc cc meson' 2>&1)"
     else

@@ -72,6 +72,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SMALL=(--env Pendulum --pi-hidden 32 --q-hidden 32 --batch 32

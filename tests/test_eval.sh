@@ -14,6 +14,7 @@
 # evaluation 1000 from 16,000 steps on) and hpo-eval of its final checkpoint
 # over 10 episodes must report a mean above 900.
 set -uo pipefail
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 TRAIN=$(realpath "${1:?usage: test_eval.sh HPO_TRAIN HPO_EVAL}")

@@ -9,6 +9,7 @@
 # Skipped (exit 77) when gnuplot is not installed (deploy/setup installs
 # gnuplot-nox).
 set -uo pipefail
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 TRAIN=$(realpath "${1:?usage: test_plot.sh HPO_TRAIN HPO_PLOT}")

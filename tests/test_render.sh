@@ -15,6 +15,7 @@
 # a missing file, a corrupt checkpoint, a Pendulum run, no ffmpeg on PATH
 # and an output directory that does not exist (exit 1).
 set -uo pipefail
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 TRAIN=$(realpath "${1:?usage: test_render.sh HPO_TRAIN HPO_EVAL HPO_RENDER}")

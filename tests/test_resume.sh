@@ -28,6 +28,7 @@ bgpid=
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 export OPENBLAS_NUM_THREADS=1
 
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 same() { # same WHAT FILE1 FILE2
@@ -177,7 +178,7 @@ rc=$?
 bgpid=
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 n=$(ls $d/checkpoint-*.ckpt 2>/dev/null | wc -l)
-tmps=$(ls $d | grep -c tmp)
+tmps=$(find "$d" -maxdepth 1 -name "*tmp*" | wc -l)
 at=$(sed -n 's/.*interrupted at step \([0-9]*\).*/\1/p' $d.err)
 if [ "$rc" -eq 130 ] && [ "$n" -eq 1 ] && [ "$tmps" -eq 0 ] && [ -n "$at" ]; then
     ok "SIG$sig: exit 130, one checkpoint at step $at, no temporary file left"

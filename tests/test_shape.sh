@@ -15,6 +15,7 @@
 # and no PNG. Skipped (exit 77) when gnuplot is not installed (deploy/setup
 # installs gnuplot-nox).
 set -uo pipefail
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 TRAIN=$(realpath "${1:?usage: test_shape.sh HPO_TRAIN HPO_SHAPE}")

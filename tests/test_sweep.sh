@@ -22,6 +22,7 @@
 # report     the markdown tables (marks, AUC, time to target, anchors, runs),
 #            --window means, and a PNG per environment
 set -uo pipefail
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 SWEEP=$(realpath "${1:?usage: test_sweep.sh HPO_SWEEP HPO_TRAIN}")

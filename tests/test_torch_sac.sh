@@ -31,6 +31,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_torch_sac.XXXXXX")
 bgpid=
 trap '[ -n "$bgpid" ] && kill -9 "$bgpid" 2>/dev/null; rm -rf "$WORK"' EXIT
 
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # trun NAME ARGS...: torch_sac.py quietly, output in $WORK/NAME.{out,err}
@@ -210,8 +211,8 @@ rc=0
 wait "$bgpid" || rc=$?
 bgpid=
 if [ "$rc" -eq 130 ] && ls s/checkpoint-*.pt >/dev/null 2>&1 &&
-    [ ! -s s.out ] && [ -z "$(ls -A s | grep tmp)" ]; then
-    ok "SIGTERM: exit 130 with $(ls s | grep checkpoint), no final line"
+    [ ! -s s.out ] && [ -z "$(find s -maxdepth 1 -name '*tmp*')" ]; then
+    ok "SIGTERM: exit 130 with $(cd s && echo checkpoint*), no final line"
 else
     fail "SIGTERM: exit $rc, dir: $(ls -A s), err: $(cat s.err)"
 fi

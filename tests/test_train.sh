@@ -31,6 +31,7 @@ export OPENBLAS_NUM_THREADS=1
 : "${HPO_MODEL_DIR:=$SRC/common/envs/models}"
 export HPO_MODEL_DIR
 
+# shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # expect_usage_error NAME PATTERN ARGS...: exit 2 and PATTERN on stderr.
