@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -168,6 +169,10 @@ static void test_reads_and_ranges(void **state)
     assert_false(config_mode_reads(MODE_BASELINE2, "std-tr"));
     assert_false(config_mode_reads(MODE_BASELINE2, "hd-target"));
     assert_true(config_mode_reads(MODE_BASELINE2, "K"));
+    /* tempering: every leapfrog, exploring or optimizing */
+    assert_false(config_mode_reads(MODE_SAC, "temper"));
+    assert_true(config_mode_reads(MODE_BASELINE2, "temper"));
+    assert_true(config_mode_reads(MODE_BASELINE3, "temper"));
 
     char *alpha[] = {"p", "--alpha", "0", NULL};
     resolve_fails(alpha, "--alpha must be > 0 (got 0)");
@@ -198,6 +203,7 @@ static void test_agent_text(void **state)
     size_t n = config_agent_text(&a, text, sizeof text);
     assert_int_equal(n, strlen(text));
     assert_non_null(strstr(text, "K = 3\n"));
+    assert_non_null(strstr(text, "temper = formula\n")); /* actors temper */
     assert_null(strstr(text, "std-tr")); /* the learner's alone */
     config_defaults(&b);
     char err[ERR_LEN];
@@ -207,6 +213,70 @@ static void test_agent_text(void **state)
     assert_string_equal(text, again);
     assert_int_equal(config_agent_parse(&b, "K = 3\n", err, sizeof err), -1);
     assert_non_null(strstr(err, "missing"));
+}
+
+/* The fidelity experiments' switches (algorithm.md's open choices): each
+ * defaults to today's behaviour (value 0), takes its names in any case,
+ * is written by name and read back, and refuses other values. */
+static const struct {
+    const char *name, *def, *other; /* the default's name first */
+    size_t off;
+} switches[] = {
+    {"temper", "formula", "cool", offsetof(hpo_config, temper)},
+};
+
+static int *switch_of(hpo_config *c, size_t i)
+{
+    return (int *)((char *)c + switches[i].off);
+}
+
+static void test_fidelity_switches(void **state)
+{
+    (void)state;
+    char err[ERR_LEN], want[ERR_LEN], arg[64], up[32];
+    for (size_t i = 0; i < sizeof switches / sizeof switches[0]; i++) {
+        const char *name = switches[i].name;
+        hpo_config c, d;
+        config_defaults(&d);
+        assert_int_equal(*switch_of(&d, i), 0);
+        /* --name=OTHER in upper case */
+        size_t k = 0;
+        for (; switches[i].other[k] && k + 1 < sizeof up; k++)
+            up[k] = (char)(switches[i].other[k] - 'a' + 'A');
+        up[k] = '\0';
+        snprintf(arg, sizeof arg, "--%s=%s", name, up);
+        char *set[] = {"p", arg, NULL};
+        resolve_ok(set, &c);
+        assert_int_equal(*switch_of(&c, i), 1);
+        /* written by name, read back by config_set */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        config_write(&c, f);
+        fclose(f);
+        snprintf(want, sizeof want, "\n%s = %s\n", name, switches[i].other);
+        assert_non_null(strstr(text, want));
+        free(text);
+        assert_int_equal(config_set(&d, name, switches[i].other, NULL, 0), 0);
+        assert_int_equal(*switch_of(&d, i), 1);
+        char *back[] = {"p", "--", (char *)switches[i].def, NULL};
+        snprintf(arg, sizeof arg, "--%s", name);
+        back[1] = arg;
+        resolve_ok(back, &c);
+        assert_int_equal(*switch_of(&c, i), 0);
+        /* a bad name, and a value set behind the table's back */
+        snprintf(arg, sizeof arg, "--%s=1", name);
+        char *bad[] = {"p", arg, NULL};
+        snprintf(want, sizeof want, "bad --%s '1': use %s or %s", name,
+                 switches[i].def, switches[i].other);
+        resolve_fails(bad, want);
+        config_defaults(&d);
+        *switch_of(&d, i) = 2;
+        assert_int_equal(config_validate(&d, err, sizeof err), -1);
+        snprintf(want, sizeof want, "--%s must be %s or %s (got 2)", name,
+                 switches[i].def, switches[i].other);
+        assert_string_equal(err, want);
+    }
 }
 
 static void test_name_equals_value(void **state)
@@ -422,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_spec_defaults),
         cmocka_unit_test(test_reads_and_ranges),
         cmocka_unit_test(test_agent_text),
+        cmocka_unit_test(test_fidelity_switches),
         cmocka_unit_test(test_name_equals_value),
         cmocka_unit_test(test_program_options),
         cmocka_unit_test(test_base),

@@ -18,14 +18,14 @@ static void test_tempering_values(void **state)
     (void)state;
     double c[3];
     /* beta0 = 4 (std 0.5): sqrt(beta_k) = 1 / (0.5 k^2/9 + 0.5) */
-    hd_tempering(c, 3, 4.0);
+    hd_tempering(c, 3, 4.0, HD_TEMPER_FORMULA);
     assert_float_equal(c[0], 2.0 / 1.8, 1e-12);
     assert_float_equal(c[1], 1.8 / (1.0 / (0.5 * 4.0 / 9.0 + 0.5)), 1e-12);
     assert_float_equal(c[2], 1.0 / (0.5 * 4.0 / 9.0 + 0.5), 1e-12);
     /* product telescopes to sqrt(beta0 / beta_K) = sqrt(beta0): beta_K = 1 */
     assert_float_equal(c[0] * c[1] * c[2], 2.0, 1e-12);
     /* beta0 = 0.25 (std 2, beta0 < 1): sqrt(beta_k) = 1 / (-k^2/9 + 2) */
-    hd_tempering(c, 3, 0.25);
+    hd_tempering(c, 3, 0.25, HD_TEMPER_FORMULA);
     double s1 = 1.0 / (-1.0 / 9.0 + 2.0), s2 = 1.0 / (-4.0 / 9.0 + 2.0);
     assert_float_equal(c[0], 0.5 / s1, 1e-12);
     assert_float_equal(c[1], s1 / s2, 1e-12);
@@ -33,9 +33,19 @@ static void test_tempering_values(void **state)
     assert_float_equal(c[0] * c[1] * c[2], 0.5, 1e-12);
     assert_true(c[0] < 1.0 && c[1] < 1.0 && c[2] < 1.0); /* cooling */
     /* beta0 = 1: no tempering */
-    hd_tempering(c, 2, 1.0);
+    hd_tempering(c, 2, 1.0, HD_TEMPER_FORMULA);
     assert_float_equal(c[0], 1.0, 1e-12);
     assert_float_equal(c[1], 1.0, 1e-12);
+    /* cooling only: c_k = min(1, formula). beta0 = 4 warms (c_k > 1) at
+     * every step, so no step scales; beta0 = 0.25 cools, as the formula */
+    hd_tempering(c, 3, 4.0, HD_TEMPER_COOL);
+    for (int k = 0; k < 3; k++)
+        assert_true(c[k] == 1.0);
+    double f[3];
+    hd_tempering(f, 3, 0.25, HD_TEMPER_FORMULA);
+    hd_tempering(c, 3, 0.25, HD_TEMPER_COOL);
+    for (int k = 0; k < 3; k++)
+        assert_true(c[k] == f[k]);
 }
 
 // ---- a small agent's networks ----
@@ -122,23 +132,25 @@ static double map_logdet(fixture *f, const hd_params *p, const float *s,
     return logdet;
 }
 
-static void check_volume(int K, double beta0)
+static void check_volume(int K, double beta0, int temper)
 {
     fixture f;
     fixture_init(&f, K, 1, 21);
-    hd_params p = {HD_PROPOSED, K, 0.3f, (float)beta0};
+    hd_params p = {HD_PROPOSED, K, 0.3f, (float)beta0, temper};
     float s[DS] = {0.3f, -0.5f, 0.8f}, a0[DA] = {0.2f, -0.4f, 0.6f};
     float rho0[DA] = {0.5f, 0.1f, -0.7f};
     double c[HD_MAX_K], want = 0.0;
-    hd_tempering(c, K, beta0);
+    hd_tempering(c, K, beta0, temper);
     for (int k = 0; k < K; k++)
         want += DA * log(c[k]);
     double got = map_logdet(&f, &p, s, a0, rho0);
-    print_message("K=%d beta0=%g: log|det J| = %.5f, d_a sum log c_k = %.5f\n",
-                  K, beta0, got, want);
+    print_message("K=%d beta0=%g %s: log|det J| = %.5f, d_a sum log c_k = "
+                  "%.5f\n", K, beta0,
+                  temper == HD_TEMPER_COOL ? "cool" : "formula", got, want);
     assert_true(fabs(got - want) < 2e-3);
-    /* the map is far from trivial: the same map with beta0 = 1 differs */
-    if (beta0 != 1.0)
+    /* the map is far from trivial: the same map with beta0 = 1 differs
+     * (cooling only at beta0 > 1 is the untempered map: volume 1) */
+    if (beta0 != 1.0 && !(temper == HD_TEMPER_COOL && beta0 > 1.0))
         assert_true(fabs(want) > 0.3);
     fixture_release(&f);
 }
@@ -146,9 +158,45 @@ static void check_volume(int K, double beta0)
 static void test_leapfrog_volume(void **state)
 {
     (void)state;
-    check_volume(1, 2.25);  /* one map, c_1 = 1.5 */
-    check_volume(1, 0.36);  /* beta0 < 1 */
-    check_volume(3, 4.0);   /* three maps composed */
+    check_volume(1, 2.25, HD_TEMPER_FORMULA); /* one map, c_1 = 1.5 */
+    check_volume(1, 0.36, HD_TEMPER_FORMULA); /* beta0 < 1 */
+    check_volume(3, 4.0, HD_TEMPER_FORMULA);  /* three maps composed */
+    /* cooling only: the volume follows the c_k used, 1 where the formula
+     * would warm (log|det J| 0, not 3 d_a log 2), the formula's below */
+    check_volume(3, 4.0, HD_TEMPER_COOL);
+    check_volume(1, 0.36, HD_TEMPER_COOL);
+}
+
+/* Cooling only at beta0 > 1 is a different map from the formula's: the
+ * same inputs reach another aK (the momentum is not scaled up). */
+static void test_temper_cool_changes_map(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_init(&f, 3, 0, 5);
+    hd_params pf = {HD_PROPOSED, 3, 0.2f, 4.0f, HD_TEMPER_FORMULA};
+    hd_params pc = pf;
+    pc.temper = HD_TEMPER_COOL;
+    float s[4 * DS], a0[4 * DA], rho[4 * DA], xf[4 * DA], xc[4 * DA];
+    float rf[4 * DA], rc[4 * DA];
+    rng r;
+    rng_init(&r, 3, 2);
+    rng_uniform_fill(&r, s, 4 * DS, -1, 1);
+    rng_uniform_fill(&r, a0, 4 * DA, -0.9f, 0.9f);
+    rng_normal_fill(&r, rho, 4 * DA, 0.5f);
+    hd_forward(&f.w, &f.n, f.block, &pf, 0.2f, s, a0, rho, xf, rf, 4);
+    hd_forward(&f.w, &f.n, f.block, &pc, 0.2f, s, a0, rho, xc, rc, 4);
+    double dx = 0.0, nf = 0.0, nc = 0.0;
+    for (int i = 0; i < 4 * DA; i++) {
+        dx += fabs(xf[i] - xc[i]);
+        nf += (double)rf[i] * rf[i];
+        nc += (double)rc[i] * rc[i];
+    }
+    print_message("|aK formula - aK cool|_1 = %.4f, |rhoK|^2 %.3f vs %.3f\n",
+                  dx, nf, nc);
+    assert_true(dx > 1e-2);
+    assert_true(nf > 2.0 * nc); /* the formula's momentum grew (x2 total) */
+    fixture_release(&f);
 }
 
 // ---- dQmin/da ----
@@ -231,7 +279,7 @@ static void test_acting_matches_training(void **state)
     fixture_init(&f, 3, 0, 8);
     hd_ws act;
     hd_ws_init(&act, &f.n, 4, 3, 0);
-    hd_params p = {HD_PROPOSED, 3, 0.2f, 4.0f};
+    hd_params p = {HD_PROPOSED, 3, 0.2f, 4.0f, HD_TEMPER_FORMULA};
     float s[4 * DS], a0[4 * DA], rho[4 * DA], x1[4 * DA], x2[4 * DA];
     rng r;
     rng_init(&r, 1, 2);
@@ -254,6 +302,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tempering_values),
         cmocka_unit_test(test_leapfrog_volume),
+        cmocka_unit_test(test_temper_cool_changes_map),
         cmocka_unit_test(test_qmin_grad),
         cmocka_unit_test(test_acting_matches_training),
     };

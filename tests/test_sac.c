@@ -126,10 +126,11 @@ static double check_range(ctx *c, const float *grad, size_t off, size_t n,
     return vec;
 }
 
-static void check_policy_loss(int mode, float eps, const char *name)
+static void check_policy_loss_cfg(const hpo_config *base, float eps,
+                                  const char *name)
 {
-    hpo_config cfg;
-    small_config(&cfg, mode);
+    hpo_config cfg = *base;
+    int mode = cfg.mode;
     cfg.eps = eps;
     ctx c = {.which = 0};
     c.s = sac_new(&cfg, DS, DA, 4, 1);
@@ -165,6 +166,13 @@ static void check_policy_loss(int mode, float eps, const char *name)
     assert_null(c.s);
 }
 
+static void check_policy_loss(int mode, float eps, const char *name)
+{
+    hpo_config cfg;
+    small_config(&cfg, mode);
+    check_policy_loss_cfg(&cfg, eps, name);
+}
+
 static void test_policy_loss_hpo(void **state)
 {
     (void)state;
@@ -183,6 +191,59 @@ static void test_policy_loss_sac(void **state)
 {
     (void)state;
     check_policy_loss(MODE_SAC, 0.6f, "sac");
+}
+
+/* The policy range of the gradient of cfg's policy loss on batch seed 3,
+ * noise 77 (as check_policy_loss), into g (n_params). */
+static void policy_grad_of(const hpo_config *cfg, float *g, size_t np)
+{
+    sac *s = sac_new(cfg, DS, DA, 4, 1);
+    assert_int_equal(s->nets.n_params, np);
+    replay_batch b;
+    random_batch(&b, 3);
+    rng r;
+    rng_init(&r, 77, 2);
+    sac_stats st;
+    sac_policy_grad(s, &b, &r, sac_alpha(s), &st);
+    memcpy(g, s->grads, np * sizeof(float));
+    replay_batch_release(&b);
+    sac_destroy(&s);
+}
+
+/* Do g1 and g2 differ in the policy group (pi, T_h, sigma_h)? */
+static int policy_grads_differ(const sac *s, const float *g1, const float *g2)
+{
+    const hpo_nets *n = &s->nets;
+    double d = 0.0, nrm = 0.0;
+    for (size_t i = n->pol_off; i < n->pol_off + n->pol_n; i++) {
+        d += fabs((double)g1[i] - g2[i]);
+        nrm += fabs((double)g1[i]);
+    }
+    print_message("policy-group gradients differ by %.3g (|g| %.3g)\n", d,
+                  nrm);
+    return d > 1e-3 * nrm;
+}
+
+/* --temper cool: the policy loss through the cooling-only leapfrog is a
+ * true gradient (finite differences); at std_tr 0.5 (beta0 4, where the
+ * formula warms) it is another gradient than the formula's. */
+static void test_policy_loss_temper_cool(void **state)
+{
+    (void)state;
+    hpo_config cfg;
+    small_config(&cfg, MODE_HPO);
+    cfg.temper = HD_TEMPER_COOL;
+    check_policy_loss_cfg(&cfg, 0.6f, "hpo K=3 cool");
+    sac *s = sac_new(&cfg, DS, DA, 4, 1);
+    size_t np = s->nets.n_params;
+    float *gc = xalloc_floats(np), *gf = xalloc_floats(np);
+    policy_grad_of(&cfg, gc, np);
+    cfg.temper = HD_TEMPER_FORMULA;
+    policy_grad_of(&cfg, gf, np);
+    assert_true(policy_grads_differ(s, gc, gf));
+    free(gc);
+    free(gf);
+    sac_destroy(&s);
 }
 
 static void test_critic_loss(void **state)
@@ -421,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_policy_loss_hpo),
         cmocka_unit_test(test_policy_loss_conventional),
         cmocka_unit_test(test_policy_loss_sac),
+        cmocka_unit_test(test_policy_loss_temper_cool),
         cmocka_unit_test(test_critic_loss),
         cmocka_unit_test(test_critic_target_terminal),
         cmocka_unit_test(test_temperature_loss),

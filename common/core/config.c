@@ -11,7 +11,10 @@
 #include "hd.h"
 #include "util.h"
 
-typedef enum { F_INT, F_LONG, F_FLOAT, F_U64, F_STR, F_MODE, F_BOOL } ftype;
+typedef enum {
+    F_INT, F_LONG, F_FLOAT, F_U64, F_STR, F_MODE, F_BOOL,
+    F_CHOICE, /* int: the index of one of the field's names (choices) */
+} ftype;
 
 /* Which part of the algorithm reads a setting; a mode reads it when it runs
  * that part (mode_explore_hd, mode_optim_hd). */
@@ -44,10 +47,17 @@ typedef struct field {
     unsigned flags;
     reads read;
     const char *help;
+    const char *const *choices; /* F_CHOICE: the names, NULL-terminated */
 } field;
 
 #define FLD(n, t, m, lo, hi, fl, rd, h)                                        \
-    {n, t, offsetof(hpo_config, m), lo, hi, fl, rd, h}
+    {n, t, offsetof(hpo_config, m), lo, hi, fl, rd, h, NULL}
+#define FLD_CHOICE(n, m, c, fl, rd, h)                                         \
+    {n, F_CHOICE, offsetof(hpo_config, m), 0, 0, fl, rd, h, c}
+
+/* F_CHOICE names, in the order of their enums (the value is the index) */
+static const char *const temper_names[] = {"formula", "cool", NULL};
+_Static_assert(HD_TEMPER_FORMULA == 0 && HD_TEMPER_COOL == 1, "temper");
 #define POS (S_RANGE | S_OPEN_LO) /* > 0 */
 #define R S_RANGE
 #define AG S_AGENT
@@ -70,6 +80,9 @@ static const field fields[] = {
     FLD("eps", F_FLOAT, eps, 0, HUGE_VAL, POS | AG, READ_HD,
         "leapfrog step size"),
     FLD("K", F_INT, K, 1, HD_MAX_K, R | AG, READ_HD, "leapfrog steps"),
+    FLD_CHOICE("temper", temper, temper_names, AG, READ_HD,
+               "formula | cool: tempering's factor c_k, (17) as written (formula, "
+               "default; > 1 when std < 1) or min(1, (17)) (cool)"),
     FLD("pi-layers", F_INT, pi_layers, 1, 3, R | AG, READ_ALL,
         "policy hidden layers (l; mode sac: 2 unless given)"),
     FLD("pi-hidden", F_INT, pi_hidden, 1, 4096, R | AG, READ_ALL,
@@ -155,6 +168,7 @@ void config_defaults(hpo_config *c)
     c->h_hidden = 32;
     c->h_use_state = 1;
     c->hd_target = 0; /* algorithm.md (2026-12-04): the base action's target */
+    c->temper = HD_TEMPER_FORMULA; /* algorithm.md: (17) as written */
     c->eval_hd = 1;
     c->batch = 256;
     c->buffer = 1000000;
@@ -241,6 +255,28 @@ static const field *find_field(const char *name)
 
 int config_has(const char *name) { return find_field(name) != NULL; }
 
+/* f's names as "a, b or c" into list (cap bytes); returns list. */
+static const char *choice_list(const field *f, char *list, size_t cap)
+{
+    list[0] = '\0';
+    for (int i = 0; f->choices[i]; i++) {
+        size_t n = strlen(list);
+        snprintf(list + n, cap - n, "%s%s",
+                 i == 0 ? "" : f->choices[i + 1] ? ", " : " or ",
+                 f->choices[i]);
+    }
+    return list;
+}
+
+/* The name of value v of choice field f, NULL when out of range. */
+static const char *choice_name(const field *f, int v)
+{
+    for (int i = 0; f->choices[i]; i++)
+        if (i == v)
+            return f->choices[i];
+    return NULL;
+}
+
 int config_set(hpo_config *c, const char *name, const char *value, char *err,
                size_t errlen)
 {
@@ -295,6 +331,17 @@ int config_set(hpo_config *c, const char *name, const char *value, char *err,
             return 0;
         }
         break;
+    case F_CHOICE: {
+        for (int i = 0; f->choices[i]; i++)
+            if (strcasecmp(value, f->choices[i]) == 0) {
+                *(int *)dst = i;
+                return 0;
+            }
+        char list[128];
+        errf(err, errlen, "bad --%s '%s': use %s", f->name, value,
+             choice_list(f, list, sizeof list));
+        return -1;
+    }
     case F_MODE: {
         int m = mode_parse(value);
         if (m >= 0) {
@@ -325,6 +372,7 @@ static double number_of(const hpo_config *c, const field *f)
     case F_INT:
     case F_BOOL:
     case F_MODE:
+    case F_CHOICE:
         return *(const int *)p;
     case F_LONG:
         return (double)*(const long *)p;
@@ -342,6 +390,15 @@ static double number_of(const hpo_config *c, const field *f)
 static int check_range(const hpo_config *c, const field *f, char *err,
                        size_t errlen)
 {
+    if (f->type == F_CHOICE) {
+        int v = *(const int *)((const char *)c + f->off);
+        if (choice_name(f, v))
+            return 0;
+        char list[128];
+        errf(err, errlen, "--%s must be %s (got %d)", f->name,
+             choice_list(f, list, sizeof list), v);
+        return -1;
+    }
     if (!(f->flags & S_RANGE))
         return 0;
     double v = number_of(c, f);
@@ -405,6 +462,11 @@ static void write_field(FILE *f, const hpo_config *c, const field *fl)
     case F_MODE:
         fprintf(f, "%s\n", mode_name(*(const int *)p));
         break;
+    case F_CHOICE: {
+        const char *name = choice_name(fl, *(const int *)p);
+        fprintf(f, "%s\n", name ? name : "?");
+        break;
+    }
     }
 }
 
@@ -465,7 +527,7 @@ void config_describe(const hpo_config *c, FILE *f)
     static const char *const type_names[] = {
         [F_INT] = "int", [F_LONG] = "int", [F_FLOAT] = "float",
         [F_U64] = "uint64", [F_STR] = "text", [F_MODE] = "mode",
-        [F_BOOL] = "bool"};
+        [F_BOOL] = "bool", [F_CHOICE] = "choice"};
     fputs("{\"modes\": [", f);
     for (int m = 0; m <= MODE_SAC; m++)
         fprintf(f, "%s\"%s\"", m ? ", " : "", mode_name(m));
@@ -485,6 +547,14 @@ void config_describe(const hpo_config *c, FILE *f)
         text[strcspn(text, "\n")] = '\0';
         json_string(f, strstr(text, " = ") + 3);
         free(text);
+        if (fl->type == F_CHOICE) {
+            fputs(", \"choices\": [", f);
+            for (int k = 0; fl->choices[k]; k++) {
+                fputs(k ? ", " : "", f);
+                json_string(f, fl->choices[k]);
+            }
+            fputs("]", f);
+        }
         if (fl->flags & S_RANGE) {
             fprintf(f, ", \"min\": %.17g, \"min_open\": %s", fl->lo,
                     fl->flags & S_OPEN_LO ? "true" : "false");

@@ -32,6 +32,7 @@ typedef struct hpo_config {
     float std_exp;           /* momentum std when acting */
     float eps;               /* leapfrog step size */
     int K;                   /* leapfrog steps */
+    int temper;              /* hd_temper (hd.h): 0 formula (17), 1 cool */
     int pi_layers;           /* policy hidden layers (l) */
     int pi_hidden;           /* policy hidden width */
     int q_layers, q_hidden;  /* critic hidden layers and width */

@@ -6,15 +6,18 @@
 
 #include "util.h"
 
-void hd_tempering(double *c, int K, double beta0)
+void hd_tempering(double *c, int K, double beta0, int temper)
 {
     HPO_ASSERT(K >= 1 && beta0 > 0.0);
+    HPO_ASSERT(temper == HD_TEMPER_FORMULA || temper == HD_TEMPER_COOL);
     double inv0 = 1.0 / sqrt(beta0);
     double prev = sqrt(beta0); /* sqrt(beta_0) */
     for (int k = 1; k <= K; k++) {
         double r = (double)k / K;
         double sk = 1.0 / ((1.0 - inv0) * r * r + inv0); /* sqrt(beta_k) */
         c[k - 1] = prev / sk;
+        if (temper == HD_TEMPER_COOL && c[k - 1] > 1.0)
+            c[k - 1] = 1.0;
         prev = sk;
     }
 }
@@ -202,7 +205,7 @@ void hd_forward(hd_ws *w, const hpo_nets *n, const float *block,
     HPO_ASSERT(B <= w->max_batch && (!w->keep || p->K < w->n_points));
     size_t nda = (size_t)B * w->da;
     double c[HD_MAX_K];
-    hd_tempering(c, p->K, p->beta0);
+    hd_tempering(c, p->K, p->beta0, p->temper);
     const float h = 0.5f * p->eps;
 
     w->gate_sum = 0.0;
@@ -275,7 +278,7 @@ void hd_backward(hd_ws *w, const hpo_nets *n, const float *block,
         return;
     }
     double c[HD_MAX_K];
-    hd_tempering(c, p->K, p->beta0);
+    hd_tempering(c, p->K, p->beta0, p->temper);
     const float h = 0.5f * p->eps;
     memmove(w->abar, abarK, nda * sizeof(float));
     memset(w->rhobar, 0, nda * sizeof(float));

@@ -24,16 +24,25 @@
 
 typedef enum { HD_NONE = 0, HD_PROPOSED, HD_CONVENTIONAL } hd_kind;
 
+/* Tempering's momentum factors c_k: the formula (17) as written, which
+ * scales the momentum up when std < 1 (beta0 > 1); or cooling only,
+ * c_k = min(1, formula), the paper's c_k in (0, 1] (algorithm.md, open
+ * experiments). Config values: append only. */
+typedef enum { HD_TEMPER_FORMULA = 0, HD_TEMPER_COOL } hd_temper;
+
 typedef struct hd_params {
     hd_kind kind;
     int K;           /* leapfrog steps, 1 .. HD_MAX_K */
     float eps;       /* step size */
     float beta0;     /* initial inverse temperature, 1 / std^2 */
+    int temper;      /* hd_temper */
 } hd_params;
 
 /* c[k-1] = c_k = sqrt(beta_{k-1} / beta_k), k = 1..K, with
- * sqrt(beta_k) = 1 / ((1 - 1/sqrt(beta0)) k^2/K^2 + 1/sqrt(beta0)). */
-void hd_tempering(double *c, int K, double beta0);
+ * sqrt(beta_k) = 1 / ((1 - 1/sqrt(beta0)) k^2/K^2 + 1/sqrt(beta0));
+ * with temper HD_TEMPER_COOL each c_k is min(1, c_k). These are the factors
+ * the leapfrog applies: its map has log|det J| = d_a sum_k log c_k. */
+void hd_tempering(double *c, int K, double beta0, int temper);
 
 /* Workspace for batches up to max_batch; n_points = K + 1 for training, 1
  * for acting. All buffers are allocated here, none during hd_forward/backward. */

@@ -54,6 +54,7 @@ static void set_hd(hd_params *p, int kind, const hpo_config *c, float std)
     p->K = c->K;
     p->eps = c->eps;
     p->beta0 = 1.0f / (std * std);
+    p->temper = c->temper;
 }
 
 static void lane_run(sac_lane *l);
