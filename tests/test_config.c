@@ -173,6 +173,10 @@ static void test_reads_and_ranges(void **state)
     assert_false(config_mode_reads(MODE_SAC, "temper"));
     assert_true(config_mode_reads(MODE_BASELINE2, "temper"));
     assert_true(config_mode_reads(MODE_BASELINE3, "temper"));
+    /* the clip's gradient: the policy loss's leapfrog alone */
+    assert_false(config_mode_reads(MODE_SAC, "clip-grad"));
+    assert_false(config_mode_reads(MODE_BASELINE2, "clip-grad"));
+    assert_true(config_mode_reads(MODE_BASELINE3, "clip-grad"));
 
     char *alpha[] = {"p", "--alpha", "0", NULL};
     resolve_fails(alpha, "--alpha must be > 0 (got 0)");
@@ -223,6 +227,7 @@ static const struct {
     size_t off;
 } switches[] = {
     {"temper", "formula", "cool", offsetof(hpo_config, temper)},
+    {"clip-grad", "zero", "straight", offsetof(hpo_config, clip_grad)},
 };
 
 static int *switch_of(hpo_config *c, size_t i)

@@ -58,8 +58,29 @@ typedef struct ctx {
     sac *s;
     replay_batch b;
     rng r0;     /* noise state replayed at every evaluation */
-    int which;  /* 0 policy loss, 1 critic loss */
+    int which;  /* 0 policy loss, 1 critic loss, 2 straight-through's */
+    const float *gq; /* which 2: (M, DA) dQmin/da held fixed */
 } ctx;
+
+/* The straight-through rule's naive reference: the policy loss with the
+ * clip replaced by the identity and Qmin by its linearization at the
+ * unperturbed clip(aK), mean[alpha log pi(a0) - gq . aK]. Its gradient at
+ * the unperturbed parameters is the straight-through gradient. */
+static double straight_surrogate(ctx *c)
+{
+    rng r = c->r0;
+    sac_stats st;
+    sac *s = c->s;
+    float alpha = sac_alpha(s);
+    sac_policy_grad(s, &c->b, &r, alpha, &st);
+    double l = 0.0;
+    for (int i = 0; i < M; i++) {
+        l += alpha * (double)s->logp[i];
+        for (int k = 0; k < DA; k++)
+            l -= (double)c->gq[i * DA + k] * s->aK[i * DA + k];
+    }
+    return l / M;
+}
 
 static double loss_fn(void *p)
 {
@@ -68,6 +89,8 @@ static double loss_fn(void *p)
     sac_stats st;
     if (c->which == 0)
         return sac_policy_grad(c->s, &c->b, &r, sac_alpha(c->s), &st);
+    if (c->which == 2)
+        return straight_surrogate(c);
     return sac_critic_grad(c->s, &c->b, NULL);
 }
 
@@ -244,6 +267,61 @@ static void test_policy_loss_temper_cool(void **state)
     free(gc);
     free(gf);
     sac_destroy(&s);
+}
+
+/*
+ * --clip-grad straight: the gradient of dL/dclip(aK) passed to aK whole,
+ * against the naive reference (straight_surrogate) by finite differences,
+ * for pi, T_h and sigma_h; and it differs from the clip's own gradient
+ * (zero), whose finite-difference check is test_policy_loss_hpo.
+ */
+static void test_policy_loss_straight(void **state)
+{
+    (void)state;
+    hpo_config cfg;
+    small_config(&cfg, MODE_HPO);
+    cfg.clip_grad = CLIP_GRAD_STRAIGHT;
+    ctx c = {.which = 0};
+    c.s = sac_new(&cfg, DS, DA, 4, 1);
+    const hpo_nets *n = &c.s->nets;
+    for (size_t i = 0; i < n->th.n_params + n->sh.n_params; i++)
+        c.s->params[n->th.offset + i] *= 3.0f;
+    random_batch(&c.b, 3);
+    rng_init(&c.r0, 77, 2);
+    loss_fn(&c);
+    size_t np = n->n_params;
+    float *g = xalloc_floats(np);
+    memcpy(g, c.s->grads, np * sizeof(float));
+    /* the clip must bite for the test to mean anything */
+    int clipped = 0;
+    for (int i = 0; i < M * DA; i++)
+        clipped += c.s->aK[i] <= -1.0f || c.s->aK[i] >= 1.0f;
+    print_message("straight: %d of %d action components outside the box\n",
+                  clipped, M * DA);
+    assert_true(clipped >= 2 && clipped < M * DA);
+    /* Qmin's action-gradient at the unperturbed clip(aK), held fixed */
+    hd_ws w;
+    hd_ws_init(&w, n, M, cfg.K, 0);
+    hd_qmin_grad(&w, n, c.s->params, c.b.obs, c.s->ac, M);
+    float gq[M * DA];
+    memcpy(gq, w.dqda, sizeof gq);
+    hd_ws_release(&w);
+    c.which = 2;
+    c.gq = gq;
+    check_range(&c, g, n->pi.offset, n->pi.n_params, 3, "straight: pi");
+    check_range(&c, g, n->th.offset, n->th.n_params, 1, "straight: T_h");
+    check_range(&c, g, n->sh.offset, n->sh.n_params, 1, "straight: sigma_h");
+    for (size_t i = 0; i < n->q_n; i++)
+        assert_true(g[n->q_off + i] == 0.0f);
+
+    /* the same loss with the clip's own gradient: another update */
+    c.s->cfg.clip_grad = CLIP_GRAD_ZERO;
+    c.which = 0;
+    loss_fn(&c);
+    assert_true(policy_grads_differ(c.s, g, c.s->grads));
+    free(g);
+    replay_batch_release(&c.b);
+    sac_destroy(&c.s);
 }
 
 static void test_critic_loss(void **state)
@@ -483,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_policy_loss_conventional),
         cmocka_unit_test(test_policy_loss_sac),
         cmocka_unit_test(test_policy_loss_temper_cool),
+        cmocka_unit_test(test_policy_loss_straight),
         cmocka_unit_test(test_critic_loss),
         cmocka_unit_test(test_critic_target_terminal),
         cmocka_unit_test(test_temperature_loss),

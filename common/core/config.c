@@ -57,7 +57,9 @@ typedef struct field {
 
 /* F_CHOICE names, in the order of their enums (the value is the index) */
 static const char *const temper_names[] = {"formula", "cool", NULL};
+static const char *const clip_grad_names[] = {"zero", "straight", NULL};
 _Static_assert(HD_TEMPER_FORMULA == 0 && HD_TEMPER_COOL == 1, "temper");
+_Static_assert(CLIP_GRAD_ZERO == 0 && CLIP_GRAD_STRAIGHT == 1, "clip-grad");
 #define POS (S_RANGE | S_OPEN_LO) /* > 0 */
 #define R S_RANGE
 #define AG S_AGENT
@@ -97,6 +99,9 @@ static const field fields[] = {
         "T_h / sigma_h see the state"),
     FLD("hd-target", F_BOOL, hd_target, 0, 0, 0, READ_OPTIM,
         "1: critic target at the Hamiltonian next action; 0: at the base action (default)"),
+    FLD_CHOICE("clip-grad", clip_grad, clip_grad_names, 0, READ_OPTIM,
+               "zero | straight: the policy loss's gradient through clip(aK), zero "
+               "outside the box (zero, default) or passed to aK unchanged (straight)"),
     FLD("eval-hd", F_BOOL, eval_hd, 0, 0, AG, READ_EXPLORE,
         "leapfrog in evaluation (0: tanh(mu))"),
     FLD("batch", F_INT, batch, 1, 65536, R, READ_ALL, "minibatch size"),
@@ -169,6 +174,7 @@ void config_defaults(hpo_config *c)
     c->h_use_state = 1;
     c->hd_target = 0; /* algorithm.md (2026-12-04): the base action's target */
     c->temper = HD_TEMPER_FORMULA; /* algorithm.md: (17) as written */
+    c->clip_grad = CLIP_GRAD_ZERO; /* the clip's own gradient */
     c->eval_hd = 1;
     c->batch = 256;
     c->buffer = 1000000;

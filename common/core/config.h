@@ -21,6 +21,12 @@ typedef enum {
     MODE_SAC,
 } hpo_mode;
 
+/* The gradient the policy loss passes through clip(aK, -1, 1). */
+typedef enum {
+    CLIP_GRAD_ZERO = 0,   /* the clip's own: zero outside the box */
+    CLIP_GRAD_STRAIGHT,   /* straight-through: dL/dclip(aK) to aK unchanged */
+} clip_grad_kind;
+
 typedef struct hpo_config {
     char env[64];            /* environment name */
     int mode;                /* hpo_mode */
@@ -39,6 +45,7 @@ typedef struct hpo_config {
     int h_hidden;            /* T_h / sigma_h hidden width (h) */
     int h_use_state;         /* T_h / sigma_h see s */
     int hd_target;           /* 1: Hamiltonian critic target; 0: base actions */
+    int clip_grad;           /* clip_grad_kind: the policy loss's clip */
     int eval_hd;             /* 1: evaluation runs the leapfrog; 0: tanh(mu) */
     int batch;
     long buffer;             /* replay capacity (transitions) */

@@ -410,6 +410,7 @@ static void lane_policy(sac_lane *l, const replay_batch *b, float alpha)
 
     double loss = 0.0, lp = 0.0, dist = 0.0;
     const float inv_m = 1.0f / (float)s->m;
+    const int straight = s->cfg.clip_grad == CLIP_GRAD_STRAIGHT;
     for (int i = 0; i < rows; i++) {
         loss += alpha * s->logp[r0 + i] - w->q[i];
         lp += s->logp[r0 + i];
@@ -417,9 +418,13 @@ static void lane_policy(sac_lane *l, const replay_batch *b, float alpha)
         for (int k = 0; k < da; k++) {
             size_t j = (size_t)i * da + k;
             float x = aK[j];
-            /* clip passes the gradient only strictly inside the box */
-            s->abar[o + j] = (x > -1.0f && x < 1.0f) ? -inv_m * w->dqda[j]
-                                                      : 0.0f;
+            /* clip passes the gradient only strictly inside the box;
+             * straight-through passes it everywhere, Qmin's gradient still
+             * taken at clip(aK) (without a leapfrog aK = a0 is in the box,
+             * and at +-1 tanh's derivative is 0: no difference) */
+            s->abar[o + j] = (straight || (x > -1.0f && x < 1.0f))
+                                 ? -inv_m * w->dqda[j]
+                                 : 0.0f;
             double dd = (double)x - a0[j];
             d2 += dd * dd;
         }
