@@ -177,6 +177,9 @@ static void test_reads_and_ranges(void **state)
     assert_false(config_mode_reads(MODE_SAC, "clip-grad"));
     assert_false(config_mode_reads(MODE_BASELINE2, "clip-grad"));
     assert_true(config_mode_reads(MODE_BASELINE3, "clip-grad"));
+    assert_false(config_mode_reads(MODE_SAC, "alpha-target"));
+    assert_false(config_mode_reads(MODE_BASELINE2, "alpha-target"));
+    assert_true(config_mode_reads(MODE_HPO, "alpha-target"));
 
     char *alpha[] = {"p", "--alpha", "0", NULL};
     resolve_fails(alpha, "--alpha must be > 0 (got 0)");
@@ -228,6 +231,7 @@ static const struct {
 } switches[] = {
     {"temper", "formula", "cool", offsetof(hpo_config, temper)},
     {"clip-grad", "zero", "straight", offsetof(hpo_config, clip_grad)},
+    {"alpha-target", "base", "hd", offsetof(hpo_config, alpha_target)},
 };
 
 static int *switch_of(hpo_config *c, size_t i)

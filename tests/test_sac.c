@@ -406,6 +406,92 @@ static void test_temperature_loss(void **state)
     sac_destroy(&s);
 }
 
+/* sac_tuner_logp's estimate recomputed plainly: the momentum's scale at
+ * each position update with forces dropped, the displacement's std, and
+ * log(exp(x) + exp(y)) in long double. */
+static double naive_tuner_logp(const hpo_config *cfg, double mean_logp)
+{
+    double std = cfg->std_tr, rho = std, disp = 0.0;
+    double c[HD_MAX_K];
+    hd_tempering(c, cfg->K, 1.0 / (std * std), cfg->temper);
+    for (int k = 0; k < cfg->K; k++) {
+        disp += cfg->eps * rho; /* a_k = a_{k-1} + eps rho~ */
+        rho *= c[k];
+    }
+    long double x = expl(-2.0L * mean_logp / DA);
+    long double y = 2.0L * M_PI * M_E * (long double)disp * disp;
+    return -(double)(0.5L * DA * logl(x + y));
+}
+
+/*
+ * --alpha-target hd: the tuner compares H_target with the leapfrog's aK's
+ * entropy estimate; base with -log pi(a0). sac_tuner_logp against its naive
+ * twin (both temperings), its limits, and sac_update's first Adam moment of
+ * log_alpha, (1 - beta1) g: g is the gradient at the estimate.
+ */
+static void test_alpha_target_hd(void **state)
+{
+    (void)state;
+    hpo_config cfg;
+    small_config(&cfg, MODE_HPO);
+    cfg.auto_alpha = 1;
+    cfg.alpha_target = ALPHA_TARGET_HD;
+    const float lps[] = {-4.0f, 0.5f, 3.0f, 40.0f};
+    for (int t = 0; t < 2; t++) {
+        cfg.temper = t ? HD_TEMPER_COOL : HD_TEMPER_FORMULA;
+        sac *s = sac_new(&cfg, DS, DA, 4, 1);
+        for (size_t i = 0; i < sizeof lps / sizeof lps[0]; i++) {
+            double want = naive_tuner_logp(&cfg, lps[i]);
+            float got = sac_tuner_logp(s, lps[i]);
+            assert_float_equal(got, want, 1e-5 * (1.0 + fabs(want)));
+            /* never more than the base's log-density: entropy only grows */
+            assert_true(got <= lps[i]);
+        }
+        sac_destroy(&s);
+    }
+    /* the estimate tends to log pi(a0) as the noise vanishes: a small std_tr
+     * with cooling only (the formula would warm rho to std 1 by step K) */
+    cfg.temper = HD_TEMPER_COOL;
+    cfg.std_tr = 1e-4f;
+    sac *s = sac_new(&cfg, DS, DA, 4, 1);
+    assert_float_equal(sac_tuner_logp(s, 0.5f), 0.5f, 1e-4);
+    sac_destroy(&s);
+    /* no leapfrog in the policy loss: nothing to count */
+    small_config(&cfg, MODE_SAC);
+    cfg.alpha_target = ALPHA_TARGET_HD;
+    s = sac_new(&cfg, DS, DA, 4, 1);
+    assert_true(sac_tuner_logp(s, 0.5f) == 0.5f);
+    sac_destroy(&s);
+
+    /* the tuner's step uses it; base's uses log pi(a0) */
+    float h = -(float)DA, gbase = 0.0f;
+    for (int t = 0; t < 2; t++) {
+        small_config(&cfg, MODE_HPO);
+        cfg.auto_alpha = 1;
+        cfg.alpha_target = t ? ALPHA_TARGET_HD : ALPHA_TARGET_BASE;
+        s = sac_new(&cfg, DS, DA, 4, 1);
+        replay_batch b;
+        random_batch(&b, 7);
+        rng r;
+        rng_init(&r, 3, 3);
+        sac_stats st;
+        sac_update(s, &b, &r, &st);
+        double lp = t ? naive_tuner_logp(&cfg, st.logp) : st.logp;
+        double want = -(lp + h);
+        double got = s->la_m / (1.0f - 0.9f);
+        print_message("alpha-target %s: mean log pi(a0) %.4f, tuner's %.4f, "
+                      "gradient %.5f (want %.5f)\n", t ? "hd" : "base",
+                      st.logp, lp, got, want);
+        assert_float_equal(got, want, 1e-5 * (1.0 + fabs(want)));
+        if (t)
+            assert_true(fabs(got - gbase) > 0.1); /* not a no-op */
+        else
+            gbase = (float)got;
+        replay_batch_release(&b);
+        sac_destroy(&s);
+    }
+}
+
 static void run_updates(sac *s, unsigned seed, int n)
 {
     replay_batch b;
@@ -565,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_critic_loss),
         cmocka_unit_test(test_critic_target_terminal),
         cmocka_unit_test(test_temperature_loss),
+        cmocka_unit_test(test_alpha_target_hd),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_determinism_lanes),
         cmocka_unit_test(test_state_parts),

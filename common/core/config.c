@@ -58,8 +58,10 @@ typedef struct field {
 /* F_CHOICE names, in the order of their enums (the value is the index) */
 static const char *const temper_names[] = {"formula", "cool", NULL};
 static const char *const clip_grad_names[] = {"zero", "straight", NULL};
+static const char *const alpha_target_names[] = {"base", "hd", NULL};
 _Static_assert(HD_TEMPER_FORMULA == 0 && HD_TEMPER_COOL == 1, "temper");
 _Static_assert(CLIP_GRAD_ZERO == 0 && CLIP_GRAD_STRAIGHT == 1, "clip-grad");
+_Static_assert(ALPHA_TARGET_BASE == 0 && ALPHA_TARGET_HD == 1, "alpha-target");
 #define POS (S_RANGE | S_OPEN_LO) /* > 0 */
 #define R S_RANGE
 #define AG S_AGENT
@@ -75,6 +77,9 @@ static const field fields[] = {
         "1: tune alpha toward the target entropy (default); 0: hold it fixed"),
     FLD("target-entropy", F_FLOAT, target_entropy, 0, 0, 0, READ_ALL,
         "0 means -act_dim"),
+    FLD_CHOICE("alpha-target", alpha_target, alpha_target_names, 0, READ_OPTIM,
+               "base | hd: the entropy alpha is tuned on, -log pi(a0) (base, default) "
+               "or aK's, counting the leapfrog's momentum noise (hd)"),
     FLD("std-tr", F_FLOAT, std_tr, 0, HUGE_VAL, POS, READ_OPTIM,
         "momentum std in the losses"),
     FLD("std-exp", F_FLOAT, std_exp, 0, HUGE_VAL, POS | AG, READ_EXPLORE,
@@ -175,6 +180,7 @@ void config_defaults(hpo_config *c)
     c->hd_target = 0; /* algorithm.md (2026-12-04): the base action's target */
     c->temper = HD_TEMPER_FORMULA; /* algorithm.md: (17) as written */
     c->clip_grad = CLIP_GRAD_ZERO; /* the clip's own gradient */
+    c->alpha_target = ALPHA_TARGET_BASE; /* the tuner sees log pi(a0) */
     c->eval_hd = 1;
     c->batch = 256;
     c->buffer = 1000000;

@@ -27,6 +27,13 @@ typedef enum {
     CLIP_GRAD_STRAIGHT,   /* straight-through: dL/dclip(aK) to aK unchanged */
 } clip_grad_kind;
 
+/* The entropy the temperature tuner compares with H_target. */
+typedef enum {
+    ALPHA_TARGET_BASE = 0, /* -log pi(a0|s), the base action's */
+    ALPHA_TARGET_HD,       /* aK's, counting the leapfrog's momentum noise
+                              (sac.h: sac_tuner_logp) */
+} alpha_target_kind;
+
 typedef struct hpo_config {
     char env[64];            /* environment name */
     int mode;                /* hpo_mode */
@@ -34,6 +41,7 @@ typedef struct hpo_config {
     float alpha;             /* entropy temperature (initial when auto) */
     int auto_alpha;          /* 1: tune log_alpha toward target_entropy */
     float target_entropy;    /* 0 means -act_dim */
+    int alpha_target;        /* alpha_target_kind: the tuner's entropy */
     float std_tr;            /* momentum std inside the losses */
     float std_exp;           /* momentum std when acting */
     float eps;               /* leapfrog step size */

@@ -519,6 +519,30 @@ static void lane_run(sac_lane *l)
     }
 }
 
+float sac_tuner_logp(const sac *s, float mean_logp)
+{
+    const hd_params *p = &s->hd_opt;
+    if (s->cfg.alpha_target != ALPHA_TARGET_HD || p->kind == HD_NONE)
+        return mean_logp;
+    /* Forces neglected, step k moves a by eps rho_{k-1}, rho_{k-1} =
+     * prod_{j<k} c_j rho0: aK = a0 + n, n ~ N(0, sn^2 I) independent of a0,
+     * sn = eps std sum_{k=1..K} prod_{j<k} c_j (the c_k the leapfrog uses). */
+    double c[HD_MAX_K], scale = 1.0, sum = 0.0;
+    hd_tempering(c, p->K, p->beta0, p->temper);
+    for (int k = 0; k < p->K; k++) {
+        sum += scale;
+        scale *= c[k];
+    }
+    double sn = p->eps * sum / sqrt((double)p->beta0);
+    /* entropy power inequality, per dimension d: exp(2 H(aK) / d) >=
+     * exp(2 H(a0) / d) + 2 pi e sn^2, equality for an isotropic Gaussian
+     * a0; taken as the estimate, H(a0) = -mean log pi(a0) */
+    double d = s->nets.act_dim, h0 = -(double)mean_logp;
+    double x = 2.0 * h0 / d, y = log(2.0 * M_PI * M_E * sn * sn);
+    double lse = fmax(x, y) + log1p(exp(-fabs(x - y)));
+    return (float)(-0.5 * d * lse);
+}
+
 float sac_alpha_grad(const sac *s, float mean_logp)
 {
     float h = s->cfg.target_entropy != 0.0f ? s->cfg.target_entropy
@@ -551,7 +575,7 @@ void sac_update(sac *s, const replay_batch *b, rng *r, sac_stats *st)
     s->t_pi++;
     st->pi_loss = policy_step(s, b, r, alpha, st, 1);
     if (s->cfg.auto_alpha)
-        alpha_step(s, st->logp);
+        alpha_step(s, sac_tuner_logp(s, st->logp));
     s->updates++;
 }
 

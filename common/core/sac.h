@@ -146,8 +146,27 @@ float sac_critic_grad(sac *s, const replay_batch *b, float *q_mean);
 float sac_policy_grad(sac *s, const replay_batch *b, rng *r, float alpha,
                       sac_stats *st);
 
-/* d/dlog_alpha of -log_alpha * (mean_logp + H_target). */
+/* d/dlog_alpha of -log_alpha * (mean_logp + H_target). sac_update passes
+ * sac_tuner_logp(s, the batch's mean log pi(a0|s)). */
 float sac_alpha_grad(const sac *s, float mean_logp);
+
+/*
+ * The mean log-density the temperature tuner sees, given the batch's mean
+ * log pi(a0|s): mean_logp itself with alpha-target base (or no leapfrog in
+ * the policy loss); with alpha-target hd, minus an estimate of the entropy
+ * of the policy loss's aK (unclipped). The estimate neglects the forces:
+ * step k moves a by eps rho_{k-1} = eps prod_{j<k} c_j rho0, so aK = a0 + n,
+ * n ~ N(0, sn^2 I) independent of a0, sn = eps std_tr sum_{k=1..K}
+ * prod_{j<k} c_j (the c_k used); and it takes the entropy power
+ * inequality's bound (exact for an isotropic Gaussian a0):
+ * H(aK) = (d/2) log(exp(2 H(a0) / d) + 2 pi e sn^2), H(a0) = -mean_logp.
+ * It is never below H(a0): the tuner sees more entropy than base's and
+ * holds alpha lower. Nor below the noise's own (d/2) log(2 pi e sn^2): 5.4
+ * nats on HalfCheetah's preset (sn 0.6), above H_target = -6, where alpha
+ * then falls at every step whatever the policy (Hopper, Ant: below it).
+ * The clip and the forces' pull toward high Q are not counted.
+ */
+float sac_tuner_logp(const sac *s, float mean_logp);
 
 /* Short name of phase ph ("target_hd", ...). */
 const char *sac_phase_name(int ph);
