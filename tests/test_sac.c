@@ -479,8 +479,8 @@ static void test_alpha_target_hd(void **state)
         double lp = t ? naive_tuner_logp(&cfg, st.logp) : st.logp;
         double want = -(lp + h);
         double got = s->la_m / (1.0f - 0.9f);
-        print_message("alpha-target %s: mean log pi(a0) %.4f, tuner's %.4f, "
-                      "gradient %.5f (want %.5f)\n", t ? "hd" : "base",
+        print_message("alpha-target %s: mean log pi(a0) %.4f, tuner's %.4f, gradient %.5f (want %.5f)\n",
+                      t ? "hd" : "base",
                       st.logp, lp, got, want);
         assert_float_equal(got, want, 1e-5 * (1.0 + fabs(want)));
         if (t)

@@ -78,8 +78,7 @@ static const field fields[] = {
     FLD("target-entropy", F_FLOAT, target_entropy, 0, 0, 0, READ_ALL,
         "0 means -act_dim"),
     FLD_CHOICE("alpha-target", alpha_target, alpha_target_names, 0, READ_OPTIM,
-               "base | hd: the entropy alpha is tuned on, -log pi(a0) (base, default) "
-               "or aK's, counting the leapfrog's momentum noise (hd)"),
+               "base | hd: the entropy alpha is tuned on, -log pi(a0) (base, default) or aK's, counting the leapfrog's momentum noise (hd)"),
     FLD("std-tr", F_FLOAT, std_tr, 0, HUGE_VAL, POS, READ_OPTIM,
         "momentum std in the losses"),
     FLD("std-exp", F_FLOAT, std_exp, 0, HUGE_VAL, POS | AG, READ_EXPLORE,
@@ -88,8 +87,7 @@ static const field fields[] = {
         "leapfrog step size"),
     FLD("K", F_INT, K, 1, HD_MAX_K, R | AG, READ_HD, "leapfrog steps"),
     FLD_CHOICE("temper", temper, temper_names, AG, READ_HD,
-               "formula | cool: tempering's factor c_k, (17) as written (formula, "
-               "default; > 1 when std < 1) or min(1, (17)) (cool)"),
+               "formula | cool: tempering's factor c_k, (17) as written (formula, default; > 1 when std < 1) or min(1, (17)) (cool)"),
     FLD("pi-layers", F_INT, pi_layers, 1, 3, R | AG, READ_ALL,
         "policy hidden layers (l; mode sac: 2 unless given)"),
     FLD("pi-hidden", F_INT, pi_hidden, 1, 4096, R | AG, READ_ALL,
@@ -105,8 +103,7 @@ static const field fields[] = {
     FLD("hd-target", F_BOOL, hd_target, 0, 0, 0, READ_OPTIM,
         "1: critic target at the Hamiltonian next action; 0: at the base action (default)"),
     FLD_CHOICE("clip-grad", clip_grad, clip_grad_names, 0, READ_OPTIM,
-               "zero | straight: the policy loss's gradient through clip(aK), zero "
-               "outside the box (zero, default) or passed to aK unchanged (straight)"),
+               "zero | straight: the policy loss's gradient through clip(aK), zero outside the box (zero, default) or passed to aK unchanged (straight)"),
     FLD("eval-hd", F_BOOL, eval_hd, 0, 0, AG, READ_EXPLORE,
         "leapfrog in evaluation (0: tanh(mu))"),
     FLD("batch", F_INT, batch, 1, 65536, R, READ_ALL, "minibatch size"),
