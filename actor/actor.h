@@ -23,8 +23,8 @@
 #define ACTOR_PROG "hpo-actor"
 
 typedef struct actor_opts {
-    char learner[300];              /* --learner HOST[:P] as given */
-    char id_arg[256];               /* --id as given, checked into id */
+    char learner[300]; /* --learner HOST[:P] as given */
+    char id_arg[256];  /* --id as given, checked into id */
     char host[256];
     int port;
     int n_envs;
@@ -33,30 +33,30 @@ typedef struct actor_opts {
     int has_seed;
     char env[64];
     int eval;
-    int eval_episodes;          /* 0: the learner's */
-    long eval_every;            /* updates between evaluations; 0: each snapshot */
-    int timeout_ms;             /* before the Welcome gives the learner's */
-    long max_steps;             /* stop after this many env steps; 0: never */
+    int eval_episodes; /* 0: the learner's */
+    long eval_every;   /* updates between evaluations; 0: each snapshot */
+    int timeout_ms;    /* before the Welcome gives the learner's */
+    long max_steps;    /* stop after this many env steps; 0: never */
     int quiet;
-    char curve_server[4096];    /* learner's public key file; "": no CURVE */
-    char curve_key[4096];       /* this actor's secret key file */
+    char curve_server[4096]; /* learner's public key file; "": no CURVE */
+    char curve_key[4096];    /* this actor's secret key file */
 } actor_opts;
 
 /* ST_WAIT: refused as busy (capacity, an id in use); a new Hello at
  * retry_at */
 enum { ST_HELLO = 0, ST_RUN = 1, ST_WAIT = 2 };
 
-#define ACTOR_BUSY "busy: "        /* a refusal retried (learner.h LEARNER_BUSY) */
+#define ACTOR_BUSY "busy: " /* a refusal retried (learner.h LEARNER_BUSY) */
 #define ACTOR_BACKOFF_MIN_S 0.5
 #define ACTOR_BACKOFF_MAX_S 30.0
 
 typedef struct actor {
     actor_opts opt;
     void *zctx, *dealer, *sub;
-    void *mon;                      /* the DEALER's handshake events */
-    int n_mon;                      /* monitors made (their inproc names) */
-    int curve;                      /* CurveZMQ client */
-    curve_pair key;                 /* this actor's key pair */
+    void *mon;      /* the DEALER's handshake events */
+    int n_mon;      /* monitors made (their inproc names) */
+    int curve;      /* CurveZMQ client */
+    curve_pair key; /* this actor's key pair */
     char server_pub[CURVE_KEY_TEXT];
     char endpoint[300], params_ep[300];
     vecenv *ve;
@@ -67,23 +67,23 @@ typedef struct actor {
 
     hpo_config cfg;
     sac *agent;
-    wire_agent agent_set;           /* settings agent was built with */
+    wire_agent agent_set; /* settings agent was built with */
 
     int state;
-    char run_id[WIRE_NAME_MAX];     /* of the newest Welcome */
-    uint64_t version;               /* snapshot acting; 0: none */
-    int timed_snapshot;             /* acted with one since the last Welcome */
-    uint64_t snap_latency_us;       /* of version's snapshot; 0: not measured */
-    uint64_t snap_env_steps;        /* its learner env steps */
-    uint64_t evaluated;             /* newest version evaluated */
-    uint64_t snap_updates;          /* its learner updates */
-    uint64_t eval_updates;          /* learner updates of the last evaluation */
+    char run_id[WIRE_NAME_MAX]; /* of the newest Welcome */
+    uint64_t version;           /* snapshot acting; 0: none */
+    int timed_snapshot;         /* acted with one since the last Welcome */
+    uint64_t snap_latency_us;   /* of version's snapshot; 0: not measured */
+    uint64_t snap_env_steps;    /* its learner env steps */
+    uint64_t evaluated;         /* newest version evaluated */
+    uint64_t snap_updates;      /* its learner updates */
+    uint64_t eval_updates;      /* learner updates of the last evaluation */
     uint64_t learning_starts;
     int batch_max, heartbeat_ms, timeout_ms, free_run, eval_episodes;
     int64_t credit;
     double last_recv, last_hb, hello_t;
-    double retry_at;                /* ST_WAIT: when to say Hello again */
-    double backoff_s;               /* the next wait; doubles, reset by a Welcome */
+    double retry_at;  /* ST_WAIT: when to say Hello again */
+    double backoff_s; /* the next wait; doubles, reset by a Welcome */
 
     /* the batch being filled, cap rows */
     int cap, rows, n_ep;
@@ -94,7 +94,7 @@ typedef struct actor {
     uint64_t seq, steps;
 
     wire_msg in;
-    msgbuf enc;                     /* encode buffer */
+    msgbuf enc; /* encode buffer */
 } actor;
 
 // ---- link.c: the learner connection ----

@@ -41,7 +41,8 @@ void actor_hello(actor *a)
     wire_msg m;
     wire_msg_init(&m, WIRE_HELLO);
     wire_hello *h = &m.hello;
-    snprintf(h->env, sizeof h->env, "%s", a->ve ? a->ve->cls->name : a->eval_env->cls->name);
+    snprintf(h->env, sizeof h->env, "%s",
+             a->ve ? a->ve->cls->name : a->eval_env->cls->name);
     h->obs_dim = a->od;
     h->act_dim = a->ad;
     snprintf(h->actor_id, sizeof h->actor_id, "%s", a->opt.id);
@@ -69,8 +70,8 @@ void actor_connect(actor *a)
     zmq_setsockopt(a->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zmq_setsockopt(a->dealer, ZMQ_LINGER, &zero, sizeof zero);
     char err[256];
-    if (a->curve && curve_client(a->dealer, a->server_pub, &a->key, err,
-                                 sizeof err))
+    if (a->curve &&
+        curve_client(a->dealer, a->server_pub, &a->key, err, sizeof err))
         log_error("%s", err);
     /* handshake failures (a refused key, CURVE on one side only) come as
      * monitor events, never as messages */
@@ -129,15 +130,17 @@ static void on_snapshot(actor *a, const wire_snapshot *s)
         return;
     ensure_agent(a, &s->agent);
     if (snapshot_load_blocks(a->agent, s)) {
-        log_warn_once("snapblocks", "snapshot %llu: blocks do not fit the "
-                      "agent's networks; ignored",
-                      (unsigned long long)s->version);
+        log_warn_once(
+            "snapblocks",
+            "snapshot %llu: blocks do not fit the agent's networks; ignored",
+            (unsigned long long)s->version);
         return;
     }
     if (s->agent.alpha > 0.0f)
         a->agent->log_alpha = logf(s->agent.alpha);
     if (a->version == 0)
-        log_info("first snapshot: version %llu", (unsigned long long)s->version);
+        log_info("first snapshot: version %llu",
+                 (unsigned long long)s->version);
     a->version = s->version;
     a->snap_env_steps = s->env_steps;
     a->snap_updates = s->updates;
@@ -147,13 +150,14 @@ static void on_snapshot(actor *a, const wire_snapshot *s)
     uint64_t now = now_unix_ns();
     if (a->timed_snapshot && s->published_unix_ns) {
         if (now >= s->published_unix_ns)
-            a->snap_latency_us = HPO_MAX((now - s->published_unix_ns) / 1000u, 1u);
+            a->snap_latency_us =
+                HPO_MAX((now - s->published_unix_ns) / 1000u, 1u);
         else
-            log_warn_once("clock", "snapshot %llu published %.3f ms in this "
-                          "host's future: clocks differ, latency not measured "
-                          "(synchronize them, e.g. with NTP)",
-                          (unsigned long long)s->version,
-                          (double)(s->published_unix_ns - now) / 1e6);
+            log_warn_once(
+                "clock",
+                "snapshot %llu published %.3f ms in this host's future: clocks differ, latency not measured (synchronize them, e.g. with NTP)",
+                (unsigned long long)s->version,
+                (double)(s->published_unix_ns - now) / 1e6);
     }
     a->timed_snapshot = 1;
     actor_heartbeat(a); /* tells the learner the version and the latency */
@@ -177,9 +181,9 @@ static int on_data(actor *a, const void *buf, size_t len)
              * off (with jitter so that many actors spread out) */
             double wait = a->backoff_s > 0 ? a->backoff_s : ACTOR_BACKOFF_MIN_S;
             wait *= 0.75 + 0.5 * (double)(now_unix_ns() % 1000u) / 1000.0;
-            a->backoff_s = HPO_MIN(2.0 * (a->backoff_s > 0 ? a->backoff_s
-                                                           : ACTOR_BACKOFF_MIN_S),
-                                   ACTOR_BACKOFF_MAX_S);
+            a->backoff_s = HPO_MIN(
+                2.0 * (a->backoff_s > 0 ? a->backoff_s : ACTOR_BACKOFF_MIN_S),
+                ACTOR_BACKOFF_MAX_S);
             log_warn("refused by the learner: %s: retrying in %.1f s",
                      a->in.refuse.reason + strlen(ACTOR_BUSY), wait);
             a->state = ST_WAIT;
@@ -206,8 +210,9 @@ static int on_data(actor *a, const void *buf, size_t len)
         a->timeout_ms = w->timeout_ms > 0 ? w->timeout_ms : 3000;
         a->free_run = w->free_run;
         a->credit = (int64_t)w->credit;
-        a->eval_episodes = a->opt.eval_episodes ? a->opt.eval_episodes
-                           : w->eval_episodes > 0 ? w->eval_episodes : 10;
+        a->eval_episodes = a->opt.eval_episodes   ? a->opt.eval_episodes
+                           : w->eval_episodes > 0 ? w->eval_episodes
+                                                  : 10;
         ensure_agent(a, &w->agent);
         a->state = ST_RUN;
         a->backoff_s = 0;
@@ -286,22 +291,24 @@ int actor_handshake_failed(actor *a)
         memcpy(&event, ev, 2);
         memcpy(&value, ev + 2, 4);
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-            fprintf(stderr, ACTOR_PROG ": refused by the learner: it does not allow "
-                    "this actor's CurveZMQ key %s (ZAP status %u); put the "
-                    ".public file of %s into the learner's --curve-allow\n",
-                    a->key.pub, (unsigned)value, a->opt.curve_key);
+            fprintf(
+                stderr,
+                ACTOR_PROG
+                ": refused by the learner: it does not allow this actor's CurveZMQ key %s (ZAP status %u); put the .public file of %s into the learner's --curve-allow\n",
+                a->key.pub, (unsigned)value, a->opt.curve_key);
             return 1;
         }
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
             value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
-            fprintf(stderr, ACTOR_PROG ": refused by the learner at %s: %s\n", ep,
-                    a->curve ? "it does not use CurveZMQ; drop --curve-server "
-                               "and --curve-key"
-                             : "it requires CurveZMQ; give --curve-server "
-                               "LEARNER.public and --curve-key ACTOR.secret");
+            fprintf(
+                stderr, ACTOR_PROG ": refused by the learner at %s: %s\n", ep,
+                a->curve
+                    ? "it does not use CurveZMQ; drop --curve-server and --curve-key"
+                    : "it requires CurveZMQ; give --curve-server LEARNER.public and --curve-key ACTOR.secret");
             return 1;
         }
-        log_warn_once("handshake", "handshake with %s failed: event 0x%x, "
-                      "value 0x%x", ep, event, (unsigned)value);
+        log_warn_once("handshake",
+                      "handshake with %s failed: event 0x%x, value 0x%x", ep,
+                      event, (unsigned)value);
     }
 }

@@ -43,44 +43,37 @@
 
 #include "actor.h"
 
-
 #define PROG ACTOR_PROG
-#define FLUSH_S 0.05            /* send a partial batch after this long */
+#define FLUSH_S 0.05 /* send a partial batch after this long */
 
 // ---- command line ----
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: " PROG " [--learner HOST[:P]] [--env NAME] [--envs N] "
-            "[--id ID] [--seed S] [--eval]\n"
-            "\n"
-            "Step N environments and stream their transitions to hpo-learner\n"
-            "(data on P, default 5550; snapshots on P+1).\n"
-            "\n"
-            "  --learner HOST[:P]     learner address (default localhost:5550)\n"
-            "  --env NAME             environment (default HalfCheetah); must\n"
-            "                         match the learner's\n"
-            "  --envs N               environments in this process (default 1)\n"
-            "  --id ID                actor id, stable across restarts "
-            "(default host-pid)\n"
-            "  --seed S               environment and action seed (default: "
-            "random)\n"
-            "  --eval                 evaluate each new snapshot instead of "
-            "streaming\n"
-            "  --episodes N           evaluation episodes (default: the "
-            "learner's)\n"
-            "  --eval-every N         learner updates between evaluations "
-            "(default 0: every\n"
-            "                         snapshot the evaluation keeps up with)\n"
-            "  --timeout-ms MS        handshake timeout (default 3000)\n"
-            "  --max-steps N          stop after N env steps (default 0: "
-            "never)\n"
-            "  --curve-server FILE    the learner's public key (hpo-keygen's "
-            ".public);\n"
-            "                         with --curve-key, talk CurveZMQ\n"
-            "  --curve-key FILE       this actor's key pair (its .secret file)\n"
-            "  --quiet                warnings and errors only\n");
+    fprintf(
+        f,
+        "usage: " PROG
+        " [--learner HOST[:P]] [--env NAME] [--envs N] [--id ID] [--seed S] [--eval]\n"
+        "\n"
+        "Step N environments and stream their transitions to hpo-learner\n"
+        "(data on P, default 5550; snapshots on P+1).\n"
+        "\n"
+        "  --learner HOST[:P]     learner address (default localhost:5550)\n"
+        "  --env NAME             environment (default HalfCheetah); must\n"
+        "                         match the learner's\n"
+        "  --envs N               environments in this process (default 1)\n"
+        "  --id ID                actor id, stable across restarts (default host-pid)\n"
+        "  --seed S               environment and action seed (default: random)\n"
+        "  --eval                 evaluate each new snapshot instead of streaming\n"
+        "  --episodes N           evaluation episodes (default: the learner's)\n"
+        "  --eval-every N         learner updates between evaluations (default 0: every\n"
+        "                         snapshot the evaluation keeps up with)\n"
+        "  --timeout-ms MS        handshake timeout (default 3000)\n"
+        "  --max-steps N          stop after N env steps (default 0: never)\n"
+        "  --curve-server FILE    the learner's public key (hpo-keygen's .public);\n"
+        "                         with --curve-key, talk CurveZMQ\n"
+        "  --curve-key FILE       this actor's key pair (its .secret file)\n"
+        "  --quiet                warnings and errors only\n");
 }
 
 /* HOST[:P] into o->host, o->port. */
@@ -105,8 +98,8 @@ static int parse_learner(actor_opts *o, const char *s)
  * after. */
 #define O(f) offsetof(actor_opts, f)
 static const opt_spec options[] = {
-    {"learner", OPT_TEXT, O(learner), sizeof(((actor_opts *)0)->learner), 0,
-     0, NULL},
+    {"learner", OPT_TEXT, O(learner), sizeof(((actor_opts *)0)->learner), 0, 0,
+     NULL},
     {"env", OPT_TEXT, O(env), sizeof(((actor_opts *)0)->env), 0, 0, NULL},
     {"envs", OPT_INT, O(n_envs), 0, 1, VECENV_MAX_ENVS,
      "--envs needs 1..4096, not '%s'"},
@@ -142,8 +135,8 @@ static int parse_args(int argc, char **argv, actor_opts *o)
     snprintf(o->env, sizeof o->env, "HalfCheetah");
     config_args a;
     char err[512];
-    int rc = config_args_table(&a, argc, argv, options, 0, 0, o, err,
-                               sizeof err);
+    int rc =
+        config_args_table(&a, argc, argv, options, 0, 0, o, err, sizeof err);
     o->has_seed = rc == 0 && config_args_given(&a, "seed");
     config_args_release(&a);
     if (rc > 0) {
@@ -169,7 +162,6 @@ static int parse_args(int argc, char **argv, actor_opts *o)
                            "--curve-server and --curve-key go together");
     return 0;
 }
-
 
 static int run(actor *a)
 {
@@ -243,8 +235,10 @@ static int actor_open(actor *a, const actor_opts *o, char *err, size_t errlen)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     rng r;
-    rng_init(&r, (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
-                     ((uint64_t)getpid() << 40), 7);
+    rng_init(&r,
+             (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
+                 ((uint64_t)getpid() << 40),
+             7);
     a->incarnation = rng_u64(&r) | 1;
     if (!a->opt.id[0]) {
         char host[64] = "host";
@@ -310,8 +304,7 @@ static int actor_open(actor *a, const actor_opts *o, char *err, size_t errlen)
     }
     a->zctx = zmq_ctx_new();
     a->sub = zmq_socket(a->zctx, ZMQ_SUB);
-    if (a->curve &&
-        curve_client(a->sub, a->server_pub, &a->key, err, errlen))
+    if (a->curve && curve_client(a->sub, a->server_pub, &a->key, err, errlen))
         return -1;
     int one = 1, zero = 0;
     int64_t maxmsg = WIRE_MAX_MSG;

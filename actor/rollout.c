@@ -75,7 +75,8 @@ void actor_step(actor *a)
     if (!a->rows)
         a->first_row_t = now_s();
     size_t r = (size_t)a->rows;
-    memcpy(a->obs + r * a->od, v->prev_obs, (size_t)a->n * a->od * sizeof(float));
+    memcpy(a->obs + r * a->od, v->prev_obs,
+           (size_t)a->n * a->od * sizeof(float));
     memcpy(a->act + r * a->ad, v->act, na * sizeof(float));
     memcpy(a->rew + r, v->rew, (size_t)a->n * sizeof(float));
     memcpy(a->next_obs + r * a->od, v->next_obs,
@@ -110,8 +111,7 @@ void actor_evaluate(actor *a)
             ret[done] = (float)r;
             len[done++] = (uint32_t)l;
         }
-        if ((k & 63) == 0 &&
-            (now_s() - a->last_hb) * 1000.0 >= a->heartbeat_ms)
+        if ((k & 63) == 0 && (now_s() - a->last_hb) * 1000.0 >= a->heartbeat_ms)
             actor_heartbeat(a);
     }
     evaluate_release(&ev);

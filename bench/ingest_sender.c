@@ -58,8 +58,8 @@ static int send_msg(void *s, const wire_msg *m, int flags)
 int main(int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-') {
-        fprintf(stderr, "usage: " PROG " HOST:P [--env NAME] [--id ID] "
-                        "[--seconds S]\n");
+        fprintf(stderr, "usage: " PROG
+                        " HOST:P [--env NAME] [--id ID] [--seconds S]\n");
         return 2;
     }
     const char *envname = "Pendulum", *id = "sender";
@@ -152,10 +152,17 @@ int main(int argc, char **argv)
     rng_uniform_fill(&r, act, (size_t)n * ad, -1.0f, 1.0f);
     rng_uniform_fill(&r, rew, (size_t)n, -1.0f, 0.0f);
     wire_msg_init(&m, WIRE_BATCH);
-    m.batch = (wire_batch){.n = n, .obs_dim = od, .act_dim = ad,
-                           .incarnation = inc, .seq = 1, .obs = obs,
-                           .action = act, .reward = rew, .next_obs = obs,
-                           .terminated = flags, .truncated = flags};
+    m.batch = (wire_batch){.n = n,
+                           .obs_dim = od,
+                           .act_dim = ad,
+                           .incarnation = inc,
+                           .seq = 1,
+                           .obs = obs,
+                           .action = act,
+                           .reward = rew,
+                           .next_obs = obs,
+                           .terminated = flags,
+                           .truncated = flags};
     size_t len;
     void *buf = wire_encode_alloc(&m, &len);
     HPO_ASSERT(buf);

@@ -57,14 +57,16 @@ int main(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(argv[i], "--seconds"))
             secs = atof(argv[++i]);
         else {
-            fprintf(stderr, "usage: hpo-wire-bench [--rows N] [--obs D] "
-                            "[--act D] [--seconds S]\n");
+            fprintf(
+                stderr,
+                "usage: hpo-wire-bench [--rows N] [--obs D] [--act D] [--seconds S]\n");
             return 2;
         }
     }
     if (rows < 1 || od < 1 || ad < 1 || secs <= 0) {
-        fprintf(stderr, "hpo-wire-bench: --rows, --obs, --act and --seconds "
-                        "must be positive\n");
+        fprintf(
+            stderr,
+            "hpo-wire-bench: --rows, --obs, --act and --seconds must be positive\n");
         return 2;
     }
     rng r;
@@ -82,21 +84,28 @@ int main(int argc, char **argv)
 
     wire_msg m, out;
     wire_msg_init(&m, WIRE_BATCH);
-    m.batch = (wire_batch){.n = rows, .obs_dim = od, .act_dim = ad, .obs = obs,
-                           .action = act, .reward = rew, .next_obs = next,
-                           .terminated = flags, .truncated = flags};
+    m.batch = (wire_batch){.n = rows,
+                           .obs_dim = od,
+                           .act_dim = ad,
+                           .obs = obs,
+                           .action = act,
+                           .reward = rew,
+                           .next_obs = next,
+                           .terminated = flags,
+                           .truncated = flags};
     size_t len;
     void *buf = wire_encode_alloc(&m, &len);
     if (!buf) {
-        fprintf(stderr, "hpo-wire-bench: %d rows exceed the batch limit\n", rows);
+        fprintf(stderr, "hpo-wire-bench: %d rows exceed the batch limit\n",
+                rows);
         return 2;
     }
     wire_msg_init(&out, WIRE_NONE);
     wire_expect ex = {.obs_dim = od, .act_dim = ad};
     double us = time_decode(buf, len, &ex, &out, secs);
-    printf("case=batch rows=%d obs_dim=%d act_dim=%d bytes=%zu "
-           "us_per_decode=%.2f transitions_per_s=%.0f\n", rows, od, ad, len, us,
-           (double)rows / us * 1e6);
+    printf(
+        "case=batch rows=%d obs_dim=%d act_dim=%d bytes=%zu us_per_decode=%.2f transitions_per_s=%.0f\n",
+        rows, od, ad, len, us, (double)rows / us * 1e6);
     free(buf);
 
     /* a snapshot of HalfCheetah's 256-wide networks: 75,800 + 144,386 floats */
@@ -104,8 +113,8 @@ int main(int argc, char **argv)
     float *blk = xmalloc((pn + qn) * sizeof *blk);
     fill(blk, pn + qn, &r);
     wire_msg_init(&m, WIRE_SNAPSHOT);
-    m.snapshot = (wire_snapshot){.version = 1, .obs_dim = 17, .act_dim = 6,
-                                 .n_blocks = 2};
+    m.snapshot = (wire_snapshot){
+        .version = 1, .obs_dim = 17, .act_dim = 6, .n_blocks = 2};
     hpo_config cfg;
     config_defaults(&cfg); /* HalfCheetah's settings */
     wire_agent_from_config(&m.snapshot.agent, &cfg, 0.2f);

@@ -16,8 +16,7 @@
 #include "util.h"
 #include "vecenv.h"
 
-#define PEER_LOG_BURST 64      /* join/leave lines before the rate limit */
-
+#define PEER_LOG_BURST 64 /* join/leave lines before the rate limit */
 
 void learner_send(learner *l, learner_actor *a, const wire_msg *m)
 {
@@ -38,7 +37,7 @@ void learner_send(learner *l, learner_actor *a, const wire_msg *m)
 
 /* A Refuse to routing id rid, without an actor entry. */
 void learner_refuse(learner *l, const void *rid, size_t rid_len,
-                   const char *reason)
+                    const char *reason)
 {
     wire_msg m;
     wire_msg_init(&m, WIRE_REFUSE);
@@ -84,9 +83,9 @@ static int peer_log(learner *l)
     }
     l->peer_log_muted++;
     if (now - l->peer_log_said >= 10.0) {
-        log_warn("%llu actor joins and leaves not logged (more than %d in a "
-                 "burst, then one a second); status lists the table",
-                 (unsigned long long)l->peer_log_muted, PEER_LOG_BURST);
+        log_warn(
+            "%llu actor joins and leaves not logged (more than %d in a burst, then one a second); status lists the table",
+            (unsigned long long)l->peer_log_muted, PEER_LOG_BURST);
         l->peer_log_muted = 0;
         l->peer_log_said = now;
     }
@@ -96,8 +95,7 @@ static int peer_log(learner *l)
 void learner_drop_actor(learner *l, learner_actor *a, const char *why)
 {
     if (peer_log(l))
-        log_info("actor %s (%s pid %u) left: %s", a->id, a->host, a->pid,
-                 why);
+        log_info("actor %s (%s pid %u) left: %s", a->id, a->host, a->pid, why);
     a->used = 0;
     l->n_actors--;
 }
@@ -137,8 +135,7 @@ void learner_grant_credits(learner *l)
     if (!window)
         return;
     double allowed = (double)l->cfg.learning_starts +
-                     (double)l->updates / l->opt.replay_ratio +
-                     (double)window;
+                     (double)l->updates / l->opt.replay_ratio + (double)window;
     int64_t head = (int64_t)allowed - (int64_t)l->env_steps - outstanding(l);
     for (int k = 0; k < LEARNER_MAX_ACTORS && head > 0; k++) {
         int idx = (l->rr + k) % LEARNER_MAX_ACTORS;
@@ -176,14 +173,14 @@ static learner_actor *free_row(learner *l, double now)
     }
     if (old) {
         l->guards[GUARD_EVICTED]++;
-        learner_drop_actor(l, old, "evicted: nothing after its Hello, the "
-                           "table is full");
+        learner_drop_actor(
+            l, old, "evicted: nothing after its Hello, the table is full");
     }
     return old;
 }
 
 void learner_on_hello(learner *l, const void *rid, size_t rid_len,
-                     const wire_hello *h)
+                      const wire_hello *h)
 {
     char reason[WIRE_TEXT_MAX];
     const env_class *cls = env_find(h->env);
@@ -196,17 +193,17 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
     }
     if (h->obs_dim != l->obs_dim || h->act_dim != l->act_dim) {
         snprintf(reason, sizeof reason,
-                 "dimensions obs %d act %d, the learner's %s has obs %d "
-                 "act %d",
+                 "dimensions obs %d act %d, the learner's %s has obs %d act %d",
                  h->obs_dim, h->act_dim, l->cfg.env, l->obs_dim, l->act_dim);
         learner_refuse(l, rid, rid_len, reason);
         return;
     }
     if (h->n_envs > VECENV_MAX_ENVS ||
         (h->role != WIRE_ROLE_ACTOR && h->role != WIRE_ROLE_EVAL)) {
-        snprintf(reason, sizeof reason, "n_envs %d or role %d out of range "
-                 "(1..%d environments, role actor or eval)", h->n_envs,
-                 h->role, VECENV_MAX_ENVS);
+        snprintf(
+            reason, sizeof reason,
+            "n_envs %d or role %d out of range (1..%d environments, role actor or eval)",
+            h->n_envs, h->role, VECENV_MAX_ENVS);
         l->guards[GUARD_BAD_HELLO]++;
         learner_refuse(l, rid, rid_len, reason);
         return;
@@ -223,11 +220,11 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
             learner_drop_actor(l, b, "rejoined");
             continue;
         }
-        snprintf(reason, sizeof reason,
-                 LEARNER_BUSY "actor id %.64s is held by a live actor (%.64s "
-                 "pid %u, last seen %.1f s ago); another --id, or wait for "
-                 "its timeout", h->actor_id, b->host, b->pid,
-                 now - b->last_seen);
+        snprintf(
+            reason, sizeof reason,
+            LEARNER_BUSY
+            "actor id %.64s is held by a live actor (%.64s pid %u, last seen %.1f s ago); another --id, or wait for its timeout",
+            h->actor_id, b->host, b->pid, now - b->last_seen);
         l->guards[GUARD_ID_IN_USE]++;
         if (a)
             a->refused_msgs++;
@@ -237,8 +234,8 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
     if (!a) {
         a = free_row(l, now);
         if (!a) {
-            snprintf(reason, sizeof reason, LEARNER_BUSY "too many actors "
-                     "(%d)", LEARNER_MAX_ACTORS);
+            snprintf(reason, sizeof reason, LEARNER_BUSY "too many actors (%d)",
+                     LEARNER_MAX_ACTORS);
             learner_refuse(l, rid, rid_len, reason);
             return;
         }
@@ -260,7 +257,8 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
     a->rate_steps = a->steps;
     if (peer_log(l))
         log_info("actor %s joined: %s pid %u, %d envs, %s", a->id, a->host,
-             a->pid, a->n_envs, a->role == WIRE_ROLE_EVAL ? "eval" : "actor");
+                 a->pid, a->n_envs,
+                 a->role == WIRE_ROLE_EVAL ? "eval" : "actor");
 
     wire_msg m;
     wire_msg_init(&m, WIRE_WELCOME);

@@ -12,9 +12,9 @@
 
 #include "wire.h"
 
-#define FIGURES_MAX_ACTORS 256      /* = LEARNER_MAX_ACTORS */
-#define FIGURES_RECENT 20           /* = LEARNER_RECENT */
-#define FIGURES_GUARDS 12           /* = GUARD_COUNT */
+#define FIGURES_MAX_ACTORS 256 /* = LEARNER_MAX_ACTORS */
+#define FIGURES_RECENT 20      /* = LEARNER_RECENT */
+#define FIGURES_GUARDS 12      /* = GUARD_COUNT */
 #define FIGURES_PATH 4096
 
 /* One actor's row. */
@@ -22,17 +22,17 @@ typedef struct actor_figures {
     char id[WIRE_NAME_MAX];
     char host[WIRE_TEXT_MAX];
     uint32_t pid;
-    int eval;                       /* 1: an --eval actor */
+    int eval; /* 1: an --eval actor */
     int n_envs;
     uint64_t incarnation;
-    uint64_t steps;                 /* transitions received from it */
+    uint64_t steps; /* transitions received from it */
     double steps_per_s;
     uint64_t param_version, param_lag;
     int64_t credit;
-    uint64_t lat_n;                 /* snapshots timed */
+    uint64_t lat_n;                              /* snapshots timed */
     double lat_last_ms, lat_mean_ms, lat_max_ms; /* NAN: none timed */
     uint64_t refused_msgs, refused_rows;
-    double last_seen_s;             /* seconds since its last message */
+    double last_seen_s; /* seconds since its last message */
 } actor_figures;
 
 /* The whole learner, at one instant. NAN: a figure that does not exist
@@ -44,17 +44,17 @@ typedef struct learner_figures {
     double steps_per_s, updates_per_s;
     double ratio_target, ratio, ratio_recent;
     uint64_t replay_size, replay_capacity, learning_starts;
-    double recent[FIGURES_RECENT];  /* the last n_recent returns, oldest first */
+    double recent[FIGURES_RECENT]; /* the last n_recent returns, oldest first */
     int n_recent;
     double recent_mean;
-    int eval_n;                     /* 0: no evaluation yet */
+    int eval_n; /* 0: no evaluation yet */
     double eval_mean;
     uint64_t eval_version;
     double q_loss, pi_loss, logp, alpha, hd_dist, gate, q_mean;
     uint64_t rejected[WIRE_REJECT_COUNT];
     uint64_t guards[FIGURES_GUARDS];
     int rollbacks_in_a_row;
-    char last_ckpt[FIGURES_PATH];   /* "": none */
+    char last_ckpt[FIGURES_PATH]; /* "": none */
     long last_ckpt_updates;
     double last_ckpt_age_s;
     char resumed_from[FIGURES_PATH]; /* "": a fresh run */

@@ -24,9 +24,10 @@ static void guard_msg(learner *l, learner_actor *a, learner_guard g,
     a->refused_msgs++;
     char key[96];
     snprintf(key, sizeof key, "guard %s", learner_guard_name(g));
-    log_warn_once(key, "refused a message of actor %s (%s pid %u): %s; "
-                  "later ones are counted (status: guards, per actor: "
-                  "refused_msgs)", a->id, a->host, a->pid, what);
+    log_warn_once(
+        key,
+        "refused a message of actor %s (%s pid %u): %s; later ones are counted (status: guards, per actor: refused_msgs)",
+        a->id, a->host, a->pid, what);
 }
 
 /* Why row i of b may not enter the replay buffer (GUARD_COUNT: it may):
@@ -63,8 +64,9 @@ static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
     }
     if (l->opt.replay_ratio > 0.0 && (int64_t)b->n > a->balance) {
         char what[128];
-        snprintf(what, sizeof what, "a batch of %d rows beyond its credit "
-                 "of %lld", b->n, (long long)a->balance);
+        snprintf(what, sizeof what,
+                 "a batch of %d rows beyond its credit of %lld", b->n,
+                 (long long)a->balance);
         guard_msg(l, a, GUARD_OVER_CREDIT, what);
         return;
     }
@@ -90,13 +92,15 @@ static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
             taken++;
         }
         char what[160];
-        snprintf(what, sizeof what, "%zu of %d rows out of bounds (actions "
-                 "outside [-1, 1], |obs| > %g or |reward| > %g): dropped",
-                 (size_t)b->n - taken, b->n, l->opt.max_abs_obs,
-                 l->opt.max_abs_reward);
-            log_warn_once("guard rows", "actor %s (%s pid %u): %s; later ones are counted "
-                      "(status: guards, per actor: refused_rows)", a->id,
-                      a->host, a->pid, what);
+        snprintf(
+            what, sizeof what,
+            "%zu of %d rows out of bounds (actions outside [-1, 1], |obs| > %g or |reward| > %g): dropped",
+            (size_t)b->n - taken, b->n, l->opt.max_abs_obs,
+            l->opt.max_abs_reward);
+        log_warn_once(
+            "guard rows",
+            "actor %s (%s pid %u): %s; later ones are counted (status: guards, per actor: refused_rows)",
+            a->id, a->host, a->pid, what);
     }
     l->env_steps += (uint64_t)taken;
     a->steps += (uint64_t)taken;
@@ -111,14 +115,13 @@ static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
 
 /* A heartbeat: the version must have been published, the latency below an
  * hour; else refused and counted. */
-static void on_heartbeat(learner *l, learner_actor *a,
-                         const wire_heartbeat *h)
+static void on_heartbeat(learner *l, learner_actor *a, const wire_heartbeat *h)
 {
     if (h->param_version > l->param_version ||
         h->snapshot_latency_us > LEARNER_MAX_LATENCY_US) {
         char what[160];
-        snprintf(what, sizeof what, "a heartbeat of version %llu (newest "
-                 "%llu), latency %llu us",
+        snprintf(what, sizeof what,
+                 "a heartbeat of version %llu (newest %llu), latency %llu us",
                  (unsigned long long)h->param_version,
                  (unsigned long long)l->param_version,
                  (unsigned long long)h->snapshot_latency_us);
@@ -148,8 +151,7 @@ static void on_eval(learner *l, learner_actor *a, const wire_eval *e)
     else if (e->param_version < 1 || e->param_version > l->param_version)
         why = "an evaluation of a version not published";
     for (int i = 0; i < e->n && !why; i++)
-        if (!(fabsf(e->returns[i]) <= LEARNER_MAX_RETURN) ||
-            e->lengths[i] < 1)
+        if (!(fabsf(e->returns[i]) <= LEARNER_MAX_RETURN) || e->lengths[i] < 1)
             why = "an evaluation with a return or length out of range";
     if (why) {
         guard_msg(l, a, GUARD_BAD_EVAL, why);
@@ -177,7 +179,7 @@ static void hex(char *buf, size_t cap, const uint8_t *p, size_t n)
 
 /* Count and log (once per sender and reason) a rejected message. */
 void learner_reject(learner *l, const char *sock, const uint8_t *rid,
-                   size_t rid_len, wire_reject r, const char *msg)
+                    size_t rid_len, wire_reject r, const char *msg)
 {
     char who[2 * 32 + 1], key[160];
     l->rejected[r < WIRE_REJECT_COUNT ? r : WIRE_MALFORMED]++;
@@ -189,10 +191,14 @@ void learner_reject(learner *l, const char *sock, const uint8_t *rid,
      * new one is counted in one summary line */
     snprintf(key, sizeof key, "reject %s %s %s", sock, wire_reject_name(r),
              a ? a->id : who);
-    log_warn_once(key, "dropped a message on %s from %s: %s: %s; later ones "
-                  "are counted (status: rejected)", sock,
-                  a ? a->id : rid_len ? who : "a client", wire_reject_name(r),
-                  msg);
+    log_warn_once(
+        key,
+        "dropped a message on %s from %s: %s: %s; later ones are counted (status: rejected)",
+        sock,
+        a         ? a->id
+        : rid_len ? who
+                  : "a client",
+        wire_reject_name(r), msg);
 }
 
 /* Receive one data message (identity frame, body). Returns 0 when the
@@ -208,7 +214,8 @@ int learner_data_one(learner *l)
     size_t ml = sizeof more;
     zmq_getsockopt(l->data, ZMQ_RCVMORE, &more, &ml);
     if (!more) {
-        learner_reject(l, "data", rid, rid_len, WIRE_MALFORMED, "no body frame");
+        learner_reject(l, "data", rid, rid_len, WIRE_MALFORMED,
+                       "no body frame");
         return 1;
     }
     zmq_msg_t msg;
@@ -228,7 +235,8 @@ int learner_data_one(learner *l)
             more = zmq_msg_more(&msg);
         }
         zmq_msg_close(&msg);
-        learner_reject(l, "data", rid, rid_len, WIRE_MALFORMED, "more than one frame");
+        learner_reject(l, "data", rid, rid_len, WIRE_MALFORMED,
+                       "more than one frame");
         return 1;
     }
 
@@ -256,9 +264,10 @@ int learner_data_one(learner *l)
         char who[65];
         hex(who, sizeof who, rid, HPO_MIN(rid_len, (size_t)32));
         l->unknown_sender++;
-        log_warn_once("unknown sender", "a %s from %s before its Hello: "
-                      "ignored; later ones are counted (status: "
-                      "unknown_sender)", wire_type_name(l->in.type), who);
+        log_warn_once(
+            "unknown sender",
+            "a %s from %s before its Hello: ignored; later ones are counted (status: unknown_sender)",
+            wire_type_name(l->in.type), who);
         return 1;
     }
     a->last_seen = now_s();
@@ -275,7 +284,7 @@ int learner_data_one(learner *l)
         break;
     default:
         learner_reject(l, "data", rid, rid_len, WIRE_UNKNOWN_TYPE,
-               "not a message an actor sends");
+                       "not a message an actor sends");
         break;
     }
     return 1;
@@ -304,8 +313,8 @@ void learner_status_one(learner *l)
     if (extra)
         snprintf(err, sizeof err, "more than one frame");
     else
-        r = wire_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), NULL,
-                        &l->in, err, sizeof err);
+        r = wire_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), NULL, &l->in,
+                        err, sizeof err);
     zmq_msg_close(&msg);
     if (r == WIRE_OK && l->in.type != WIRE_STATUS_REQUEST) {
         r = WIRE_UNKNOWN_TYPE;

@@ -29,33 +29,36 @@
 #include "wire.h"
 
 #define LEARNER_MAX_ACTORS 256
-#define LEARNER_RECENT 20          /* recent episode returns kept */
-#define LEARNER_RID_MAX 256        /* ZeroMQ routing id bytes */
+#define LEARNER_RECENT 20   /* recent episode returns kept */
+#define LEARNER_RID_MAX 256 /* ZeroMQ routing id bytes */
 #define LEARNER_PATH 4096
 /* Prefix of a refusal the actor retries with backoff (capacity, an id in
  * use): docs/protocol.md. */
 #define LEARNER_BUSY "busy: "
-#define LEARNER_MAX_SUBSCRIPTION 256  /* bytes of a params subscription */
-#define LEARNER_DATA_RCVHWM 16        /* messages queued per data connection */
-#define LEARNER_MAX_RETURN 1e9f       /* |episode return| accepted */
+#define LEARNER_MAX_SUBSCRIPTION 256 /* bytes of a params subscription */
+#define LEARNER_DATA_RCVHWM 16       /* messages queued per data connection */
+#define LEARNER_MAX_RETURN 1e9f      /* |episode return| accepted */
 #define LEARNER_MAX_LATENCY_US 3600000000ull /* snapshot latency accepted */
-#define LEARNER_RATE_WINDOW_S 2.0  /* window of the steps and updates rates */
+#define LEARNER_RATE_WINDOW_S 2.0 /* window of the steps and updates rates */
 
 /* What the learner's stages refuse beyond the wire's checks (docs/status.md,
  * "guards"); append-only, status and metrics key them by name. */
 typedef enum learner_guard {
-    GUARD_ROW_OBS = 0,     /* rows dropped: |obs| or |next_obs| over --max-abs-obs */
-    GUARD_ROW_REWARD,      /* rows dropped: |reward| over --max-abs-reward */
-    GUARD_ROW_ACTION,      /* rows dropped: an action outside [-1, 1] */
-    GUARD_OVER_CREDIT,     /* batches refused: more rows than their credit */
-    GUARD_NOT_STREAMING,   /* batches refused: from an --eval actor */
-    GUARD_BAD_EVAL,        /* eval results refused: role, version, range */
-    GUARD_BAD_HEARTBEAT,   /* heartbeats refused: version or latency out of range */
-    GUARD_BAD_HELLO,       /* Hellos refused: n_envs or role out of range */
-    GUARD_ID_IN_USE,       /* Hellos refused: an id a live actor holds */
-    GUARD_EVICTED,         /* handshake-only rows freed for a new Hello */
-    GUARD_ROLLBACK,        /* updates rolled back: a non-finite loss or parameter */
-    GUARD_SUBSCRIPTION,    /* params subscriptions ignored: a prefix, over the cap */
+    GUARD_ROW_OBS =
+        0,            /* rows dropped: |obs| or |next_obs| over --max-abs-obs */
+    GUARD_ROW_REWARD, /* rows dropped: |reward| over --max-abs-reward */
+    GUARD_ROW_ACTION, /* rows dropped: an action outside [-1, 1] */
+    GUARD_OVER_CREDIT,   /* batches refused: more rows than their credit */
+    GUARD_NOT_STREAMING, /* batches refused: from an --eval actor */
+    GUARD_BAD_EVAL,      /* eval results refused: role, version, range */
+    GUARD_BAD_HEARTBEAT, /* heartbeats refused: version or latency out of range
+                          */
+    GUARD_BAD_HELLO,     /* Hellos refused: n_envs or role out of range */
+    GUARD_ID_IN_USE,     /* Hellos refused: an id a live actor holds */
+    GUARD_EVICTED,       /* handshake-only rows freed for a new Hello */
+    GUARD_ROLLBACK, /* updates rolled back: a non-finite loss or parameter */
+    GUARD_SUBSCRIPTION, /* params subscriptions ignored: a prefix, over the cap
+                         */
     GUARD_COUNT
 } learner_guard;
 
@@ -65,52 +68,52 @@ const char *learner_guard_name(learner_guard g);
 /* One connected actor, keyed by its ROUTER routing id. */
 typedef struct learner_actor {
     int used;
-    uint8_t rid[LEARNER_RID_MAX];   /* routing id */
+    uint8_t rid[LEARNER_RID_MAX]; /* routing id */
     size_t rid_len;
-    char id[WIRE_NAME_MAX];         /* actor_id of its Hello */
+    char id[WIRE_NAME_MAX]; /* actor_id of its Hello */
     char host[WIRE_TEXT_MAX];
     uint32_t pid;
-    int role;                       /* wire_role */
+    int role; /* wire_role */
     int n_envs;
     uint64_t incarnation;
-    uint64_t steps;                 /* transitions received from it */
-    uint64_t refused_msgs;          /* its messages refused (guards) */
-    uint64_t refused_rows;          /* its rows dropped on ingest */
-    int said_more;                  /* 1: sent anything after its Hello */
-    uint64_t param_version;         /* newest version it reported acting with */
-    int64_t balance;                /* credit granted minus transitions received */
+    uint64_t steps;         /* transitions received from it */
+    uint64_t refused_msgs;  /* its messages refused (guards) */
+    uint64_t refused_rows;  /* its rows dropped on ingest */
+    int said_more;          /* 1: sent anything after its Hello */
+    uint64_t param_version; /* newest version it reported acting with */
+    int64_t balance;        /* credit granted minus transitions received */
     double joined, last_seen, last_sent; /* now_s() */
-    double rate_t;                  /* window start for steps_per_s */
+    double rate_t;                       /* window start for steps_per_s */
     uint64_t rate_steps;
     double steps_per_s;
     /* snapshot broadcast latency as the actor measured it (its Heartbeats) */
-    uint64_t lat_version;           /* newest version measured */
-    uint64_t lat_n;                 /* snapshots measured */
+    uint64_t lat_version; /* newest version measured */
+    uint64_t lat_n;       /* snapshots measured */
     double lat_last_ms, lat_sum_ms, lat_max_ms;
 } learner_actor;
 
 typedef struct learner_opts {
-    char bind[256];                 /* address to bind, "*" for all */
-    char metrics_bind[256];         /* the metrics endpoint's; 127.0.0.1 */
-    int port;                       /* data port; params port + 1, status + 2 */
-    double replay_ratio;            /* updates per env step; 0: free run */
-    long publish_every;             /* updates between snapshots */
-    int batch_max;                  /* transitions per batch at most */
+    char bind[256];         /* address to bind, "*" for all */
+    char metrics_bind[256]; /* the metrics endpoint's; 127.0.0.1 */
+    int port;               /* data port; params port + 1, status + 2 */
+    double replay_ratio;    /* updates per env step; 0: free run */
+    long publish_every;     /* updates between snapshots */
+    int batch_max;          /* transitions per batch at most */
     int heartbeat_ms, timeout_ms;
-    long max_updates;               /* stop after this many; 0: never */
-    char out[LEARNER_PATH];         /* run directory; "": no files */
-    long checkpoint_every;          /* updates between checkpoints; 0: none */
-    int keep;                       /* checkpoints kept */
-    int checkpoint_replay;          /* 1: checkpoints hold the replay rows */
-    int resume;                     /* 1: continue from out's newest checkpoint */
-    int metrics_port;               /* Prometheus HTTP port; 0: none */
+    long max_updates;       /* stop after this many; 0: never */
+    char out[LEARNER_PATH]; /* run directory; "": no files */
+    long checkpoint_every;  /* updates between checkpoints; 0: none */
+    int keep;               /* checkpoints kept */
+    int checkpoint_replay;  /* 1: checkpoints hold the replay rows */
+    int resume;             /* 1: continue from out's newest checkpoint */
+    int metrics_port;       /* Prometheus HTTP port; 0: none */
     int quiet;
     char curve_secret[LEARNER_PATH]; /* its key pair; "": no CurveZMQ */
     char curve_allow[LEARNER_PATH];  /* allowed clients' public keys */
-    int io_threads;                 /* ZeroMQ I/O threads; 0 or 1: one */
-    double max_abs_obs;             /* rows with a larger |obs| are dropped */
-    double max_abs_reward;          /* rows with a larger |reward| are dropped */
-    int max_rollbacks;              /* consecutive rolled-back updates that stop the run */
+    int io_threads;                  /* ZeroMQ I/O threads; 0 or 1: one */
+    double max_abs_obs;              /* rows with a larger |obs| are dropped */
+    double max_abs_reward; /* rows with a larger |reward| are dropped */
+    int max_rollbacks; /* consecutive rolled-back updates that stop the run */
 } learner_opts;
 
 typedef struct learner {
@@ -121,50 +124,50 @@ typedef struct learner {
     double t_start;
 
     void *zctx, *data, *params, *status;
-    struct metrics *metrics;        /* --metrics-port endpoint, NULL: none */
-    double last_metrics;            /* now_s() of its last snapshot */
+    struct metrics *metrics; /* --metrics-port endpoint, NULL: none */
+    double last_metrics;     /* now_s() of its last snapshot */
     sac *agent;
     replay *rb;
     replay_batch batch;
     rng upd_rng;
-    wire_msg in;                    /* decode target, reused */
+    wire_msg in; /* decode target, reused */
     wire_expect expect;
-    msgbuf enc;                     /* encode buffer */
-    uint8_t *snap;                  /* last encoded snapshot */
+    msgbuf enc;    /* encode buffer */
+    uint8_t *snap; /* last encoded snapshot */
     size_t snap_len;
     uint64_t param_version;
-    long snap_updates;              /* updates at the last snapshot */
+    long snap_updates; /* updates at the last snapshot */
     double last_publish;
 
-    uint64_t env_steps;             /* transitions ingested */
+    uint64_t env_steps; /* transitions ingested */
     long updates;
     uint64_t rejected[WIRE_REJECT_COUNT];
-    uint64_t refused;               /* handshakes refused */
-    uint64_t refused_keys;          /* CurveZMQ clients not on the allow list */
-    void *zap;                      /* ZAP handler; NULL without CurveZMQ */
+    uint64_t refused;      /* handshakes refused */
+    uint64_t refused_keys; /* CurveZMQ clients not on the allow list */
+    void *zap;             /* ZAP handler; NULL without CurveZMQ */
     struct curve_allow *allow;
-    uint64_t unknown_sender;        /* batches/heartbeats before a Hello */
-    uint64_t guards[GUARD_COUNT];   /* refused by reason (learner_guard) */
-    int rollbacks_run;              /* consecutive rolled-back updates */
+    uint64_t unknown_sender;         /* batches/heartbeats before a Hello */
+    uint64_t guards[GUARD_COUNT];    /* refused by reason (learner_guard) */
+    int rollbacks_run;               /* consecutive rolled-back updates */
     char stop_reason[WIRE_TEXT_MAX]; /* "": running; else why the run stopped */
     double peer_log_tokens, peer_log_t, peer_log_said; /* join/leave lines */
-    uint64_t peer_log_muted;        /* joins/leaves not logged since said */
-    void *keep;                     /* (sac_state_bytes) the agent's state
-                                       before the update (rollback) */
+    uint64_t peer_log_muted; /* joins/leaves not logged since said */
+    void *keep;              /* (sac_state_bytes) the agent's state
+                                before the update (rollback) */
     uint64_t status_requests;
     learner_actor actors[LEARNER_MAX_ACTORS];
     int n_actors;
-    int rr;                         /* round-robin start for credits */
+    int rr; /* round-robin start for credits */
 
     /* statistics */
-    sac_stats last;                 /* newest update's statistics */
+    sac_stats last; /* newest update's statistics */
     double recent[LEARNER_RECENT];
     long n_episodes;
-    double eval_mean;               /* NAN before the first EvalResult */
-    double eval_std;                /* population std of the same returns */
+    double eval_mean; /* NAN before the first EvalResult */
+    double eval_std;  /* population std of the same returns */
     int eval_n;
     uint64_t eval_version;
-    double rate_t;                  /* window for the rates */
+    double rate_t; /* window for the rates */
     uint64_t rate_steps;
     long rate_updates;
     double steps_per_s, updates_per_s;
@@ -175,7 +178,7 @@ typedef struct learner {
 
     FILE *log_file, *csv;
     double last_csv;
-    char last_ckpt[LEARNER_PATH];   /* "" before the first */
+    char last_ckpt[LEARNER_PATH]; /* "" before the first */
     long last_ckpt_updates;
     double last_ckpt_t;
     char resumed_from[LEARNER_PATH];

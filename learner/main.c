@@ -41,90 +41,73 @@
 #include "metrics.h"
 #include "util.h"
 
-
 #define PROG "hpo-learner"
-#define DRAIN_MAX 256          /* data messages handled per loop iteration */
+#define DRAIN_MAX 256 /* data messages handled per loop iteration */
 #define CSV_EVERY_S 1.0
-#define REPUBLISH_S 1.0        /* resend the snapshot to lagging actors */
-#define METRICS_EVERY_S 0.5    /* copy the figures for the metrics endpoint */
+#define REPUBLISH_S 1.0     /* resend the snapshot to lagging actors */
+#define METRICS_EVERY_S 0.5 /* copy the figures for the metrics endpoint */
 
 // ---- command line ----
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: " PROG " [--env NAME] [--port P] [--bind ADDR] "
-            "[--out DIR] [options]\n"
-            "\n"
-            "Own the replay buffer, run SAC-HPO updates on what hpo-actor\n"
-            "processes send, publish parameter snapshots, answer hpo-status.\n"
-            "Sockets: data ROUTER on P, params XPUB on P+1, status REP on P+2.\n"
-            "\n"
-            "  --port P               base port (default 5550)\n"
-            "  --bind ADDR            interface to bind: *, an IPv4 address or "
-            "a host name\n"
-            "                         (default *: all)\n"
-            "  --replay-ratio R       updates per env step (default 1; 0: "
-            "actors run free)\n"
-            "  --publish-every N      updates between snapshots (default "
-            "100)\n"
-            "  --batch-max N          transitions per batch at most (default "
-            "64)\n"
-            "  --heartbeat-ms MS      heartbeat period (default 500)\n"
-            "  --timeout-ms MS        drop actors silent this long (default "
-            "3000)\n"
-            "  --max-updates N        stop after N updates (default 0: at "
-            "--steps env steps)\n"
-            "  --out DIR              write DIR/learner.log, DIR/config, "
-            "DIR/progress.csv\n"
-            "                         and checkpoints\n"
-            "  --checkpoint-every N   updates between checkpoints in DIR "
-            "(default 10000;\n"
-            "                         0: none); one also at the end and on "
-            "SIGINT/SIGTERM\n"
-            "  --keep N               checkpoints kept (default 2)\n"
-            "  --checkpoint-replay B  1: checkpoints hold the replay buffer "
-            "(default 0)\n"
-            "  --resume               continue from DIR's newest checkpoint "
-            "(a fresh run\n"
-            "                         when there is none)\n"
-            "  --metrics-port PORT    serve Prometheus metrics at "
-            "http://ADDR:PORT/metrics\n"
-            "                         (default 0: off)\n"
-            "  --metrics-bind ADDR    the metrics endpoint's address "
-            "(default 127.0.0.1)\n"
-            "  --curve-secret FILE    CurveZMQ on all three sockets with this "
-            "key pair\n"
-            "                         (hpo-keygen's .secret); needs "
-            "--curve-allow\n"
-            "  --curve-allow PATH     clients let in: a directory of *.public "
-            "files or a\n"
-            "                         file of 'public = KEY' lines\n"
-            "  --io-threads N         ZeroMQ I/O threads (default 1); more "
-            "spread the\n"
-            "                         CurveZMQ encryption of many actors' "
-            "connections\n"
-            "  --max-abs-obs X        drop rows with an |observation| above X "
-            "(default 1e6)\n"
-            "  --max-abs-reward X     drop rows with a |reward| above X "
-            "(default 1e6)\n"
-            "  --max-rollbacks N      stop after N updates in a row rolled "
-            "back for a\n"
-            "                         non-finite loss or parameter (default "
-            "20)\n"
-            "  --quiet                log warnings and errors only\n"
-            "  --help                 this text\n"
-            "\n"
-            "Every setting (defaults, then the --env preset, then the other\n"
-            "flags in order; --name VALUE or --name=VALUE):\n");
+    fprintf(
+        f,
+        "usage: " PROG
+        " [--env NAME] [--port P] [--bind ADDR] [--out DIR] [options]\n"
+        "\n"
+        "Own the replay buffer, run SAC-HPO updates on what hpo-actor\n"
+        "processes send, publish parameter snapshots, answer hpo-status.\n"
+        "Sockets: data ROUTER on P, params XPUB on P+1, status REP on P+2.\n"
+        "\n"
+        "  --port P               base port (default 5550)\n"
+        "  --bind ADDR            interface to bind: *, an IPv4 address or a host name\n"
+        "                         (default *: all)\n"
+        "  --replay-ratio R       updates per env step (default 1; 0: "
+        "actors run free)\n"
+        "  --publish-every N      updates between snapshots (default "
+        "100)\n"
+        "  --batch-max N          transitions per batch at most (default "
+        "64)\n"
+        "  --heartbeat-ms MS      heartbeat period (default 500)\n"
+        "  --timeout-ms MS        drop actors silent this long (default 3000)\n"
+        "  --max-updates N        stop after N updates (default 0: at --steps env steps)\n"
+        "  --out DIR              write DIR/learner.log, DIR/config, DIR/progress.csv\n"
+        "                         and checkpoints\n"
+        "  --checkpoint-every N   updates between checkpoints in DIR (default 10000;\n"
+        "                         0: none); one also at the end and on SIGINT/SIGTERM\n"
+        "  --keep N               checkpoints kept (default 2)\n"
+        "  --checkpoint-replay B  1: checkpoints hold the replay buffer (default 0)\n"
+        "  --resume               continue from DIR's newest checkpoint (a fresh run\n"
+        "                         when there is none)\n"
+        "  --metrics-port PORT    serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+        "                         (default 0: off)\n"
+        "  --metrics-bind ADDR    the metrics endpoint's address (default 127.0.0.1)\n"
+        "  --curve-secret FILE    CurveZMQ on all three sockets with this key pair\n"
+        "                         (hpo-keygen's .secret); needs --curve-allow\n"
+        "  --curve-allow PATH     clients let in: a directory of *.public files or a\n"
+        "                         file of 'public = KEY' lines\n"
+        "  --io-threads N         ZeroMQ I/O threads (default 1); more spread the\n"
+        "                         CurveZMQ encryption of many actors' connections\n"
+        "  --max-abs-obs X        drop rows with an |observation| above X (default 1e6)\n"
+        "  --max-abs-reward X     drop rows with a |reward| above X (default 1e6)\n"
+        "  --max-rollbacks N      stop after N updates in a row rolled back for a\n"
+        "                         non-finite loss or parameter (default 20)\n"
+        "  --quiet                log warnings and errors only\n"
+        "  --help                 this text\n"
+        "\n"
+        "Every setting (defaults, then the --env preset, then the other\n"
+        "flags in order; --name VALUE or --name=VALUE):\n");
     config_usage(f);
 }
 
 /* The learner's options and flags (config_args_table); every other
  * --name is a setting. */
 #define O(f) offsetof(learner_opts, f)
-#define TEXT(name, f) {name, OPT_TEXT, O(f), sizeof(((learner_opts *)0)->f), \
-                       0, 0, NULL}
+#define TEXT(name, f)                                                          \
+    {                                                                          \
+        name, OPT_TEXT, O(f), sizeof(((learner_opts *)0)->f), 0, 0, NULL       \
+    }
 static const opt_spec options[] = {
     {"port", OPT_INT, O(port), 0, 1, 65533, "--port needs 1..65533, not '%s'"},
     TEXT("bind", bind),
@@ -195,11 +178,12 @@ static int check_memory(const hpo_config *c, char *err, size_t errlen)
 {
     const env_class *cls = env_find(c->env);
     if (!cls)
-        return 0;                   /* main reports the environment */
-    double row = ((double)(2 * cls->obs_dim + cls->act_dim) + 2.0) *
-                 sizeof(float);
-    return mem_check("--buffer", c->buffer, row * (double)HPO_MAX(1L, c->buffer),
-                     "the replay buffer", err, errlen);
+        return 0; /* main reports the environment */
+    double row =
+        ((double)(2 * cls->obs_dim + cls->act_dim) + 2.0) * sizeof(float);
+    return mem_check("--buffer", c->buffer,
+                     row * (double)HPO_MAX(1L, c->buffer), "the replay buffer",
+                     err, errlen);
 }
 
 /* The learner's options, then the settings; the checks across flags.
@@ -210,8 +194,8 @@ static int apply_args(const config_args *a, hpo_config *c, learner_opts *o,
     if (config_args_resolve(a, NULL, c, err, errlen))
         return -1;
     if (resolve_bind("--bind", o->bind, sizeof o->bind, err, errlen) ||
-        resolve_bind("--metrics-bind", o->metrics_bind,
-                     sizeof o->metrics_bind, err, errlen) ||
+        resolve_bind("--metrics-bind", o->metrics_bind, sizeof o->metrics_bind,
+                     err, errlen) ||
         check_memory(c, err, errlen))
         return -1;
     if (o->resume && !o->out[0]) {
@@ -246,8 +230,8 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->max_abs_obs = 1e6;
     o->max_abs_reward = 1e6;
     o->max_rollbacks = 20;
-    int rc = config_args_table(&a, argc, argv, options, 1, 0, o, err,
-                               sizeof err);
+    int rc =
+        config_args_table(&a, argc, argv, options, 1, 0, o, err, sizeof err);
     if (rc > 0)
         usage(stdout);
     else if (rc < 0 || apply_args(&a, c, o, err, sizeof err))
@@ -332,18 +316,15 @@ static void update(learner *l)
         sac_state_restore(s, l->keep);
         l->guards[GUARD_ROLLBACK]++;
         l->rollbacks_run++;
-        log_warn_once("rollback", "update %ld: a non-finite loss (q %g, pi "
-                      "%g) or parameter: rolled back; later ones are counted "
-                      "(status: guards.rollback)", l->updates + 1,
-                      (double)l->last.q_loss, (double)l->last.pi_loss);
+        log_warn_once(
+            "rollback",
+            "update %ld: a non-finite loss (q %g, pi %g) or parameter: rolled back; later ones are counted (status: guards.rollback)",
+            l->updates + 1, (double)l->last.q_loss, (double)l->last.pi_loss);
         if (l->rollbacks_run >= l->opt.max_rollbacks)
-            snprintf(l->stop_reason, sizeof l->stop_reason,
-                     "%d updates in a row rolled back for non-finite losses "
-                     "or parameters (--max-rollbacks %d): the replay buffer "
-                     "holds data the networks cannot fit; check the actors' "
-                     "observations and rewards, or lower --max-abs-obs and "
-                     "--max-abs-reward", l->rollbacks_run,
-                     l->opt.max_rollbacks);
+            snprintf(
+                l->stop_reason, sizeof l->stop_reason,
+                "%d updates in a row rolled back for non-finite losses or parameters (--max-rollbacks %d): the replay buffer holds data the networks cannot fit; check the actors' observations and rewards, or lower --max-abs-obs and --max-abs-reward",
+                l->rollbacks_run, l->opt.max_rollbacks);
         return;
     }
     l->rollbacks_run = 0;
@@ -381,13 +362,14 @@ static void zap_all(learner *l)
 {
     char who[128];
     int r;
-    while (l->zap && (r = curve_zap_handle(l->zap, l->allow, who,
-                                           sizeof who)) > 0) {
+    while (l->zap &&
+           (r = curve_zap_handle(l->zap, l->allow, who, sizeof who)) > 0) {
         if (r == 2) {
             l->refused_keys++;
-            log_warn_once("refused key", "refused a CurveZMQ client: key %s "
-                          "not on the allow list; later ones are counted "
-                          "(status: refused_keys)", who);
+            log_warn_once(
+                "refused key",
+                "refused a CurveZMQ client: key %s not on the allow list; later ones are counted (status: refused_keys)",
+                who);
         }
     }
 }
@@ -423,8 +405,8 @@ static int run(learner *l)
         }
         if ((l->opt.max_updates > 0 && l->updates >= l->opt.max_updates) ||
             (l->cfg.steps > 0 && l->env_steps >= (uint64_t)l->cfg.steps)) {
-            log_info("budget reached: %ld updates, %llu env steps",
-                     l->updates, (unsigned long long)l->env_steps);
+            log_info("budget reached: %ld updates, %llu env steps", l->updates,
+                     (unsigned long long)l->env_steps);
             break;
         }
     }
@@ -487,8 +469,8 @@ static int learner_open(learner *l, const hpo_config *cfg,
 
     l->agent = sac_new(&l->cfg, l->obs_dim, l->act_dim, 1, 1);
     l->keep = xmalloc(sac_state_bytes(l->agent));
-    l->rb = replay_new((size_t)HPO_MAX(1L, cfg->buffer), l->obs_dim,
-                       l->act_dim);
+    l->rb =
+        replay_new((size_t)HPO_MAX(1L, cfg->buffer), l->obs_dim, l->act_dim);
     replay_batch_init(&l->batch, cfg->batch, l->obs_dim, l->act_dim);
     rng_init(&l->upd_rng, cfg->seed, RNG_STREAM_UPDATE);
     wire_msg_init(&l->in, WIRE_NONE);
@@ -498,8 +480,8 @@ static int learner_open(learner *l, const hpo_config *cfg,
     l->zctx = zmq_ctx_new();
     if (o->io_threads > 1 &&
         zmq_ctx_set(l->zctx, ZMQ_IO_THREADS, o->io_threads)) {
-        errf(err, errlen, "cannot set %d ZeroMQ I/O threads: %s",
-             o->io_threads, zmq_strerror(errno));
+        errf(err, errlen, "cannot set %d ZeroMQ I/O threads: %s", o->io_threads,
+             zmq_strerror(errno));
         return -1;
     }
     l->data = zmq_socket(l->zctx, ZMQ_ROUTER);
@@ -510,8 +492,8 @@ static int learner_open(learner *l, const hpo_config *cfg,
     /* data: the largest valid message (a batch or an evaluation) and a
      * short queue per connection; params: subscriptions are one byte and
      * applied by hand (params_subscriptions) */
-    int64_t maxmsg = (int64_t)HPO_MAX(wire_limit(WIRE_BATCH),
-                                      wire_limit(WIRE_EVAL));
+    int64_t maxmsg =
+        (int64_t)HPO_MAX(wire_limit(WIRE_BATCH), wire_limit(WIRE_EVAL));
     int64_t maxctl = WIRE_MAX_CONTROL, maxsub = LEARNER_MAX_SUBSCRIPTION;
     int zero = 0, one = 1, hwm = 4, rcvhwm = LEARNER_DATA_RCVHWM;
     zmq_setsockopt(l->data, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
@@ -532,8 +514,7 @@ static int learner_open(learner *l, const hpo_config *cfg,
         return -1;
     learner_publish(l);
     if (o->metrics_port) {
-        l->metrics = metrics_new(o->metrics_bind, o->metrics_port, err,
-                                 errlen);
+        l->metrics = metrics_new(o->metrics_bind, o->metrics_port, err, errlen);
         if (!l->metrics)
             return -1;
         static learner_figures f;
@@ -550,7 +531,7 @@ static int learner_open(learner *l, const hpo_config *cfg,
 
 static void learner_close(learner *l)
 {
-    metrics_destroy(&l->metrics);   /* first: its thread is joined */
+    metrics_destroy(&l->metrics); /* first: its thread is joined */
     if (l->data)
         zmq_close(l->data);
     if (l->params)
@@ -603,11 +584,10 @@ int main(int argc, char **argv)
     }
     stop_on_signals(0);
 
-    log_info("run %s: %s %s, obs %d act %d, data tcp://%s:%d, params :%d, "
-             "status :%d, replay ratio %g",
-             l.run_id, l.cfg.env, mode_name(l.cfg.mode), l.obs_dim,
-             l.act_dim, opt.bind, opt.port, opt.port + 1, opt.port + 2,
-             opt.replay_ratio);
+    log_info(
+        "run %s: %s %s, obs %d act %d, data tcp://%s:%d, params :%d, status :%d, replay ratio %g",
+        l.run_id, l.cfg.env, mode_name(l.cfg.mode), l.obs_dim, l.act_dim,
+        opt.bind, opt.port, opt.port + 1, opt.port + 2, opt.replay_ratio);
     rc = run(&l);
     if (learner_checkpoint(&l)) {
         log_error("the final checkpoint failed: exit status 1");

@@ -28,9 +28,9 @@
 
 struct metrics {
     struct MHD_Daemon *daemon;
-    pthread_mutex_t lock;           /* guards valid and fig */
-    int valid;                      /* 0 before the first metrics_update */
-    learner_figures fig;            /* the loop's figures at that update */
+    pthread_mutex_t lock; /* guards valid and fig */
+    int valid;            /* 0 before the first metrics_update */
+    learner_figures fig;  /* the loop's figures at that update */
 };
 
 // ---- the snapshot (loop side) ----
@@ -122,8 +122,8 @@ static void format(strbuf *b, const learner_figures *f)
            "Messages dropped by reason (data and status sockets).");
     for (int r = 1; r < WIRE_REJECT_COUNT; r++)
         strbuf_printf(b, "hpo_rejected_messages_total{reason=\"%s\"} %llu\n",
-            wire_reject_name((wire_reject)r),
-            (unsigned long long)f->rejected[r]);
+                      wire_reject_name((wire_reject)r),
+                      (unsigned long long)f->rejected[r]);
     counter(b, "hpo_refused_handshakes_total",
             "Handshakes answered with a Refuse.", f->refused);
     counter(b, "hpo_refused_keys_total",
@@ -134,13 +134,12 @@ static void format(strbuf *b, const learner_figures *f)
             f->unknown_sender);
     counter(b, "hpo_status_requests_total", "Status requests answered.",
             f->status_requests);
-    family(b, "hpo_guard_refused_total", "counter",
-           "Rows, messages and updates the learner's stages refused, by "
-           "reason (docs/status.md, guards).");
+    family(
+        b, "hpo_guard_refused_total", "counter",
+        "Rows, messages and updates the learner's stages refused, by reason (docs/status.md, guards).");
     for (int g = 0; g < FIGURES_GUARDS; g++)
         strbuf_printf(b, "hpo_guard_refused_total{reason=\"%s\"} %llu\n",
-            figures_guard_name(g),
-            (unsigned long long)f->guards[g]);
+                      figures_guard_name(g), (unsigned long long)f->guards[g]);
 
     gauge(b, "hpo_uptime_seconds", "Seconds since the learner started.",
           f->uptime_s);
@@ -165,8 +164,7 @@ static void format(strbuf *b, const learner_figures *f)
           (double)f->param_version);
     gauge(b, "hpo_alpha", "Current SAC temperature.", f->alpha);
     gauge(b, "hpo_q_loss",
-          "Newest update's critic loss (sum of both critics' MSE).",
-          f->q_loss);
+          "Newest update's critic loss (sum of both critics' MSE).", f->q_loss);
     gauge(b, "hpo_pi_loss", "Newest update's policy loss.", f->pi_loss);
     gauge(b, "hpo_logp", "Newest update's mean log-probability.", f->logp);
     gauge(b, "hpo_hd_dist",
@@ -184,12 +182,14 @@ static void format(strbuf *b, const learner_figures *f)
     gauge(b, "hpo_last_checkpoint_updates",
           "Updates at the newest checkpoint written or resumed from.",
           f->last_ckpt[0] && f->last_ckpt_updates >= 0
-              ? (double)f->last_ckpt_updates : NAN);
+              ? (double)f->last_ckpt_updates
+              : NAN);
     gauge(b, "hpo_actors", "Connected actors (streaming and eval).",
           (double)f->n_actors);
-    gauge(b, "hpo_actors_unlisted",
-          "Connected actors beyond the first 64, which have no per-actor "
-          "series.", (double)(f->n_actors - listed));
+    gauge(
+        b, "hpo_actors_unlisted",
+        "Connected actors beyond the first 64, which have no per-actor series.",
+        (double)(f->n_actors - listed));
 
     static const char *const names[] = {
         "hpo_actor_steps_total", "hpo_actor_steps_per_second",
@@ -229,7 +229,7 @@ char *metrics_text(metrics *m)
     strbuf b = {xmalloc(8192), 0, 8192};
     b.p[0] = '\0';
     learner_figures *f = xmalloc(sizeof *f); /* ~120 KB: not on the stack */
-    pthread_mutex_lock(&m->lock);   /* copied out, formatted outside */
+    pthread_mutex_lock(&m->lock);            /* copied out, formatted outside */
     int valid = m->valid;
     if (valid)
         *f = m->fig;
@@ -271,7 +271,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return MHD_YES;
     }
     if (*upload_size) {
-        *upload_size = 0;           /* a body is not wanted: discard it */
+        *upload_size = 0; /* a body is not wanted: discard it */
         return MHD_YES;
     }
     if (strcmp(method, MHD_HTTP_METHOD_GET) &&
@@ -321,7 +321,7 @@ void metrics_destroy(metrics **mp)
     metrics *m = *mp;
     if (!m)
         return;
-    MHD_stop_daemon(m->daemon);     /* joins the HTTP thread */
+    MHD_stop_daemon(m->daemon); /* joins the HTTP thread */
     pthread_mutex_destroy(&m->lock);
     free(m);
     *mp = NULL;

@@ -27,8 +27,8 @@ size_t learner_encode(learner *l, const wire_msg *m)
 void learner_publish(learner *l)
 {
     if (!sac_state_finite(l->agent)) {
-        log_warn_once("snapshot finite", "snapshot not published: "
-                      "non-finite weights");
+        log_warn_once("snapshot finite",
+                      "snapshot not published: non-finite weights");
         return;
     }
     wire_msg m;
@@ -86,10 +86,10 @@ void learner_subscriptions(learner *l)
             /* the unsubscription of a prefix never applied: nothing to do */
         } else {
             l->guards[GUARD_SUBSCRIPTION]++;
-            log_warn_once("subscription", "ignored a params subscription of "
-                          "%d bytes (only the empty prefix is served); later "
-                          "ones are counted (status: guards.subscription)",
-                          n);
+            log_warn_once(
+                "subscription",
+                "ignored a params subscription of %d bytes (only the empty prefix is served); later ones are counted (status: guards.subscription)",
+                n);
         }
     }
 }

@@ -67,8 +67,7 @@ void learner_csv_row(learner *l)
     r.v[PROGRESS_RECENT_RETURN_MAX] = run_stats_max(&rs);
     r.v[PROGRESS_EPISODES] = (double)l->n_episodes;
     if (progress_write_row(l->csv, &r))
-        log_warn_once("csv", "cannot write progress.csv: %s",
-                      strerror(errno));
+        log_warn_once("csv", "cannot write progress.csv: %s", strerror(errno));
 }
 
 // ---- checkpoints ----
@@ -117,8 +116,10 @@ int learner_resume(learner *l, char *err, size_t errlen)
     char why[1024];
     if (ckpt_find_latest(l->opt.out, l->agent, &info, why, sizeof why)) {
         if (ckpt_count(l->opt.out) > 0) {
-            errf(err, errlen, "--resume: %s; refusing to start a fresh run "
-                 "over them: move them away to start afresh", why);
+            errf(
+                err, errlen,
+                "--resume: %s; refusing to start a fresh run over them: move them away to start afresh",
+                why);
             return -1;
         }
         log_warn("--resume: %s: starting a fresh run", why);
@@ -128,13 +129,12 @@ int learner_resume(learner *l, char *err, size_t errlen)
     rng *rngs[1] = {&l->upd_rng};
     int exact = -1;
     if (info.n_rngs != 1) {
-        errf(err, errlen, "%s: %d random streams, a learner saves 1",
-             info.path, info.n_rngs);
+        errf(err, errlen, "%s: %d random streams, a learner saves 1", info.path,
+             info.n_rngs);
         return -1;
     }
     if (ckpt_check(&info, l->agent, err, errlen) ||
-        ckpt_restore(&info, l->agent, &c, rngs, 1, l->rb, &exact, err,
-                     errlen))
+        ckpt_restore(&info, l->agent, &c, rngs, 1, l->rb, &exact, err, errlen))
         return -1;
     l->env_steps = (uint64_t)c.env_steps;
     l->updates = (long)c.updates;
@@ -164,8 +164,9 @@ int learner_files_open(learner *l, char *err, size_t errlen)
     if (!f)
         return -1;
     config_write(&l->cfg, f);
-    fprintf(f, "obs_dim = %d\nact_dim = %d\nrun_id = %s\n"
-               "replay_ratio = %g\npublish_every = %ld\nbatch_max = %d\n",
+    fprintf(f,
+            "obs_dim = %d\nact_dim = %d\nrun_id = %s\n"
+            "replay_ratio = %g\npublish_every = %ld\nbatch_max = %d\n",
             l->obs_dim, l->act_dim, l->run_id, l->opt.replay_ratio,
             l->opt.publish_every, l->opt.batch_max);
     if (fclose(f)) {

@@ -202,7 +202,8 @@ static json_t *str(const char *s)
     size_t n = 0;
     for (; s[n] && n + 1 < sizeof buf; n++)
         buf[n] = (unsigned char)s[n] >= 0x20 && (unsigned char)s[n] < 0x7f
-                     ? s[n] : '?';
+                     ? s[n]
+                     : '?';
     return json_stringn(buf, n);
 }
 
@@ -315,8 +316,8 @@ char *figures_json(const learner_figures *f)
         put(ck, "age_s", num(f->last_ckpt_age_s));
     }
     put(o, "last_checkpoint", ck);
-    put(o, "resumed_from", f->resumed_from[0] ? str(f->resumed_from)
-                                              : json_null());
+    put(o, "resumed_from",
+        f->resumed_from[0] ? str(f->resumed_from) : json_null());
     put(o, "refused", count(f->refused));
     put(o, "unknown_sender", count(f->unknown_sender));
     put(o, "status_requests", count(f->status_requests));

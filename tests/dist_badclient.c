@@ -8,8 +8,8 @@
  * (on the data socket, from a DEALER), or
  * status-random, status-hello (on the status socket, from a REQ: the
  * learner must still answer). bad-version and hello-dims wait for the
- * Refuse and print its reason. Exit 0 when sent (and, for the status kinds and bad-version,
- * answered), 1 otherwise.
+ * Refuse and print its reason. Exit 0 when sent (and, for the status kinds and
+ * bad-version, answered), 1 otherwise.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -99,7 +99,8 @@ int main(int argc, char **argv)
     } else if (!strcmp(kind, "unknown-type")) {
         buf = xmalloc(cap);
         len = envelope(buf, WIRE_MAGIC, WIRE_VERSION);
-        buf[len++] = (uint8_t)((12 << 3) | 2); /* body field 12: not yet a type */
+        buf[len++] =
+            (uint8_t)((12 << 3) | 2); /* body field 12: not yet a type */
         buf[len++] = 0;
     } else if (!strcmp(kind, "foreign")) {
         buf = xmalloc(cap);
@@ -121,7 +122,7 @@ int main(int argc, char **argv)
         len = envelope(buf, WIRE_MAGIC, WIRE_VERSION);
         buf[len++] = (uint8_t)((6 << 3) | 2); /* a batch of 1000 bytes... */
         len += varint(buf + len, 1000);
-        buf[len++] = 0x08;                    /* ...holding 2 */
+        buf[len++] = 0x08; /* ...holding 2 */
         buf[len++] = 0x01;
     } else if (!strcmp(kind, "too-large")) {
         /* a Hello past its type's limit (64 KB) but within the data
@@ -132,7 +133,8 @@ int main(int argc, char **argv)
         len = envelope(buf, WIRE_MAGIC, WIRE_VERSION);
         buf[len++] = (uint8_t)((3 << 3) | 2);
         len += varint(buf + len, body);
-        len += body; /* zeros: field 0 would be malformed, but size is checked first */
+        len += body; /* zeros: field 0 would be malformed, but size is checked
+                        first */
     } else {
         fprintf(stderr, "dist_badclient: unknown kind %s\n", kind);
         return 2;
@@ -162,7 +164,8 @@ int main(int argc, char **argv)
                 wire_msg m;
                 wire_msg_init(&m, WIRE_NONE);
                 if (wire_decode(reply, (size_t)n, NULL, &m, NULL, 0) ==
-                        WIRE_OK && m.type == WIRE_REFUSE)
+                        WIRE_OK &&
+                    m.type == WIRE_REFUSE)
                     printf("refused: %s\n", m.refuse.reason);
                 else
                     rc = 1;

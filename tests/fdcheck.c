@@ -39,8 +39,7 @@ fd_result fd_check(fd_loss loss, void *ctx, float *x, const float *grad,
 }
 
 double fd_check_dir(fd_loss loss, void *ctx, float *x, const float *grad,
-                    size_t n, double h, unsigned seed, double *fd,
-                    double *an)
+                    size_t n, double h, unsigned seed, double *fd, double *an)
 {
     float *x0 = malloc(n * sizeof(float));
     float *d = malloc(n * sizeof(float));
@@ -70,6 +69,7 @@ double fd_check_dir(fd_loss loss, void *ctx, float *x, const float *grad,
 
 void fd_report(const char *label, const fd_result *r)
 {
-    fprintf(stderr, "%-28s checked %5zu  max rel err %.2e at %zu (fd %.6g an %.6g)\n",
+    fprintf(stderr,
+            "%-28s checked %5zu  max rel err %.2e at %zu (fd %.6g an %.6g)\n",
             label, r->checked, r->max_rel, r->worst, r->fd, r->an);
 }

@@ -14,9 +14,9 @@
 typedef double (*fd_loss)(void *ctx);
 
 typedef struct fd_result {
-    double max_rel;     /* worst relative error among checked entries */
-    size_t worst;       /* index of the worst entry */
-    double fd, an;      /* its numerical and analytic values */
+    double max_rel; /* worst relative error among checked entries */
+    size_t worst;   /* index of the worst entry */
+    double fd, an;  /* its numerical and analytic values */
     size_t checked;
 } fd_result;
 
@@ -33,8 +33,7 @@ fd_result fd_check(fd_loss loss, void *ctx, float *x, const float *grad,
  * and writes both values.
  */
 double fd_check_dir(fd_loss loss, void *ctx, float *x, const float *grad,
-                    size_t n, double h, unsigned seed, double *fd,
-                    double *an);
+                    size_t n, double h, unsigned seed, double *fd, double *an);
 
 /* Print a result line to stderr with a label. */
 void fd_report(const char *label, const fd_result *r);

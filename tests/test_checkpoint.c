@@ -514,9 +514,8 @@ static void test_replay_obs(void **state)
     if (ckpt_open(p, &info, err, sizeof err))
         fail_msg("%s", err);
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(ckpt_read_replay_obs(&info, (uint64_t)i, o, err,
-                                              sizeof err),
-                         0);
+        assert_int_equal(
+            ckpt_read_replay_obs(&info, (uint64_t)i, o, err, sizeof err), 0);
         assert_memory_equal(o, obs[i], sizeof o);
     }
     assert_int_equal(ckpt_read_replay_obs(&info, 5, o, err, sizeof err), -1);
@@ -633,7 +632,8 @@ static void test_state_parts(void **state)
     snprintf(ck, sizeof ck, "%s/parts.ckpt", f->dir);
     snprintf(wt, sizeof wt, "%s/parts-weights.bin", f->dir);
     rng *rngs[2] = {&f->r_act, &f->r_upd};
-    assert_int_equal(ckpt_save(ck, s, &f->cnt, rngs, 2, NULL, err, sizeof err), 0);
+    assert_int_equal(ckpt_save(ck, s, &f->cnt, rngs, 2, NULL, err, sizeof err),
+                     0);
     assert_int_equal(ckpt_weights_save(wt, s, err, sizeof err), 0);
     ckpt_info info;
     assert_int_equal(ckpt_open(ck, &info, err, sizeof err), 0);
@@ -644,8 +644,9 @@ static void test_state_parts(void **state)
     int n = sac_parts(s, p);
     for (int i = 0; i < n; i++) {
         perturb(&p[i]);
-        assert_int_equal(ckpt_restore(&info, s, NULL, rngs, 2, NULL, NULL, err,
-                                      sizeof err), 0);
+        assert_int_equal(
+            ckpt_restore(&info, s, NULL, rngs, 2, NULL, NULL, err, sizeof err),
+            0);
         sac_state_save(s, now);
         assert_memory_equal(now, keep, nb);
         perturb(&p[i]);

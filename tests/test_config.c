@@ -103,13 +103,13 @@ static void test_preset_then_flags(void **state)
     config_preset(&hopper, "Hopper");
 
     /* the preset of the last --env first, wherever it stands */
-    char *argv[] = {"p", "--std-exp", "2", "--env", "Ant", "--K", "5",
-                    "--env", "Hopper", NULL};
+    char *argv[] = {"p",   "--std-exp", "2",     "--env",  "Ant",
+                    "--K", "5",         "--env", "Hopper", NULL};
     resolve_ok(argv, &c);
     assert_string_equal(c.env, "Hopper");
-    assert_true(c.std_exp == 2.0f);          /* the flag over the preset */
-    assert_int_equal(c.K, 5);                /* the flag over the preset */
-    assert_true(c.std_tr == hopper.std_tr);  /* the preset over defaults */
+    assert_true(c.std_exp == 2.0f);         /* the flag over the preset */
+    assert_int_equal(c.K, 5);               /* the flag over the preset */
+    assert_true(c.std_tr == hopper.std_tr); /* the preset over defaults */
     assert_true(c.eps == hopper.eps);
 
     /* later flags win */
@@ -144,8 +144,8 @@ static void test_spec_defaults(void **state)
     assert_int_equal(c.pi_layers, 2);
     assert_int_equal(c.pi_hidden, 256);
     assert_int_equal(c.h_hidden, 64); /* the rest of the row stays */
-    char *given[] = {"p", "--env", "Ant", "--mode=SAC", "--pi_layers", "1",
-                     "--pi-hidden", "64", NULL};
+    char *given[] = {"p", "--env",       "Ant", "--mode=SAC", "--pi_layers",
+                     "1", "--pi-hidden", "64",  NULL};
     resolve_ok(given, &c);
     assert_int_equal(c.pi_layers, 1);
     assert_int_equal(c.pi_hidden, 64);
@@ -310,8 +310,8 @@ static void test_name_equals_value(void **state)
 static void test_program_options(void **state)
 {
     (void)state;
-    char *argv[] = {"p", "--resume", "--port", "6000", "--alpha", "0.1",
-                    "--out", "run", "--quiet", NULL};
+    char *argv[] = {"p",   "--resume", "--port", "6000",    "--alpha",
+                    "0.1", "--out",    "run",    "--quiet", NULL};
     config_args a;
     char err[ERR_LEN];
     hpo_config c;
@@ -388,8 +388,9 @@ static void test_invalid_values(void **state)
     char *bad_int[] = {"p", "--steps", "abc", NULL};
     resolve_fails(bad_int, "bad value 'abc' for --steps (an integer)");
     char *bad_mode[] = {"p", "--mode=fast", NULL};
-    resolve_fails(bad_mode, "bad --mode 'fast': use hpo, baseline1, "
-                            "baseline2, baseline3 or sac");
+    resolve_fails(
+        bad_mode,
+        "bad --mode 'fast': use hpo, baseline1, baseline2, baseline3 or sac");
     char *invalid[] = {"p", "--batch", "0", NULL};
     resolve_fails(invalid, "--batch must be 1..65536 (got 0)");
     char long_env[80];
@@ -453,11 +454,25 @@ static void test_table(void **state)
     table_opts o;
     config_args a;
     char err[256] = "";
-    char *good[] = {"p", "--n", "3", "--big=123456789012", "--x", "-0.5",
-                    "FILE", "--seed", "18446744073709551615", "--name",
-                    "abc", "--flag", "--n", "7", "--batch", "64", NULL};
+    char *good[] = {"p",
+                    "--n",
+                    "3",
+                    "--big=123456789012",
+                    "--x",
+                    "-0.5",
+                    "FILE",
+                    "--seed",
+                    "18446744073709551615",
+                    "--name",
+                    "abc",
+                    "--flag",
+                    "--n",
+                    "7",
+                    "--batch",
+                    "64",
+                    NULL};
     assert_int_equal(table_parse(good, 1, 1, &o, &a, err, sizeof err), 0);
-    assert_int_equal(o.n, 7);                  /* the last one wins */
+    assert_int_equal(o.n, 7); /* the last one wins */
     assert_true(o.big == 123456789012L);
     assert_true(o.x == -0.5);
     assert_true(o.seed == UINT64_MAX);
@@ -469,7 +484,7 @@ static void test_table(void **state)
     assert_false(config_args_given(&a, "steps"));
     hpo_config c;
     assert_int_equal(config_args_resolve(&a, NULL, &c, err, sizeof err), 0);
-    assert_int_equal(c.batch, 64);             /* a setting, resolved */
+    assert_int_equal(c.batch, 64); /* a setting, resolved */
     config_args_release(&a);
 
     char *n0[] = {"p", "--n", "0", NULL};

@@ -101,7 +101,7 @@ static void test_pendulum_dims_and_bounds(void **state)
     }
     env_destroy(&e);
     assert_null(e);
-    env_destroy(&e);   /* accepts NULL */
+    env_destroy(&e); /* accepts NULL */
 }
 
 static double wrap(double x)

@@ -36,7 +36,7 @@ typedef struct expect {
     const char *name;
     const char *model_file;
     int obs_dim, act_dim, nq, nv;
-    double ctrl_hi;                  /* ctrlrange is [-ctrl_hi, ctrl_hi] */
+    double ctrl_hi; /* ctrlrange is [-ctrl_hi, ctrl_hi] */
     int frame_skip;
     double timestep;
     mjenv_noise_kind qpos_kind;
@@ -48,18 +48,80 @@ typedef struct expect {
 } expect;
 
 static const expect cases[] = {
-    {"InvertedPendulum", "inverted_pendulum.xml", 4, 1, 2, 2, 3.0, 2, 0.02,
-     MJENV_NOISE_UNIFORM, 0.01, MJENV_NOISE_UNIFORM, 0.01, 1, {"survive"}},
-    {"InvertedDoublePendulum", "inverted_double_pendulum.xml", 9, 1, 3, 3,
-     1.0, 5, 0.01, MJENV_NOISE_UNIFORM, 0.1, MJENV_NOISE_NORMAL, 0.1, 3,
+    {"InvertedPendulum",
+     "inverted_pendulum.xml",
+     4,
+     1,
+     2,
+     2,
+     3.0,
+     2,
+     0.02,
+     MJENV_NOISE_UNIFORM,
+     0.01,
+     MJENV_NOISE_UNIFORM,
+     0.01,
+     1,
+     {"survive"}},
+    {"InvertedDoublePendulum",
+     "inverted_double_pendulum.xml",
+     9,
+     1,
+     3,
+     3,
+     1.0,
+     5,
+     0.01,
+     MJENV_NOISE_UNIFORM,
+     0.1,
+     MJENV_NOISE_NORMAL,
+     0.1,
+     3,
      {"survive", "distance", "velocity"}},
-    {"HalfCheetah", "half_cheetah.xml", 17, 6, 9, 9, 1.0, 5, 0.01,
-     MJENV_NOISE_UNIFORM, 0.1, MJENV_NOISE_NORMAL, 0.1, 2,
+    {"HalfCheetah",
+     "half_cheetah.xml",
+     17,
+     6,
+     9,
+     9,
+     1.0,
+     5,
+     0.01,
+     MJENV_NOISE_UNIFORM,
+     0.1,
+     MJENV_NOISE_NORMAL,
+     0.1,
+     2,
      {"forward", "ctrl"}},
-    {"Hopper", "hopper.xml", 11, 3, 6, 6, 1.0, 4, 0.002, MJENV_NOISE_UNIFORM,
-     0.005, MJENV_NOISE_UNIFORM, 0.005, 3, {"survive", "forward", "ctrl"}},
-    {"Walker2d", "walker2d.xml", 17, 6, 9, 9, 1.0, 4, 0.002,
-     MJENV_NOISE_UNIFORM, 0.005, MJENV_NOISE_UNIFORM, 0.005, 3,
+    {"Hopper",
+     "hopper.xml",
+     11,
+     3,
+     6,
+     6,
+     1.0,
+     4,
+     0.002,
+     MJENV_NOISE_UNIFORM,
+     0.005,
+     MJENV_NOISE_UNIFORM,
+     0.005,
+     3,
+     {"survive", "forward", "ctrl"}},
+    {"Walker2d",
+     "walker2d.xml",
+     17,
+     6,
+     9,
+     9,
+     1.0,
+     4,
+     0.002,
+     MJENV_NOISE_UNIFORM,
+     0.005,
+     MJENV_NOISE_UNIFORM,
+     0.005,
+     3,
      {"survive", "forward", "ctrl"}},
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
@@ -123,8 +185,7 @@ static void test_dims_and_bounds(void **state)
                 a[i] = levels[l];
             env_step(e, a, obs, &res);
             for (int i = 0; i < x->act_dim; i++)
-                assert_close(me->d->ctrl[i], want[l] * x->ctrl_hi,
-                                   1e-6);
+                assert_close(me->d->ctrl[i], want[l] * x->ctrl_hi, 1e-6);
         }
         env_destroy(&e);
     }
@@ -181,8 +242,7 @@ static void test_reward_is_sum_of_terms(void **state)
             expected_terms(x->name, me, x_before, res.terminated, t);
             float sum = 0.0f;
             for (int i = 0; i < x->n_terms; i++) {
-                assert_close(res.terms[i], t[i],
-                                   1e-5 * (1.0 + fabs(t[i])));
+                assert_close(res.terms[i], t[i], 1e-5 * (1.0 + fabs(t[i])));
                 sum += res.terms[i];
             }
             assert_close(res.reward, sum, 1e-5 * (1.0 + fabsf(sum)));
@@ -252,13 +312,13 @@ static void test_velocity_clipping(void **state)
     env *e = test_env_new("Hopper");
     const mjModel *m = mjenv_of(e)->m;
     double qvel[6] = {0, 0, 0, 0, 0, 0};
-    qvel[0] = 50.0;   /* fast but healthy (< 100) */
+    qvel[0] = 50.0; /* fast but healthy (< 100) */
     set_state(e, m->qpos0, qvel);
     float a[3] = {0}, obs[11];
     env_step_result res;
     env_step(e, a, obs, &res);
     assert_false(res.terminated);
-    assert_true(obs[5] == 10.0f);   /* qvel[0] observed clipped */
+    assert_true(obs[5] == 10.0f); /* qvel[0] observed clipped */
     assert_true(mjenv_of(e)->d->qvel[0] > 40.0);
     env_destroy(&e);
 }
@@ -306,11 +366,11 @@ static void test_inverted_double_pendulum_termination(void **state)
     assert_true(res.terms[0] == 0.0f);
 
     /* tip just above and below z = 1: bend the upper pole */
-    double bent_ok[3] = {0, 0, acos(0.45 / 0.6)};    /* tip z 1.05 */
+    double bent_ok[3] = {0, 0, acos(0.45 / 0.6)}; /* tip z 1.05 */
     set_state(e, bent_ok, v);
     zero_step(e, &res);
     assert_false(res.terminated);
-    double bent_low[3] = {0, 0, acos(0.3 / 0.6)};    /* tip z 0.9 */
+    double bent_low[3] = {0, 0, acos(0.3 / 0.6)}; /* tip z 0.9 */
     set_state(e, bent_low, v);
     zero_step(e, &res);
     assert_true(res.terminated);
@@ -352,15 +412,14 @@ static void test_hopper_termination(void **state)
 {
     env *e = test_env_new("Hopper");
     const term_case cases_[] = {
-        {-1, 0.0, 0},     /* the initial pose is healthy */
-        {1, 0.3, 1},      /* lying down: z out of range */
-        {1, 0.65, 1},     /* z just below 0.7 */
-        {2, 0.3, 1},      /* torso tilted forward */
-        {2, -0.3, 1},     /* torso tilted backward */
-        {2, 0.1, 0},      /* tilt inside (-0.2, 0.2) */
-        {6, 150.0, 1},    /* rootx velocity out of (-100, 100) */
-        {6, -150.0, 1},
-        {6, 60.0, 0},
+        {-1, 0.0, 0},  /* the initial pose is healthy */
+        {1, 0.3, 1},   /* lying down: z out of range */
+        {1, 0.65, 1},  /* z just below 0.7 */
+        {2, 0.3, 1},   /* torso tilted forward */
+        {2, -0.3, 1},  /* torso tilted backward */
+        {2, 0.1, 0},   /* tilt inside (-0.2, 0.2) */
+        {6, 150.0, 1}, /* rootx velocity out of (-100, 100) */
+        {6, -150.0, 1}, {6, 60.0, 0},
     };
     check_termination(e, cases_, sizeof cases_ / sizeof cases_[0]);
     env_destroy(&e);
@@ -370,13 +429,12 @@ static void test_walker2d_termination(void **state)
 {
     env *e = test_env_new("Walker2d");
     const term_case cases_[] = {
-        {1, 1.25, 0},   /* initial height */
-        {1, 0.5, 1},    /* lying down */
-        {1, 0.75, 1},   /* z just below 0.8 */
-        {1, 2.5, 1},    /* above 2.0 */
-        {2, 0.9, 0},    /* tilt inside (-1, 1) */
-        {2, 1.2, 1},
-        {2, -1.2, 1},
+        {1, 1.25, 0}, /* initial height */
+        {1, 0.5, 1},  /* lying down */
+        {1, 0.75, 1}, /* z just below 0.8 */
+        {1, 2.5, 1},  /* above 2.0 */
+        {2, 0.9, 0},  /* tilt inside (-1, 1) */
+        {2, 1.2, 1},  {2, -1.2, 1},
     };
     check_termination(e, cases_, sizeof cases_ / sizeof cases_[0]);
     env_destroy(&e);
@@ -388,7 +446,7 @@ static void test_half_cheetah_never_terminates(void **state)
     const mjModel *m = mjenv_of(e)->m;
     double q[9], v[9] = {0};
     memcpy(q, m->qpos0, sizeof q);
-    q[2] = M_PI;   /* upside down */
+    q[2] = M_PI; /* upside down */
     set_state(e, q, v);
     float a[6], obs[17];
     env_step_result res;
@@ -401,7 +459,7 @@ static void test_half_cheetah_never_terminates(void **state)
     }
     env_step(e, a, obs, &res);
     assert_false(res.terminated);
-    assert_true(res.truncated);   /* 1000-step time limit */
+    assert_true(res.truncated); /* 1000-step time limit */
     env_destroy(&e);
 }
 
@@ -431,13 +489,12 @@ static void test_reset_noise(void **state)
             env_reset(e, obs);
             for (int i = 0; i < x->nq; i++)
                 assert_close(me->d->qpos[i],
-                                   me->m->qpos0[i] +
-                                       draw(&r, x->qpos_kind, x->qpos_scale),
-                                   1e-12);
+                             me->m->qpos0[i] +
+                                 draw(&r, x->qpos_kind, x->qpos_scale),
+                             1e-12);
             for (int i = 0; i < x->nv; i++)
                 assert_close(me->d->qvel[i],
-                                   draw(&r, x->qvel_kind, x->qvel_scale),
-                                   1e-12);
+                             draw(&r, x->qvel_kind, x->qvel_scale), 1e-12);
             assert_true(me->d->time == 0.0);
             for (int i = 0; i < x->act_dim; i++)
                 assert_true(me->d->ctrl[i] == 0.0);
@@ -521,7 +578,7 @@ static void test_half_cheetah_pushed_forward(void **state)
     mjenv *me = mjenv_of(e);
     double q[9], v[9] = {0};
     memcpy(q, me->m->qpos0, sizeof q);
-    v[0] = 3.0;   /* shove the torso forward */
+    v[0] = 3.0; /* shove the torso forward */
     set_state(e, q, v);
     env_step_result res;
     double fwd = 0.0;
@@ -586,7 +643,7 @@ static void test_hopper_lands_on_floor(void **state)
     env_step_result res;
     env_seed(e, 4);
     env_reset(e, obs);
-    for (int t = 0; t < 25; t++)   /* 0.2 s: lands, does not sink */
+    for (int t = 0; t < 25; t++) /* 0.2 s: lands, does not sink */
         zero_step(e, &res);
     assert_true(me->d->ncon > 0);
     assert_true(me->d->qpos[1] > 1.15 && me->d->qpos[1] < 1.26);
@@ -602,7 +659,7 @@ static void test_simulator_warning_diverges(void **state)
         mjenv *me = mjenv_of(e);
         double q[MAX_DIM], v[MAX_DIM] = {0};
         memcpy(q, me->m->qpos0, sizeof(double) * (size_t)me->m->nq);
-        v[0] = 1e12;   /* beyond MuJoCo's 1e10 check */
+        v[0] = 1e12; /* beyond MuJoCo's 1e10 check */
         set_state(e, q, v);
         env_step_result res;
         float a[MAX_DIM] = {0}, obs[MAX_DIM];
@@ -624,8 +681,8 @@ static void test_missing_model_dir(void **state)
 {
     for (int k = 0; k < N_CASES; k++) {
         char err[512] = "", want[256];
-        env *e = env_new(cases[k].name, "/nonexistent/hpo-models", err,
-                         sizeof err);
+        env *e =
+            env_new(cases[k].name, "/nonexistent/hpo-models", err, sizeof err);
         assert_null(e);
         snprintf(want, sizeof want, "/nonexistent/hpo-models/%s",
                  cases[k].model_file);
@@ -661,9 +718,9 @@ static void test_broken_and_wrong_models(void **state)
     /* a valid model with the wrong sizes */
     f = fopen(path, "w");
     assert_non_null(f);
-    fputs("<mujoco><worldbody><body><joint type=\"slide\"/>"
-          "<geom size=\"0.1\"/></body></worldbody></mujoco>\n",
-          f);
+    fputs(
+        "<mujoco><worldbody><body><joint type=\"slide\"/><geom size=\"0.1\"/></body></worldbody></mujoco>\n",
+        f);
     fclose(f);
     e = env_new("Hopper", dir, err, sizeof err);
     assert_null(e);

@@ -21,12 +21,21 @@
 #define HUM_OBS 348
 #define GRAVITY 9.81
 
-enum { T_SURVIVE, T_FORWARD, T_CTRL, T_CONTACT };   /* term order of both */
+enum { T_SURVIVE, T_FORWARD, T_CTRL, T_CONTACT }; /* term order of both */
 
-static mjData *data_of(env *e) { return mjenv_of(e)->d; }
-static mjModel *model_of(env *e) { return mjenv_of(e)->m; }
+static mjData *data_of(env *e)
+{
+    return mjenv_of(e)->d;
+}
+static mjModel *model_of(env *e)
+{
+    return mjenv_of(e)->m;
+}
 
-static void zero_action(float *a, int n) { memset(a, 0, sizeof(float) * (size_t)n); }
+static void zero_action(float *a, int n)
+{
+    memset(a, 0, sizeof(float) * (size_t)n);
+}
 
 static void assert_close(double a, double b, double tol)
 {
@@ -109,7 +118,10 @@ static void check_class(const char *name, int obs_dim, int act_dim, int nq,
     env_step_result res;
     env_reset(e, obs);
     for (int i = 0; i < act_dim; i++)
-        a[i] = i % 4 == 0 ? 1.0f : i % 4 == 1 ? -1.0f : i % 4 == 2 ? 0.5f : 7.0f;
+        a[i] = i % 4 == 0   ? 1.0f
+               : i % 4 == 1 ? -1.0f
+               : i % 4 == 2 ? 0.5f
+                            : 7.0f;
     env_step(e, a, obs, &res);
     const mjData *d = data_of(e);
     double sq = 0.0;
@@ -123,7 +135,10 @@ static void check_class(const char *name, int obs_dim, int act_dim, int nq,
     env_destroy(&e);
 }
 
-static void test_ant_dims(void **state) { check_class("Ant", ANT_OBS, 8, 15, 14, 1.0); }
+static void test_ant_dims(void **state)
+{
+    check_class("Ant", ANT_OBS, 8, 15, 14, 1.0);
+}
 
 static void test_humanoid_dims(void **state)
 {
@@ -132,14 +147,16 @@ static void test_humanoid_dims(void **state)
 
 // ---- observation layout ----
 
-static void assert_block(const float *obs, const mjtNum *src, int n, double clip)
+static void assert_block(const float *obs, const mjtNum *src, int n,
+                         double clip)
 {
     for (int i = 0; i < n; i++) {
         double v = src[i];
         if (clip > 0)
             v = v < -clip ? -clip : v > clip ? clip : v;
         if (obs[i] != (float)v)
-            fail_msg("obs element %d: %.9g, expected %.9g", i, (double)obs[i], v);
+            fail_msg("obs element %d: %.9g, expected %.9g", i, (double)obs[i],
+                     v);
     }
 }
 
@@ -154,7 +171,7 @@ static void test_ant_observation_layout(void **state)
     env_reset(e, obs);
     const mjData *d = data_of(e);
     for (int i = 27; i < ANT_OBS; i++)
-        assert_true(obs[i] == 0.0f);   /* no contact forces at reset */
+        assert_true(obs[i] == 0.0f); /* no contact forces at reset */
     int saw_contact = 0, saw_clipped = 0;
     for (int t = 0; t < 60; t++) {
         rng_uniform_fill(&r, a, 8, -1.0f, 1.0f);
@@ -185,7 +202,7 @@ static void test_humanoid_observation_layout(void **state)
     env_reset(e, obs);
     const mjData *d = data_of(e);
     for (int i = 270; i < HUM_OBS; i++)
-        assert_true(obs[i] == 0.0f);   /* no contact forces at reset */
+        assert_true(obs[i] == 0.0f); /* no contact forces at reset */
     int saw_contact = 0;
     for (int t = 0; t < 30; t++) {
         rng_uniform_fill(&r, a, 17, -1.0f, 1.0f);
@@ -197,7 +214,7 @@ static void test_humanoid_observation_layout(void **state)
         assert_block(obs + 253, d->qfrc_actuator + 6, 17, 0);
         assert_block(obs + 270, d->cfrc_ext + 6, 78, 0);
         for (int i = 270; i < HUM_OBS; i++)
-            saw_contact |= fabsf(obs[i]) > 1.0f;   /* unclipped */
+            saw_contact |= fabsf(obs[i]) > 1.0f; /* unclipped */
         if (res.terminated)
             break;
     }
@@ -251,7 +268,8 @@ static void check_reward_terms(const char *name, int steps)
         double z = d->qpos[2];
         int healthy = is_ant ? z >= 0.2 && z <= 1.0 : z > 1.0 && z < 2.0;
         assert_int_equal(res.terminated, !healthy);
-        assert_true(res.terms[T_SURVIVE] == (healthy ? (is_ant ? 1.0f : 5.0f) : 0.0f));
+        assert_true(res.terms[T_SURVIVE] ==
+                    (healthy ? (is_ant ? 1.0f : 5.0f) : 0.0f));
         if (res.terminated) {
             terminations++;
             env_reset(e, obs);
@@ -261,8 +279,14 @@ static void check_reward_terms(const char *name, int steps)
     env_destroy(&e);
 }
 
-static void test_ant_reward_terms(void **state) { check_reward_terms("Ant", 300); }
-static void test_humanoid_reward_terms(void **state) { check_reward_terms("Humanoid", 200); }
+static void test_ant_reward_terms(void **state)
+{
+    check_reward_terms("Ant", 300);
+}
+static void test_humanoid_reward_terms(void **state)
+{
+    check_reward_terms("Humanoid", 200);
+}
 
 // ---- healthy rules on constructed states ----
 
@@ -276,8 +300,9 @@ static int frozen_terminates(env *e, double z, float healthy_reward)
     set_state(e, qpos, qvel);
     zero_action(a, e->cls->act_dim);
     env_step(e, a, obs, &res);
-    assert_true(data_of(e)->qpos[2] == z);   /* nothing moved */
-    assert_true(res.terms[T_SURVIVE] == (res.terminated ? 0.0f : healthy_reward));
+    assert_true(data_of(e)->qpos[2] == z); /* nothing moved */
+    assert_true(res.terms[T_SURVIVE] ==
+                (res.terminated ? 0.0f : healthy_reward));
     assert_true(res.reward == term_sum(&res, 4));
     return res.terminated;
 }
@@ -326,7 +351,7 @@ static void test_ant_flipped_and_too_high(void **state)
     zero_action(a, 8);
 
     standing_state(e, 0.35, qpos, qvel);
-    qpos[3] = 0.0;   /* 180 deg about x */
+    qpos[3] = 0.0; /* 180 deg about x */
     qpos[4] = 1.0;
     set_state(e, qpos, qvel);
     for (int t = 0; t < 60; t++) {
@@ -336,7 +361,7 @@ static void test_ant_flipped_and_too_high(void **state)
     }
     const mjData *d = data_of(e);
     assert_true(d->qpos[2] > 0.2 && d->qpos[2] < 0.26);
-    assert_true(fabs(d->qpos[3]) < 0.1);   /* still upside down */
+    assert_true(fabs(d->qpos[3]) < 0.1); /* still upside down */
 
     standing_state(e, 1.3, qpos, qvel);
     set_state(e, qpos, qvel);
@@ -447,7 +472,7 @@ static void test_ant_reset_noise(void **state)
     }
     assert_true(maxq > 0.095);
     double mean = sum / count, sd = sqrt(sumsq / count - mean * mean);
-    assert_true(fabs(mean) < 0.01);     /* 4200 draws: se 0.0015 */
+    assert_true(fabs(mean) < 0.01); /* 4200 draws: se 0.0015 */
     assert_close(sd, 0.1, 0.01);
     env_destroy(&e);
 }
@@ -561,8 +586,9 @@ static void test_ant_rests_on_contacts_until_time_limit(void **state)
         assert_close(res.terms[T_FORWARD], 0.0, 1e-3);
         assert_close(res.reward, 1.0, 0.01);
     }
-    assert_true(d->qpos[2] > 0.3 && d->qpos[2] < 0.5);   /* on its legs (torso r 0.25) */
-    assert_true(d->qpos[3] > 0.99);                       /* upright */
+    assert_true(d->qpos[2] > 0.3 &&
+                d->qpos[2] < 0.5);  /* on its legs (torso r 0.25) */
+    assert_true(d->qpos[3] > 0.99); /* upright */
     env_destroy(&e);
 }
 
@@ -594,11 +620,12 @@ static void test_humanoid_free_fall_conserves_momentum(void **state)
         torso_v = fmax(torso_v, fabs(d->xpos[3] - torso_x) / dt);
         assert_false(res.terminated);
         assert_close(res.terms[T_FORWARD], 0.0, 1e-3);
-        assert_true(res.terms[T_CONTACT] == 0.0f);   /* no contacts, no contact cost */
+        assert_true(res.terms[T_CONTACT] ==
+                    0.0f); /* no contacts, no contact cost */
         /* subtree_com lags the step's end by one RK4 stage evaluation */
         mj_forward(model_of(e), data_of(e));
         double tt = t * dt;
-        assert_close(d->subtree_com[0], x0, 1e-4);   /* RK4 error ~1e-5 */
+        assert_close(d->subtree_com[0], x0, 1e-4); /* RK4 error ~1e-5 */
         assert_close(d->subtree_com[2], z0 - 0.5 * GRAVITY * tt * tt, 1e-4);
     }
     assert_true(torso_v > 0.05);

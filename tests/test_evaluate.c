@@ -66,10 +66,10 @@ static void test_evaluation(void **state)
     evaluate_run(s, e, 42, 3, again, NULL);
     double sum = 0.0;
     for (int i = 0; i < 3; i++) {
-        assert_true(got[i] == want[i]);         /* bit for bit */
-        assert_true(again[i] == want[i]);       /* reseeded each time */
+        assert_true(got[i] == want[i]);   /* bit for bit */
+        assert_true(again[i] == want[i]); /* reseeded each time */
         assert_int_equal(gl[i], wl[i]);
-        assert_int_equal(gl[i], 200);           /* Pendulum's time limit */
+        assert_int_equal(gl[i], 200); /* Pendulum's time limit */
         sum += want[i];
     }
     assert_true(fabs(run_stats_mean(&rs) - sum / 3) < 1e-9);
@@ -152,7 +152,7 @@ static void test_snapshot_blocks(void **state)
     a->params[t->pol_off] += 1.0f;
     assert_int_equal(snapshot_load_blocks(b, &m.snapshot), -1);
     assert_true(b->params[t->pol_off] == keep);
-    m.snapshot.n_blocks = 1;                    /* critics missing */
+    m.snapshot.n_blocks = 1; /* critics missing */
     m.snapshot.blocks[0].n++;
     assert_int_equal(snapshot_load_blocks(b, &m.snapshot), -1);
     sac_destroy(&a);

@@ -144,9 +144,9 @@ static void check_volume(int K, double beta0, int temper)
     for (int k = 0; k < K; k++)
         want += DA * log(c[k]);
     double got = map_logdet(&f, &p, s, a0, rho0);
-    print_message("K=%d beta0=%g %s: log|det J| = %.5f, d_a sum log c_k = %.5f\n",
-                  K, beta0, temper == HD_TEMPER_COOL ? "cool" : "formula", got,
-                  want);
+    print_message(
+        "K=%d beta0=%g %s: log|det J| = %.5f, d_a sum log c_k = %.5f\n", K,
+        beta0, temper == HD_TEMPER_COOL ? "cool" : "formula", got, want);
     assert_true(fabs(got - want) < 2e-3);
     /* the map is far from trivial: the same map with beta0 = 1 differs
      * (cooling only at beta0 > 1 is the untempered map: volume 1) */

@@ -51,7 +51,10 @@ static void many_keys(void)
     }
 }
 
-static void flush(void) { log_flush_counts(); }
+static void flush(void)
+{
+    log_flush_counts();
+}
 
 static char text[1 << 20];
 

@@ -94,7 +94,7 @@ static void test_before_updates(void **state)
     (void)state;
     metrics *m = start_metrics("127.0.0.1");
     char *t = metrics_text(m);
-    assert_string_equal(t, "");     /* no snapshot yet */
+    assert_string_equal(t, ""); /* no snapshot yet */
     free(t);
 
     update_from(m, &L);
@@ -102,7 +102,8 @@ static void test_before_updates(void **state)
     assert_true(has_line(t, "# TYPE hpo_env_steps_total counter"));
     assert_true(has_line(t, "hpo_env_steps_total 0"));
     assert_true(has_line(t, "hpo_updates_total 0"));
-    assert_true(has_line(t, "hpo_rejected_messages_total{reason=\"too_large\"} 0"));
+    assert_true(
+        has_line(t, "hpo_rejected_messages_total{reason=\"too_large\"} 0"));
     /* null figures: HELP and TYPE, no sample */
     assert_true(has_line(t, "# TYPE hpo_q_loss gauge"));
     assert_false(has_sample(t, "hpo_q_loss"));
@@ -115,7 +116,7 @@ static void test_before_updates(void **state)
     free(t);
     metrics_destroy(&m);
     assert_null(m);
-    metrics_destroy(&m);            /* accepts NULL */
+    metrics_destroy(&m); /* accepts NULL */
     release_learner(&L);
 }
 
@@ -141,22 +142,27 @@ static void test_figures_and_labels(void **state)
     L.n_actors = 1;
 
     update_from(m, &L);
-    L.updates = 2000;               /* after the copy: not seen */
+    L.updates = 2000; /* after the copy: not seen */
     char *t = metrics_text(m);
     assert_true(has_line(t, "hpo_env_steps_total 1200"));
     assert_true(has_line(t, "hpo_updates_total 1000"));
     assert_true(has_line(t, "hpo_refused_keys_total 2"));
-    assert_true(has_line(t, "hpo_rejected_messages_total{reason=\"malformed\"} 3"));
+    assert_true(
+        has_line(t, "hpo_rejected_messages_total{reason=\"malformed\"} 3"));
     assert_true(has_line(t, "hpo_q_loss 1.5"));
     assert_true(has_line(t, "hpo_eval_return -150.25"));
-    assert_true(has_line(t, "hpo_replay_ratio 1"));  /* 1000 / (1200 - 200) */
+    assert_true(has_line(t, "hpo_replay_ratio 1")); /* 1000 / (1200 - 200) */
     assert_true(has_line(t, "hpo_actors 1"));
     assert_true(has_line(
-        t, "hpo_actor_param_lag{actor=\"a\\\"b\\\\c\",host=\"h\\nx\",role=\"actor\"} 2"));
+        t,
+        "hpo_actor_param_lag{actor=\"a\\\"b\\\\c\",host=\"h\\nx\",role=\"actor\"} 2"));
     assert_true(has_line(
-        t, "hpo_actor_steps_total{actor=\"a\\\"b\\\\c\",host=\"h\\nx\",role=\"actor\"} 77"));
-    /* no latency measured yet: the family is declared, the actor has no sample */
-    assert_non_null(strstr(t, "# TYPE hpo_actor_snapshot_latency_seconds gauge"));
+        t,
+        "hpo_actor_steps_total{actor=\"a\\\"b\\\\c\",host=\"h\\nx\",role=\"actor\"} 77"));
+    /* no latency measured yet: the family is declared, the actor has no sample
+     */
+    assert_non_null(
+        strstr(t, "# TYPE hpo_actor_snapshot_latency_seconds gauge"));
     assert_null(strstr(t, "hpo_actor_snapshot_latency_seconds{"));
     free(t);
 
@@ -165,7 +171,8 @@ static void test_figures_and_labels(void **state)
     update_from(m, &L);
     t = metrics_text(m);
     assert_true(has_line(
-        t, "hpo_actor_snapshot_latency_seconds{actor=\"a\\\"b\\\\c\",host=\"h\\nx\",role=\"actor\"} 0.002500"));
+        t,
+        "hpo_actor_snapshot_latency_seconds{actor=\"a\\\"b\\\\c\",host=\"h\\nx\",role=\"actor\"} 0.002500"));
     free(t);
     metrics_destroy(&m);
     release_learner(&L);
@@ -214,11 +221,11 @@ static void fill_fresh(learner_figures *f)
     f->learning_starts = 5000;
     f->recent_mean = NAN;
     f->eval_n = 0;
-    f->eval_mean = 99.5;            /* no evaluation: not shown */
+    f->eval_mean = 99.5; /* no evaluation: not shown */
     f->alpha = 0.2;
     f->q_loss = f->pi_loss = f->logp = NAN;
     f->hd_dist = f->gate = f->q_mean = NAN;
-    f->last_ckpt_updates = 777;     /* no checkpoint: not shown */
+    f->last_ckpt_updates = 777; /* no checkpoint: not shown */
     f->n_actors = METRICS_MAX_ACTORS + 2;
     for (int i = 0; i < f->n_actors; i++) {
         actor_figures *a = &f->actors[i];
@@ -229,7 +236,7 @@ static void fill_fresh(learner_figures *f)
         a->steps_per_s = i * 12.5 + 0.1;
         a->param_lag = (uint64_t)(i % 4);
         a->last_seen_s = i * 0.37 + 0.0000004;
-        a->lat_n = (uint64_t)(i % 3);   /* 0: no timed snapshot */
+        a->lat_n = (uint64_t)(i % 3); /* 0: no timed snapshot */
         a->lat_last_ms = 1.5 * i + 0.25;
     }
     snprintf(f->actors[0].id, sizeof f->actors[0].id, "q\"uo\\te");
@@ -328,8 +335,9 @@ static void assert_text(metrics *m, const learner_figures *f, const char *name)
             fputs(got, fp);
             fclose(fp);
         }
-        fail_msg("metrics text differs from tests/data/%s at line %zu "
-                 "(byte %zu); the text is in %s", name, line, i, actual);
+        fail_msg(
+            "metrics text differs from tests/data/%s at line %zu (byte %zu); the text is in %s",
+            name, line, i, actual);
     }
     free(want);
     free(got);
@@ -347,7 +355,7 @@ static void test_text_pinned(void **state)
     assert_text(m, &f, "metrics_fresh.prom");
     fill_evaluated(&f);
     assert_text(m, &f, "metrics_evaluated.prom");
-    fill_fresh(&f);                 /* back: nothing of the last one stays */
+    fill_fresh(&f); /* back: nothing of the last one stays */
     assert_text(m, &f, "metrics_fresh.prom");
     metrics_destroy(&m);
 }

@@ -181,8 +181,8 @@ static void check_mlp(act_kind hid, act_kind out, const char *label)
     /* smooth nets take a larger step (less float noise); ReLU nets a small
      * one, so no unit crosses its kink */
     double h = (hid == ACT_RELU || out == ACT_RELU) ? 1e-3 : 1e-2;
-    fd_result r = fd_check(mlp_loss, &c, c.block + 3, g + 3, c.net.n_params, 1,
-                           h, 1e-3);
+    fd_result r =
+        fd_check(mlp_loss, &c, c.block + 3, g + 3, c.net.n_params, 1, h, 1e-3);
     fd_report(label, &r);
     assert_true(r.max_rel < 1e-2);
     r = fd_check(mlp_loss, &c, c.x, dx, (size_t)c.B * 5, 1, h, 1e-3);
@@ -259,11 +259,16 @@ static void test_adam_polyak(void **state)
 static double act_ref(double x, act_kind k)
 {
     switch (k) {
-    case ACT_RELU: return x > 0 ? x : 0;
-    case ACT_ELU: return x > 0 ? x : expm1(x);
-    case ACT_TANH: return tanh(x);
-    case ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    default: return x;
+    case ACT_RELU:
+        return x > 0 ? x : 0;
+    case ACT_ELU:
+        return x > 0 ? x : expm1(x);
+    case ACT_TANH:
+        return tanh(x);
+    case ACT_SIGMOID:
+        return 1.0 / (1.0 + exp(-x));
+    default:
+        return x;
     }
 }
 
@@ -324,9 +329,9 @@ static void test_mlp_forward_reference(void **state)
                 mlp_forward_ref(&net, block, x, B, ref);
                 for (int i = 0; i < B * 6; i++)
                     if (fabs(y[i] - ref[i]) > 1e-5 * (1 + fabs(ref[i])))
-                        fail_msg("threads %d act %d B %d: y[%d] = %.9g, "
-                                 "reference %.9g", threads, k, B, i,
-                                 (double)y[i], ref[i]);
+                        fail_msg(
+                            "threads %d act %d B %d: y[%d] = %.9g, reference %.9g",
+                            threads, k, B, i, (double)y[i], ref[i]);
                 mlp_cache_release(&c);
                 free(block);
                 free(x);
@@ -353,8 +358,8 @@ static void test_activation_lengths(void **state)
             for (size_t i = 0; i < n; i++) {
                 double r = act_ref(x[i], kinds[k]);
                 if (fabs(y[i] - r) > 2e-7 * (1 + fabs(r)))
-                    fail_msg("act %d n %zu: y[%zu] = %.9g, reference %.9g",
-                             k, n, i, (double)y[i], r);
+                    fail_msg("act %d n %zu: y[%zu] = %.9g, reference %.9g", k,
+                             n, i, (double)y[i], r);
             }
         }
     /* 5 rows of 8 columns plus a bias row */
@@ -399,9 +404,10 @@ static void test_adam_lengths(void **state)
             for (size_t i = 0; i < n; i++)
                 if (fabs(m[i] - md[i]) > 1e-6 || fabs(v[i] - vd[i]) > 1e-6 ||
                     fabs(p[i] - pd[i]) > 1e-6)
-                    fail_msg("n %zu step %ld: [%zu] p %.9g m %.9g v %.9g, "
-                             "reference %.9g %.9g %.9g", n, t, i, (double)p[i],
-                             (double)m[i], (double)v[i], pd[i], md[i], vd[i]);
+                    fail_msg(
+                        "n %zu step %ld: [%zu] p %.9g m %.9g v %.9g, reference %.9g %.9g %.9g",
+                        n, t, i, (double)p[i], (double)m[i], (double)v[i],
+                        pd[i], md[i], vd[i]);
         }
     }
 }

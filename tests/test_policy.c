@@ -54,8 +54,8 @@ static void test_logp_stable(void **state)
     policy_head(a0, std, lp, out, xi, 1, 1);
     assert_true(isfinite(lp[0]));
     /* -log(1 - tanh(u)^2) = 2 (u + log(1 + e^{-2u}) - log 2) */
-    double want = 2.0 - 0.5 * log(2 * M_PI) +
-                  2.0 * (15.0 + log1p(exp(-30.0)) - log(2.0));
+    double want =
+        2.0 - 0.5 * log(2 * M_PI) + 2.0 * (15.0 + log1p(exp(-30.0)) - log(2.0));
     assert_float_equal(lp[0], want, 1e-4);
     out[0] = -15.0f;
     policy_head(a0, std, lp, out, xi, 1, 1);
@@ -101,7 +101,7 @@ static void test_head_backward(void **state)
     rng r;
     rng_init(&r, 9, 0);
     rng_uniform_fill(&r, h.out, B * 2 * DA, -1.0f, 1.0f);
-    h.out[DA] = 3.0f;      /* clamped log_std: no gradient */
+    h.out[DA] = 3.0f; /* clamped log_std: no gradient */
     h.out[DA + 1] = -25.0f;
     rng_normal_fill(&r, h.xi, B * DA, 1.0f);
     rng_uniform_fill(&r, h.c, B * DA, -1.0f, 1.0f);
@@ -110,8 +110,8 @@ static void test_head_backward(void **state)
     policy_head(a0, std, NULL, h.out, h.xi, B, DA);
     policy_head_backward(dout, h.c, h.w, h.out, a0, std, h.xi, B, DA);
     assert_true(dout[DA] == 0.0f && dout[DA + 1] == 0.0f);
-    fd_result res = fd_check(head_loss, &h, h.out, dout, B * 2 * DA, 1, 1e-2,
-                             1e-3);
+    fd_result res =
+        fd_check(head_loss, &h, h.out, dout, B * 2 * DA, 1, 1e-2, 1e-3);
     fd_report("policy head", &res);
     assert_true(res.max_rel < 5e-3);
 }
@@ -129,8 +129,8 @@ static void test_layout(void **state)
     assert_int_equal(n.q_n, n.q1.n_params + n.q2.n_params);
     assert_int_equal(n.n_params, n.pol_n + n.q_n);
     /* 17-256-256-12 policy and 23-256-256-1 critics */
-    assert_int_equal(n.pi.n_params, 17 * 256 + 256 + 256 * 256 + 256 +
-                                        256 * 12 + 12);
+    assert_int_equal(n.pi.n_params,
+                     17 * 256 + 256 + 256 * 256 + 256 + 256 * 12 + 12);
     assert_int_equal(n.q1.n_params, 23 * 256 + 256 + 256 * 256 + 256 + 257);
     hpo_nets_init(&n, 17, 6, 1, 256, 2, 256, 64, 0);
     assert_int_equal(n.h_in, 12);

@@ -17,10 +17,10 @@
 #define MAXW 8
 
 typedef struct job {
-    atomic_long runs[MAXW + 1];  /* rounds each index ran */
-    long round;                  /* written by the caller before pool_start */
-    long seen[MAXW + 1];         /* round each worker read */
-    int slow;                    /* the worker index that sleeps first; 0: none */
+    atomic_long runs[MAXW + 1]; /* rounds each index ran */
+    long round;                 /* written by the caller before pool_start */
+    long seen[MAXW + 1];        /* round each worker read */
+    int slow; /* the worker index that sleeps first; 0: none */
 } job;
 
 static void sleep_us(long us)

@@ -84,8 +84,8 @@ static void test_names(void **state)
     /* hpo-train's 14 columns of older builds, first and in their order */
     static const char *const old[] = {
         "env_steps", "updates", "episode_return", "eval_return", "eval_std",
-        "q_loss", "pi_loss", "alpha", "logp", "hd_dist", "gate", "q_mean",
-        "updates_per_s", "wall_s"};
+        "q_loss",    "pi_loss", "alpha",          "logp",        "hd_dist",
+        "gate",      "q_mean",  "updates_per_s",  "wall_s"};
     for (int i = 0; i < 14; i++)
         assert_string_equal(progress_column_name((progress_col)i), old[i]);
 }
@@ -106,8 +106,8 @@ static void test_write(void **state)
     assert_int_equal(progress_write_row(f, &r), 0);
     fclose(f);
     char want[2048];
-    snprintf(want, sizeof want, "%s600,100,-1234.568,,,,,,,,,,,1.235,,,,,,,,,3\n",
-             header());
+    snprintf(want, sizeof want,
+             "%s600,100,-1234.568,,,,,,,,,,,1.235,,,,,,,,,3\n", header());
     assert_string_equal(slurp(path), want);
 }
 
@@ -119,8 +119,7 @@ static void test_resume_old_train(void **state)
     char path[128], err[512];
     path_of(path, sizeof path, "t.csv");
     put(path,
-        "env_steps,updates,episode_return,eval_return,eval_std,q_loss,pi_loss,"
-        "alpha,logp,hd_dist,gate,q_mean,updates_per_s,wall_s\n"
+        "env_steps,updates,episode_return,eval_return,eval_std,q_loss,pi_loss,alpha,logp,hd_dist,gate,q_mean,updates_per_s,wall_s\n"
         "200,0,-1500.5,,,,,,,,,,,0.5\n"
         "1000,800,,-900.25,12.5,,,,,,,,80.5,10.125\n"
         "1200,1000,-700,,,1.5,2.5,0.1,-1,0.2,0.3,-50,81,12\n"
@@ -149,12 +148,8 @@ static void test_resume_old_learner(void **state)
     char path[128], err[512];
     path_of(path, sizeof path, "l.csv");
     put(path,
-        "wall_s,env_steps,updates,steps_per_s,updates_per_s,replay_ratio,"
-        "replay_size,actors,param_version,recent_return,eval_return,q_loss,"
-        "pi_loss,alpha,hd_dist,gate,recent_return_std,recent_return_min,"
-        "recent_return_max,eval_std,episodes\n"
-        "1.010,5000,4000,900,800,0.9,5000,2,80,-300,-250,1.5,2.5,0.2,0.3,0.4,"
-        "10,-320,-280,5,25\n");
+        "wall_s,env_steps,updates,steps_per_s,updates_per_s,replay_ratio,replay_size,actors,param_version,recent_return,eval_return,q_loss,pi_loss,alpha,hd_dist,gate,recent_return_std,recent_return_min,recent_return_max,eval_std,episodes\n"
+        "1.010,5000,4000,900,800,0.9,5000,2,80,-300,-250,1.5,2.5,0.2,0.3,0.4,10,-320,-280,5,25\n");
     progress_row last;
     FILE *f = progress_open(path, 1, -1, &last, err, sizeof err);
     assert_non_null(f);
@@ -165,11 +160,11 @@ static void test_resume_old_learner(void **state)
     assert_int_equal(progress_write_row(f, &r), 0);
     fclose(f);
     char want[2048];
-    snprintf(want, sizeof want,
-             "%s5000,4000,-300,-250,5,1.5,2.5,0.2,,0.3,0.4,,800,1.010,900,"
-             "0.9,5000,2,80,10,-320,-280,25\n"
-             "6000,,,,,,,,,,,,,,,,,,,,,,\n",
-             header());
+    snprintf(
+        want, sizeof want,
+        "%s5000,4000,-300,-250,5,1.5,2.5,0.2,,0.3,0.4,,800,1.010,900,0.9,5000,2,80,10,-320,-280,25\n"
+        "6000,,,,,,,,,,,,,,,,,,,,,,\n",
+        header());
     assert_string_equal(slurp(path), want);
     assert_true(last.v[PROGRESS_EPISODE_RETURN] == -300);
     assert_true(last.v[PROGRESS_EPISODES] == 25);
@@ -260,8 +255,8 @@ static void test_docs(void **state)
         const char *want = progress_column_name((progress_col)c);
         if (strlen(want) != (size_t)(q - name) ||
             strncmp(want, name, (size_t)(q - name)))
-            fail_msg("docs/status.md column %d is '%.*s', progress.h says "
-                     "'%s'", c + 1, (int)(q - name), name, want);
+            fail_msg("docs/status.md column %d is '%.*s', progress.h says '%s'",
+                     c + 1, (int)(q - name), name, want);
         c++;
     }
     assert_int_equal(c, PROGRESS_COLS);

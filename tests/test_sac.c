@@ -57,8 +57,8 @@ static void random_batch(replay_batch *b, unsigned seed)
 typedef struct ctx {
     sac *s;
     replay_batch b;
-    rng r0;     /* noise state replayed at every evaluation */
-    int which;  /* 0 policy loss, 1 critic loss, 2 straight-through's */
+    rng r0;          /* noise state replayed at every evaluation */
+    int which;       /* 0 policy loss, 1 critic loss, 2 straight-through's */
     const float *gq; /* which 2: (M, DA) dQmin/da held fixed */
 } ctx;
 
@@ -139,9 +139,9 @@ static double check_range(ctx *c, const float *grad, size_t off, size_t n,
         checked++;
     }
     double vec = sqrt(diff2 / an2);
-    print_message("%-22s %4zu checked, %2zu skipped, vector rel err %.2e, "
-                  "large entries max rel err %.2e, max |grad| %.3g\n",
-                  label, checked, skipped, vec, big_worst, gmax);
+    print_message(
+        "%-22s %4zu checked, %2zu skipped, vector rel err %.2e, large entries max rel err %.2e, max |grad| %.3g\n",
+        label, checked, skipped, vec, big_worst, gmax);
     assert_true(checked >= 10);
     assert_true(skipped * 10 <= checked);
     assert_true(vec < 1e-2);
@@ -242,8 +242,7 @@ static int policy_grads_differ(const sac *s, const float *g1, const float *g2)
         d += fabs((double)g1[i] - g2[i]);
         nrm += fabs((double)g1[i]);
     }
-    print_message("policy-group gradients differ by %.3g (|g| %.3g)\n", d,
-                  nrm);
+    print_message("policy-group gradients differ by %.3g (|g| %.3g)\n", d, nrm);
     return d > 1e-3 * nrm;
 }
 
@@ -387,8 +386,9 @@ static void test_temperature_loss(void **state)
     float la = s->log_alpha, mean_logp = 1.3f, h = -(float)DA;
     float an = sac_alpha_grad(s, mean_logp);
     float lp = la + 1e-2f, lm = la - 1e-2f;
-    double fd = (alpha_loss(&lp, mean_logp, h) - alpha_loss(&lm, mean_logp, h)) /
-                ((double)lp - lm);
+    double fd =
+        (alpha_loss(&lp, mean_logp, h) - alpha_loss(&lm, mean_logp, h)) /
+        ((double)lp - lm);
     assert_float_equal(an, fd, 1e-4);
     /* entropy below target (log pi above -H): alpha must grow */
     replay_batch b;
@@ -479,9 +479,9 @@ static void test_alpha_target_hd(void **state)
         double lp = t ? naive_tuner_logp(&cfg, st.logp) : st.logp;
         double want = -(lp + h);
         double got = s->la_m / (1.0f - 0.9f);
-        print_message("alpha-target %s: mean log pi(a0) %.4f, tuner's %.4f, gradient %.5f (want %.5f)\n",
-                      t ? "hd" : "base",
-                      st.logp, lp, got, want);
+        print_message(
+            "alpha-target %s: mean log pi(a0) %.4f, tuner's %.4f, gradient %.5f (want %.5f)\n",
+            t ? "hd" : "base", st.logp, lp, got, want);
         assert_float_equal(got, want, 1e-5 * (1.0 + fabs(want)));
         if (t)
             assert_true(fabs(got - gbase) > 0.1); /* not a no-op */
@@ -564,8 +564,9 @@ static void check_lanes(int threads)
         diff = fmax(diff, fabs((double)a->params[i] - one->params[i]));
         norm = fmax(norm, fabs((double)one->params[i]));
     }
-    print_message("%d lanes vs one after 25 updates: max |diff| %.2e "
-                  "(max |param| %.2f)\n", threads, diff, norm);
+    print_message(
+        "%d lanes vs one after 25 updates: max |diff| %.2e (max |param| %.2f)\n",
+        threads, diff, norm);
     assert_true(diff < 1e-4 * norm);
     sac_destroy(&a);
     sac_destroy(&b);

@@ -148,7 +148,8 @@ static void test_usage_error(void **state)
     assert_true(pread(fd, buf, sizeof buf - 1, 0) > 0);
     close(fd);
     unlink(path);
-    assert_string_equal(buf, "prog: --x needs 1..9, not '0' (see prog --help)\n");
+    assert_string_equal(buf,
+                        "prog: --x needs 1..9, not '0' (see prog --help)\n");
 }
 
 static int fill_text(int fd, void *ctx)
@@ -173,11 +174,11 @@ static void test_write_file_atomic(void **state)
     char path[128], tmp[140], buf[64] = "", err[256];
     snprintf(path, sizeof path, "%s/f", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    assert_int_equal(write_file_atomic(path, fill_text, "first", err,
-                                       sizeof err), 0);
+    assert_int_equal(
+        write_file_atomic(path, fill_text, "first", err, sizeof err), 0);
     /* a failing writer leaves the old file whole and no .tmp behind */
-    assert_int_equal(write_file_atomic(path, fill_fails, NULL, err,
-                                       sizeof err), -1);
+    assert_int_equal(write_file_atomic(path, fill_fails, NULL, err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "cannot write"));
     assert_non_null(strstr(err, "No space left"));
     assert_int_equal(access(tmp, F_OK), -1);

@@ -15,7 +15,7 @@
 #include "testutil.h"
 #include "vecenv.h"
 
-#define PEND_STEPS 200   /* Pendulum's time limit */
+#define PEND_STEPS 200 /* Pendulum's time limit */
 
 static vecenv *new_vec(const char *name, int n, uint64_t seed)
 {
@@ -57,10 +57,11 @@ static void test_new_errors(void **state)
     err[0] = '\0';
     assert_null(vecenv_new("Pendulum", 0, 0, NULL, err, sizeof err));
     assert_non_null(strstr(err, "outside"));
-    assert_null(vecenv_new("Pendulum", VECENV_MAX_ENVS + 1, 0, NULL, err, sizeof err));
+    assert_null(
+        vecenv_new("Pendulum", VECENV_MAX_ENVS + 1, 0, NULL, err, sizeof err));
 
     vecenv *v = NULL;
-    vecenv_destroy(&v);   /* accepts NULL */
+    vecenv_destroy(&v); /* accepts NULL */
     vecenv_destroy(NULL);
 }
 
@@ -149,7 +150,8 @@ static void test_matches_single_envs_and_autoresets(void **state)
                 assert_int_equal(t % PEND_STEPS, 0);
                 env_reset(ref[i], ref_obs[i]);
                 assert_floats_equal(v->obs + i * od, ref_obs[i], od);
-                assert_true(floats_differ(v->obs + i * od, v->next_obs + i * od, od));
+                assert_true(
+                    floats_differ(v->obs + i * od, v->next_obs + i * od, od));
             } else {
                 assert_floats_equal(v->obs + i * od, step_obs, od);
             }
@@ -165,7 +167,8 @@ static void test_matches_single_envs_and_autoresets(void **state)
                 assert_true(ep.truncated);
                 assert_false(ep.terminated);
                 assert_false(ep.diverged);
-                assert_true(fabs(ep.ret - sum_ret[i]) <= 1e-9 * (1 + fabs(sum_ret[i])));
+                assert_true(fabs(ep.ret - sum_ret[i]) <=
+                            1e-9 * (1 + fabs(sum_ret[i])));
                 for (int k = 0; k < nt; k++)
                     assert_true(fabs(ep.terms[k] - sum_terms[i][k]) <=
                                 1e-9 * (1 + fabs(sum_terms[i][k])));
@@ -202,7 +205,8 @@ static void test_same_seed_same_run(void **state)
         for (int t = 0; t < steps; t++) {
             fill_actions(&r, v->act, n * v->act_dim);
             vecenv_step(v);
-            memcpy(runs[s] + t * n * od, v->obs, sizeof(float) * (size_t)(n * od));
+            memcpy(runs[s] + t * n * od, v->obs,
+                   sizeof(float) * (size_t)(n * od));
         }
         vecenv_destroy(&v);
     }
@@ -215,7 +219,7 @@ static void test_same_seed_same_run(void **state)
 /* An undrained queue keeps the newest records and counts what it dropped. */
 static void test_queue_overflow(void **state)
 {
-    vecenv *v = new_vec("Pendulum", 1, 0);   /* queue holds 64 records */
+    vecenv *v = new_vec("Pendulum", 1, 0); /* queue holds 64 records */
     vecenv_reset_all(v);
     const int episodes = 70;
     for (int t = 0; t < episodes * PEND_STEPS; t++) {
@@ -283,11 +287,13 @@ static void test_terminations_mujoco(void **state)
             assert_int_equal(ep.env_index, i);
             assert_int_equal(ep.length, len[i]);
             assert_int_equal(ep.terminated, v->terminated[i]);
-            assert_true(fabs(ep.ret - sum_ret[i]) <= 1e-9 * (1 + fabs(sum_ret[i])));
+            assert_true(fabs(ep.ret - sum_ret[i]) <=
+                        1e-9 * (1 + fabs(sum_ret[i])));
             for (int k = 0; k < nt; k++)
                 assert_true(fabs(ep.terms[k] - sum_terms[i][k]) <=
                             1e-9 * (1 + fabs(sum_terms[i][k])));
-            assert_true(floats_differ(v->obs + i * od, v->next_obs + i * od, od));
+            assert_true(
+                floats_differ(v->obs + i * od, v->next_obs + i * od, od));
             /* the terminal Ant torso height (obs[0] = qpos[2]) is unhealthy */
             float z = v->next_obs[i * od];
             if (v->terminated[i] && !v->diverged[i])

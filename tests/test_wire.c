@@ -57,8 +57,15 @@ static void w_varint(pbw *w, uint64_t v)
     w_bytes(w, b, (size_t)k);
 }
 
-static void w_tag(pbw *w, uint32_t num, int wt) { w_varint(w, (uint64_t)num << 3 | (uint64_t)wt); }
-static void w_u(pbw *w, uint32_t num, uint64_t v) { w_tag(w, num, 0); w_varint(w, v); }
+static void w_tag(pbw *w, uint32_t num, int wt)
+{
+    w_varint(w, (uint64_t)num << 3 | (uint64_t)wt);
+}
+static void w_u(pbw *w, uint32_t num, uint64_t v)
+{
+    w_tag(w, num, 0);
+    w_varint(w, v);
+}
 
 static void w_fixed(pbw *w, uint32_t num, uint64_t v, int bytes)
 {
@@ -97,14 +104,14 @@ static void w_free(pbw *w)
 typedef struct craft {
     uint64_t n, od, ad;
     size_t obs, act, rew, next, term, trunc, ret, len;
-    uint8_t flag;   /* every terminated/truncated byte */
-    float fill;     /* every float */
+    uint8_t flag; /* every terminated/truncated byte */
+    float fill;   /* every float */
 } craft;
 
 static craft craft_ok(uint64_t n, uint64_t od, uint64_t ad)
 {
-    return (craft){n, od, ad, n * od, n * ad, n, n * od, n, n, n > 0, n > 0,
-                   1, 0.25f};
+    return (craft){n, od, ad,    n * od, n * ad, n,    n * od,
+                   n, n,  n > 0, n > 0,  1,      0.25f};
 }
 
 static void w_floats(pbw *w, uint32_t num, size_t count, float v)
@@ -123,17 +130,22 @@ static void w_floats(pbw *w, uint32_t num, size_t count, float v)
 static void craft_body(pbw *out, const craft *c)
 {
     pbw b = {0};
-    if (c->n) w_u(&b, 1, c->n);
-    if (c->od) w_u(&b, 2, c->od);
-    if (c->ad) w_u(&b, 3, c->ad);
+    if (c->n)
+        w_u(&b, 1, c->n);
+    if (c->od)
+        w_u(&b, 2, c->od);
+    if (c->ad)
+        w_u(&b, 3, c->ad);
     w_floats(&b, 7, c->obs, c->fill);
     w_floats(&b, 8, c->act, c->fill);
     w_floats(&b, 9, c->rew, c->fill);
     w_floats(&b, 10, c->next, c->fill);
     uint8_t *f = malloc(HPO_MAX(c->term, c->trunc) + 1);
     memset(f, c->flag, HPO_MAX(c->term, c->trunc) + 1);
-    if (c->term) w_len(&b, 11, f, c->term);
-    if (c->trunc) w_len(&b, 12, f, c->trunc);
+    if (c->term)
+        w_len(&b, 11, f, c->term);
+    if (c->trunc)
+        w_len(&b, 12, f, c->trunc);
     free(f);
     w_floats(&b, 13, c->ret, c->fill);
     if (c->len) {
@@ -250,11 +262,21 @@ static void make_batch(wire_msg *m, batch_data *d, int n, rng *r)
         }
     }
     m->batch = (wire_batch){
-        .n = n, .obs_dim = OD, .act_dim = AD,
-        .param_version = rng_u64(r), .incarnation = rng_u64(r),
-        .seq = rng_u64(r), .obs = d->obs, .action = d->act, .reward = d->rew,
-        .next_obs = d->next, .terminated = d->term, .truncated = d->trunc,
-        .n_episodes = ne, .ep_return = d->ret, .ep_length = d->len,
+        .n = n,
+        .obs_dim = OD,
+        .act_dim = AD,
+        .param_version = rng_u64(r),
+        .incarnation = rng_u64(r),
+        .seq = rng_u64(r),
+        .obs = d->obs,
+        .action = d->act,
+        .reward = d->rew,
+        .next_obs = d->next,
+        .terminated = d->term,
+        .truncated = d->trunc,
+        .n_episodes = ne,
+        .ep_return = d->ret,
+        .ep_length = d->len,
     };
 }
 
@@ -293,7 +315,8 @@ static void round_trip(const wire_msg *m, const wire_expect *ex, wire_msg *out)
     char err[256] = "";
     wire_reject r = wire_decode(buf, n, ex, out, err, sizeof err);
     if (r != WIRE_OK)
-        fail_msg("%s: %s: %s", wire_type_name(m->type), wire_reject_name(r), err);
+        fail_msg("%s: %s: %s", wire_type_name(m->type), wire_reject_name(r),
+                 err);
     assert_int_equal(out->type, m->type);
     assert_int_equal(out->version, WIRE_VERSION);
 
@@ -304,7 +327,7 @@ static void round_trip(const wire_msg *m, const wire_expect *ex, wire_msg *out)
     free(buf);
 }
 
-#define assert_floats_equal(a, b, n) \
+#define assert_floats_equal(a, b, n)                                           \
     assert_memory_equal((a), (b), (n) * sizeof(float))
 
 // ---- round trips ----
@@ -335,7 +358,8 @@ static void test_roundtrip_batch(void **state)
         }
         assert_int_equal(b->n_episodes, a->n_episodes);
         if (a->n_episodes) {
-            assert_floats_equal(b->ep_return, a->ep_return, (size_t)a->n_episodes);
+            assert_floats_equal(b->ep_return, a->ep_return,
+                                (size_t)a->n_episodes);
             assert_memory_equal(b->ep_length, a->ep_length,
                                 (size_t)a->n_episodes * sizeof(uint32_t));
         }
@@ -348,9 +372,12 @@ static void test_roundtrip_control(void **state)
     wire_msg m, o;
 
     wire_msg_init(&m, WIRE_HELLO);
-    m.hello = (wire_hello){.obs_dim = 17, .act_dim = 6, .pid = 4242,
+    m.hello = (wire_hello){.obs_dim = 17,
+                           .act_dim = 6,
+                           .pid = 4242,
                            .incarnation = 0xfedcba9876543210u,
-                           .role = WIRE_ROLE_EVAL, .n_envs = 8};
+                           .role = WIRE_ROLE_EVAL,
+                           .n_envs = 8};
     strcpy(m.hello.env, "HalfCheetah");
     strcpy(m.hello.actor_id, "a7");
     strcpy(m.hello.host, "node-12.cluster");
@@ -359,11 +386,16 @@ static void test_roundtrip_control(void **state)
     wire_msg_release(&o);
 
     wire_msg_init(&m, WIRE_WELCOME);
-    m.welcome = (wire_welcome){
-        .param_version = 12, .env_steps = 123456789012ull,
-        .learning_starts = 10000, .seed = 0x8000000000000001ull,
-        .batch_max = 256, .heartbeat_ms = 500, .timeout_ms = 5000,
-        .free_run = 1, .credit = 4096, .eval_episodes = 10};
+    m.welcome = (wire_welcome){.param_version = 12,
+                               .env_steps = 123456789012ull,
+                               .learning_starts = 10000,
+                               .seed = 0x8000000000000001ull,
+                               .batch_max = 256,
+                               .heartbeat_ms = 500,
+                               .timeout_ms = 5000,
+                               .free_run = 1,
+                               .credit = 4096,
+                               .eval_episodes = 10};
     strcpy(m.welcome.run_id, "run-20240101-abcdef");
     make_agent(&m.welcome.agent);
     round_trip(&m, NULL, &o);
@@ -405,8 +437,11 @@ static void test_roundtrip_control(void **state)
     for (int i = 0; i < 10; i++)
         len[i] = (uint32_t)rng_u64(&r);
     wire_msg_init(&m, WIRE_EVAL);
-    m.eval = (wire_eval){.param_version = 77, .incarnation = 5, .n = 10,
-                         .returns = ret, .lengths = len};
+    m.eval = (wire_eval){.param_version = 77,
+                         .incarnation = 5,
+                         .n = 10,
+                         .returns = ret,
+                         .lengths = len};
     round_trip(&m, NULL, &o);
     assert_int_equal(o.eval.n, 10);
     assert_true(o.eval.param_version == 77 && o.eval.incarnation == 5);
@@ -495,30 +530,36 @@ static void test_roundtrip_snapshot(void **state)
     uint8_t *buf = wire_encode_alloc(&m, &n);
     wire_expect bad = ex;
     bad.policy_n++;
-    assert_int_equal(wire_decode(buf, n, &bad, &o, err, sizeof err), WIRE_BAD_DIMS);
+    assert_int_equal(wire_decode(buf, n, &bad, &o, err, sizeof err),
+                     WIRE_BAD_DIMS);
     bad = ex;
     bad.obs_dim = 11;
-    assert_int_equal(wire_decode(buf, n, &bad, &o, err, sizeof err), WIRE_BAD_DIMS);
+    assert_int_equal(wire_decode(buf, n, &bad, &o, err, sizeof err),
+                     WIRE_BAD_DIMS);
     free(buf);
     s->n_blocks = 1;
     buf = wire_encode_alloc(&m, &n);
-    assert_int_equal(wire_decode(buf, n, &ex, &o, err, sizeof err), WIRE_BAD_DIMS);
+    assert_int_equal(wire_decode(buf, n, &ex, &o, err, sizeof err),
+                     WIRE_BAD_DIMS);
     ex.critics_n = 0; /* optional */
     assert_int_equal(wire_decode(buf, n, &ex, &o, err, sizeof err), WIRE_OK);
     free(buf);
     strcpy(s->blocks[0].name, "target");
     buf = wire_encode_alloc(&m, &n);
-    assert_int_equal(wire_decode(buf, n, NULL, &o, err, sizeof err), WIRE_BAD_VALUE);
+    assert_int_equal(wire_decode(buf, n, NULL, &o, err, sizeof err),
+                     WIRE_BAD_VALUE);
     free(buf);
     s->n_blocks = 2;
     strcpy(s->blocks[0].name, WIRE_BLOCK_CRITICS); /* twice */
     buf = wire_encode_alloc(&m, &n);
-    assert_int_equal(wire_decode(buf, n, NULL, &o, err, sizeof err), WIRE_BAD_DIMS);
+    assert_int_equal(wire_decode(buf, n, NULL, &o, err, sizeof err),
+                     WIRE_BAD_DIMS);
     free(buf);
     block[nets.pol_off] = NAN;
     strcpy(s->blocks[0].name, WIRE_BLOCK_POLICY);
     buf = wire_encode_alloc(&m, &n);
-    assert_int_equal(wire_decode(buf, n, NULL, &o, err, sizeof err), WIRE_BAD_VALUE);
+    assert_int_equal(wire_decode(buf, n, NULL, &o, err, sizeof err),
+                     WIRE_BAD_VALUE);
     free(buf);
 
     wire_msg_release(&o);
@@ -540,10 +581,18 @@ static void test_writer_matches_encoder(void **state)
     memset(flags, c.flag, sizeof flags);
     wire_msg m;
     wire_msg_init(&m, WIRE_BATCH);
-    m.batch = (wire_batch){.n = 5, .obs_dim = OD, .act_dim = AD, .obs = f,
-                           .action = f, .reward = f, .next_obs = f,
-                           .terminated = flags, .truncated = flags,
-                           .n_episodes = 1, .ep_return = f, .ep_length = &len};
+    m.batch = (wire_batch){.n = 5,
+                           .obs_dim = OD,
+                           .act_dim = AD,
+                           .obs = f,
+                           .action = f,
+                           .reward = f,
+                           .next_obs = f,
+                           .terminated = flags,
+                           .truncated = flags,
+                           .n_episodes = 1,
+                           .ep_return = f,
+                           .ep_length = &len};
     size_t n;
     uint8_t *buf = wire_encode_alloc(&m, &n);
     assert_int_equal(n, w.n);
@@ -559,7 +608,8 @@ static void print_reasons(const char *what, const int *count)
     fprintf(stderr, "%s:", what);
     for (int i = 0; i < WIRE_REJECT_COUNT; i++)
         if (count[i])
-            fprintf(stderr, " %s %d", wire_reject_name((wire_reject)i), count[i]);
+            fprintf(stderr, " %s %d", wire_reject_name((wire_reject)i),
+                    count[i]);
     fprintf(stderr, "\n");
 }
 
@@ -622,8 +672,8 @@ static void test_mutations(void **state)
     float blk[40];
     fill_floats(blk, 40, &r);
     wire_msg_init(&src[3], WIRE_SNAPSHOT);
-    src[3].snapshot = (wire_snapshot){.version = 3, .obs_dim = OD, .act_dim = AD,
-                                      .n_blocks = 2};
+    src[3].snapshot = (wire_snapshot){
+        .version = 3, .obs_dim = OD, .act_dim = AD, .n_blocks = 2};
     make_agent(&src[3].snapshot.agent);
     strcpy(src[3].snapshot.blocks[0].name, WIRE_BLOCK_POLICY);
     src[3].snapshot.blocks[0].data = blk;
@@ -717,7 +767,8 @@ static void test_unknown_type_and_version(void **state)
     buf[6] = WIRE_VERSION + 1;
     wire_msg_init(&o, WIRE_NONE);
     char err[256];
-    assert_int_equal(wire_decode(buf, n, NULL, &o, err, sizeof err), WIRE_BAD_VERSION);
+    assert_int_equal(wire_decode(buf, n, NULL, &o, err, sizeof err),
+                     WIRE_BAD_VERSION);
     assert_int_equal(o.type, WIRE_HELLO);
     assert_int_equal(o.version, WIRE_VERSION + 1);
     assert_non_null(strstr(err, "version 3"));
@@ -745,7 +796,8 @@ static void test_unknown_type_and_version(void **state)
     assert_int_equal(decode1(w.b, w.n, NULL), WIRE_FOREIGN);
     w_free(&w);
     assert_int_equal(decode1(NULL, 0, NULL), WIRE_FOREIGN);
-    assert_int_equal(decode1("GET / HTTP/1.1\r\n\r\n", 18, NULL), WIRE_MALFORMED);
+    assert_int_equal(decode1("GET / HTTP/1.1\r\n\r\n", 18, NULL),
+                     WIRE_MALFORMED);
     w_free(&body);
     wire_msg_release(&o);
 }
@@ -780,7 +832,7 @@ static void test_wrong_dims(void **state)
 static void test_batch_counts(void **state)
 {
     size_t craft_fields[] = {
-        offsetof(craft, obs), offsetof(craft, act), offsetof(craft, rew),
+        offsetof(craft, obs),  offsetof(craft, act),  offsetof(craft, rew),
         offsetof(craft, next), offsetof(craft, term), offsetof(craft, trunc),
         offsetof(craft, len),
     };
@@ -943,9 +995,15 @@ static void test_oversized(void **state)
     uint8_t *f = calloc(N, 1);
     wire_msg m;
     wire_msg_init(&m, WIRE_BATCH);
-    m.batch = (wire_batch){.n = N, .obs_dim = BIGD, .act_dim = 1, .obs = x,
-                           .action = x, .reward = x, .next_obs = x,
-                           .terminated = f, .truncated = f};
+    m.batch = (wire_batch){.n = N,
+                           .obs_dim = BIGD,
+                           .act_dim = 1,
+                           .obs = x,
+                           .action = x,
+                           .reward = x,
+                           .next_obs = x,
+                           .terminated = f,
+                           .truncated = f};
     assert_true(wire_size(&m) > WIRE_MAX_DATA);
     size_t len = 0;
     assert_null(wire_encode_alloc(&m, &len));
@@ -986,12 +1044,12 @@ static void test_strings_and_settings(void **state)
     } bad[] = {
         {"pi-hidden = 256", "pi-hidden = 1048576"}, /* out of range */
         {"eps = 0.200000003", "eps = nan"},         /* not finite */
-        {"K = 3", "K = 0"},                          /* out of range */
-        {"mode = hpo", "mode = fast"},               /* no such mode */
-        {"K = 3", "std-tr = 1"},                     /* not an agent setting */
-        {"K = 3", "eps = 0.1"},                      /* twice, K missing */
-        {"K = 3\n", ""},                             /* K missing */
-        {"K = 3", "K: 3"},                           /* not "name = value" */
+        {"K = 3", "K = 0"},                         /* out of range */
+        {"mode = hpo", "mode = fast"},              /* no such mode */
+        {"K = 3", "std-tr = 1"},                    /* not an agent setting */
+        {"K = 3", "eps = 0.1"},                     /* twice, K missing */
+        {"K = 3\n", ""},                            /* K missing */
+        {"K = 3", "K: 3"},                          /* not "name = value" */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         make_agent(&m.welcome.agent);
@@ -999,8 +1057,8 @@ static void test_strings_and_settings(void **state)
         assert_non_null(at);
         char tail[CONFIG_AGENT_TEXT_MAX];
         snprintf(tail, sizeof tail, "%s", at + strlen(bad[i].from));
-        snprintf(at, sizeof m.welcome.agent.settings - (size_t)(at - s),
-                 "%s%s", bad[i].to, tail);
+        snprintf(at, sizeof m.welcome.agent.settings - (size_t)(at - s), "%s%s",
+                 bad[i].to, tail);
         assert_int_equal(encode_decode1(&m), WIRE_BAD_VALUE);
     }
     make_agent(&m.welcome.agent);
@@ -1038,8 +1096,8 @@ static void test_store_reuse(void **state)
     wire_msg_init(&o, WIRE_NONE);
     for (int i = 0; i < 3; i++) {
         const wire_msg *src = i == 1 ? &b : &a;
-        assert_int_equal(decode(i == 1 ? eb : ea, i == 1 ? nb : na, &ex_batch, &o),
-                         WIRE_OK);
+        assert_int_equal(
+            decode(i == 1 ? eb : ea, i == 1 ? nb : na, &ex_batch, &o), WIRE_OK);
         assert_floats_equal(o.batch.next_obs, src->batch.next_obs,
                             (size_t)src->batch.n * OD);
     }

@@ -81,8 +81,7 @@ typedef void (*sgemm_fn)(OPENBLAS_CONST enum CBLAS_ORDER,
                          OPENBLAS_CONST blasint, OPENBLAS_CONST float,
                          OPENBLAS_CONST float *, OPENBLAS_CONST blasint,
                          OPENBLAS_CONST float *, OPENBLAS_CONST blasint,
-                         OPENBLAS_CONST float, float *,
-                         OPENBLAS_CONST blasint);
+                         OPENBLAS_CONST float, float *, OPENBLAS_CONST blasint);
 
 typedef void (*sgemv_fn)(OPENBLAS_CONST enum CBLAS_ORDER,
                          OPENBLAS_CONST enum CBLAS_TRANSPOSE,
@@ -95,17 +94,17 @@ typedef void (*sgemv_fn)(OPENBLAS_CONST enum CBLAS_ORDER,
 /* One product shape: sgemm (M, N, K), or sgemv of an (M, N) matrix (K 1). */
 typedef struct shape {
     int gemv, ta, tb, M, N, K;
-    int count;             /* calls with this shape in one update */
+    int count; /* calls with this shape in one update */
 } shape;
 
 static struct {
     sgemm_fn real;
     sgemv_fn real_gemv;
-    pthread_mutex_t mu;    /* the update's lanes call concurrently */
-    int on;                /* recording */
-    int n;                 /* distinct shapes */
+    pthread_mutex_t mu; /* the update's lanes call concurrently */
+    int on;             /* recording */
+    int n;              /* distinct shapes */
     shape s[MAX_SHAPES];
-    double macs;           /* multiply-adds of the recorded calls */
+    double macs; /* multiply-adds of the recorded calls */
     long calls;
 } rec = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -169,10 +168,10 @@ void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER Order,
                  OPENBLAS_CONST blasint ldc)
 {
     if (rec.on)
-        record((shape){0, TransA == CblasTrans, TransB == CblasTrans, M, N, K,
-                       0});
-    real_sgemm()(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta,
-                 C, ldc);
+        record(
+            (shape){0, TransA == CblasTrans, TransB == CblasTrans, M, N, K, 0});
+    real_sgemm()(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                 ldc);
 }
 
 void cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER order,
@@ -199,8 +198,7 @@ static double cpu_s(void)
 // ---- floors ----
 
 /* Seconds per call of one sgemm shape, timed for about `seconds`. */
-static void call_shape(const shape *p, const float *A, const float *B,
-                       float *C)
+static void call_shape(const shape *p, const float *A, const float *B, float *C)
 {
     enum CBLAS_TRANSPOSE ta = p->ta ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = p->tb ? CblasTrans : CblasNoTrans;
@@ -310,11 +308,14 @@ static double shapes_seconds(gemm_bufs *g, double seconds, const char *label)
         double t = time_shape(p, g->A, g->B, g->C, seconds / rec.n);
         total += p->count * t;
         if (label)
-            printf("shape %s M=%d N=%d K=%d op=%s%c%c calls=%d us=%.2f "
-                   "gflops=%.1f\n",
-                   label, p->M, p->N, p->K, p->gemv ? "gemv" : "gemm",
-                   p->ta ? 'T' : 'N', p->gemv ? '-' : p->tb ? 'T' : 'N',
-                   p->count, 1e6 * t, 2.0 * p->M * p->N * p->K / t / 1e9);
+            printf(
+                "shape %s M=%d N=%d K=%d op=%s%c%c calls=%d us=%.2f gflops=%.1f\n",
+                label, p->M, p->N, p->K, p->gemv ? "gemv" : "gemm",
+                p->ta ? 'T' : 'N',
+                p->gemv ? '-'
+                : p->tb ? 'T'
+                        : 'N',
+                p->count, 1e6 * t, 2.0 * p->M * p->N * p->K / t / 1e9);
     }
     return total;
 }
@@ -337,7 +338,7 @@ static void random_batch(replay_batch *b, int m, int ds, int da)
 
 typedef struct result {
     double updates_per_s, gflop, shapes_s, sgemm_macs;
-    double cpu_share;      /* CPU seconds / (wall seconds * threads) */
+    double cpu_share;             /* CPU seconds / (wall seconds * threads) */
     double median_ms, fastest_ms; /* over the timed updates */
     double prof[SAC_PH_N], prof_n;
 } result;
@@ -396,8 +397,8 @@ static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
     char label[64];
     snprintf(label, sizeof label, "mode=%s threads=%d", mode_name(mode),
              threads);
-    res->shapes_s = shapes_seconds(g, fmin(1.0, o->seconds / 3),
-                                   o->profile ? label : NULL);
+    res->shapes_s =
+        shapes_seconds(g, fmin(1.0, o->seconds / 3), o->profile ? label : NULL);
 
     memset(res->prof, 0, sizeof res->prof);
     res->prof_n = 0;
@@ -440,9 +441,12 @@ static double run_torch(int mode, int threads, double seconds, double *share,
         double secs, cpu;
         if (k)
             ups = atof(k + strlen("updates_per_s="));
-        else if ((k = strstr(line, "updates in")) &&
-                 sscanf(k, "updates in %lf s (cpu %lf s), median %lf ms, "
-                        "fastest %lf ms", &secs, &cpu, med, fast) == 4)
+        else if (
+            (k = strstr(line, "updates in")) &&
+            sscanf(
+                k,
+                "updates in %lf s (cpu %lf s), median %lf ms, fastest %lf ms",
+                &secs, &cpu, med, fast) == 4)
             *share = cpu / (secs * threads);
         else
             fputs(line, stderr);
@@ -515,16 +519,18 @@ static int parse(options *o, int argc, char **argv)
     config_args_release(&a);
     if (rc == 0 && o->modes_arg[0] &&
         (o->n_modes = parse_list(o->modes_arg, o->modes, 1)) <= 0) {
-        snprintf(err, sizeof err,
-                 "--modes needs modes (hpo, baseline1, baseline2, baseline3, sac) separated by commas, not '%s'",
-                 o->modes_arg);
+        snprintf(
+            err, sizeof err,
+            "--modes needs modes (hpo, baseline1, baseline2, baseline3, sac) separated by commas, not '%s'",
+            o->modes_arg);
         rc = -1;
     }
     if (rc == 0 && o->threads_arg[0] &&
         (o->n_threads = parse_list(o->threads_arg, o->threads, 0)) <= 0) {
-        snprintf(err, sizeof err,
-                 "--threads-list needs thread counts >= 1 separated by commas, not '%s'",
-                 o->threads_arg);
+        snprintf(
+            err, sizeof err,
+            "--threads-list needs thread counts >= 1 separated by commas, not '%s'",
+            o->threads_arg);
         rc = -1;
     }
     if (rc < 0)
@@ -564,31 +570,30 @@ int main(int argc, char **argv)
                 2.0 * res.sgemm_macs * 256 / 1e9 / (res.shapes_s / t);
             int macs_ok = fabs(2.0 * res.sgemm_macs * 256 / 1e9 - res.gflop) <=
                           1e-9 * res.gflop;
-            printf("mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f"
-                   " gflops=%.1f sgemm_gflops=%.1f lanes_sgemm_gflops=%.1f"
-                   " shapes_gflops=%.1f of_sgemm=%.2f sgemm_macs_ok=%d"
-                   " cpu_share=%.2f median_ms=%.2f fastest_ms=%.2f\n",
-                   mode_name(mode), t, res.updates_per_s, res.gflop, gf, sg,
-                   lg, shapes_gf, gf / peak, macs_ok, res.cpu_share,
-                   res.median_ms, res.fastest_ms);
+            printf(
+                "mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f gflops=%.1f sgemm_gflops=%.1f lanes_sgemm_gflops=%.1f shapes_gflops=%.1f of_sgemm=%.2f sgemm_macs_ok=%d cpu_share=%.2f median_ms=%.2f fastest_ms=%.2f\n",
+                mode_name(mode), t, res.updates_per_s, res.gflop, gf, sg, lg,
+                shapes_gf, gf / peak, macs_ok, res.cpu_share, res.median_ms,
+                res.fastest_ms);
             if (!macs_ok)
-                fprintf(stderr,
-                        PROG ": BLAS calls did %.0f multiply-adds per sample, "
-                        "sac_update_macs says %.0f\n",
-                        res.sgemm_macs, res.gflop * 1e9 / 2 / 256);
+                fprintf(
+                    stderr,
+                    PROG
+                    ": BLAS calls did %.0f multiply-adds per sample, sac_update_macs says %.0f\n",
+                    res.sgemm_macs, res.gflop * 1e9 / 2 / 256);
             if (o.profile) {
                 double tot = 0;
                 for (int p = 0; p < SAC_PH_N; p++)
                     tot += res.prof[p];
                 for (int p = 0; p < SAC_PH_N; p++)
-                    printf("profile mode=%s threads=%d phase=%s ms=%.3f "
-                           "share=%.3f\n",
-                           mode_name(mode), t, sac_phase_name(p),
-                           1e3 * res.prof[p] / res.prof_n, res.prof[p] / tot);
-                printf("profile mode=%s threads=%d phase=total ms=%.3f "
-                       "sgemm_alone_ms=%.3f\n",
-                       mode_name(mode), t, 1e3 * tot / res.prof_n,
-                       1e3 * res.shapes_s / t);
+                    printf(
+                        "profile mode=%s threads=%d phase=%s ms=%.3f share=%.3f\n",
+                        mode_name(mode), t, sac_phase_name(p),
+                        1e3 * res.prof[p] / res.prof_n, res.prof[p] / tot);
+                printf(
+                    "profile mode=%s threads=%d phase=total ms=%.3f sgemm_alone_ms=%.3f\n",
+                    mode_name(mode), t, 1e3 * tot / res.prof_n,
+                    1e3 * res.shapes_s / t);
             }
             if (!o.no_torch) {
                 double share = -1, med = -1, fast = -1;
@@ -597,13 +602,11 @@ int main(int argc, char **argv)
                  * finish before the next timed case */
                 sleep(1);
                 if (tu > 0)
-                    printf("impl=torch mode=%s threads=%d updates_per_s=%.1f "
-                           "gflop_per_update=%.3f gflops=%.1f "
-                           "c_over_torch=%.2f cpu_share=%.2f median_ms=%.2f "
-                           "fastest_ms=%.2f fastest_c_over_torch=%.2f\n",
-                           mode_name(mode), t, tu, res.gflop, res.gflop * tu,
-                           res.updates_per_s / tu, share, med, fast,
-                           fast / res.fastest_ms);
+                    printf(
+                        "impl=torch mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f gflops=%.1f c_over_torch=%.2f cpu_share=%.2f median_ms=%.2f fastest_ms=%.2f fastest_c_over_torch=%.2f\n",
+                        mode_name(mode), t, tu, res.gflop, res.gflop * tu,
+                        res.updates_per_s / tu, share, med, fast,
+                        fast / res.fastest_ms);
             }
             fflush(stdout);
         }

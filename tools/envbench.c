@@ -41,7 +41,7 @@
 #include "util.h"
 
 #define PROG "hpo-envbench"
-#define MAX_EP_STEPS 100000   /* guard for a class without a time limit */
+#define MAX_EP_STEPS 100000 /* guard for a class without a time limit */
 
 /* All registered names, in registry order (env_known_names parses into it). */
 #define MAX_ENVS 32
@@ -70,10 +70,10 @@ typedef struct result {
     char name[ENV_NAME_MAX];
     int obs_dim, act_dim;
     double ret_mean, ret_std, len_mean;
-    int diverged;                 /* random episodes that ended diverged */
-    double published;             /* NAN: none */
-    double sps, bare_sps;         /* bare_sps NAN: no model */
-    int mismatch;                 /* bare replay ended elsewhere */
+    int diverged;         /* random episodes that ended diverged */
+    double published;     /* NAN: none */
+    double sps, bare_sps; /* bare_sps NAN: no model */
+    int mismatch;         /* bare replay ended elsewhere */
 } result;
 
 static double published_return(const char *name)
@@ -84,7 +84,10 @@ static double published_return(const char *name)
     return NAN;
 }
 
-static int is_mujoco(const env *e) { return e->cls->model_file != NULL; }
+static int is_mujoco(const env *e)
+{
+    return e->cls->model_file != NULL;
+}
 
 // ---- random-policy returns ----
 
@@ -116,8 +119,8 @@ static void random_returns(env *e, const options *o, result *res)
     }
     int n = o->episodes;
     res->ret_mean = sum / n;
-    res->ret_std = n > 1 ? sqrt(HPO_MAX(0.0, (sum_sq - sum * sum / n) / (n - 1)))
-                         : 0.0;
+    res->ret_std =
+        n > 1 ? sqrt(HPO_MAX(0.0, (sum_sq - sum * sum / n) / (n - 1))) : 0.0;
     res->len_mean = len / n;
     free(obs);
     free(act);
@@ -137,10 +140,10 @@ static double cpu_s(void)
 typedef struct bench {
     long steps;
     int act_dim, nu;
-    float *act;          /* (steps, act_dim) */
-    mjtNum *ctrl;        /* (steps, nu) what mjenv_step writes for act */
-    double *t_env;       /* (n_ep) best seconds in env_step per episode */
-    double *t_bare;      /* (n_ep) best seconds in the bare loop */
+    float *act;     /* (steps, act_dim) */
+    mjtNum *ctrl;   /* (steps, nu) what mjenv_step writes for act */
+    double *t_env;  /* (n_ep) best seconds in env_step per episode */
+    double *t_bare; /* (n_ep) best seconds in the bare loop */
     long n_ep, cap_ep;
 } bench;
 
@@ -153,7 +156,8 @@ static void map_ctrl(const mjModel *m, const float *act, int act_dim,
             float a = act[s * act_dim + k];
             a = a < -1.0f ? -1.0f : a > 1.0f ? 1.0f : a;
             const mjtNum *r = m->actuator_ctrlrange + 2 * k;
-            ctrl[s * m->nu + k] = r[0] + 0.5 * ((mjtNum)a + 1.0) * (r[1] - r[0]);
+            ctrl[s * m->nu + k] =
+                r[0] + 0.5 * ((mjtNum)a + 1.0) * (r[1] - r[0]);
         }
 }
 
@@ -178,11 +182,10 @@ static void keep_best(bench *b, long ep, double te, double tb)
 /*
  * One round: the seeded run through env_step, episode by episode; after each
  * episode (MuJoCo classes) the bare loop replays it on d, a copy of the env's
- * mjData taken after the reset. Resets are not timed. Returns 1 when every bare replay ended in the
- * env's state.
+ * mjData taken after the reset. Resets are not timed. Returns 1 when every bare
+ * replay ended in the env's state.
  */
-static int bench_round(bench *b, env *e, uint64_t seed, mjData *d,
-                       float *obs)
+static int bench_round(bench *b, env *e, uint64_t seed, mjData *d, float *obs)
 {
     const mjModel *m = d ? mjenv_of(e)->m : NULL;
     int frame_skip = d ? mjenv_of(e)->spec.frame_skip : 0;
@@ -194,7 +197,7 @@ static int bench_round(bench *b, env *e, uint64_t seed, mjData *d,
     while (i < b->steps) {
         env_reset(e, obs);
         long from = i;
-        if (d)   /* the whole state: warm start, normalised quaternions */
+        if (d) /* the whole state: warm start, normalised quaternions */
             mj_copyData(d, m, mjenv_of(e)->d);
         double t0 = cpu_s();
         do {
@@ -214,7 +217,7 @@ static int bench_round(bench *b, env *e, uint64_t seed, mjData *d,
             same &= !memcmp(d->qpos, mjenv_of(e)->d->qpos,
                             (size_t)m->nq * sizeof(mjtNum));
         }
-        HPO_ASSERT(ep <= b->n_ep);   /* every round runs the same episodes */
+        HPO_ASSERT(ep <= b->n_ep); /* every round runs the same episodes */
         keep_best(b, ep++, te, tb);
     }
     HPO_ASSERT(ep == b->n_ep);
@@ -281,25 +284,24 @@ static void print_line(const result *r)
     fmt_num(pub, sizeof pub, "%.2f", r->published);
     fmt_num(bare, sizeof bare, "%.0f", r->bare_sps);
     fmt_num(over, sizeof over, "%.1f", 100.0 * (r->bare_sps / r->sps - 1.0));
-    printf("env=%s obs=%d act=%d random_return=%.1f random_std=%.1f "
-           "ep_len=%.1f published_random=%s steps_per_s=%.0f "
-           "bare_steps_per_s=%s overhead_pct=%s\n",
-           r->name, r->obs_dim, r->act_dim, r->ret_mean, r->ret_std,
-           r->len_mean, pub, r->sps, bare, over);
+    printf(
+        "env=%s obs=%d act=%d random_return=%.1f random_std=%.1f ep_len=%.1f published_random=%s steps_per_s=%.0f bare_steps_per_s=%s overhead_pct=%s\n",
+        r->name, r->obs_dim, r->act_dim, r->ret_mean, r->ret_std, r->len_mean,
+        pub, r->sps, bare, over);
     fflush(stdout);
 }
 
 static void print_markdown(const result *rs, int n)
 {
-    printf("\n| env | obs | act | random return (mean ± sd) | episode length | "
-           "published random (D4RL) | env steps/s | bare mj_step steps/s | "
-           "overhead %% |\n|---|---|---|---|---|---|---|---|---|\n");
+    printf(
+        "\n| env | obs | act | random return (mean ± sd) | episode length | published random (D4RL) | env steps/s | bare mj_step steps/s | overhead %% |\n|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < n; i++) {
         const result *r = &rs[i];
         char pub[32], bare[32], over[32];
         fmt_num(pub, sizeof pub, "%.2f", r->published);
         fmt_num(bare, sizeof bare, "%.0f", r->bare_sps);
-        fmt_num(over, sizeof over, "%.1f", 100.0 * (r->bare_sps / r->sps - 1.0));
+        fmt_num(over, sizeof over, "%.1f",
+                100.0 * (r->bare_sps / r->sps - 1.0));
         printf("| %s | %d | %d | %.1f ± %.1f | %.1f | %s | %.0f | %s | %s |\n",
                r->name, r->obs_dim, r->act_dim, r->ret_mean, r->ret_std,
                r->len_mean, pub, r->sps, bare, over);
@@ -310,16 +312,17 @@ static void print_markdown(const result *rs, int n)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: " PROG " [--env NAME] [--episodes N] [--steps N] "
-            "[--reps N] [--seed S] [--markdown]\n"
-            "  --env NAME     one environment (default: every registered one)\n"
-            "  --episodes N   random-policy episodes per environment (20)\n"
-            "  --steps N      timed env steps per round (20000)\n"
-            "  --reps N       timing rounds, best kept (3)\n"
-            "  --seed S       seed of reset noise and actions (1)\n"
-            "  --markdown     also print a Markdown table at the end\n"
-            "Models are read from $HPO_MODEL_DIR when set.\n");
+    fprintf(
+        f,
+        "usage: " PROG
+        " [--env NAME] [--episodes N] [--steps N] [--reps N] [--seed S] [--markdown]\n"
+        "  --env NAME     one environment (default: every registered one)\n"
+        "  --episodes N   random-policy episodes per environment (20)\n"
+        "  --steps N      timed env steps per round (20000)\n"
+        "  --reps N       timing rounds, best kept (3)\n"
+        "  --seed S       seed of reset noise and actions (1)\n"
+        "  --markdown     also print a Markdown table at the end\n"
+        "Models are read from $HPO_MODEL_DIR when set.\n");
 }
 
 #define O(f) offsetof(options, f)
@@ -353,7 +356,8 @@ static int known_names(char names[][ENV_NAME_MAX], int max)
     char buf[MAX_ENVS * (ENV_NAME_MAX + 2)];
     int n = 0;
     env_known_names(buf, sizeof buf);
-    for (char *tok = strtok(buf, ", "); tok && n < max; tok = strtok(NULL, ", "))
+    for (char *tok = strtok(buf, ", "); tok && n < max;
+         tok = strtok(NULL, ", "))
         snprintf(names[n++], ENV_NAME_MAX, "%s", tok);
     return n;
 }
@@ -403,8 +407,9 @@ int main(int argc, char **argv)
             log_warn("%s: %d of %d random episodes diverged", r->name,
                      r->diverged, o.episodes);
         if (r->mismatch)
-            log_warn("%s: the bare replay did not reach the env's final state; "
-                     "the timing compares different trajectories", r->name);
+            log_warn(
+                "%s: the bare replay did not reach the env's final state; the timing compares different trajectories",
+                r->name);
         env_destroy(&e);
     }
     if (o.markdown)

@@ -37,34 +37,31 @@ typedef struct options {
     int no_hd;
     int has_seed;
     uint64_t seed;
-    char csv[4096];       /* "": none */
-    config_args args;     /* the parsed command line (settings point into it) */
-    int n_flags; /* config flags: names[i] = values[i] */
+    char csv[4096];   /* "": none */
+    config_args args; /* the parsed command line (settings point into it) */
+    int n_flags;      /* config flags: names[i] = values[i] */
     const char **names, **values;
 } options;
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: " PROG " FILE [--episodes N] [--no-hd] [--seed S] "
-            "[--csv OUT] [--env NAME ...]\n"
-            "\n"
-            "Run N (default 10) deterministic episodes of the policy in FILE,\n"
-            "a checkpoint (checkpoint-*.ckpt), a weights file "
-            "(weights.bin) or a run\ndirectory (its newest valid checkpoint), and\n"
-            "print the mean, standard deviation, minimum and maximum "
-            "return.\n"
-            "\n"
-            "  --episodes N   episodes (default 10)\n"
-            "  --no-hd        act with tanh(mu) alone, no leapfrog\n"
-            "  --seed S       reset seed (default: the run's seed)\n"
-            "  --csv OUT      per-episode returns: episode,return,steps\n"
-            "\n"
-            "A weights file takes its configuration from the config file "
-            "beside it;\n"
-            "without one, give --env and the sizes (--pi-hidden, ...) as "
-            "hpo-train\n"
-            "was given them.\n");
+    fprintf(
+        f,
+        "usage: " PROG
+        " FILE [--episodes N] [--no-hd] [--seed S] [--csv OUT] [--env NAME ...]\n"
+        "\n"
+        "Run N (default 10) deterministic episodes of the policy in FILE,\n"
+        "a checkpoint (checkpoint-*.ckpt), a weights file (weights.bin) or a run\ndirectory (its newest valid checkpoint), and\n"
+        "print the mean, standard deviation, minimum and maximum return.\n"
+        "\n"
+        "  --episodes N   episodes (default 10)\n"
+        "  --no-hd        act with tanh(mu) alone, no leapfrog\n"
+        "  --seed S       reset seed (default: the run's seed)\n"
+        "  --csv OUT      per-episode returns: episode,return,steps\n"
+        "\n"
+        "A weights file takes its configuration from the config file beside it;\n"
+        "without one, give --env and the sizes (--pi-hidden, ...) as hpo-train\n"
+        "was given them.\n");
 }
 
 /* Returns 0, 1 after --help, or -1 after printing the error. */
@@ -129,8 +126,8 @@ int main(int argc, char **argv)
     char err[1024];
     rc = 1;
     nn_set_threads(1);
-    if (policyfile_load(&pf, o.file, o.n_flags, o.names, o.values, o.no_hd,
-                        err, sizeof err))
+    if (policyfile_load(&pf, o.file, o.n_flags, o.names, o.values, o.no_hd, err,
+                        sizeof err))
         goto out;
     if (o.csv[0]) {
         csv = fopen(o.csv, "w");
@@ -143,8 +140,9 @@ int main(int argc, char **argv)
     }
     double *ret = xcalloc((size_t)o.episodes, sizeof *ret);
     long *len = xcalloc((size_t)o.episodes, sizeof *len);
-    run_stats rs = evaluate_run(pf.agent, pf.e, o.has_seed ? o.seed : pf.cfg.seed,
-                                o.episodes, ret, len);
+    run_stats rs =
+        evaluate_run(pf.agent, pf.e, o.has_seed ? o.seed : pf.cfg.seed,
+                     o.episodes, ret, len);
     for (long ep = 0; csv && ep < o.episodes; ep++)
         fprintf(csv, "%ld,%.6f,%ld\n", ep, ret[ep], len[ep]);
     free(ret);

@@ -19,8 +19,8 @@
 #define MAX_DEVICES 16
 
 struct glctx {
-    glctx_kind kind;       /* GLCTX_EGL or GLCTX_OSMESA */
-    const char *what;      /* glctx_describe's text */
+    glctx_kind kind;  /* GLCTX_EGL or GLCTX_OSMESA */
+    const char *what; /* glctx_describe's text */
     /* EGL */
     EGLDisplay dpy;
     EGLContext ctx;
@@ -196,10 +196,10 @@ static int osmesa_open(glctx *g, int width, int height, char *err,
 {
     void *h = dlopen(OSMESA_LIB, RTLD_NOW | RTLD_GLOBAL);
     if (!h) {
-        errf(err, errlen,
-             "cannot load %s (%s): install Debian's libosmesa6 "
-             "(deploy/setup does)",
-             OSMESA_LIB, dlerror());
+        errf(
+            err, errlen,
+            "cannot load %s (%s): install Debian's libosmesa6 (deploy/setup does)",
+            OSMESA_LIB, dlerror());
         return -1;
     }
     osmesa_create_fn create;
@@ -208,14 +208,16 @@ static int osmesa_open(glctx *g, int width, int height, char *err,
     DLSYM_FN(make, h, "OSMesaMakeCurrent");
     DLSYM_FN(g->osmesa_destroy, h, "OSMesaDestroyContext");
     if (!create || !make || !g->osmesa_destroy) {
-        errf(err, errlen, "%s lacks OSMesaCreateContextExt, "
-             "OSMesaMakeCurrent or OSMesaDestroyContext", OSMESA_LIB);
+        errf(
+            err, errlen,
+            "%s lacks OSMesaCreateContextExt, OSMesaMakeCurrent or OSMesaDestroyContext",
+            OSMESA_LIB);
         return -1;
     }
     g->osmesa = create(OSMESA_RGBA, 24, 8, 0, NULL);
     if (!g->osmesa) {
-        errf(err, errlen, "OSMesaCreateContextExt(RGBA, depth 24, "
-             "stencil 8) failed");
+        errf(err, errlen,
+             "OSMesaCreateContextExt(RGBA, depth 24, stencil 8) failed");
         return -1;
     }
     g->buffer = xcalloc((size_t)width * (size_t)height, 4);
@@ -248,11 +250,10 @@ glctx *glctx_new(glctx_kind kind, int width, int height, char *err,
     if (osmesa_open(g, width, height, os_why, sizeof os_why) == 0)
         return g;
     if (kind == GLCTX_AUTO)
-        errf(err, errlen,
-             "no offscreen OpenGL: EGL: %s; OSMesa: %s (Debian packages: "
-             "libosmesa6 for software rendering anywhere, libegl1 and a GPU "
-             "driver for EGL)",
-             egl_why, os_why);
+        errf(
+            err, errlen,
+            "no offscreen OpenGL: EGL: %s; OSMesa: %s (Debian packages: libosmesa6 for software rendering anywhere, libegl1 and a GPU driver for EGL)",
+            egl_why, os_why);
     else
         errf(err, errlen, "no OSMesa context: %s", os_why);
     free(g->buffer);

@@ -21,13 +21,13 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: " PROG " NAME...\n"
-               "Write NAME.secret (0600) and NAME.public, a CurveZMQ key "
-               "pair for hpo-learner,\nhpo-actor and hpo-status "
-               "(--curve-secret, --curve-allow, --curve-key,\n"
-               "--curve-server); up to %d names. Existing files are not "
-               "overwritten.\n",
-            CONFIG_ARGS_MAX_POS);
+    fprintf(
+        f,
+        "usage: " PROG " NAME...\n"
+        "Write NAME.secret (0600) and NAME.public, a CurveZMQ key "
+        "pair for hpo-learner,\nhpo-actor and hpo-status (--curve-secret, --curve-allow, --curve-key,\n"
+        "--curve-server); up to %d names. Existing files are not overwritten.\n",
+        CONFIG_ARGS_MAX_POS);
 }
 
 /* No options: the table only ends; the names are the positionals. */

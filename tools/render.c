@@ -44,8 +44,8 @@
 #define PROG "hpo-render"
 #define SIZE_MIN 16
 #define SIZE_MAX_PX 4096
-#define STRIP_MAX_PX 16384   /* widest .png strip */
-#define MAX_GEOM 2000        /* scene capacity */
+#define STRIP_MAX_PX 16384 /* widest .png strip */
+#define MAX_GEOM 2000      /* scene capacity */
 
 typedef struct options {
     const char *file;
@@ -54,71 +54,65 @@ typedef struct options {
     int no_hd;
     int has_seed;
     uint64_t seed;
-    char size[64];        /* "WxH" */
+    char size[64]; /* "WxH" */
     int width, height;
-    int fps;              /* 0: from the environment's step */
-    char camera[16];      /* "", "track" or "fixed" */
-    long max_steps;       /* 0: the environment's time limit */
-    int strip;            /* .png frames */
-    char gl[16];          /* auto | egl | osmesa */
+    int fps;         /* 0: from the environment's step */
+    char camera[16]; /* "", "track" or "fixed" */
+    long max_steps;  /* 0: the environment's time limit */
+    int strip;       /* .png frames */
+    char gl[16];     /* auto | egl | osmesa */
     glctx_kind gl_kind;
     video_format format;
     config_args args;
-    int n_flags;          /* settings for a weights file */
+    int n_flags; /* settings for a weights file */
     const char **names, **values;
 } options;
 
 /* How each MuJoCo environment is looked at. */
 typedef struct view {
     const char *env;
-    int track;            /* default camera: 1 track the torso, 0 fixed */
-    double distance;      /* m */
-    double elevation;     /* degrees */
+    int track;        /* default camera: 1 track the torso, 0 fixed */
+    double distance;  /* m */
+    double elevation; /* degrees */
 } view;
 
 static const view views[] = {
-    {"HalfCheetah", 1, 4.0, -8},   {"Hopper", 1, 4.0, -10},
-    {"Walker2d", 1, 4.5, -10},     {"Ant", 1, 7.0, -30},
-    {"Humanoid", 1, 5.0, -15},     {"InvertedPendulum", 0, 3.0, -10},
+    {"HalfCheetah", 1, 4.0, -8},
+    {"Hopper", 1, 4.0, -10},
+    {"Walker2d", 1, 4.5, -10},
+    {"Ant", 1, 7.0, -30},
+    {"Humanoid", 1, 5.0, -15},
+    {"InvertedPendulum", 0, 3.0, -10},
     {"InvertedDoublePendulum", 0, 3.5, -10},
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: " PROG " CHECKPOINT|RUN_DIR|weights.bin -o FILE "
-            "[--episodes N] [--seed S]\n"
-            "       [--no-hd] [--size WxH] [--fps F] [--camera track|fixed]\n"
-            "       [--max-steps N] [--strip N] [--gl auto|egl|osmesa]\n"
-            "\n"
-            "Draw N (default 1) of hpo-eval's deterministic episodes of a "
-            "saved policy\n"
-            "into FILE, offscreen (no display): .mp4 (H.264), .gif, or .png "
-            "(a strip of\n"
-            "frames). A run directory stands for its newest valid "
-            "checkpoint.\n"
-            "\n"
-            "  -o, --out FILE   output, ending in .mp4, .gif or .png\n"
-            "  --episodes N     episodes, one after another (default 1)\n"
-            "  --seed S         reset seed (default: the run's seed)\n"
-            "  --no-hd          act with tanh(mu) alone, no leapfrog\n"
-            "  --size WxH       frame size in pixels (default 480x320; even "
-            "for .mp4)\n"
-            "  --fps F          frames per second (default: real time, at "
-            "most 50)\n"
-            "  --camera C       track (follows the torso; default for "
-            "locomotion) or\n"
-            "                   fixed (default for the pendulums)\n"
-            "  --max-steps N    cut each episode after N steps (default: the "
-            "time limit)\n"
-            "  --strip N        .png: N frames side by side (default 6)\n"
-            "  --gl G           auto (EGL on a GPU, else OSMesa), egl or "
-            "osmesa\n"
-            "\n"
-            "A weights file without its config takes --env and the sizes, as "
-            "for hpo-eval.\n"
-            "Needs Debian's ffmpeg and libosmesa6 (or libegl1 with a GPU "
-            "driver).\n");
+    fprintf(
+        f,
+        "usage: " PROG
+        " CHECKPOINT|RUN_DIR|weights.bin -o FILE [--episodes N] [--seed S]\n"
+        "       [--no-hd] [--size WxH] [--fps F] [--camera track|fixed]\n"
+        "       [--max-steps N] [--strip N] [--gl auto|egl|osmesa]\n"
+        "\n"
+        "Draw N (default 1) of hpo-eval's deterministic episodes of a saved policy\n"
+        "into FILE, offscreen (no display): .mp4 (H.264), .gif, or .png (a strip of\n"
+        "frames). A run directory stands for its newest valid checkpoint.\n"
+        "\n"
+        "  -o, --out FILE   output, ending in .mp4, .gif or .png\n"
+        "  --episodes N     episodes, one after another (default 1)\n"
+        "  --seed S         reset seed (default: the run's seed)\n"
+        "  --no-hd          act with tanh(mu) alone, no leapfrog\n"
+        "  --size WxH       frame size in pixels (default 480x320; even for .mp4)\n"
+        "  --fps F          frames per second (default: real time, at most 50)\n"
+        "  --camera C       track (follows the torso; default for locomotion) or\n"
+        "                   fixed (default for the pendulums)\n"
+        "  --max-steps N    cut each episode after N steps (default: the time limit)\n"
+        "  --strip N        .png: N frames side by side (default 6)\n"
+        "  --gl G           auto (EGL on a GPU, else OSMesa), egl or osmesa\n"
+        "\n"
+        "A weights file without its config takes --env and the sizes, as for hpo-eval.\n"
+        "Needs Debian's ffmpeg and libosmesa6 (or libegl1 with a GPU driver).\n");
 }
 
 #define O(f) offsetof(options, f)
@@ -152,8 +146,8 @@ static int parse_size(options *o)
         return -1;
     const char *h0 = end + 1;
     long h = strtol(h0, &end, 10);
-    if (end == h0 || *end || w < SIZE_MIN || w > SIZE_MAX_PX ||
-        h < SIZE_MIN || h > SIZE_MAX_PX)
+    if (end == h0 || *end || w < SIZE_MIN || w > SIZE_MAX_PX || h < SIZE_MIN ||
+        h > SIZE_MAX_PX)
         return -1;
     o->width = (int)w;
     o->height = (int)h;
@@ -195,36 +189,33 @@ static int parse_args(int argc, char **argv, options *o)
         }
     }
     if (a->n_pos < 1)
-        return usage_error(PROG, "%s",
-                           "no checkpoint, run directory or weights file "
-                           "given");
+        return usage_error(
+            PROG, "%s", "no checkpoint, run directory or weights file given");
     o->file = a->pos[0];
     if (!o->out[0])
-        return usage_error(PROG, "%s",
-                           "no output given: -o FILE ending in .mp4, .gif or "
-                           ".png");
+        return usage_error(
+            PROG, "%s",
+            "no output given: -o FILE ending in .mp4, .gif or .png");
     if (video_format_of(o->out, &o->format))
-        return usage_error(PROG,
-                           "-o %s: the output must end in .mp4 (H.264), .gif "
-                           "or .png (a strip of frames)",
-                           o->out);
+        return usage_error(
+            PROG,
+            "-o %s: the output must end in .mp4 (H.264), .gif or .png (a strip of frames)",
+            o->out);
     if (parse_size(o))
-        return usage_error(PROG,
-                           "bad value '%s' for --size: give WxH, each %d to "
-                           "%d pixels, e.g. 480x320",
-                           o->size, SIZE_MIN, SIZE_MAX_PX);
+        return usage_error(
+            PROG,
+            "bad value '%s' for --size: give WxH, each %d to %d pixels, e.g. 480x320",
+            o->size, SIZE_MIN, SIZE_MAX_PX);
     if (o->format == VIDEO_MP4 && (o->width % 2 || o->height % 2))
-        return usage_error(PROG,
-                           "--size %s: an .mp4 (H.264, yuv420p) needs an even "
-                           "width and height, e.g. %dx%d",
-                           o->size, o->width + o->width % 2,
-                           o->height + o->height % 2);
+        return usage_error(
+            PROG,
+            "--size %s: an .mp4 (H.264, yuv420p) needs an even width and height, e.g. %dx%d",
+            o->size, o->width + o->width % 2, o->height + o->height % 2);
     if (o->format == VIDEO_PNG && (long)o->strip * o->width > STRIP_MAX_PX)
-        return usage_error(PROG,
-                           "--strip %d of %d pixels is %ld wide, more than %d: "
-                           "fewer frames or a smaller --size",
-                           o->strip, o->width, (long)o->strip * o->width,
-                           STRIP_MAX_PX);
+        return usage_error(
+            PROG,
+            "--strip %d of %d pixels is %ld wide, more than %d: fewer frames or a smaller --size",
+            o->strip, o->width, (long)o->strip * o->width, STRIP_MAX_PX);
     if (o->camera[0] && strcmp(o->camera, "track") &&
         strcmp(o->camera, "fixed"))
         return usage_error(PROG, "bad value '%s' for --camera: track or fixed",
@@ -238,16 +229,16 @@ static int parse_args(int argc, char **argv, options *o)
 /* The renderer's state: a copy of the environment's model whose visual
  * settings may change (offscreen size), scene, context and buffers. */
 typedef struct drawer {
-    mjModel *m;               /* owned copy, physics never stepped */
-    mjData *d;                /* the environment's, not owned */
+    mjModel *m; /* owned copy, physics never stepped */
+    mjData *d;  /* the environment's, not owned */
     mjvScene scn;
     mjvCamera cam;
     mjvOption opt;
     mjrContext con;
     mjrRect vp;
-    int font;                 /* mjFONTSCALE_* */
-    unsigned char *pix;       /* (height, width, 3), bottom row first */
-    unsigned char *frame;     /* (height, width, 3), top row first */
+    int font;             /* mjFONTSCALE_* */
+    unsigned char *pix;   /* (height, width, 3), bottom row first */
+    unsigned char *frame; /* (height, width, 3), top row first */
 } drawer;
 
 /* The initial position of body 1 (the torso or the cart). */
@@ -286,10 +277,10 @@ static int drawer_init(drawer *dr, env *e, const options *o, char *err,
     mjr_setBuffer(mjFB_OFFSCREEN, &dr->con);
     if (dr->con.currentBuffer != mjFB_OFFSCREEN ||
         dr->con.offWidth < o->width || dr->con.offHeight < o->height) {
-        errf(err, errlen,
-             "the OpenGL context gave a %dx%d offscreen buffer, not %dx%d: "
-             "try a smaller --size",
-             dr->con.offWidth, dr->con.offHeight, o->width, o->height);
+        errf(
+            err, errlen,
+            "the OpenGL context gave a %dx%d offscreen buffer, not %dx%d: try a smaller --size",
+            dr->con.offWidth, dr->con.offHeight, o->width, o->height);
         return -1;
     }
     int track = o->camera[0] ? !strcmp(o->camera, "track") : v.track;
@@ -349,9 +340,9 @@ static void drawer_release(drawer *dr)
 /* The .png strip: up to n frames side by side. */
 typedef struct strip {
     int n, taken;
-    long stride;              /* frames between two taken */
-    int width, height;        /* of a frame */
-    unsigned char *rgb;       /* (height, n * width, 3) */
+    long stride;        /* frames between two taken */
+    int width, height;  /* of a frame */
+    unsigned char *rgb; /* (height, n * width, 3) */
 } strip;
 
 static void strip_take(strip *s, long frame_index, const unsigned char *f)
@@ -447,15 +438,14 @@ int main(int argc, char **argv)
     char err[1536];
     rc = 1;
     nn_set_threads(1);
-    if (policyfile_load(&pf, o.file, o.n_flags, o.names, o.values, o.no_hd,
-                        err, sizeof err))
+    if (policyfile_load(&pf, o.file, o.n_flags, o.names, o.values, o.no_hd, err,
+                        sizeof err))
         goto out;
     if (!pf.e->cls->model_file) {
-        errf(err, sizeof err,
-             "%s: %s has no MuJoCo model to draw; hpo-render draws the "
-             "MuJoCo environments (HalfCheetah, Hopper, Walker2d, Ant, "
-             "Humanoid, InvertedPendulum, InvertedDoublePendulum)",
-             pf.path, pf.cfg.env);
+        errf(
+            err, sizeof err,
+            "%s: %s has no MuJoCo model to draw; hpo-render draws the MuJoCo environments (HalfCheetah, Hopper, Walker2d, Ant, Humanoid, InvertedPendulum, InvertedDoublePendulum)",
+            pf.path, pf.cfg.env);
         goto out;
     }
     gl = glctx_new(o.gl_kind, o.width, o.height, err, sizeof err);
@@ -471,13 +461,12 @@ int main(int argc, char **argv)
         fps = (int)fmin(50.0, fmax(1.0, round(1.0 / dt)));
     }
     if (o.format == VIDEO_PNG) {
-        long limit = o.max_steps ? o.max_steps
-                                 : pf.e->cls->max_episode_steps;
+        long limit = o.max_steps ? o.max_steps : pf.e->cls->max_episode_steps;
         long total = (limit > 0 ? limit : 1000) * o.episodes;
         st = (strip){.n = o.strip, .width = o.width, .height = o.height};
         st.stride = (total + o.strip - 1) / o.strip;
-        st.rgb = xcalloc((size_t)o.strip * (size_t)o.width * (size_t)o.height,
-                         3);
+        st.rgb =
+            xcalloc((size_t)o.strip * (size_t)o.width * (size_t)o.height, 3);
     } else {
         out = video_open(o.out, o.format, o.width, o.height, fps, err,
                          sizeof err);

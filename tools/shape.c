@@ -53,7 +53,6 @@
 #include "sac.h"
 #include "util.h"
 
-
 #define PROG "hpo-shape"
 #define MAX_SAMPLES 20000
 #define QG 161   /* Q grid points per axis over [-1, 1] */
@@ -77,40 +76,38 @@ typedef struct options {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: " PROG " CHECKPOINT [--obs FILE | --from-replay N] "
-            "[--dims i,j]\n"
-            "       [--samples N] [--seed S] [--size WxH] [--dump FILE] "
-            "-o FILE.png\n"
-            "\n"
-            "Draw, for one state, the density of the base policy's action "
-            "a0, of the\n"
-            "HD-refined action aK (momentum std_tr) and of the exploration "
-            "action\n"
-            "(momentum std_exp) in two action dimensions, over the "
-            "contours of\n"
-            "min(Q1, Q2) (the paper's Figure 8). CHECKPOINT is a "
-            "checkpoint-*.ckpt\n"
-            "or a run directory (its newest valid checkpoint).\n"
-            "\n"
-            "  --obs FILE        the state: obs_dim numbers (whitespace or "
-            "commas)\n"
-            "  --from-replay N   the state: row N of the checkpoint's replay "
-            "buffer\n"
-            "                    (0 = oldest; needs hpo-train "
-            "--checkpoint-replay)\n"
-            "                    default: the first observation after reset "
-            "with the\n"
-            "                    run's seed\n"
-            "  --dims i,j        action dimensions drawn (default 0,1)\n"
-            "  --samples N       samples per set, 10 to %d (default 1000)\n"
-            "  --seed S          noise seed (default: the run's seed)\n"
-            "  --size WxH        PNG size in pixels (default 1500x560)\n"
-            "  --dump FILE       every sample as CSV: "
-            "set,row,qmin,a_0,...\n"
-            "  -o FILE.png       the output (needs gnuplot, Debian's "
-            "gnuplot-nox)\n",
-            MAX_SAMPLES);
+    fprintf(
+        f,
+        "usage: " PROG
+        " CHECKPOINT [--obs FILE | --from-replay N] [--dims i,j]\n"
+        "       [--samples N] [--seed S] [--size WxH] [--dump FILE] -o FILE.png\n"
+        "\n"
+        "Draw, for one state, the density of the base policy's action "
+        "a0, of the\n"
+        "HD-refined action aK (momentum std_tr) and of the exploration "
+        "action\n"
+        "(momentum std_exp) in two action dimensions, over the "
+        "contours of\n"
+        "min(Q1, Q2) (the paper's Figure 8). CHECKPOINT is a "
+        "checkpoint-*.ckpt\n"
+        "or a run directory (its newest valid checkpoint).\n"
+        "\n"
+        "  --obs FILE        the state: obs_dim numbers (whitespace or "
+        "commas)\n"
+        "  --from-replay N   the state: row N of the checkpoint's replay "
+        "buffer\n"
+        "                    (0 = oldest; needs hpo-train "
+        "--checkpoint-replay)\n"
+        "                    default: the first observation after reset "
+        "with the\n"
+        "                    run's seed\n"
+        "  --dims i,j        action dimensions drawn (default 0,1)\n"
+        "  --samples N       samples per set, 10 to %d (default 1000)\n"
+        "  --seed S          noise seed (default: the run's seed)\n"
+        "  --size WxH        PNG size in pixels (default 1500x560)\n"
+        "  --dump FILE       every sample as CSV: set,row,qmin,a_0,...\n"
+        "  -o FILE.png       the output (needs gnuplot, Debian's gnuplot-nox)\n",
+        MAX_SAMPLES);
 }
 
 /* "i,j" into two longs. Returns 0, or -1 when v is not two integers. */
@@ -163,16 +160,16 @@ static int parse_args(int argc, char **argv, options *o)
             o->dump = v;
         } else if (!strcmp(a, "--from-replay")) {
             if (parse_long(v, 0, 1000000000000L, &o->replay_row))
-                return usage_error(PROG,
-                                   "bad value '%s' for --from-replay (a row "
-                                   "number, 0 or more)",
-                                   v);
+                return usage_error(
+                    PROG,
+                    "bad value '%s' for --from-replay (a row number, 0 or more)",
+                    v);
         } else if (!strcmp(a, "--dims")) {
             if (parse_dims(v, &o->di, &o->dj))
-                return usage_error(PROG,
-                                   "bad value '%s' for --dims (two action "
-                                   "dimensions i,j, e.g. 0,1)",
-                                   v);
+                return usage_error(
+                    PROG,
+                    "bad value '%s' for --dims (two action dimensions i,j, e.g. 0,1)",
+                    v);
         } else if (!strcmp(a, "--samples")) {
             if (parse_long(v, 10, MAX_SAMPLES, &o->samples))
                 return usage_error(PROG,
@@ -183,30 +180,29 @@ static int parse_args(int argc, char **argv, options *o)
             errno = 0;
             o->seed = strtoull(v, &end, 10);
             if (errno || *end || !*v || *v == '-')
-                return usage_error(PROG,
-                                   "bad value '%s' for --seed (0 to "
-                                   "18446744073709551615)",
-                                   v);
+                return usage_error(
+                    PROG,
+                    "bad value '%s' for --seed (0 to 18446744073709551615)", v);
             o->has_seed = 1;
         } else if (!strcmp(a, "--size")) {
             char w[32], h[32];
             const char *x = strchr(v, 'x');
             if (!x || x == v || (size_t)(x - v) >= sizeof w ||
                 strlen(x + 1) >= sizeof h) {
-                return usage_error(PROG,
-                                   "bad value '%s' for --size (WxH, W 600 to "
-                                   "8000, H 240 to 8000)",
-                                   v);
+                return usage_error(
+                    PROG,
+                    "bad value '%s' for --size (WxH, W 600 to 8000, H 240 to 8000)",
+                    v);
             }
             memcpy(w, v, (size_t)(x - v));
             w[x - v] = 0;
             snprintf(h, sizeof h, "%s", x + 1);
             if (parse_long(w, 600, 8000, &o->width) ||
                 parse_long(h, 240, 8000, &o->height))
-                return usage_error(PROG,
-                                   "bad value '%s' for --size (WxH, W 600 to "
-                                   "8000, H 240 to 8000)",
-                                   v);
+                return usage_error(
+                    PROG,
+                    "bad value '%s' for --size (WxH, W 600 to 8000, H 240 to 8000)",
+                    v);
         } else {
             return usage_error(PROG, "unknown flag %s", a);
         }
@@ -216,9 +212,9 @@ static int parse_args(int argc, char **argv, options *o)
     if (!o->out)
         return usage_error(PROG, "%s", "no output file (-o FILE.png)");
     if (o->obs_file && o->replay_row >= 0)
-        return usage_error(PROG, "%s",
-                           "--obs and --from-replay both name the state: "
-                           "give one");
+        return usage_error(
+            PROG, "%s",
+            "--obs and --from-replay both name the state: give one");
     return 0;
 }
 
@@ -577,16 +573,15 @@ static int write_plot(const figure *fg, const char *dir, char *err,
                       "lines\nunset table\nunset contour\n");
     strbuf_printf(
         &b,
-        "set terminal pngcairo size %ld,%ld enhanced "
-        "font 'Sans,10' fontscale %.3f\nset output 'shape.png'\n",
+        "set terminal pngcairo size %ld,%ld enhanced font 'Sans,10' fontscale %.3f\nset output 'shape.png'\n",
         fg->width, fg->height,
         HPO_MIN(HPO_MAX(HPO_MIN(fg->width / 1500.0, fg->height / 560.0), 0.5),
                 3.0));
     strbuf_printf(&b, "set multiplot layout 1,3 title ");
     gp_dq(&b, fg->title);
-    strbuf_printf(&b,
-                  " noenhanced font 'Sans,12' margins 0.045,0.915,0.17,0.80 "
-                  "spacing 0.045,0\n");
+    strbuf_printf(
+        &b,
+        " noenhanced font 'Sans,12' margins 0.045,0.915,0.17,0.80 spacing 0.045,0\n");
     strbuf_printf(
         &b,
         "set size ratio -1\nset xrange [%g:%g]\nset yrange [%g:%g]\n"
@@ -595,9 +590,7 @@ static int write_plot(const figure *fg, const char *dir, char *err,
         "set palette defined (0 '#f7fcf5', 1 '#d9f0d3', 2 "
         "'#a6dba0', 3 '#5aae61', 4 '#1b7837') maxcolors 12\n"
         "set cbrange [%.6g:%.6g]\nunset colorbox\n"
-        "set key below horizontal samplen 1.5 spacing 1 "
-        "font ',9'\nset object 1 rectangle from -1,-1 to 1,1 "
-        "front fillstyle empty border lc rgb '#606060' dt 3 lw 1\n",
+        "set key below horizontal samplen 1.5 spacing 1 font ',9'\nset object 1 rectangle from -1,-1 to 1,1 front fillstyle empty border lc rgb '#606060' dt 3 lw 1\n",
         -BOX, BOX, -BOX, BOX, fg->di, fg->dj, fg->qlo,
         fg->qhi > fg->qlo ? fg->qhi : fg->qlo + 1e-3f);
     /* contour colours, darker than the points' (RRGGBB), and the points'
@@ -608,66 +601,48 @@ static int write_plot(const figure *fg, const char *dir, char *err,
     int aa = 255 - (int)lround(0x90 * fmin(1.0, sqrt(1000.0 / fg->n)));
     for (int s = 0; s < N_SETS; s++) {
         if (s == N_SETS - 1)
-            strbuf_printf(&b,
-                          "set colorbox user origin 0.93,0.17 size "
-                          "0.012,0.63\nset cblabel 'min(Q_1, Q_2)(s, a)'\n");
+            strbuf_printf(
+                &b,
+                "set colorbox user origin 0.93,0.17 size 0.012,0.63\nset cblabel 'min(Q_1, Q_2)(s, a)'\n");
         if (s == SET_A0)
             strbuf_printf(&b,
                           "set title \"base policy a_0 = tanh(μ + σ·ξ)\\n"
                           "mean Q_{min} = %.4g\" font ',11'\n",
                           mean_of(fg->qs[s], fg->n));
         else if (s == SET_AK && fg->no_hd_opt)
-            strbuf_printf(&b,
-                          "set title \"a_K = a_0: mode %s has no leapfrog in "
-                          "its policy loss\\nmean Q_{min} = %.4g\" "
-                          "font ',11'\n",
-                          fg->mode, mean_of(fg->qs[s], fg->n));
+            strbuf_printf(
+                &b,
+                "set title \"a_K = a_0: mode %s has no leapfrog in its policy loss\\nmean Q_{min} = %.4g\" font ',11'\n",
+                fg->mode, mean_of(fg->qs[s], fg->n));
         else if (s == SET_EXP && fg->no_hd_exp)
-            strbuf_printf(&b,
-                          "set title \"exploration = a_0: mode %s explores "
-                          "without a leapfrog\\nmean Q_{min} = %.4g\" "
-                          "font ',11'\n",
-                          fg->mode, mean_of(fg->qs[s], fg->n));
+            strbuf_printf(
+                &b,
+                "set title \"exploration = a_0: mode %s explores without a leapfrog\\nmean Q_{min} = %.4g\" font ',11'\n",
+                fg->mode, mean_of(fg->qs[s], fg->n));
         else if (s == SET_AK)
-            strbuf_printf(&b,
-                          "set title \"HD-refined a_K = clip(HD_{tr}(s, a_0, "
-                          "ρ_0)), std_{tr} = %g\\nmean Q_{min} = %.4g\" "
-                          "font ',11'\n",
-                          fg->std_tr, mean_of(fg->qs[s], fg->n));
+            strbuf_printf(
+                &b,
+                "set title \"HD-refined a_K = clip(HD_{tr}(s, a_0, ρ_0)), std_{tr} = %g\\nmean Q_{min} = %.4g\" font ',11'\n",
+                fg->std_tr, mean_of(fg->qs[s], fg->n));
         else
-            strbuf_printf(&b,
-                          "set title \"exploration clip(HD_{exp}(s, a_0, "
-                          "ρ_0)), std_{exp} = %g\\nmean Q_{min} = %.4g\" "
-                          "font ',11'\n",
-                          fg->std_exp, mean_of(fg->qs[s], fg->n));
+            strbuf_printf(
+                &b,
+                "set title \"exploration clip(HD_{exp}(s, a_0, ρ_0)), std_{exp} = %g\\nmean Q_{min} = %.4g\" font ',11'\n",
+                fg->std_exp, mean_of(fg->qs[s], fg->n));
         /* contours over a white halo, so they read over the points */
-        strbuf_printf(&b,
-                      "plot 'q.dat' using 1:2:3 with image notitle, "
-                      "'c_q.dat' using 1:2 with lines lc rgb '#b0ffffff' "
-                      "lw 0.8 notitle, "
-                      "'pts_%s.dat' using 1:2 with points pt 7 ps 0.3 "
-                      "lc rgb '#%02x%s' title '%d samples', "
-                      "'c_%s_1.dat' using 1:2 with lines lc rgb 'white' "
-                      "lw 3.5 notitle, "
-                      "'c_%s_0.dat' using 1:2 with lines lc rgb 'white' "
-                      "lw 5 notitle, ",
-                      set_name[s], aa, pcolor[s], fg->n, set_name[s],
-                      set_name[s]);
+        strbuf_printf(
+            &b,
+            "plot 'q.dat' using 1:2:3 with image notitle, 'c_q.dat' using 1:2 with lines lc rgb '#b0ffffff' lw 0.8 notitle, 'pts_%s.dat' using 1:2 with points pt 7 ps 0.3 lc rgb '#%02x%s' title '%d samples', 'c_%s_1.dat' using 1:2 with lines lc rgb 'white' lw 3.5 notitle, 'c_%s_0.dat' using 1:2 with lines lc rgb 'white' lw 5 notitle, ",
+            set_name[s], aa, pcolor[s], fg->n, set_name[s], set_name[s]);
         if (s != SET_A0)
-            strbuf_printf(&b,
-                          "'c_a0_0.dat' using 1:2 with lines lc rgb 'white' "
-                          "lw 3.5 notitle, "
-                          "'c_a0_0.dat' using 1:2 with lines lc rgb '%s' "
-                          "lw 1.5 title 'a_0 50%% region', ",
-                          color[SET_A0]);
-        strbuf_printf(&b,
-                      "'c_%s_1.dat' using 1:2 with lines lc rgb '%s' lw 1.2 "
-                      "title '90%% region', "
-                      "'c_%s_0.dat' using 1:2 with lines lc rgb '%s' lw 3 "
-                      "title '50%% region', "
-                      "'qmax.dat' using 1:2 with points pt 1 ps 2.5 lw 2 "
-                      "lc rgb 'black' title 'max Q_{min} on the grid'\n",
-                      set_name[s], color[s], set_name[s], color[s]);
+            strbuf_printf(
+                &b,
+                "'c_a0_0.dat' using 1:2 with lines lc rgb 'white' lw 3.5 notitle, 'c_a0_0.dat' using 1:2 with lines lc rgb '%s' lw 1.5 title 'a_0 50%% region', ",
+                color[SET_A0]);
+        strbuf_printf(
+            &b,
+            "'c_%s_1.dat' using 1:2 with lines lc rgb '%s' lw 1.2 title '90%% region', 'c_%s_0.dat' using 1:2 with lines lc rgb '%s' lw 3 title '50%% region', 'qmax.dat' using 1:2 with points pt 1 ps 2.5 lw 2 lc rgb 'black' title 'max Q_{min} on the grid'\n",
+            set_name[s], color[s], set_name[s], color[s]);
     }
     strbuf_printf(&b, "unset multiplot\nset output\n");
     snprintf(path, sizeof path, "%s/shape.gp", dir);
@@ -727,25 +702,27 @@ static int check_request(const options *o, const ckpt_info *info, char *err,
 {
     int da = info->act_dim;
     if (o->di < 0 || o->di >= da || o->dj < 0 || o->dj >= da) {
-        fprintf(stderr,
-                PROG ": --dims %ld,%ld: dimension %ld out of range: %s has %d "
-                     "action dimensions (0 to %d)\n",
-                o->di, o->dj, o->di < 0 || o->di >= da ? o->di : o->dj,
-                info->cfg.env, da, da - 1);
+        fprintf(
+            stderr,
+            PROG
+            ": --dims %ld,%ld: dimension %ld out of range: %s has %d action dimensions (0 to %d)\n",
+            o->di, o->dj, o->di < 0 || o->di >= da ? o->di : o->dj,
+            info->cfg.env, da, da - 1);
         return 2;
     }
     if (o->di == o->dj) {
-        fprintf(stderr,
-                PROG ": --dims %ld,%ld: the two dimensions must differ (each "
-                     "0 to %d)\n",
-                o->di, o->dj, da - 1);
+        fprintf(
+            stderr,
+            PROG
+            ": --dims %ld,%ld: the two dimensions must differ (each 0 to %d)\n",
+            o->di, o->dj, da - 1);
         return 2;
     }
     if (o->replay_row >= 0 && !info->has_replay) {
-        errf(err, errlen,
-             "%s: holds no replay buffer for --from-replay (train with "
-             "--checkpoint-replay, or give --obs FILE)",
-             info->path);
+        errf(
+            err, errlen,
+            "%s: holds no replay buffer for --from-replay (train with --checkpoint-replay, or give --obs FILE)",
+            info->path);
         return 1;
     }
     if (o->replay_row >= 0 && (uint64_t)o->replay_row >= info->replay_n) {
@@ -913,11 +890,11 @@ static void densities(shape *sh)
         }
         kde(sh->dens[s], xs, ys, n, sh->g, ex, ey);
         hdr_levels(sh->level[s], mass, 2, sh->dens[s], sh->g, xs, ys, n);
-        printf("set=%s mean_%d=%.4f mean_%d=%.4f std_%d=%.4f std_%d=%.4f "
-               "qmin_mean=%.4f\n",
-               set_name[s], sh->di, run_stats_mean(&sx), sh->dj,
-               run_stats_mean(&sy), sh->di, run_stats_std(&sx), sh->dj,
-               run_stats_std(&sy), mean_of(sh->qs[s], n));
+        printf(
+            "set=%s mean_%d=%.4f mean_%d=%.4f std_%d=%.4f std_%d=%.4f qmin_mean=%.4f\n",
+            set_name[s], sh->di, run_stats_mean(&sx), sh->dj,
+            run_stats_mean(&sy), sh->di, run_stats_std(&sx), sh->dj,
+            run_stats_std(&sy), mean_of(sh->qs[s], n));
     }
     free(xs);
     free(ys);
@@ -936,11 +913,12 @@ static int write_dump(const char *path, const shape *sh, int64_t updates,
         return -1;
     }
     const hpo_config *c = &sh->cfg;
-    fprintf(f,
-            "# %s mode %s updates %" PRId64 " std_tr %g std_exp %g K %d "
-            "eps %g alpha %.6g dims %d,%d\nset,row,qmin",
-            c->env, mode_name(c->mode), updates, c->std_tr, c->std_exp, c->K,
-            c->eps, sh->alpha, sh->di, sh->dj);
+    fprintf(
+        f,
+        "# %s mode %s updates %" PRId64
+        " std_tr %g std_exp %g K %d eps %g alpha %.6g dims %d,%d\nset,row,qmin",
+        c->env, mode_name(c->mode), updates, c->std_tr, c->std_exp, c->K,
+        c->eps, sh->alpha, sh->di, sh->dj);
     for (int k = 0; k < sh->da; k++)
         fprintf(f, ",a_%d", k);
     fputc('\n', f);

@@ -35,7 +35,7 @@
  * of under 1 KB each (id 64, host 256 bytes, numbers) plus two 4 KB paths,
  * so 1 MiB holds it with room; a larger one is cut at the socket. */
 #define REPLY_MAX (1 << 20)
-#define SHOWN_MAX 256       /* actor rows and rejected reasons printed */
+#define SHOWN_MAX 256 /* actor rows and rejected reasons printed */
 
 // ---- reading the reply (jansson; every value checked for its type) ----
 
@@ -111,10 +111,11 @@ static void table(const json_t *r, FILE *f)
             jnum(r, "env_steps"), a, jnum(r, "updates"), b);
     fnum(a, sizeof a, jnum(r, "replay_ratio"), "%.3f");
     fnum(b, sizeof b, jnum(r, "replay_ratio_recent"), "%.3f");
-    fprintf(f, "replay ratio %s (recent %s, target %g)   replay %.0f / %.0f"
-               "   snapshot v%.0f\n",
-            a, b, jnum(r, "replay_ratio_target"), jnum(r, "replay_size"),
-            jnum(r, "replay_capacity"), jnum(r, "param_version"));
+    fprintf(
+        f,
+        "replay ratio %s (recent %s, target %g)   replay %.0f / %.0f   snapshot v%.0f\n",
+        a, b, jnum(r, "replay_ratio_target"), jnum(r, "replay_size"),
+        jnum(r, "replay_capacity"), jnum(r, "param_version"));
     fnum(a, sizeof a, jnum(r, "recent_return_mean"), "%.1f");
     const json_t *ev = jobj(r, "eval");
     fnum(b, sizeof b, jnum(ev, "mean_return"), "%.1f");
@@ -137,12 +138,12 @@ static void table(const json_t *r, FILE *f)
     const json_t *v;
     const char *sep = " (";
     int shown = 0;
-    json_object_foreach((json_t *)rej, key, v) {
+    json_object_foreach((json_t *)rej, key, v)
+    {
         if (shown++ == SHOWN_MAX)
             break;
         if (json_is_number(v) && json_number_value(v) > 0) {
-            fprintf(f, "%s%s %.0f", sep,
-                    clean(s1, sizeof s1, key, strlen(key)),
+            fprintf(f, "%s%s %.0f", sep, clean(s1, sizeof s1, key, strlen(key)),
                     json_number_value(v));
             sep = ", ";
         }
@@ -153,9 +154,8 @@ static void table(const json_t *r, FILE *f)
 
     const json_t *act = jarr(r, "actors");
     size_t n = json_array_size(act); /* 0 for NULL */
-    fprintf(f, "\n%-20s %-16s %5s %6s %10s %9s %5s %9s %9s\n", "actor",
-            "host", "role", "envs", "steps", "steps/s", "lag", "snap ms",
-            "last seen");
+    fprintf(f, "\n%-20s %-16s %5s %6s %10s %9s %5s %9s %9s\n", "actor", "host",
+            "role", "envs", "steps", "steps/s", "lag", "snap ms", "last seen");
     for (size_t i = 0; i < n && i < SHOWN_MAX; i++) {
         const json_t *x = json_array_get(act, i);
         char ms[32], id[21], host[17], role[6];
@@ -181,11 +181,11 @@ static void line(const json_t *r, FILE *f)
     fnum(a, sizeof a, jnum(r, "replay_ratio"), "%.2f");
     fnum(b, sizeof b, jnum(r, "recent_return_mean"), "%.1f");
     fnum(c, sizeof c, jnum(jobj(r, "eval"), "mean_return"), "%.1f");
-    fprintf(f, "%.0f steps (%.0f/s) | %.0f updates (%.0f/s) | ratio %s | "
-               "%zu actors | return %s | eval %s",
-            jnum(r, "env_steps"), jnum(r, "steps_per_s"), jnum(r, "updates"),
-            jnum(r, "updates_per_s"), a, json_array_size(jarr(r, "actors")),
-            b, c);
+    fprintf(
+        f,
+        "%.0f steps (%.0f/s) | %.0f updates (%.0f/s) | ratio %s | %zu actors | return %s | eval %s",
+        jnum(r, "env_steps"), jnum(r, "steps_per_s"), jnum(r, "updates"),
+        jnum(r, "updates_per_s"), a, json_array_size(jarr(r, "actors")), b, c);
 }
 
 // ---- the request ----
@@ -234,23 +234,21 @@ static char *ask(void *ctx, const char *ep, int timeout_ms,
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: " PROG " [HOST[:P]] [--json | --line] [--watch SECONDS] "
-            "[--timeout-ms MS]\n"
-            "\n"
-            "Ask the learner at HOST:P (default localhost:5550; the status\n"
-            "socket is P+2) for its status and print it.\n"
-            "\n"
-            "  --json           print the raw JSON reply (docs/status.md)\n"
-            "  --line           one progress line instead of the table\n"
-            "  --watch SECONDS  ask again every SECONDS until Ctrl-C\n"
-            "  --timeout-ms MS  give up after MS without an answer (default "
-            "2000)\n"
-            "  --curve-server FILE, --curve-key FILE\n"
-            "                   a learner with CurveZMQ: its public key, and "
-            "a key pair\n"
-            "                   on its allow list (hpo-keygen's .public and "
-            ".secret)\n");
+    fprintf(
+        f,
+        "usage: " PROG
+        " [HOST[:P]] [--json | --line] [--watch SECONDS] [--timeout-ms MS]\n"
+        "\n"
+        "Ask the learner at HOST:P (default localhost:5550; the status\n"
+        "socket is P+2) for its status and print it.\n"
+        "\n"
+        "  --json           print the raw JSON reply (docs/status.md)\n"
+        "  --line           one progress line instead of the table\n"
+        "  --watch SECONDS  ask again every SECONDS until Ctrl-C\n"
+        "  --timeout-ms MS  give up after MS without an answer (default 2000)\n"
+        "  --curve-server FILE, --curve-key FILE\n"
+        "                   a learner with CurveZMQ: its public key, and a key pair\n"
+        "                   on its allow list (hpo-keygen's .public and .secret)\n");
 }
 
 /* hpo-status's options (config_args_table); HOST[:P] the one positional. */
@@ -270,8 +268,8 @@ static const opt_spec own[] = {
      "--timeout-ms needs 1..3600000, not '%s'"},
     {"curve-server", OPT_TEXT, O(curve_server),
      sizeof(((status_opts *)0)->curve_server), 0, 0, NULL},
-    {"curve-key", OPT_TEXT, O(curve_key),
-     sizeof(((status_opts *)0)->curve_key), 0, 0, NULL},
+    {"curve-key", OPT_TEXT, O(curve_key), sizeof(((status_opts *)0)->curve_key),
+     0, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 #undef O
@@ -283,8 +281,8 @@ int main(int argc, char **argv)
     status_opts o = {.timeout_ms = 2000};
     config_args a;
     char perr[512];
-    int prc = config_args_table(&a, argc, argv, own, 0, 1, &o, perr,
-                                sizeof perr);
+    int prc =
+        config_args_table(&a, argc, argv, own, 0, 1, &o, perr, sizeof perr);
     const char *addr = prc == 0 && a.n_pos ? a.pos[0] : NULL;
     if (prc > 0) {
         config_args_release(&a);
@@ -303,8 +301,7 @@ int main(int argc, char **argv)
         if (hl == 0 || hl >= sizeof host ||
             (colon && parse_long(colon + 1, 1, 65533, &v))) {
             fprintf(stderr, PROG ": bad %s '%s'\n",
-                    hl == 0 || hl >= sizeof host ? "address" : "port in",
-                    addr);
+                    hl == 0 || hl >= sizeof host ? "address" : "port in", addr);
             config_args_release(&a);
             return 2;
         }
@@ -329,8 +326,9 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[512];
-    if (curve_server && (curve_read(curve_server, 0, &server, err, sizeof err) ||
-                         curve_read(curve_key, 1, &key, err, sizeof err))) {
+    if (curve_server &&
+        (curve_read(curve_server, 0, &server, err, sizeof err) ||
+         curve_read(curve_key, 1, &key, err, sizeof err))) {
         fprintf(stderr, PROG ": %s\n", err);
         return 2;
     }
@@ -344,26 +342,28 @@ int main(int argc, char **argv)
         char *reply = ask(ctx, ep, timeout_ms, curve_server ? server.pub : NULL,
                           &key, &reply_len);
         if (!reply) {
-            fprintf(stderr, PROG ": no answer from %s:%d (status %s) within "
-                            "%d ms%s\n", host, port, ep, timeout_ms,
-                    curve_server ? " (is this key on the learner's allow list?)"
-                                 : " (a learner with CurveZMQ needs "
-                                   "--curve-server and --curve-key)");
+            fprintf(
+                stderr,
+                PROG ": no answer from %s:%d (status %s) within %d ms%s\n",
+                host, port, ep, timeout_ms,
+                curve_server
+                    ? " (is this key on the learner's allow list?)"
+                    : " (a learner with CurveZMQ needs --curve-server and --curve-key)");
             rc = 1;
             if (!watch)
                 break;
         } else {
             json_error_t jerr;
-            json_t *v = json_loadb(reply, reply_len, JSON_REJECT_DUPLICATES,
-                                   &jerr);
+            json_t *v =
+                json_loadb(reply, reply_len, JSON_REJECT_DUPLICATES, &jerr);
             if (!json_is_object(v)) {
                 char shown[201];
-                fprintf(stderr, PROG ": unreadable reply from %s (%s at "
-                                "byte %d; a JSON object expected, "
-                                "docs/status.md): %s\n",
-                        ep, v ? "not an object" : jerr.text,
-                        v ? 0 : jerr.position,
-                        clean(shown, sizeof shown, reply, reply_len));
+                fprintf(
+                    stderr,
+                    PROG
+                    ": unreadable reply from %s (%s at byte %d; a JSON object expected, docs/status.md): %s\n",
+                    ep, v ? "not an object" : jerr.text, v ? 0 : jerr.position,
+                    clean(shown, sizeof shown, reply, reply_len));
                 rc = 1;
             } else if (json) {
                 /* the raw reply: jansson has read it whole as JSON, so it

@@ -38,24 +38,24 @@
 
 #define PROG "hpo-train"
 #define PATH_LEN 4096
-#define RECENT 10                 /* training episodes in the recent mean */
+#define RECENT 10 /* training episodes in the recent mean */
 #define TTY_REFRESH_S 0.25
 #define PLAIN_REFRESH_S 5.0
 
 typedef struct options {
-    char out[PATH_LEN];   /* run directory; "" means runs/<env>-<mode>-s<seed> */
+    char out[PATH_LEN]; /* run directory; "" means runs/<env>-<mode>-s<seed> */
     int config_only;
-    int describe;         /* --describe-settings */
-    int json;             /* --json */
+    int describe; /* --describe-settings */
+    int json;     /* --json */
     int quiet;
     long checkpoint_every; /* updates between checkpoints; 0: end and signals */
-    int keep;             /* checkpoints kept */
+    int keep;              /* checkpoints kept */
     int checkpoint_replay; /* checkpoints hold the replay buffer */
-    int resume;           /* out is a run directory to continue */
-    ckpt_info from;       /* the checkpoint resumed from (resume) */
+    int resume;            /* out is a run directory to continue */
+    ckpt_info from;        /* the checkpoint resumed from (resume) */
     /* as given on the command line (config_args_table) */
     char out_arg[PATH_LEN], resume_arg[PATH_LEN];
-    int replay_flag;      /* --checkpoint-replay */
+    int replay_flag; /* --checkpoint-replay */
 } options;
 
 /* Means of the update statistics since the last training-episode row. */
@@ -71,65 +71,62 @@ typedef struct trainer {
     replay *rb;
     replay_batch batch;
     rng act_rng, upd_rng;
-    rng env_reset_rng;                /* env->rng before the last reset */
+    rng env_reset_rng; /* env->rng before the last reset */
     int obs_dim, act_dim;
-    float *obs, *next_obs, *action;   /* (obs_dim), (obs_dim), (act_dim) */
+    float *obs, *next_obs, *action; /* (obs_dim), (obs_dim), (act_dim) */
     FILE *csv;
     char csv_path[PATH_LEN];
 
-    long t;                           /* env steps taken */
-    long refill;                      /* replay rows needed before updates
-                                         (an empty buffer after a resume) */
+    long t;      /* env steps taken */
+    long refill; /* replay rows needed before updates
+                    (an empty buffer after a resume) */
     const options *opt;
     stats_acc acc;
-    double recent[RECENT];            /* last training episode returns */
+    double recent[RECENT]; /* last training episode returns */
     long n_episodes;
     double ep_return;
-    double eval_mean, eval_std;       /* NAN before the first evaluation */
-    long eval_at;                     /* env steps of the last evaluation; -1 */
+    double eval_mean, eval_std; /* NAN before the first evaluation */
+    long eval_at;               /* env steps of the last evaluation; -1 */
 
-    double t_start;                   /* wall clock at the start of training */
-    double update_s;                  /* wall time spent in the update phase */
-    double learn_t0;                  /* wall clock at the first update; 0 */
-    double wall0;                     /* wall_s of the run before a resume */
+    double t_start;  /* wall clock at the start of training */
+    double update_s; /* wall time spent in the update phase */
+    double learn_t0; /* wall clock at the first update; 0 */
+    double wall0;    /* wall_s of the run before a resume */
     int tty, quiet, shown;
-    double last_show, show_t;         /* progress: last refresh time */
-    long show_updates;                /* updates at the last refresh */
-    double show_rate;                 /* updates/s over the last window */
+    double last_show, show_t; /* progress: last refresh time */
+    long show_updates;        /* updates at the last refresh */
+    double show_rate;         /* updates/s over the last window */
 } trainer;
 
 // ---- command line ----
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: " PROG " [--env NAME] [--mode MODE] [--steps N] "
-            "[--seed S] [--out DIR] [options]\n"
-            "\n"
-            "Train one SAC-HPO agent in one process and write DIR/config,\n"
-            "DIR/progress.csv and DIR/weights.bin.\n"
-            "\n"
-            "  --out DIR              run directory (default "
-            "runs/<env>-<mode>-s<seed>)\n"
-            "  --resume DIR           continue the run in DIR from its newest "
-            "valid\n"
-            "                         checkpoint (its config, then these "
-            "flags)\n"
-            "  --checkpoint-every N   checkpoint every N updates (0: only at "
-            "the end\n"
-            "                         and on SIGINT/SIGTERM; default 0)\n"
-            "  --keep K               checkpoints kept (default 3)\n"
-            "  --checkpoint-replay    checkpoints include the replay buffer\n"
-            "  --config-only          print the resolved config and exit\n"
-            "  --describe-settings [--json]\n"
-            "                         print every setting as JSON (type, value\n"
-            "                         for this command line, range, the modes\n"
-            "                         that read it, help) and exit\n"
-            "  --quiet                no progress line\n"
-            "  --help                 this text\n"
-            "\n"
-            "Every setting (defaults, then the --env preset, then the other\n"
-            "flags in order; --name VALUE or --name=VALUE):\n");
+    fprintf(
+        f,
+        "usage: " PROG
+        " [--env NAME] [--mode MODE] [--steps N] [--seed S] [--out DIR] [options]\n"
+        "\n"
+        "Train one SAC-HPO agent in one process and write DIR/config,\n"
+        "DIR/progress.csv and DIR/weights.bin.\n"
+        "\n"
+        "  --out DIR              run directory (default runs/<env>-<mode>-s<seed>)\n"
+        "  --resume DIR           continue the run in DIR from its newest valid\n"
+        "                         checkpoint (its config, then these flags)\n"
+        "  --checkpoint-every N   checkpoint every N updates (0: only at the end\n"
+        "                         and on SIGINT/SIGTERM; default 0)\n"
+        "  --keep K               checkpoints kept (default 3)\n"
+        "  --checkpoint-replay    checkpoints include the replay buffer\n"
+        "  --config-only          print the resolved config and exit\n"
+        "  --describe-settings [--json]\n"
+        "                         print every setting as JSON (type, value\n"
+        "                         for this command line, range, the modes\n"
+        "                         that read it, help) and exit\n"
+        "  --quiet                no progress line\n"
+        "  --help                 this text\n"
+        "\n"
+        "Every setting (defaults, then the --env preset, then the other\n"
+        "flags in order; --name VALUE or --name=VALUE):\n");
     config_usage(f);
 }
 
@@ -168,9 +165,11 @@ static int find_resume(options *o, const char *dir, const char *env_given)
     o->checkpoint_replay = o->from.has_replay; /* or the flag */
     snprintf(o->out, sizeof o->out, "%s", dir);
     if (env_given && env_find(env_given) != env_find(o->from.cfg.env)) {
-        fprintf(stderr, PROG ": cannot resume: %s: other environment: "
-                "checkpoint %s, --env %s\n", o->from.path, o->from.cfg.env,
-                env_given);
+        fprintf(
+            stderr,
+            PROG
+            ": cannot resume: %s: other environment: checkpoint %s, --env %s\n",
+            o->from.path, o->from.cfg.env, env_given);
         return -2;
     }
     return 0;
@@ -204,9 +203,9 @@ static int apply_args(const config_args *a, hpo_config *c, options *o,
     /* the ring the run allocates (never more rows than steps) must fit */
     const env_class *cls = env_find(c->env);
     double rows = (double)HPO_MAX(1L, HPO_MIN(c->buffer, c->steps));
-    double row = cls ? ((double)(2 * cls->obs_dim + cls->act_dim) + 2.0) *
-                           sizeof(float)
-                     : 0.0;
+    double row =
+        cls ? ((double)(2 * cls->obs_dim + cls->act_dim) + 2.0) * sizeof(float)
+            : 0.0;
     return mem_check("--buffer", c->buffer, row * rows, "the replay buffer",
                      err, errlen);
 }
@@ -224,8 +223,7 @@ static int parse_args(int argc, char **argv, hpo_config *c, options *o)
 
     memset(o, 0, sizeof *o);
     o->keep = 3;
-    int rc = config_args_table(&a, argc, argv, own, 1, 0, o, err,
-                               sizeof err);
+    int rc = config_args_table(&a, argc, argv, own, 1, 0, o, err, sizeof err);
     if (rc == 0)
         rc = apply_args(&a, c, o, err, sizeof err);
     if (rc == 1)
@@ -251,8 +249,7 @@ static int join(char *buf, const char *dir, const char *name, char *err,
 
 /* The resolved config as "name = value" lines, then the environment's
  * dimensions. */
-static void write_config(FILE *f, const hpo_config *c, int obs_dim,
-                         int act_dim)
+static void write_config(FILE *f, const hpo_config *c, int obs_dim, int act_dim)
 {
     config_write(c, f);
     fprintf(f, "obs_dim = %d\nact_dim = %d\n", obs_dim, act_dim);
@@ -319,8 +316,7 @@ static int csv_row(trainer *tr, double ep_return, double eval_mean,
     r.v[PROGRESS_REPLAY_SIZE] = (double)replay_size(tr->rb);
     r.v[PROGRESS_EPISODES] = (double)tr->n_episodes;
     if (progress_write_row(tr->csv, &r)) {
-        errf(err, errlen, "cannot write %s: %s", tr->csv_path,
-             strerror(errno));
+        errf(err, errlen, "cannot write %s: %s", tr->csv_path, strerror(errno));
         return -1;
     }
     return 0;
@@ -389,13 +385,12 @@ static void progress(trainer *tr, int final)
         snprintf(eval_s, sizeof eval_s, "-");
     else
         snprintf(eval_s, sizeof eval_s, "%.1f", tr->eval_mean);
-    fprintf(stderr,
-            "%s%s %ld/%ld steps (%.0f%%) | %.0f upd/s | return %s | "
-            "eval %s | ETA %s%s",
-            tr->tty ? "\r\033[K" : "", PROG, tr->t, c->steps,
-            c->steps ? 100.0 * (double)tr->t / (double)c->steps : 100.0,
-            tr->show_rate, ret_s, eval_s, eta_s,
-            tr->tty && !final ? "" : "\n");
+    fprintf(
+        stderr,
+        "%s%s %ld/%ld steps (%.0f%%) | %.0f upd/s | return %s | eval %s | ETA %s%s",
+        tr->tty ? "\r\033[K" : "", PROG, tr->t, c->steps,
+        c->steps ? 100.0 * (double)tr->t / (double)c->steps : 100.0,
+        tr->show_rate, ret_s, eval_s, eta_s, tr->tty && !final ? "" : "\n");
     fflush(stderr);
     tr->shown = tr->tty && !final;
 }
@@ -451,7 +446,8 @@ static int checkpoint(trainer *tr, char *err, size_t errlen)
     char path[CKPT_PATH_LEN];
     rng *env_rng = tr->env->t == 0 ? &tr->env_reset_rng : &tr->env->rng;
     rng *rngs[3] = {&tr->act_rng, &tr->upd_rng, env_rng};
-    ckpt_counters c = {.env_steps = tr->t, .updates = tr->agent->updates,
+    ckpt_counters c = {.env_steps = tr->t,
+                       .updates = tr->agent->updates,
                        .episodes = tr->n_episodes};
     if (ckpt_path(path, o->out, c.updates, err, errlen) ||
         ckpt_save(path, tr->agent, &c, rngs, 3,
@@ -500,11 +496,9 @@ static int train(trainer *tr, char *err, size_t errlen)
         if (stop_requested())
             return 1;
         if (tr->t < c->learning_starts)
-            rng_uniform_fill(&tr->act_rng, tr->action, (size_t)da, -1.0f,
-                             1.0f);
+            rng_uniform_fill(&tr->act_rng, tr->action, (size_t)da, -1.0f, 1.0f);
         else
-            sac_act(tr->agent, tr->obs, 1, 0, &tr->act_rng, tr->action,
-                    NULL);
+            sac_act(tr->agent, tr->obs, 1, 0, &tr->act_rng, tr->action, NULL);
         env_step(tr->env, tr->action, tr->next_obs, &res);
         replay_push(tr->rb, tr->obs, tr->action, res.reward, tr->next_obs,
                     res.terminated);
@@ -579,11 +573,11 @@ static int resume_run(trainer *tr, const options *o, char *err, size_t errlen)
              in->path, tr->t, tr->agent->updates, tr->n_episodes);
     if (!in->has_replay) {
         long cap = (long)HPO_MIN(tr->cfg.buffer, tr->cfg.steps);
-        tr->refill = HPO_MIN(HPO_MAX((long)tr->cfg.batch,
-                                     tr->cfg.learning_starts), cap);
-        log_warn("the checkpoint holds no replay buffer (--checkpoint-replay "
-                 "was off): the buffer restarts empty, updates resume after "
-                 "%ld new transitions", tr->refill);
+        tr->refill =
+            HPO_MIN(HPO_MAX((long)tr->cfg.batch, tr->cfg.learning_starts), cap);
+        log_warn(
+            "the checkpoint holds no replay buffer (--checkpoint-replay was off): the buffer restarts empty, updates resume after %ld new transitions",
+            tr->refill);
     } else {
         log_info("replay buffer restored: %llu rows%s",
                  (unsigned long long)in->replay_n,
@@ -705,11 +699,10 @@ int main(int argc, char **argv)
         return 1;
     }
     if (!opt.quiet)
-        log_info("%s %s seed %llu: %ld steps (random until %ld), obs %d "
-                 "act %d, writing %s",
-                 cfg.env, mode_name(cfg.mode), (unsigned long long)cfg.seed,
-                 cfg.steps, cfg.learning_starts, tr.obs_dim, tr.act_dim,
-                 opt.out);
+        log_info(
+            "%s %s seed %llu: %ld steps (random until %ld), obs %d act %d, writing %s",
+            cfg.env, mode_name(cfg.mode), (unsigned long long)cfg.seed,
+            cfg.steps, cfg.learning_starts, tr.obs_dim, tr.act_dim, opt.out);
 
     stop_on_signals(1);
 
@@ -742,9 +735,9 @@ int main(int argc, char **argv)
     }
     double wall = now_s() - tr.t_start;
     if (rc == 0)
-        printf("final eval_return=%.3f eval_std=%.3f env_steps=%ld "
-               "updates=%ld wall_s=%.1f\n",
-               tr.eval_mean, tr.eval_std, tr.t, tr.agent->updates, wall);
+        printf(
+            "final eval_return=%.3f eval_std=%.3f env_steps=%ld updates=%ld wall_s=%.1f\n",
+            tr.eval_mean, tr.eval_std, tr.t, tr.agent->updates, wall);
     trainer_close(&tr);
     if (fflush(stdout)) {
         log_error("cannot write stdout: %s", strerror(errno));

@@ -19,11 +19,11 @@
 extern char **environ;
 
 struct video {
-    pid_t pid;            /* ffmpeg */
-    int fd;               /* its stdin */
-    size_t frame_bytes;   /* width * height * 3 */
-    long frames;          /* written */
-    char *path, *part;    /* the file asked for, ffmpeg's FILE.part */
+    pid_t pid;          /* ffmpeg */
+    int fd;             /* its stdin */
+    size_t frame_bytes; /* width * height * 3 */
+    long frames;        /* written */
+    char *path, *part;  /* the file asked for, ffmpeg's FILE.part */
 };
 
 int video_format_of(const char *path, video_format *format)
@@ -51,14 +51,15 @@ video *video_open(const char *path, video_format f, int width, int height,
     memcpy(v->path, path, strlen(path));
     v->part = xcalloc(1, strlen(path) + 6);
     snprintf(v->part, strlen(path) + 6, "%s.part", path);
-    const char *argv[40] = {"ffmpeg", "-hide_banner", "-loglevel", "error",
-                            "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt",
-                            "rgb24", "-s", size, "-r", rate, "-i", "pipe:0"};
+    const char *argv[40] = {"ffmpeg",   "-hide_banner", "-loglevel", "error",
+                            "-nostdin", "-y",           "-f",        "rawvideo",
+                            "-pix_fmt", "rgb24",        "-s",        size,
+                            "-r",       rate,           "-i",        "pipe:0"};
     int a = 16;
     if (f == VIDEO_MP4) {
-        const char *more[] = {"-c:v", "libx264", "-preset", "veryfast",
-                              "-crf", "23", "-pix_fmt", "yuv420p",
-                              "-movflags", "+faststart", "-f", "mp4"};
+        const char *more[] = {"-c:v",      "libx264",    "-preset",  "veryfast",
+                              "-crf",      "23",         "-pix_fmt", "yuv420p",
+                              "-movflags", "+faststart", "-f",       "mp4"};
         for (size_t i = 0; i < sizeof more / sizeof *more; i++)
             argv[a++] = more[i];
     } else if (f == VIDEO_GIF) {
@@ -67,8 +68,8 @@ video *video_open(const char *path, video_format f, int width, int height,
         argv[a++] = "-f";
         argv[a++] = "gif";
     } else {
-        const char *more[] = {"-frames:v", "1", "-c:v", "png", "-f",
-                              "image2", "-update", "1"};
+        const char *more[] = {"-frames:v", "1",      "-c:v",    "png",
+                              "-f",        "image2", "-update", "1"};
         for (size_t i = 0; i < sizeof more / sizeof *more; i++)
             argv[a++] = more[i];
     }
@@ -90,10 +91,10 @@ video *video_open(const char *path, video_format f, int width, int height,
     close(p[0]);
     if (rc) {
         close(p[1]);
-        errf(err, errlen,
-             "cannot run ffmpeg: %s; install Debian's ffmpeg package "
-             "(deploy/setup does)",
-             strerror(rc));
+        errf(
+            err, errlen,
+            "cannot run ffmpeg: %s; install Debian's ffmpeg package (deploy/setup does)",
+            strerror(rc));
         goto fail;
     }
     v->fd = p[1];
@@ -113,10 +114,10 @@ int video_write(video *v, const unsigned char *rgb, char *err, size_t errlen)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            errf(err, errlen,
-                 "ffmpeg stopped reading frame %ld of %s: %s (its message "
-                 "is above)",
-                 v->frames, v->path, n < 0 ? strerror(errno) : "no progress");
+            errf(
+                err, errlen,
+                "ffmpeg stopped reading frame %ld of %s: %s (its message is above)",
+                v->frames, v->path, n < 0 ? strerror(errno) : "no progress");
             return -1;
         }
         done += (size_t)n;
@@ -151,10 +152,10 @@ int video_close(video **vp, char *err, size_t errlen)
     int rc = 0;
     if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         if (st >= 0 && WIFEXITED(st))
-            errf(err, errlen,
-                 "ffmpeg failed writing %s (exit status %d; its message is "
-                 "above)",
-                 v->path, WEXITSTATUS(st));
+            errf(
+                err, errlen,
+                "ffmpeg failed writing %s (exit status %d; its message is above)",
+                v->path, WEXITSTATUS(st));
         else
             errf(err, errlen, "ffmpeg failed writing %s (killed by signal %d)",
                  v->path, st >= 0 && WIFSIGNALED(st) ? WTERMSIG(st) : -1);

@@ -23,9 +23,15 @@ static int n_seen;
 static unsigned long overflow_total, overflow_unprinted;
 static time_t overflow_printed;
 
-void log_set_level(log_level level) { min_level = level; }
+void log_set_level(log_level level)
+{
+    min_level = level;
+}
 
-void log_set_file(FILE *f) { log_file = f; }
+void log_set_file(FILE *f)
+{
+    log_file = f;
+}
 
 static void vlog(log_level level, const char *fmt, va_list ap)
 {
@@ -88,9 +94,10 @@ unsigned long log_warn_once(const char *key, const char *fmt, ...)
     pthread_mutex_unlock(&log_lock);
     if (!in_table) {
         if (suppressed)
-            log_msg(LOG_WARN, "%lu warnings of other kinds or peers counted, "
-                    "not printed, in the last %d s (%lu in all; the last: "
-                    "%s)", suppressed, LOG_OVERFLOW_S, overflow_total, key);
+            log_msg(
+                LOG_WARN,
+                "%lu warnings of other kinds or peers counted, not printed, in the last %d s (%lu in all; the last: %s)",
+                suppressed, LOG_OVERFLOW_S, overflow_total, key);
         return count;
     }
     if (count <= 1 && LOG_WARN >= min_level) {
@@ -111,8 +118,10 @@ void log_flush_counts(void)
     overflow_total = overflow_unprinted = 0;
     pthread_mutex_unlock(&log_lock);
     if (over)
-        log_msg(LOG_WARN, "%lu warnings of other kinds or peers beyond the "
-                "first %d counted, not printed", over, LOG_MAX_KEYS);
+        log_msg(
+            LOG_WARN,
+            "%lu warnings of other kinds or peers beyond the first %d counted, not printed",
+            over, LOG_MAX_KEYS);
     for (int i = 0; i < n; i++)
         if (seen[i].count > 1)
             log_msg(LOG_WARN, "%s: repeated %lu times", seen[i].key,

@@ -39,7 +39,8 @@ void log_msg(log_level level, const char *fmt, ...) HPO_PRINTF(2, 3);
 unsigned long log_warn_once(const char *key, const char *fmt, ...)
     HPO_PRINTF(2, 3);
 
-/* Print "key: repeated N times" for every key seen more than once, and reset. */
+/* Print "key: repeated N times" for every key seen more than once, and reset.
+ */
 void log_flush_counts(void);
 
 #endif

@@ -13,17 +13,17 @@
 
 typedef struct rng {
     uint64_t s[4];
-    int has_spare;   /* Box-Muller keeps its second normal */
+    int has_spare; /* Box-Muller keeps its second normal */
     double spare;
 } rng;
 
 /* Fixed stream ids. Append only. */
 enum {
-    RNG_STREAM_INIT = 1,    /* network weight initialization */
-    RNG_STREAM_UPDATE = 2,  /* minibatch sampling and loss noise */
-    RNG_STREAM_ACT = 3,     /* acting noise */
-    RNG_STREAM_ENV = 4,     /* environment resets */
-    RNG_STREAM_EVAL = 5,    /* evaluation environment resets */
+    RNG_STREAM_INIT = 1,   /* network weight initialization */
+    RNG_STREAM_UPDATE = 2, /* minibatch sampling and loss noise */
+    RNG_STREAM_ACT = 3,    /* acting noise */
+    RNG_STREAM_ENV = 4,    /* environment resets */
+    RNG_STREAM_EVAL = 5,   /* evaluation environment resets */
 };
 
 /* Seed st from (seed, stream); distinct pairs give independent streams. */

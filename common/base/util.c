@@ -161,7 +161,10 @@ void stop_on_signals(int second_kills)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-int stop_requested(void) { return stop_flag; }
+int stop_requested(void)
+{
+    return stop_flag;
+}
 
 double now_s(void)
 {
@@ -180,15 +183,24 @@ void run_stats_add(run_stats *s, double x)
     s->max = s->n == 1 || x > s->max ? x : s->max;
 }
 
-double run_stats_mean(const run_stats *s) { return s->n ? s->mean : NAN; }
+double run_stats_mean(const run_stats *s)
+{
+    return s->n ? s->mean : NAN;
+}
 
 double run_stats_std(const run_stats *s)
 {
     return s->n ? sqrt(HPO_MAX(0.0, s->m2 / (double)s->n)) : NAN;
 }
 
-double run_stats_min(const run_stats *s) { return s->n ? s->min : NAN; }
-double run_stats_max(const run_stats *s) { return s->n ? s->max : NAN; }
+double run_stats_min(const run_stats *s)
+{
+    return s->n ? s->min : NAN;
+}
+double run_stats_max(const run_stats *s)
+{
+    return s->n ? s->max : NAN;
+}
 
 uint64_t now_unix_ns(void)
 {
@@ -321,8 +333,9 @@ int mem_check(const char *flag, long value, double bytes, const char *what,
     double avail = mem_available_bytes();
     if (avail < 0.0 || bytes <= avail)
         return 0;
-    errf(err, errlen, "%s %ld needs %.2f GB for %s; %.2f GB are available: "
-         "lower %s", flag, value, bytes / 1e9, what, avail / 1e9, flag);
+    errf(err, errlen,
+         "%s %ld needs %.2f GB for %s; %.2f GB are available: lower %s", flag,
+         value, bytes / 1e9, what, avail / 1e9, flag);
     return -1;
 }
 

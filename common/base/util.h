@@ -38,7 +38,8 @@ void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 
-/* 64-byte aligned, zeroed allocation for float work buffers; free with free(). */
+/* 64-byte aligned, zeroed allocation for float work buffers; free with free().
+ */
 float *xalloc_floats(size_t n);
 
 /* Format into err (capacity errlen) when err is non-NULL. Nullable: err. */

@@ -12,23 +12,29 @@
 #include "util.h"
 
 typedef enum {
-    F_INT, F_LONG, F_FLOAT, F_U64, F_STR, F_MODE, F_BOOL,
+    F_INT,
+    F_LONG,
+    F_FLOAT,
+    F_U64,
+    F_STR,
+    F_MODE,
+    F_BOOL,
     F_CHOICE, /* int: the index of one of the field's names (choices) */
 } ftype;
 
 /* Which part of the algorithm reads a setting; a mode reads it when it runs
  * that part (mode_explore_hd, mode_optim_hd). */
 typedef enum {
-    READ_ALL,       /* every mode */
-    READ_HD,        /* a mode with any Hamiltonian dynamics */
-    READ_EXPLORE,   /* a mode that explores (and evaluates) with HD */
-    READ_OPTIM,     /* a mode that optimizes through HD */
+    READ_ALL,     /* every mode */
+    READ_HD,      /* a mode with any Hamiltonian dynamics */
+    READ_EXPLORE, /* a mode that explores (and evaluates) with HD */
+    READ_OPTIM,   /* a mode that optimizes through HD */
 } reads;
 
 enum {
-    S_OPEN_LO = 1,  /* lo itself is out of range */
-    S_AGENT = 2,    /* actors need it: it travels in Welcome and snapshots */
-    S_RANGE = 4,    /* lo and hi apply */
+    S_OPEN_LO = 1, /* lo itself is out of range */
+    S_AGENT = 2,   /* actors need it: it travels in Welcome and snapshots */
+    S_RANGE = 4,   /* lo and hi apply */
 };
 
 /*
@@ -43,7 +49,7 @@ typedef struct field {
     const char *name;
     ftype type;
     size_t off;
-    double lo, hi;      /* S_RANGE: [lo, hi], or (lo, hi] with S_OPEN_LO */
+    double lo, hi; /* S_RANGE: [lo, hi], or (lo, hi] with S_OPEN_LO */
     unsigned flags;
     reads read;
     const char *help;
@@ -51,9 +57,13 @@ typedef struct field {
 } field;
 
 #define FLD(n, t, m, lo, hi, fl, rd, h)                                        \
-    {n, t, offsetof(hpo_config, m), lo, hi, fl, rd, h, NULL}
+    {                                                                          \
+        n, t, offsetof(hpo_config, m), lo, hi, fl, rd, h, NULL                 \
+    }
 #define FLD_CHOICE(n, m, c, fl, rd, h)                                         \
-    {n, F_CHOICE, offsetof(hpo_config, m), 0, 0, fl, rd, h, c}
+    {                                                                          \
+        n, F_CHOICE, offsetof(hpo_config, m), 0, 0, fl, rd, h, c               \
+    }
 
 /* F_CHOICE names, in the order of their enums (the value is the index) */
 static const char *const temper_names[] = {"formula", "cool", NULL};
@@ -77,8 +87,9 @@ static const field fields[] = {
         "1: tune alpha toward the target entropy (default); 0: hold it fixed"),
     FLD("target-entropy", F_FLOAT, target_entropy, 0, 0, 0, READ_ALL,
         "0 means -act_dim"),
-    FLD_CHOICE("alpha-target", alpha_target, alpha_target_names, 0, READ_OPTIM,
-               "base | hd: the entropy alpha is tuned on, -log pi(a0) (base, default) or aK's, counting the leapfrog's momentum noise (hd)"),
+    FLD_CHOICE(
+        "alpha-target", alpha_target, alpha_target_names, 0, READ_OPTIM,
+        "base | hd: the entropy alpha is tuned on, -log pi(a0) (base, default) or aK's, counting the leapfrog's momentum noise (hd)"),
     FLD("std-tr", F_FLOAT, std_tr, 0, HUGE_VAL, POS, READ_OPTIM,
         "momentum std in the losses"),
     FLD("std-exp", F_FLOAT, std_exp, 0, HUGE_VAL, POS | AG, READ_EXPLORE,
@@ -86,8 +97,9 @@ static const field fields[] = {
     FLD("eps", F_FLOAT, eps, 0, HUGE_VAL, POS | AG, READ_HD,
         "leapfrog step size"),
     FLD("K", F_INT, K, 1, HD_MAX_K, R | AG, READ_HD, "leapfrog steps"),
-    FLD_CHOICE("temper", temper, temper_names, AG, READ_HD,
-               "formula | cool: tempering's factor c_k, (17) as written (formula, default; > 1 when std < 1) or min(1, (17)) (cool)"),
+    FLD_CHOICE(
+        "temper", temper, temper_names, AG, READ_HD,
+        "formula | cool: tempering's factor c_k, (17) as written (formula, default; > 1 when std < 1) or min(1, (17)) (cool)"),
     FLD("pi-layers", F_INT, pi_layers, 1, 3, R | AG, READ_ALL,
         "policy hidden layers (l; mode sac: 2 unless given)"),
     FLD("pi-hidden", F_INT, pi_hidden, 1, 4096, R | AG, READ_ALL,
@@ -102,8 +114,9 @@ static const field fields[] = {
         "T_h / sigma_h see the state"),
     FLD("hd-target", F_BOOL, hd_target, 0, 0, 0, READ_OPTIM,
         "1: critic target at the Hamiltonian next action; 0: at the base action (default)"),
-    FLD_CHOICE("clip-grad", clip_grad, clip_grad_names, 0, READ_OPTIM,
-               "zero | straight: the policy loss's gradient through clip(aK), zero outside the box (zero, default) or passed to aK unchanged (straight)"),
+    FLD_CHOICE(
+        "clip-grad", clip_grad, clip_grad_names, 0, READ_OPTIM,
+        "zero | straight: the policy loss's gradient through clip(aK), zero outside the box (zero, default) or passed to aK unchanged (straight)"),
     FLD("eval-hd", F_BOOL, eval_hd, 0, 0, AG, READ_EXPLORE,
         "leapfrog in evaluation (0: tanh(mu))"),
     FLD("batch", F_INT, batch, 1, 65536, R, READ_ALL, "minibatch size"),
@@ -152,8 +165,8 @@ int mode_explore_hd(int mode)
 
 int mode_optim_hd(int mode)
 {
-    static const int k[] = {HD_PROPOSED, HD_CONVENTIONAL, HD_NONE,
-                            HD_PROPOSED, HD_NONE};
+    static const int k[] = {HD_PROPOSED, HD_CONVENTIONAL, HD_NONE, HD_PROPOSED,
+                            HD_NONE};
     return k[mode];
 }
 
@@ -163,7 +176,8 @@ void config_defaults(hpo_config *c)
     snprintf(c->env, sizeof c->env, "HalfCheetah");
     c->mode = MODE_HPO;
     c->alpha = 0.2f;
-    c->auto_alpha = 1; /* algorithm.md: tuned by default, from the preset's alpha */
+    c->auto_alpha =
+        1; /* algorithm.md: tuned by default, from the preset's alpha */
     c->std_tr = 1.0f;
     c->std_exp = 0.5f;
     c->eps = 0.2f;
@@ -175,8 +189,8 @@ void config_defaults(hpo_config *c)
     c->h_hidden = 32;
     c->h_use_state = 1;
     c->hd_target = 0; /* algorithm.md (2026-12-04): the base action's target */
-    c->temper = HD_TEMPER_FORMULA; /* algorithm.md: (17) as written */
-    c->clip_grad = CLIP_GRAD_ZERO; /* the clip's own gradient */
+    c->temper = HD_TEMPER_FORMULA;       /* algorithm.md: (17) as written */
+    c->clip_grad = CLIP_GRAD_ZERO;       /* the clip's own gradient */
     c->alpha_target = ALPHA_TARGET_BASE; /* the tuner sees log pi(a0) */
     c->eval_hd = 1;
     c->batch = 256;
@@ -262,7 +276,10 @@ static const field *find_field(const char *name)
     return NULL;
 }
 
-int config_has(const char *name) { return find_field(name) != NULL; }
+int config_has(const char *name)
+{
+    return find_field(name) != NULL;
+}
 
 /* f's names as "a, b or c" into list (cap bytes); returns list. */
 static const char *choice_list(const field *f, char *list, size_t cap)
@@ -271,7 +288,9 @@ static const char *choice_list(const field *f, char *list, size_t cap)
     for (int i = 0; f->choices[i]; i++) {
         size_t n = strlen(list);
         snprintf(list + n, cap - n, "%s%s",
-                 i == 0 ? "" : f->choices[i + 1] ? ", " : " or ",
+                 i == 0              ? ""
+                 : f->choices[i + 1] ? ", "
+                                     : " or ",
                  f->choices[i]);
     }
     return list;
@@ -358,8 +377,7 @@ int config_set(hpo_config *c, const char *name, const char *value, char *err,
             return 0;
         }
         errf(err, errlen,
-             "bad --mode '%s': use hpo, baseline1, baseline2, baseline3 or "
-             "sac",
+             "bad --mode '%s': use hpo, baseline1, baseline2, baseline3 or sac",
              value);
         return -1;
     }
@@ -534,9 +552,9 @@ static void json_string(FILE *f, const char *s)
 void config_describe(const hpo_config *c, FILE *f)
 {
     static const char *const type_names[] = {
-        [F_INT] = "int", [F_LONG] = "int", [F_FLOAT] = "float",
-        [F_U64] = "uint64", [F_STR] = "text", [F_MODE] = "mode",
-        [F_BOOL] = "bool", [F_CHOICE] = "choice"};
+        [F_INT] = "int",    [F_LONG] = "int",     [F_FLOAT] = "float",
+        [F_U64] = "uint64", [F_STR] = "text",     [F_MODE] = "mode",
+        [F_BOOL] = "bool",  [F_CHOICE] = "choice"};
     fputs("{\"modes\": [", f);
     for (int m = 0; m <= MODE_SAC; m++)
         fprintf(f, "%s\"%s\"", m ? ", " : "", mode_name(m));
@@ -697,8 +715,7 @@ static int parse_core(config_args *a, int argc, char **argv,
             value = a->copies[i] + k + 1;
         }
         /* unknown before "needs a value": a lone --typo names the typo */
-        if (list_index(options, name) < 0 &&
-            !(settings && config_has(name))) {
+        if (list_index(options, name) < 0 && !(settings && config_has(name))) {
             errf(err, errlen, "unknown flag --%s", name);
             return -1;
         }
@@ -740,8 +757,7 @@ static int store(const opt_spec *s, void *opts, const char *value, char *err,
     case OPT_INT:
     case OPT_LONG: {
         long v = strtol(value, &end, 10);
-        if (errno || end == value || *end || v < (long)s->lo ||
-            v > (long)s->hi)
+        if (errno || end == value || *end || v < (long)s->lo || v > (long)s->hi)
             goto bad;
         if (s->kind == OPT_INT)
             *(int *)dst = (int)v;
@@ -778,8 +794,8 @@ bad:
     if (s->msg)
         errf(err, errlen, s->msg, value);
     else
-        errf(err, errlen, "--%s needs %g..%g, not '%s'", s->name, s->lo,
-             s->hi, value);
+        errf(err, errlen, "--%s needs %g..%g, not '%s'", s->name, s->lo, s->hi,
+             value);
     return -1;
 }
 
@@ -800,8 +816,8 @@ int config_args_table(config_args *a, int argc, char **argv,
         else
             a->own[no++] = spec[i].name;
     }
-    int rc = parse_core(a, argc, argv, a->own, a->own_flags, settings,
-                        max_pos, err, errlen);
+    int rc = parse_core(a, argc, argv, a->own, a->own_flags, settings, max_pos,
+                        err, errlen);
     if (rc)
         return rc;
     for (int i = 0, k = 0; i < n; i++)
@@ -809,7 +825,8 @@ int config_args_table(config_args *a, int argc, char **argv,
             *(int *)((char *)opts + spec[i].offset) = 1;
     for (int i = 0; i < a->n; i++)
         for (int j = 0; j < n; j++)
-            if (spec[j].kind != OPT_FLAG && !strcmp(spec[j].name, a->names[i]) &&
+            if (spec[j].kind != OPT_FLAG &&
+                !strcmp(spec[j].name, a->names[i]) &&
                 store(&spec[j], opts, a->values[i], err, errlen))
                 return -1;
     return 0;

@@ -23,8 +23,8 @@ typedef enum {
 
 /* The gradient the policy loss passes through clip(aK, -1, 1). */
 typedef enum {
-    CLIP_GRAD_ZERO = 0,   /* the clip's own: zero outside the box */
-    CLIP_GRAD_STRAIGHT,   /* straight-through: dL/dclip(aK) to aK unchanged */
+    CLIP_GRAD_ZERO = 0, /* the clip's own: zero outside the box */
+    CLIP_GRAD_STRAIGHT, /* straight-through: dL/dclip(aK) to aK unchanged */
 } clip_grad_kind;
 
 /* The entropy the temperature tuner compares with H_target. */
@@ -35,35 +35,35 @@ typedef enum {
 } alpha_target_kind;
 
 typedef struct hpo_config {
-    char env[64];            /* environment name */
-    int mode;                /* hpo_mode */
+    char env[64]; /* environment name */
+    int mode;     /* hpo_mode */
     /* algorithm */
-    float alpha;             /* entropy temperature (initial when auto) */
-    int auto_alpha;          /* 1: tune log_alpha toward target_entropy */
-    float target_entropy;    /* 0 means -act_dim */
-    int alpha_target;        /* alpha_target_kind: the tuner's entropy */
-    float std_tr;            /* momentum std inside the losses */
-    float std_exp;           /* momentum std when acting */
-    float eps;               /* leapfrog step size */
-    int K;                   /* leapfrog steps */
-    int temper;              /* hd_temper (hd.h): 0 formula (17), 1 cool */
-    int pi_layers;           /* policy hidden layers (l) */
-    int pi_hidden;           /* policy hidden width */
-    int q_layers, q_hidden;  /* critic hidden layers and width */
-    int h_hidden;            /* T_h / sigma_h hidden width (h) */
-    int h_use_state;         /* T_h / sigma_h see s */
-    int hd_target;           /* 1: Hamiltonian critic target; 0: base actions */
-    int clip_grad;           /* clip_grad_kind: the policy loss's clip */
-    int eval_hd;             /* 1: evaluation runs the leapfrog; 0: tanh(mu) */
+    float alpha;            /* entropy temperature (initial when auto) */
+    int auto_alpha;         /* 1: tune log_alpha toward target_entropy */
+    float target_entropy;   /* 0 means -act_dim */
+    int alpha_target;       /* alpha_target_kind: the tuner's entropy */
+    float std_tr;           /* momentum std inside the losses */
+    float std_exp;          /* momentum std when acting */
+    float eps;              /* leapfrog step size */
+    int K;                  /* leapfrog steps */
+    int temper;             /* hd_temper (hd.h): 0 formula (17), 1 cool */
+    int pi_layers;          /* policy hidden layers (l) */
+    int pi_hidden;          /* policy hidden width */
+    int q_layers, q_hidden; /* critic hidden layers and width */
+    int h_hidden;           /* T_h / sigma_h hidden width (h) */
+    int h_use_state;        /* T_h / sigma_h see s */
+    int hd_target;          /* 1: Hamiltonian critic target; 0: base actions */
+    int clip_grad;          /* clip_grad_kind: the policy loss's clip */
+    int eval_hd;            /* 1: evaluation runs the leapfrog; 0: tanh(mu) */
     int batch;
-    long buffer;             /* replay capacity (transitions) */
+    long buffer; /* replay capacity (transitions) */
     float gamma, tau, lr;
-    long learning_starts;    /* uniform random actions before this many steps */
+    long learning_starts; /* uniform random actions before this many steps */
     /* run */
-    long steps;              /* environment steps */
+    long steps; /* environment steps */
     uint64_t seed;
-    int threads;             /* BLAS threads */
-    long eval_every;         /* env steps between evaluations; 0: never */
+    int threads;     /* BLAS threads */
+    long eval_every; /* env steps between evaluations; 0: never */
     int eval_episodes;
 } hpo_config;
 
@@ -135,13 +135,13 @@ int config_agent_parse(hpo_config *c, const char *text, char *err,
 #define CONFIG_ARGS_MAX_POS 4
 
 typedef struct config_args {
-    int n;                        /* pairs */
-    const char **names;           /* (n) without "--"; options and settings */
-    const char **values;          /* (n) never empty */
-    const char *env;              /* the last --env's value; NULL: none */
-    unsigned flags;               /* bit i: the program's flags[i] was given */
-    const char *const *options;   /* the program's table (not owned) */
-    char **copies;                /* (argc) owned name copies of --name=VALUE */
+    int n;                      /* pairs */
+    const char **names;         /* (n) without "--"; options and settings */
+    const char **values;        /* (n) never empty */
+    const char *env;            /* the last --env's value; NULL: none */
+    unsigned flags;             /* bit i: the program's flags[i] was given */
+    const char *const *options; /* the program's table (not owned) */
+    char **copies;              /* (argc) owned name copies of --name=VALUE */
     int argc;
     const char *pos[CONFIG_ARGS_MAX_POS]; /* arguments without "--" */
     int n_pos;
@@ -150,23 +150,23 @@ typedef struct config_args {
 
 /* A program option of config_args_table's table. */
 typedef enum opt_kind {
-    OPT_FLAG,       /* int set to 1 when "--name" is given (no value) */
-    OPT_INT,        /* int in [lo, hi] */
-    OPT_LONG,       /* long in [lo, hi] */
-    OPT_DOUBLE,     /* double in [lo, hi] */
-    OPT_U64,        /* uint64_t, any decimal */
-    OPT_TEXT,       /* char[size], 1..size-1 characters */
+    OPT_FLAG,   /* int set to 1 when "--name" is given (no value) */
+    OPT_INT,    /* int in [lo, hi] */
+    OPT_LONG,   /* long in [lo, hi] */
+    OPT_DOUBLE, /* double in [lo, hi] */
+    OPT_U64,    /* uint64_t, any decimal */
+    OPT_TEXT,   /* char[size], 1..size-1 characters */
 } opt_kind;
 
 typedef struct opt_spec {
-    const char *name;             /* without "--"; NULL ends the table */
+    const char *name; /* without "--"; NULL ends the table */
     opt_kind kind;
-    size_t offset;                /* of the field in the options struct */
-    size_t size;                  /* OPT_TEXT: the field's bytes */
-    double lo, hi;                /* OPT_INT, OPT_LONG, OPT_DOUBLE: range */
-    const char *msg;              /* printf format of a bad value's message,
-                                     one %s (the value); NULL: "--NAME needs
-                                     LO..HI, not 'VALUE'" */
+    size_t offset;   /* of the field in the options struct */
+    size_t size;     /* OPT_TEXT: the field's bytes */
+    double lo, hi;   /* OPT_INT, OPT_LONG, OPT_DOUBLE: range */
+    const char *msg; /* printf format of a bad value's message,
+                        one %s (the value); NULL: "--NAME needs
+                        LO..HI, not 'VALUE'" */
 } opt_spec;
 
 /*

@@ -50,8 +50,8 @@ void hd_ws_init(hd_ws *w, const hpo_nets *n, int max_batch, int K, int keep)
     }
     for (int k = 0; k <= K; k++)
         w->a[k] = xalloc_floats(B * da);
-    float **bufs[] = {&w->rho, &w->f, &w->abar, &w->rhobar,
-                      &w->pend, &w->fbar, &w->dt, &w->ds_};
+    float **bufs[] = {&w->rho,  &w->f,    &w->abar, &w->rhobar,
+                      &w->pend, &w->fbar, &w->dt,   &w->ds_};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         *bufs[i] = xalloc_floats(B * da);
     w->dhx = xalloc_floats(B * n->h_in);
@@ -138,10 +138,8 @@ void hd_qmin_grad(hd_ws *w, const hpo_nets *n, const float *block,
             w->rows2[n2++] = b;
     }
     /* only the action columns of the input gradient */
-    mlp_input_grad_rows(&n->q1, block, &w->q1c, w->rows1, n1, ds, w->dsa1,
-                        da);
-    mlp_input_grad_rows(&n->q2, block, &w->q2c, w->rows2, n2, ds, w->dsa2,
-                        da);
+    mlp_input_grad_rows(&n->q1, block, &w->q1c, w->rows1, n1, ds, w->dsa1, da);
+    mlp_input_grad_rows(&n->q2, block, &w->q2c, w->rows2, n2, ds, w->dsa2, da);
     for (int r = 0; r < n1; r++)
         memcpy(w->dqda + (size_t)w->rows1[r] * da, w->dsa1 + (size_t)r * da,
                (size_t)da * sizeof(float));
@@ -151,15 +149,17 @@ void hd_qmin_grad(hd_ws *w, const hpo_nets *n, const float *block,
 }
 
 /* Column offsets of a and g inside a T_h / sigma_h input row. */
-static int a_col(const hpo_nets *n) { return n->h_use_state ? n->obs_dim : 0; }
+static int a_col(const hpo_nets *n)
+{
+    return n->h_use_state ? n->obs_dim : 0;
+}
 
 /*
  * w->f (B, da) = f(a) at evaluation point pt. The critic input's s columns
  * must already hold s.
  */
-static void force(hd_ws *w, const hpo_nets *n, const float *block,
-                  hd_kind kind, float alpha, const float *s, const float *a,
-                  int pt, int B)
+static void force(hd_ws *w, const hpo_nets *n, const float *block, hd_kind kind,
+                  float alpha, const float *s, const float *a, int pt, int B)
 {
     int da = w->da, ac = a_col(n), gc = ac + da, hin = n->h_in;
     hd_qmin_grad(w, n, block, NULL, a, B);
@@ -259,16 +259,14 @@ static void force_backward(hd_ws *w, const hpo_nets *n, const float *block,
     for (int b = 0; b < B; b++)
         for (int i = 0; i < da; i++)
             w->abar[(size_t)b * da + i] += w->dhx[(size_t)b * hin + ac + i];
-    mlp_backward(&n->th, block, gblock, &w->thc[pt], hx, w->dt, w->dhx, hin,
-                 B);
+    mlp_backward(&n->th, block, gblock, &w->thc[pt], hx, w->dt, w->dhx, hin, B);
     for (int b = 0; b < B; b++)
         for (int i = 0; i < da; i++)
             w->abar[(size_t)b * da + i] += w->dhx[(size_t)b * hin + ac + i];
 }
 
-void hd_backward(hd_ws *w, const hpo_nets *n, const float *block,
-                 float *gblock, const hd_params *p, const float *abarK,
-                 float *abar0, int B)
+void hd_backward(hd_ws *w, const hpo_nets *n, const float *block, float *gblock,
+                 const hd_params *p, const float *abarK, float *abar0, int B)
 {
     HPO_ASSERT(w->keep && p->K < w->n_points && B <= w->max_batch);
     size_t nda = (size_t)B * w->da;

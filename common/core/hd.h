@@ -32,10 +32,10 @@ typedef enum { HD_TEMPER_FORMULA = 0, HD_TEMPER_COOL } hd_temper;
 
 typedef struct hd_params {
     hd_kind kind;
-    int K;           /* leapfrog steps, 1 .. HD_MAX_K */
-    float eps;       /* step size */
-    float beta0;     /* initial inverse temperature, 1 / std^2 */
-    int temper;      /* hd_temper */
+    int K;       /* leapfrog steps, 1 .. HD_MAX_K */
+    float eps;   /* step size */
+    float beta0; /* initial inverse temperature, 1 / std^2 */
+    int temper;  /* hd_temper */
 } hd_params;
 
 /* c[k-1] = c_k = sqrt(beta_{k-1} / beta_k), k = 1..K, with
@@ -45,25 +45,26 @@ typedef struct hd_params {
 void hd_tempering(double *c, int K, double beta0, int temper);
 
 /* Workspace for batches up to max_batch; n_points = K + 1 for training, 1
- * for acting. All buffers are allocated here, none during hd_forward/backward. */
+ * for acting. All buffers are allocated here, none during hd_forward/backward.
+ */
 typedef struct hd_ws {
     int max_batch, n_points, keep;
     int ds, da;
-    float *ps1, *ps2;       /* (B, H) s W1[:, :ds]^T + b1 of each critic, for
-                               the states of the last call given s */
+    float *ps1, *ps2; /* (B, H) s W1[:, :ds]^T + b1 of each critic, for
+                         the states of the last call given s */
     mlp_cache q1c, q2c;
-    float *dsa1, *dsa2;     /* (B, da) action-gradients at the rows where
-                               each critic is the min */
-    int *rows1, *rows2;     /* (B) those rows */
-    float *q;               /* (B) Qmin at the last qmin_grad call */
-    float *dqda;            /* (B, da) dQmin/da at the last call */
-    float *hx[HD_MAX_K + 1];/* (B, h_in) T_h / sigma_h input per point */
+    float *dsa1, *dsa2;      /* (B, da) action-gradients at the rows where
+                                each critic is the min */
+    int *rows1, *rows2;      /* (B) those rows */
+    float *q;                /* (B) Qmin at the last qmin_grad call */
+    float *dqda;             /* (B, da) dQmin/da at the last call */
+    float *hx[HD_MAX_K + 1]; /* (B, h_in) T_h / sigma_h input per point */
     mlp_cache thc[HD_MAX_K + 1], shc[HD_MAX_K + 1];
     float *a[HD_MAX_K + 1]; /* (B, da) positions a_0 .. a_K (training) */
     float *rho, *f;         /* (B, da) */
     float *abar, *rhobar, *pend, *fbar, *dt, *ds_, *dhx; /* backward */
     /* statistics of the last forward */
-    double gate_sum;        /* sum of sigma_h outputs */
+    double gate_sum; /* sum of sigma_h outputs */
     long gate_n;
 } hd_ws;
 
@@ -103,8 +104,7 @@ void hd_forward(hd_ws *w, const hpo_nets *n, const float *block,
  * the gradients of T_h and sigma_h into gblock. Requires the preceding
  * hd_forward with keep = 1 on the same inputs. abar_0 may alias abar_K.
  */
-void hd_backward(hd_ws *w, const hpo_nets *n, const float *block,
-                 float *gblock, const hd_params *p, const float *abarK,
-                 float *abar0, int B);
+void hd_backward(hd_ws *w, const hpo_nets *n, const float *block, float *gblock,
+                 const hd_params *p, const float *abarK, float *abar0, int B);
 
 #endif

@@ -22,7 +22,10 @@ void nn_set_threads(int n)
     openblas_set_num_threads(n);
 }
 
-const char *nn_blas_core(void) { return openblas_get_corename(); }
+const char *nn_blas_core(void)
+{
+    return openblas_get_corename();
+}
 
 // ---- activations ----
 
@@ -118,8 +121,8 @@ static void add_act_row(float *y, const float *a, int n, act_kind k)
     }
 }
 
-void act_forward_add(float *y, const float *add, int rows, int cols,
-                     int add_ld, act_kind k)
+void act_forward_add(float *y, const float *add, int rows, int cols, int add_ld,
+                     act_kind k)
 {
     for (int r = 0; r < rows; r++)
         add_act_row(y + (size_t)r * cols, add + (size_t)r * add_ld, cols, k);
@@ -266,8 +269,8 @@ const float *mlp_forward(const mlp *net, const float *block, mlp_cache *c,
                          const float *x, int B)
 {
     HPO_ASSERT(B <= c->max_batch);
-    dense_forward_cols(c->acts[0], x, block + net->w_off[0], net->dims[0],
-                       NULL, B, net->dims[0], net->dims[1]);
+    dense_forward_cols(c->acts[0], x, block + net->w_off[0], net->dims[0], NULL,
+                       B, net->dims[0], net->dims[1]);
     return mlp_forward_from(net, block, c, 0, NULL, B);
 }
 
@@ -344,9 +347,8 @@ void mlp_input_grad_rows(const mlp *net, const float *block, mlp_cache *c,
     for (int i = L - 2; i >= 0; i--) {
         int no = net->dims[i + 1];
         for (int r = 0; r < n; r++)
-            act_backward(d + (size_t)r * no,
-                         c->acts[i] + (size_t)rows[r] * no, (size_t)no,
-                         net->act[i]);
+            act_backward(d + (size_t)r * no, c->acts[i] + (size_t)rows[r] * no,
+                         (size_t)no, net->act[i]);
         const float *W = block + net->w_off[i];
         int in = net->dims[i];
         if (i > 0) {
@@ -356,9 +358,8 @@ void mlp_input_grad_rows(const mlp *net, const float *block, mlp_cache *c,
             d = dprev;
             dprev = t;
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n,
-                        in - col0, no, 1.0f, d, no, W + col0, in, 0.0f, dx,
-                        ldx);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in - col0,
+                        no, 1.0f, d, no, W + col0, in, 0.0f, dx, ldx);
         }
     }
     if (L == 1) /* no hidden layer: the output layer's input is x */
@@ -394,8 +395,8 @@ void adam_step(const adam *opt, float *p, const float *g, float *m, float *v,
                                   _mm256_mul_ps(_mm256_mul_ps(vc2, gi), gi));
         _mm256_storeu_ps(m + i, mi);
         _mm256_storeu_ps(v + i, vi);
-        __m256 den = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(vi), visq),
-                                   veps);
+        __m256 den =
+            _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(vi), visq), veps);
         __m256 upd = _mm256_div_ps(_mm256_mul_ps(vstep, mi), den);
         _mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_loadu_ps(p + i), upd));
     }

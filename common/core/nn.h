@@ -22,7 +22,7 @@
 typedef enum {
     ACT_IDENTITY = 0,
     ACT_RELU,
-    ACT_ELU,       /* alpha = 1 */
+    ACT_ELU, /* alpha = 1 */
     ACT_TANH,
     ACT_SIGMOID,
 } act_kind;
@@ -43,8 +43,8 @@ void act_forward(float *y, size_t n, act_kind k);
 
 /* y (rows, cols) = act(y + add) in one pass; add's rows are add_ld floats
  * apart, add_ld = 0 adding the same row (a bias) to every row. */
-void act_forward_add(float *y, const float *add, int rows, int cols,
-                     int add_ld, act_kind k);
+void act_forward_add(float *y, const float *add, int rows, int cols, int add_ld,
+                     act_kind k);
 
 /* d[i] *= act'(x_i) expressed through the output y[i] = act(x_i), i < n.
  * Every activation here has a derivative that is a function of its output. */
@@ -72,12 +72,12 @@ void dense_backward(float *dx, float *dW, float *db, const float *dy,
 // ---- MLP ----
 typedef struct mlp {
     int n_layers;
-    int dims[MLP_MAX_LAYERS + 1];     /* dims[0] input, dims[n_layers] output */
-    act_kind act[MLP_MAX_LAYERS];     /* activation after layer i */
-    size_t w_off[MLP_MAX_LAYERS];     /* offset of W_i (dims[i+1], dims[i]) */
-    size_t b_off[MLP_MAX_LAYERS];     /* offset of b_i (dims[i+1]) */
-    size_t offset;                    /* first float of this net in the block */
-    size_t n_params;                  /* floats this net occupies */
+    int dims[MLP_MAX_LAYERS + 1]; /* dims[0] input, dims[n_layers] output */
+    act_kind act[MLP_MAX_LAYERS]; /* activation after layer i */
+    size_t w_off[MLP_MAX_LAYERS]; /* offset of W_i (dims[i+1], dims[i]) */
+    size_t b_off[MLP_MAX_LAYERS]; /* offset of b_i (dims[i+1]) */
+    size_t offset;                /* first float of this net in the block */
+    size_t n_params;              /* floats this net occupies */
 } mlp;
 
 /* Describe an MLP whose parameters start at *offset of a flat block; advance
@@ -86,14 +86,15 @@ typedef struct mlp {
 void mlp_init(mlp *net, size_t *offset, int in, int hidden, int n_hidden,
               act_kind hid_act, int out, act_kind out_act);
 
-/* Uniform fan-in init as PyTorch's nn.Linear: W, b ~ U(-1/sqrt(I), 1/sqrt(I)). */
+/* Uniform fan-in init as PyTorch's nn.Linear: W, b ~ U(-1/sqrt(I), 1/sqrt(I)).
+ */
 void mlp_init_params(const mlp *net, float *block, rng *r);
 
 /* Per-layer outputs kept for backward: acts[i] (B, dims[i+1]). */
 typedef struct mlp_cache {
     int max_batch;
     float *acts[MLP_MAX_LAYERS];
-    float *dbuf[2];                   /* backward scratch, (max_batch, max width) */
+    float *dbuf[2]; /* backward scratch, (max_batch, max width) */
 } mlp_cache;
 
 void mlp_cache_init(mlp_cache *c, const mlp *net, int max_batch);
@@ -129,8 +130,7 @@ void mlp_backward(const mlp *net, const float *block, float *gblock,
  * product count is that of a backward over n rows, not over the batch.
  */
 void mlp_input_grad_rows(const mlp *net, const float *block, mlp_cache *c,
-                         const int *rows, int n, int col0, float *dx,
-                         int ldx);
+                         const int *rows, int n, int col0, float *dx, int ldx);
 
 // ---- optimizer and averaging over flat ranges ----
 typedef struct adam {

@@ -17,11 +17,10 @@ void hpo_nets_init(hpo_nets *n, int obs_dim, int act_dim, int pi_layers,
     n->h_in = (h_use_state ? obs_dim : 0) + 2 * act_dim;
     size_t off = 0;
     n->pol_off = off;
-    mlp_init(&n->pi, &off, obs_dim, pi_hidden, pi_layers, ACT_RELU,
-             2 * act_dim, ACT_IDENTITY);
+    mlp_init(&n->pi, &off, obs_dim, pi_hidden, pi_layers, ACT_RELU, 2 * act_dim,
+             ACT_IDENTITY);
     mlp_init(&n->th, &off, n->h_in, h_hidden, 1, ACT_ELU, act_dim, ACT_TANH);
-    mlp_init(&n->sh, &off, n->h_in, h_hidden, 1, ACT_ELU, act_dim,
-             ACT_SIGMOID);
+    mlp_init(&n->sh, &off, n->h_in, h_hidden, 1, ACT_ELU, act_dim, ACT_SIGMOID);
     n->pol_n = off - n->pol_off;
     n->q_off = off;
     mlp_init(&n->q1, &off, obs_dim + act_dim, q_hidden, q_layers, ACT_RELU, 1,
@@ -90,8 +89,8 @@ void policy_head_backward(float *dout, const float *da0, float dlogp,
             float a = a0[k];
             /* dL/du: through a0 = tanh(u), and through logp's -log(1-tanh^2)
              * term, whose derivative in u is 2 tanh(u). */
-            float du = (da0 ? da0[k] * (1.0f - a * a) : 0.0f) +
-                       dlogp * 2.0f * a;
+            float du =
+                (da0 ? da0[k] * (1.0f - a * a) : 0.0f) + dlogp * 2.0f * a;
             dmu[i] = du;
             float e = xi ? xi[k] : 0.0f;
             int clamped = ls[i] < LOG_STD_MIN || ls[i] > LOG_STD_MAX;

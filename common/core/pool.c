@@ -27,13 +27,13 @@ struct pool {
     pool_fn *fn;
     void *arg;
     int n;
-    worker *w;            /* (n) */
+    worker *w; /* (n) */
     pthread_mutex_t mu;
     pthread_cond_t start, done;
-    atomic_long gen;      /* round number: bumped for each round */
-    atomic_long pending;  /* workers still running the current round */
-    atomic_int sleepers;  /* workers asleep on start */
-    atomic_int waiting;   /* the caller asleep on done */
+    atomic_long gen;     /* round number: bumped for each round */
+    atomic_long pending; /* workers still running the current round */
+    atomic_int sleepers; /* workers asleep on start */
+    atomic_int waiting;  /* the caller asleep on done */
     atomic_int quit;
 };
 
@@ -157,4 +157,7 @@ void pool_wait(pool *p)
     pthread_mutex_unlock(&p->mu);
 }
 
-int pool_workers(const pool *p) { return p->n; }
+int pool_workers(const pool *p)
+{
+    return p->n;
+}

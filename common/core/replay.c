@@ -7,15 +7,15 @@
 #include "util.h"
 
 struct replay {
-    size_t capacity;             /* rows */
+    size_t capacity; /* rows */
     int obs_dim, act_dim;
-    float *obs;                  /* (capacity, obs_dim) */
-    float *act;                  /* (capacity, act_dim) */
-    float *reward;               /* (capacity) */
-    float *next_obs;             /* (capacity, obs_dim) */
-    uint8_t *terminated;         /* (capacity) */
-    size_t head;                 /* next row to write */
-    uint64_t pushed;             /* transitions ever pushed */
+    float *obs;          /* (capacity, obs_dim) */
+    float *act;          /* (capacity, act_dim) */
+    float *reward;       /* (capacity) */
+    float *next_obs;     /* (capacity, obs_dim) */
+    uint8_t *terminated; /* (capacity) */
+    size_t head;         /* next row to write */
+    uint64_t pushed;     /* transitions ever pushed */
 };
 
 /* capacity * dim floats, aborting with the sizes on overflow. */
@@ -106,7 +106,10 @@ size_t replay_size(const replay *rb)
     return rb->pushed < rb->capacity ? (size_t)rb->pushed : rb->capacity;
 }
 
-uint64_t replay_pushed(const replay *rb) { return rb->pushed; }
+uint64_t replay_pushed(const replay *rb)
+{
+    return rb->pushed;
+}
 
 void replay_batch_init(replay_batch *b, int m, int obs_dim, int act_dim)
 {
@@ -142,7 +145,8 @@ void replay_sample(replay *rb, rng *r, replay_batch *out)
         memcpy(out->obs + j * od, rb->obs + k * od, od * sizeof(float));
         memcpy(out->act + j * ad, rb->act + k * ad, ad * sizeof(float));
         out->reward[j] = rb->reward[k];
-        memcpy(out->next_obs + j * od, rb->next_obs + k * od, od * sizeof(float));
+        memcpy(out->next_obs + j * od, rb->next_obs + k * od,
+               od * sizeof(float));
         out->done[j] = rb->terminated[k] ? 1.0f : 0.0f;
     }
 }

@@ -57,13 +57,13 @@ uint64_t replay_pushed(const replay *rb);
 
 /* A minibatch, caller-owned storage sized once (replay_batch_init). */
 typedef struct replay_batch {
-    int m;              /* rows */
+    int m; /* rows */
     int obs_dim, act_dim;
-    float *obs;         /* (m, obs_dim) */
-    float *act;         /* (m, act_dim) */
-    float *reward;      /* (m) */
-    float *next_obs;    /* (m, obs_dim) */
-    float *done;        /* (m) 1.0 if terminated, else 0.0 */
+    float *obs;      /* (m, obs_dim) */
+    float *act;      /* (m, act_dim) */
+    float *reward;   /* (m) */
+    float *next_obs; /* (m, obs_dim) */
+    float *done;     /* (m) 1.0 if terminated, else 0.0 */
 } replay_batch;
 
 /* Allocate b's arrays for m rows (m > 0). Release with replay_batch_release. */
@@ -84,15 +84,15 @@ void replay_sample(replay *rb, rng *r, replay_batch *out);
 /* The ring's storage as it is: rows [0, n) of each array, head and pushed.
  * The pointers alias the buffer; valid while no one pushes. */
 typedef struct replay_rows {
-    size_t capacity;          /* rows the ring holds when full */
-    size_t n;                 /* rows written: min(pushed, capacity) */
-    size_t head;              /* next row to write */
-    uint64_t pushed;          /* transitions ever pushed */
+    size_t capacity; /* rows the ring holds when full */
+    size_t n;        /* rows written: min(pushed, capacity) */
+    size_t head;     /* next row to write */
+    uint64_t pushed; /* transitions ever pushed */
     int obs_dim, act_dim;
-    const float *obs;         /* (n, obs_dim) */
-    const float *act;         /* (n, act_dim) */
-    const float *reward;      /* (n) */
-    const float *next_obs;    /* (n, obs_dim) */
+    const float *obs;          /* (n, obs_dim) */
+    const float *act;          /* (n, act_dim) */
+    const float *reward;       /* (n) */
+    const float *next_obs;     /* (n, obs_dim) */
     const uint8_t *terminated; /* (n) 0 or 1 */
 } replay_rows;
 

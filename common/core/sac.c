@@ -20,28 +20,28 @@
 typedef struct sac_lane {
     sac *s;
     int index;
-    int r0, n;            /* rows r0 .. r0 + n - 1 of the batch */
-    hd_ws hw;             /* leapfrog and Qmin at these rows */
-    mlp_cache pic;        /* pi forward at these rows */
-    float *gpol;          /* (pol_off + pol_n) policy-group gradient of
-                             these rows at its block offsets (lane 0 writes
-                             the policy range of s->grads instead) */
+    int r0, n;               /* rows r0 .. r0 + n - 1 of the batch */
+    hd_ws hw;                /* leapfrog and Qmin at these rows */
+    mlp_cache pic;           /* pi forward at these rows */
+    float *gpol;             /* (pol_off + pol_n) policy-group gradient of
+                                these rows at its block offsets (lane 0 writes
+                                the policy range of s->grads instead) */
     double loss, logp, dist; /* policy loss sums over these rows */
-    float qloss;          /* critic loss of the critic this lane ran */
-    double qsum;          /* sum of Q1 over the batch (the lane that ran Q1) */
+    float qloss;             /* critic loss of the critic this lane ran */
+    double qsum; /* sum of Q1 over the batch (the lane that ran Q1) */
 } sac_lane;
 
 typedef enum {
-    TASK_TARGET,          /* critic target y at each lane's rows */
-    TASK_CRITIC,          /* critic loss gradient, Q1 on lane 0, Q2 on 1 */
-    TASK_POLICY,          /* policy loss gradient of each lane's rows */
-    TASK_REDUCE,          /* sum the lanes' policy gradients, a slice each */
+    TASK_TARGET, /* critic target y at each lane's rows */
+    TASK_CRITIC, /* critic loss gradient, Q1 on lane 0, Q2 on 1 */
+    TASK_POLICY, /* policy loss gradient of each lane's rows */
+    TASK_REDUCE, /* sum the lanes' policy gradients, a slice each */
 } task_kind;
 
 /* The lanes' threads and the task they run next: run_task writes the task
  * before pool_start, the lanes read it. */
 typedef struct sac_work {
-    pool *pool;           /* lanes 1 .. n_lanes - 1; NULL with one lane */
+    pool *pool; /* lanes 1 .. n_lanes - 1; NULL with one lane */
     task_kind task;
     const replay_batch *b;
     float alpha;
@@ -78,8 +78,8 @@ static void lanes_init(sac *s)
         l->s = s;
         l->index = i;
         l->r0 = HPO_MIN(m, SAC_NOISE_ROWS * (int)((long)nb * i / L));
-        l->n = HPO_MIN(m, SAC_NOISE_ROWS * (int)((long)nb * (i + 1) / L)) -
-               l->r0;
+        l->n =
+            HPO_MIN(m, SAC_NOISE_ROWS * (int)((long)nb * (i + 1) / L)) - l->r0;
         hd_ws_init(&l->hw, &s->nets, l->n, s->cfg.K, 1);
         mlp_cache_init(&l->pic, &s->nets.pi, l->n);
         l->gpol = i ? xalloc_floats(s->nets.pol_off + s->nets.pol_n) : NULL;
@@ -119,10 +119,10 @@ sac *sac_new(const hpo_config *cfg, int obs_dim, int act_dim, int act_max,
                   cfg->h_use_state);
     set_hd(&s->hd_exp, mode_explore_hd(cfg->mode), cfg, cfg->std_exp);
     set_hd(&s->hd_opt, mode_optim_hd(cfg->mode), cfg, cfg->std_tr);
-    set_hd(&s->hd_tgt, cfg->hd_target ? mode_optim_hd(cfg->mode) : HD_NONE,
-           cfg, cfg->std_tr);
-    s->opt = (adam){.lr = cfg->lr, .beta1 = 0.9f, .beta2 = 0.999f,
-                    .eps = 1e-8f};
+    set_hd(&s->hd_tgt, cfg->hd_target ? mode_optim_hd(cfg->mode) : HD_NONE, cfg,
+           cfg->std_tr);
+    s->opt =
+        (adam){.lr = cfg->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
     s->log_alpha = logf(cfg->alpha);
 
     size_t np = s->nets.n_params;
@@ -143,8 +143,8 @@ sac *sac_new(const hpo_config *cfg, int obs_dim, int act_dim, int act_max,
         mlp_cache_init(&s->qc[0], &s->nets.q1, m);
         mlp_cache_init(&s->qc[1], &s->nets.q2, m);
         s->sa = xalloc_floats((size_t)m * (obs_dim + act_dim));
-        float **bufs[] = {&s->xi, &s->rho0, &s->a0, &s->std,
-                          &s->aK, &s->ac, &s->abar};
+        float **bufs[] = {&s->xi, &s->rho0, &s->a0,  &s->std,
+                          &s->aK, &s->ac,   &s->abar};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             *bufs[i] = xalloc_floats((size_t)m * da);
         s->logp = xalloc_floats((size_t)m);
@@ -180,9 +180,9 @@ void sac_destroy(sac **sp)
     free(s->grads);
     free(s->adam_m);
     free(s->adam_v);
-    float *bufs[] = {s->xi, s->rho0, s->a0, s->std, s->aK, s->ac, s->abar,
-                     s->logp, s->y, s->dq[0], s->dq[1], s->qt, s->dout,
-                     s->sa};
+    float *bufs[] = {s->xi,    s->rho0, s->a0,   s->std, s->aK,
+                     s->ac,    s->abar, s->logp, s->y,   s->dq[0],
+                     s->dq[1], s->qt,   s->dout, s->sa};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     mlp_cache_release(&s->pic_act);
@@ -195,7 +195,10 @@ void sac_destroy(sac **sp)
     *sp = NULL;
 }
 
-float sac_alpha(const sac *s) { return expf(s->log_alpha); }
+float sac_alpha(const sac *s)
+{
+    return expf(s->log_alpha);
+}
 
 /* Add the time since *t0 to phase ph and restart the clock, when profiling
  * and on lane 0 (the caller's thread: the other lanes do the same work on
@@ -219,12 +222,12 @@ static double lap_start(const sac_lane *l)
  * all are done. The task's inputs are written before gen's release and its
  * results read after pending's acquire (seq_cst atomics, so a sleeper is
  * either seen and woken under the mutex or sees the new generation). */
-static void run_task(sac *s, task_kind task, const replay_batch *b,
-                     float alpha, int step)
+static void run_task(sac *s, task_kind task, const replay_batch *b, float alpha,
+                     int step)
 {
     sac_work *w = s->work;
-    *w = (sac_work){.pool = w->pool, .task = task, .b = b, .alpha = alpha,
-                    .step = step};
+    *w = (sac_work){
+        .pool = w->pool, .task = task, .b = b, .alpha = alpha, .step = step};
     if (!w->pool) {
         lane_run(&s->lanes[0]);
         return;
@@ -271,8 +274,7 @@ static void lane_target(sac_lane *l, const replay_batch *b, float alpha)
     double t0 = lap_start(l);
     lane_noise(l, s->hd_tgt.kind != HD_NONE, s->cfg.std_tr);
     const float *out = mlp_forward(&n->pi, s->params, &l->pic, s2, rows);
-    policy_head(s->a0 + o, s->std + o, s->logp + r0, out, s->xi + o, rows,
-                da);
+    policy_head(s->a0 + o, s->std + o, s->logp + r0, out, s->xi + o, rows, da);
     lap(l, SAC_PH_TARGET_PI, &t0);
     const float *ac = s->a0 + o; /* no leapfrog: a0 = tanh(u) is in the box */
     if (s->hd_tgt.kind != HD_NONE) {
@@ -320,8 +322,8 @@ static void critic_one(sac_lane *l, int j, int step)
     l->qloss = (float)(loss / m);
     if (j == 0)
         l->qsum = qsum;
-    mlp_backward(q, s->params, s->grads, &s->qc[j], s->sa, s->dq[j], NULL,
-                 din, m);
+    mlp_backward(q, s->params, s->grads, &s->qc[j], s->sa, s->dq[j], NULL, din,
+                 m);
     lap(l, SAC_PH_CRITIC, &t0);
     if (!step)
         return;
@@ -347,8 +349,7 @@ static void lane_critic(sac_lane *l, int step)
 
 /* Both critics' loss and gradient (with step: Adam, Polyak); returns the
  * loss, the mean of Q1 into *q_mean (Nullable). */
-static float critic_step(sac *s, const replay_batch *b, float *q_mean,
-                         int step)
+static float critic_step(sac *s, const replay_batch *b, float *q_mean, int step)
 {
     const hpo_nets *n = &s->nets;
     int m = s->m, ds = n->obs_dim, da = n->act_dim, din = ds + da;
@@ -391,8 +392,7 @@ static void lane_policy(sac_lane *l, const replay_batch *b, float alpha)
     memset(g + n->pol_off, 0, n->pol_n * sizeof(float));
 
     const float *out = mlp_forward(&n->pi, s->params, &l->pic, obs, rows);
-    policy_head(s->a0 + o, s->std + o, s->logp + r0, out, s->xi + o, rows,
-                da);
+    policy_head(s->a0 + o, s->std + o, s->logp + r0, out, s->xi + o, rows, da);
     int hd = s->hd_opt.kind != HD_NONE;
     lap(l, SAC_PH_PI_FWD, &t0);
     /* these rows' aK and clip(aK); without a leapfrog both are a0 itself */
@@ -439,8 +439,8 @@ static void lane_policy(sac_lane *l, const replay_batch *b, float alpha)
                     rows);
     lap(l, SAC_PH_HD_BWD, &t0);
     float *dout = s->dout + (size_t)r0 * 2 * da;
-    policy_head_backward(dout, s->abar + o, alpha * inv_m, out, a0,
-                         s->std + o, s->xi + o, rows, da);
+    policy_head_backward(dout, s->abar + o, alpha * inv_m, out, a0, s->std + o,
+                         s->xi + o, rows, da);
     mlp_backward(&n->pi, s->params, g, &l->pic, obs, dout, NULL, ds, rows);
     lap(l, SAC_PH_PI_BWD, &t0);
 }
@@ -596,8 +596,8 @@ void sac_act(sac *s, const float *obs, int n, int deterministic, rng *r,
         if (!deterministic)
             rng_normal_fill(r, s->rho_act, nda, s->cfg.std_exp);
         hd_forward(&s->hw_act, nets, s->params, &s->hd_exp, sac_alpha(s), obs,
-                   s->a0_act, deterministic ? NULL : s->rho_act, action,
-                   NULL, n);
+                   s->a0_act, deterministic ? NULL : s->rho_act, action, NULL,
+                   n);
         clip_into(action, action, nda);
     } else {
         memcpy(action, s->a0_act, nda * sizeof(float));
@@ -618,8 +618,8 @@ const char *sac_phase_name(int ph)
 {
     static const char *const names[SAC_PH_N] = {
         "target_pi", "target_hd", "target_q", "critic", "critic_adam",
-        "pi_fwd", "hd_fwd", "qgrad", "hd_bwd", "pi_bwd", "pi_adam", "polyak",
-        "sync"};
+        "pi_fwd",    "hd_fwd",    "qgrad",    "hd_bwd", "pi_bwd",
+        "pi_adam",   "polyak",    "sync"};
     return ph >= 0 && ph < SAC_PH_N ? names[ph] : "?";
 }
 
@@ -684,19 +684,20 @@ typedef struct part_decl {
     int array;
 } part_decl;
 
-#define ARRAY_PART(f, sec, w) {#f, sec, SAC_F32, w, offsetof(sac, f), 1}
-#define SCALAR_PART(f, k, w) {#f, SAC_SEC_OPTS, k, w, offsetof(sac, f), 0}
+#define ARRAY_PART(f, sec, w)                                                  \
+    {                                                                          \
+#f, sec, SAC_F32, w, offsetof(sac, f), 1                               \
+    }
+#define SCALAR_PART(f, k, w)                                                   \
+    {                                                                          \
+#f, SAC_SEC_OPTS, k, w, offsetof(sac, f), 0                            \
+    }
 static const part_decl parts[] = {
-    ARRAY_PART(params, SAC_SEC_NETS, 1),
-    ARRAY_PART(target, SAC_SEC_NETS, 1),
-    ARRAY_PART(adam_m, SAC_SEC_ADAM, 0),
-    ARRAY_PART(adam_v, SAC_SEC_ADAM, 0),
-    SCALAR_PART(log_alpha, SAC_F32, 1),
-    SCALAR_PART(la_m, SAC_F32, 0),
-    SCALAR_PART(la_v, SAC_F32, 0),
-    SCALAR_PART(t_q, SAC_I64, 0),
-    SCALAR_PART(t_pi, SAC_I64, 0),
-    SCALAR_PART(t_alpha, SAC_I64, 0),
+    ARRAY_PART(params, SAC_SEC_NETS, 1), ARRAY_PART(target, SAC_SEC_NETS, 1),
+    ARRAY_PART(adam_m, SAC_SEC_ADAM, 0), ARRAY_PART(adam_v, SAC_SEC_ADAM, 0),
+    SCALAR_PART(log_alpha, SAC_F32, 1),  SCALAR_PART(la_m, SAC_F32, 0),
+    SCALAR_PART(la_v, SAC_F32, 0),       SCALAR_PART(t_q, SAC_I64, 0),
+    SCALAR_PART(t_pi, SAC_I64, 0),       SCALAR_PART(t_alpha, SAC_I64, 0),
     SCALAR_PART(updates, SAC_I64, 0),
 };
 #undef ARRAY_PART
@@ -733,8 +734,9 @@ int sac_parts(const sac *s, sac_part *out)
         void *p = d->array ? *(float **)field : field;
         if (!p)
             continue; /* an actor: no Adam moments */
-        out[k++] = (sac_part){d->name, d->section, d->kind, d->weights, p,
-                              d->array ? np : 1, part_at(i, np, NULL)};
+        out[k++] = (sac_part){
+            d->name,           d->section,          d->kind, d->weights, p,
+            d->array ? np : 1, part_at(i, np, NULL)};
     }
     return k;
 }

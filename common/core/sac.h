@@ -35,13 +35,13 @@
 #include "rng.h"
 
 typedef struct sac_stats {
-    float q_loss;      /* sum over both critics of mean (Q - y)^2 */
-    float pi_loss;     /* mean(alpha log pi - Qmin) */
-    float alpha;       /* temperature used by this update */
-    float logp;        /* mean log pi(a0|s) */
-    float hd_dist;     /* mean ||aK - a0|| in the policy pass (0 without HD) */
-    float gate;        /* mean sigma_h output in the policy pass (0 without) */
-    float q_mean;      /* mean Q1(s, a) on the batch */
+    float q_loss;  /* sum over both critics of mean (Q - y)^2 */
+    float pi_loss; /* mean(alpha log pi - Qmin) */
+    float alpha;   /* temperature used by this update */
+    float logp;    /* mean log pi(a0|s) */
+    float hd_dist; /* mean ||aK - a0|| in the policy pass (0 without HD) */
+    float gate;    /* mean sigma_h output in the policy pass (0 without) */
+    float q_mean;  /* mean Q1(s, a) on the batch */
 } sac_stats;
 
 /* Phases of one update, for per-phase timing (sac.prof). */
@@ -68,15 +68,15 @@ typedef struct sac {
     hd_params hd_exp, hd_opt, hd_tgt; /* exploration, policy loss, target */
     adam opt;
 
-    float *params;     /* (n_params) every network */
-    float *target;     /* (n_params) critic targets (only the q range is used) */
-    float *grads;      /* (n_params) */
+    float *params; /* (n_params) every network */
+    float *target; /* (n_params) critic targets (only the q range is used) */
+    float *grads;  /* (n_params) */
     float *adam_m, *adam_v; /* (n_params) */
     float log_alpha, la_m, la_v;
     long t_q, t_pi, t_alpha; /* Adam step counts per group */
     long updates;
-    double *prof;      /* Nullable: (SAC_PH_N) seconds per phase, accumulated
-                          by every update while set; the caller owns it */
+    double *prof; /* Nullable: (SAC_PH_N) seconds per phase, accumulated
+                     by every update while set; the caller owns it */
 
     /* update workspace, batch cfg.batch */
     int m;
@@ -89,7 +89,7 @@ typedef struct sac {
     float *sa;              /* (m, ds + da) critic loss input */
     float *xi, *rho0, *a0, *std, *logp, *aK, *ac; /* (m, da) or (m) */
     float *y, *dout, *abar, *qt;
-    float *dq[2];           /* (m) critic loss gradient per critic */
+    float *dq[2]; /* (m) critic loss gradient per critic */
     /* acting workspace, batch act_max */
     int act_max;
     mlp_cache pic_act;
@@ -188,20 +188,25 @@ double sac_update_macs(const sac *s);
  * (adam_m, adam_v) and OPTS (log_alpha, la_m, la_v as f32, then t_q, t_pi,
  * t_alpha, updates as i64, each i64 aligned to 8 bytes in its section).
  */
-typedef enum { SAC_SEC_NETS, SAC_SEC_ADAM, SAC_SEC_OPTS, SAC_SEC_N } sac_section;
+typedef enum {
+    SAC_SEC_NETS,
+    SAC_SEC_ADAM,
+    SAC_SEC_OPTS,
+    SAC_SEC_N
+} sac_section;
 
 typedef enum { SAC_F32, SAC_I64 } sac_kind;
 
 /* One part of the state, resolved for one agent. */
 typedef struct sac_part {
-    const char *name;       /* "params", "adam_m", "t_q", ... */
+    const char *name; /* "params", "adam_m", "t_q", ... */
     sac_section section;
-    sac_kind kind;          /* f32 (float in s) or i64 (long in s) */
-    int weights;            /* 1: part of the acting state a weights-only
-                               load restores (params, target, log_alpha) */
-    void *p;                /* into s: float * or long * */
-    size_t n;               /* elements */
-    size_t at;              /* byte offset in its section */
+    sac_kind kind; /* f32 (float in s) or i64 (long in s) */
+    int weights;   /* 1: part of the acting state a weights-only
+                      load restores (params, target, log_alpha) */
+    void *p;       /* into s: float * or long * */
+    size_t n;      /* elements */
+    size_t at;     /* byte offset in its section */
 } sac_part;
 
 #define SAC_PARTS_MAX 16

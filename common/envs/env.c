@@ -12,7 +12,7 @@
 #include "log.h"
 #include "util.h"
 
-#define ENV_ACT_MAX 64      /* env_step clips into a stack buffer of this size */
+#define ENV_ACT_MAX 64 /* env_step clips into a stack buffer of this size */
 #define ENV_PATH_MAX 4096
 
 /*
@@ -40,10 +40,13 @@ static const env_class *const registry[] = {
  */
 typedef struct env_box {
     env e;
-    float last_obs[];   /* (obs_dim) */
+    float last_obs[]; /* (obs_dim) */
 } env_box;
 
-static env_box *box_of(env *e) { return (env_box *)e; }
+static env_box *box_of(env *e)
+{
+    return (env_box *)e;
+}
 
 // ---- lookup ----
 
@@ -117,10 +120,10 @@ static int resolve_model(const env_class *c, const char *dir, char *path,
     }
     FILE *f = fopen(path, "rb");
     if (!f) {
-        errf(err, errlen,
-             "cannot read model file %s for %s: %s (set HPO_MODEL_DIR to "
-             "the directory holding the MJCF models)",
-             path, c->name, strerror(errno));
+        errf(
+            err, errlen,
+            "cannot read model file %s for %s: %s (set HPO_MODEL_DIR to the directory holding the MJCF models)",
+            path, c->name, strerror(errno));
         return -1;
     }
     fclose(f);
@@ -133,8 +136,8 @@ env *env_new(const char *name, const char *model_dir, char *err, size_t errlen)
     if (!c) {
         char known[512];
         env_known_names(known, sizeof known);
-        errf(err, errlen, "unknown environment '%.*s'; known: %s",
-             ENV_NAME_MAX, name ? name : "(null)", known);
+        errf(err, errlen, "unknown environment '%.*s'; known: %s", ENV_NAME_MAX,
+             name ? name : "(null)", known);
         return NULL;
     }
     check_class(c);
@@ -168,7 +171,10 @@ void env_destroy(env **e)
     *e = NULL;
 }
 
-void env_seed(env *e, uint64_t seed) { rng_init(&e->rng, seed, RNG_STREAM_ENV); }
+void env_seed(env *e, uint64_t seed)
+{
+    rng_init(&e->rng, seed, RNG_STREAM_ENV);
+}
 
 // ---- episode ----
 

@@ -20,36 +20,38 @@
 
 #include "rng.h"
 
-#define ENV_MAX_TERMS 8     /* reward terms reported per step */
+#define ENV_MAX_TERMS 8 /* reward terms reported per step */
 #define ENV_NAME_MAX 64
 
 typedef struct env env;
 
 // ---- step result ----
 typedef struct env_step_result {
-    float reward;                 /* total reward of the step */
-    int terminated;               /* true terminal state: do not bootstrap */
-    int truncated;                /* time limit reached: bootstrap */
-    int diverged;                 /* non-finite action/observation/simulator warning */
-    float terms[ENV_MAX_TERMS];   /* reward terms (class->term_names), signed as summed */
+    float reward;   /* total reward of the step */
+    int terminated; /* true terminal state: do not bootstrap */
+    int truncated;  /* time limit reached: bootstrap */
+    int diverged;   /* non-finite action/observation/simulator warning */
+    float terms[ENV_MAX_TERMS]; /* reward terms (class->term_names), signed as
+                                   summed */
 } env_step_result;
 
 // ---- class ----
 typedef struct env_class {
-    const char *name;                     /* canonical name, e.g. "HalfCheetah" */
+    const char *name; /* canonical name, e.g. "HalfCheetah" */
     int obs_dim;
     int act_dim;
-    int max_episode_steps;                /* truncation; 0 = none */
-    int n_terms;                          /* <= ENV_MAX_TERMS */
+    int max_episode_steps; /* truncation; 0 = none */
+    int n_terms;           /* <= ENV_MAX_TERMS */
     const char *term_names[ENV_MAX_TERMS];
-    const char *model_file;               /* MJCF file name, or NULL */
+    const char *model_file; /* MJCF file name, or NULL */
 
     /* Allocate e->state. model_path is the resolved MJCF path (NULL when the
      * class has no model). Returns 0, or -1 with a message in err. */
     int (*open)(env *e, const char *model_path, char *err, size_t errlen);
     /* Free e->state. */
     void (*close)(env *e);
-    /* Reset to a new initial state drawing noise from r; write obs (obs_dim). */
+    /* Reset to a new initial state drawing noise from r; write obs (obs_dim).
+     */
     void (*reset)(env *e, rng *r, float *obs);
     /* Apply action (act_dim, already clipped to [-1, 1]); write obs, reward,
      * terminated, diverged and terms. Must not touch truncated. */
@@ -59,9 +61,9 @@ typedef struct env_class {
 // ---- instance ----
 struct env {
     const env_class *cls;
-    void *state;        /* owned by the class */
-    rng rng;            /* reset noise stream */
-    int t;              /* steps taken in the current episode */
+    void *state; /* owned by the class */
+    rng rng;     /* reset noise stream */
+    int t;       /* steps taken in the current episode */
 };
 
 /* Find a class by name: case-insensitive, with or without a "-v5" suffix.

@@ -1,5 +1,6 @@
 /*
- * env_ant.c - Gymnasium Ant-v5 on common/envs/models/ant.xml (docs/envs.md 3.4).
+ * env_ant.c - Gymnasium Ant-v5 on common/envs/models/ant.xml
+ * (docs/envs.md 3.4).
  *
  * Observation (105): qpos[2..14] (torso z, quaternion, 8 hinges), qvel[0..13],
  * then cfrc_ext of bodies 1..13 clipped to [-1, 1], row-major [torque, force].
@@ -23,26 +24,28 @@
 #define ANT_NV 14
 #define ANT_NU 8
 #define ANT_NBODY 14
-#define ANT_OBS_DIM ((ANT_NQ - 2) + ANT_NV + (ANT_NBODY - 1) * 6)   /* 105 */
+#define ANT_OBS_DIM ((ANT_NQ - 2) + ANT_NV + (ANT_NBODY - 1) * 6) /* 105 */
 
 #define ANT_FORWARD_WEIGHT 1.0
 #define ANT_CTRL_WEIGHT 0.5
 #define ANT_CONTACT_WEIGHT 5e-4
-#define ANT_CONTACT_MAX 1.0     /* contact_force_range (-1, 1) */
+#define ANT_CONTACT_MAX 1.0 /* contact_force_range (-1, 1) */
 #define ANT_HEALTHY_REWARD 1.0
-#define ANT_Z_MIN 0.2           /* healthy_z_range, inclusive */
+#define ANT_Z_MIN 0.2 /* healthy_z_range, inclusive */
 #define ANT_Z_MAX 1.0
 
 enum { TERM_SURVIVE, TERM_FORWARD, TERM_CTRL, TERM_CONTACT };
 
 typedef struct ant {
-    mjenv me;      /* first: mjenv_of() */
-    int torso;     /* body id of the torso (1) */
+    mjenv me;  /* first: mjenv_of() */
+    int torso; /* body id of the torso (1) */
 } ant;
 
 static const mjenv_spec ant_spec = {
     .frame_skip = 5,
-    .nq = ANT_NQ, .nv = ANT_NV, .nu = ANT_NU,
+    .nq = ANT_NQ,
+    .nv = ANT_NV,
+    .nu = ANT_NU,
     .qpos_noise = {MJENV_NOISE_UNIFORM, 0.1},
     .qvel_noise = {MJENV_NOISE_NORMAL, 0.1},
 };
@@ -94,8 +97,9 @@ static double contact_sq(const mjData *d)
     double s = 0.0;
     for (int i = 0; i < ANT_NBODY * 6; i++) {
         double f = d->cfrc_ext[i];
-        f = f < -ANT_CONTACT_MAX ? -ANT_CONTACT_MAX
-            : f > ANT_CONTACT_MAX ? ANT_CONTACT_MAX : f;
+        f = f < -ANT_CONTACT_MAX  ? -ANT_CONTACT_MAX
+            : f > ANT_CONTACT_MAX ? ANT_CONTACT_MAX
+                                  : f;
         s += f * f;
     }
     return s;
@@ -115,8 +119,8 @@ static void ant_step(env *e, const float *action, float *obs,
     const mjData *d = a->me.d;
 
     double x_vel;
-    int diverged = mjenv_step_x_vel(&a->me, action,
-                                    mjenv_xpos(&a->me, a->torso), &x_vel);
+    int diverged =
+        mjenv_step_x_vel(&a->me, action, mjenv_xpos(&a->me, a->torso), &x_vel);
     observe(a, obs);
 
     int healthy = is_healthy(d);

@@ -9,14 +9,17 @@
 
 #include "env.h"
 
-extern const env_class env_pendulum;   /* common/envs/pendulum.c, Gym Pendulum-v1 */
+extern const env_class
+    env_pendulum; /* common/envs/pendulum.c, Gym Pendulum-v1 */
 /* Gymnasium v5 MuJoCo classes, common/envs/env_<name>.c, models/<name>.xml */
-extern const env_class env_inverted_pendulum;          /* InvertedPendulum */
-extern const env_class env_inverted_double_pendulum;   /* InvertedDoublePendulum */
-extern const env_class env_half_cheetah;               /* HalfCheetah */
-extern const env_class env_hopper;                     /* Hopper */
-extern const env_class env_walker2d;                   /* Walker2d */
-extern const env_class env_ant;        /* common/envs/env_ant.c, Gymnasium Ant-v5 */
-extern const env_class env_humanoid;   /* common/envs/env_humanoid.c, Gymnasium Humanoid-v5 */
+extern const env_class env_inverted_pendulum; /* InvertedPendulum */
+extern const env_class
+    env_inverted_double_pendulum;        /* InvertedDoublePendulum */
+extern const env_class env_half_cheetah; /* HalfCheetah */
+extern const env_class env_hopper;       /* Hopper */
+extern const env_class env_walker2d;     /* Walker2d */
+extern const env_class env_ant; /* common/envs/env_ant.c, Gymnasium Ant-v5 */
+extern const env_class
+    env_humanoid; /* common/envs/env_humanoid.c, Gymnasium Humanoid-v5 */
 
 #endif

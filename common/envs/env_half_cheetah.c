@@ -17,7 +17,9 @@
 
 static const mjenv_spec spec = {
     .frame_skip = 5,
-    .nq = 9, .nv = 9, .nu = 6,
+    .nq = 9,
+    .nv = 9,
+    .nu = 6,
     .qpos_noise = {MJENV_NOISE_UNIFORM, 0.1},
     .qvel_noise = {MJENV_NOISE_NORMAL, 0.1},
 };

@@ -27,7 +27,9 @@
 
 static const mjenv_spec spec = {
     .frame_skip = 4,
-    .nq = 6, .nv = 6, .nu = 3,
+    .nq = 6,
+    .nv = 6,
+    .nu = 3,
     .qpos_noise = {MJENV_NOISE_UNIFORM, 0.005},
     .qvel_noise = {MJENV_NOISE_UNIFORM, 0.005},
 };

@@ -24,28 +24,30 @@
 #define HUM_NU 17
 #define HUM_NBODY 14
 #define HUM_FREE_DOFS 6
-#define HUM_OBS_DIM                                                           \
-    ((HUM_NQ - 2) + HUM_NV + (HUM_NBODY - 1) * (10 + 6 + 6) +                 \
-     (HUM_NV - HUM_FREE_DOFS))   /* 348 */
+#define HUM_OBS_DIM                                                            \
+    ((HUM_NQ - 2) + HUM_NV + (HUM_NBODY - 1) * (10 + 6 + 6) +                  \
+     (HUM_NV - HUM_FREE_DOFS)) /* 348 */
 
 #define HUM_FORWARD_WEIGHT 1.25
 #define HUM_CTRL_WEIGHT 0.1
 #define HUM_CONTACT_WEIGHT 5e-7
 #define HUM_CONTACT_COST_MAX 10.0
 #define HUM_HEALTHY_REWARD 5.0
-#define HUM_Z_MIN 1.0           /* healthy_z_range, strict */
+#define HUM_Z_MIN 1.0 /* healthy_z_range, strict */
 #define HUM_Z_MAX 2.0
 
 enum { TERM_SURVIVE, TERM_FORWARD, TERM_CTRL, TERM_CONTACT };
 
 typedef struct humanoid {
-    mjenv me;          /* first: mjenv_of() */
-    double mass;       /* total mass (kg) */
+    mjenv me;    /* first: mjenv_of() */
+    double mass; /* total mass (kg) */
 } humanoid;
 
 static const mjenv_spec humanoid_spec = {
     .frame_skip = 5,
-    .nq = HUM_NQ, .nv = HUM_NV, .nu = HUM_NU,
+    .nq = HUM_NQ,
+    .nv = HUM_NV,
+    .nu = HUM_NU,
     .qpos_noise = {MJENV_NOISE_UNIFORM, 0.01},
     .qvel_noise = {MJENV_NOISE_UNIFORM, 0.01},
 };

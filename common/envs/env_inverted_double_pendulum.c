@@ -23,13 +23,15 @@
 #define IDP_CLIP 10.0
 
 typedef struct idp {
-    mjenv sim;   /* first: mjenv_of() */
-    int tip;     /* site id */
+    mjenv sim; /* first: mjenv_of() */
+    int tip;   /* site id */
 } idp;
 
 static const mjenv_spec spec = {
     .frame_skip = 5,
-    .nq = 3, .nv = 3, .nu = 1,
+    .nq = 3,
+    .nv = 3,
+    .nu = 1,
     .qpos_noise = {MJENV_NOISE_UNIFORM, 0.1},
     .qvel_noise = {MJENV_NOISE_NORMAL, 0.1},
 };

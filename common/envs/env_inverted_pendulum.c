@@ -16,7 +16,9 @@
 
 static const mjenv_spec spec = {
     .frame_skip = 2,
-    .nq = 2, .nv = 2, .nu = 1,
+    .nq = 2,
+    .nv = 2,
+    .nu = 1,
     .qpos_noise = {MJENV_NOISE_UNIFORM, 0.01},
     .qvel_noise = {MJENV_NOISE_UNIFORM, 0.01},
 };

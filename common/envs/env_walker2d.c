@@ -26,7 +26,9 @@
 
 static const mjenv_spec spec = {
     .frame_skip = 4,
-    .nq = 9, .nv = 9, .nu = 6,
+    .nq = 9,
+    .nv = 9,
+    .nu = 6,
     .qpos_noise = {MJENV_NOISE_UNIFORM, 0.005},
     .qvel_noise = {MJENV_NOISE_UNIFORM, 0.005},
 };

@@ -11,7 +11,10 @@ struct hpoenv {
     env *e;
 };
 
-int hpoenv_abi_version(void) { return HPOENV_ABI_VERSION; }
+int hpoenv_abi_version(void)
+{
+    return HPOENV_ABI_VERSION;
+}
 
 /* tools/train.c's evaluate(): the EVAL stream's first draw seeds the env. */
 uint64_t hpoenv_eval_seed(uint64_t run_seed)
@@ -21,8 +24,7 @@ uint64_t hpoenv_eval_seed(uint64_t run_seed)
     return rng_u64(&r);
 }
 
-hpoenv *hpoenv_new(const char *name, uint64_t seed, char *err,
-                          size_t errlen)
+hpoenv *hpoenv_new(const char *name, uint64_t seed, char *err, size_t errlen)
 {
     char sink[8];
     if (!err || errlen == 0) {
@@ -47,16 +49,28 @@ void hpoenv_destroy(hpoenv **h)
     *h = NULL;
 }
 
-const char *hpoenv_name(const hpoenv *h) { return h->e->cls->name; }
-int hpoenv_obs_dim(const hpoenv *h) { return h->e->cls->obs_dim; }
-int hpoenv_act_dim(const hpoenv *h) { return h->e->cls->act_dim; }
+const char *hpoenv_name(const hpoenv *h)
+{
+    return h->e->cls->name;
+}
+int hpoenv_obs_dim(const hpoenv *h)
+{
+    return h->e->cls->obs_dim;
+}
+int hpoenv_act_dim(const hpoenv *h)
+{
+    return h->e->cls->act_dim;
+}
 
 int hpoenv_max_episode_steps(const hpoenv *h)
 {
     return h->e->cls->max_episode_steps;
 }
 
-void hpoenv_seed(hpoenv *h, uint64_t seed) { env_seed(h->e, seed); }
+void hpoenv_seed(hpoenv *h, uint64_t seed)
+{
+    env_seed(h->e, seed);
+}
 
 void hpoenv_reset(hpoenv *h, float *obs)
 {
@@ -64,8 +78,8 @@ void hpoenv_reset(hpoenv *h, float *obs)
     env_reset(h->e, obs);
 }
 
-float hpoenv_step(hpoenv *h, const float *action, float *obs,
-                         int *terminated, int *truncated)
+float hpoenv_step(hpoenv *h, const float *action, float *obs, int *terminated,
+                  int *truncated)
 {
     HPO_ASSERT(action && obs && terminated && truncated);
     env_step_result res;
@@ -75,7 +89,10 @@ float hpoenv_step(hpoenv *h, const float *action, float *obs,
     return res.reward;
 }
 
-int hpoenv_episode_steps(const hpoenv *h) { return h->e->t; }
+int hpoenv_episode_steps(const hpoenv *h)
+{
+    return h->e->t;
+}
 
 // ---- reset-noise stream ----
 

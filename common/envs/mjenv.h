@@ -28,9 +28,9 @@
 
 // ---- specification ----
 typedef enum mjenv_noise_kind {
-    MJENV_NOISE_NONE = 0,   /* no noise */
-    MJENV_NOISE_UNIFORM,    /* U(-scale, scale) per element */
-    MJENV_NOISE_NORMAL,     /* scale * N(0, 1) per element */
+    MJENV_NOISE_NONE = 0, /* no noise */
+    MJENV_NOISE_UNIFORM,  /* U(-scale, scale) per element */
+    MJENV_NOISE_NORMAL,   /* scale * N(0, 1) per element */
 } mjenv_noise_kind;
 
 typedef struct mjenv_noise {
@@ -40,17 +40,17 @@ typedef struct mjenv_noise {
 
 /* What a class expects of its model; a model that disagrees is rejected. */
 typedef struct mjenv_spec {
-    int frame_skip;          /* physics steps per agent step, >= 1 */
-    int nq, nv, nu;          /* expected model sizes */
-    mjenv_noise qpos_noise;  /* reset noise added to qpos0 (nq) */
-    mjenv_noise qvel_noise;  /* reset noise added to zero velocity (nv) */
+    int frame_skip;         /* physics steps per agent step, >= 1 */
+    int nq, nv, nu;         /* expected model sizes */
+    mjenv_noise qpos_noise; /* reset noise added to qpos0 (nq) */
+    mjenv_noise qvel_noise; /* reset noise added to zero velocity (nv) */
 } mjenv_spec;
 
 typedef struct mjenv {
-    mjModel *m;      /* owned; read-only after load */
-    mjData *d;       /* owned */
+    mjModel *m; /* owned; read-only after load */
+    mjData *d;  /* owned */
     mjenv_spec spec;
-    double dt;       /* agent step: timestep * frame_skip (s) */
+    double dt; /* agent step: timestep * frame_skip (s) */
 } mjenv;
 
 // ---- lifecycle ----

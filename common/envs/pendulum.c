@@ -25,8 +25,8 @@
 #define PEND_MAX_SPEED 8.0
 
 typedef struct pendulum {
-    double theta;      /* rad, 0 = upright, unbounded */
-    double thetadot;   /* rad/s, in [-8, 8] */
+    double theta;    /* rad, 0 = upright, unbounded */
+    double thetadot; /* rad/s, in [-8, 8] */
 } pendulum;
 
 /* Wrap x into [-pi, pi). */

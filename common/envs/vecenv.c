@@ -5,12 +5,12 @@
 
 #include "util.h"
 
-#define QUEUE_MIN 64    /* episode records kept even for a single environment */
+#define QUEUE_MIN 64 /* episode records kept even for a single environment */
 
 // ---- lifecycle ----
 
-vecenv *vecenv_new(const char *name, int n, uint64_t seed, const char *model_dir,
-                   char *err, size_t errlen)
+vecenv *vecenv_new(const char *name, int n, uint64_t seed,
+                   const char *model_dir, char *err, size_t errlen)
 {
     if (n < 1 || n > VECENV_MAX_ENVS) {
         errf(err, errlen, "vecenv: number of environments %d outside [1, %d]",
@@ -116,7 +116,8 @@ static void push_episode(vecenv *v, int i, const env_step_result *res)
     ep->env_index = i;
     ep->length = v->ep_len[i];
     ep->ret = v->ep_ret[i];
-    memcpy(ep->terms, v->ep_terms + (size_t)i * ENV_MAX_TERMS, sizeof ep->terms);
+    memcpy(ep->terms, v->ep_terms + (size_t)i * ENV_MAX_TERMS,
+           sizeof ep->terms);
     ep->terminated = res->terminated;
     ep->truncated = res->truncated;
     ep->diverged = res->diverged;
@@ -139,7 +140,8 @@ int vecenv_step(vecenv *v)
         v->terminated[i] = res.terminated;
         v->truncated[i] = res.truncated;
         v->diverged[i] = res.diverged;
-        memcpy(v->terms + (size_t)i * ENV_MAX_TERMS, res.terms, sizeof res.terms);
+        memcpy(v->terms + (size_t)i * ENV_MAX_TERMS, res.terms,
+               sizeof res.terms);
 
         double *sums = v->ep_terms + (size_t)i * ENV_MAX_TERMS;
         for (int k = 0; k < v->cls->n_terms; k++)
@@ -173,4 +175,7 @@ int vecenv_pop_episode(vecenv *v, vecenv_episode *out)
     return 1;
 }
 
-int vecenv_pending_episodes(const vecenv *v) { return v->qcount; }
+int vecenv_pending_episodes(const vecenv *v)
+{
+    return v->qcount;
+}

@@ -32,45 +32,46 @@
 
 // ---- episode record ----
 typedef struct vecenv_episode {
-    int env_index;                  /* row that ran the episode */
-    int length;                     /* steps */
-    double ret;                     /* sum of step rewards */
-    double terms[ENV_MAX_TERMS];    /* per-term sums (env class term_names) */
-    int terminated;                 /* ended in a terminal state */
-    int truncated;                  /* ended by the time limit */
-    int diverged;                   /* ended by non-finite values or a simulator warning */
+    int env_index;               /* row that ran the episode */
+    int length;                  /* steps */
+    double ret;                  /* sum of step rewards */
+    double terms[ENV_MAX_TERMS]; /* per-term sums (env class term_names) */
+    int terminated;              /* ended in a terminal state */
+    int truncated;               /* ended by the time limit */
+    int diverged; /* ended by non-finite values or a simulator warning */
 } vecenv_episode;
 
 // ---- vectorized environment ----
 typedef struct vecenv {
-    const env_class *cls;       /* shared class: dims, term names */
-    int n;                      /* environments */
+    const env_class *cls; /* shared class: dims, term names */
+    int n;                /* environments */
     int obs_dim;
     int act_dim;
-    uint64_t seed;              /* environment i was seeded with seed + i */
+    uint64_t seed; /* environment i was seeded with seed + i */
 
-    float *obs;                 /* (n, obs_dim) current observation; caller reads */
-    float *act;                 /* (n, act_dim) next action in [-1, 1]; caller writes */
-    float *prev_obs;            /* (n, obs_dim) obs the last step's actions were taken in */
-    float *next_obs;            /* (n, obs_dim) obs the last step led to (pre-reset) */
-    float *rew;                 /* (n) last step's reward */
-    int *terminated;            /* (n) last step ended in a terminal state */
-    int *truncated;             /* (n) last step hit the time limit */
-    int *diverged;              /* (n) last step diverged (also terminated) */
-    float *terms;               /* (n, ENV_MAX_TERMS) last step's reward terms */
+    float *obs; /* (n, obs_dim) current observation; caller reads */
+    float *act; /* (n, act_dim) next action in [-1, 1]; caller writes */
+    float
+        *prev_obs; /* (n, obs_dim) obs the last step's actions were taken in */
+    float *next_obs; /* (n, obs_dim) obs the last step led to (pre-reset) */
+    float *rew;      /* (n) last step's reward */
+    int *terminated; /* (n) last step ended in a terminal state */
+    int *truncated;  /* (n) last step hit the time limit */
+    int *diverged;   /* (n) last step diverged (also terminated) */
+    float *terms;    /* (n, ENV_MAX_TERMS) last step's reward terms */
 
-    uint64_t steps;             /* vecenv_step calls since vecenv_new */
-    uint64_t episodes;          /* episodes finished since vecenv_new */
-    uint64_t dropped;           /* episode records lost to a full queue */
+    uint64_t steps;    /* vecenv_step calls since vecenv_new */
+    uint64_t episodes; /* episodes finished since vecenv_new */
+    uint64_t dropped;  /* episode records lost to a full queue */
 
     /* private */
-    env **envs;                 /* (n) */
-    int *ep_len;                /* (n) steps in the running episode */
-    double *ep_ret;             /* (n) running return */
-    double *ep_terms;           /* (n, ENV_MAX_TERMS) running term sums */
-    vecenv_episode *queue;      /* (qcap) ring of finished episodes */
+    env **envs;            /* (n) */
+    int *ep_len;           /* (n) steps in the running episode */
+    double *ep_ret;        /* (n) running return */
+    double *ep_terms;      /* (n, ENV_MAX_TERMS) running term sums */
+    vecenv_episode *queue; /* (qcap) ring of finished episodes */
     int qcap, qhead, qcount;
-    int started;                /* vecenv_reset_all has run */
+    int started; /* vecenv_reset_all has run */
 } vecenv;
 
 // ---- lifecycle ----
@@ -83,8 +84,8 @@ typedef struct vecenv {
  * be loaded, or n is outside [1, VECENV_MAX_ENVS].
  * Caller owns the result; free with vecenv_destroy.
  */
-vecenv *vecenv_new(const char *name, int n, uint64_t seed, const char *model_dir,
-                   char *err, size_t errlen);
+vecenv *vecenv_new(const char *name, int n, uint64_t seed,
+                   const char *model_dir, char *err, size_t errlen);
 
 /* Free v and set *v to NULL. Accepts NULL and *v == NULL. */
 void vecenv_destroy(vecenv **v);

@@ -16,8 +16,7 @@
 static int z85_ok(const char *s)
 {
     static const char alphabet[] =
-        "0123456789abcdefghijklmnopqrstuvwxyz"
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+        "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
     if (strlen(s) != CURVE_KEY_TEXT - 1)
         return 0;
     for (const char *p = s; *p; p++)
@@ -94,10 +93,10 @@ static int pair_line(void *ctx, const char *p, int no, const char *path,
         return -1;
     }
     if (r < 0 || !z85_ok(dst)) {
-        errf(err, errlen,
-             "%s line %d: not a CurveZMQ key (40 Z85 characters); "
-             "make keys with hpo-keygen",
-             path, no);
+        errf(
+            err, errlen,
+            "%s line %d: not a CurveZMQ key (40 Z85 characters); make keys with hpo-keygen",
+            path, no);
         return -1;
     }
     return 0;
@@ -114,18 +113,16 @@ int curve_read(const char *path, int need_secret, curve_pair *k, char *err,
         return -1;
     }
     if (need_secret && !k->sec[0]) {
-        errf(err, errlen,
-             "%s: no 'secret = KEY' line (a .public "
-             "file where the .secret one is needed?)",
-             path);
+        errf(
+            err, errlen,
+            "%s: no 'secret = KEY' line (a .public file where the .secret one is needed?)",
+            path);
         return -1;
     }
     if (k->sec[0]) {
         char derived[CURVE_KEY_TEXT];
         if (zmq_curve_public(derived, k->sec) || strcmp(derived, k->pub)) {
-            errf(err, errlen,
-                 "%s: the public key is not the secret "
-                 "key's",
+            errf(err, errlen, "%s: the public key is not the secret key's",
                  path);
             return -1;
         }
@@ -158,9 +155,7 @@ static int write_key(const char *path, mode_t mode, const char *text, char *err,
 int curve_generate(const char *prefix, curve_pair *k, char *err, size_t errlen)
 {
     if (zmq_curve_keypair(k->pub, k->sec)) {
-        errf(err, errlen,
-             "zmq_curve_keypair: %s (libzmq without "
-             "CURVE?)",
+        errf(err, errlen, "zmq_curve_keypair: %s (libzmq without CURVE?)",
              zmq_strerror(errno));
         return -1;
     }
@@ -205,9 +200,8 @@ static int allow_line(void *ctx, const char *p, int no, const char *path,
         return 0;
     if (r != 1 || !z85_ok(key)) {
         errf(err, errlen,
-             "%s line %d: expected 'public = KEY' (40 Z85 "
-             "characters)",
-             path, no);
+             "%s line %d: expected 'public = KEY' (40 Z85 characters)", path,
+             no);
         return -1;
     }
     return allow_add(ctx, key, path, err, errlen);
@@ -247,10 +241,10 @@ int curve_allow_load(const char *path, curve_allow *a, char *err, size_t errlen)
             return -1;
     }
     if (!a->n) {
-        errf(err, errlen,
-             "allow list %s has no keys (a directory "
-             "of *.public files, or a file of 'public = KEY' lines)",
-             path);
+        errf(
+            err, errlen,
+            "allow list %s has no keys (a directory of *.public files, or a file of 'public = KEY' lines)",
+            path);
         return -1;
     }
     return a->n;

@@ -14,7 +14,7 @@
 #include "wire.h"
 
 typedef struct msgbuf {
-    uint8_t *p;        /* (cap) bytes; NULL before the first message */
+    uint8_t *p; /* (cap) bytes; NULL before the first message */
     size_t cap;
 } msgbuf;
 

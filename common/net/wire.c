@@ -22,7 +22,8 @@
 #include "util.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "parameter blocks are little-endian float32 on the wire: add byte swapping"
+#error                                                                         \
+    "parameter blocks are little-endian float32 on the wire: add byte swapping"
 #endif
 
 // ---- names ----
@@ -38,16 +39,11 @@ static const char *const reject_names[WIRE_REJECT_COUNT] = {
 };
 
 static const char *const type_names[WIRE_TYPE_COUNT] = {
-    [WIRE_NONE] = "none",
-    [WIRE_HELLO] = "hello",
-    [WIRE_WELCOME] = "welcome",
-    [WIRE_REFUSE] = "refuse",
-    [WIRE_BATCH] = "batch",
-    [WIRE_CREDIT] = "credit",
-    [WIRE_HEARTBEAT] = "heartbeat",
-    [WIRE_SNAPSHOT] = "snapshot",
-    [WIRE_EVAL] = "eval",
-    [WIRE_STATUS_REQUEST] = "status_request",
+    [WIRE_NONE] = "none",           [WIRE_HELLO] = "hello",
+    [WIRE_WELCOME] = "welcome",     [WIRE_REFUSE] = "refuse",
+    [WIRE_BATCH] = "batch",         [WIRE_CREDIT] = "credit",
+    [WIRE_HEARTBEAT] = "heartbeat", [WIRE_SNAPSHOT] = "snapshot",
+    [WIRE_EVAL] = "eval",           [WIRE_STATUS_REQUEST] = "status_request",
 };
 
 /* Envelope field number of each body type (the oneof's cases). */
@@ -240,8 +236,8 @@ static void build_snapshot(pb_out *x, const wire_snapshot *s)
         const wire_block *b = &s->blocks[i];
         hpo__param_block__init(&x->blocks[i]);
         x->blocks[i].name = STR(b->name);
-        x->blocks[i].data = (ProtobufCBinaryData){b->n * sizeof(float),
-                                                  ARRAY(b->data, b->n)};
+        x->blocks[i].data =
+            (ProtobufCBinaryData){b->n * sizeof(float), ARRAY(b->data, b->n)};
         x->block_ptrs[i] = &x->blocks[i];
     }
     o->n_blocks = (size_t)s->n_blocks;
@@ -383,8 +379,8 @@ typedef struct span {
 typedef struct field {
     uint32_t num;
     int wt;
-    uint64_t v;   /* WT_VARINT, WT_I64, WT_I32 */
-    span s;       /* WT_LEN */
+    uint64_t v; /* WT_VARINT, WT_I64, WT_I32 */
+    span s;     /* WT_LEN */
 } field;
 
 static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
@@ -449,7 +445,7 @@ static int next_field(const uint8_t **p, const uint8_t *end, field *f)
 typedef struct head {
     int has_magic;
     uint32_t magic, version;
-    uint32_t body_num;   /* 0: none */
+    uint32_t body_num; /* 0: none */
     span body;
 } head;
 
@@ -468,11 +464,13 @@ static wire_reject scan_envelope(span m, head *h, char *err, size_t errlen)
                           "envelope: field %u has wire type %d", f.num, f.wt);
         if (f.num == 1) {
             if (h->has_magic++)
-                return reject(WIRE_MALFORMED, err, errlen, "envelope: two magics");
+                return reject(WIRE_MALFORMED, err, errlen,
+                              "envelope: two magics");
             h->magic = (uint32_t)f.v;
         } else if (f.num == 2) {
             if (n_version++)
-                return reject(WIRE_MALFORMED, err, errlen, "envelope: two versions");
+                return reject(WIRE_MALFORMED, err, errlen,
+                              "envelope: two versions");
             h->version = f.v > UINT32_MAX ? UINT32_MAX : (uint32_t)f.v;
         } else {
             if (h->body_num)
@@ -524,8 +522,8 @@ static wire_reject lint(const ProtobufCMessageDescriptor *d, span m, int depth,
         uint64_t bit = 1ull << (fd - d->fields);
         if (fd->label != PROTOBUF_C_LABEL_REPEATED && (seen & bit))
             return reject(WIRE_MALFORMED, err, errlen,
-                          "%s: field %s (%u) repeated", d->short_name,
-                          fd->name, f.num);
+                          "%s: field %s (%u) repeated", d->short_name, fd->name,
+                          f.num);
         seen |= bit;
         switch (fd->type) {
         case PROTOBUF_C_TYPE_UINT32:
@@ -534,20 +532,19 @@ static wire_reject lint(const ProtobufCMessageDescriptor *d, span m, int depth,
         case PROTOBUF_C_TYPE_BOOL:
             if (f.wt == WT_VARINT && f.v > INT32_MAX)
                 return reject(WIRE_BAD_VALUE, err, errlen,
-                              "%s: field %s = %llu out of range",
-                              d->short_name, fd->name,
-                              (unsigned long long)f.v);
+                              "%s: field %s = %llu out of range", d->short_name,
+                              fd->name, (unsigned long long)f.v);
             break;
         case PROTOBUF_C_TYPE_STRING:
             if (f.wt == WT_LEN && !printable(f.s))
                 return reject(WIRE_BAD_VALUE, err, errlen,
-                              "%s: field %s: unprintable string",
-                              d->short_name, fd->name);
+                              "%s: field %s: unprintable string", d->short_name,
+                              fd->name);
             break;
         case PROTOBUF_C_TYPE_MESSAGE:
             if (f.wt == WT_LEN && depth < 4) {
-                wire_reject rj = lint(fd->descriptor, f.s, depth + 1, err,
-                                      errlen);
+                wire_reject rj =
+                    lint(fd->descriptor, f.s, depth + 1, err, errlen);
                 if (rj)
                     return rj;
             }
@@ -578,15 +575,18 @@ static wire_reject lint(const ProtobufCMessageDescriptor *d, span m, int depth,
 #define ARENA_SLACK (16u << 10)
 
 typedef struct arena {
-    uint8_t *base;       /* the reused block (cap bytes) */
+    uint8_t *base; /* the reused block (cap bytes) */
     size_t cap, used;
-    size_t budget;       /* bytes this decode may be granted */
+    size_t budget; /* bytes this decode may be granted */
     size_t granted;
-    void *overflow;      /* list of allocations past cap, via their first word */
-    int exhausted;       /* an allocation was refused for the budget */
+    void *overflow; /* list of allocations past cap, via their first word */
+    int exhausted;  /* an allocation was refused for the budget */
 } arena;
 
-static size_t arena_budget(size_t len) { return 2 * len + ARENA_SLACK; }
+static size_t arena_budget(size_t len)
+{
+    return 2 * len + ARENA_SLACK;
+}
 
 static void *aligned_or_die(size_t n)
 {
@@ -610,7 +610,8 @@ static void arena_drop_overflow(arena *a)
 static void arena_reset(arena *a, size_t len)
 {
     arena_drop_overflow(a);
-    size_t want = (len + ARENA_SLACK + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    size_t want =
+        (len + ARENA_SLACK + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     if (want > a->cap) {
         free(a->base);
         a->base = aligned_or_die(want);
@@ -659,7 +660,7 @@ static void arena_destroy(arena **pa)
 
 // ---- checks on the unpacked message ----
 static const char *const block_names[2] = {WIRE_BLOCK_POLICY,
-                                          WIRE_BLOCK_CRITICS};
+                                           WIRE_BLOCK_CRITICS};
 
 static int block_index(const char *name)
 {
@@ -672,7 +673,10 @@ static int block_index(const char *name)
 /* Empty arrays decode to a pointer here, never NULL. */
 static const _Alignas(64) uint8_t empty[64];
 
-static const void *nonnull(const void *p) { return p ? p : empty; }
+static const void *nonnull(const void *p)
+{
+    return p ? p : empty;
+}
 
 /* Out of line: one vectorized copy of the loop, whatever calls it. */
 __attribute__((noinline)) static int finite_all(const float *x, size_t n)
@@ -700,8 +704,9 @@ static wire_reject check_unknown(const ProtobufCMessage *m, char *err,
     if (m->n_unknown_fields <= WIRE_MAX_UNKNOWN)
         return WIRE_OK;
     return reject(WIRE_MALFORMED, err, errlen,
-                  "%s: %zu unknown fields, at most %d", m->descriptor->short_name,
-                  (size_t)m->n_unknown_fields, WIRE_MAX_UNKNOWN);
+                  "%s: %zu unknown fields, at most %d",
+                  m->descriptor->short_name, (size_t)m->n_unknown_fields,
+                  WIRE_MAX_UNKNOWN);
 }
 
 /* Copy the unpacked string s (printable: lint) into dst of cap bytes. */
@@ -716,7 +721,8 @@ static wire_reject take_string(char *dst, size_t cap, const char *s,
     return WIRE_OK;
 }
 
-#define TAKE_STRING(dst, s, what) take_string((dst), sizeof(dst), (s), (what), err, errlen)
+#define TAKE_STRING(dst, s, what)                                              \
+    take_string((dst), sizeof(dst), (s), (what), err, errlen)
 
 static wire_reject check_dims(const char *what, uint64_t od, uint64_t ad,
                               const wire_expect *ex, char *err, size_t errlen)
@@ -729,8 +735,8 @@ static wire_reject check_dims(const char *what, uint64_t od, uint64_t ad,
     if (ex && ((ex->obs_dim && od != (uint64_t)ex->obs_dim) ||
                (ex->act_dim && ad != (uint64_t)ex->act_dim)))
         return reject(WIRE_BAD_DIMS, err, errlen,
-                      "%s: obs_dim %llu act_dim %llu, expected %d and %d",
-                      what, (unsigned long long)od, (unsigned long long)ad,
+                      "%s: obs_dim %llu act_dim %llu, expected %d and %d", what,
+                      (unsigned long long)od, (unsigned long long)ad,
                       ex->obs_dim, ex->act_dim);
     return WIRE_OK;
 }
@@ -741,9 +747,9 @@ static wire_reject check_count(const char *what, const char *name,
 {
     if (have == want)
         return WIRE_OK;
-    return reject(WIRE_BAD_DIMS, err, errlen, "%s: %s has %llu values, %llu expected",
-                  what, name, (unsigned long long)have,
-                  (unsigned long long)want);
+    return reject(WIRE_BAD_DIMS, err, errlen,
+                  "%s: %s has %llu values, %llu expected", what, name,
+                  (unsigned long long)have, (unsigned long long)want);
 }
 
 static wire_reject take_agent(wire_agent *a, const Hpo__AgentSettings *s,
@@ -766,7 +772,8 @@ static wire_reject take_agent(wire_agent *a, const Hpo__AgentSettings *s,
     a->alpha = s->alpha;
     if (!isfinite(a->alpha) || a->alpha < 0)
         return reject(WIRE_BAD_VALUE, err, errlen,
-                      "agent settings: alpha %g out of range", (double)a->alpha);
+                      "agent settings: alpha %g out of range",
+                      (double)a->alpha);
     /* the settings must parse, each in its declared range */
     hpo_config scratch;
     char why[256];
@@ -781,14 +788,26 @@ static wire_reject take_batch(const Hpo__TransitionBatch *p,
                               size_t errlen)
 {
     uint64_t n = p->n;
-    wire_reject r = check_dims("batch", p->obs_dim, p->act_dim, ex, err, errlen);
-    if (!r) r = check_count("batch", "obs", p->n_obs, n * p->obs_dim, err, errlen);
-    if (!r) r = check_count("batch", "action", p->n_action, n * p->act_dim, err, errlen);
-    if (!r) r = check_count("batch", "reward", p->n_reward, n, err, errlen);
-    if (!r) r = check_count("batch", "next_obs", p->n_next_obs, n * p->obs_dim, err, errlen);
-    if (!r) r = check_count("batch", "terminated", p->terminated.len, n, err, errlen);
-    if (!r) r = check_count("batch", "truncated", p->truncated.len, n, err, errlen);
-    if (!r) r = check_count("batch", "ep_length", p->n_ep_length, p->n_ep_return, err, errlen);
+    wire_reject r =
+        check_dims("batch", p->obs_dim, p->act_dim, ex, err, errlen);
+    if (!r)
+        r = check_count("batch", "obs", p->n_obs, n * p->obs_dim, err, errlen);
+    if (!r)
+        r = check_count("batch", "action", p->n_action, n * p->act_dim, err,
+                        errlen);
+    if (!r)
+        r = check_count("batch", "reward", p->n_reward, n, err, errlen);
+    if (!r)
+        r = check_count("batch", "next_obs", p->n_next_obs, n * p->obs_dim, err,
+                        errlen);
+    if (!r)
+        r = check_count("batch", "terminated", p->terminated.len, n, err,
+                        errlen);
+    if (!r)
+        r = check_count("batch", "truncated", p->truncated.len, n, err, errlen);
+    if (!r)
+        r = check_count("batch", "ep_length", p->n_ep_length, p->n_ep_return,
+                        err, errlen);
     if (!r && p->n_ep_return > n)
         r = reject(WIRE_BAD_DIMS, err, errlen,
                    "batch: %zu finished episodes in %llu transitions",
@@ -796,15 +815,21 @@ static wire_reject take_batch(const Hpo__TransitionBatch *p,
     if (r)
         return r;
     *b = (wire_batch){
-        .n = (int)p->n, .obs_dim = (int)p->obs_dim, .act_dim = (int)p->act_dim,
-        .param_version = p->param_version, .incarnation = p->incarnation,
+        .n = (int)p->n,
+        .obs_dim = (int)p->obs_dim,
+        .act_dim = (int)p->act_dim,
+        .param_version = p->param_version,
+        .incarnation = p->incarnation,
         .seq = p->seq,
-        .obs = nonnull(p->obs), .action = nonnull(p->action),
-        .reward = nonnull(p->reward), .next_obs = nonnull(p->next_obs),
+        .obs = nonnull(p->obs),
+        .action = nonnull(p->action),
+        .reward = nonnull(p->reward),
+        .next_obs = nonnull(p->next_obs),
         .terminated = nonnull(p->terminated.data),
         .truncated = nonnull(p->truncated.data),
         .n_episodes = (int)p->n_ep_return,
-        .ep_return = nonnull(p->ep_return), .ep_length = nonnull(p->ep_length),
+        .ep_return = nonnull(p->ep_return),
+        .ep_length = nonnull(p->ep_length),
     };
     if (!finite_all(b->obs, p->n_obs) || !finite_all(b->action, p->n_action) ||
         !finite_all(b->reward, n) || !finite_all(b->next_obs, p->n_obs) ||
@@ -821,8 +846,10 @@ static wire_reject take_snapshot(const Hpo__ParamSnapshot *p,
                                  char *err, size_t errlen)
 {
     if (!p->agent)
-        return reject(WIRE_BAD_VALUE, err, errlen, "snapshot: no agent settings");
-    wire_reject r = check_dims("snapshot", p->obs_dim, p->act_dim, ex, err, errlen);
+        return reject(WIRE_BAD_VALUE, err, errlen,
+                      "snapshot: no agent settings");
+    wire_reject r =
+        check_dims("snapshot", p->obs_dim, p->act_dim, ex, err, errlen);
     if (r)
         return r;
     if (p->n_blocks > WIRE_MAX_BLOCKS)
@@ -839,8 +866,8 @@ static wire_reject take_snapshot(const Hpo__ParamSnapshot *p,
         int w = block_index(pb->name);
         if (w < 0)
             return reject(WIRE_BAD_VALUE, err, errlen,
-                          "snapshot: unknown block name '%.*s'",
-                          WIRE_NAME_MAX, pb->name);
+                          "snapshot: unknown block name '%.*s'", WIRE_NAME_MAX,
+                          pb->name);
         if (have[w]++)
             return reject(WIRE_BAD_DIMS, err, errlen,
                           "snapshot: block %s twice", block_names[w]);
@@ -860,8 +887,8 @@ static wire_reject take_snapshot(const Hpo__ParamSnapshot *p,
     }
     for (int w = 0; w < 2; w++)
         if (want[w] && !have[w])
-            return reject(WIRE_BAD_DIMS, err, errlen,
-                          "snapshot: no %s block", block_names[w]);
+            return reject(WIRE_BAD_DIMS, err, errlen, "snapshot: no %s block",
+                          block_names[w]);
     if ((r = take_agent(&s->agent, p->agent, err, errlen)) ||
         (r = TAKE_STRING(s->run_id, p->run_id, "snapshot run_id")))
         return r;
@@ -882,16 +909,18 @@ static wire_reject take_snapshot(const Hpo__ParamSnapshot *p,
 static wire_reject take_eval(const Hpo__EvalResult *p, wire_eval *e, char *err,
                              size_t errlen)
 {
-    wire_reject r = check_count("eval", "lengths", p->n_lengths, p->n_returns,
-                                err, errlen);
+    wire_reject r =
+        check_count("eval", "lengths", p->n_lengths, p->n_returns, err, errlen);
     if (!r && p->n_returns > WIRE_MAX_EPISODES)
         r = reject(WIRE_BAD_DIMS, err, errlen, "eval: %zu episodes over %d",
                    (size_t)p->n_returns, WIRE_MAX_EPISODES);
     if (r)
         return r;
     *e = (wire_eval){
-        .param_version = p->param_version, .incarnation = p->incarnation,
-        .n = (int)p->n_returns, .returns = nonnull(p->returns),
+        .param_version = p->param_version,
+        .incarnation = p->incarnation,
+        .n = (int)p->n_returns,
+        .returns = nonnull(p->returns),
         .lengths = nonnull(p->lengths),
     };
     if (!finite_all(e->returns, p->n_returns))
@@ -923,7 +952,8 @@ static wire_reject take_welcome(const Hpo__Welcome *p, wire_welcome *w,
                                 char *err, size_t errlen)
 {
     if (!p->agent)
-        return reject(WIRE_BAD_VALUE, err, errlen, "welcome: no agent settings");
+        return reject(WIRE_BAD_VALUE, err, errlen,
+                      "welcome: no agent settings");
     wire_reject r = TAKE_STRING(w->run_id, p->run_id, "welcome run_id");
     if (r)
         return r;
@@ -946,16 +976,35 @@ static wire_reject take_body(const Hpo__Envelope *e, const wire_expect *ex,
 {
     const ProtobufCMessage *body = NULL;
     switch (out->type) {
-    case WIRE_HELLO: body = &e->hello->base; break;
-    case WIRE_WELCOME: body = &e->welcome->base; break;
-    case WIRE_REFUSE: body = &e->refuse->base; break;
-    case WIRE_BATCH: body = &e->batch->base; break;
-    case WIRE_CREDIT: body = &e->credit->base; break;
-    case WIRE_HEARTBEAT: body = &e->heartbeat->base; break;
-    case WIRE_SNAPSHOT: body = &e->snapshot->base; break;
-    case WIRE_EVAL: body = &e->eval->base; break;
-    case WIRE_STATUS_REQUEST: body = &e->status_request->base; break;
-    default: HPO_ASSERT(!"unreachable");
+    case WIRE_HELLO:
+        body = &e->hello->base;
+        break;
+    case WIRE_WELCOME:
+        body = &e->welcome->base;
+        break;
+    case WIRE_REFUSE:
+        body = &e->refuse->base;
+        break;
+    case WIRE_BATCH:
+        body = &e->batch->base;
+        break;
+    case WIRE_CREDIT:
+        body = &e->credit->base;
+        break;
+    case WIRE_HEARTBEAT:
+        body = &e->heartbeat->base;
+        break;
+    case WIRE_SNAPSHOT:
+        body = &e->snapshot->base;
+        break;
+    case WIRE_EVAL:
+        body = &e->eval->base;
+        break;
+    case WIRE_STATUS_REQUEST:
+        body = &e->status_request->base;
+        break;
+    default:
+        HPO_ASSERT(!"unreachable");
     }
     wire_reject r = check_unknown(&e->base, err, errlen);
     if (!r)
@@ -968,7 +1017,8 @@ static wire_reject take_body(const Hpo__Envelope *e, const wire_expect *ex,
     case WIRE_WELCOME:
         return take_welcome(e->welcome, &out->welcome, err, errlen);
     case WIRE_REFUSE:
-        return TAKE_STRING(out->refuse.reason, e->refuse->reason, "refuse reason");
+        return TAKE_STRING(out->refuse.reason, e->refuse->reason,
+                           "refuse reason");
     case WIRE_BATCH:
         return take_batch(e->batch, ex, &out->batch, err, errlen);
     case WIRE_CREDIT:
@@ -1025,7 +1075,8 @@ wire_reject wire_decode(const void *buf, size_t len, const wire_expect *ex,
     if (r)
         return r;
     if (!h.has_magic)
-        return reject(WIRE_FOREIGN, err, errlen, "no magic: not an hpo message");
+        return reject(WIRE_FOREIGN, err, errlen,
+                      "no magic: not an hpo message");
     if (h.magic != WIRE_MAGIC)
         return reject(WIRE_FOREIGN, err, errlen, "magic 0x%08x is not hpo's",
                       h.magic);
@@ -1058,9 +1109,10 @@ wire_reject wire_decode(const void *buf, size_t len, const wire_expect *ex,
     ProtobufCAllocator al = {arena_alloc, arena_free, a};
     Hpo__Envelope *e = hpo__envelope__unpack(&al, len, buf);
     if (!e && a->exhausted)
-        return reject(WIRE_MALFORMED, err, errlen,
-                      "%s of %zu bytes needs more than its unpacking budget "
-                      "of %zu bytes", wire_type_name(t), len, a->budget);
+        return reject(
+            WIRE_MALFORMED, err, errlen,
+            "%s of %zu bytes needs more than its unpacking budget of %zu bytes",
+            wire_type_name(t), len, a->budget);
     if (!e)
         return reject(WIRE_MALFORMED, err, errlen,
                       "%s: protobuf-c could not unpack it", wire_type_name(t));

@@ -12,8 +12,8 @@
  *   1. len <= WIRE_MAX_MSG                                       WIRE_TOO_LARGE
  *   2. the envelope parses as protobuf wire format               WIRE_MALFORMED
  *   3. the magic is WIRE_MAGIC                                   WIRE_FOREIGN
- *   4. the version is WIRE_VERSION (any version for a Refuse)    WIRE_BAD_VERSION
- *   5. exactly one body of a type this version knows             WIRE_UNKNOWN_TYPE
+ *   4. the version is WIRE_VERSION (any version for a Refuse) WIRE_BAD_VERSION
+ *   5. exactly one body of a type this version knows WIRE_UNKNOWN_TYPE
  *   6. len <= wire_limit(type)                                   WIRE_TOO_LARGE
  *   7. before unpacking, what protobuf-c would accept: no singular field
  *      twice (WIRE_MALFORMED), no 32-bit field over the int range, no
@@ -36,8 +36,8 @@
 #include "config.h"
 
 // ---- protocol constants and limits ----
-#define WIRE_MAGIC 0x574f5048u   /* the bytes "HPOW" (little-endian fixed32) */
-#define WIRE_VERSION 2u          /* bump on any change of meaning */
+#define WIRE_MAGIC 0x574f5048u /* the bytes "HPOW" (little-endian fixed32) */
+#define WIRE_VERSION 2u        /* bump on any change of meaning */
 
 #define WIRE_MAX_MSG (64u << 20)     /* any message; set as ZMQ_MAXMSGSIZE */
 #define WIRE_MAX_DATA (16u << 20)    /* TransitionBatch, EvalResult */
@@ -46,8 +46,8 @@
 #define WIRE_MAX_EPISODES 65536      /* returns in one EvalResult */
 #define WIRE_MAX_BLOCKS 4            /* parameter blocks in one snapshot */
 #define WIRE_MAX_UNKNOWN 16          /* unknown fields tolerated per message */
-#define WIRE_NAME_MAX 64             /* env, actor id, run id, block name (with NUL) */
-#define WIRE_TEXT_MAX 256            /* host, refusal reason (with NUL) */
+#define WIRE_NAME_MAX 64  /* env, actor id, run id, block name (with NUL) */
+#define WIRE_TEXT_MAX 256 /* host, refusal reason (with NUL) */
 
 #define WIRE_BLOCK_POLICY "policy"   /* hpo_nets [pol_off, pol_off + pol_n) */
 #define WIRE_BLOCK_CRITICS "critics" /* hpo_nets [q_off, q_off + q_n) */
@@ -55,16 +55,16 @@
 // ---- reject reasons (append-only: status counters are keyed by name) ----
 typedef enum wire_reject {
     WIRE_OK = 0,
-    WIRE_TOO_LARGE,     /* over WIRE_MAX_MSG or its type's wire_limit */
-    WIRE_MALFORMED,     /* not protobuf, truncated, a length past the end, a
-                         * field of the wrong kind or repeated, two bodies */
-    WIRE_FOREIGN,       /* no magic or another one: not an hpo message */
-    WIRE_BAD_VERSION,   /* another protocol version */
-    WIRE_UNKNOWN_TYPE,  /* no body, or a body type this version lacks */
-    WIRE_BAD_DIMS,      /* array lengths disagree with n / the dims, or the
-                         * dims or block sizes with wire_expect */
-    WIRE_BAD_VALUE,     /* non-finite float, flag not 0/1, string too long or
-                         * unprintable, setting out of range */
+    WIRE_TOO_LARGE,    /* over WIRE_MAX_MSG or its type's wire_limit */
+    WIRE_MALFORMED,    /* not protobuf, truncated, a length past the end, a
+                        * field of the wrong kind or repeated, two bodies */
+    WIRE_FOREIGN,      /* no magic or another one: not an hpo message */
+    WIRE_BAD_VERSION,  /* another protocol version */
+    WIRE_UNKNOWN_TYPE, /* no body, or a body type this version lacks */
+    WIRE_BAD_DIMS,     /* array lengths disagree with n / the dims, or the
+                        * dims or block sizes with wire_expect */
+    WIRE_BAD_VALUE,    /* non-finite float, flag not 0/1, string too long or
+                        * unprintable, setting out of range */
     WIRE_REJECT_COUNT
 } wire_reject;
 
@@ -92,30 +92,30 @@ typedef enum wire_role { WIRE_ROLE_ACTOR = 0, WIRE_ROLE_EVAL = 1 } wire_role;
 typedef struct wire_hello {
     char env[WIRE_NAME_MAX];
     int obs_dim, act_dim;
-    char actor_id[WIRE_NAME_MAX];   /* stable across restarts */
-    uint64_t incarnation;           /* new at every process start */
+    char actor_id[WIRE_NAME_MAX]; /* stable across restarts */
+    uint64_t incarnation;         /* new at every process start */
     char host[WIRE_TEXT_MAX];
     uint32_t pid;
-    int role;                       /* wire_role */
+    int role; /* wire_role */
     int n_envs;
 } wire_hello;
 
 /* The agent settings an actor needs to build and run the policy. */
 typedef struct wire_agent {
     char settings[CONFIG_AGENT_TEXT_MAX]; /* config_agent_text's lines */
-    float alpha;                    /* current temperature */
+    float alpha;                          /* current temperature */
 } wire_agent;
 
 typedef struct wire_welcome {
     char run_id[WIRE_NAME_MAX];
-    uint64_t param_version;         /* newest snapshot; 0: none yet */
-    uint64_t env_steps;             /* transitions ingested so far */
-    uint64_t learning_starts;       /* random actions before this many */
-    uint64_t seed;                  /* run seed */
-    int batch_max;                  /* transitions per batch at most */
+    uint64_t param_version;   /* newest snapshot; 0: none yet */
+    uint64_t env_steps;       /* transitions ingested so far */
+    uint64_t learning_starts; /* random actions before this many */
+    uint64_t seed;            /* run seed */
+    int batch_max;            /* transitions per batch at most */
     int heartbeat_ms, timeout_ms;
-    int free_run;                   /* 1: credits not enforced */
-    uint64_t credit;                /* initial grant (transitions) */
+    int free_run;    /* 1: credits not enforced */
+    uint64_t credit; /* initial grant (transitions) */
     int eval_episodes;
     wire_agent agent;
 } wire_welcome;
@@ -126,60 +126,62 @@ typedef struct wire_refuse {
 
 typedef struct wire_batch {
     int n, obs_dim, act_dim;
-    uint64_t param_version;         /* snapshot that acted; 0: random */
+    uint64_t param_version; /* snapshot that acted; 0: random */
     uint64_t incarnation;
-    uint64_t seq;                   /* batch counter within the incarnation */
-    const float *obs;               /* (n, obs_dim) */
-    const float *action;            /* (n, act_dim) */
-    const float *reward;            /* (n) */
-    const float *next_obs;          /* (n, obs_dim) */
-    const uint8_t *terminated;      /* (n) 0 or 1 */
-    const uint8_t *truncated;       /* (n) 0 or 1 */
-    int n_episodes;                 /* finished in this batch, <= n */
-    const float *ep_return;         /* (n_episodes) */
-    const uint32_t *ep_length;      /* (n_episodes) */
+    uint64_t seq;              /* batch counter within the incarnation */
+    const float *obs;          /* (n, obs_dim) */
+    const float *action;       /* (n, act_dim) */
+    const float *reward;       /* (n) */
+    const float *next_obs;     /* (n, obs_dim) */
+    const uint8_t *terminated; /* (n) 0 or 1 */
+    const uint8_t *truncated;  /* (n) 0 or 1 */
+    int n_episodes;            /* finished in this batch, <= n */
+    const float *ep_return;    /* (n_episodes) */
+    const uint32_t *ep_length; /* (n_episodes) */
 } wire_batch;
 
 typedef struct wire_credit {
-    uint64_t transitions;           /* added to the sender's balance */
+    uint64_t transitions; /* added to the sender's balance */
 } wire_credit;
 
 typedef struct wire_heartbeat {
     uint64_t incarnation;
     uint64_t param_version;
-    uint64_t env_steps;             /* this incarnation's steps */
-    uint64_t snapshot_latency_us;   /* of param_version's snapshot; 0: not measured */
+    uint64_t env_steps; /* this incarnation's steps */
+    uint64_t
+        snapshot_latency_us; /* of param_version's snapshot; 0: not measured */
 } wire_heartbeat;
 
 typedef struct wire_block {
-    char name[WIRE_NAME_MAX];       /* WIRE_BLOCK_POLICY or WIRE_BLOCK_CRITICS */
-    const float *data;              /* (n) */
+    char name[WIRE_NAME_MAX]; /* WIRE_BLOCK_POLICY or WIRE_BLOCK_CRITICS */
+    const float *data;        /* (n) */
     size_t n;
 } wire_block;
 
 typedef struct wire_snapshot {
-    uint64_t version;               /* strictly increasing within a run */
+    uint64_t version; /* strictly increasing within a run */
     int obs_dim, act_dim;
     wire_agent agent;
     uint64_t env_steps, updates;
     char run_id[WIRE_NAME_MAX];
     int n_blocks;
     wire_block blocks[WIRE_MAX_BLOCKS];
-    uint64_t published_unix_ns;     /* CLOCK_REALTIME at publication; 0: unset */
+    uint64_t published_unix_ns; /* CLOCK_REALTIME at publication; 0: unset */
 } wire_snapshot;
 
 typedef struct wire_eval {
     uint64_t param_version;
     uint64_t incarnation;
-    int n;                          /* episodes */
-    const float *returns;           /* (n) */
-    const uint32_t *lengths;        /* (n) */
+    int n;                   /* episodes */
+    const float *returns;    /* (n) */
+    const uint32_t *lengths; /* (n) */
 } wire_eval;
 
 /* One message. Initialize with wire_msg_init, release with wire_msg_release. */
 typedef struct wire_msg {
     wire_type type;
-    uint32_t version;      /* decoded: the sender's; encoding always sends WIRE_VERSION */
+    uint32_t
+        version; /* decoded: the sender's; encoding always sends WIRE_VERSION */
     union {
         wire_hello hello;
         wire_welcome welcome;
@@ -190,16 +192,18 @@ typedef struct wire_msg {
         wire_snapshot snapshot;
         wire_eval eval;
     };
-    void *store;           /* decode arena (wire.c); decoded arrays live in it,
-                            * reused across decodes */
-    size_t store_cap;      /* bytes of its reused block */
+    void *store;      /* decode arena (wire.c); decoded arrays live in it,
+                       * reused across decodes */
+    size_t store_cap; /* bytes of its reused block */
 } wire_msg;
 
 /* What the receiver expects; a zero field is not checked. */
 typedef struct wire_expect {
-    int obs_dim, act_dim;  /* of every batch and snapshot */
-    size_t policy_n;       /* floats of a snapshot's "policy" block (nets.pol_n); 0: optional */
-    size_t critics_n;      /* floats of its "critics" block (nets.q_n); 0: optional */
+    int obs_dim, act_dim; /* of every batch and snapshot */
+    size_t policy_n; /* floats of a snapshot's "policy" block (nets.pol_n); 0:
+                        optional */
+    size_t
+        critics_n; /* floats of its "critics" block (nets.q_n); 0: optional */
 } wire_expect;
 
 // ---- lifecycle ----

@@ -158,12 +158,12 @@ static int write_sections(int fd, const sac *s, const ckpt_counters *c,
     int bad =
         write_section(fd, S_META, &(piece){&m, sizeof m}, 1) ||
         write_section(fd, S_CONF, &(piece){conf, conf_len}, 1) ||
-        write_section(fd, S_NETS, &(piece){state[SAC_SEC_NETS],
-                                           sb[SAC_SEC_NETS]}, 1) ||
-        write_section(fd, S_ADAM, &(piece){state[SAC_SEC_ADAM],
-                                           sb[SAC_SEC_ADAM]}, 1) ||
-        write_section(fd, S_OPTS, &(piece){state[SAC_SEC_OPTS],
-                                           sb[SAC_SEC_OPTS]}, 1) ||
+        write_section(fd, S_NETS,
+                      &(piece){state[SAC_SEC_NETS], sb[SAC_SEC_NETS]}, 1) ||
+        write_section(fd, S_ADAM,
+                      &(piece){state[SAC_SEC_ADAM], sb[SAC_SEC_ADAM]}, 1) ||
+        write_section(fd, S_OPTS,
+                      &(piece){state[SAC_SEC_OPTS], sb[SAC_SEC_OPTS]}, 1) ||
         write_section(fd, S_CNTR, &(piece){cnt, sizeof cnt}, 1) ||
         write_section(fd, S_RNGS, &(piece){rbuf, 8 + (size_t)n_rngs * RNG_LEN},
                       1);
@@ -431,7 +431,8 @@ static int read_file_header(int fd, int64_t size, char *why, size_t len)
     unsigned char fh[FILE_HDR];
     if (size < FILE_HDR || read_at(fd, fh, FILE_HDR, 0)) {
         errf(why, len,
-             "too short for a checkpoint (%" PRId64 " bytes): truncated or not a checkpoint",
+             "too short for a checkpoint (%" PRId64
+             " bytes): truncated or not a checkpoint",
              size);
         return -1;
     }
@@ -480,8 +481,8 @@ static int check_len(int sec, uint64_t len, const meta *m, char *why,
  * when keep_n is 0; the caller frees it). */
 typedef struct section {
     int sec;
-    int64_t pay;        /* payload offset */
-    uint64_t len;       /* payload bytes */
+    int64_t pay;  /* payload offset */
+    uint64_t len; /* payload bytes */
     unsigned char *small;
 } section;
 
@@ -495,7 +496,8 @@ static int read_section(int fd, int64_t size, int64_t off, int next,
     out->small = NULL;
     if (off + SEC_HDR > size || read_at(fd, hdr, SEC_HDR, off)) {
         errf(why, wlen,
-             "truncated: section header expected at byte %" PRId64 " of %" PRId64 " (no end section)",
+             "truncated: section header expected at byte %" PRId64
+             " of %" PRId64 " (no end section)",
              off, size);
         return -1;
     }
@@ -506,7 +508,8 @@ static int read_section(int fd, int64_t size, int64_t off, int next,
         sec = S_END;
     if (sec < 0) {
         errf(why, wlen,
-             "section %s expected at byte %" PRId64 ", found '%.4s' (corrupt or not this format)",
+             "section %s expected at byte %" PRId64
+             ", found '%.4s' (corrupt or not this format)",
              tags[next], off, (const char *)hdr);
         return -1;
     }
@@ -526,8 +529,8 @@ static int read_section(int fd, int64_t size, int64_t off, int next,
     /* every section but the network blocks is kept for parsing (RPLY: its
      * header) */
     uint64_t keep_n = sec == S_NETS || sec == S_ADAM ? 0
-                      : sec == S_RPLY              ? RPLY_HDR
-                                                   : len;
+                      : sec == S_RPLY                ? RPLY_HDR
+                                                     : len;
     unsigned char *small = keep_n ? xmalloc(keep_n + 1) : NULL;
     uint32_t crc = crc32_update(0, hdr, 4);
     crc = crc32_update(crc, hdr + 8, 8);
@@ -541,7 +544,8 @@ static int read_section(int fd, int64_t size, int64_t off, int next,
         }
         crc = crc32_update(crc, buf, n);
         if (done < keep_n)
-            memcpy(small + done, buf, (size_t)HPO_MIN((uint64_t)n, keep_n - done));
+            memcpy(small + done, buf,
+                   (size_t)HPO_MIN((uint64_t)n, keep_n - done));
         done += n;
     }
     if (crc != stored) {
@@ -593,8 +597,7 @@ static int parse_cntr(const section *s, ckpt_info *info)
     return 0;
 }
 
-static int parse_rngs(const section *s, ckpt_info *info, char *why,
-                      size_t wlen)
+static int parse_rngs(const section *s, ckpt_info *info, char *why, size_t wlen)
 {
     uint32_t nr;
     memcpy(&nr, s->small, 4);
@@ -617,8 +620,9 @@ static int parse_rply(const section *s, const meta *m, ckpt_info *info,
     uint64_t body = s->len - RPLY_HDR;
     if (dims[0] != m->obs_dim || dims[1] != m->act_dim || h[1] > h[0] ||
         (h[1] && h[2] >= h[0]) || h[1] != body / row || body % row) {
-        errf(why, wlen,
-             "replay section header inconsistent with its length or the shapes");
+        errf(
+            why, wlen,
+            "replay section header inconsistent with its length or the shapes");
         return -1;
     }
     info->has_replay = 1;
@@ -628,8 +632,8 @@ static int parse_rply(const section *s, const meta *m, ckpt_info *info,
 }
 
 /* The reader of section s (NETS and ADAM: nothing to parse). */
-static int parse_section(const section *s, meta *m, ckpt_info *info,
-                         char *why, size_t wlen)
+static int parse_section(const section *s, meta *m, ckpt_info *info, char *why,
+                         size_t wlen)
 {
     switch (s->sec) {
     case S_META:
@@ -719,23 +723,22 @@ int ckpt_check(const ckpt_info *info, const sac *s, char *err, size_t errlen)
         return -1;
     }
     if (info->obs_dim != (int)m.obs_dim || info->act_dim != (int)m.act_dim) {
-        errf(err, errlen,
-             "%s: other dimensions: checkpoint obs %d act %d, "
-             "this run obs %u act %u",
-             p, info->obs_dim, info->act_dim, m.obs_dim, m.act_dim);
+        errf(
+            err, errlen,
+            "%s: other dimensions: checkpoint obs %d act %d, this run obs %u act %u",
+            p, info->obs_dim, info->act_dim, m.obs_dim, m.act_dim);
         return -1;
     }
     if (f->pi_layers != (int)m.pi_layers || f->pi_hidden != (int)m.pi_hidden ||
         f->q_layers != (int)m.q_layers || f->q_hidden != (int)m.q_hidden ||
         f->h_hidden != (int)m.h_hidden ||
         f->h_use_state != (int)m.h_use_state || info->n_params != m.n_params) {
-        errf(err, errlen,
-             "%s: other network sizes: checkpoint pi %dx%d q "
-             "%dx%d h %d (state %d), this run pi %ux%u q %ux%u h %u "
-             "(state %u)",
-             p, f->pi_layers, f->pi_hidden, f->q_layers, f->q_hidden,
-             f->h_hidden, f->h_use_state, m.pi_layers, m.pi_hidden, m.q_layers,
-             m.q_hidden, m.h_hidden, m.h_use_state);
+        errf(
+            err, errlen,
+            "%s: other network sizes: checkpoint pi %dx%d q %dx%d h %d (state %d), this run pi %ux%u q %ux%u h %u (state %u)",
+            p, f->pi_layers, f->pi_hidden, f->q_layers, f->q_hidden,
+            f->h_hidden, f->h_use_state, m.pi_layers, m.pi_hidden, m.q_layers,
+            m.q_hidden, m.h_hidden, m.h_use_state);
         return -1;
     }
     return 0;
@@ -852,10 +855,10 @@ int ckpt_read_replay_obs(const ckpt_info *info, uint64_t row, float *obs,
                          char *err, size_t errlen)
 {
     if (!info->has_replay) {
-        errf(err, errlen,
-             "%s: holds no replay buffer (it was written without "
-             "--checkpoint-replay)",
-             info->path);
+        errf(
+            err, errlen,
+            "%s: holds no replay buffer (it was written without --checkpoint-replay)",
+            info->path);
         return -1;
     }
     if (row >= info->replay_n) {
@@ -884,8 +887,7 @@ int ckpt_read_replay_obs(const ckpt_info *info, uint64_t row, float *obs,
     }
     close(fd);
     if (rc)
-        errf(err, errlen,
-             "%s: short read (file changed since it was verified)",
+        errf(err, errlen, "%s: short read (file changed since it was verified)",
              info->path);
     return rc;
 }
@@ -915,8 +917,8 @@ int ckpt_find_latest(const char *dir, const sac *want, ckpt_info *info,
                                    nl ? ", " : "", p);
     }
     if (rc)
-        errf(err, errlen, "no valid checkpoint in %s (%d invalid%s%s)", dir,
-             n, n ? ": " : "", names);
+        errf(err, errlen, "no valid checkpoint in %s (%d invalid%s%s)", dir, n,
+             n ? ": " : "", names);
     free(v);
     return rc;
 }
@@ -932,10 +934,10 @@ typedef struct weights_header {
     char magic[8];
     uint32_t version;
     uint32_t reserved;
-    meta shape;        /* META_LEN bytes, as a checkpoint's META section */
+    meta shape; /* META_LEN bytes, as a checkpoint's META section */
     uint64_t updates;
     float log_alpha;
-    uint32_t crc;      /* CRC-32 of the header with crc = 0, then the data */
+    uint32_t crc; /* CRC-32 of the header with crc = 0, then the data */
 } weights_header;
 _Static_assert(sizeof(weights_header) == 16 + META_LEN + 16,
                "weights header layout");
@@ -993,9 +995,10 @@ int ckpt_weights_load(const char *path, sac *s, char *err, size_t errlen)
         goto out;
     }
     if (h.version != WEIGHTS_VERSION) {
-        errf(err, errlen,
-             "%s: weights version %u, this build reads %u (a weights.bin from before 2026-12-04: evaluate the run's checkpoint instead)",
-             path, h.version, WEIGHTS_VERSION);
+        errf(
+            err, errlen,
+            "%s: weights version %u, this build reads %u (a weights.bin from before 2026-12-04: evaluate the run's checkpoint instead)",
+            path, h.version, WEIGHTS_VERSION);
         goto out;
     }
     if (h.reserved) {
@@ -1009,12 +1012,13 @@ int ckpt_weights_load(const char *path, sac *s, char *err, size_t errlen)
         hf->q_layers != w->q_layers || hf->q_hidden != w->q_hidden ||
         hf->h_hidden != w->h_hidden || hf->h_use_state != w->h_use_state ||
         hf->n_params != w->n_params) {
-        errf(err, errlen,
-             "%s: shapes differ: file obs %u act %u pi %ux%u q %ux%u h %u (state %u), this agent obs %u act %u pi %ux%u q %ux%u h %u (state %u)",
-             path, hf->obs_dim, hf->act_dim, hf->pi_layers, hf->pi_hidden,
-             hf->q_layers, hf->q_hidden, hf->h_hidden, hf->h_use_state,
-             w->obs_dim, w->act_dim, w->pi_layers, w->pi_hidden, w->q_layers,
-             w->q_hidden, w->h_hidden, w->h_use_state);
+        errf(
+            err, errlen,
+            "%s: shapes differ: file obs %u act %u pi %ux%u q %ux%u h %u (state %u), this agent obs %u act %u pi %ux%u q %ux%u h %u (state %u)",
+            path, hf->obs_dim, hf->act_dim, hf->pi_layers, hf->pi_hidden,
+            hf->q_layers, hf->q_hidden, hf->h_hidden, hf->h_use_state,
+            w->obs_dim, w->act_dim, w->pi_layers, w->pi_hidden, w->q_layers,
+            w->q_hidden, w->h_hidden, w->h_use_state);
         goto out;
     }
     nets = xmalloc(nb);

@@ -22,16 +22,16 @@
 #include "sac.h"
 #include "util.h"
 
-#define EVALUATE_MAX_STEPS 100000   /* guard for a class without a time limit */
+#define EVALUATE_MAX_STEPS 100000 /* guard for a class without a time limit */
 
 typedef struct evaluation {
-    sac *agent;                     /* not owned */
-    env *e;                         /* not owned */
-    rng r;                          /* the evaluation stream */
-    float *obs, *act;               /* (obs_dim), (act_dim) */
-    long steps;                     /* of the current episode */
-    double ret;                     /* its return so far */
-    int started;                    /* 1: an episode is under way */
+    sac *agent;       /* not owned */
+    env *e;           /* not owned */
+    rng r;            /* the evaluation stream */
+    float *obs, *act; /* (obs_dim), (act_dim) */
+    long steps;       /* of the current episode */
+    double ret;       /* its return so far */
+    int started;      /* 1: an episode is under way */
 } evaluation;
 
 /* Begin an evaluation of agent on e with seed (seeds e; allocates the

@@ -73,8 +73,7 @@ static int weights_config(const char *path, const settings *s, hpo_config *c,
         config_preset(c, env_flag);
     } else {
         errf(err, errlen,
-             "%s has no config beside it: give --env and the "
-             "network sizes",
+             "%s has no config beside it: give --env and the network sizes",
              path);
         return -1;
     }
@@ -91,14 +90,13 @@ static int weights_config(const char *path, const settings *s, hpo_config *c,
 
 /* A checkpoint's configuration with the settings it allows (eval-hd,
  * threads). Returns 0, or -1 with a message. */
-static int ckpt_config(const ckpt_info *info, const settings *s,
-                       hpo_config *c, char *err, size_t errlen)
+static int ckpt_config(const ckpt_info *info, const settings *s, hpo_config *c,
+                       char *err, size_t errlen)
 {
     for (int i = 0; i < s->n; i++)
         if (strcmp(s->names[i], "eval-hd") && strcmp(s->names[i], "threads")) {
             errf(err, errlen,
-                 "--%s: a checkpoint carries its own "
-                 "configuration",
+                 "--%s: a checkpoint carries its own configuration",
                  s->names[i]);
             return -1;
         }
@@ -125,11 +123,10 @@ static int resolve_dir(const char *dir, char *path, ckpt_info *info,
         *is_ckpt = 0;
         return 0;
     }
-    errf(err, errlen,
-         "%s: a directory with neither a valid checkpoint-<n>.ckpt nor a "
-         "weights.bin (%s); give a run directory that holds one, or the "
-         "file itself",
-         dir, why);
+    errf(
+        err, errlen,
+        "%s: a directory with neither a valid checkpoint-<n>.ckpt nor a weights.bin (%s); give a run directory that holds one, or the file itself",
+        dir, why);
     return -1;
 }
 
@@ -159,8 +156,7 @@ int policyfile_load(policyfile *pf, const char *path, int n,
         pf->is_ckpt = !memcmp(magic, "HPOCKP\r\n", 8);
         if (!pf->is_ckpt && memcmp(magic, "HPOWGT\r\n", 8)) {
             errf(err, errlen,
-                 "%s: neither a checkpoint nor a weights file (bad "
-                 "magic)",
+                 "%s: neither a checkpoint nor a weights file (bad magic)",
                  pf->path);
             goto out;
         }
@@ -177,7 +173,8 @@ int policyfile_load(policyfile *pf, const char *path, int n,
     if (!pf->e)
         goto out;
     snprintf(pf->cfg.env, sizeof pf->cfg.env, "%s", pf->e->cls->name);
-    pf->agent = sac_new(&pf->cfg, pf->e->cls->obs_dim, pf->e->cls->act_dim, 1, 0);
+    pf->agent =
+        sac_new(&pf->cfg, pf->e->cls->obs_dim, pf->e->cls->act_dim, 1, 0);
     rc = pf->is_ckpt ? ckpt_restore_weights(info, pf->agent, err, errlen)
                      : ckpt_weights_load(pf->path, pf->agent, err, errlen);
 out:

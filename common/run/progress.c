@@ -88,8 +88,8 @@ static int write_header(FILE *f)
 
 int progress_write_row(FILE *f, const progress_row *r)
 {
-    static const char *const fmt[] = {[INT] = "%.0f", [REAL] = "%.7g",
-                                      [WALL] = "%.3f"};
+    static const char *const fmt[] = {
+        [INT] = "%.0f", [REAL] = "%.7g", [WALL] = "%.3f"};
     for (int c = 0; c < PROGRESS_COLS; c++) {
         if (!isnan(r->v[c]))
             fprintf(f, fmt[columns[c].kind], r->v[c]);
@@ -142,31 +142,36 @@ static int read_header(FILE *in, const char *path, int *map, char *err,
     int r = read_line(in, line);
     if (r <= 0) {
         if (r < 0)
-            errf(err, errlen, "%s: header longer than %d bytes: not a "
-                 "progress.csv; move it away to start the file afresh",
-                 path, PROGRESS_LINE_MAX - 1);
+            errf(
+                err, errlen,
+                "%s: header longer than %d bytes: not a progress.csv; move it away to start the file afresh",
+                path, PROGRESS_LINE_MAX - 1);
         return r;
     }
     int n = split(line, cell, PROGRESS_IN_COLS_MAX), seen[PROGRESS_COLS] = {0};
     if (n > PROGRESS_IN_COLS_MAX) {
-        errf(err, errlen, "%s: header has more than %d columns: not a "
-             "progress.csv; move it away to start the file afresh", path,
-             PROGRESS_IN_COLS_MAX);
+        errf(
+            err, errlen,
+            "%s: header has more than %d columns: not a progress.csv; move it away to start the file afresh",
+            path, PROGRESS_IN_COLS_MAX);
         return -1;
     }
     for (int i = 0; i < n; i++) {
         map[i] = progress_column_find(cell[i]);
         if (map[i] < 0 || seen[map[i]]++) {
-            errf(err, errlen, "%s: header column %d '%.64s' is %s of "
-                 "progress.csv's (docs/status.md); move the file away to "
-                 "start it afresh", path, i + 1, cell[i],
-                 map[i] < 0 ? "not one" : "a repeat of one");
+            errf(
+                err, errlen,
+                "%s: header column %d '%.64s' is %s of progress.csv's (docs/status.md); move the file away to start it afresh",
+                path, i + 1, cell[i],
+                map[i] < 0 ? "not one" : "a repeat of one");
             return -1;
         }
     }
     if (!seen[PROGRESS_ENV_STEPS]) {
-        errf(err, errlen, "%s: no env_steps column in its header; move the "
-             "file away to start it afresh", path);
+        errf(
+            err, errlen,
+            "%s: no env_steps column in its header; move the file away to start it afresh",
+            path);
         return -1;
     }
     return n;
@@ -185,16 +190,19 @@ static int copy_rows(FILE *in, FILE *out, const char *path, const int *map,
         if (r == 0)
             return 0;
         if (r < 0) {
-            errf(err, errlen, "%s: line %ld longer than %d bytes; repair or "
-                 "move the file away", path, ln, PROGRESS_LINE_MAX - 1);
+            errf(
+                err, errlen,
+                "%s: line %ld longer than %d bytes; repair or move the file away",
+                path, ln, PROGRESS_LINE_MAX - 1);
             return -1;
         }
         int n = split(line, cell, PROGRESS_IN_COLS_MAX);
         if (n != n_in) {
-            errf(err, errlen, "%s: line %ld has %s%d cells, its header %d; "
-                 "repair or move the file away", path, ln,
-                 n > PROGRESS_IN_COLS_MAX ? "more than " : "",
-                 HPO_MIN(n, PROGRESS_IN_COLS_MAX), n_in);
+            errf(
+                err, errlen,
+                "%s: line %ld has %s%d cells, its header %d; repair or move the file away",
+                path, ln, n > PROGRESS_IN_COLS_MAX ? "more than " : "",
+                HPO_MIN(n, PROGRESS_IN_COLS_MAX), n_in);
             return -1;
         }
         progress_row row;
@@ -209,15 +217,18 @@ static int copy_rows(FILE *in, FILE *out, const char *path, const int *map,
                 continue;
             row.v[map[i]] = strtod(cell[i], &end);
             if (*end) {
-                errf(err, errlen, "%s: line %ld, column %s: '%.32s' is not a "
-                     "number; repair or move the file away", path, ln,
-                     progress_column_name((progress_col)map[i]), cell[i]);
+                errf(
+                    err, errlen,
+                    "%s: line %ld, column %s: '%.32s' is not a number; repair or move the file away",
+                    path, ln, progress_column_name((progress_col)map[i]),
+                    cell[i]);
                 return -1;
             }
         }
         if (isnan(row.v[PROGRESS_ENV_STEPS])) {
-            errf(err, errlen, "%s: line %ld has no env_steps; repair or move "
-                 "the file away", path, ln);
+            errf(err, errlen,
+                 "%s: line %ld has no env_steps; repair or move the file away",
+                 path, ln);
             return -1;
         }
         if (max_env_steps >= 0 && row.v[PROGRESS_ENV_STEPS] > max_env_steps)
@@ -256,8 +267,8 @@ static int rewrite(const char *path, double max_env_steps, progress_row *last,
         errf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         goto out_remove_tmp;
     }
-    if (n_in > 0 && copy_rows(in, out, path, map, n_in, max_env_steps, last,
-                              err, errlen))
+    if (n_in > 0 &&
+        copy_rows(in, out, path, map, n_in, max_env_steps, last, err, errlen))
         goto out_remove_tmp;
     if (in && ferror(in)) {
         errf(err, errlen, "cannot read %s: %s", path, strerror(errno));

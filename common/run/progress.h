@@ -22,39 +22,39 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define PROGRESS_LINE_MAX 4096      /* longest line read back, with '\n' */
-#define PROGRESS_IN_COLS_MAX 64     /* most columns in a header read back */
+#define PROGRESS_LINE_MAX 4096  /* longest line read back, with '\n' */
+#define PROGRESS_IN_COLS_MAX 64 /* most columns in a header read back */
 
 // ---- the columns ----
 
 /* In file order. Append-only in spirit: names never change meaning. */
 typedef enum progress_col {
-    PROGRESS_ENV_STEPS,             /* transitions taken (hpo-train) or ingested */
-    PROGRESS_UPDATES,               /* SAC-HPO updates done */
-    PROGRESS_EPISODE_RETURN,        /* hpo-train: the training episode ending at
-                                       this row; hpo-learner: mean of the last
-                                       (up to 20) (was recent_return) */
-    PROGRESS_EVAL_RETURN,           /* mean deterministic evaluation return */
-    PROGRESS_EVAL_STD,              /* its population std */
-    PROGRESS_Q_LOSS,                /* critics' loss (sum of both MSE) */
+    PROGRESS_ENV_STEPS,      /* transitions taken (hpo-train) or ingested */
+    PROGRESS_UPDATES,        /* SAC-HPO updates done */
+    PROGRESS_EPISODE_RETURN, /* hpo-train: the training episode ending at
+                                this row; hpo-learner: mean of the last
+                                (up to 20) (was recent_return) */
+    PROGRESS_EVAL_RETURN,    /* mean deterministic evaluation return */
+    PROGRESS_EVAL_STD,       /* its population std */
+    PROGRESS_Q_LOSS,         /* critics' loss (sum of both MSE) */
     PROGRESS_PI_LOSS,
     PROGRESS_ALPHA,
     PROGRESS_LOGP,
-    PROGRESS_HD_DIST,               /* mean ||aK - a0|| */
-    PROGRESS_GATE,                  /* mean sigma_h gate */
-    PROGRESS_Q_MEAN,                /* mean Q1 on the batch */
+    PROGRESS_HD_DIST, /* mean ||aK - a0|| */
+    PROGRESS_GATE,    /* mean sigma_h gate */
+    PROGRESS_Q_MEAN,  /* mean Q1 on the batch */
     PROGRESS_UPDATES_PER_S,
-    PROGRESS_WALL_S,                /* seconds since the run began (continues
-                                       across a resume) */
-    PROGRESS_STEPS_PER_S,           /* hpo-learner: env steps/s, last window */
-    PROGRESS_REPLAY_RATIO,          /* updates / (env_steps - learning_starts) */
-    PROGRESS_REPLAY_SIZE,           /* rows in the replay buffer */
-    PROGRESS_ACTORS,                /* hpo-learner: connected actors */
-    PROGRESS_PARAM_VERSION,         /* hpo-learner: newest snapshot */
-    PROGRESS_RECENT_RETURN_STD,     /* hpo-learner: spread of the episodes */
-    PROGRESS_RECENT_RETURN_MIN,     /*   whose mean episode_return is */
+    PROGRESS_WALL_S,            /* seconds since the run began (continues
+                                   across a resume) */
+    PROGRESS_STEPS_PER_S,       /* hpo-learner: env steps/s, last window */
+    PROGRESS_REPLAY_RATIO,      /* updates / (env_steps - learning_starts) */
+    PROGRESS_REPLAY_SIZE,       /* rows in the replay buffer */
+    PROGRESS_ACTORS,            /* hpo-learner: connected actors */
+    PROGRESS_PARAM_VERSION,     /* hpo-learner: newest snapshot */
+    PROGRESS_RECENT_RETURN_STD, /* hpo-learner: spread of the episodes */
+    PROGRESS_RECENT_RETURN_MIN, /*   whose mean episode_return is */
     PROGRESS_RECENT_RETURN_MAX,
-    PROGRESS_EPISODES,              /* training episodes finished */
+    PROGRESS_EPISODES, /* training episodes finished */
     PROGRESS_COLS
 } progress_col;
 
