@@ -460,14 +460,14 @@ static void test_config_text(void **state)
     config_write(&a, m);
     fclose(m);
     char err[256];
-    assert_int_equal(ckpt_parse_config(t1, n1, &b, err, sizeof err), 0);
+    assert_int_equal(config_read_text(&b, t1, n1, 0, err, sizeof err), 0);
     m = open_memstream(&t2, &n2);
     config_write(&b, m);
     fclose(m);
     assert_string_equal(t1, t2);
     assert_true(b.lr == a.lr && b.seed == a.seed && b.mode == a.mode);
-    assert_int_equal(ckpt_parse_config("bogus = 1\n", 10, &b, err, sizeof err),
-                     -1);
+    assert_int_equal(
+        config_read_text(&b, "bogus = 1\n", 10, 0, err, sizeof err), -1);
     assert_non_null(strstr(err, "line 1"));
     free(t1);
     free(t2);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -288,6 +289,46 @@ static void test_fidelity_switches(void **state)
     }
 }
 
+/* A run's config file read back: its dimension lines skipped, a bad line
+ * named, a missing or oversized file refused with its path. */
+static void test_read_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_config.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    hpo_config a, b;
+    config_defaults(&a);
+    config_preset(&a, "Walker2d");
+    a.seed = 77;
+    config_write(&a, f);
+    fprintf(f, "obs_dim = 17\nact_dim = 6\n");
+    fclose(f);
+    char err[ERR_LEN];
+    assert_int_equal(config_read_file(&b, path, err, sizeof err), 0);
+    assert_memory_equal(&a, &b, sizeof a);
+    /* without dims, the dimension lines are not settings */
+    assert_int_equal(
+        config_read_text(&b, "obs_dim = 3\n", 12, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "line 1"));
+    f = fopen(path, "w");
+    fprintf(f, "seed = 3\nK = many\n");
+    fclose(f);
+    assert_int_equal(config_read_file(&b, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "line 2"));
+    f = fopen(path, "w");
+    for (int i = 0; i < CONFIG_TEXT_MAX / 8 + 1; i++)
+        fputs("seed = 1\n", f);
+    fclose(f);
+    assert_int_equal(config_read_file(&b, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "longer than"));
+    unlink(path);
+    assert_int_equal(config_read_file(&b, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "cannot open"));
+}
+
 static void test_name_equals_value(void **state)
 {
     (void)state;
@@ -516,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_spec_defaults),
         cmocka_unit_test(test_reads_and_ranges),
         cmocka_unit_test(test_agent_text),
+        cmocka_unit_test(test_read_file),
         cmocka_unit_test(test_fidelity_switches),
         cmocka_unit_test(test_name_equals_value),
         cmocka_unit_test(test_program_options),

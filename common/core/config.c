@@ -897,3 +897,69 @@ void config_args_release(config_args *a)
     a->names = a->values = NULL;
     a->n = 0;
 }
+
+// ---- config text ----
+
+int config_read_text(hpo_config *c, const char *text, size_t len, int dims,
+                     char *err, size_t errlen)
+{
+    config_defaults(c);
+    size_t i = 0;
+    int line = 0;
+    char buf[512], e2[256];
+    while (i < len) {
+        size_t j = i;
+        while (j < len && text[j] != '\n')
+            j++;
+        line++;
+        size_t n = j - i;
+        if (n >= sizeof buf) {
+            errf(err, errlen, "config line %d too long", line);
+            return -1;
+        }
+        memcpy(buf, text + i, n);
+        buf[n] = '\0';
+        i = j + 1;
+        if (n == 0)
+            continue;
+        char *eq = strstr(buf, " = ");
+        if (!eq) {
+            errf(err, errlen, "config line %d is not 'name = value'", line);
+            return -1;
+        }
+        *eq = '\0';
+        if (dims && (!strcmp(buf, "obs_dim") || !strcmp(buf, "act_dim")))
+            continue; /* a run's config file: the environment's, not settings */
+        if (config_set(c, buf, eq + 3, e2, sizeof e2)) {
+            errf(err, errlen, "config line %d: %s", line, e2);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int config_read_file(hpo_config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *text = xmalloc(CONFIG_TEXT_MAX + 1);
+    size_t n = fread(text, 1, CONFIG_TEXT_MAX + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    int rc = -1;
+    char why[256];
+    if (bad)
+        errf(err, errlen, "cannot read %s", path);
+    else if (n > CONFIG_TEXT_MAX)
+        errf(err, errlen, "%s: longer than %d bytes: not a run's config file",
+             path, CONFIG_TEXT_MAX);
+    else if (config_read_text(c, text, n, 1, why, sizeof why))
+        errf(err, errlen, "%s: %s", path, why);
+    else
+        rc = 0;
+    free(text);
+    return rc;
+}

@@ -106,6 +106,22 @@ int config_mode_reads(int mode, const char *name);
  */
 void config_describe(const hpo_config *c, FILE *f);
 
+// ---- config text ----
+
+/* Bytes of a config text at most (a checkpoint's CONF, a run's config). */
+#define CONFIG_TEXT_MAX 65536
+
+/* Parse "name = value" lines (config_write's output) of text (len bytes,
+ * not NUL-terminated) into c, starting from config_defaults; empty lines
+ * are skipped, and with dims 1 the obs_dim / act_dim lines a run's config
+ * file ends with. Returns 0, or -1 with a message naming the line. */
+int config_read_text(hpo_config *c, const char *text, size_t len, int dims,
+                     char *err, size_t errlen);
+
+/* config_read_text of the file at path (a run directory's config, at most
+ * CONFIG_TEXT_MAX bytes). Returns 0, or -1 with a message naming the file. */
+int config_read_file(hpo_config *c, const char *path, char *err, size_t errlen);
+
 // ---- agent settings on the wire ----
 
 /* Bytes that hold every agent setting's "name = value\n" line, with NUL. */

@@ -21,7 +21,7 @@
 #define META_LEN 112
 #define CNTR_LEN 24
 #define RNG_LEN 48
-#define CONF_MAX 65536
+#define CONF_MAX CONFIG_TEXT_MAX
 #define RPLY_HDR 40
 #define CHUNK (1u << 20)
 
@@ -336,42 +336,6 @@ int ckpt_count(const char *dir)
 
 // ---- reading ----
 
-int ckpt_parse_config(const char *text, size_t len, hpo_config *c, char *err,
-                      size_t errlen)
-{
-    config_defaults(c);
-    size_t i = 0;
-    int line = 0;
-    char buf[512], e2[256];
-    while (i < len) {
-        size_t j = i;
-        while (j < len && text[j] != '\n')
-            j++;
-        line++;
-        size_t n = j - i;
-        if (n >= sizeof buf) {
-            errf(err, errlen, "config line %d too long", line);
-            return -1;
-        }
-        memcpy(buf, text + i, n);
-        buf[n] = '\0';
-        i = j + 1;
-        if (n == 0)
-            continue;
-        char *eq = strstr(buf, " = ");
-        if (!eq) {
-            errf(err, errlen, "config line %d is not 'name = value'", line);
-            return -1;
-        }
-        *eq = '\0';
-        if (config_set(c, buf, eq + 3, e2, sizeof e2)) {
-            errf(err, errlen, "config line %d: %s", line, e2);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* pread exactly n bytes at off. Returns 0, or -1 (short read or error). */
 static int read_at(int fd, void *buf, size_t n, int64_t off)
 {
@@ -580,8 +544,8 @@ static int parse_conf(const section *s, const meta *m, ckpt_info *info,
                       char *why, size_t wlen)
 {
     char e2[256];
-    if (ckpt_parse_config((const char *)s->small, (size_t)s->len, &info->cfg,
-                          e2, sizeof e2)) {
+    if (config_read_text(&info->cfg, (const char *)s->small, (size_t)s->len, 0,
+                         e2, sizeof e2)) {
         errf(why, wlen, "%s", e2);
         return -1;
     }
@@ -1041,4 +1005,28 @@ out:
     free(nets);
     fclose(f);
     return rc;
+}
+
+int ckpt_file_kind(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char magic[8];
+    size_t n = fread(magic, 1, 8, f);
+    fclose(f);
+    if (n != 8) {
+        errf(err, errlen, "%s: too short for a checkpoint or weights file",
+             path);
+        return -1;
+    }
+    if (!memcmp(magic, CKPT_MAGIC, 8))
+        return CKPT_FILE_CHECKPOINT;
+    if (!memcmp(magic, WEIGHTS_MAGIC, 8))
+        return CKPT_FILE_WEIGHTS;
+    errf(err, errlen, "%s: neither a checkpoint nor a weights file (bad magic)",
+         path);
+    return -1;
 }

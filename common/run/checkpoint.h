@@ -151,9 +151,10 @@ int ckpt_read_replay_obs(const ckpt_info *info, uint64_t row, float *obs,
 int ckpt_find_latest(const char *dir, const sac *want, ckpt_info *info,
                      char *err, size_t errlen);
 
-/* Parse "name = value" lines (config_write's output) into c, starting from
- * config_defaults. Returns 0, or -1 with a message naming the line. */
-int ckpt_parse_config(const char *text, size_t len, hpo_config *c, char *err,
-                      size_t errlen);
+/* What kind of hpo file path is, by its magic: a checkpoint
+ * (CKPT_FILE_CHECKPOINT) or a weights file (CKPT_FILE_WEIGHTS). Returns the
+ * kind, or -1 with a message (unreadable, too short, or neither). */
+enum { CKPT_FILE_CHECKPOINT = 1, CKPT_FILE_WEIGHTS = 2 };
+int ckpt_file_kind(const char *path, char *err, size_t errlen);
 
 #endif

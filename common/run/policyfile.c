@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -17,24 +18,6 @@ typedef struct settings {
     int n;
     const char *const *names, *const *values;
 } settings;
-
-/* First 8 bytes of path into magic. Returns 0, or -1 with a message. */
-static int read_magic(const char *path, char magic[8], char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        errf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    size_t n = fread(magic, 1, 8, f);
-    fclose(f);
-    if (n != 8) {
-        errf(err, errlen, "%s: too short for a checkpoint or weights file",
-             path);
-        return -1;
-    }
-    return 0;
-}
 
 /* The configuration of the weights file at path: DIR/config when it exists
  * (its dimension lines skipped), else the defaults and the --env preset;
@@ -49,24 +32,9 @@ static int weights_config(const char *path, const settings *s, hpo_config *c,
     for (int i = 0; i < s->n; i++)
         if (!strcmp(s->names[i], "env"))
             env_flag = s->values[i];
-    FILE *f = fopen(cpath, "r");
-    if (f) {
-        char *text = xcalloc(1, 65536), line[512];
-        size_t n = 0;
-        while (fgets(line, sizeof line, f))
-            if (strncmp(line, "obs_dim = ", 10) &&
-                strncmp(line, "act_dim = ", 10) && n + strlen(line) < 65536) {
-                memcpy(text + n, line, strlen(line));
-                n += strlen(line);
-            }
-        fclose(f);
-        char e2[256];
-        int rc = ckpt_parse_config(text, n, c, e2, sizeof e2);
-        free(text);
-        if (rc) {
-            errf(err, errlen, "%s: %s", cpath, e2);
+    if (access(cpath, F_OK) == 0) {
+        if (config_read_file(c, cpath, err, errlen))
             return -1;
-        }
         log_info("configuration from %s", cpath);
     } else if (env_flag) {
         config_defaults(c);
@@ -150,16 +118,10 @@ int policyfile_load(policyfile *pf, const char *path, int n,
         goto out;
     }
     if (!have_info) {
-        char magic[8];
-        if (read_magic(pf->path, magic, err, errlen))
+        int kind = ckpt_file_kind(pf->path, err, errlen);
+        if (kind < 0)
             goto out;
-        pf->is_ckpt = !memcmp(magic, "HPOCKP\r\n", 8);
-        if (!pf->is_ckpt && memcmp(magic, "HPOWGT\r\n", 8)) {
-            errf(err, errlen,
-                 "%s: neither a checkpoint nor a weights file (bad magic)",
-                 pf->path);
-            goto out;
-        }
+        pf->is_ckpt = kind == CKPT_FILE_CHECKPOINT;
         if (pf->is_ckpt && ckpt_open(pf->path, info, err, errlen))
             goto out;
     }
