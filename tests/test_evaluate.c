@@ -1,9 +1,7 @@
-/* evaluate, snapshot, msgbuf: the evaluation is reproducible and its step
- * API equals the whole run (the actor's path equals hpo-train's and
- * hpo-eval's), against a plain loop written here as the reference; a cut
- * episode leaves the next one as it was; a
- * snapshot's blocks round-trip into another agent and a wrong size is
- * refused; the encode buffer grows and round-trips through wire_decode. */
+/* test_evaluate.c - the evaluation is reproducible and its step API equals
+ * the whole run (the actor's path equals hpo-train's and hpo-eval's),
+ * against a plain loop written here as the reference; a cut episode leaves
+ * the next one as it was. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,19 +14,8 @@
 
 #include "config.h"
 #include "evaluate.h"
-#include "msgbuf.h"
-#include "snapshot.h"
+#include "testagent.h"
 #include "testutil.h"
-
-static sac *pendulum_agent(uint64_t seed)
-{
-    hpo_config c;
-    config_defaults(&c);
-    config_preset(&c, "Pendulum");
-    c.pi_hidden = c.q_hidden = 16;
-    c.seed = seed;
-    return sac_new(&c, 3, 1, 1, 0);
-}
 
 /* The reference: the loop hpo-train, hpo-eval and the actor each had. */
 static void reference(sac *s, env *e, uint64_t seed, int n, double *ret,
@@ -57,7 +44,7 @@ static void reference(sac *s, env *e, uint64_t seed, int n, double *ret,
 static void test_evaluation(void **state)
 {
     (void)state;
-    sac *s = pendulum_agent(3);
+    sac *s = test_pendulum_agent(3);
     env *e = test_env_new("Pendulum");
     double want[3], got[3], again[3];
     long wl[3], gl[3];
@@ -103,7 +90,7 @@ static void test_evaluation(void **state)
 static void test_cut(void **state)
 {
     (void)state;
-    sac *s = pendulum_agent(5);
+    sac *s = test_pendulum_agent(5);
     env *e = test_env_new("Pendulum");
     double want[2];
     long wl[2];
@@ -130,71 +117,11 @@ static void test_cut(void **state)
     sac_destroy(&s);
 }
 
-static void test_snapshot_blocks(void **state)
-{
-    (void)state;
-    sac *a = pendulum_agent(1), *b = pendulum_agent(2);
-    size_t n = a->nets.n_params;
-    assert_memory_not_equal(a->params, b->params, n * sizeof(float));
-    wire_msg m;
-    wire_msg_init(&m, WIRE_SNAPSHOT);
-    snapshot_set_blocks(&m.snapshot, a);
-    assert_int_equal(m.snapshot.n_blocks, 2);
-    assert_int_equal(snapshot_load_blocks(b, &m.snapshot), 0);
-    const hpo_nets *t = &a->nets;
-    assert_memory_equal(a->params + t->pol_off, b->params + t->pol_off,
-                        t->pol_n * sizeof(float));
-    assert_memory_equal(a->params + t->q_off, b->params + t->q_off,
-                        t->q_n * sizeof(float));
-    /* a block of the wrong size: refused, nothing copied */
-    float keep = b->params[t->pol_off];
-    m.snapshot.blocks[0].n--;
-    a->params[t->pol_off] += 1.0f;
-    assert_int_equal(snapshot_load_blocks(b, &m.snapshot), -1);
-    assert_true(b->params[t->pol_off] == keep);
-    m.snapshot.n_blocks = 1; /* critics missing */
-    m.snapshot.blocks[0].n++;
-    assert_int_equal(snapshot_load_blocks(b, &m.snapshot), -1);
-    sac_destroy(&a);
-    sac_destroy(&b);
-}
-
-static void test_msgbuf(void **state)
-{
-    (void)state;
-    msgbuf b = {0};
-    wire_msg m, in;
-    wire_msg_init(&m, WIRE_CREDIT);
-    m.credit.transitions = 7;
-    size_t small = msgbuf_encode(&b, &m);
-    assert_true(small > 0 && b.cap >= small);
-    sac *a = pendulum_agent(1);
-    wire_msg_init(&m, WIRE_SNAPSHOT);
-    m.snapshot.version = 3;
-    m.snapshot.obs_dim = 3;
-    m.snapshot.act_dim = 1;
-    snprintf(m.snapshot.run_id, sizeof m.snapshot.run_id, "r");
-    wire_agent_from_config(&m.snapshot.agent, &a->cfg, 0.2f);
-    snapshot_set_blocks(&m.snapshot, a);
-    size_t big = msgbuf_encode(&b, &m);
-    assert_true(big > small && b.cap >= big);
-    wire_msg_init(&in, WIRE_NONE);
-    assert_int_equal(wire_decode(b.p, big, NULL, &in, NULL, 0), WIRE_OK);
-    assert_int_equal(in.type, WIRE_SNAPSHOT);
-    assert_int_equal(in.snapshot.version, 3);
-    wire_msg_release(&in);
-    msgbuf_release(&b);
-    assert_null(b.p);
-    sac_destroy(&a);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_evaluation),
         cmocka_unit_test(test_cut),
-        cmocka_unit_test(test_snapshot_blocks),
-        cmocka_unit_test(test_msgbuf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
