@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +65,13 @@
 enum { SET_A0, SET_AK, SET_EXP, N_SETS };
 static const char *const set_name[N_SETS] = {"a0", "aK", "explore"};
 
+#define SHAPE_PATH_LEN 4096
+
 typedef struct options {
-    const char *ckpt, *out, *obs_file, *dump;
+    const char *ckpt;                  /* the positional argument */
+    const char *out, *obs_file, *dump; /* NULL: not given (the arrays) */
+    char out_arg[SHAPE_PATH_LEN], obs_arg[SHAPE_PATH_LEN];
+    char dump_arg[SHAPE_PATH_LEN], dims_arg[48], size_arg[48];
     long replay_row; /* -1: not given */
     long di, dj;
     long samples;
@@ -125,6 +131,43 @@ static int parse_dims(const char *v, long *i, long *j)
                : 0;
 }
 
+#define O(f) offsetof(options, f)
+static const opt_spec own[] = {
+    {"output", OPT_TEXT, O(out_arg), SHAPE_PATH_LEN, 0, 0, NULL},
+    {"obs", OPT_TEXT, O(obs_arg), SHAPE_PATH_LEN, 0, 0, NULL},
+    {"dump", OPT_TEXT, O(dump_arg), SHAPE_PATH_LEN, 0, 0, NULL},
+    {"from-replay", OPT_LONG, O(replay_row), 0, 0, 1e12,
+     "bad value '%s' for --from-replay (a row number, 0 or more)"},
+    {"dims", OPT_TEXT, O(dims_arg), 48, 0, 0,
+     "bad value '%s' for --dims (two action dimensions i,j, e.g. 0,1)"},
+    {"samples", OPT_LONG, O(samples), 0, 10, MAX_SAMPLES,
+     "bad value '%s' for --samples (10 to 20000)"},
+    {"seed", OPT_U64, O(seed), 0, 0, 0,
+     "bad value '%s' for --seed (0 to 18446744073709551615)"},
+    {"size", OPT_TEXT, O(size_arg), 48, 0, 0,
+     "bad value '%s' for --size (WxH, W 600 to 8000, H 240 to 8000)"},
+    {NULL, 0, 0, 0, 0, 0, NULL},
+};
+#undef O
+_Static_assert(MAX_SAMPLES == 20000, "--samples' message names the bound");
+
+/* --size WxH into o's width and height. Returns 0, or -1. */
+static int parse_size(const char *v, options *o)
+{
+    char w[32], h[32];
+    const char *x = strchr(v, 'x');
+    if (!x || x == v || (size_t)(x - v) >= sizeof w ||
+        strlen(x + 1) >= sizeof h)
+        return -1;
+    memcpy(w, v, (size_t)(x - v));
+    w[x - v] = 0;
+    snprintf(h, sizeof h, "%s", x + 1);
+    return parse_long(w, 600, 8000, &o->width) ||
+                   parse_long(h, 240, 8000, &o->height)
+               ? -1
+               : 0;
+}
+
 /* Returns 0, 1 after --help, or -1 after printing the error. */
 static int parse_args(int argc, char **argv, options *o)
 {
@@ -135,78 +178,38 @@ static int parse_args(int argc, char **argv, options *o)
     o->samples = 1000;
     o->width = 1500;
     o->height = 560;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 1;
-        }
-        if (strncmp(a, "-", 1) || !strcmp(a, "-")) {
-            if (o->ckpt)
-                return usage_error(PROG, "unexpected argument '%s'", a);
-            o->ckpt = a;
-            continue;
-        }
-        if (i + 1 >= argc)
-            return usage_error(PROG, "%s needs a value", a);
-        const char *v = argv[++i];
-        if (!*v)
-            return usage_error(PROG, "empty value for %s", a);
-        if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            o->out = v;
-        } else if (!strcmp(a, "--obs")) {
-            o->obs_file = v;
-        } else if (!strcmp(a, "--dump")) {
-            o->dump = v;
-        } else if (!strcmp(a, "--from-replay")) {
-            if (parse_long(v, 0, 1000000000000L, &o->replay_row))
-                return usage_error(
-                    PROG,
-                    "bad value '%s' for --from-replay (a row number, 0 or more)",
-                    v);
-        } else if (!strcmp(a, "--dims")) {
-            if (parse_dims(v, &o->di, &o->dj))
-                return usage_error(
-                    PROG,
-                    "bad value '%s' for --dims (two action dimensions i,j, e.g. 0,1)",
-                    v);
-        } else if (!strcmp(a, "--samples")) {
-            if (parse_long(v, 10, MAX_SAMPLES, &o->samples))
-                return usage_error(PROG,
-                                   "bad value '%s' for --samples (10 to %d)", v,
-                                   MAX_SAMPLES);
-        } else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            o->seed = strtoull(v, &end, 10);
-            if (errno || *end || !*v || *v == '-')
-                return usage_error(
-                    PROG,
-                    "bad value '%s' for --seed (0 to 18446744073709551615)", v);
-            o->has_seed = 1;
-        } else if (!strcmp(a, "--size")) {
-            char w[32], h[32];
-            const char *x = strchr(v, 'x');
-            if (!x || x == v || (size_t)(x - v) >= sizeof w ||
-                strlen(x + 1) >= sizeof h) {
-                return usage_error(
-                    PROG,
-                    "bad value '%s' for --size (WxH, W 600 to 8000, H 240 to 8000)",
-                    v);
-            }
-            memcpy(w, v, (size_t)(x - v));
-            w[x - v] = 0;
-            snprintf(h, sizeof h, "%s", x + 1);
-            if (parse_long(w, 600, 8000, &o->width) ||
-                parse_long(h, 240, 8000, &o->height))
-                return usage_error(
-                    PROG,
-                    "bad value '%s' for --size (WxH, W 600 to 8000, H 240 to 8000)",
-                    v);
-        } else {
-            return usage_error(PROG, "unknown flag %s", a);
-        }
+    /* -o is --output's short name */
+    char **args = xcalloc((size_t)argc + 1, sizeof *args);
+    for (int i = 0; i < argc; i++)
+        args[i] = strcmp(argv[i], "-o") ? argv[i] : "--output";
+    config_args a;
+    char err[SHAPE_PATH_LEN + 128];
+    int rc = config_args_table(&a, argc, args, own, 0, 1, o, err, sizeof err);
+    if (rc == 0) {
+        o->ckpt = a.n_pos ? a.pos[0] : NULL;
+        o->has_seed = config_args_given(&a, "seed");
     }
+    config_args_release(&a);
+    free(args);
+    if (rc == 1) {
+        usage(stdout);
+        return 1;
+    }
+    if (rc < 0)
+        return usage_error(PROG, "%s", err);
+    o->out = o->out_arg[0] ? o->out_arg : NULL;
+    o->obs_file = o->obs_arg[0] ? o->obs_arg : NULL;
+    o->dump = o->dump_arg[0] ? o->dump_arg : NULL;
+    if (o->dims_arg[0] && parse_dims(o->dims_arg, &o->di, &o->dj))
+        return usage_error(
+            PROG,
+            "bad value '%s' for --dims (two action dimensions i,j, e.g. 0,1)",
+            o->dims_arg);
+    if (o->size_arg[0] && parse_size(o->size_arg, o))
+        return usage_error(
+            PROG,
+            "bad value '%s' for --size (WxH, W 600 to 8000, H 240 to 8000)",
+            o->size_arg);
     if (!o->ckpt)
         return usage_error(PROG, "%s", "no checkpoint given");
     if (!o->out)
