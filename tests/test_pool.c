@@ -20,7 +20,7 @@ typedef struct job {
     atomic_long runs[MAXW + 1]; /* rounds each index ran */
     long round;                 /* written by the caller before pool_start */
     long seen[MAXW + 1];        /* round each worker read */
-    int slow; /* the worker index that sleeps first; 0: none */
+    int slow;             /* the worker index that sleeps first; 0: none */
     atomic_int bad_index; /* indices out of 1..MAXW seen by workers */
 } job;
 
