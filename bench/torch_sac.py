@@ -56,13 +56,9 @@ import hpoenv  # noqa: E402
 PROG = "torch_sac"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # progress.csv's one schema, in file order: common/run/progress.h defines it,
-# docs/status.md documents it, tests/test_torch_sac.sh holds this copy to
-# hpo-train's header. Older files are read by name (OLD_COLUMNS: old names).
-CSV_COLUMNS = ("env_steps,updates,episode_return,eval_return,eval_std,q_loss,"
-               "pi_loss,alpha,logp,hd_dist,gate,q_mean,updates_per_s,wall_s,"
-               "steps_per_s,replay_ratio,replay_size,actors,param_version,"
-               "recent_return_std,recent_return_min,recent_return_max,"
-               "episodes")
+# docs/status.md documents it; set from `hpo-train --describe-progress` by
+# resolve_config. Older files are read by name (OLD_COLUMNS: old names).
+CSV_COLUMNS = None
 OLD_COLUMNS = {"recent_return": "episode_return"}
 CSV_LINE_MAX = 4095         # longest progress.csv line read back (as C's)
 RECENT = 10                 # training episodes in the recent mean
@@ -197,6 +193,17 @@ def resolve_config(hpo_train, settings):
             raise RunError(f"{hpo_train} --config-only: unexpected line "
                            f"'{line}'")
         cfg[name] = value
+    global CSV_COLUMNS
+    try:
+        h = subprocess.run([hpo_train, "--describe-progress"],
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise RunError(f"cannot run {hpo_train} --describe-progress: {e}") from None
+    header = h.stdout.strip()
+    if h.returncode != 0 or not header.startswith("env_steps,"):
+        raise RunError(f"{hpo_train} --describe-progress gave no progress.csv "
+                       f"header (status {h.returncode}): {h.stderr.strip()}")
+    CSV_COLUMNS = header
     need = ("env", "mode", "alpha", "auto-alpha", "target-entropy",
             "pi-layers", "pi-hidden", "q-layers", "q-hidden", "batch",
             "buffer", "gamma", "tau", "lr", "learning-starts", "steps", "seed",

@@ -121,10 +121,11 @@ basic() {
     else
         fail "progress.csv: values missing"
     fi
-    # every field of config.c's table, plus the dimensions, and the overrides
+    # every setting hpo-train declares, plus the dimensions, and the overrides
     local fields missing=()
-    fields=$(sed -n 's/^ *FLD("\([^"]*\)".*/\1/p' "$SRC/common/core/config.c")
-    [ -n "$fields" ] || fail "no fields parsed from common/core/config.c"
+    fields=$("$BIN" --describe-settings | /usr/bin/python3 -c \
+        'import json, sys; print(" ".join(s["name"] for s in json.load(sys.stdin)["settings"]))')
+    [ "$(echo "$fields" | wc -w)" -gt 20 ] || fail "hpo-train --describe-settings named only: $fields"
     for f in $fields obs_dim act_dim; do
         grep -q "^$f = " "$WORK/a/config" || missing+=("$f")
     done

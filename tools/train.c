@@ -45,8 +45,9 @@
 typedef struct options {
     char out[PATH_LEN]; /* run directory; "" means runs/<env>-<mode>-s<seed> */
     int config_only;
-    int describe; /* --describe-settings */
-    int json;     /* --json */
+    int describe;          /* --describe-settings */
+    int describe_progress; /* --describe-progress */
+    int json;              /* --json */
     int quiet;
     long checkpoint_every; /* updates between checkpoints; 0: end and signals */
     int keep;              /* checkpoints kept */
@@ -118,6 +119,8 @@ static void usage(FILE *f)
         "  --keep K               checkpoints kept (default 3)\n"
         "  --checkpoint-replay    checkpoints include the replay buffer\n"
         "  --config-only          print the resolved config and exit\n"
+        "  --describe-progress    print progress.csv's header (its columns, in file\n"
+        "                         order) and exit\n"
         "  --describe-settings [--json]\n"
         "                         print every setting as JSON (type, value\n"
         "                         for this command line, range, the modes\n"
@@ -142,6 +145,7 @@ static const opt_spec own[] = {
      "bad value '%s' for --keep (an integer >= 1)"},
     {"config-only", OPT_FLAG, O(config_only), 0, 0, 0, NULL},
     {"describe-settings", OPT_FLAG, O(describe), 0, 0, 0, NULL},
+    {"describe-progress", OPT_FLAG, O(describe_progress), 0, 0, 0, NULL},
     {"json", OPT_FLAG, O(json), 0, 0, 0, NULL},
     {"quiet", OPT_FLAG, O(quiet), 0, 0, 0, NULL},
     {"checkpoint-replay", OPT_FLAG, O(replay_flag), 0, 0, 0, NULL},
@@ -665,6 +669,12 @@ int main(int argc, char **argv)
     trainer tr;
     if (opt.describe) {
         config_describe(&cfg, stdout);
+        return 0;
+    }
+    if (opt.describe_progress) {
+        for (int c = 0; c < PROGRESS_COLS; c++)
+            printf("%s%s", c ? "," : "", progress_column_name((progress_col)c));
+        printf("\n");
         return 0;
     }
     if (opt.config_only) {
