@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "checkpoint.h"
 #include "config.h"
 #include "env.h"
@@ -657,6 +659,52 @@ static void trainer_close(trainer *tr)
     free(tr->action);
 }
 
+/* Every setting as JSON on stdout (--describe-settings): {"modes": [...],
+ * "settings": [{"name", "type", "value" (this command line's, as the config
+ * file spells it), "choices", "min", "min_open", "max" (when declared),
+ * "agent" (actors need it), "modes" (those that read it), "help"}, ...]},
+ * in the config file's order. */
+static int describe_settings(const hpo_config *c)
+{
+    json_t *modes = json_array(), *list = json_array();
+    for (int m = 0; m <= MODE_SAC; m++)
+        json_array_append_new(modes, json_string(mode_name(m)));
+    for (int i = 0; i < config_settings_count(); i++) {
+        config_setting s;
+        config_setting_get(i, c, &s);
+        json_t *o = json_object(), *read = json_array();
+        json_object_set_new(o, "name", json_string(s.name));
+        json_object_set_new(o, "type", json_string(s.type));
+        json_object_set_new(o, "value", json_string(s.value));
+        if (s.choices) {
+            json_t *ch = json_array();
+            for (int k = 0; s.choices[k]; k++)
+                json_array_append_new(ch, json_string(s.choices[k]));
+            json_object_set_new(o, "choices", ch);
+        }
+        if (s.ranged) {
+            json_object_set_new(o, "min", json_real(s.min));
+            json_object_set_new(o, "min_open", json_boolean(s.min_open));
+            if (!isinf(s.max))
+                json_object_set_new(o, "max", json_real(s.max));
+        }
+        json_object_set_new(o, "agent", json_boolean(s.agent));
+        for (int m = 0; m <= MODE_SAC; m++)
+            if (s.modes & 1u << m)
+                json_array_append_new(read, json_string(mode_name(m)));
+        json_object_set_new(o, "modes", read);
+        json_object_set_new(o, "help", json_string(s.help));
+        json_array_append_new(list, o);
+    }
+    json_t *root = json_object();
+    json_object_set_new(root, "modes", modes);
+    json_object_set_new(root, "settings", list);
+    int rc = json_dumpf(root, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    printf("\n");
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     hpo_config cfg;
@@ -667,10 +715,8 @@ int main(int argc, char **argv)
 
     char err[1024];
     trainer tr;
-    if (opt.describe) {
-        config_describe(&cfg, stdout);
-        return 0;
-    }
+    if (opt.describe)
+        return describe_settings(&cfg);
     if (opt.describe_progress) {
         for (int c = 0; c < PROGRESS_COLS; c++)
             printf("%s%s", c ? "," : "", progress_column_name((progress_col)c));

@@ -533,71 +533,41 @@ int config_mode_reads(int mode, const char *name)
     return mode_reads(mode, f->read);
 }
 
-/* s as a JSON string (the help texts are ASCII; escapes what JSON needs). */
-static void json_string(FILE *f, const char *s)
+int config_settings_count(void)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
+    return (int)N_FIELDS;
 }
 
-void config_describe(const hpo_config *c, FILE *f)
+void config_setting_get(int i, const hpo_config *c, config_setting *out)
 {
     static const char *const type_names[] = {
         [F_INT] = "int",    [F_LONG] = "int",     [F_FLOAT] = "float",
         [F_U64] = "uint64", [F_STR] = "text",     [F_MODE] = "mode",
         [F_BOOL] = "bool",  [F_CHOICE] = "choice"};
-    fputs("{\"modes\": [", f);
+    HPO_ASSERT(i >= 0 && i < (int)N_FIELDS);
+    const field *fl = &fields[i];
+    memset(out, 0, sizeof *out);
+    out->name = fl->name;
+    out->type = type_names[fl->type];
+    out->help = fl->help;
+    out->choices = fl->type == F_CHOICE ? fl->choices : NULL;
+    out->ranged = (fl->flags & S_RANGE) != 0;
+    out->min = fl->lo;
+    out->min_open = (fl->flags & S_OPEN_LO) != 0;
+    out->max = fl->hi;
+    out->agent = (fl->flags & S_AGENT) != 0;
     for (int m = 0; m <= MODE_SAC; m++)
-        fprintf(f, "%s\"%s\"", m ? ", " : "", mode_name(m));
-    fputs("],\n \"settings\": [\n", f);
-    for (size_t i = 0; i < N_FIELDS; i++) {
-        const field *fl = &fields[i];
-        fputs("  {\"name\": ", f);
-        json_string(f, fl->name);
-        fprintf(f, ", \"type\": \"%s\", \"value\": ", type_names[fl->type]);
-        /* the value as config_write spells it, as a JSON string */
-        char *text = NULL;
-        size_t len = 0;
-        FILE *mem = open_memstream(&text, &len);
-        HPO_ASSERT(mem);
-        write_field(mem, c, fl);
-        fclose(mem);
-        text[strcspn(text, "\n")] = '\0';
-        json_string(f, strstr(text, " = ") + 3);
-        free(text);
-        if (fl->type == F_CHOICE) {
-            fputs(", \"choices\": [", f);
-            for (int k = 0; fl->choices[k]; k++) {
-                fputs(k ? ", " : "", f);
-                json_string(f, fl->choices[k]);
-            }
-            fputs("]", f);
-        }
-        if (fl->flags & S_RANGE) {
-            fprintf(f, ", \"min\": %.17g, \"min_open\": %s", fl->lo,
-                    fl->flags & S_OPEN_LO ? "true" : "false");
-            if (!isinf(fl->hi))
-                fprintf(f, ", \"max\": %.17g", fl->hi);
-        }
-        fprintf(f, ", \"agent\": %s, \"modes\": [",
-                fl->flags & S_AGENT ? "true" : "false");
-        for (int m = 0, k = 0; m <= MODE_SAC; m++)
-            if (mode_reads(m, fl->read))
-                fprintf(f, "%s\"%s\"", k++ ? ", " : "", mode_name(m));
-        fputs("], \"help\": ", f);
-        json_string(f, fl->help);
-        fprintf(f, "}%s\n", i + 1 < N_FIELDS ? "," : "");
-    }
-    fputs(" ]}\n", f);
+        if (mode_reads(m, fl->read))
+            out->modes |= 1u << m;
+    /* the value as config_write spells it */
+    FILE *mem = fmemopen(out->value, sizeof out->value, "w");
+    HPO_ASSERT(mem);
+    write_field(mem, c, fl);
+    fclose(mem);
+    out->value[strcspn(out->value, "\n")] = '\0';
+    char *eq = strstr(out->value, " = ");
+    HPO_ASSERT(eq);
+    memmove(out->value, eq + 3, strlen(eq + 3) + 1);
 }
 
 // ---- agent settings on the wire ----

@@ -97,14 +97,23 @@ void config_usage(FILE *f);
  * baseline3 explores without HD, so not std-exp). name must be a setting. */
 int config_mode_reads(int mode, const char *name);
 
-/*
- * Describe every setting as JSON on f, for scripts (hpo-train
- * --describe-settings): {"modes": [...], "settings": [{"name", "type",
- * "value" (c's, as config_write spells it), "min", "min_open", "max" (when
- * ranged), "agent" (actors need it), "modes" (those that read it), "help"},
- * ...]}, in declaration order.
- */
-void config_describe(const hpo_config *c, FILE *f);
+/* One setting as the table declares it, for programs that describe the
+ * settings (hpo-train --describe-settings renders these as JSON). */
+typedef struct config_setting {
+    const char *name, *type, *help; /* type: int, float, uint64, text,
+                                       mode, bool, choice */
+    const char *const *choices;     /* choice: its names, NULL-terminated */
+    int ranged;                     /* min (and max when finite) apply */
+    double min, max;
+    int min_open;    /* min itself is out of range */
+    int agent;       /* actors need it (it travels) */
+    unsigned modes;  /* bit m: mode m reads it */
+    char value[128]; /* c's value, as config_write spells it */
+} config_setting;
+
+/* Settings in the table, and the i-th (0 <= i < count) with c's value. */
+int config_settings_count(void);
+void config_setting_get(int i, const hpo_config *c, config_setting *out);
 
 // ---- config text ----
 
