@@ -70,7 +70,8 @@ void actor_step(actor *a)
     if (a->version == 0 || a->snap_env_steps < a->learning_starts)
         rng_uniform_fill(&a->act_rng, v->act, na, -1.0f, 1.0f);
     else
-        sac_act(a->agent, v->obs, a->n, 0, &a->act_rng, v->act, NULL);
+        sac_act(a->agent, &a->agent->act, v->obs, a->n, 0, &a->act_rng, v->act,
+                NULL);
     vecenv_step(v);
     if (!a->rows)
         a->first_row_t = now_s();

@@ -31,7 +31,7 @@ static void reference(sac *s, env *e, uint64_t seed, int n, double *ret,
         len[ep] = 0;
         env_reset(e, obs);
         for (long k = 0; k < EVALUATE_MAX_STEPS; k++) {
-            sac_act(s, obs, 1, 1, &r, act, NULL);
+            sac_act(s, &s->act, obs, 1, 1, &r, act, NULL);
             env_step(e, act, obs, &res);
             ret[ep] += res.reward;
             len[ep]++;

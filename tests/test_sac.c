@@ -527,8 +527,8 @@ static void test_determinism(void **state)
     rng r1, r2;
     rng_init(&r1, 5, RNG_STREAM_ACT);
     rng_init(&r2, 5, RNG_STREAM_ACT);
-    sac_act(a, obs, 2, 0, &r1, x1, NULL);
-    sac_act(b, obs, 2, 0, &r2, x2, NULL);
+    sac_act(a, &a->act, obs, 2, 0, &r1, x1, NULL);
+    sac_act(b, &b->act, obs, 2, 0, &r2, x2, NULL);
     assert_memory_equal(x1, x2, sizeof x1);
     for (int i = 0; i < 2 * DA; i++)
         assert_true(x1[i] >= -1.0f && x1[i] <= 1.0f);
@@ -641,6 +641,49 @@ static void test_state_parts(void **state)
     sac_destroy(&s);
 }
 
+/* Model and data apart: sac_act reads the agent and writes only the
+ * workspace it is given, so a second workspace acts bit for bit as the
+ * agent's own, and parameters replaced in place (as a snapshot does) take
+ * effect in both without rebuilding anything. */
+static void test_acting_workspaces(void **state)
+{
+    (void)state;
+    hpo_config c;
+    small_config(&c, MODE_HPO);
+    sac *a = sac_new(&c, DS, DA, 4, 0);
+    sac_acting w;
+    sac_acting_init(&w, a, 4);
+    float obs[4 * DS], x1[4 * DA], x2[4 * DA], d1[4], d2[4];
+    for (int i = 0; i < 4 * DS; i++)
+        obs[i] = 0.1f * (float)(i % 7) - 0.3f;
+    for (int det = 0; det <= 1; det++) {
+        rng r1, r2;
+        rng_init(&r1, 9, RNG_STREAM_ACT);
+        rng_init(&r2, 9, RNG_STREAM_ACT);
+        sac_act(a, &a->act, obs, 4, det, &r1, x1, d1);
+        sac_act(a, &w, obs, 4, det, &r2, x2, d2);
+        assert_memory_equal(x1, x2, sizeof x1);
+        assert_memory_equal(d1, d2, sizeof d1);
+    }
+    /* new parameters in place: both workspaces follow, and agree */
+    rng r1, r2;
+    rng_init(&r1, 9, RNG_STREAM_ACT);
+    sac_act(a, &w, obs, 4, 1, &r1, x1, NULL);
+    c.seed = 99;
+    sac *d = sac_new(&c, DS, DA, 1, 0);
+    memcpy(a->params, d->params, a->nets.n_params * sizeof(float));
+    rng_init(&r1, 9, RNG_STREAM_ACT);
+    rng_init(&r2, 9, RNG_STREAM_ACT);
+    sac_act(a, &w, obs, 4, 1, &r1, x2, NULL);
+    assert_true(memcmp(x1, x2, sizeof x1) != 0);
+    sac_act(a, &a->act, obs, 4, 1, &r2, x1, NULL);
+    assert_memory_equal(x1, x2, sizeof x1);
+    sac_acting_release(&w);
+    assert_null(w.xi);
+    sac_destroy(&a);
+    sac_destroy(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -656,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_determinism_lanes),
         cmocka_unit_test(test_state_parts),
+        cmocka_unit_test(test_acting_workspaces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -832,8 +832,8 @@ static void sample_sets(shape *sh, uint64_t seed)
         int m = HPO_MIN(CHUNK, sh->n - off);
         size_t o = (size_t)off * da, mda = (size_t)m * da;
         float *a0 = sh->act[SET_A0] + o, *aK = sh->act[SET_AK] + o;
-        sac_act(a, sh->obs, m, 0, &r, sh->act[SET_EXP] + o, NULL);
-        memcpy(a0, a->a0_act, mda * sizeof(float));
+        sac_act(a, &a->act, sh->obs, m, 0, &r, sh->act[SET_EXP] + o, NULL);
+        memcpy(a0, a->act.a0, mda * sizeof(float));
         if (a->hd_opt.kind != HD_NONE) {
             rng_normal_fill(&r, sh->rho, mda, sh->cfg.std_tr);
             hd_forward(&sh->ws, &a->nets, a->params, &a->hd_opt, sh->alpha,

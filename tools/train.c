@@ -504,7 +504,8 @@ static int train(trainer *tr, char *err, size_t errlen)
         if (tr->t < c->learning_starts)
             rng_uniform_fill(&tr->act_rng, tr->action, (size_t)da, -1.0f, 1.0f);
         else
-            sac_act(tr->agent, tr->obs, 1, 0, &tr->act_rng, tr->action, NULL);
+            sac_act(tr->agent, &tr->agent->act, tr->obs, 1, 0, &tr->act_rng,
+                    tr->action, NULL);
         env_step(tr->env, tr->action, tr->next_obs, &res);
         replay_push(tr->rb, tr->obs, tr->action, res.reward, tr->next_obs,
                     res.terminated);

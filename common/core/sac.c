@@ -155,14 +155,32 @@ sac *sac_new(const hpo_config *cfg, int obs_dim, int act_dim, int act_max,
         s->dout = xalloc_floats((size_t)m * 2 * da);
         lanes_init(s);
     }
-    s->act_max = act_max;
-    mlp_cache_init(&s->pic_act, &s->nets.pi, act_max);
-    hd_ws_init(&s->hw_act, &s->nets, act_max, cfg->K, 0);
-    s->xi_act = xalloc_floats((size_t)act_max * da);
-    s->a0_act = xalloc_floats((size_t)act_max * da);
-    s->std_act = xalloc_floats((size_t)act_max * da);
-    s->rho_act = xalloc_floats((size_t)act_max * da);
+    sac_acting_init(&s->act, s, act_max);
     return s;
+}
+
+void sac_acting_init(sac_acting *w, const sac *s, int act_max)
+{
+    HPO_ASSERT(act_max >= 1);
+    size_t n = (size_t)act_max * (size_t)s->nets.act_dim;
+    w->act_max = act_max;
+    mlp_cache_init(&w->pic, &s->nets.pi, act_max);
+    hd_ws_init(&w->hw, &s->nets, act_max, s->cfg.K, 0);
+    w->xi = xalloc_floats(n);
+    w->a0 = xalloc_floats(n);
+    w->std = xalloc_floats(n);
+    w->rho = xalloc_floats(n);
+}
+
+void sac_acting_release(sac_acting *w)
+{
+    mlp_cache_release(&w->pic);
+    hd_ws_release(&w->hw);
+    free(w->xi);
+    free(w->a0);
+    free(w->std);
+    free(w->rho);
+    memset(w, 0, sizeof *w);
 }
 
 void sac_destroy(sac **sp)
@@ -185,12 +203,7 @@ void sac_destroy(sac **sp)
                      s->dq[1], s->qt,   s->dout, s->sa};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
-    mlp_cache_release(&s->pic_act);
-    hd_ws_release(&s->hw_act);
-    free(s->xi_act);
-    free(s->a0_act);
-    free(s->std_act);
-    free(s->rho_act);
+    sac_acting_release(&s->act);
     free(s);
     *sp = NULL;
 }
@@ -579,35 +592,33 @@ void sac_update(sac *s, const replay_batch *b, rng *r, sac_stats *st)
     s->updates++;
 }
 
-void sac_act(sac *s, const float *obs, int n, int deterministic, rng *r,
-             float *action, float *hd_dist)
+void sac_act(const sac *s, sac_acting *w, const float *obs, int n,
+             int deterministic, rng *r, float *action, float *hd_dist)
 {
-    HPO_ASSERT(n >= 1 && n <= s->act_max);
+    HPO_ASSERT(n >= 1 && n <= w->act_max);
     const hpo_nets *nets = &s->nets;
     int da = nets->act_dim;
     size_t nda = (size_t)n * da;
-    const float *out = mlp_forward(&nets->pi, s->params, &s->pic_act, obs, n);
+    const float *out = mlp_forward(&nets->pi, s->params, &w->pic, obs, n);
     if (!deterministic)
-        rng_normal_fill(r, s->xi_act, nda, 1.0f);
-    policy_head(s->a0_act, s->std_act, NULL, out,
-                deterministic ? NULL : s->xi_act, n, da);
+        rng_normal_fill(r, w->xi, nda, 1.0f);
+    policy_head(w->a0, w->std, NULL, out, deterministic ? NULL : w->xi, n, da);
     int hd = s->hd_exp.kind != HD_NONE && (!deterministic || s->cfg.eval_hd);
     if (hd) {
         if (!deterministic)
-            rng_normal_fill(r, s->rho_act, nda, s->cfg.std_exp);
-        hd_forward(&s->hw_act, nets, s->params, &s->hd_exp, sac_alpha(s), obs,
-                   s->a0_act, deterministic ? NULL : s->rho_act, action, NULL,
-                   n);
+            rng_normal_fill(r, w->rho, nda, s->cfg.std_exp);
+        hd_forward(&w->hw, nets, s->params, &s->hd_exp, sac_alpha(s), obs,
+                   w->a0, deterministic ? NULL : w->rho, action, NULL, n);
         clip_into(action, action, nda);
     } else {
-        memcpy(action, s->a0_act, nda * sizeof(float));
+        memcpy(action, w->a0, nda * sizeof(float));
     }
     if (hd_dist)
         for (int i = 0; i < n; i++) {
             double d2 = 0.0;
             for (int k = 0; k < da; k++) {
                 double d = (double)action[(size_t)i * da + k] -
-                           s->a0_act[(size_t)i * da + k];
+                           w->a0[(size_t)i * da + k];
                 d2 += d * d;
             }
             hd_dist[i] = (float)sqrt(d2);

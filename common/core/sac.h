@@ -62,6 +62,20 @@ typedef enum {
     SAC_PH_N
 } sac_phase;
 
+/*
+ * The acting path's workspace, sized for act_max rows: everything sac_act
+ * writes. Model and data apart (MuJoCo's way): sac_act reads the agent as
+ * const and writes only here, so a snapshot that replaces the parameters in
+ * place (snapshot_load_blocks) leaves every workspace valid, and one agent
+ * can act from several workspaces.
+ */
+typedef struct sac_acting {
+    int act_max;
+    mlp_cache pic;              /* the policy's forward */
+    hd_ws hw;                   /* the exploration leapfrog, one point */
+    float *xi, *a0, *std, *rho; /* (act_max, da) */
+} sac_acting;
+
 typedef struct sac {
     hpo_config cfg;
     hpo_nets nets;
@@ -89,12 +103,9 @@ typedef struct sac {
     float *sa;              /* (m, ds + da) critic loss input */
     float *xi, *rho0, *a0, *std, *logp, *aK, *ac; /* (m, da) or (m) */
     float *y, *dout, *abar, *qt;
-    float *dq[2]; /* (m) critic loss gradient per critic */
-    /* acting workspace, batch act_max */
-    int act_max;
-    mlp_cache pic_act;
-    hd_ws hw_act;
-    float *xi_act, *a0_act, *std_act, *rho_act;
+    float *dq[2];   /* (m) critic loss gradient per critic */
+    sac_acting act; /* the agent's own acting workspace (act_max
+                       rows, sac_new's argument) */
 } sac;
 
 /*
@@ -118,15 +129,20 @@ float sac_alpha(const sac *s);
  */
 void sac_update(sac *s, const replay_batch *b, rng *r, sac_stats *st);
 
+/* Size w for s's networks and up to act_max rows (>= 1); release with
+ * sac_acting_release. */
+void sac_acting_init(sac_acting *w, const sac *s, int act_max);
+void sac_acting_release(sac_acting *w);
+
 /*
- * Actions (n, da) for observations obs (n, ds), n <= act_max, clipped to
+ * Actions (n, da) for observations obs (n, ds), n <= w->act_max, clipped to
  * [-1, 1]. Stochastic: the mode's exploration (tanh-Gaussian base, then the
  * exploration leapfrog with rho0 ~ N(0, std_exp^2)). Deterministic:
  * a0 = tanh(mu), rho0 = 0, the same leapfrog (or none when cfg.eval_hd = 0).
  * Optional hd_dist (n) receives ||aK - a0|| per row (Nullable).
  */
-void sac_act(sac *s, const float *obs, int n, int deterministic, rng *r,
-             float *action, float *hd_dist);
+void sac_act(const sac *s, sac_acting *w, const float *obs, int n,
+             int deterministic, rng *r, float *action, float *hd_dist);
 
 // ---- the update's parts, exposed for gradient checks and benchmarks ----
 /* s->y (m) = r + gamma (1 - done) (min Q'(s', a') - alpha log pi(a0'|s')),

@@ -35,7 +35,7 @@ int evaluate_step(evaluation *ev, double *ret, long *len)
         ev->started = 1;
     }
     env_step_result res;
-    sac_act(ev->agent, ev->obs, 1, 1, &ev->r, ev->act, NULL);
+    sac_act(ev->agent, &ev->agent->act, ev->obs, 1, 1, &ev->r, ev->act, NULL);
     env_step(ev->e, ev->act, ev->obs, &res);
     ev->ret += res.reward;
     ev->steps++;
