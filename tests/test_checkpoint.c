@@ -20,6 +20,7 @@
 #include "replay.h"
 #include "rng.h"
 #include "sac.h"
+#include "testagent.h"
 #include "util.h"
 
 #define DS 3
@@ -612,15 +613,6 @@ static void test_weights_file(void **state)
     sac_destroy(&c);
 }
 
-/* Flip every byte of part p (each float or long changes). */
-static void perturb(const sac_part *p)
-{
-    unsigned char *q = p->p;
-    size_t bytes = p->n * (p->kind == SAC_F32 ? 4 : 8);
-    for (size_t j = 0; j < bytes; j++)
-        q[j] ^= 0x5a;
-}
-
 /* Every part the state descriptor (sac_parts) names comes back from a
  * checkpoint, and from weights.bin exactly the acting state's parts: a new
  * part of the state cannot slip past the files. */
@@ -643,13 +635,13 @@ static void test_state_parts(void **state)
     sac_part p[SAC_PARTS_MAX];
     int n = sac_parts(s, p);
     for (int i = 0; i < n; i++) {
-        perturb(&p[i]);
+        test_perturb_part(&p[i]);
         assert_int_equal(
             ckpt_restore(&info, s, NULL, rngs, 2, NULL, NULL, err, sizeof err),
             0);
         sac_state_save(s, now);
         assert_memory_equal(now, keep, nb);
-        perturb(&p[i]);
+        test_perturb_part(&p[i]);
         assert_int_equal(ckpt_weights_load(wt, s, err, sizeof err), 0);
         sac_state_save(s, now);
         if (p[i].weights)

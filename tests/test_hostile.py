@@ -48,18 +48,20 @@ Every learner is killed on exit; every wait is bounded.
 """
 import json
 import os
-import random
 import shutil
 import socket
 import struct
 import subprocess
 import sys
+import re
 import tempfile
 import time
 
-import re
-
 import zmq
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (FAILURES, check, fail, free_port, ok,  # noqa: E402
+                     sanitizer_check)
 
 BUILD = sys.argv[1]
 PART = sys.argv[2]
@@ -68,7 +70,6 @@ ACTOR = os.path.join(BUILD, "actor", "hpo-actor")
 STATUS = os.path.join(BUILD, "tools", "hpo-status")
 WORK = tempfile.mkdtemp(prefix="test_hostile.")
 PROCS = []
-FAILURES = []
 CTX = zmq.Context()
 # The protocol version, from its one home (common/net/wire.h).
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
@@ -81,20 +82,10 @@ SMALL = ["--env", "Pendulum", "--pi-hidden", "32", "--q-hidden", "32",
 OD, AD = 3, 1
 
 
-def ok(msg):
-    print("ok: " + msg, flush=True)
 
 
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr, flush=True)
-    FAILURES.append(msg)
 
 
-def check(cond, msg, detail=""):
-    if cond:
-        ok(msg)
-    else:
-        fail(msg + (": " + str(detail) if detail != "" else ""))
 
 
 # ---- protobuf wire format (proto/hpo.proto), enough for the tests ----
@@ -215,27 +206,8 @@ def message(buf):
 
 # ---- processes ----
 
-def free_port():
-    for _ in range(50):
-        p = random.randrange(20000, 60000, 4)
-        try:
-            for k in range(4):
-                s = socket.socket()
-                s.bind(("127.0.0.1", p + k))
-                s.close()
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no free port")
 
 
-def sanitizer_check(name, log):
-    """A learner built with -Dsanitize=true reports here: any report fails."""
-    for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                 "runtime error:"):
-        if mark in log:
-            i = log.index(mark)
-            fail("%s: sanitizer report: %s" % (name, log[i:i + 300]))
 
 
 class Learner:

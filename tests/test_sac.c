@@ -16,6 +16,7 @@
 #include "fdcheck.h"
 #include "replay.h"
 #include "sac.h"
+#include "testagent.h"
 #include "util.h"
 
 enum { DS = 3, DA = 2, M = 8 };
@@ -588,15 +589,6 @@ static void test_determinism_lanes(void **state)
     sac_destroy(&s);
 }
 
-/* Flip every byte of part p (each float or long changes). */
-static void perturb(const sac_part *p)
-{
-    unsigned char *q = p->p;
-    size_t bytes = p->n * (p->kind == SAC_F32 ? 4 : 8);
-    for (size_t j = 0; j < bytes; j++)
-        q[j] ^= 0x5a;
-}
-
 /* The learned state's one list (sac_parts): every part a rollback
  * (sac_state_save / sac_state_restore) brings back, byte for byte; the list
  * covers every byte of the state but the alignment padding; any non-finite
@@ -617,7 +609,7 @@ static void test_state_parts(void **state)
     size_t covered = 0;
     for (int i = 0; i < n; i++) {
         covered += p[i].n * (p[i].kind == SAC_F32 ? 4 : 8);
-        perturb(&p[i]);
+        test_perturb_part(&p[i]);
         sac_state_save(s, now);
         assert_true(memcmp(now, keep, nb) != 0);
         sac_state_restore(s, keep);

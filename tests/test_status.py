@@ -25,11 +25,9 @@ and python3-jsonschema (deploy/setup).
 """
 import json
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,10 @@ import time
 
 import jsonschema
 import zmq
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (FAILURES, check, fail, free_port,  # noqa: E402
+                     sanitizer_check)
 
 BUILD = sys.argv[1]
 PART = sys.argv[2]
@@ -48,53 +50,22 @@ ACTOR = os.path.join(BUILD, "actor", "hpo-actor")
 STATUS = os.path.join(BUILD, "tools", "hpo-status")
 WORK = tempfile.mkdtemp(prefix="test_status.")
 PROCS = []
-FAILURES = []
 SMALL = ["--env", "Pendulum", "--pi-hidden", "32", "--q-hidden", "32",
          "--batch", "32", "--learning-starts", "200", "--steps", "100000000",
          "--timeout-ms", "1500", "--heartbeat-ms", "200",
          "--publish-every", "50", "--checkpoint-every", "500"]
 
 
-def ok(msg):
-    print("ok: " + msg, flush=True)
 
 
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr, flush=True)
-    FAILURES.append(msg)
 
 
-def check(cond, msg, detail=""):
-    if cond:
-        ok(msg)
-    else:
-        fail(msg + (": " + str(detail)[:600] if detail != "" else ""))
 
 
-def free_port():
-    for _ in range(50):
-        p = random.randrange(20000, 60000, 4)
-        try:
-            for k in range(4):
-                s = socket.socket()
-                s.bind(("127.0.0.1", p + k))
-                s.close()
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no free port in 20000..60000 after 50 tries")
 
 
-SANITIZER = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-             "runtime error:")
 
 
-def sanitizer_check(name, log):
-    """A build with -Dsanitize=true reports here: any report fails."""
-    for mark in SANITIZER:
-        if mark in log:
-            i = log.index(mark)
-            fail("%s: sanitizer report: %s" % (name, log[i:i + 300]))
 
 
 def hpo_status(port, *args, timeout_ms=2000):

@@ -10,4 +10,7 @@
  * parameters come from seed; free with sac_destroy. */
 sac *test_pendulum_agent(uint64_t seed);
 
+/* Flip every byte of the state part p (each float or long changes). */
+void test_perturb_part(const sac_part *p);
+
 #endif

@@ -94,17 +94,7 @@ static int parse_args(int argc, char **argv, options *o)
     if (rc < 0)
         return usage_error(PROG, "%s", err);
     o->has_seed = config_args_given(a, "seed");
-    o->names = xcalloc((size_t)a->n + 1, sizeof *o->names);
-    o->values = xcalloc((size_t)a->n + 1, sizeof *o->values);
-    for (int i = 0; i < a->n; i++) {
-        int mine = 0;
-        for (int k = 0; own[k].name; k++)
-            mine |= !strcmp(own[k].name, a->names[i]);
-        if (!mine) {
-            o->names[o->n_flags] = a->names[i];
-            o->values[o->n_flags++] = a->values[i];
-        }
-    }
+    o->n_flags = config_args_settings(a, &o->names, &o->values);
     if (a->n_pos < 1)
         return usage_error(PROG, "%s", "no checkpoint or weights file given");
     o->file = a->pos[0];

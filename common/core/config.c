@@ -819,6 +819,20 @@ static int setting_given(const config_args *a, const char *name)
     return 0;
 }
 
+int config_args_settings(const config_args *a, const char ***names,
+                         const char ***values)
+{
+    int n = 0;
+    *names = xcalloc((size_t)a->n + 1, sizeof **names);
+    *values = xcalloc((size_t)a->n + 1, sizeof **values);
+    for (int i = 0; i < a->n; i++)
+        if (list_index(a->options, a->names[i]) < 0) {
+            (*names)[n] = a->names[i];
+            (*values)[n++] = a->values[i];
+        }
+    return n;
+}
+
 int config_args_resolve(const config_args *a, const hpo_config *base,
                         hpo_config *c, char *err, size_t errlen)
 {

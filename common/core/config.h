@@ -224,6 +224,12 @@ int config_args_table(config_args *a, int argc, char **argv,
 /* 1 when --name was given (a setting or an option with a value). */
 int config_args_given(const config_args *a, const char *name);
 
+/* The settings among a's pairs (every pair but the program's own options),
+ * in command-line order: *names and *values (n + 1 entries, NULL-ended;
+ * the caller frees both arrays, the strings stay a's). Returns n. */
+int config_args_settings(const config_args *a, const char ***names,
+                         const char ***values);
+
 /*
  * Resolve c: base, or when base is NULL the defaults then the preset of the
  * last --env (wherever it stands); then every setting in command-line order
