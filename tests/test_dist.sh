@@ -589,6 +589,19 @@ run_local() {
 
 part_local() {
     local rc
+    # bad counts and missing values are refused before anything starts
+    local bad
+    for bad in "--actors 0" "--actors x" "--envs 0" "--env"; do
+        # shellcheck disable=SC2086 # the flag and its value, split on purpose
+        HPO_BUILD_DIR=$BUILD HPO_NO_BUILD=1 timeout 20 "$SRC/deploy/local" $bad \
+            --out "$WORK/badlocal" >"$WORK/badlocal.out" 2>&1
+        rc=$?
+        if [ $rc -eq 2 ] && grep -q "needs" "$WORK/badlocal.out" && [ ! -e "$WORK/badlocal" ]; then
+            ok "deploy/local $bad: exit 2, $(head -c 120 "$WORK/badlocal.out")"
+        else
+            fail "deploy/local $bad: exit $rc (want 2, nothing started): $(head -c 300 "$WORK/badlocal.out")"
+        fi
+    done
     run_local budget --steps 4000
     local deadline=$((SECONDS + 120))
     while kill -0 "$DPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
