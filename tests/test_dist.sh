@@ -602,6 +602,25 @@ part_local() {
             fail "deploy/local $bad: exit $rc (want 2, nothing started): $(head -c 300 "$WORK/badlocal.out")"
         fi
     done
+    # a port in use (another run, or anything else) is refused before anything
+    # starts, instead of this run's readiness being answered by the other
+    PORT=$(free_port)
+    /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]) + 2)); s.listen(1); time.sleep(15)' "$PORT" &
+    local holder=$!
+    sleep 0.5
+    HPO_BUILD_DIR=$BUILD HPO_NO_BUILD=1 timeout 20 "$SRC/deploy/local" --env Pendulum \
+        --port "$PORT" --out "$WORK/busy" >"$WORK/busy.out" 2>&1
+    rc=$?
+    kill "$holder" 2>/dev/null
+    wait "$holder" 2>/dev/null
+    if [ $rc -eq 2 ] && grep -q "port $((PORT + 2)) is in use" "$WORK/busy.out" && [ ! -e "$WORK/busy" ]; then
+        ok "deploy/local on a busy port: exit 2, $(head -c 120 "$WORK/busy.out")"
+    else
+        fail "deploy/local on a busy port: exit $rc (want 2): $(head -c 300 "$WORK/busy.out")"
+    fi
     run_local budget --steps 4000
     local deadline=$((SECONDS + 120))
     while kill -0 "$DPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
