@@ -62,15 +62,20 @@ static void test_bounded(void **state)
 {
     (void)state;
     int lines = capture(many_keys, text, sizeof text);
-    /* 256 first lines, one summary for the keys past the table */
-    assert_int_equal(lines, 257);
+    /* 256 first lines; past the table, the kind "peer" once and one summary
+     * for the rest */
+    assert_int_equal(lines, 258);
     assert_non_null(strstr(text, "warning from peer 255\n"));
-    assert_null(strstr(text, "warning from peer 256\n"));
+    assert_non_null(
+        strstr(text, "warning from peer 256 (past the 256-key table"));
+    assert_null(strstr(text, "warning from peer 257"));
     assert_non_null(strstr(text, "counted, not printed"));
     lines = capture(flush, text, sizeof text);
     /* 256 "repeated 2 times" and the overflow's count: 2 x 744 */
     assert_int_equal(lines, 257);
-    assert_non_null(strstr(text, "1488 warnings of other kinds or peers"));
+    assert_non_null(strstr(
+        text,
+        "1488 warnings of other kinds or peers beyond the first 256 keys"));
     assert_non_null(strstr(text, "peer 0: repeated 2 times"));
 }
 
@@ -89,11 +94,42 @@ static void test_repeats(void **state)
     assert_non_null(strstr(text, "same: repeated 10000 times"));
 }
 
+/* Peers that fill the key table with invented keys cannot hide another
+ * kind of warning: past the table, each kind (the key's first word) prints
+ * once per 10 s. */
+static void blinding(void)
+{
+    for (int i = 0; i < 300; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "reject peer-%d", i);
+        log_warn_once(key, "rejected a message from peer %d", i);
+    }
+    log_warn_once("guard rows", "rows out of bounds from actor a1");
+    log_warn_once("guard obs", "an observation out of bounds from actor a2");
+    log_warn_once("refused env", "refused a handshake: other environment");
+}
+
+static void test_kinds_past_the_table(void **state)
+{
+    (void)state;
+    log_flush_counts(); /* an empty table */
+    capture(flush, text, sizeof text);
+    capture(blinding, text, sizeof text);
+    assert_non_null(strstr(text, "rows out of bounds from actor a1 (past the"));
+    assert_null(strstr(text, "actor a2")); /* kind guard: printed 0 s ago */
+    assert_non_null(
+        strstr(text, "refused a handshake: other environment (past"));
+    assert_non_null(strstr(text, "rejected a message from peer 256 (past"));
+    assert_null(strstr(text, "from peer 257"));
+    capture(flush, text, sizeof text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bounded),
         cmocka_unit_test(test_repeats),
+        cmocka_unit_test(test_kinds_past_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,44 @@ static int n_seen;
 #define LOG_OVERFLOW_S 10
 static unsigned long overflow_total, overflow_unprinted;
 static time_t overflow_printed;
+/* A key's kind is its first word ("reject", "guard", ...): kinds come from
+ * the code, keys may come from peers. Past the key table, each kind still
+ * prints one warning per LOG_OVERFLOW_S, so peers that invent keys cannot
+ * hide a kind of warning they never sent. */
+#define LOG_MAX_KINDS 64
+#define LOG_KIND_LEN 32
+static struct {
+    char kind[LOG_KIND_LEN];
+    time_t printed;
+} kinds[LOG_MAX_KINDS];
+static int n_kinds;
+
+/* 1 when key's kind may print now (it has not in the last LOG_OVERFLOW_S),
+ * and marks it printed. Called with log_lock held. */
+static int kind_may_print(const char *key, time_t now)
+{
+    char kind[LOG_KIND_LEN];
+    size_t n = strcspn(key, " ");
+    if (n >= sizeof kind)
+        n = sizeof kind - 1;
+    memcpy(kind, key, n);
+    kind[n] = '\0';
+    int i;
+    for (i = 0; i < n_kinds; i++)
+        if (!strcmp(kinds[i].kind, kind))
+            break;
+    if (i == n_kinds) {
+        if (n_kinds == LOG_MAX_KINDS)
+            return 0; /* past the kinds too: the summary line only */
+        snprintf(kinds[i].kind, sizeof kinds[i].kind, "%s", kind);
+        kinds[i].printed = now - LOG_OVERFLOW_S;
+        n_kinds++;
+    }
+    if (now - kinds[i].printed < LOG_OVERFLOW_S)
+        return 0;
+    kinds[i].printed = now;
+    return 1;
+}
 
 void log_set_level(log_level level)
 {
@@ -77,21 +115,34 @@ unsigned long log_warn_once(const char *key, const char *fmt, ...)
         n_seen++;
     }
     unsigned long suppressed = 0;
-    int in_table = i < n_seen;
+    int in_table = i < n_seen, by_kind = 0;
     if (in_table) {
         count = ++seen[i].count;
     } else {
-        /* the table is full: count, and summarize now and then */
+        /* the table is full: a kind not printed lately prints; the rest
+         * are counted and summarized now and then */
         count = ++overflow_total;
-        overflow_unprinted++;
         time_t now = time(NULL);
-        if (now - overflow_printed >= LOG_OVERFLOW_S) {
+        by_kind = kind_may_print(key, now);
+        if (!by_kind)
+            overflow_unprinted++;
+        if (now - overflow_printed >= LOG_OVERFLOW_S && overflow_unprinted) {
             suppressed = overflow_unprinted;
             overflow_unprinted = 0;
             overflow_printed = now;
         }
     }
     pthread_mutex_unlock(&log_lock);
+    if (by_kind && LOG_WARN >= min_level) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        log_msg(LOG_WARN,
+                "%s (past the %d-key table: one warning of this kind per %d s)",
+                msg, LOG_MAX_KEYS, LOG_OVERFLOW_S);
+    }
     if (!in_table) {
         if (suppressed)
             log_msg(
@@ -114,14 +165,16 @@ void log_flush_counts(void)
     pthread_mutex_lock(&log_lock);
     int n = n_seen;
     n_seen = 0;
+    n_kinds = 0;
     unsigned long over = overflow_total;
     overflow_total = overflow_unprinted = 0;
+    overflow_printed = 0;
     pthread_mutex_unlock(&log_lock);
     if (over)
         log_msg(
             LOG_WARN,
-            "%lu warnings of other kinds or peers beyond the first %d counted, not printed",
-            over, LOG_MAX_KEYS);
+            "%lu warnings of other kinds or peers beyond the first %d keys counted (one of each kind per %d s printed)",
+            over, LOG_MAX_KEYS, LOG_OVERFLOW_S);
     for (int i = 0; i < n; i++)
         if (seen[i].count > 1)
             log_msg(LOG_WARN, "%s: repeated %lu times", seen[i].key,

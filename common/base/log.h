@@ -30,11 +30,13 @@ void log_msg(log_level level, const char *fmt, ...) HPO_PRINTF(2, 3);
 
 /*
  * Warn the first time key is seen; later calls with the same key only count.
- * Past 256 distinct keys, a new key is not printed either: those warnings are
- * counted together, with one summary line at most every 10 seconds, so the
- * log stays bounded whatever the number of peers or keys. Returns the number
- * of times key has been seen, this call included (for a key past the table:
- * the count of all such warnings).
+ * Past 256 distinct keys, a new key prints only when its kind (the key's
+ * first word: kinds come from the code, keys may come from peers) has not
+ * printed in the last 10 seconds; the others are counted together, with one
+ * summary line at most every 10 seconds. So the log stays bounded whatever
+ * the number of peers or keys, and every kind of warning still shows. Returns
+ * the number of times key has been seen, this call included (for a key past the
+ * table: the count of all such warnings).
  */
 unsigned long log_warn_once(const char *key, const char *fmt, ...)
     HPO_PRINTF(2, 3);
