@@ -196,9 +196,44 @@ static void test_write_file_atomic(void **state)
     rmdir(dir);
 }
 
+/* utf8_valid against the definition: every 1..4-byte form at its edges,
+ * and each kind of invalid sequence. */
+static void test_utf8(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int ok;
+    } cases[] = {
+        {"", 1},
+        {"plain ascii", 1},
+        {"\xc2\x80", 1},             /* U+0080, the first 2-byte */
+        {"\xdf\xbf", 1},             /* U+07FF */
+        {"\xe0\xa0\x80", 1},         /* U+0800 */
+        {"\xef\xbf\xbf", 1},         /* U+FFFF */
+        {"\xf0\x90\x80\x80", 1},     /* U+10000 */
+        {"\xf4\x8f\xbf\xbf", 1},     /* U+10FFFF, the last */
+        {"\x80", 0},                 /* a lone continuation byte */
+        {"\xc1\xbf", 0},             /* overlong U+007F */
+        {"\xe0\x9f\xbf", 0},         /* overlong U+07FF */
+        {"\xf0\x8f\xbf\xbf", 0},     /* overlong U+FFFF */
+        {"\xed\xa0\x80", 0},         /* U+D800, a surrogate */
+        {"\xf4\x90\x80\x80", 0},     /* U+110000 */
+        {"\xe2\x82", 0},             /* truncated */
+        {"\xe2\x28\xa1", 0},         /* a bad continuation */
+        {"\xf8\x88\x80\x80\x80", 0}, /* a 5-byte form */
+        {"\xff", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(
+            utf8_valid((const unsigned char *)cases[i].s, strlen(cases[i].s)),
+            cases[i].ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_run_stats),
         cmocka_unit_test(test_stop_on_signals),
         cmocka_unit_test(test_usage_error),

@@ -1021,6 +1021,17 @@ static void test_strings_and_settings(void **state)
     assert_int_equal(encode_decode1(&m), WIRE_OK);
     strcpy(m.hello.host, "evil\n[learner] fake log line");
     assert_int_equal(encode_decode1(&m), WIRE_BAD_VALUE);
+    /* strings are UTF-8 (a metrics label, the status reply and the log
+     * carry them): a stray byte, an overlong form and a surrogate refused */
+    strcpy(m.hello.host, "h\xc3\xa9te-\xe2\x82\xac"); /* "hète-€" */
+    assert_int_equal(encode_decode1(&m), WIRE_OK);
+    const char *bad_utf8[] = {"a\xff", "\xc0\xaf", "\xed\xa0\x80", "\xe2\x82",
+                              "\x80"};
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
+        strcpy(m.hello.actor_id, bad_utf8[i]);
+        assert_int_equal(encode_decode1(&m), WIRE_BAD_VALUE);
+    }
+    m.hello.actor_id[0] = '\0';
     m.hello.host[0] = '\0';
     m.hello.role = 5;
     assert_int_equal(encode_decode1(&m), WIRE_BAD_VALUE);

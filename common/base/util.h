@@ -81,6 +81,11 @@ int write_file_atomic(const char *path, int (*fill)(int fd, void *ctx),
  * -1 (out untouched) for an empty, partial, overflowing or out-of-range s. */
 int parse_long(const char *s, long lo, long hi, long *out);
 
+/* 1 when s (n bytes) is valid UTF-8: no stray continuation byte, no
+ * overlong form, no surrogate, nothing past U+10FFFF, no truncated
+ * sequence. */
+int utf8_valid(const unsigned char *s, size_t n);
+
 /* mkdir -p: create path (< 4096 chars) and its missing parents. Returns 0,
  * or -1 with a message naming the directory that could not be made. */
 int mkdir_parents(const char *path, char *err, size_t errlen);

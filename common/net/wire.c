@@ -488,12 +488,14 @@ static wire_reject scan_envelope(span m, head *h, char *err, size_t errlen)
 }
 
 // ---- what protobuf-c lets through ----
+/* A string field's bytes: no control byte, and valid UTF-8 (proto3's rule
+ * for string, and what metrics labels, the status reply and the log need). */
 static int printable(span s)
 {
     for (size_t i = 0; i < s.n; i++)
         if (s.p[i] < 0x20 || s.p[i] == 0x7f)
             return 0;
-    return 1;
+    return utf8_valid(s.p, s.n);
 }
 
 /*
@@ -537,9 +539,10 @@ static wire_reject lint(const ProtobufCMessageDescriptor *d, span m, int depth,
             break;
         case PROTOBUF_C_TYPE_STRING:
             if (f.wt == WT_LEN && !printable(f.s))
-                return reject(WIRE_BAD_VALUE, err, errlen,
-                              "%s: field %s: unprintable string", d->short_name,
-                              fd->name);
+                return reject(
+                    WIRE_BAD_VALUE, err, errlen,
+                    "%s: field %s: a string with a control byte or not valid UTF-8",
+                    d->short_name, fd->name);
             break;
         case PROTOBUF_C_TYPE_MESSAGE:
             if (f.wt == WT_LEN && depth < 4) {
