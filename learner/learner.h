@@ -122,6 +122,8 @@ typedef struct learner {
     int obs_dim, act_dim;
     char run_id[WIRE_NAME_MAX];
     double t_start;
+    double wall_before; /* the run's seconds before this process
+                           (a resume: progress.csv's last wall_s) */
 
     void *zctx, *data, *params, *status;
     struct metrics *metrics; /* --metrics-port endpoint, NULL: none */

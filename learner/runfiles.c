@@ -56,7 +56,7 @@ void learner_csv_row(learner *l)
     r.v[PROGRESS_GATE] = u ? l->last.gate : NAN;
     r.v[PROGRESS_Q_MEAN] = u ? l->last.q_mean : NAN;
     r.v[PROGRESS_UPDATES_PER_S] = l->updates_per_s;
-    r.v[PROGRESS_WALL_S] = now_s() - l->t_start;
+    r.v[PROGRESS_WALL_S] = l->wall_before + now_s() - l->t_start;
     r.v[PROGRESS_STEPS_PER_S] = l->steps_per_s;
     r.v[PROGRESS_REPLAY_RATIO] = learner_ratio(l);
     r.v[PROGRESS_REPLAY_SIZE] = (double)replay_size(l->rb);
@@ -125,6 +125,9 @@ int learner_resume(learner *l, char *err, size_t errlen)
         log_warn("--resume: %s: starting a fresh run", why);
         return 0;
     }
+    char e2[512];
+    if (ckpt_remove_partial(l->opt.out, e2, sizeof e2) < 0)
+        log_warn("--resume: %s", e2);
     ckpt_counters c;
     rng *rngs[1] = {&l->upd_rng};
     int exact = -1;
@@ -145,6 +148,24 @@ int learner_resume(learner *l, char *err, size_t errlen)
     snprintf(l->last_ckpt, sizeof l->last_ckpt, "%s", info.path);
     l->last_ckpt_updates = l->updates;
     l->last_ckpt_t = now_s();
+    /* progress.csv: the rows past the checkpoint go (the run continues from
+     * it, so they would come twice), and the run's clock continues */
+    if (l->csv) {
+        char path[LEARNER_PATH];
+        if (snprintf(path, sizeof path, "%s/progress.csv", l->opt.out) >=
+            (int)sizeof path) {
+            errf(err, errlen, "path too long: %s/progress.csv", l->opt.out);
+            return -1;
+        }
+        fclose(l->csv);
+        progress_row last;
+        l->csv =
+            progress_open(path, 1, (double)c.env_steps, &last, err, errlen);
+        if (!l->csv)
+            return -1;
+        if (isfinite(last.v[PROGRESS_WALL_S]))
+            l->wall_before = last.v[PROGRESS_WALL_S];
+    }
     log_info("resumed from %s: %llu env steps, %ld updates, %zu replay rows",
              info.path, (unsigned long long)l->env_steps, l->updates,
              replay_size(l->rb));

@@ -548,6 +548,28 @@ part_crash() {
     rows=$(csv_rows "$dir/progress.csv")
     [ "$rows" != bad ] && ok "progress.csv after the restart: one header, $rows whole rows" ||
         fail "progress.csv after the restart: $(grep -c '^env_steps,' "$dir/progress.csv") headers or a partial row"
+    # the resume removed the cut-short writes, cut the rows past its
+    # checkpoint (no step back in env_steps) and kept the run's clock
+    # (the planted names: the learner's own next write may be a .tmp now)
+    if [ ! -e "$dir/checkpoint-99999900.ckpt.tmp" ] && [ ! -e "$dir/checkpoint-99999999.ckpt.tmp" ]; then
+        ok "the resume removed both planted checkpoint-*.ckpt.tmp"
+    else
+        fail "a planted checkpoint-*.ckpt.tmp is left after the resume: $(ls "$dir")"
+    fi
+    if "$PY" - "$dir/progress.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+steps = [float(r["env_steps"]) for r in rows]
+wall = [float(r["wall_s"]) for r in rows]
+assert len(rows) > 2, len(rows)
+assert all(b >= a for a, b in zip(steps, steps[1:])), "env_steps steps back"
+assert all(b >= a for a, b in zip(wall, wall[1:])), "wall_s steps back"
+PY
+    then
+        ok "progress.csv after the resume: env_steps and wall_s never step back"
+    else
+        fail "progress.csv after the resume steps back: $(cut -d, -f1,14 "$dir/progress.csv" | tail -20 | tr '\n' ' ')"
+    fi
 }
 
 # free_port: a random base port whose four ports (data, params, status,

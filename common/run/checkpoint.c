@@ -293,6 +293,41 @@ static int list_numbers(const char *dir, int64_t **out, char *err,
     return n;
 }
 
+int ckpt_remove_partial(const char *dir, char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        errf(err, errlen, "cannot open run directory %s: %s", dir,
+             strerror(errno));
+        return -1;
+    }
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        char name[256];
+        if (len < 4 || len >= sizeof name ||
+            strcmp(e->d_name + len - 4, ".tmp"))
+            continue;
+        memcpy(name, e->d_name, len - 4);
+        name[len - 4] = '\0';
+        if (ckpt_number(name) < 0)
+            continue;
+        char path[CKPT_PATH_LEN];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=
+            (int)sizeof path)
+            continue;
+        if (unlink(path) == 0) {
+            log_info("removed %s: a checkpoint write cut short", path);
+            n++;
+        } else {
+            log_warn("cannot remove %s: %s", path, strerror(errno));
+        }
+    }
+    closedir(d);
+    return n;
+}
+
 int ckpt_prune(const char *dir, int keep, char *err, size_t errlen)
 {
     HPO_ASSERT(keep >= 1);

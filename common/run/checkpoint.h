@@ -74,6 +74,11 @@ int ckpt_path(char *buf, const char *dir, int64_t updates, char *err,
  */
 int ckpt_prune(const char *dir, int keep, char *err, size_t errlen);
 
+/* Delete every checkpoint-<n>.ckpt.tmp in dir: writes a crash cut short
+ * (ckpt_save renames only a whole file), each logged. Returns the number
+ * deleted, or -1 with a message when dir cannot be read. */
+int ckpt_remove_partial(const char *dir, char *err, size_t errlen);
+
 /* The number of checkpoint-<n>.ckpt files in dir, valid or not; -1 when
  * dir cannot be read. */
 int ckpt_count(const char *dir);
