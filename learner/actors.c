@@ -119,7 +119,7 @@ static int64_t batch_unit(const learner *l, const learner_actor *a)
 
 /*
  * Grant credits so that env steps (ingested plus granted) stay within a
- * window of learning_starts + updates / ratio, the window being two batches
+ * window of ratio_origin + updates / ratio, the window being two batches
  * per streaming actor. Each actor below one batch of credit is topped up to
  * two, round-robin when the window is short. When updates wait for data the
  * whole window is free, so every actor can always step again: no deadlock.
@@ -134,7 +134,7 @@ void learner_grant_credits(learner *l)
             window += 2 * batch_unit(l, &l->actors[i]);
     if (!window)
         return;
-    double allowed = (double)l->cfg.learning_starts +
+    double allowed = l->ratio_origin +
                      (double)l->updates / l->opt.replay_ratio + (double)window;
     int64_t head = (int64_t)allowed - (int64_t)l->env_steps - outstanding(l);
     for (int k = 0; k < LEARNER_MAX_ACTORS && head > 0; k++) {

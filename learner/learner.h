@@ -122,8 +122,14 @@ typedef struct learner {
     int obs_dim, act_dim;
     char run_id[WIRE_NAME_MAX];
     double t_start;
-    double wall_before; /* the run's seconds before this process
-                           (a resume: progress.csv's last wall_s) */
+    double ratio_origin; /* env steps the replay ratio counts
+                            from: learning_starts, or after a
+                            resume without replay where the wait
+                            for fresh rows ends */
+    size_t fresh_rows;   /* replay rows updates wait for (a
+                            resume without replay); 0: none */
+    double wall_before;  /* the run's seconds before this process
+                            (a resume: progress.csv's last wall_s) */
 
     void *zctx, *data, *params, *status;
     struct metrics *metrics; /* --metrics-port endpoint, NULL: none */

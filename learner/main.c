@@ -278,15 +278,22 @@ static void timers(learner *l)
     learner_grant_credits(l);
 }
 
-static int may_update(const learner *l)
+static int may_update(learner *l)
 {
     uint64_t ls = (uint64_t)l->cfg.learning_starts;
-    if (l->env_steps < ls || replay_size(l->rb) == 0)
+    size_t rows = replay_size(l->rb);
+    if (l->env_steps < ls || rows == 0 || rows < l->fresh_rows)
         return 0;
+    if (l->fresh_rows) {
+        log_info(
+            "updates resume: %zu fresh replay rows after the resume (updates %ld)",
+            rows, l->updates);
+        l->fresh_rows = 0;
+    }
     if (l->opt.replay_ratio <= 0.0)
         return 1;
     return (double)l->updates <
-           l->opt.replay_ratio * (double)(l->env_steps - ls);
+           l->opt.replay_ratio * ((double)l->env_steps - l->ratio_origin);
 }
 
 /* 1 when every float of x (n) is finite. */
@@ -446,6 +453,7 @@ static int learner_open(learner *l, const hpo_config *cfg,
 {
     memset(l, 0, sizeof *l);
     l->cfg = *cfg;
+    l->ratio_origin = (double)cfg->learning_starts;
     l->opt = *o;
     l->eval_mean = NAN;
     l->eval_std = NAN;

@@ -166,6 +166,20 @@ int learner_resume(learner *l, char *err, size_t errlen)
         if (isfinite(last.v[PROGRESS_WALL_S]))
             l->wall_before = last.v[PROGRESS_WALL_S];
     }
+    if (replay_size(l->rb) == 0) {
+        /* without the replay buffer, updates wait for max(batch,
+         * learning_starts) fresh rows (as hpo-train's do), and the replay
+         * ratio counts from there: no burst of updates on a few rows */
+        l->fresh_rows =
+            (size_t)HPO_MAX((long)l->cfg.batch, l->cfg.learning_starts);
+        l->ratio_origin = (double)l->env_steps + (double)l->fresh_rows -
+                          (l->opt.replay_ratio > 0.0
+                               ? (double)l->updates / l->opt.replay_ratio
+                               : 0.0);
+        log_info(
+            "resumed without the replay buffer: updates wait for %zu fresh rows",
+            l->fresh_rows);
+    }
     log_info("resumed from %s: %llu env steps, %ld updates, %zu replay rows",
              info.path, (unsigned long long)l->env_steps, l->updates,
              replay_size(l->rb));

@@ -548,6 +548,17 @@ part_crash() {
     rows=$(csv_rows "$dir/progress.csv")
     [ "$rows" != bad ] && ok "progress.csv after the restart: one header, $rows whole rows" ||
         fail "progress.csv after the restart: $(grep -c '^env_steps,' "$dir/progress.csv") headers or a partial row"
+    # without the replay buffer, no update before max(batch 32,
+    # learning-starts 200) fresh rows: the first one comes at >= 200 rows,
+    # with the update count still the checkpoint's
+    local fresh resumed_at
+    fresh=$(sed -n 's/.*updates resume: \([0-9]*\) fresh replay rows.*/\1/p' "$WORK/crash2.err" | head -1)
+    resumed_at=$(sed -n 's/.*updates resume: .*(updates \([0-9]*\)).*/\1/p' "$WORK/crash2.err" | head -1)
+    if [ -n "$fresh" ] && [ "$fresh" -ge 200 ] && [ "${resumed_at:-x}" = "$start" ]; then
+        ok "resumed without replay: no update before $fresh fresh rows (>= max(batch, learning-starts) = 200), updates still $resumed_at then"
+    else
+        fail "resumed without replay: updates resumed at '${fresh:-?}' rows, updates '${resumed_at:-?}' (want >= 200 rows at $start): $(grep -i 'resume' "$WORK/crash2.err" | head -3)"
+    fi
     # the resume removed the cut-short writes, cut the rows past its
     # checkpoint (no step back in env_steps) and kept the run's clock
     # (the planted names: the learner's own next write may be a .tmp now)
