@@ -44,6 +44,9 @@ typedef struct learner_figures {
     double steps_per_s, updates_per_s;
     double ratio_target, ratio, ratio_recent;
     uint64_t replay_size, replay_capacity, learning_starts;
+    uint64_t steps_budget;         /* the run's --steps */
+    double eta_s;                  /* seconds to the budget at steps_per_s; NAN:
+                                      no rate yet */
     double recent[FIGURES_RECENT]; /* the last n_recent returns, oldest first */
     int n_recent;
     double recent_mean;

@@ -95,6 +95,12 @@ void learner_figures_fill(learner_figures *f, const learner *l)
     f->replay_size = replay_size(l->rb);
     f->replay_capacity = (uint64_t)l->cfg.buffer;
     f->learning_starts = (uint64_t)l->cfg.learning_starts;
+    f->steps_budget = (uint64_t)l->cfg.steps;
+    f->eta_s = NAN;
+    if (l->env_steps >= f->steps_budget)
+        f->eta_s = 0.0;
+    else if (l->steps_per_s > 0.0)
+        f->eta_s = (double)(f->steps_budget - l->env_steps) / l->steps_per_s;
     long k = HPO_MIN(l->n_episodes, (long)LEARNER_RECENT);
     for (long i = 0; i < k; i++) /* oldest first */
         f->recent[i] = l->recent[(l->n_episodes - k + i) % LEARNER_RECENT];
@@ -261,6 +267,8 @@ char *figures_json(const learner_figures *f)
     put(o, "replay_size", count(f->replay_size));
     put(o, "replay_capacity", count(f->replay_capacity));
     put(o, "learning_starts", count(f->learning_starts));
+    put(o, "steps_budget", count(f->steps_budget));
+    put(o, "eta_s", num(f->eta_s));
     put(o, "param_version", count(f->param_version));
 
     json_t *actors = made(json_array());

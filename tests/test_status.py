@@ -224,6 +224,26 @@ def part_schema():
                                            (r["eval"] or {}).get("param_version")),
           errs)
 
+    # the budget, percent done and ETA, and the data actors apart from the
+    # evaluation actor, in the reply and on hpo-status's progress line
+    rb, got = wait_until(port, 30, lambda x: x["steps_per_s"] > 0 and
+                         x["eta_s"] is not None)
+    budget_ok = (got and rb["steps_budget"] == 100000000 and
+                 abs(rb["eta_s"] - (1e8 - rb["env_steps"]) / rb["steps_per_s"])
+                 <= 1e-6 * rb["eta_s"])
+    check(budget_ok, "the reply names the budget and the ETA at the current "
+          "rate", rb and (rb["steps_budget"], rb["eta_s"], rb["steps_per_s"]))
+    ln = ""
+    for _ in range(20):  # a moment with a rate (the window may be idle)
+        ln = hpo_status(port, "--line").stdout.decode("utf-8", "replace")
+        if "ETA -" not in ln:
+            break
+        time.sleep(0.5)
+    check(re.search(r"^\d+ steps of 100000000 \([\d.]+%, ETA [\dhms]+\) .*"
+                    r"\| 2 actors \+ 1 eval \|", ln) is not None,
+          "hpo-status --line: budget, percent done, ETA, 2 actors + 1 eval",
+          ln)
+
     # the schema is strict: each change below must be refused
     bad = {}
     d = json.loads(json.dumps(r)); del d["episodes"]; bad["a field dropped"] = d

@@ -175,17 +175,48 @@ static void table(const json_t *r, FILE *f)
 }
 
 /* One line: steps, updates, rates, ratio, actors, returns. */
+/* Seconds as "2h05m", "7m12s" or "41s"; "-" when not a number. */
+static void fdur(char *buf, size_t n, double s)
+{
+    if (!isfinite(s) || s < 0)
+        snprintf(buf, n, "-");
+    else if (s >= 3600)
+        snprintf(buf, n, "%.0fh%02.0fm", floor(s / 3600),
+                 floor(fmod(s, 3600) / 60));
+    else if (s >= 60)
+        snprintf(buf, n, "%.0fm%02.0fs", floor(s / 60), floor(fmod(s, 60)));
+    else
+        snprintf(buf, n, "%.0fs", s);
+}
+
 static void line(const json_t *r, FILE *f)
 {
-    char a[32], b[32], c[32];
+    char a[32], b[32], c[32], eta[32];
     fnum(a, sizeof a, jnum(r, "replay_ratio"), "%.2f");
     fnum(b, sizeof b, jnum(r, "recent_return_mean"), "%.1f");
     fnum(c, sizeof c, jnum(jobj(r, "eval"), "mean_return"), "%.1f");
+    fdur(eta, sizeof eta, jnum(r, "eta_s"));
+    /* the data actors and the evaluation actor apart */
+    const json_t *actors = jarr(r, "actors");
+    size_t n_data = 0, n_eval = 0;
+    for (size_t i = 0; i < json_array_size(actors); i++) {
+        const char *role = json_string_value(
+            json_object_get(json_array_get(actors, i), "role"));
+        if (role && !strcmp(role, "eval"))
+            n_eval++;
+        else
+            n_data++;
+    }
+    double steps = jnum(r, "env_steps"), budget = jnum(r, "steps_budget");
+    char done[96] = "";
+    if (isfinite(budget) && budget > 0)
+        snprintf(done, sizeof done, " of %.0f (%.1f%%, ETA %s)", budget,
+                 100.0 * HPO_MIN(steps / budget, 1.0), eta);
     fprintf(
         f,
-        "%.0f steps (%.0f/s) | %.0f updates (%.0f/s) | ratio %s | %zu actors | return %s | eval %s",
-        jnum(r, "env_steps"), jnum(r, "steps_per_s"), jnum(r, "updates"),
-        jnum(r, "updates_per_s"), a, json_array_size(jarr(r, "actors")), b, c);
+        "%.0f steps%s (%.0f/s) | %.0f updates (%.0f/s) | ratio %s | %zu actors + %zu eval | return %s | eval %s",
+        steps, done, jnum(r, "steps_per_s"), jnum(r, "updates"),
+        jnum(r, "updates_per_s"), a, n_data, n_eval, b, c);
 }
 
 // ---- the request ----
