@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 RNG_BYTES = 48
 ERR_LEN = 1024
 
@@ -23,7 +23,8 @@ _intp = ctypes.POINTER(ctypes.c_int)
 
 
 class HpoEnvError(Exception):
-    """The library cannot be loaded, or an environment cannot be created."""
+    """The library cannot be loaded, an environment cannot be created, or an
+    environment is used after close()."""
 
 
 def default_lib_path():
@@ -61,8 +62,8 @@ def load(path=None):
             ("hpoenv_obs_dim", ctypes.c_int, [ctypes.c_void_p]),
             ("hpoenv_act_dim", ctypes.c_int, [ctypes.c_void_p]),
             ("hpoenv_max_episode_steps", ctypes.c_int, [ctypes.c_void_p]),
-            ("hpoenv_seed", None, [ctypes.c_void_p, ctypes.c_uint64]),
-            ("hpoenv_reset", None, [ctypes.c_void_p, _f32p]),
+            ("hpoenv_seed", ctypes.c_int, [ctypes.c_void_p, ctypes.c_uint64]),
+            ("hpoenv_reset", ctypes.c_int, [ctypes.c_void_p, _f32p]),
             ("hpoenv_step", ctypes.c_float,
              [ctypes.c_void_p, _f32p, _f32p, _intp, _intp]),
             ("hpoenv_episode_steps", ctypes.c_int, [ctypes.c_void_p]),
@@ -112,23 +113,34 @@ class Env:
     def __del__(self):
         self.close()
 
+    def _handle(self):
+        """The library handle; raises HpoEnvError after close() (the library
+        would answer a NULL handle with an error value, never with data)."""
+        if not self._h:
+            raise HpoEnvError(f"{self.name}: environment used after close(); "
+                              "create a new hpoenv.Env")
+        return self._h
+
     def seed(self, seed):
-        self._lib.hpoenv_seed(self._h, seed)
+        self._lib.hpoenv_seed(self._handle(), seed)
 
     def reset(self):
+        h = self._handle()
         obs = np.empty(self.obs_dim, dtype=np.float32)
-        self._lib.hpoenv_reset(self._h, obs.ctypes.data_as(_f32p))
+        if self._lib.hpoenv_reset(h, obs.ctypes.data_as(_f32p)) != 0:
+            raise HpoEnvError(f"{self.name}: hpoenv_reset failed")
         return obs
 
     def step(self, action):
         """(obs, reward, terminated, truncated); reward is the float32 value
         the environment returned, as a Python float."""
+        h = self._handle()
         a = np.ascontiguousarray(action, dtype=np.float32)
         if a.shape != (self.act_dim,):
             raise ValueError(f"{self.name}: action of shape {a.shape}, "
                              f"expected ({self.act_dim},)")
         obs = np.empty(self.obs_dim, dtype=np.float32)
-        r = self._lib.hpoenv_step(self._h, a.ctypes.data_as(_f32p),
+        r = self._lib.hpoenv_step(h, a.ctypes.data_as(_f32p),
                                   obs.ctypes.data_as(_f32p),
                                   ctypes.byref(self._term),
                                   ctypes.byref(self._trunc))
@@ -136,18 +148,19 @@ class Env:
 
     @property
     def episode_steps(self):
-        return self._lib.hpoenv_episode_steps(self._h)
+        return self._lib.hpoenv_episode_steps(self._handle())
 
     def rng_state(self):
         """The reset-noise stream as RNG_BYTES bytes (for checkpoints)."""
         buf = ctypes.create_string_buffer(RNG_BYTES)
-        if self._lib.hpoenv_rng_save(self._h, buf, RNG_BYTES) != RNG_BYTES:
+        if self._lib.hpoenv_rng_save(self._handle(), buf, RNG_BYTES) != RNG_BYTES:
             raise HpoEnvError("hpoenv_rng_save failed")
         return buf.raw
 
     def set_rng_state(self, state):
+        h = self._handle()
         if (not isinstance(state, (bytes, bytearray)) or
-                self._lib.hpoenv_rng_load(self._h, bytes(state),
+                self._lib.hpoenv_rng_load(h, bytes(state),
                                           len(state)) != 0):
             raise HpoEnvError(f"bad environment RNG state: {RNG_BYTES} bytes "
                               "expected")

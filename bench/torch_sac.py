@@ -67,10 +67,17 @@ TTY_REFRESH_S, PLAIN_REFRESH_S = 0.25, 5.0
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 # checkpoint file: magic, payload length (u64 LE), sha256 of the payload,
-# payload (torch.save of a dict whose "format" and "version" are checked)
+# payload (torch.save of a dict whose "format" and "version" are checked).
+# The payload is read with torch.load(weights_only=True), which builds only
+# tensors, dicts, lists, tuples, ints, strings, bools and None (torch 1.13:
+# not even floats or bytes), never an arbitrary pickled object: a planted
+# .pt cannot run code. plain() writes floats and bytes as tagged dicts
+# (FLOAT_TAG, BYTES_TAG) and numpy arrays as tensors; unplain() reverses it.
+# Version 2: the plain payload (version 1 pickled numpy objects).
 CKPT_MAGIC = b"HPOTSAC\x01"
 CKPT_HEAD = len(CKPT_MAGIC) + 8 + 32
-CKPT_FORMAT, CKPT_VERSION = "hpo-torch-sac", 1
+CKPT_FORMAT, CKPT_VERSION = "hpo-torch-sac", 2
+FLOAT_TAG, BYTES_TAG = "torch_sac.float", "torch_sac.bytes"
 CKPT_RE = re.compile(r"^checkpoint-(\d+)\.pt$")
 
 # config fields a resume must not change (the networks' shapes)
@@ -406,9 +413,50 @@ def write_atomic(path, data):
     fsync_dir(d or ".")
 
 
+def plain(x):
+    """x with only what torch.load(weights_only=True) builds: floats as
+    {FLOAT_TAG: hex}, bytes as {BYTES_TAG: hex}, numpy arrays as tensors,
+    OrderedDicts as dicts. Raises TypeError on anything else, so a new kind
+    of object in the state fails at the first save, not at a resume."""
+    if x is None or isinstance(x, (bool, str, torch.Tensor)):
+        return x
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return {FLOAT_TAG: float(x).hex()}
+    if isinstance(x, (bytes, bytearray)):
+        return {BYTES_TAG: bytes(x).hex()}
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(x).copy())
+    if isinstance(x, dict):
+        return {k: plain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [plain(v) for v in x]
+    if isinstance(x, tuple):
+        return tuple(plain(v) for v in x)
+    raise TypeError(f"checkpoint state holds a {type(x).__name__}, which "
+                    "torch.load(weights_only=True) cannot read; convert it "
+                    "in plain()")
+
+
+def unplain(x):
+    """The inverse of plain() (tensors stay tensors)."""
+    if isinstance(x, dict):
+        if len(x) == 1 and FLOAT_TAG in x:
+            return float.fromhex(x[FLOAT_TAG])
+        if len(x) == 1 and BYTES_TAG in x:
+            return bytes.fromhex(x[BYTES_TAG])
+        return {k: unplain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [unplain(v) for v in x]
+    if isinstance(x, tuple):
+        return tuple(unplain(v) for v in x)
+    return x
+
+
 def ckpt_encode(state):
     buf = io.BytesIO()
-    torch.save(state, buf)
+    torch.save(plain(state), buf)
     payload = buf.getvalue()
     return (CKPT_MAGIC + struct.pack("<Q", len(payload)) +
             hashlib.sha256(payload).digest() + payload)
@@ -426,10 +474,21 @@ def ckpt_load(path):
         raise ValueError(f"truncated: {len(payload)} of {n} payload bytes")
     if hashlib.sha256(payload).digest() != data[len(CKPT_MAGIC) + 8:CKPT_HEAD]:
         raise ValueError("checksum mismatch (corrupt)")
-    state = torch.load(io.BytesIO(payload))
+    try:
+        state = torch.load(io.BytesIO(payload), weights_only=True)
+    except Exception as e:  # UnpicklingError, RuntimeError, ...: all refused
+        why = str(e).strip().splitlines()[-1][:200] if str(e).strip() else ""
+        raise ValueError("refused: the payload holds objects other than "
+                         "tensors, dicts, lists, numbers and strings (a "
+                         "checkpoint of torch_sac.py before version 2, or a "
+                         f"planted file; nothing in it was run): {why}"
+                         ) from None
+    state = unplain(state)
     if (not isinstance(state, dict) or state.get("format") != CKPT_FORMAT or
             state.get("version") != CKPT_VERSION):
-        raise ValueError("unknown checkpoint format or version")
+        raise ValueError("unknown checkpoint format or version (version "
+                         f"{state.get('version') if isinstance(state, dict) else None}"
+                         f", this torch_sac.py reads {CKPT_VERSION})")
     return state
 
 

@@ -3,6 +3,7 @@
  * file and the reason and the previous checkpoint used instead, mismatched
  * agents refused with the reason, rotation, the config text round trip,
  * one replay row read back in oldest-first order. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -656,6 +657,62 @@ static void test_state_parts(void **state)
     free(now);
 }
 
+/* A NaN or Inf in any f32 part of the saved state (written through the API,
+ * so every checksum holds) is refused at ckpt_open with the file, section,
+ * part and element, and ckpt_find_latest falls back to the previous file;
+ * a weights file with one is refused by ckpt_weights_load, s unchanged. */
+static void test_nonfinite(void **state)
+{
+    fixture *f = *state;
+    static const char *secs[SAC_SEC_N] = {"NETS", "ADAM", "OPTS"};
+    char p10[CKPT_PATH_LEN], p20[CKPT_PATH_LEN], wt[128], err[1024];
+    snprintf(wt, sizeof wt, "%s/weights.bin", f->dir);
+    save(f, 10, p10);
+    size_t nb = sac_state_bytes(f->s);
+    unsigned char *keep = xmalloc(nb), *now = xmalloc(nb);
+    sac_state_save(f->s, keep);
+    sac_part p[SAC_PARTS_MAX];
+    int n = sac_parts(f->s, p), n_f32 = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i].kind != SAC_F32)
+            continue;
+        n_f32++;
+        size_t at = p[i].n / 2;
+        float *x = p[i].p, was = x[at];
+        for (int inf = 0; inf < 2; inf++) {
+            x[at] = inf ? -INFINITY : NAN;
+            save(f, 20, p20);
+            char want[128];
+            snprintf(want, sizeof want, "section %s: %s[%zu] is not finite",
+                     secs[p[i].section], p[i].name, at);
+            expect_refused(p20, want);
+            expect_latest(f, 10);
+            /* the weights file holds the acting parts */
+            assert_int_equal(ckpt_weights_save(wt, f->s, err, sizeof err), 0);
+            x[at] = was;
+            int rc = ckpt_weights_load(wt, f->s, err, sizeof err);
+            if (p[i].weights) {
+                snprintf(want, sizeof want, "%s[%zu] is not finite", p[i].name,
+                         p[i].section == SAC_SEC_OPTS ? 0 : at);
+                assert_int_equal(rc, -1);
+                if (!strstr(err, wt) || !strstr(err, want))
+                    fail_msg("message '%s' lacks '%s' or the path", err, want);
+            } else {
+                assert_int_equal(rc, 0);
+            }
+            sac_state_save(f->s, now);
+            assert_memory_equal(now, keep, nb);
+        }
+    }
+    assert_int_equal(n_f32, 7); /* params target adam_m adam_v log_alpha la_m
+                                   la_v */
+    /* finite again, the newest file is used */
+    save(f, 20, p20);
+    expect_latest(f, 20);
+    free(keep);
+    free(now);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -669,6 +726,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replay_obs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_weights_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_parts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nonfinite, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

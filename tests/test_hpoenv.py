@@ -109,6 +109,21 @@ def main():
     env.close()
     env.close()  # a second close is harmless
 
+    # a closed environment refuses every call with a clear exception (the
+    # handle is NULL after close; passing it on used to be a SIGSEGV)
+    for what, call in [("reset", env.reset),
+                       ("step", lambda: env.step(np.zeros(3))),
+                       ("seed", lambda: env.seed(1)),
+                       ("episode_steps", lambda: env.episode_steps),
+                       ("rng_state", env.rng_state),
+                       ("set_rng_state", lambda: env.set_rng_state(state))]:
+        try:
+            call()
+            check(False, f"{what} after close refused")
+        except hpoenv.HpoEnvError as e:
+            check("after close()" in str(e) and "Hopper" in str(e),
+                  f"{what} after close refused: {e}")
+
     # reseeding gives the creation seed's resets; the evaluation seed is
     # hpo-train's (a fixed function of the run seed)
     a, b = hpoenv.Env(lib, "Hopper", 9), hpoenv.Env(lib, "Hopper", 1)
@@ -123,11 +138,47 @@ def main():
     a.step(np.zeros(3))
     check(a.episode_steps == 1, "episode_steps counts steps")
 
+    # the library itself answers a NULL handle (and NULL arrays) with its
+    # documented error values, in a child process so a crash is seen as one
+    code = r"""
+import ctypes, math, sys
+sys.path.insert(0, sys.argv[1]); import hpoenv
+lib = hpoenv.load(sys.argv[2])
+buf = ctypes.create_string_buffer(hpoenv.RNG_BYTES)
+obs = (ctypes.c_float * 32)()
+act = (ctypes.c_float * 8)()
+t, u = ctypes.c_int(7), ctypes.c_int(7)
+f32 = ctypes.POINTER(ctypes.c_float)
+print(lib.hpoenv_name(None), lib.hpoenv_obs_dim(None), lib.hpoenv_act_dim(None),
+      lib.hpoenv_max_episode_steps(None), lib.hpoenv_episode_steps(None),
+      lib.hpoenv_seed(None, 1), lib.hpoenv_reset(None, obs),
+      math.isnan(lib.hpoenv_step(None, act, obs, ctypes.byref(t),
+                                 ctypes.byref(u))), t.value, u.value,
+      lib.hpoenv_rng_save(None, buf, hpoenv.RNG_BYTES),
+      lib.hpoenv_rng_load(None, buf, hpoenv.RNG_BYTES))
+h = ctypes.c_void_p(lib.hpoenv_new(b"Pendulum", 1, None, 0))
+print(lib.hpoenv_reset(h, ctypes.cast(None, f32)),
+      math.isnan(lib.hpoenv_step(h, ctypes.cast(None, f32), obs,
+                                 ctypes.byref(t), ctypes.byref(u))),
+      math.isnan(lib.hpoenv_step(h, act, obs, None, ctypes.byref(u))))
+lib.hpoenv_destroy(ctypes.byref(h))
+lib.hpoenv_destroy(ctypes.byref(h))
+lib.hpoenv_destroy(None)
+print(h.value, lib.hpoenv_obs_dim(h))
+"""
+    bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                         "bench")
+    p = subprocess.run([sys.executable, "-c", code, bench, LIB],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0 and p.stdout.split("\n")[:3] ==
+          ["None -1 -1 -1 -1 -1 -1 True 7 7 -1 -1", "-1 True True",
+           "None -1"],
+          f"NULL handle and NULL arrays answered with error values, no crash "
+          f"(exit {p.returncode}, out {p.stdout!r}, err {p.stderr[-300:]!r})")
+
     # a missing model directory is named
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import hpoenv; "
             "hpoenv.Env(hpoenv.load(sys.argv[2]), 'Walker2d', 1)")
-    bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
-                         "bench")
     p = subprocess.run([sys.executable, "-c", code, bench, LIB],
                        env=dict(os.environ, HPO_MODEL_DIR="/nonexistent/m"),
                        capture_output=True, text=True, timeout=60)

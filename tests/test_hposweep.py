@@ -8,8 +8,12 @@ hand-computed cases.
 The package is imported from tools/ beside this file, or from $HPOSWEEP_DIR.
 """
 
+import contextlib
+import io
+import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import unittest
@@ -19,7 +23,7 @@ sys.path.insert(0, os.environ.get("HPOSWEEP_DIR") or os.path.join(HERE, "..", "t
 
 import numpy as np  # noqa: E402
 
-from hposweep import report, runs, stats  # noqa: E402
+from hposweep import cli, report, runs, stats  # noqa: E402
 
 # a settings table as hpo-train --describe-settings --json writes it
 DESCRIBED = {"modes": ["hpo", "sac"],
@@ -198,6 +202,81 @@ class Statistics(unittest.TestCase):
     def test_normalization_source(self):
         self.assertEqual(report.published("Ant", 300000)[0], 3532)
         self.assertIsNone(report.published("Pendulum", 100000))
+
+
+class TamperedGrid(unittest.TestCase):
+    """A grid.json edited to hold an env that is a path: report and status
+    refuse it (exit 2) and write nothing outside DIR. The runs, hpo-train and
+    hpo-plot are there (fakes), so the report would otherwise reach the PNG."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.dir = os.path.join(self.tmp, "sweep")
+        os.makedirs(self.dir)
+        self.outside = os.path.join(self.tmp, "outside")
+        self.fakes = {}
+        for name, body in (("train", "echo '%s'" % json.dumps(DESCRIBED)),
+                           ("plot", 'while [ $# -gt 0 ]; do [ "$1" = -o ] && echo png > "$2"; '
+                                    'shift; done')):
+            path = os.path.join(self.tmp, name)
+            with open(path, "w") as f:
+                f.write("#!/bin/sh\n" + body + "\n")
+            os.chmod(path, stat.S_IRWXU)
+            self.fakes[name] = path
+        self.env = dict(os.environ)
+        os.environ.update(HPO_TRAIN=self.fakes["train"], HPO_PLOT=self.fakes["plot"])
+
+    def tearDown(self):
+        os.environ.clear()
+        os.environ.update(self.env)
+        shutil.rmtree(self.tmp)
+
+    def run_cli(self, env_name, *cmd):
+        with open(os.path.join(self.dir, "grid.json"), "w") as f:
+            json.dump({"version": 1, "env": [env_name], "mode": ["sac"], "impl": ["c"],
+                       "seeds": [1], "sets": [], "steps": 1000}, f)
+        # the run where the tampered grid points, with evaluations
+        cell = os.path.normpath(os.path.join(self.dir, env_name, "sac-c-s1"))
+        os.makedirs(os.path.dirname(cell), exist_ok=True)
+        if not os.path.isdir(cell):
+            make_run(os.path.dirname(cell), "sac-c-s1",
+                     [{"env_steps": 1000, "eval_return": 5, "wall_s": 1}])
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = cli.main(list(cmd), self.tmp)
+        return code, err.getvalue()
+
+    def outside_files(self):
+        return sorted(os.path.join(d, f) for d, _, fs in os.walk(self.tmp) for f in fs
+                      if not os.path.join(d, f).startswith(self.dir + os.sep)
+                      and not f.startswith(("progress.csv", "config", "train", "plot")))
+
+    def test_absolute_env_refused(self):
+        name = os.path.join(self.outside, "Ant")
+        code, err = self.run_cli(name, "report", self.dir)
+        self.assertEqual(code, 2, err)
+        self.assertIn(f"env '{name}' is not a plain name", err)
+        self.assertIn(os.path.join(self.dir, "grid.json"), err)
+        self.assertEqual(self.outside_files(), [])
+
+    def test_dotdot_env_refused(self):
+        for cmd in ("report", "status"):
+            code, err = self.run_cli("../outside/Ant", cmd, self.dir)
+            self.assertEqual(code, 2, err)
+            self.assertIn("env '../outside/Ant' is not a plain name", err)
+        self.assertEqual(self.outside_files(), [])
+
+    def test_plain_env_reported_inside(self):
+        code, err = self.run_cli("Ant", "report", self.dir, "--no-png")
+        self.assertEqual(code, 0, err)
+        self.assertTrue(os.path.isfile(os.path.join(self.dir, "report.md")))
+
+    def test_env_flag_refused(self):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = cli.main(["--out", self.dir, "--env", "../x", "--steps", "1000"], self.tmp)
+        self.assertEqual(code, 2)
+        self.assertIn("--env: '../x' is not an environment name", err.getvalue())
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@
 #   (exit 1);
 # - exact continuation: 400 steps resumed to 800 give the networks of an
 #   uninterrupted 800-step run, tensor for tensor;
+# - a planted checkpoint (valid header and sha256 around a pickle that
+#   would run a command) is refused naming the file, and a resume skips it;
 # - SIGKILL mid-run, the newest checkpoint then truncated: the resume names
 #   the skipped file and why, reaches the end, and progress.csv has
 #   increasing env steps and no duplicated row; SIGTERM: exit 130 after a
@@ -167,6 +169,56 @@ if cmp -s <(csv_cols a/progress.csv env_steps updates episode_return | awk -F, '
     ok "resumed vs uninterrupted: training episode returns"
 else
     fail "episode rows differ"
+fi
+
+# ---- a planted checkpoint: refused, nothing in it run ----
+# A valid header and sha256 around a pickle whose loading would run a
+# command (touch pwned): ckpt_load refuses it naming the file, a resume
+# skips it with the file named and continues from the previous checkpoint.
+cp -r a p
+rm -f p/checkpoint-800.pt
+if "$PY" - "$(dirname "$SCRIPT")" "$WORK" <<'PYEOF'
+import hashlib, io, os, struct, sys
+sys.path.insert(0, sys.argv[1])
+import torch
+import torch_sac
+work = sys.argv[2]
+
+
+class Boom:
+    def __reduce__(self):
+        return (os.system, (f"touch {work}/pwned",))
+
+
+for name, state in (("p/checkpoint-99999.pt", {"format": "hpo-torch-sac", "version": 2, "x": Boom()}),
+                    ("planted.pt", Boom())):
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    payload = buf.getvalue()
+    with open(name, "wb") as f:
+        f.write(torch_sac.CKPT_MAGIC + struct.pack("<Q", len(payload)) +
+                hashlib.sha256(payload).digest() + payload)
+try:
+    torch_sac.ckpt_load("planted.pt")
+    print("planted.pt loaded")
+    sys.exit(1)
+except ValueError as e:
+    print(f"refused: {e}")
+    sys.exit(0 if "refused: the payload holds objects" in str(e) else 1)
+PYEOF
+then
+    [ ! -e pwned ] && ok "planted .pt: ckpt_load refuses it, nothing run" ||
+        fail "planted .pt: ckpt_load ran its pickled command"
+else
+    fail "planted .pt: ckpt_load did not refuse it"
+fi
+trun p_resume --resume p --steps 800
+if [ ! -e pwned ] &&
+    grep -q "skipping checkpoint p/checkpoint-99999.pt: refused: the payload holds objects" p_resume.err &&
+    grep -q "resumed from p/checkpoint-600.pt" p_resume.err; then
+    ok "resume past a planted checkpoint: skipped with its name, resumed from checkpoint-600"
+else
+    fail "resume past a planted checkpoint: exit $rc, pwned $([ -e pwned ] && echo yes || echo no), $(cat p_resume.err)"
 fi
 
 # ---- SIGKILL mid-run, then a truncated newest checkpoint ----

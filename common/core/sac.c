@@ -811,6 +811,29 @@ void sac_state_restore(sac *s, const void *buf)
     }
 }
 
+int sac_section_finite(sac_section sec, size_t n_params, const void *buf,
+                       size_t from, size_t n, const char **part, size_t *index)
+{
+    HPO_ASSERT(from % 4 == 0);
+    for (size_t i = 0; i < N_PARTS; i++) {
+        if (parts[i].section != sec || parts[i].kind != SAC_F32)
+            continue;
+        size_t at = part_at(i, n_params, NULL);
+        size_t end = at + 4 * (parts[i].array ? n_params : 1);
+        size_t lo = HPO_MAX(at, from), hi = HPO_MIN(end, from + n);
+        for (size_t b = lo; b + 4 <= hi; b += 4) {
+            float x;
+            memcpy(&x, (const char *)buf + (b - from), 4);
+            if (!isfinite(x)) {
+                *part = parts[i].name;
+                *index = (b - at) / 4;
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
 int sac_state_finite(const sac *s)
 {
     sac_part p[SAC_PARTS_MAX];

@@ -253,4 +253,14 @@ void sac_state_restore(sac *s, const void *buf);
 /* 1 when every f32 part of the state is finite. */
 int sac_state_finite(const sac *s);
 
+/*
+ * Check the f32 values of a saved section without an agent: buf holds bytes
+ * [from, from + n) of section sec of an agent of n_params parameters (from a
+ * multiple of 4; a reader streaming a section passes each chunk). Returns 1
+ * when every f32 value there is finite, else 0 with *part (the part's name,
+ * "params", "adam_m", ...) and *index (its element) set for the first bad one.
+ */
+int sac_section_finite(sac_section sec, size_t n_params, const void *buf,
+                       size_t from, size_t n, const char **part, size_t *index);
+
 #endif

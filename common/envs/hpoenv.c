@@ -1,5 +1,6 @@
 #include "hpoenv.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,39 +50,53 @@ void hpoenv_destroy(hpoenv **h)
     *h = NULL;
 }
 
+/* Every entry point below starts with this: a foreign caller may pass a NULL
+ * handle (a closed binding, a failed hpoenv_new) and must get an error value,
+ * not a crash. hpoenv_destroy NULLs the handle, so e is never NULL inside. */
+static int bad(const hpoenv *h)
+{
+    return !h || !h->e;
+}
+
 const char *hpoenv_name(const hpoenv *h)
 {
-    return h->e->cls->name;
+    return bad(h) ? NULL : h->e->cls->name;
 }
 int hpoenv_obs_dim(const hpoenv *h)
 {
-    return h->e->cls->obs_dim;
+    return bad(h) ? -1 : h->e->cls->obs_dim;
 }
 int hpoenv_act_dim(const hpoenv *h)
 {
-    return h->e->cls->act_dim;
+    return bad(h) ? -1 : h->e->cls->act_dim;
 }
 
 int hpoenv_max_episode_steps(const hpoenv *h)
 {
-    return h->e->cls->max_episode_steps;
+    return bad(h) ? -1 : h->e->cls->max_episode_steps;
 }
 
-void hpoenv_seed(hpoenv *h, uint64_t seed)
+int hpoenv_seed(hpoenv *h, uint64_t seed)
 {
+    if (bad(h))
+        return -1;
     env_seed(h->e, seed);
+    return 0;
 }
 
-void hpoenv_reset(hpoenv *h, float *obs)
+int hpoenv_reset(hpoenv *h, float *obs)
 {
-    HPO_ASSERT(obs);
+    if (bad(h) || !obs)
+        return -1;
     env_reset(h->e, obs);
+    return 0;
 }
 
 float hpoenv_step(hpoenv *h, const float *action, float *obs, int *terminated,
                   int *truncated)
 {
-    HPO_ASSERT(action && obs && terminated && truncated);
+    if (bad(h) || !action || !obs || !terminated || !truncated)
+        return NAN;
     env_step_result res;
     env_step(h->e, action, obs, &res);
     *terminated = res.terminated != 0;
@@ -91,7 +106,7 @@ float hpoenv_step(hpoenv *h, const float *action, float *obs, int *terminated,
 
 int hpoenv_episode_steps(const hpoenv *h)
 {
-    return h->e->t;
+    return bad(h) ? -1 : h->e->t;
 }
 
 // ---- reset-noise stream ----
@@ -114,7 +129,7 @@ static uint64_t get_u64(const unsigned char *p)
 
 int hpoenv_rng_save(const hpoenv *h, void *buf, size_t len)
 {
-    if (!buf || len < HPOENV_RNG_BYTES)
+    if (bad(h) || !buf || len < HPOENV_RNG_BYTES)
         return -1;
     const rng *r = &h->e->rng;
     unsigned char *p = buf;
@@ -129,7 +144,7 @@ int hpoenv_rng_save(const hpoenv *h, void *buf, size_t len)
 
 int hpoenv_rng_load(hpoenv *h, const void *buf, size_t len)
 {
-    if (!buf || len != HPOENV_RNG_BYTES)
+    if (bad(h) || !buf || len != HPOENV_RNG_BYTES)
         return -1;
     const unsigned char *p = buf;
     rng *r = &h->e->rng;

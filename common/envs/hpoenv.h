@@ -13,6 +13,10 @@
  * arrays of hpoenv_obs_dim / hpoenv_act_dim elements. Models are read as the
  * programs read them: $HPO_MODEL_DIR, else the installed share/hpo/models,
  * else the source tree's common/envs/models.
+ *
+ * No entry point crashes on a NULL handle or a NULL array (a foreign caller
+ * can pass either): each returns its documented error value instead (NULL,
+ * -1, or NaN for hpoenv_step) and touches nothing.
  */
 #ifndef HPO_HPOENV_H
 #define HPO_HPOENV_H
@@ -25,7 +29,7 @@ extern "C" {
 #endif
 
 /* Bumped when a declaration below changes meaning. */
-#define HPOENV_ABI_VERSION 1
+#define HPOENV_ABI_VERSION 2
 
 /* Bytes of a serialized reset-noise stream (hpoenv_rng_save). */
 #define HPOENV_RNG_BYTES 48
@@ -61,23 +65,29 @@ void hpoenv_destroy(hpoenv **e);
 
 // ---- description ----
 
-/* Canonical name, e.g. "HalfCheetah". Owned by the library. */
+/* Canonical name, e.g. "HalfCheetah". Owned by the library. NULL when e is
+ * NULL. */
 const char *hpoenv_name(const hpoenv *e);
 
+/* Observation length; -1 when e is NULL. */
 int hpoenv_obs_dim(const hpoenv *e);
+
+/* Action length; -1 when e is NULL. */
 int hpoenv_act_dim(const hpoenv *e);
 
 /* Steps after which an episode is truncated (1000 for the MuJoCo tasks,
- * 200 for Pendulum); 0 means no limit. */
+ * 200 for Pendulum); 0 means no limit; -1 when e is NULL. */
 int hpoenv_max_episode_steps(const hpoenv *e);
 
 // ---- episodes ----
 
-/* Reseed the reset-noise stream (the same as creating with this seed). */
-void hpoenv_seed(hpoenv *e, uint64_t seed);
+/* Reseed the reset-noise stream (the same as creating with this seed).
+ * Returns 0, or -1 when e is NULL. */
+int hpoenv_seed(hpoenv *e, uint64_t seed);
 
-/* Start a new episode; write the first observation into obs (obs_dim). */
-void hpoenv_reset(hpoenv *e, float *obs);
+/* Start a new episode; write the first observation into obs (obs_dim).
+ * Returns 0, or -1 when e or obs is NULL (nothing is written). */
+int hpoenv_reset(hpoenv *e, float *obs);
 
 /*
  * Step with action (act_dim; clipped to [-1, 1]); write the next
@@ -89,17 +99,19 @@ void hpoenv_reset(hpoenv *e, float *obs);
 float hpoenv_step(hpoenv *e, const float *action, float *obs, int *terminated,
                   int *truncated);
 
-/* Steps taken in the current episode (0 right after a reset). */
+/* Steps taken in the current episode (0 right after a reset); -1 when e is
+ * NULL. */
 int hpoenv_episode_steps(const hpoenv *e);
 
 // ---- reset-noise stream (for checkpoints) ----
 
 /* Write the reset-noise stream's state into buf (HPOENV_RNG_BYTES, little
- * endian). Returns HPOENV_RNG_BYTES, or -1 when len is smaller. */
+ * endian). Returns HPOENV_RNG_BYTES, or -1 when e or buf is NULL or len is
+ * smaller. */
 int hpoenv_rng_save(const hpoenv *e, void *buf, size_t len);
 
-/* Restore a state written by hpoenv_rng_save. Returns 0, or -1 when len is
- * not HPOENV_RNG_BYTES (the stream is left unchanged). */
+/* Restore a state written by hpoenv_rng_save. Returns 0, or -1 when e or buf
+ * is NULL or len is not HPOENV_RNG_BYTES (the stream is left unchanged). */
 int hpoenv_rng_load(hpoenv *e, const void *buf, size_t len);
 
 #ifdef __cplusplus

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -531,6 +532,11 @@ static int read_section(int fd, int64_t size, int64_t off, int next,
                       : sec == S_RPLY                ? RPLY_HDR
                                                      : len;
     unsigned char *small = keep_n ? xmalloc(keep_n + 1) : NULL;
+    /* the state sections' f32 values must be finite: a NaN weight would load
+     * and then stop the learner on rollbacks that blame the actors */
+    int state = sec == S_NETS || sec == S_ADAM || sec == S_OPTS;
+    const char *bad_part = NULL;
+    size_t bad_index = 0;
     uint32_t crc = crc32_update(0, hdr, 4);
     crc = crc32_update(crc, hdr + 8, 8);
     for (uint64_t done = 0; done < len;) {
@@ -542,6 +548,9 @@ static int read_section(int fd, int64_t size, int64_t off, int next,
             return -1;
         }
         crc = crc32_update(crc, buf, n);
+        if (state && !bad_part)
+            sac_section_finite((sac_section)(sec - S_NETS), m->n_params, buf,
+                               done, n, &bad_part, &bad_index);
         if (done < keep_n)
             memcpy(small + done, buf,
                    (size_t)HPO_MIN((uint64_t)n, keep_n - done));
@@ -550,6 +559,14 @@ static int read_section(int fd, int64_t size, int64_t off, int next,
     if (crc != stored) {
         errf(why, wlen, "checksum mismatch in section %s (file corrupt)",
              tags[sec]);
+        free(small);
+        return -1;
+    }
+    if (bad_part) {
+        errf(
+            why, wlen,
+            "section %s: %s[%zu] is not finite (NaN or Inf: the agent had diverged, or the file was edited); resume from an earlier checkpoint",
+            tags[sec], bad_part, bad_index);
         free(small);
         return -1;
     }
@@ -1031,6 +1048,17 @@ int ckpt_weights_load(const char *path, sac *s, char *err, size_t errlen)
     piece pc[2] = {{&h, sizeof h}, {nets, nb}}; /* ckpt_weights_save's layout */
     if (crc_pieces(0, pc, 2) != stored) {
         errf(err, errlen, "%s: checksum mismatch (file corrupt)", path);
+        goto out;
+    }
+    const char *bad_part = "log_alpha";
+    size_t bad_index = 0;
+    if (!isfinite(h.log_alpha) ||
+        !sac_section_finite(SAC_SEC_NETS, s->nets.n_params, nets, 0, nb,
+                            &bad_part, &bad_index)) {
+        errf(
+            err, errlen,
+            "%s: %s[%zu] is not finite (NaN or Inf: the agent had diverged, or the file was edited)",
+            path, bad_part, bad_index);
         goto out;
     }
     sac_section_restore(s, SAC_SEC_NETS, nets, 1);

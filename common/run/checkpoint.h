@@ -88,7 +88,9 @@ int ckpt_count(const char *dir);
 /*
  * Verify path completely and fill info: magic, version, every section's
  * presence, order, length and CRC-32, nothing after the end section, the
- * configuration text parsed and consistent with the shapes. Reads the file
+ * configuration text parsed and consistent with the shapes, every f32 value
+ * of the NETS, ADAM and OPTS sections finite (the message names the section,
+ * the part and the element of the first that is not). Reads the file
  * once (streaming, fixed memory). Returns 0, or -1 with "PATH: reason" in err.
  */
 int ckpt_open(const char *path, ckpt_info *info, char *err, size_t errlen);
@@ -131,8 +133,8 @@ int ckpt_restore_weights(const ckpt_info *info, sac *s, char *err,
 int ckpt_weights_save(const char *path, const sac *s, char *err, size_t errlen);
 
 /* Load a weights file into s, checking magic, version, every dimension,
- * length and checksum. Returns 0, or -1 with a message naming the file and
- * the mismatch; s is unchanged on failure. */
+ * length and checksum, and that every value is finite. Returns 0, or -1 with a
+ * message naming the file and the mismatch; s is unchanged on failure. */
 int ckpt_weights_load(const char *path, sac *s, char *err, size_t errlen);
 
 /*

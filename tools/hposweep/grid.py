@@ -77,6 +77,9 @@ def parse_sweep_args(argv, doc):
             o["out"] = val
         elif name == "--env":
             o["env"] = split_list(name, val)
+            for e in o["env"]:
+                if not plain_name(e):
+                    raise Usage(f"--env: '{e}' is not an environment name (letters, digits, . _ + -)")
         elif name == "--mode":
             o["mode"] = split_list(name, val)
         elif name == "--seeds":
@@ -122,6 +125,55 @@ def parse_sweep_args(argv, doc):
 
 
 # ---- the grid ----
+
+# A name that becomes one path component of DIR (an env's directory, a PNG):
+# no '/', not '.' or '..', not absolute, not hidden, not an option.
+PLAIN_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
+
+
+def plain_name(text):
+    return isinstance(text, str) and re.fullmatch(PLAIN_NAME, text) is not None
+
+
+def read_grid(out):
+    """DIR/grid.json, checked before any of it becomes a path: env, mode and
+    impl are lists of plain names, seeds of integers, sets of [NAME, values]
+    with plain values; a grid.json that is not (edited by hand, or planted)
+    is refused with Usage (exit 2), so every file written stays inside DIR."""
+    path = os.path.join(out, "grid.json")
+    try:
+        with open(path) as f:
+            grid = json.load(f)
+    except FileNotFoundError:
+        raise Usage(f"{out}: no grid.json (not a sweep directory)") from None
+    except ValueError as e:
+        die(f"{path}: unreadable: {e}")
+    fix = "rewrite it as hpo-sweep writes it, or use another DIR"
+    if not isinstance(grid, dict):
+        raise Usage(f"{path}: not a JSON object; {fix}")
+    for key in ("env", "mode", "impl"):
+        vals = grid.get(key)
+        if not isinstance(vals, list) or not vals:
+            raise Usage(f"{path}: '{key}' is {fmt_val(vals)}, not a list of names; {fix}")
+        for v in vals:
+            if not plain_name(v):
+                raise Usage(f"{path}: {key} {v!r} is not a plain name (letters, digits, . _ + -; "
+                            f"no '/', no '..', not absolute): it would put files outside "
+                            f"{out}; {fix}")
+    seeds = grid.get("seeds")
+    if not isinstance(seeds, list) or not all(type(x) is int for x in seeds):
+        raise Usage(f"{path}: 'seeds' is {fmt_val(seeds)}, not a list of integers; {fix}")
+    sets = grid.get("sets", [])
+    if not isinstance(sets, list) or not all(
+            isinstance(x, list) and len(x) == 2 and isinstance(x[0], str) and isinstance(x[1], list)
+            and re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", x[0])
+            and all(isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_.+-]+", v) for v in x[1])
+            for x in sets):
+        raise Usage(f"{path}: 'sets' is {fmt_val(sets)}, not [[NAME, [VALUE, ...]], ...] as --set writes it; {fix}")
+    grid["sets"] = sets
+    if type(grid.get("steps")) is not int:
+        raise Usage(f"{path}: 'steps' is {fmt_val(grid.get('steps'))}, not an integer; {fix}")
+    return grid
 
 def cell_name(mode, impl, setting, seed, varying):
     parts = [mode, impl] + [f"{n}={v}" for n, v in setting if n in varying]

@@ -3,7 +3,6 @@ the area under the curve, steps to a target, published SAC beside them, the
 runs' times and machines; for two rows named with --compare, the statistics of
 stats.py per environment and over environments, and a performance profile."""
 
-import json
 import math
 import os
 import re
@@ -14,7 +13,7 @@ import numpy as np
 from . import run
 from . import runs as rd
 from . import stats
-from .grid import expand, fmt_val, positive_int, split_list
+from .grid import expand, fmt_val, read_grid, positive_int, split_list
 from .util import Usage, die, write_text
 
 # Published SAC returns (deterministic evaluation) to put beside ours.
@@ -138,14 +137,7 @@ def table(head, rows):
 
 def load_cells(out):
     """(grid, runs with an evaluation) of sweep directory out."""
-    path = os.path.join(out, "grid.json")
-    try:
-        with open(path) as f:
-            grid = json.load(f)
-    except FileNotFoundError:
-        raise Usage(f"{out}: no grid.json (not a sweep directory)") from None
-    except ValueError as e:
-        die(f"{path}: unreadable: {e}")
+    grid = read_grid(out)
     cells, _ = expand(grid)
     runs = []
     for c in cells:

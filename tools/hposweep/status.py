@@ -2,12 +2,11 @@
 stands, without starting anything."""
 
 import fcntl
-import json
 import os
 
-from .grid import expand
+from .grid import expand, read_grid
 from .run import env_steps_of, finished, has_checkpoint, progress_of
-from .util import Usage, die
+from .util import Usage
 
 
 def status(argv):
@@ -15,14 +14,7 @@ def status(argv):
     if len(argv) != 1 or argv[0].startswith("-"):
         raise Usage("status: which sweep directory? (hpo-sweep status DIR)")
     out = argv[0]
-    path = os.path.join(out, "grid.json")
-    try:
-        with open(path) as f:
-            grid = json.load(f)
-    except FileNotFoundError:
-        raise Usage(f"{out}: no grid.json (not a sweep directory)") from None
-    except ValueError as e:
-        die(f"{path}: unreadable: {e}")
+    grid = read_grid(out)
     cells, _ = expand(grid)
     rows, count = [], {}
     for c in cells:
