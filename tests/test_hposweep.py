@@ -23,7 +23,7 @@ sys.path.insert(0, os.environ.get("HPOSWEEP_DIR") or os.path.join(HERE, "..", "t
 
 import numpy as np  # noqa: E402
 
-from hposweep import cli, report, runs, stats  # noqa: E402
+from hposweep import cli, report, runs, stats, timing  # noqa: E402
 
 # a settings table as hpo-train --describe-settings --json writes it
 DESCRIBED = {"modes": ["hpo", "sac"],
@@ -143,6 +143,45 @@ class ReportNumbers(unittest.TestCase):
         self.assertEqual(report.window_mean(ev, 400, 200), 350.0)
         self.assertEqual(report.score(ev, 400, 200), 350.0)
         self.assertEqual(report.auc([(0, 0.0, 0), (10, 10.0, 0)], 10), 5.0)
+
+
+class TimeToScore(unittest.TestCase):
+    """bench/time-to-score's figures: seconds to a return, paired by seed."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def run_of(self, name, hits, seconds_per_step):
+        # evaluations every 5k; the return reaches `hits` (steps -> return)
+        rows = [{"env_steps": s, "eval_return": hits.get(s, 0.0), "updates": s - 5000 if s > 5000 else 0,
+                 "wall_s": s * seconds_per_step} for s in range(5000, 30001, 5000)]
+        return runs.read_run(make_run(self.tmp, name, rows))
+
+    def test_paired_ratios(self):
+        # seed 1: c reaches 3000 at 15k (150 s), torch at 20k (500 s): 10/3;
+        # seed 2: c at 25k (250 s), torch at 25k (625 s): 2.5; seed 3's
+        # torch run never gets there and is left out of the ratio
+        c = {1: self.run_of("c1", {15000: 3000.0}, 0.01), 2: self.run_of("c2", {25000: 3100.0}, 0.01),
+             3: self.run_of("c3", {10000: 3000.0}, 0.01)}
+        t = {1: self.run_of("t1", {20000: 3000.0}, 0.025), 2: self.run_of("t2", {25000: 3000.0}, 0.025),
+             3: self.run_of("t3", {}, 0.025)}
+        rs = timing.ratios(t, c, 3000.0)
+        self.assertEqual(len(rs), 2)
+        self.assertAlmostEqual(rs[0], 500 / 150)
+        self.assertAlmostEqual(rs[1], 2.5)
+        self.assertAlmostEqual(timing.geo(rs), (500 / 150 * 2.5) ** 0.5)
+        self.assertEqual(timing.secs_cell(t, 3000.0), "562 s at 22k (2/3)")
+        # 25,000 updates over 300 s
+        self.assertAlmostEqual(timing.updates_per_s(c[1]), 25000 / 300)
+        text = timing.time_table({"env": "Ant", "seeds": [1, 2, 3], "steps": 30000,
+                                  "targets": [3000.0, 9000.0], "actors": 2},
+                                 {"c": c, "torch": t, "dist": {}})
+        self.assertIn("| 3000 | 167 s at 17k (3/3) | 562 s at 22k (2/3) | 2.89x [2.50, 3.33] (n=2) |", text)
+        self.assertIn("| 9000 | not reached (0/3) | not reached (0/3) | – |", text)
+        self.assertIn("- hpo-train / torch_sac.py: 2.50x", text)
 
 
 class Statistics(unittest.TestCase):
