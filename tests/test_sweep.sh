@@ -21,6 +21,10 @@
 #            another kind of machine is said, and the report marks it with both
 # report     the markdown tables (marks, AUC, time to target, anchors, runs),
 #            --window means, and a PNG per environment
+# search     a settings search (Optuna) of 3 trials on 2 seeds in 2 rungs:
+#            ranked, with the confirm command; killed with SIGKILL mid-trial
+#            and rerun: the cut-off settings resume from their checkpoints;
+#            another space refused; a bad range refused before any file
 set -uo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -445,4 +449,47 @@ fi
 "$SWEEP" report nowhere >r.out 2>r.err
 [ $? -eq 2 ] && grep -q "no grid.json" r.err && ok "report of a non-sweep: exit 2" ||
     fail "report nowhere: $(cat r.err)"
+# ---- search ----
+# shellcheck disable=SC2054  # commas are hpo-sweep's list separator
+S=(--env Pendulum --seeds 1,2 --rungs 600,1200 --trials 3 --window 600 --jobs 1
+   --space std-exp=0.1:1:log --space K=1,2 --set learning-starts=200
+   --set pi-hidden=32 --set q-hidden=32 --set batch=32 --set eval-every=200
+   --set eval-episodes=2)
+"$SWEEP" search --out s1 "${S[@]}" >s1.out 2>s1.err || fail "search: $(cat s1.err)"
+done_rows=$(grep -c '^| [0-9]* | done |' s1/search.md)
+reached=$(for d in s1/Pendulum/t-*-s[12]; do csv_cols "$d/progress.csv" env_steps | tail -1; done | grep -cx 1200)
+if [ "$done_rows" = 3 ] && [ "$reached" = 6 ] && cmp -s s1.out s1/search.md &&
+    grep -q '^hpo-sweep --out s1-confirm --env Pendulum --mode hpo,sac --seeds 101-105 --steps 1200 .*--set K=' s1.out; then
+    ok "search: 3 trials of 2 seeds to both rungs, ranked, with the command that confirms the best on fresh seeds"
+else
+    fail "search: $done_rows done, $reached runs at 1200: $(cat s1.out s1.err)"
+fi
+setsid "$SWEEP" search --out "$WORK/s2" "${S[@]}" >s2.out 2>s2.err &
+pid=$!
+PGIDS+=("$pid")
+seen=0
+for _ in $(seq 1200); do
+    compgen -G 's2/Pendulum/*/checkpoint-*.ckpt' >/dev/null && seen=1 && break
+    sleep 0.02
+done
+[ "$seen" = 1 ] || fail "search: no checkpoint within 24 s: $(cat s2.err)"
+kill -9 -- "-$pid"
+wait "$pid" 2>/dev/null
+"$SWEEP" search --out "$WORK/s2" "${S[@]}" >s2b.out 2>s2b.err || fail "search rerun: $(cat s2b.err)"
+resumed=$(grep -l -- '--resume' s2/Pendulum/*/log | wc -l)
+if grep -q "was cut off; its settings run again from their checkpoints" s2b.err &&
+    [ "$(grep -c '^| [0-9]* | done |' s2/search.md)" = 3 ] && [ "$resumed" -ge 2 ]; then
+    ok "search killed with SIGKILL mid-trial: the rerun runs the cut-off settings again from their checkpoints and completes 3 trials"
+else
+    fail "search after SIGKILL: resumed=$resumed $(cat s2b.err s2/search.md)"
+fi
+"$SWEEP" search --out s1 "${S[@]/K=1,2/K=1,3}" >s3.out 2>s3.err; rc=$?
+[ $rc -eq 2 ] && grep -q "s1 holds another search (differs in: space)" s3.err &&
+    ok "search: another space on the same directory is refused (exit 2)" ||
+    fail "search with another space: $rc $(cat s3.err)"
+"$SWEEP" search --out s4 --env Pendulum --space std-exp=1:0.1 >s4.out 2>s4.err; rc=$?
+[ $rc -eq 2 ] && grep -q "needs LO < HI" s4.err && [ ! -e s4/search.json ] &&
+    ok "search: a reversed range is refused before anything is written" ||
+    fail "search with a bad range: $rc $(cat s4.err)"
+
 finish

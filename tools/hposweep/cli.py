@@ -8,6 +8,8 @@
             [--compare A:B ...] [--compare-at MARK]
   hpo-sweep refresh FILE.md
   hpo-sweep status DIR
+  hpo-sweep search --out DIR --env ENV [--seeds 1,2] [--rungs 30000,100000]
+            [--trials N] [--space NAME=LO:HI[:log] | NAME=V1,V2 ...] [--set NAME=V ...]
 
 Every cell of the grid (environment x setting values x mode x implementation
 x seed) is one run directory, DIR/<env>/<mode>-<impl>[-<name>=<v>...]-s<seed>,
@@ -66,6 +68,10 @@ keeps the environments named.
 grid stands: done, running (its lock is held), stopped (resumable from its
 checkpoint) or not started, with its env steps and last evaluation.
 
+`search --out DIR --env ENV` searches settings for one environment (Optuna's
+TPE sampler, a median pruner at each rung of env steps, each trial on a few
+seeds, resumable): `hpo-sweep search --help` says how.
+
 `refresh FILE.md` regenerates, in place, every block of FILE.md between
 <!-- report:NAME --> and <!-- /report:NAME --> whose first line names its
 command as (`hpo-sweep report ARGS`, DATE): the command runs again and the
@@ -83,6 +89,7 @@ import sys
 from . import run
 from .grid import parse_sweep_args
 from .refresh import refresh
+from .search import search
 from .report import report
 from .status import status
 from .util import PROG, Usage
@@ -99,6 +106,8 @@ def main(argv, here):
             return refresh(argv[1:])
         if argv and argv[0] == "status":
             return status(argv[1:])
+        if argv and argv[0] == "search":
+            return search(argv[1:])
         return run.sweep(parse_sweep_args(argv, __doc__))
     except Usage as e:
         print(f"{PROG}: {e} (see {PROG} --help)", file=sys.stderr)

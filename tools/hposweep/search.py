@@ -1,0 +1,355 @@
+"""search - a settings search for one environment (issue 21's presets that
+earn their cost): Optuna's TPE sampler proposes settings, each trial trains
+on a few seeds in rungs of env steps, and a median pruner stops a trial whose
+rung falls below the median of the trials before it at the same rung.
+
+  hpo-sweep search --out DIR --env ENV [--mode hpo] [--seeds 1,2]
+                   [--rungs 30000,100000] [--trials N] [--window W]
+                   [--space NAME=LO:HI[:log] | NAME=V1,V2,... ...]
+                   [--set NAME=VALUE ...] [--jobs N] [--report-only]
+
+A trial's objective is the mean over its seeds of each run's mean evaluation
+return in the last --window env steps up to the rung (default 20000; Hopper's
+return swings between single evaluations). Each seed's run is an hpo-train run
+directory DIR/<env>/t-<hash>-s<seed> (the hash names the trial's settings),
+checkpointed with its replay buffer, so a rung continues the run where the
+previous rung stopped (hpo-train --resume) and a search killed at any moment
+continues from the checkpoints: the same command again picks up, and a trial
+that was running is run again from its checkpoints under the same settings.
+
+The study lives in DIR/study.journal (Optuna's journal file: no database); the
+search's arguments in DIR/search.json (another space, environment or rung list
+is refused; --trials may grow). The sampler's seed is fixed (20211202, plus the
+number of trials already in the study when a search continues), so the same
+search on the same results proposes the same settings. DIR/search.md
+(also printed) ranks the trials, with their settings, value at each rung,
+state, wall-clock seconds, and the command that confirms the best settings on
+fresh seeds (never the search's: a search's best is biased upward by the
+selection; only fresh seeds give its real value).
+
+Defaults: --mode hpo, --seeds 1,2, --rungs 30000,100000, --trials 24, and the
+space std-tr=0.05:2:log, std-exp=0.05:2:log, eps=0.02:0.5:log, K=1,2,3,5.
+"""
+
+import fcntl
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+from . import runs as rd
+from . import run
+from .grid import parse_seeds, plain_name, positive_int, split_list
+from .report import fmt_k, window_mean
+from .util import PROG, Usage, write_json, write_text
+
+SAMPLER_SEED = 20211202
+DEFAULT_SPACE = ["std-tr=0.05:2:log", "std-exp=0.05:2:log", "eps=0.02:0.5:log", "K=1,2,3,5"]
+
+
+def parse_space(item):
+    """NAME=LO:HI[:log] (a float range) or NAME=V1,V2 (choices, kept as text):
+    (name, spec dict)."""
+    name, eq, rest = item.partition("=")
+    if not eq or not name or not rest:
+        raise Usage(f"--space: '{item}' is not NAME=LO:HI[:log] or NAME=V1,V2,...")
+    if ":" in rest:
+        parts = rest.split(":")
+        if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
+            raise Usage(f"--space: '{item}': a range is LO:HI or LO:HI:log")
+        try:
+            lo, hi = float(parts[0]), float(parts[1])
+        except ValueError:
+            raise Usage(f"--space: '{item}': LO and HI must be numbers") from None
+        if not lo < hi or (len(parts) == 3 and lo <= 0):
+            raise Usage(f"--space: '{item}': needs LO < HI (and LO > 0 for :log)")
+        return name, {"low": lo, "high": hi, "log": len(parts) == 3}
+    return name, {"choices": split_list("--space", rest)}
+
+
+def parse_search_args(argv):
+    o = {"out": None, "env": None, "mode": "hpo", "seeds": [1, 2], "rungs": [30000, 100000],
+         "trials": 24, "window": 20000, "space": [], "sets": [], "jobs": None,
+         "report_only": False}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-h", "--help"):
+            print(__doc__.strip())
+            sys.exit(0)
+        if a == "--report-only":
+            o["report_only"] = True
+            i += 1
+            continue
+        if a not in ("--out", "--env", "--mode", "--seeds", "--rungs", "--trials", "--window",
+                     "--space", "--set", "--jobs"):
+            raise Usage(f"search: unexpected argument '{a}'")
+        if i + 1 >= len(argv):
+            raise Usage(f"search: {a} needs a value")
+        v = argv[i + 1]
+        i += 2
+        if a in ("--out", "--env", "--mode"):
+            o[a[2:]] = v
+        elif a == "--seeds":
+            o["seeds"] = parse_seeds(v)
+        elif a == "--rungs":
+            o["rungs"] = [positive_int(a, x) for x in split_list(a, v)]
+            if o["rungs"] != sorted(set(o["rungs"])):
+                raise Usage(f"--rungs: '{v}' must grow (e.g. 30000,100000)")
+        elif a in ("--trials", "--window", "--jobs"):
+            o[a[2:]] = positive_int(a, v)
+        elif a == "--space":
+            o["space"].append(parse_space(v))
+        else:
+            name, eq, val = v.partition("=")
+            if not eq or not name or not val:
+                raise Usage(f"--set: '{v}' is not NAME=VALUE")
+            o["sets"].append([name, val])
+    if not o["out"] or not o["env"]:
+        raise Usage("search needs --out DIR and --env ENV")
+    if not plain_name(o["env"]):
+        raise Usage(f"--env: '{o['env']}' is not an environment name")
+    if not o["space"]:
+        o["space"] = [parse_space(x) for x in DEFAULT_SPACE]
+    names = [n for n, _ in o["space"]] + [n for n, _ in o["sets"]]
+    if len(set(names)) != len(names):
+        raise Usage("search: a setting is named twice among --space and --set")
+    if o["jobs"] is None:
+        o["jobs"] = min(len(o["seeds"]), os.cpu_count() or 1)
+    return o
+
+
+def recorded(o):
+    """What search.json holds: what the results depend on (not --trials/--jobs)."""
+    return {"env": o["env"], "mode": o["mode"], "seeds": o["seeds"], "rungs": o["rungs"],
+            "window": o["window"], "space": [[n, s] for n, s in o["space"]], "sets": o["sets"],
+            "version": 1}
+
+
+def check_recorded(out, o):
+    path = os.path.join(out, "search.json")
+    want = recorded(o)
+    try:
+        with open(path) as f:
+            have = json.load(f)
+    except FileNotFoundError:
+        write_json(path, want)
+        return
+    except ValueError:
+        raise Usage(f"{path}: not JSON; move it away to start a new search") from None
+    if have != want:
+        diff = [k for k in want if have.get(k) != want[k]]
+        raise Usage(f"{out} holds another search (differs in: {', '.join(diff)}); "
+                    "give the same arguments, or another --out")
+
+
+def trial_key(params):
+    text = json.dumps(params, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def run_dir(o, params, seed):
+    return os.path.join(o["out"], o["env"], f"t-{trial_key(params)}-s{seed}")
+
+
+def fmt_param(v):
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def train_argv(train, o, params, seed, rung, d):
+    tail = ["--steps", str(rung), "--checkpoint-every", "5000", "--checkpoint-replay",
+            "--keep", "2", "--quiet"]
+    if run.has_checkpoint(d):
+        return [train, "--resume", d] + tail
+    run.clear_partial(d)  # killed before its first checkpoint: from nothing
+    flags = ["--env", o["env"], "--mode", o["mode"], "--seed", str(seed)]
+    for n, v in o["sets"]:
+        flags += [f"--{n}", v]
+    for n, v in sorted(params.items()):
+        flags += [f"--{n}", fmt_param(v)]
+    return [train, "--out", d] + flags + tail
+
+
+def reached(d, rung):
+    ev = rd.read_progress(d).evals if os.path.isdir(d) else []
+    return bool(ev) and ev[-1][0] >= rung
+
+
+class RunFailed(Exception):
+    pass
+
+
+def run_rung(train, o, params, rung):
+    """Trains every seed of a trial to rung, --jobs at a time."""
+    todo = [s for s in o["seeds"] if not reached(run_dir(o, params, s), rung)]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    while todo:
+        batch, todo = todo[:o["jobs"]], todo[o["jobs"]:]
+        procs = []
+        for s in batch:
+            d = run_dir(o, params, s)
+            os.makedirs(d, exist_ok=True)
+            # the run inherits the lock: a run left behind by a killed search
+            # is waited for, never joined by a second one
+            lockf = open(os.path.join(d, ".lock"), "a")
+            fcntl.flock(lockf.fileno(), fcntl.LOCK_EX)
+            if reached(d, rung):
+                lockf.close()
+                continue
+            argv = train_argv(train, o, params, s, rung, d)
+            log = open(os.path.join(d, "log"), "a")
+            log.write(f"# {time.time():.3f} {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n")
+            log.flush()
+            procs.append((d, subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                               stdin=subprocess.DEVNULL, env=env,
+                                               pass_fds=(lockf.fileno(),)), log, lockf))
+        for d, p, log, lockf in procs:
+            rc = p.wait()
+            log.close()
+            lockf.close()
+            if rc != 0 or not reached(d, rung):
+                raise RunFailed(f"{d}: hpo-train exited {rc} before {rung} steps (see its log)")
+
+
+def objective_at(o, params, rung):
+    """Mean over the seeds of each run's window mean at rung."""
+    vals = []
+    for s in o["seeds"]:
+        ev = rd.read_progress(run_dir(o, params, s)).evals
+        v = window_mean(ev, rung, o["window"])
+        if v is None:
+            raise RunFailed(f"{run_dir(o, params, s)}: no evaluation in the window up to {rung}")
+        vals.append(v)
+    return sum(vals) / len(vals)
+
+
+def suggest(trial, space):
+    params = {}
+    for name, spec in space:
+        if "choices" in spec:
+            params[name] = trial.suggest_categorical(name, spec["choices"])
+        else:
+            params[name] = trial.suggest_float(name, spec["low"], spec["high"], log=spec["log"])
+    return params
+
+
+def wall_of(o, params):
+    total = 0.0
+    for s in o["seeds"]:
+        w = rd.read_progress(run_dir(o, params, s)).wall_s if os.path.isdir(run_dir(o, params, s)) else None
+        total += w or 0.0
+    return total
+
+
+def open_study(o):
+    import warnings
+
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # the journal file is "experimental" in Optuna 3.1, Debian 12's; it is
+    # what keeps a study without a database server
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.JournalFileStorage(os.path.join(o["out"], "study.journal")))
+    had = len(optuna.create_study(study_name="search", storage=storage, direction="maximize",
+                                  load_if_exists=True).trials)
+    # the sampler's stream starts again in each process: seeded by the
+    # trials already there, a continued search proposes new settings instead
+    # of repeating the first ones (and the same history gives the same ones)
+    return optuna.create_study(
+        study_name="search", storage=storage, direction="maximize", load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=SAMPLER_SEED + had, n_startup_trials=8),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0))
+
+
+def requeue_stale(study):
+    """Trials left RUNNING by a search that was killed: failed, and their
+    settings queued again (their run directories resume)."""
+    from optuna.trial import TrialState
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL)
+        if t.params:
+            study.enqueue_trial(t.params)
+            print(f"{PROG}: trial {t.number} was cut off; its settings run again from their checkpoints",
+                  file=sys.stderr)
+
+
+def search_report(o, study):
+    from optuna.trial import TrialState
+    rows = []
+    for t in study.trials:
+        if not t.params:
+            continue
+        vals = t.intermediate_values
+        rows.append((t.value if t.state == TrialState.COMPLETE else None, t, vals))
+    rows.sort(key=lambda r: (r[0] is None, -(r[0] or 0), r[1].number))
+    names = [n for n, _ in o["space"]]
+    head = ["trial", "state"] + names + [f"at {fmt_k(r)}" for r in o["rungs"]] + ["wall s"]
+    lines = [f"# Search: {o['env']}, mode {o['mode']}, seeds {','.join(map(str, o['seeds']))}",
+             "", f"Objective: mean over the seeds of the mean evaluation return over the last "
+             f"{o['window']} env steps up to each rung; TPE sampler (seed {SAMPLER_SEED}), "
+             "median pruner.", ""]
+    if o["sets"]:
+        lines += ["Fixed: " + ", ".join(f"{n} = {v}" for n, v in o["sets"]), ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for value, t, vals in rows:
+        state = {TrialState.COMPLETE: "done", TrialState.PRUNED: "pruned",
+                 TrialState.FAIL: "failed", TrialState.RUNNING: "running"}.get(t.state, str(t.state))
+        cells = [str(t.number), state] + [fmt_param(t.params.get(n, "")) for n in names]
+        cells += [f"{vals[r]:.0f}" if r in vals else "" for r in o["rungs"]]
+        cells.append(f"{wall_of(o, t.params):.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    done = [r for r in rows if r[0] is not None]
+    if done:
+        best = done[0][1]
+        sets = " ".join(f"--set {n}={v}" for n, v in o["sets"])
+        sets += " " + " ".join(f"--set {n}={fmt_param(v)}" for n, v in sorted(best.params.items()))
+        lines += ["", f"Best: trial {best.number}, {best.value:.0f} at {fmt_k(o['rungs'][-1])}. "
+                  "Its value is biased upward by the selection; confirm it on fresh seeds:", "",
+                  "```", f"hpo-sweep --out {o['out']}-confirm --env {o['env']} --mode {o['mode']},sac "
+                  f"--seeds 101-105 --steps {o['rungs'][-1]} {sets.strip()}",
+                  f"hpo-sweep report {o['out']}-confirm --compare {o['mode']}:sac", "```"]
+    return "\n".join(lines) + "\n"
+
+
+def search(argv):
+    o = parse_search_args(list(argv))
+    train = run.hpo_train_path()
+    os.makedirs(o["out"], exist_ok=True)
+    lock = open(os.path.join(o["out"], ".search.lock"), "a")
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise Usage(f"{o['out']}: another search is running there") from None
+    check_recorded(o["out"], o)
+    try:
+        import optuna
+    except ImportError:
+        print(f"{PROG}: search needs Optuna (Debian: apt-get install python3-optuna)", file=sys.stderr)
+        return 1
+    study = open_study(o)
+    if not o["report_only"]:
+        requeue_stale(study)
+
+        def objective(trial):
+            params = suggest(trial, o["space"])
+            value = None
+            for rung in o["rungs"]:
+                run_rung(train, o, params, rung)
+                value = objective_at(o, params, rung)
+                trial.report(value, rung)
+                if rung != o["rungs"][-1] and trial.should_prune():
+                    raise optuna.TrialPruned()
+            return value
+
+        ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        left = o["trials"] - len(study.get_trials(deepcopy=False, states=ended))
+        if left > 0:
+            study.optimize(objective, n_trials=left, catch=(RunFailed,))
+    text = search_report(o, study)
+    write_text(os.path.join(o["out"], "search.md"), text)
+    print(text, end="")
+    return 0
