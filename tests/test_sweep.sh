@@ -54,6 +54,18 @@ G=(--env Pendulum --mode sac,hpo --seeds 1-2 --steps 1600
    --set batch=32 --set eval-every=400 --set eval-episodes=2
    --checkpoint-every 400 --jobs 2 --quiet)
 
+# wait_glob SECONDS GLOB: 0 as soon as a file matches GLOB (compgen only
+# expands the glob: ls would also stat each name, and fail when a run prunes
+# an old checkpoint between the expansion and the stat, --keep 2)
+wait_glob() {
+    local deadline=$((SECONDS + $1))
+    while [ $SECONDS -lt "$deadline" ]; do
+        compgen -G "$2" >/dev/null && return 0
+        sleep 0.02
+    done
+    return 1
+}
+
 # returns_table REPORT: the lines between the returns markers
 returns_table() { sed -n '/<!-- returns -->/,/<!-- \/returns -->/p' "$1"; }
 
@@ -143,14 +155,8 @@ n_done=$(for d in o/Pendulum/*; do csv_cols "$d/progress.csv" env_steps | tail -
 setsid "$SWEEP" --out "$WORK/b" "${G[@]}" >b.out 2>b.err &
 pid=$!
 PGIDS+=("$pid")
-# compgen only expands the glob: ls would also stat each name, and fail when a
-# run prunes an old checkpoint between the expansion and the stat (--keep 2)
-seen=0
-for _ in $(seq 1200); do
-    compgen -G 'b/Pendulum/*/checkpoint-*.ckpt' >/dev/null && seen=1 && break
-    sleep 0.05
-done
-[ "$seen" = 1 ] || fail "no checkpoint within 60 s: $(cat b.err; ls -R b | head -20)"
+wait_glob 60 'b/Pendulum/*/checkpoint-*.ckpt' ||
+    fail "no checkpoint within 60 s: $(cat b.err; ls -R b | head -20)"
 kill -9 -- "-$pid"
 wait "$pid" 2>/dev/null
 sleep 0.2
@@ -467,12 +473,7 @@ fi
 setsid "$SWEEP" search --out "$WORK/s2" "${S[@]}" >s2.out 2>s2.err &
 pid=$!
 PGIDS+=("$pid")
-seen=0
-for _ in $(seq 1200); do
-    compgen -G 's2/Pendulum/*/checkpoint-*.ckpt' >/dev/null && seen=1 && break
-    sleep 0.02
-done
-[ "$seen" = 1 ] || fail "search: no checkpoint within 24 s: $(cat s2.err)"
+wait_glob 30 's2/Pendulum/*/checkpoint-*.ckpt' || fail "search: no checkpoint within 30 s: $(cat s2.err)"
 kill -9 -- "-$pid"
 wait "$pid" 2>/dev/null
 "$SWEEP" search --out "$WORK/s2" "${S[@]}" >s2b.out 2>s2b.err || fail "search rerun: $(cat s2b.err)"
