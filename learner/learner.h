@@ -35,9 +35,14 @@
 /* Prefix of a refusal the actor retries with backoff (capacity, an id in
  * use): docs/protocol.md. */
 #define LEARNER_BUSY "busy: "
-#define LEARNER_MAX_SUBSCRIPTION 256 /* bytes of a params subscription */
-#define LEARNER_DATA_RCVHWM 16       /* messages queued per data connection */
-#define LEARNER_MAX_RETURN 1e9f      /* |episode return| accepted */
+#define LEARNER_MAX_SUBSCRIPTION 256 /* bytes of a params subscription read */
+/* ZMQ_MAXMSGSIZE of the params socket: its CurveZMQ handshake's commands
+ * pass through the same decoder (a SUB's INITIATE is 260 bytes, more with
+ * ZMQ_METADATA), so the cap must exceed them; subscriptions are bounded
+ * again where they are read (learner_subscriptions). */
+#define LEARNER_PARAMS_MAXMSG 1024
+#define LEARNER_DATA_RCVHWM 16  /* messages queued per data connection */
+#define LEARNER_MAX_RETURN 1e9f /* |episode return| accepted */
 #define LEARNER_MAX_LATENCY_US 3600000000ull /* snapshot latency accepted */
 #define LEARNER_RATE_WINDOW_S 2.0 /* window of the steps and updates rates */
 

@@ -499,10 +499,11 @@ static int learner_open(learner *l, const hpo_config *cfg,
         return -1;
     /* data: the largest valid message (a batch or an evaluation) and a
      * short queue per connection; params: subscriptions are one byte and
-     * applied by hand (params_subscriptions) */
+     * applied by hand (learner_subscriptions), the cap leaves room for the
+     * CurveZMQ handshake (LEARNER_PARAMS_MAXMSG) */
     int64_t maxmsg =
         (int64_t)HPO_MAX(wire_limit(WIRE_BATCH), wire_limit(WIRE_EVAL));
-    int64_t maxctl = WIRE_MAX_CONTROL, maxsub = LEARNER_MAX_SUBSCRIPTION;
+    int64_t maxctl = WIRE_MAX_CONTROL, maxsub = LEARNER_PARAMS_MAXMSG;
     int zero = 0, one = 1, hwm = 4, rcvhwm = LEARNER_DATA_RCVHWM;
     zmq_setsockopt(l->data, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zmq_setsockopt(l->data, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
