@@ -113,6 +113,7 @@ typedef struct learner_opts {
     int resume;             /* 1: continue from out's newest checkpoint */
     int metrics_port;       /* Prometheus HTTP port; 0: none */
     int quiet;
+    int insecure; /* 1: a non-loopback --bind without CurveZMQ is allowed */
     char curve_secret[LEARNER_PATH]; /* its key pair; "": no CurveZMQ */
     char curve_allow[LEARNER_PATH];  /* allowed clients' public keys */
     int io_threads;                  /* ZeroMQ I/O threads; 0 or 1: one */

@@ -62,13 +62,11 @@ static void usage(FILE *f)
         "\n"
         "  --port P               base port (default 5550)\n"
         "  --bind ADDR            interface to bind: *, an IPv4 address or a host name\n"
-        "                         (default *: all)\n"
-        "  --replay-ratio R       updates per env step (default 1; 0: "
-        "actors run free)\n"
-        "  --publish-every N      updates between snapshots (default "
-        "100)\n"
-        "  --batch-max N          transitions per batch at most (default "
-        "64)\n"
+        "                         (default *: all); other than 127.x it needs CurveZMQ\n"
+        "                         keys (--curve-secret, --curve-allow) or --insecure\n"
+        "  --replay-ratio R       updates per env step (default 1; 0: actors run free)\n"
+        "  --publish-every N      updates between snapshots (default 100)\n"
+        "  --batch-max N          transitions per batch at most (default 64)\n"
         "  --heartbeat-ms MS      heartbeat period (default 500)\n"
         "  --timeout-ms MS        drop actors silent this long (default 3000)\n"
         "  --max-updates N        stop after N updates (default 0: at --steps env steps)\n"
@@ -87,6 +85,8 @@ static void usage(FILE *f)
         "                         (hpo-keygen's .secret); needs --curve-allow\n"
         "  --curve-allow PATH     clients let in: a directory of *.public files or a\n"
         "                         file of 'public = KEY' lines\n"
+        "  --insecure             bind beyond loopback without CurveZMQ keys (a private\n"
+        "                         network every host on which you trust)\n"
         "  --io-threads N         ZeroMQ I/O threads (default 1); more spread the\n"
         "                         CurveZMQ encryption of many actors' connections\n"
         "  --max-abs-obs X        drop rows with an |observation| above X (default 1e6)\n"
@@ -143,6 +143,7 @@ static const opt_spec options[] = {
     {"max-rollbacks", OPT_INT, O(max_rollbacks), 0, 1, 1000000,
      "--max-rollbacks needs 1..1000000, not '%s'"},
     {"quiet", OPT_FLAG, O(quiet), 0, 0, 0, NULL},
+    {"insecure", OPT_FLAG, O(insecure), 0, 0, 0, NULL},
     {"resume", OPT_FLAG, O(resume), 0, 0, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
@@ -170,6 +171,14 @@ static int resolve_bind(const char *flag, char *addr, size_t cap, char *err,
     freeaddrinfo(res);
     snprintf(addr, cap, "%s", num);
     return 0;
+}
+
+/* 1 when the resolved --bind address is a loopback one (127.0.0.0/8). */
+static int loopback(const char *addr)
+{
+    struct in_addr ip;
+    return strcmp(addr, "*") && inet_pton(AF_INET, addr, &ip) == 1 &&
+           (ntohl(ip.s_addr) >> 24) == 127;
 }
 
 /* The replay buffer must fit the memory available now. Returns 0, or -1
@@ -206,6 +215,14 @@ static int apply_args(const config_args *a, hpo_config *c, learner_opts *o,
         errf(err, errlen, "--curve-secret and --curve-allow go together");
         return -1;
     }
+    if (!o->curve_secret[0] && !o->insecure && !loopback(o->bind)) {
+        errf(
+            err, errlen,
+            "--bind %s reaches other machines and no CurveZMQ keys are given: any peer that reaches ports %d-%d could send transitions, read the parameters and the status. Make keys (hpo-keygen learner actor) and give --curve-secret learner.secret --curve-allow actor.public here, --curve-server learner.public --curve-key actor.secret to the actors and hpo-status; or --bind 127.0.0.1 for a run on this machine; or --insecure on a private network whose every host you trust",
+            strcmp(o->bind, "*") ? o->bind : "* (all interfaces)", o->port,
+            o->port + 2);
+        return -1;
+    }
     return 0;
 }
 
@@ -214,7 +231,7 @@ static int apply_args(const config_args *a, hpo_config *c, learner_opts *o,
 static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
 {
     config_args a;
-    char err[256];
+    char err[1024];
 
     memset(o, 0, sizeof *o);
     snprintf(o->bind, sizeof o->bind, "*");

@@ -42,7 +42,9 @@ learner's answer, its status figures and that it stays up:
                and the learner answers status at once
   cli          --buffer past the available memory is refused with the
                figure; an unresolvable --learner host says so; --bind
-               accepts a host name
+               accepts a host name; a --bind beyond loopback without
+               CurveZMQ keys is refused (exit 2, naming hpo-keygen and
+               --insecure) unless --insecure is given
 
 Every learner is killed on exit; every wait is bounded.
 """
@@ -801,6 +803,31 @@ def part_cli():
         if p.poll() is not None:
             break
     check(st is not None, "cli: --bind localhost accepted and serving")
+    # beyond loopback without CurveZMQ keys: refused unless --insecure
+    for bind in ([], ["--bind", "0.0.0.0"]):
+        r = subprocess.run([LEARNER] + SMALL + ["--port", str(free_port())] +
+                           bind, capture_output=True, text=True, timeout=30)
+        check(r.returncode == 2 and "--insecure" in r.stderr and
+              "hpo-keygen" in r.stderr and "--curve-secret" in r.stderr,
+              "cli: %s without keys refused, naming hpo-keygen and "
+              "--insecure: %s" % (" ".join(bind) or "the default --bind *",
+                                  r.stderr.strip()[:160]))
+    port = free_port()
+    p = subprocess.Popen([LEARNER] + SMALL + ["--port", str(port), "--bind",
+                                              "0.0.0.0", "--insecure"],
+                         stdout=subprocess.DEVNULL,
+                         stderr=open(os.path.join(WORK, "insecure.err"), "w"))
+    PROCS.append(p)
+    st = None
+    for _ in range(50):
+        r = subprocess.run([STATUS, "127.0.0.1:%d" % port, "--json",
+                            "--timeout-ms", "200"], capture_output=True)
+        if r.returncode == 0:
+            st = r
+            break
+        if p.poll() is not None:
+            break
+    check(st is not None, "cli: --bind 0.0.0.0 --insecure starts and serves")
 
 
 PARTS = {"poison": part_poison, "credits": part_credits,
