@@ -41,8 +41,10 @@
  * ZMQ_METADATA), so the cap must exceed them; subscriptions are bounded
  * again where they are read (learner_subscriptions). */
 #define LEARNER_PARAMS_MAXMSG 1024
-#define LEARNER_DATA_RCVHWM 16  /* messages queued per data connection */
-#define LEARNER_MAX_RETURN 1e9f /* |episode return| accepted */
+#define LEARNER_PEER_TEXT 64     /* a peer's name: a Z85 key or an address */
+#define LEARNER_MAX_PEER_ROWS 64 /* --max-peer-rows' default */
+#define LEARNER_DATA_RCVHWM 16   /* messages queued per data connection */
+#define LEARNER_MAX_RETURN 1e9f  /* |episode return| accepted */
 #define LEARNER_MAX_LATENCY_US 3600000000ull /* snapshot latency accepted */
 #define LEARNER_RATE_WINDOW_S 2.0 /* window of the steps and updates rates */
 
@@ -64,27 +66,45 @@ typedef enum learner_guard {
     GUARD_ROLLBACK, /* updates rolled back: a non-finite loss or parameter */
     GUARD_SUBSCRIPTION, /* params subscriptions ignored: a prefix, over the cap
                          */
+    GUARD_PEER_ROWS, /* Hellos refused: the peer holds --max-peer-rows rows */
     GUARD_COUNT
 } learner_guard;
 
 /* Stable lower-case name of g ("row_obs", ...). */
 const char *learner_guard_name(learner_guard g);
 
+/*
+ * A peer: who stands behind connections, as the learner can tell them
+ * apart: the CurveZMQ client key the ZAP handler let in (its Z85 text) with
+ * keys, the TCP peer address without. Ingest is shared per peer, rows are
+ * capped per peer, and an actor id is taken back only by its own peer.
+ */
+typedef struct learner_peer {
+    int rows; /* table rows it holds; 0: the slot is free */
+    char name[LEARNER_PEER_TEXT];
+    unsigned rr; /* round-robin start among its rows for credits */
+} learner_peer;
+
 /* One connected actor, keyed by its ROUTER routing id. */
 typedef struct learner_actor {
     int used;
     uint8_t rid[LEARNER_RID_MAX]; /* routing id */
     size_t rid_len;
-    char id[WIRE_NAME_MAX]; /* actor_id of its Hello */
+    char peer[LEARNER_PEER_TEXT]; /* its peer's name (learner_peer) */
+    int peer_slot;                /* index into learner.peers */
+    char id[WIRE_NAME_MAX];       /* actor_id of its Hello */
     char host[WIRE_TEXT_MAX];
     uint32_t pid;
     int role; /* wire_role */
     int n_envs;
     uint64_t incarnation;
-    uint64_t steps;         /* transitions received from it */
-    uint64_t refused_msgs;  /* its messages refused (guards) */
-    uint64_t refused_rows;  /* its rows dropped on ingest */
-    int said_more;          /* 1: sent anything after its Hello */
+    uint64_t steps;        /* transitions received from it */
+    uint64_t refused_msgs; /* its messages refused (guards) */
+    uint64_t refused_rows; /* its rows dropped on ingest */
+    int said_more;         /* 1: sent anything after its Hello */
+    double owed_t; /* now_s() since which it owes data: its last batch or
+                      evaluation, its join, or a credit granted when it held
+                      none (the wait for credit is not its fault) */
     uint64_t param_version; /* newest version it reported acting with */
     int64_t balance;        /* credit granted minus transitions received */
     double joined, last_seen, last_sent; /* now_s() */
@@ -120,6 +140,7 @@ typedef struct learner_opts {
     double max_abs_obs;              /* rows with a larger |obs| are dropped */
     double max_abs_reward; /* rows with a larger |reward| are dropped */
     int max_rollbacks; /* consecutive rolled-back updates that stop the run */
+    int max_peer_rows; /* table rows one peer (key or address) may hold */
 } learner_opts;
 
 typedef struct learner {
@@ -170,8 +191,9 @@ typedef struct learner {
                                 before the update (rollback) */
     uint64_t status_requests;
     learner_actor actors[LEARNER_MAX_ACTORS];
+    learner_peer peers[LEARNER_MAX_ACTORS]; /* a slot per row at most */
     int n_actors;
-    int rr; /* round-robin start for credits */
+    int rr; /* round-robin start among peers for credits */
 
     /* statistics */
     sac_stats last; /* newest update's statistics */
@@ -216,9 +238,10 @@ void learner_drop_actor(learner *l, learner_actor *a, const char *why);
 /* Top up the streaming actors' credits within the replay ratio's window. */
 void learner_grant_credits(learner *l);
 
-/* Answer a Hello from rid: a Welcome and a row, or a Refuse. */
+/* Answer a Hello from rid, of peer (learner_peer's name): a Welcome and a
+ * row, or a Refuse. */
 void learner_on_hello(learner *l, const void *rid, size_t rid_len,
-                      const wire_hello *h);
+                      const char *peer, const wire_hello *h);
 
 /* Per-actor timers at time now: drop the silent, heartbeat the rest,
  * their rates. */

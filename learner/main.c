@@ -91,6 +91,8 @@ static void usage(FILE *f)
         "                         CurveZMQ encryption of many actors' connections\n"
         "  --max-abs-obs X        drop rows with an |observation| above X (default 1e6)\n"
         "  --max-abs-reward X     drop rows with a |reward| above X (default 1e6)\n"
+        "  --max-peer-rows N      table rows one peer (CurveZMQ key, or address without\n"
+        "                         keys) may hold, of 256 (default 64)\n"
         "  --max-rollbacks N      stop after N updates in a row rolled back for a\n"
         "                         non-finite loss or parameter (default 20)\n"
         "  --quiet                log warnings and errors only\n"
@@ -142,6 +144,8 @@ static const opt_spec options[] = {
      "--max-abs-reward needs a magnitude in (0, 3.4e38], not '%s'"},
     {"max-rollbacks", OPT_INT, O(max_rollbacks), 0, 1, 1000000,
      "--max-rollbacks needs 1..1000000, not '%s'"},
+    {"max-peer-rows", OPT_INT, O(max_peer_rows), 0, 1, LEARNER_MAX_ACTORS,
+     "--max-peer-rows needs 1..256, not '%s'"},
     {"quiet", OPT_FLAG, O(quiet), 0, 0, 0, NULL},
     {"insecure", OPT_FLAG, O(insecure), 0, 0, 0, NULL},
     {"resume", OPT_FLAG, O(resume), 0, 0, 0, NULL},
@@ -247,6 +251,7 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->max_abs_obs = 1e6;
     o->max_abs_reward = 1e6;
     o->max_rollbacks = 20;
+    o->max_peer_rows = LEARNER_MAX_PEER_ROWS;
     int rc =
         config_args_table(&a, argc, argv, options, 1, 0, o, err, sizeof err);
     if (rc > 0)
