@@ -14,7 +14,7 @@
 
 #define FIGURES_MAX_ACTORS 256 /* = LEARNER_MAX_ACTORS */
 #define FIGURES_RECENT 20      /* = LEARNER_RECENT */
-#define FIGURES_GUARDS 13      /* = GUARD_COUNT */
+#define FIGURES_GUARDS 14      /* = GUARD_COUNT */
 #define FIGURES_PEER 64        /* = LEARNER_PEER_TEXT */
 #define FIGURES_PATH 4096
 

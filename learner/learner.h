@@ -40,7 +40,19 @@
  * pass through the same decoder (a SUB's INITIATE is 260 bytes, more with
  * ZMQ_METADATA), so the cap must exceed them; subscriptions are bounded
  * again where they are read (learner_subscriptions). */
-#define LEARNER_PARAMS_MAXMSG 1024
+#define LEARNER_PARAMS_MAXMSG 512
+/* What bounds one params connection's memory (learner_subscriptions):
+ * libzmq's XPUB (manual mode too) stores every subscription a peer sends in
+ * a trie of one node per byte before the application sees it, and frees it
+ * only when that peer unsubscribes or leaves. So the kernel's receive buffer
+ * and the pipe are kept small, and a connection that has sent more bytes
+ * than a subscriber ever does (greeting, CurveZMQ handshake, one
+ * subscription: under 700 bytes) is cut. */
+#define LEARNER_PARAMS_RCVBUF 4096 /* SO_RCVBUF of params connections */
+#define LEARNER_PARAMS_RCVHWM 4    /* subscriptions queued per connection */
+#define LEARNER_PARAMS_CONN_BYTES                                              \
+    2048                         /* bytes a params connection may send         \
+                                  */
 #define LEARNER_PEER_TEXT 64     /* a peer's name: a Z85 key or an address */
 #define LEARNER_MAX_PEER_ROWS 64 /* --max-peer-rows' default */
 #define LEARNER_DATA_RCVHWM 16   /* messages queued per data connection */
@@ -66,7 +78,8 @@ typedef enum learner_guard {
     GUARD_ROLLBACK, /* updates rolled back: a non-finite loss or parameter */
     GUARD_SUBSCRIPTION, /* params subscriptions ignored: a prefix, over the cap
                          */
-    GUARD_PEER_ROWS, /* Hellos refused: the peer holds --max-peer-rows rows */
+    GUARD_PEER_ROWS,  /* Hellos refused: the peer holds --max-peer-rows rows */
+    GUARD_PARAMS_CUT, /* params connections cut: sent more than a subscriber */
     GUARD_COUNT
 } learner_guard;
 
@@ -159,6 +172,10 @@ typedef struct learner {
                             (a resume: progress.csv's last wall_s) */
 
     void *zctx, *data, *params, *status;
+    void *params_mon; /* PAIR of the params socket's monitor (publish.c) */
+    struct params_conn *pconn; /* its connections (publish.c) */
+    int n_pconn, cap_pconn;
+    double last_sweep;       /* now_s() of the last params_sweep */
     struct metrics *metrics; /* --metrics-port endpoint, NULL: none */
     double last_metrics;     /* now_s() of its last snapshot */
     sac *agent;
@@ -272,8 +289,16 @@ void learner_publish(learner *l);
 void learner_republish(learner *l);
 
 /* Apply (or count and ignore) the subscriptions waiting on the params
- * socket: only the empty prefix is served. */
+ * socket: only the empty prefix is served; connections that sent more than
+ * a subscriber does are cut. */
 void learner_subscriptions(learner *l);
+
+/* Watch the params socket's connections (before it binds): its monitor, a
+ * small receive buffer and queue. Returns 0, or -1 with err. */
+int learner_params_watch(learner *l, char *err, size_t errlen);
+
+/* Close what learner_params_watch opened. */
+void learner_params_unwatch(learner *l);
 
 // ---- runfiles.c: the run directory ----
 

@@ -530,6 +530,8 @@ static int learner_open(learner *l, const hpo_config *cfg,
     zmq_setsockopt(l->data, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zmq_setsockopt(l->data, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(l->params, ZMQ_MAXMSGSIZE, &maxsub, sizeof maxsub);
+    if (learner_params_watch(l, err, errlen))
+        return -1;
     zmq_setsockopt(l->params, ZMQ_XPUB_MANUAL, &one, sizeof one);
     zmq_setsockopt(l->status, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl);
     zmq_setsockopt(l->params, ZMQ_SNDHWM, &hwm, sizeof hwm);
@@ -567,6 +569,7 @@ static void learner_close(learner *l)
         zmq_close(l->data);
     if (l->params)
         zmq_close(l->params);
+    learner_params_unwatch(l);
     if (l->status)
         zmq_close(l->status);
     if (l->zap)

@@ -60,6 +60,7 @@ const char *figures_guard_name(int g)
         [GUARD_ROLLBACK] = "rollback",
         [GUARD_SUBSCRIPTION] = "subscription",
         [GUARD_PEER_ROWS] = "peer_rows",
+        [GUARD_PARAMS_CUT] = "params_cut",
     };
     return (unsigned)g < GUARD_COUNT ? names[g] : "unknown";
 }

@@ -46,6 +46,11 @@ learner's answer, its status figures and that it stays up:
   params       a 16 MB subscription on the params socket is dropped at the
                socket (ZMQ_MAXMSGSIZE) and the loop never stalls; prefixed
                subscriptions are ignored and counted
+  paramsmem    4 raw ZMTP connections each sending up to 20,000 distinct
+               64-byte subscriptions (libzmq's XPUB keeps every one until
+               the connection leaves: +30 MB a connection before): each is
+               cut, the learner's memory grows under 16 MB, status answers
+               within 1 s once they left, a plain subscriber gets snapshots
   datasock     a data message past the largest valid one is cut at the socket
                and the learner answers status at once
   cli          --buffer past the available memory is refused with the
@@ -885,6 +890,79 @@ def part_params():
     lr.stop()
 
 
+def zmtp_frame(body):
+    return (b"\x00" + bytes([len(body)]) + body if len(body) < 256 else
+            b"\x02" + struct.pack(">Q", len(body)) + body)
+
+
+def rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def part_paramsmem():
+    """Raw ZMTP subscribers flooding the params socket with distinct
+    subscriptions (libzmq keeps every one until the connection leaves):
+    each connection is cut, the learner's memory stays flat, its loop does
+    not stall when they leave, and a plain subscriber still gets snapshots."""
+    lr = Learner("paramsmem")
+    greet = (b"\xff" + b"\0" * 8 + b"\x7f\x03\x00" + b"NULL".ljust(20, b"\0") +
+             b"\0" * 32)
+    ready = (b"\x05READY\x0bSocket-Type" + struct.pack(">I", 4) + b"XSUB")
+    ready = b"\x04" + bytes([len(ready)]) + ready
+    lr.status()
+    r0 = rss_mb(lr.p.pid)
+    conns = [socket.create_connection(("127.0.0.1", lr.port + 1))
+             for _ in range(4)]
+    for c in conns:
+        c.settimeout(3)
+        c.sendall(greet + ready)
+    peak, t0 = r0, time.time()
+    for k in range(20):          # up to 20 x 1000 subscriptions of 64 bytes
+        for i, c in enumerate(conns):
+            if c is None:
+                continue
+            try:
+                c.sendall(b"".join(zmtp_frame(b"\x01" + os.urandom(63))
+                                   for _ in range(1000)))
+            except OSError:
+                conns[i] = None
+        peak = max(peak, rss_mb(lr.p.pid))
+    time.sleep(1.0)
+    peak = max(peak, rss_mb(lr.p.pid))
+    r = lr.status()
+    check(r is not None and r["guards"].get("params_cut", 0) >= 4 and
+          peak - r0 < 16,
+          "paramsmem: 4 connections flooding distinct subscriptions cut "
+          "(%s), the learner's memory +%.1f MB (%.1f s)" %
+          (r and r["guards"].get("params_cut"), peak - r0, time.time() - t0))
+    for c in conns:
+        if c is not None:
+            c.close()
+    worst = 0.0
+    for _ in range(5):
+        t = time.time()
+        r = lr.status(timeout_ms=5000)
+        worst = max(worst, time.time() - t)
+    check(r is not None and worst < 1.0,
+          "paramsmem: no stall once they left (worst status %.3f s)" % worst)
+    u = CTX.socket(zmq.SUB)
+    u.setsockopt(zmq.LINGER, 0)
+    u.setsockopt(zmq.SUBSCRIBE, b"")
+    u.connect("tcp://127.0.0.1:%d" % (lr.port + 1))
+    time.sleep(0.3)
+    p = Peer(lr.port)
+    p.join("pm1", 71)        # a Hello makes the learner resend its snapshot
+    got = u.poll(3000)
+    check(got, "paramsmem: a plain subscriber still gets snapshots")
+    p.close()
+    u.close()
+    lr.stop()
+
+
 def part_datasock():
     lr = Learner("datasock")
     p = Peer(lr.port)
@@ -971,7 +1049,7 @@ def part_cli():
 
 PARTS = {"poison": part_poison, "credits": part_credits,
          "identity": part_identity, "slots": part_slots, "logs": part_logs,
-         "fairshare": part_fairshare,
+         "fairshare": part_fairshare, "paramsmem": part_paramsmem,
          "checkpoints": part_checkpoints, "evals": part_evals,
          "metrics": part_metrics, "params": part_params,
          "datasock": part_datasock, "cli": part_cli}
