@@ -96,8 +96,29 @@ void learner_drop_actor(learner *l, learner_actor *a, const char *why)
 {
     if (peer_log(l))
         log_info("actor %s (%s pid %u) left: %s", a->id, a->host, a->pid, why);
+    l->peers[a->peer_slot].rows--;
     a->used = 0;
     l->n_actors--;
+}
+
+/* The slot of peer name, or a free one; -1 when none is left (cannot
+ * happen while a table row is free: a slot per row at most). */
+static int peer_slot(learner *l, const char *name)
+{
+    int free_slot = -1;
+    for (int i = 0; i < LEARNER_MAX_ACTORS; i++) {
+        learner_peer *p = &l->peers[i];
+        if (p->rows > 0 && !strcmp(p->name, name))
+            return i;
+        if (p->rows <= 0 && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot >= 0) {
+        learner_peer *p = &l->peers[free_slot];
+        memset(p, 0, sizeof *p);
+        snprintf(p->name, sizeof p->name, "%s", name);
+    }
+    return free_slot;
 }
 
 /* Transitions the actors may still send: granted and not yet received. */
@@ -117,12 +138,32 @@ static int64_t batch_unit(const learner *l, const learner_actor *a)
     return HPO_MAX((int64_t)l->opt.batch_max, (int64_t)a->n_envs);
 }
 
+/* Grant a (its balance below one batch) credit for up to two batches
+ * within head; returns what was granted. */
+static int64_t grant(learner *l, learner_actor *a, int64_t head)
+{
+    int64_t unit = batch_unit(l, a);
+    int64_t g = HPO_MIN(head, 2 * unit - a->balance);
+    wire_msg m;
+    wire_msg_init(&m, WIRE_CREDIT);
+    m.credit.transitions = (uint64_t)g;
+    learner_send(l, a, &m);
+    if (a->balance <= 0)
+        a->owed_t = now_s(); /* it waited for us until now */
+    a->balance += g;
+    return g;
+}
+
 /*
  * Grant credits so that env steps (ingested plus granted) stay within a
  * window of ratio_origin + updates / ratio, the window being two batches
  * per streaming actor. Each actor below one batch of credit is topped up to
- * two, round-robin when the window is short. When updates wait for data the
- * whole window is free, so every actor can always step again: no deadlock.
+ * two. The head is shared per peer (learner_peer), not per row: peers take
+ * turns, one row of each per turn (its rows in turn too), and the next call
+ * starts after the last peer served, so a peer with a hundred ids gets what
+ * a peer with one gets when both want more than there is. When updates wait
+ * for data the whole window is free, so every actor can always step again:
+ * no deadlock.
  */
 void learner_grant_credits(learner *l)
 {
@@ -137,50 +178,100 @@ void learner_grant_credits(learner *l)
     double allowed = l->ratio_origin +
                      (double)l->updates / l->opt.replay_ratio + (double)window;
     int64_t head = (int64_t)allowed - (int64_t)l->env_steps - outstanding(l);
-    for (int k = 0; k < LEARNER_MAX_ACTORS && head > 0; k++) {
-        int idx = (l->rr + k) % LEARNER_MAX_ACTORS;
-        learner_actor *a = &l->actors[idx];
-        if (!a->used || a->role != WIRE_ROLE_ACTOR)
-            continue;
-        int64_t unit = batch_unit(l, a);
-        if (a->balance >= unit)
-            continue;
-        int64_t g = HPO_MIN(head, 2 * unit - a->balance);
-        wire_msg m;
-        wire_msg_init(&m, WIRE_CREDIT);
-        m.credit.transitions = (uint64_t)g;
-        learner_send(l, a, &m);
-        a->balance += g;
-        head -= g;
-        l->rr = (idx + 1) % LEARNER_MAX_ACTORS; /* the next one goes first */
+    if (head <= 0)
+        return;
+    /* the rows that want credit, grouped by peer (a counting sort) */
+    int cnt[LEARNER_MAX_ACTORS] = {0}, start[LEARNER_MAX_ACTORS + 1];
+    int row[LEARNER_MAX_ACTORS], fill[LEARNER_MAX_ACTORS];
+    int served[LEARNER_MAX_ACTORS] = {0};
+    for (int i = 0; i < LEARNER_MAX_ACTORS; i++) {
+        const learner_actor *a = &l->actors[i];
+        if (a->used && a->role == WIRE_ROLE_ACTOR &&
+            a->balance < batch_unit(l, a))
+            cnt[a->peer_slot]++;
     }
+    start[0] = 0;
+    for (int p = 0; p < LEARNER_MAX_ACTORS; p++) {
+        start[p + 1] = start[p] + cnt[p];
+        fill[p] = start[p];
+    }
+    for (int i = 0; i < LEARNER_MAX_ACTORS; i++) {
+        const learner_actor *a = &l->actors[i];
+        if (a->used && a->role == WIRE_ROLE_ACTOR &&
+            a->balance < batch_unit(l, a))
+            row[fill[a->peer_slot]++] = i;
+    }
+    /* turns: one row of each peer per pass, peers from l->rr on */
+    for (int pass = 0; head > 0; pass++) {
+        int any = 0;
+        for (int k = 0; k < LEARNER_MAX_ACTORS && head > 0; k++) {
+            int p = (l->rr + k) % LEARNER_MAX_ACTORS;
+            if (pass >= cnt[p])
+                continue;
+            any = 1;
+            unsigned off = (l->peers[p].rr + (unsigned)pass) % (unsigned)cnt[p];
+            head -= grant(l, &l->actors[row[start[p] + (int)off]], head);
+            served[p] = pass + 1;
+            l->rr = (p + 1) % LEARNER_MAX_ACTORS; /* the next peer first */
+        }
+        if (!any)
+            break;
+    }
+    for (int p = 0; p < LEARNER_MAX_ACTORS; p++)
+        l->peers[p].rr += (unsigned)served[p]; /* its next rows go first */
 }
 
-/* A free row of the table. When it is full, the oldest row that said
- * nothing after its Hello for two heartbeat periods is freed (counted):
- * handshake-only connections cannot hold the table. NULL: none. */
-static learner_actor *free_row(learner *l, double now)
+/*
+ * A row to free for a new Hello among those of peer slot (-1: any peer):
+ * the oldest row that said nothing after its Hello for two heartbeat
+ * periods, else the row that has owed data (learner_actor.owed_t) longest,
+ * if for more than --timeout-ms: connections that only shake hands or only
+ * heartbeat cannot hold the table. NULL: none.
+ */
+static learner_actor *idle_row(learner *l, int slot, double now)
 {
-    learner_actor *old = NULL;
+    learner_actor *mute = NULL, *idle = NULL;
     for (int i = 0; i < LEARNER_MAX_ACTORS; i++) {
         learner_actor *a = &l->actors[i];
-        if (!a->used)
-            return a;
+        if (!a->used || (slot >= 0 && a->peer_slot != slot))
+            continue;
         if (!a->said_more &&
             (now - a->joined) * 1000.0 > 2.0 * l->opt.heartbeat_ms &&
-            (!old || a->joined < old->joined))
-            old = a;
+            (!mute || a->joined < mute->joined))
+            mute = a;
+        if ((now - a->owed_t) * 1000.0 > l->opt.timeout_ms &&
+            (!idle || a->owed_t < idle->owed_t))
+            idle = a;
     }
-    if (old) {
-        l->guards[GUARD_EVICTED]++;
-        learner_drop_actor(
-            l, old, "evicted: nothing after its Hello, the table is full");
-    }
+    return mute ? mute : idle;
+}
+
+/* Free row a for a new Hello (counted and logged). */
+static void evict(learner *l, learner_actor *a, const char *why)
+{
+    l->guards[GUARD_EVICTED]++;
+    learner_drop_actor(l, a, why);
+}
+
+/* A free row of the table; when it is full, one freed (idle_row). NULL:
+ * none. */
+static learner_actor *free_row(learner *l, double now)
+{
+    for (int i = 0; i < LEARNER_MAX_ACTORS; i++)
+        if (!l->actors[i].used)
+            return &l->actors[i];
+    learner_actor *old = idle_row(l, -1, now);
+    if (old)
+        evict(
+            l, old,
+            old->said_more
+                ? "evicted: no data for longer than --timeout-ms, the table is full"
+                : "evicted: nothing after its Hello, the table is full");
     return old;
 }
 
 void learner_on_hello(learner *l, const void *rid, size_t rid_len,
-                      const wire_hello *h)
+                      const char *peer, const wire_hello *h)
 {
     char reason[WIRE_TEXT_MAX];
     const env_class *cls = env_find(h->env);
@@ -210,13 +301,19 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
     }
     double now = now_s();
     learner_actor *a = learner_find_actor(l, rid, rid_len);
-    /* the id's holder: the same process on a new connection gives it up;
+    if (a && strcmp(a->peer, peer)) {
+        /* the routing id of a connection gone, now another peer's */
+        learner_drop_actor(l, a, "its routing id reused by another peer");
+        a = NULL;
+    }
+    /* the id's holder: the same process on a new connection from the same
+     * peer (its CurveZMQ key, or its address without keys) gives it up;
      * another one keeps it while it is live */
     for (int i = 0; i < LEARNER_MAX_ACTORS; i++) {
         learner_actor *b = &l->actors[i];
         if (!b->used || b == a || strcmp(b->id, h->actor_id))
             continue;
-        if (!a && b->incarnation == h->incarnation) {
+        if (!a && b->incarnation == h->incarnation && !strcmp(b->peer, peer)) {
             learner_drop_actor(l, b, "rejoined");
             continue;
         }
@@ -232,6 +329,32 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
         return;
     }
     if (!a) {
+        /* rows per peer: past --max-peer-rows one of its own idle rows
+         * makes room, or the Hello waits */
+        int slot = peer_slot(l, peer),
+            held = slot >= 0 ? l->peers[slot].rows : 0;
+        if (held >= l->opt.max_peer_rows) {
+            learner_actor *old = idle_row(l, slot, now);
+            if (!old && l->n_actors == LEARNER_MAX_ACTORS) {
+                snprintf(reason, sizeof reason,
+                         LEARNER_BUSY "too many actors (%d)",
+                         LEARNER_MAX_ACTORS);
+                learner_refuse(l, rid, rid_len, reason);
+                return;
+            }
+            if (!old) {
+                snprintf(
+                    reason, sizeof reason,
+                    LEARNER_BUSY
+                    "%d actors from %.48s already, the learner's --max-peer-rows",
+                    held, peer);
+                l->guards[GUARD_PEER_ROWS]++;
+                learner_refuse(l, rid, rid_len, reason);
+                return;
+            }
+            evict(l, old,
+                  "evicted: its peer is at --max-peer-rows and it is idle");
+        }
         a = free_row(l, now);
         if (!a) {
             snprintf(reason, sizeof reason, LEARNER_BUSY "too many actors (%d)",
@@ -239,10 +362,16 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
             learner_refuse(l, rid, rid_len, reason);
             return;
         }
+        slot = peer_slot(l, peer); /* an eviction may have freed it */
+        HPO_ASSERT(slot >= 0);
         memset(a, 0, sizeof *a);
         a->used = 1;
         memcpy(a->rid, rid, rid_len);
         a->rid_len = rid_len;
+        snprintf(a->peer, sizeof a->peer, "%s", peer);
+        a->peer_slot = slot;
+        a->owed_t = now;
+        l->peers[slot].rows++;
         l->n_actors++;
     }
     snprintf(a->id, sizeof a->id, "%s", h->actor_id);

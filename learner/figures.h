@@ -14,7 +14,8 @@
 
 #define FIGURES_MAX_ACTORS 256 /* = LEARNER_MAX_ACTORS */
 #define FIGURES_RECENT 20      /* = LEARNER_RECENT */
-#define FIGURES_GUARDS 12      /* = GUARD_COUNT */
+#define FIGURES_GUARDS 14      /* = GUARD_COUNT */
+#define FIGURES_PEER 64        /* = LEARNER_PEER_TEXT */
 #define FIGURES_PATH 4096
 
 /* One actor's row. */
@@ -24,8 +25,8 @@ typedef struct actor_figures {
     uint32_t pid;
     int eval; /* 1: an --eval actor */
     int n_envs;
-    uint64_t incarnation;
-    uint64_t steps; /* transitions received from it */
+    char peer[FIGURES_PEER]; /* its CurveZMQ key, or address without keys */
+    uint64_t steps;          /* transitions received from it */
     double steps_per_s;
     uint64_t param_version, param_lag;
     int64_t credit;

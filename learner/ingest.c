@@ -105,6 +105,7 @@ static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
     l->env_steps += (uint64_t)taken;
     a->steps += (uint64_t)taken;
     a->balance -= b->n;
+    a->owed_t = now_s();
     if (b->param_version <= l->param_version)
         a->param_version = b->param_version;
     for (int i = 0; i < b->n_episodes; i++)
@@ -157,6 +158,7 @@ static void on_eval(learner *l, learner_actor *a, const wire_eval *e)
         guard_msg(l, a, GUARD_BAD_EVAL, why);
         return;
     }
+    a->owed_t = now_s();
     run_stats rs = {0};
     for (int i = 0; i < e->n; i++)
         run_stats_add(&rs, e->returns[i]);
@@ -201,6 +203,14 @@ void learner_reject(learner *l, const char *sock, const uint8_t *rid,
         wire_reject_name(r), msg);
 }
 
+/* The name of the peer msg came from (learner_peer): the CurveZMQ client
+ * key the ZAP handler let in, or without keys the TCP peer address. */
+static void msg_peer(const learner *l, zmq_msg_t *msg, char *peer, size_t cap)
+{
+    const char *v = zmq_msg_gets(msg, l->zap ? "User-Id" : "Peer-Address");
+    snprintf(peer, cap, "%s", v && v[0] ? v : "unknown");
+}
+
 /* Receive one data message (identity frame, body). Returns 0 when the
  * socket had none. */
 int learner_data_one(learner *l)
@@ -240,11 +250,14 @@ int learner_data_one(learner *l)
         return 1;
     }
 
-    char err[256];
+    char err[256], peer[LEARNER_PEER_TEXT];
+    msg_peer(l, &msg, peer, sizeof peer);
     wire_reject r = wire_decode(zmq_msg_data(&msg), zmq_msg_size(&msg),
                                 &l->expect, &l->in, err, sizeof err);
     zmq_msg_close(&msg);
     learner_actor *a = learner_find_actor(l, rid, rid_len);
+    if (a && strcmp(a->peer, peer))
+        a = NULL; /* a routing id reused by another peer: not that row's */
     if (r != WIRE_OK) {
         learner_reject(l, "data", rid, rid_len, r, err);
         if (r == WIRE_BAD_VERSION && l->in.type == WIRE_HELLO) {
@@ -257,7 +270,7 @@ int learner_data_one(learner *l)
         return 1;
     }
     if (l->in.type == WIRE_HELLO) {
-        learner_on_hello(l, rid, rid_len, &l->in.hello);
+        learner_on_hello(l, rid, rid_len, peer, &l->in.hello);
         return 1;
     }
     if (!a) {

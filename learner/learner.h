@@ -35,9 +35,28 @@
 /* Prefix of a refusal the actor retries with backoff (capacity, an id in
  * use): docs/protocol.md. */
 #define LEARNER_BUSY "busy: "
-#define LEARNER_MAX_SUBSCRIPTION 256 /* bytes of a params subscription */
-#define LEARNER_DATA_RCVHWM 16       /* messages queued per data connection */
-#define LEARNER_MAX_RETURN 1e9f      /* |episode return| accepted */
+#define LEARNER_MAX_SUBSCRIPTION 256 /* bytes of a params subscription read */
+/* ZMQ_MAXMSGSIZE of the params socket: its CurveZMQ handshake's commands
+ * pass through the same decoder (a SUB's INITIATE is 260 bytes, more with
+ * ZMQ_METADATA), so the cap must exceed them; subscriptions are bounded
+ * again where they are read (learner_subscriptions). */
+#define LEARNER_PARAMS_MAXMSG 512
+/* What bounds one params connection's memory (learner_subscriptions):
+ * libzmq's XPUB (manual mode too) stores every subscription a peer sends in
+ * a trie of one node per byte before the application sees it, and frees it
+ * only when that peer unsubscribes or leaves. So the kernel's receive buffer
+ * and the pipe are kept small, and a connection that has sent more bytes
+ * than a subscriber ever does (greeting, CurveZMQ handshake, one
+ * subscription: under 700 bytes) is cut. */
+#define LEARNER_PARAMS_RCVBUF 4096 /* SO_RCVBUF of params connections */
+#define LEARNER_PARAMS_RCVHWM 4    /* subscriptions queued per connection */
+#define LEARNER_PARAMS_CONN_BYTES                                              \
+    2048                         /* bytes a params connection may send         \
+                                  */
+#define LEARNER_PEER_TEXT 64     /* a peer's name: a Z85 key or an address */
+#define LEARNER_MAX_PEER_ROWS 64 /* --max-peer-rows' default */
+#define LEARNER_DATA_RCVHWM 16   /* messages queued per data connection */
+#define LEARNER_MAX_RETURN 1e9f  /* |episode return| accepted */
 #define LEARNER_MAX_LATENCY_US 3600000000ull /* snapshot latency accepted */
 #define LEARNER_RATE_WINDOW_S 2.0 /* window of the steps and updates rates */
 
@@ -59,27 +78,46 @@ typedef enum learner_guard {
     GUARD_ROLLBACK, /* updates rolled back: a non-finite loss or parameter */
     GUARD_SUBSCRIPTION, /* params subscriptions ignored: a prefix, over the cap
                          */
+    GUARD_PEER_ROWS,  /* Hellos refused: the peer holds --max-peer-rows rows */
+    GUARD_PARAMS_CUT, /* params connections cut: sent more than a subscriber */
     GUARD_COUNT
 } learner_guard;
 
 /* Stable lower-case name of g ("row_obs", ...). */
 const char *learner_guard_name(learner_guard g);
 
+/*
+ * A peer: who stands behind connections, as the learner can tell them
+ * apart: the CurveZMQ client key the ZAP handler let in (its Z85 text) with
+ * keys, the TCP peer address without. Ingest is shared per peer, rows are
+ * capped per peer, and an actor id is taken back only by its own peer.
+ */
+typedef struct learner_peer {
+    int rows; /* table rows it holds; 0: the slot is free */
+    char name[LEARNER_PEER_TEXT];
+    unsigned rr; /* round-robin start among its rows for credits */
+} learner_peer;
+
 /* One connected actor, keyed by its ROUTER routing id. */
 typedef struct learner_actor {
     int used;
     uint8_t rid[LEARNER_RID_MAX]; /* routing id */
     size_t rid_len;
-    char id[WIRE_NAME_MAX]; /* actor_id of its Hello */
+    char peer[LEARNER_PEER_TEXT]; /* its peer's name (learner_peer) */
+    int peer_slot;                /* index into learner.peers */
+    char id[WIRE_NAME_MAX];       /* actor_id of its Hello */
     char host[WIRE_TEXT_MAX];
     uint32_t pid;
     int role; /* wire_role */
     int n_envs;
     uint64_t incarnation;
-    uint64_t steps;         /* transitions received from it */
-    uint64_t refused_msgs;  /* its messages refused (guards) */
-    uint64_t refused_rows;  /* its rows dropped on ingest */
-    int said_more;          /* 1: sent anything after its Hello */
+    uint64_t steps;        /* transitions received from it */
+    uint64_t refused_msgs; /* its messages refused (guards) */
+    uint64_t refused_rows; /* its rows dropped on ingest */
+    int said_more;         /* 1: sent anything after its Hello */
+    double owed_t; /* now_s() since which it owes data: its last batch or
+                      evaluation, its join, or a credit granted when it held
+                      none (the wait for credit is not its fault) */
     uint64_t param_version; /* newest version it reported acting with */
     int64_t balance;        /* credit granted minus transitions received */
     double joined, last_seen, last_sent; /* now_s() */
@@ -108,12 +146,14 @@ typedef struct learner_opts {
     int resume;             /* 1: continue from out's newest checkpoint */
     int metrics_port;       /* Prometheus HTTP port; 0: none */
     int quiet;
+    int insecure; /* 1: a non-loopback --bind without CurveZMQ is allowed */
     char curve_secret[LEARNER_PATH]; /* its key pair; "": no CurveZMQ */
     char curve_allow[LEARNER_PATH];  /* allowed clients' public keys */
     int io_threads;                  /* ZeroMQ I/O threads; 0 or 1: one */
     double max_abs_obs;              /* rows with a larger |obs| are dropped */
     double max_abs_reward; /* rows with a larger |reward| are dropped */
     int max_rollbacks; /* consecutive rolled-back updates that stop the run */
+    int max_peer_rows; /* table rows one peer (key or address) may hold */
 } learner_opts;
 
 typedef struct learner {
@@ -132,6 +172,10 @@ typedef struct learner {
                             (a resume: progress.csv's last wall_s) */
 
     void *zctx, *data, *params, *status;
+    void *params_mon; /* PAIR of the params socket's monitor (publish.c) */
+    struct params_conn *pconn; /* its connections (publish.c) */
+    int n_pconn, cap_pconn;
+    double last_sweep;       /* now_s() of the last params_sweep */
     struct metrics *metrics; /* --metrics-port endpoint, NULL: none */
     double last_metrics;     /* now_s() of its last snapshot */
     sac *agent;
@@ -164,8 +208,9 @@ typedef struct learner {
                                 before the update (rollback) */
     uint64_t status_requests;
     learner_actor actors[LEARNER_MAX_ACTORS];
+    learner_peer peers[LEARNER_MAX_ACTORS]; /* a slot per row at most */
     int n_actors;
-    int rr; /* round-robin start for credits */
+    int rr; /* round-robin start among peers for credits */
 
     /* statistics */
     sac_stats last; /* newest update's statistics */
@@ -210,9 +255,10 @@ void learner_drop_actor(learner *l, learner_actor *a, const char *why);
 /* Top up the streaming actors' credits within the replay ratio's window. */
 void learner_grant_credits(learner *l);
 
-/* Answer a Hello from rid: a Welcome and a row, or a Refuse. */
+/* Answer a Hello from rid, of peer (learner_peer's name): a Welcome and a
+ * row, or a Refuse. */
 void learner_on_hello(learner *l, const void *rid, size_t rid_len,
-                      const wire_hello *h);
+                      const char *peer, const wire_hello *h);
 
 /* Per-actor timers at time now: drop the silent, heartbeat the rest,
  * their rates. */
@@ -243,8 +289,16 @@ void learner_publish(learner *l);
 void learner_republish(learner *l);
 
 /* Apply (or count and ignore) the subscriptions waiting on the params
- * socket: only the empty prefix is served. */
+ * socket: only the empty prefix is served; connections that sent more than
+ * a subscriber does are cut. */
 void learner_subscriptions(learner *l);
+
+/* Watch the params socket's connections (before it binds): its monitor, a
+ * small receive buffer and queue. Returns 0, or -1 with err. */
+int learner_params_watch(learner *l, char *err, size_t errlen);
+
+/* Close what learner_params_watch opened. */
+void learner_params_unwatch(learner *l);
 
 // ---- runfiles.c: the run directory ----
 

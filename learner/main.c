@@ -62,13 +62,11 @@ static void usage(FILE *f)
         "\n"
         "  --port P               base port (default 5550)\n"
         "  --bind ADDR            interface to bind: *, an IPv4 address or a host name\n"
-        "                         (default *: all)\n"
-        "  --replay-ratio R       updates per env step (default 1; 0: "
-        "actors run free)\n"
-        "  --publish-every N      updates between snapshots (default "
-        "100)\n"
-        "  --batch-max N          transitions per batch at most (default "
-        "64)\n"
+        "                         (default *: all); other than 127.x it needs CurveZMQ\n"
+        "                         keys (--curve-secret, --curve-allow) or --insecure\n"
+        "  --replay-ratio R       updates per env step (default 1; 0: actors run free)\n"
+        "  --publish-every N      updates between snapshots (default 100)\n"
+        "  --batch-max N          transitions per batch at most (default 64)\n"
         "  --heartbeat-ms MS      heartbeat period (default 500)\n"
         "  --timeout-ms MS        drop actors silent this long (default 3000)\n"
         "  --max-updates N        stop after N updates (default 0: at --steps env steps)\n"
@@ -87,10 +85,14 @@ static void usage(FILE *f)
         "                         (hpo-keygen's .secret); needs --curve-allow\n"
         "  --curve-allow PATH     clients let in: a directory of *.public files or a\n"
         "                         file of 'public = KEY' lines\n"
+        "  --insecure             bind beyond loopback without CurveZMQ keys (a private\n"
+        "                         network every host on which you trust)\n"
         "  --io-threads N         ZeroMQ I/O threads (default 1); more spread the\n"
         "                         CurveZMQ encryption of many actors' connections\n"
         "  --max-abs-obs X        drop rows with an |observation| above X (default 1e6)\n"
         "  --max-abs-reward X     drop rows with a |reward| above X (default 1e6)\n"
+        "  --max-peer-rows N      table rows one peer (CurveZMQ key, or address without\n"
+        "                         keys) may hold, of 256 (default 64)\n"
         "  --max-rollbacks N      stop after N updates in a row rolled back for a\n"
         "                         non-finite loss or parameter (default 20)\n"
         "  --quiet                log warnings and errors only\n"
@@ -142,7 +144,10 @@ static const opt_spec options[] = {
      "--max-abs-reward needs a magnitude in (0, 3.4e38], not '%s'"},
     {"max-rollbacks", OPT_INT, O(max_rollbacks), 0, 1, 1000000,
      "--max-rollbacks needs 1..1000000, not '%s'"},
+    {"max-peer-rows", OPT_INT, O(max_peer_rows), 0, 1, LEARNER_MAX_ACTORS,
+     "--max-peer-rows needs 1..256, not '%s'"},
     {"quiet", OPT_FLAG, O(quiet), 0, 0, 0, NULL},
+    {"insecure", OPT_FLAG, O(insecure), 0, 0, 0, NULL},
     {"resume", OPT_FLAG, O(resume), 0, 0, 0, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
@@ -170,6 +175,14 @@ static int resolve_bind(const char *flag, char *addr, size_t cap, char *err,
     freeaddrinfo(res);
     snprintf(addr, cap, "%s", num);
     return 0;
+}
+
+/* 1 when the resolved --bind address is a loopback one (127.0.0.0/8). */
+static int loopback(const char *addr)
+{
+    struct in_addr ip;
+    return strcmp(addr, "*") && inet_pton(AF_INET, addr, &ip) == 1 &&
+           (ntohl(ip.s_addr) >> 24) == 127;
 }
 
 /* The replay buffer must fit the memory available now. Returns 0, or -1
@@ -206,6 +219,14 @@ static int apply_args(const config_args *a, hpo_config *c, learner_opts *o,
         errf(err, errlen, "--curve-secret and --curve-allow go together");
         return -1;
     }
+    if (!o->curve_secret[0] && !o->insecure && !loopback(o->bind)) {
+        errf(
+            err, errlen,
+            "--bind %s reaches other machines and no CurveZMQ keys are given: any peer that reaches ports %d-%d could send transitions, read the parameters and the status. Make keys (hpo-keygen learner actor) and give --curve-secret learner.secret --curve-allow actor.public here, --curve-server learner.public --curve-key actor.secret to the actors and hpo-status; or --bind 127.0.0.1 for a run on this machine; or --insecure on a private network whose every host you trust",
+            strcmp(o->bind, "*") ? o->bind : "* (all interfaces)", o->port,
+            o->port + 2);
+        return -1;
+    }
     return 0;
 }
 
@@ -214,7 +235,7 @@ static int apply_args(const config_args *a, hpo_config *c, learner_opts *o,
 static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
 {
     config_args a;
-    char err[256];
+    char err[1024];
 
     memset(o, 0, sizeof *o);
     snprintf(o->bind, sizeof o->bind, "*");
@@ -230,6 +251,7 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->max_abs_obs = 1e6;
     o->max_abs_reward = 1e6;
     o->max_rollbacks = 20;
+    o->max_peer_rows = LEARNER_MAX_PEER_ROWS;
     int rc =
         config_args_table(&a, argc, argv, options, 1, 0, o, err, sizeof err);
     if (rc > 0)
@@ -499,14 +521,17 @@ static int learner_open(learner *l, const hpo_config *cfg,
         return -1;
     /* data: the largest valid message (a batch or an evaluation) and a
      * short queue per connection; params: subscriptions are one byte and
-     * applied by hand (params_subscriptions) */
+     * applied by hand (learner_subscriptions), the cap leaves room for the
+     * CurveZMQ handshake (LEARNER_PARAMS_MAXMSG) */
     int64_t maxmsg =
         (int64_t)HPO_MAX(wire_limit(WIRE_BATCH), wire_limit(WIRE_EVAL));
-    int64_t maxctl = WIRE_MAX_CONTROL, maxsub = LEARNER_MAX_SUBSCRIPTION;
+    int64_t maxctl = WIRE_MAX_CONTROL, maxsub = LEARNER_PARAMS_MAXMSG;
     int zero = 0, one = 1, hwm = 4, rcvhwm = LEARNER_DATA_RCVHWM;
     zmq_setsockopt(l->data, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zmq_setsockopt(l->data, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(l->params, ZMQ_MAXMSGSIZE, &maxsub, sizeof maxsub);
+    if (learner_params_watch(l, err, errlen))
+        return -1;
     zmq_setsockopt(l->params, ZMQ_XPUB_MANUAL, &one, sizeof one);
     zmq_setsockopt(l->status, ZMQ_MAXMSGSIZE, &maxctl, sizeof maxctl);
     zmq_setsockopt(l->params, ZMQ_SNDHWM, &hwm, sizeof hwm);
@@ -544,6 +569,7 @@ static void learner_close(learner *l)
         zmq_close(l->data);
     if (l->params)
         zmq_close(l->params);
+    learner_params_unwatch(l);
     if (l->status)
         zmq_close(l->status);
     if (l->zap)

@@ -59,6 +59,8 @@ const char *figures_guard_name(int g)
         [GUARD_EVICTED] = "evicted",
         [GUARD_ROLLBACK] = "rollback",
         [GUARD_SUBSCRIPTION] = "subscription",
+        [GUARD_PEER_ROWS] = "peer_rows",
+        [GUARD_PARAMS_CUT] = "params_cut",
     };
     return (unsigned)g < GUARD_COUNT ? names[g] : "unknown";
 }
@@ -74,6 +76,7 @@ _Static_assert(FIGURES_MAX_ACTORS == LEARNER_MAX_ACTORS, "actor rows");
 _Static_assert(FIGURES_RECENT == LEARNER_RECENT, "recent returns");
 _Static_assert(FIGURES_GUARDS == GUARD_COUNT, "guards");
 _Static_assert(FIGURES_PATH == LEARNER_PATH, "paths");
+_Static_assert(FIGURES_PEER == LEARNER_PEER_TEXT, "peer names");
 
 void learner_figures_fill(learner_figures *f, const learner *l)
 {
@@ -139,7 +142,7 @@ void learner_figures_fill(learner_figures *f, const learner *l)
         r->pid = a->pid;
         r->eval = a->role == WIRE_ROLE_EVAL;
         r->n_envs = a->n_envs;
-        r->incarnation = a->incarnation;
+        snprintf(r->peer, sizeof r->peer, "%s", a->peer);
         r->steps = a->steps;
         r->steps_per_s = a->steps_per_s;
         r->param_version = a->param_version;
@@ -215,15 +218,13 @@ static json_t *str(const char *s)
 
 static json_t *actor_json(const actor_figures *a)
 {
-    char inc[17];
-    snprintf(inc, sizeof inc, "%016llx", (unsigned long long)a->incarnation);
     json_t *o = made(json_object());
     put(o, "id", str(a->id));
     put(o, "host", str(a->host));
     put(o, "pid", json_integer(a->pid));
     put(o, "role", json_string(a->eval ? "eval" : "actor"));
     put(o, "n_envs", json_integer(a->n_envs));
-    put(o, "incarnation", json_string(inc));
+    put(o, "peer", str(a->peer));
     put(o, "steps", count(a->steps));
     put(o, "steps_per_s", num(a->steps_per_s));
     put(o, "param_version", count(a->param_version));

@@ -155,12 +155,14 @@ SMALL=(--env Pendulum --pi-hidden 32 --q-hidden 32 --batch 32
 
 # start_learner NAME ARGS...: a learner on the learner host bound to its
 # address, log NAME.err, run directory $WORK/NAME (or $WORK/$OUTNAME); sets
-# LPID.
+# LPID. Without --curve-secret in ARGS it runs --insecure (the test's
+# namespaces are a private network).
 start_learner() {
-    local name=$1 _
+    local name=$1 _ sec=(--insecure)
     shift
+    case " $* " in *" --curve-secret "*) sec=() ;; esac
     ip netns exec "$LNS" ${RUN[@]+"${RUN[@]}"} "$LEARNER" "${SMALL[@]}" --port "$PORT" \
-        --bind "$LADDR" --out "$OUTBASE/${OUTNAME:-$name}" "$@" 2>"$WORK/$name.err" &
+        --bind "$LADDR" --out "$OUTBASE/${OUTNAME:-$name}" ${sec[@]+"${sec[@]}"} "$@" 2>"$WORK/$name.err" &
     LPID=$!
     PIDS+=("$LPID")
     for _ in $(seq 50); do
@@ -426,13 +428,28 @@ part_ssh() {
     [ -x "$SSHD" ] || { fail "no $SSHD: install openssh-server (deploy/setup lists it)"; return; }
     sshd_up || { fail "cannot start the test's sshd"; return; }
 
-    # Ctrl-C
+    # Ctrl-C; the run's own CurveZMQ keys (made by deploy/ssh in its run
+    # directory, the same path on every host here)
     start_ssh ssh1
-    if wait_until 60 "$THREE and all(a['steps'] > 0 for a in r['actors']) and r['updates'] >= 200"; then
-        ok "deploy/ssh: learner on $LADDR, 2 + 1 actors on the other hosts stream"
+    STATUS_KEYS=(--curve-server "$WORK/ssh1/keys/learner.public" --curve-key "$WORK/ssh1/keys/actor.secret")
+    if wait_until 60 "r['curve'] and $THREE and all(a['steps'] > 0 for a in r['actors']) and r['updates'] >= 200"; then
+        ok "deploy/ssh: learner on $LADDR, 2 + 1 actors on the other hosts stream, authenticated with the run's own keys"
     else
         fail "deploy/ssh run: $(cat "$WORK/poll.json") $(cat "$WORK/ssh1.err") $(tail -3 "$WORK/ssh1/"*.log)"
     fi
+    local modes
+    modes=$(stat -c '%n %a' "$WORK/ssh1/keys" "$WORK/ssh1/keys"/* | sed "s|$WORK/ssh1/||" | tr '\n' ' ')
+    if [ "$modes" = "keys 700 keys/actor.public 600 keys/actor.secret 600 keys/learner.public 600 keys/learner.secret 600 " ]; then
+        ok "the run's keys: keys/ 0700, files 0600"
+    else
+        fail "the run's keys' modes: $modes"
+    fi
+    if on 0 "$STATUS" "$LADDR:$PORT" --json --timeout-ms 1000 >/dev/null 2>&1; then
+        fail "deploy/ssh's learner answered a status request without keys"
+    else
+        ok "without the run's keys deploy/ssh's learner does not answer"
+    fi
+    STATUS_KEYS=()
     local _
     for _ in $(seq 40); do grep -q "env steps\|steps" "$WORK/ssh1.out" 2>/dev/null && break; sleep 0.25; done
     if grep -q "^deploy/ssh: Pendulum, learner on $LADDR" "$WORK/ssh1.out" &&
@@ -452,10 +469,10 @@ part_ssh() {
         ok "the learner checkpointed on the way out (SIGTERM from its watcher)" ||
         fail "no checkpoint in $WORK/ssh1: $(tail -3 "$WORK/ssh1/learner.err")"
 
-    # the learner's own end
-    start_ssh ssh2 --max-updates 1500
-    if wait_exit "$DPID" 90 && [ "$RC" -eq 0 ]; then
-        ok "deploy/ssh ends with the learner (--max-updates 1500), exit 0"
+    # the learner's own end, --insecure (no keys)
+    start_ssh ssh2 --max-updates 1500 --insecure
+    if wait_exit "$DPID" 90 && [ "$RC" -eq 0 ] && [ ! -e "$WORK/ssh2/keys" ]; then
+        ok "deploy/ssh --insecure (no keys) ends with the learner (--max-updates 1500), exit 0"
     else
         fail "learner's end: deploy/ssh exit ${RC:-still running}: $(tail -n 3 "$WORK/ssh2.err" "$WORK/ssh2/learner.err")"
     fi
@@ -463,7 +480,9 @@ part_ssh() {
 
     # deploy/ssh itself killed (-9): the sessions' input ends, the watchers stop all
     start_ssh ssh3
+    STATUS_KEYS=(--curve-server "$WORK/ssh3/keys/learner.public" --curve-key "$WORK/ssh3/keys/actor.secret")
     wait_until 60 "$THREE" || fail "third run did not start: $(cat "$WORK/poll.json")"
+    STATUS_KEYS=()
     kill -KILL "$DPID"
     wait "$DPID" 2>/dev/null
     no_strays "after kill -9 of deploy/ssh"
@@ -631,11 +650,22 @@ part_slurm() {
     sbatch_job -o "$W/het-%j.out" --export="ALL,HPO_BIN=$BUILD,HPO_OUT=$W/het" \
         deploy/slurm/hpo-het.sbatch "${SMALL[@]}" --checkpoint-every 200 || return
     local het=$JOB
-    if wait_until 90 "len(r['actors']) == 4 and all(a['steps'] > 0 for a in r['actors']) and sorted(set(a['id'].rsplit('-', 1)[0] for a in r['actors'])) == ['vm'] and r['updates'] >= 300"; then
+    # the run's own keys, made by deploy/slurm/run in its run directory
+    STATUS_KEYS=(--curve-server "$W/het/keys/learner.public" --curve-key "$W/het/keys/actor.secret")
+    if wait_until 90 "r['curve'] and len(r['actors']) == 4 and all(a['steps'] > 0 for a in r['actors']) and sorted(set(a['id'].rsplit('-', 1)[0] for a in r['actors'])) == ['vm'] and r['updates'] >= 300"; then
         ok "hpo-het.sbatch (job $het): learner on n0 at $LADDR:$PORT (port from the job id), 4 actor tasks on n1, n2 stream"
     else
         fail "het job $het: state $(job_state "$het"); $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/het-*.out "$W/het/learner.err" 2>/dev/null | tail -5)"
     fi
+    if on 0 "$STATUS" "$LADDR:$PORT" --json --timeout-ms 1000 >/dev/null 2>&1; then
+        fail "the Slurm learner answered a status request without the run's keys"
+    else
+        ok "without the run's keys the Slurm learner does not answer"
+    fi
+    local listen
+    listen=$(on 0 ss -Hltn "sport = :$PORT" | awk '{print $4}' | tr '\n' ' ')
+    [ "$listen" = "$LADDR:$PORT " ] && ok "the Slurm learner binds its node's address only ($listen)" ||
+        fail "the Slurm learner listens on: $listen (want $LADDR:$PORT only)"
     local nodes
     nodes=$(on 0 squeue -h -j "$het" -o %N 2>/dev/null | tr '\n' ' ')
     [ "$nodes" = "n0 n[1-2] " ] && ok "the het job's components hold n0 and n1, n2" ||
@@ -665,6 +695,7 @@ part_slurm() {
         --export="ALL,HPO_BIN=$BUILD,HPO_OUT=$W/one,HPO_REQUEUE=1,HPO_ACTORS=2" \
         deploy/slurm/hpo.sbatch "${SMALL[@]}" --checkpoint-every 100000 || return
     local one=$JOB
+    STATUS_KEYS=(--curve-server "$W/one/keys/learner.public" --curve-key "$W/one/keys/actor.secret")
     if wait_until 90 "len(r['actors']) == 2 and all(a['steps'] > 0 for a in r['actors']) and r['updates'] >= 300"; then
         ok "hpo.sbatch (job $one) on one node: the learner and 2 actors as overlapping steps stream"
     else
@@ -685,6 +716,7 @@ part_slurm() {
         ok "the batch script logged the checkpoint and the requeue" ||
         fail "job output: $(cat "$W"/one-*.out)"
     cancel_job "$one" && ok "scancel: job $one left the queue" || fail "job $one still $(job_state "$one")"
+    STATUS_KEYS=()
     no_strays "after scancel of the single job"
 
     # the daemons stopped, nothing left in the namespaces

@@ -734,8 +734,9 @@ actor_refused() {
     fi
 }
 
-# CurveZMQ: an allowed key streams; a key not allowed, no key, and a key
-# file of the wrong kind are each refused with their reason.
+# CurveZMQ: an allowed key streams and receives snapshots; a key not
+# allowed, no key, and a key file of the wrong kind are each refused with
+# their reason.
 part_curve() {
     local K="$WORK/keys" rc
     mkdir -p "$K/allow"
@@ -766,6 +767,14 @@ part_curve() {
         ok "an allowed key streams over CurveZMQ (updates advance, status over CURVE)"
     else
         fail "no updates with an allowed key: $(cat "$WORK/poll.json") $(tail -3 "$WORK/actor-a1.err")"
+    fi
+    # the params socket's CURVE handshake completes too: the actor acts with
+    # the learner's snapshots (its reported version follows the learner's)
+    if wait_until 30 'r["param_version"] >= 3 and [a["param_version"] for a in r["actors"]] and r["actors"][0]["param_version"] >= 2' &&
+        grep -q "first snapshot: version" "$WORK/actor-a1.err"; then
+        ok "the keyed actor receives parameter snapshots over CurveZMQ (version $(field "$WORK/poll.json" 'r["actors"][0]["param_version"]') of $(field "$WORK/poll.json" 'r["param_version"]'))"
+    else
+        fail "the keyed actor never received a snapshot: $(field "$WORK/poll.json" '[(a["id"], a["param_version"]) for a in r["actors"]], r["param_version"]') $(grep -c 'first snapshot' "$WORK/actor-a1.err") snapshot lines"
     fi
 
     actor_refused a2 "does not allow this actor's CurveZMQ key $a2key" \

@@ -17,12 +17,20 @@ learner's answer, its status figures and that it stays up:
                with n_envs past 4096 is refused
   identity     a Hello reusing a live actor's id (another incarnation) is
                refused and the row kept; a known connection cannot rename
-               itself into another's id; the same incarnation reconnecting
+               itself into another's id; status shows no incarnation; the
+               same id and incarnation from another peer address is
+               refused; the same incarnation reconnecting from its address
                takes its row back
   slots        256 handshake-only connections fill the table; a real actor
                still joins (the oldest is evicted, counted); with the table
                held by live peers a real actor is refused as busy, does not
-               exit, and joins once room is made (retry with backoff)
+               exit, and joins once room is made (retry with backoff); 256
+               rows from 4 addresses that heartbeat but send no data are
+               evicted for a new actor, which streams; one address holds at
+               most --max-peer-rows (64) rows, the next Hellos are busy
+  fairshare    100 ids from one address and one real actor from another:
+               the real actor gets at least 30% of the ingest (credits are
+               shared per peer address, not per id)
   logs         600 bad messages from 600 peers: every one counted, the
                learner's log stays under 300 lines
   checkpoints  pruning keeps the newest valid checkpoint beside a corrupt one
@@ -38,11 +46,18 @@ learner's answer, its status figures and that it stays up:
   params       a 16 MB subscription on the params socket is dropped at the
                socket (ZMQ_MAXMSGSIZE) and the loop never stalls; prefixed
                subscriptions are ignored and counted
+  paramsmem    4 raw ZMTP connections each sending up to 20,000 distinct
+               64-byte subscriptions (libzmq's XPUB keeps every one until
+               the connection leaves: +30 MB a connection before): each is
+               cut, the learner's memory grows under 16 MB, status answers
+               within 1 s once they left, a plain subscriber gets snapshots
   datasock     a data message past the largest valid one is cut at the socket
                and the learner answers status at once
   cli          --buffer past the available memory is refused with the
                figure; an unresolvable --learner host says so; --bind
-               accepts a host name
+               accepts a host name; a --bind beyond loopback without
+               CurveZMQ keys is refused (exit 2, naming hpo-keygen and
+               --insecure) unless --insecure is given
 
 Every learner is killed on exit; every wait is bounded.
 """
@@ -270,12 +285,14 @@ class Learner:
 
 
 class Peer:
-    """A DEALER on the learner's data socket (one routing id)."""
+    """A DEALER on the learner's data socket (one routing id), from source
+    address src (another loopback address: another peer to the learner)."""
 
-    def __init__(self, port):
+    def __init__(self, port, src=None):
         self.s = CTX.socket(zmq.DEALER)
         self.s.setsockopt(zmq.LINGER, 0)
-        self.s.connect("tcp://127.0.0.1:%d" % port)
+        self.s.connect(("tcp://%s:0;" % src if src else "tcp://") +
+                       "127.0.0.1:%d" % port)
         self.credit = 0
 
     def send(self, m):
@@ -439,6 +456,21 @@ def part_identity():
     hosts = [x["host"] for x in r["actors"] if x["id"] == "victim"]
     check(hosts == ["hostA"] and r["guards"]["id_in_use"] == 1,
           "identity: the victim keeps its row", r and r["actors"])
+    v = [x for x in r["actors"] if x["id"] == "victim"]
+    check(v and "incarnation" not in v[0] and v[0]["peer"] == "127.0.0.1",
+          "identity: status shows no actor's incarnation (its peer: %s)" %
+          (v and v[0].get("peer")), v)
+    # the victim's id and incarnation, read or guessed, from another address
+    e = Peer(lr.port, src="127.0.0.2")
+    kind, f = e.join("victim", 31, host="evil")
+    reason = f.get(1, [b""])[0].decode(errors="replace")
+    r = lr.status()
+    check(kind == "refuse" and "held by a live actor" in reason and
+          [x["host"] for x in r["actors"] if x["id"] == "victim"] ==
+          ["hostA"] and r["guards"]["id_in_use"] == 2,
+          "identity: the same id and incarnation from another peer address "
+          "refused, the victim keeps its row: " + reason, r and r["actors"])
+    e.close()
     c = Peer(lr.port)
     c.join("other", 33)
     kind, f = c.join("victim", 33)
@@ -463,7 +495,8 @@ def part_identity():
 
 
 def part_slots():
-    lr = Learner("slots", "--timeout-ms", "30000")   # rows never time out
+    # one peer address for all: the table's limits, not the peer's
+    lr = Learner("slots", "--timeout-ms", "30000", "--max-peer-rows", "256")
     peers = [Peer(lr.port) for _ in range(256)]
     for i, p in enumerate(peers):
         p.send(hello("h%03d" % i, 1000 + i))
@@ -482,7 +515,7 @@ def part_slots():
     lr.stop()
 
     # a table held by live peers: the real actor waits and retries
-    lr = Learner("slots2", "--timeout-ms", "3000")
+    lr = Learner("slots2", "--timeout-ms", "3000", "--max-peer-rows", "256")
     peers = [Peer(lr.port) for _ in range(256)]
     for i, p in enumerate(peers):
         p.send(hello("l%03d" % i, 2000 + i))
@@ -515,6 +548,119 @@ def part_slots():
     ap.terminate()
     ap.wait(10)
     for p in peers[8:]:
+        p.close()
+    lr.stop()
+
+    # 256 rows from 4 peer addresses (64 each, the default cap) that only
+    # heartbeat, never sending data: once they have owed data for
+    # --timeout-ms (1.5 s) a new actor evicts one and streams
+    lr = Learner("slots3")
+    peers = [Peer(lr.port, src="127.0.0.%d" % (2 + i // 64))
+             for i in range(256)]
+    for i, p in enumerate(peers):
+        p.send(hello("hb%03d" % i, 3000 + i))
+    lr.wait_until(10, lambda r: len(r["actors"]) == 256)
+    ap = actor(lr.port, "real3")
+    t0 = time.time()
+    r = None
+    while time.time() - t0 < 12:
+        for i, p in enumerate(peers):
+            p.send(heartbeat(3000 + i, 1))
+        r = lr.status(timeout_ms=500)
+        if r and "real3" in ids(r) and r["env_steps"] > 0:
+            break
+        time.sleep(0.2)
+    check(r is not None and "real3" in ids(r) and r["env_steps"] > 0 and
+          r["guards"]["evicted"] >= 1,
+          "slots: 256 heartbeat-only rows (no data) do not lock a new actor "
+          "out: it streams after %.1f s (evicted %s)" %
+          (time.time() - t0, r and r["guards"]["evicted"]),
+          r and (len(r["actors"]), r["env_steps"]))
+    ap.terminate()
+    ap.wait(10)
+    for p in peers:
+        p.close()
+    lr.stop()
+
+    # rows per peer: one address gets --max-peer-rows (default 64), the
+    # next Hellos from it wait (busy), another address still joins
+    lr = Learner("slots4")
+    peers = [Peer(lr.port, src="127.0.0.6") for _ in range(70)]
+    for i, p in enumerate(peers):
+        p.send(hello("cap%02d" % i, 4000 + i))
+    refused = []
+    for p in peers:
+        kind, f = p.recv("welcome", seconds=2)
+        if kind == "refuse":
+            refused.append(f.get(1, [b""])[0].decode(errors="replace"))
+    q = Peer(lr.port, src="127.0.0.7")
+    kind, _ = q.join("other", 4999)
+    r = lr.status()
+    check(r is not None and len(r["actors"]) == 65 and len(refused) == 6 and
+          all(x.startswith("busy: ") and "--max-peer-rows" in x
+              for x in refused) and r["guards"]["peer_rows"] == 6 and
+          kind == "welcome",
+          "slots: one address holds 64 rows (--max-peer-rows), 6 more "
+          "Hellos refused as busy (%s), another address joins" %
+          (refused[:1] or "none"), r and (len(r["actors"]), r["guards"]))
+    for p in peers + [q]:
+        p.close()
+    lr.stop()
+
+
+def part_fairshare():
+    """100 ids from one address against one real actor from another:
+    ingest is shared per peer address, not per id."""
+    lr = Learner("fairshare", "--max-peer-rows", "128")
+    fakes = [Peer(lr.port, src="127.0.0.2") for _ in range(100)]
+    for i, p in enumerate(fakes):
+        p.send(hello("fake%03d" % i, 6000 + i))
+    r = lr.wait_until(10, lambda r: len(r["actors"]) == 100)
+    check(r is not None, "fairshare: 100 fake ids joined from 127.0.0.2")
+    batches = {n: batch(good_rows(n)) for n in range(1, 65)}
+    poller = zmq.Poller()
+    for p in fakes:
+        poller.register(p.s, zmq.POLLIN)
+    ap = actor(lr.port, "real")
+
+    def pump(seconds):
+        """Each fake sends what its credit allows, heartbeats 3 times a
+        second."""
+        end = time.time() + seconds
+        last_hb = 0.0
+        while time.time() < end:
+            for s, _ in poller.poll(20):
+                p = next(x for x in fakes if x.s is s)
+                while p.s.poll(0):
+                    kind, f = message(p.s.recv())
+                    if kind == "credit":
+                        p.credit += f.get(1, [0])[0]
+                while p.credit > 0:
+                    n = min(p.credit, 64)
+                    p.s.send(batches[n])
+                    p.credit -= n
+            if time.time() - last_hb > 0.3:
+                for i, p in enumerate(fakes):
+                    p.s.send(heartbeat(6000 + i, 1))
+                last_hb = time.time()
+
+    pump(3.0)        # the real actor joins and streams
+    r0 = lr.status()
+    pump(8.0)
+    r1 = lr.status()
+
+    def real_steps(r):
+        return sum(a["steps"] for a in r["actors"] if a["id"] == "real")
+    total = r1["env_steps"] - r0["env_steps"] if r0 and r1 else 0
+    real = real_steps(r1) - real_steps(r0) if r0 and r1 else 0
+    share = real / total if total else 0.0
+    check(total > 0 and share >= 0.3,
+          "fairshare: the real actor's share of ingest over 8 s: %.1f%% "
+          "(%d of %d steps; 100 fake ids share one address)" %
+          (100 * share, real, total))
+    ap.terminate()
+    ap.wait(10)
+    for p in fakes:
         p.close()
     lr.stop()
 
@@ -657,7 +803,7 @@ def scrape(port, host="127.0.0.1", timeout=5):
 
 
 def part_metrics():
-    lr = Learner("metrics", "--bind", "0.0.0.0", metrics=True)
+    lr = Learner("metrics", "--bind", "0.0.0.0", "--insecure", metrics=True)
     mport = lr.port + 3
     log = lr.log()
     check("metrics: http://127.0.0.1:%d/metrics" % mport in log,
@@ -744,6 +890,79 @@ def part_params():
     lr.stop()
 
 
+def zmtp_frame(body):
+    return (b"\x00" + bytes([len(body)]) + body if len(body) < 256 else
+            b"\x02" + struct.pack(">Q", len(body)) + body)
+
+
+def rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def part_paramsmem():
+    """Raw ZMTP subscribers flooding the params socket with distinct
+    subscriptions (libzmq keeps every one until the connection leaves):
+    each connection is cut, the learner's memory stays flat, its loop does
+    not stall when they leave, and a plain subscriber still gets snapshots."""
+    lr = Learner("paramsmem")
+    greet = (b"\xff" + b"\0" * 8 + b"\x7f\x03\x00" + b"NULL".ljust(20, b"\0") +
+             b"\0" * 32)
+    ready = (b"\x05READY\x0bSocket-Type" + struct.pack(">I", 4) + b"XSUB")
+    ready = b"\x04" + bytes([len(ready)]) + ready
+    lr.status()
+    r0 = rss_mb(lr.p.pid)
+    conns = [socket.create_connection(("127.0.0.1", lr.port + 1))
+             for _ in range(4)]
+    for c in conns:
+        c.settimeout(3)
+        c.sendall(greet + ready)
+    peak, t0 = r0, time.time()
+    for k in range(20):          # up to 20 x 1000 subscriptions of 64 bytes
+        for i, c in enumerate(conns):
+            if c is None:
+                continue
+            try:
+                c.sendall(b"".join(zmtp_frame(b"\x01" + os.urandom(63))
+                                   for _ in range(1000)))
+            except OSError:
+                conns[i] = None
+        peak = max(peak, rss_mb(lr.p.pid))
+    time.sleep(1.0)
+    peak = max(peak, rss_mb(lr.p.pid))
+    r = lr.status()
+    check(r is not None and r["guards"].get("params_cut", 0) >= 4 and
+          peak - r0 < 16,
+          "paramsmem: 4 connections flooding distinct subscriptions cut "
+          "(%s), the learner's memory +%.1f MB (%.1f s)" %
+          (r and r["guards"].get("params_cut"), peak - r0, time.time() - t0))
+    for c in conns:
+        if c is not None:
+            c.close()
+    worst = 0.0
+    for _ in range(5):
+        t = time.time()
+        r = lr.status(timeout_ms=5000)
+        worst = max(worst, time.time() - t)
+    check(r is not None and worst < 1.0,
+          "paramsmem: no stall once they left (worst status %.3f s)" % worst)
+    u = CTX.socket(zmq.SUB)
+    u.setsockopt(zmq.LINGER, 0)
+    u.setsockopt(zmq.SUBSCRIBE, b"")
+    u.connect("tcp://127.0.0.1:%d" % (lr.port + 1))
+    time.sleep(0.3)
+    p = Peer(lr.port)
+    p.join("pm1", 71)        # a Hello makes the learner resend its snapshot
+    got = u.poll(3000)
+    check(got, "paramsmem: a plain subscriber still gets snapshots")
+    p.close()
+    u.close()
+    lr.stop()
+
+
 def part_datasock():
     lr = Learner("datasock")
     p = Peer(lr.port)
@@ -801,10 +1020,36 @@ def part_cli():
         if p.poll() is not None:
             break
     check(st is not None, "cli: --bind localhost accepted and serving")
+    # beyond loopback without CurveZMQ keys: refused unless --insecure
+    for bind in ([], ["--bind", "0.0.0.0"]):
+        r = subprocess.run([LEARNER] + SMALL + ["--port", str(free_port())] +
+                           bind, capture_output=True, text=True, timeout=30)
+        check(r.returncode == 2 and "--insecure" in r.stderr and
+              "hpo-keygen" in r.stderr and "--curve-secret" in r.stderr,
+              "cli: %s without keys refused, naming hpo-keygen and "
+              "--insecure: %s" % (" ".join(bind) or "the default --bind *",
+                                  r.stderr.strip()[:160]))
+    port = free_port()
+    p = subprocess.Popen([LEARNER] + SMALL + ["--port", str(port), "--bind",
+                                              "0.0.0.0", "--insecure"],
+                         stdout=subprocess.DEVNULL,
+                         stderr=open(os.path.join(WORK, "insecure.err"), "w"))
+    PROCS.append(p)
+    st = None
+    for _ in range(50):
+        r = subprocess.run([STATUS, "127.0.0.1:%d" % port, "--json",
+                            "--timeout-ms", "200"], capture_output=True)
+        if r.returncode == 0:
+            st = r
+            break
+        if p.poll() is not None:
+            break
+    check(st is not None, "cli: --bind 0.0.0.0 --insecure starts and serves")
 
 
 PARTS = {"poison": part_poison, "credits": part_credits,
          "identity": part_identity, "slots": part_slots, "logs": part_logs,
+         "fairshare": part_fairshare, "paramsmem": part_paramsmem,
          "checkpoints": part_checkpoints, "evals": part_evals,
          "metrics": part_metrics, "params": part_params,
          "datasock": part_datasock, "cli": part_cli}

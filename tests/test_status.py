@@ -250,8 +250,10 @@ def part_schema():
     d = json.loads(json.dumps(r)); d["surprise"] = 1; bad["an unknown field"] = d
     d = json.loads(json.dumps(r)); d["updates"] = -1; bad["a negative count"] = d
     d = json.loads(json.dumps(r)); d["env_steps"] = "12"; bad["a string count"] = d
-    d = json.loads(json.dumps(r)); d["actors"][0]["incarnation"] = "xyz"
-    bad["a bad incarnation"] = d
+    d = json.loads(json.dumps(r)); d["actors"][0]["peer"] = 5
+    bad["a bad peer"] = d
+    d = json.loads(json.dumps(r)); d["actors"][0]["incarnation"] = "0" * 16
+    bad["an actor's incarnation shown"] = d
     d = json.loads(json.dumps(r)); del d["actors"][0]["last_seen_s"]
     bad["an actor field dropped"] = d
     d = json.loads(json.dumps(r)); d["losses"]["q"] = "nan"
