@@ -533,6 +533,30 @@ def part_logs():
     check(r is not None and lines < 300,
           "logs: 600 bad messages from 600 peers counted (%s), %d log lines"
           % (r and r["rejected_total"], lines))
+    # the key table is full: each new kind of warning still prints, even
+    # right after another kind of the same family
+    p = Peer(lr.port)
+    p.join("g1", 71)
+    p.drain(0.6)
+    p.send(batch(good_rows(p.credit + 500)))                  # over credit
+    p.send(batch([([0.1, 0.2, 0.3], [5.0], -1.0, [0.1, 0.2, 0.4])] * 8,
+                 seq=2))                                      # rows
+    q = Peer(lr.port)
+    q.join("g2", 72, n_envs=1000000)                          # bad Hello
+    q2 = Peer(lr.port)
+    q2.join("g3", 73, env="HalfCheetah")                      # wrong env
+    r = lr.wait_until(5, lambda r: r["guards"]["row_action"] >= 8 and
+                      r["refused"] >= 2)
+    log = lr.log()
+    for what, text in (("a batch over credit", "credit"),
+                       ("rows out of bounds", "rows out of bounds"),
+                       ("an n_envs refusal", "n_envs 1000000"),
+                       ("a wrong-env refusal", "environment HalfCheetah")):
+        check(r is not None and text in log,
+              "logs: past the full key table, %s is logged" % what,
+              r and r["guards"])
+    for c in (p, q, q2):
+        c.close()
     lr.stop()
 
     # 600 Hellos from 600 peers (joins, evictions, refusals)
