@@ -82,16 +82,23 @@ static void counter(strbuf *b, const char *name, const char *help, uint64_t v)
 }
 
 /* A label value from a char[n] field (at most n - 1 chars, as if it ended
- * in a NUL): backslash, double quote and newline escaped. */
+ * in a NUL): backslash, double quote and newline escaped, and each byte
+ * that starts no valid UTF-8 sequence written as U+FFFD, so the text stays
+ * valid UTF-8 whatever the field holds. */
 static void label(strbuf *b, const char *s, size_t n)
 {
-    for (size_t i = 0; i + 1 < n && s[i]; i++) {
-        if (s[i] == '\\' || s[i] == '"')
+    size_t len = strnlen(s, n - 1), k;
+    for (size_t i = 0; i < len; i += k) {
+        k = utf8_seq((const unsigned char *)s + i, len - i);
+        if (!k) {
+            strbuf_printf(b, "\xef\xbf\xbd");
+            k = 1;
+        } else if (s[i] == '\\' || s[i] == '"')
             strbuf_printf(b, "\\%c", s[i]);
         else if (s[i] == '\n')
             strbuf_printf(b, "\\n");
         else
-            strbuf_printf(b, "%c", s[i]);
+            strbuf_printf(b, "%.*s", (int)k, s + i);
     }
 }
 

@@ -133,12 +133,34 @@ static void test_kinds_past_the_table(void **state)
     capture(flush, text, sizeof text);
 }
 
+/* A peer's stray bytes, and a character cut by the 1024-byte line limit,
+ * leave the log valid UTF-8. */
+static void bad_bytes(void)
+{
+    log_warn("actor x\xff\xfey: %s", "ok \xc3\xa9");
+    char big[1100];
+    memset(big, 'a', sizeof big);
+    for (size_t i = 990; i + 2 < sizeof big; i += 2)
+        memcpy(big + i, "\xc3\xa9", 2); /* é across the cut */
+    big[sizeof big - 1] = '\0';
+    log_warn("%s", big + 1); /* odd offset: the cut falls inside an é */
+}
+
+static void test_utf8(void **state)
+{
+    (void)state;
+    capture(bad_bytes, text, sizeof text);
+    assert_true(utf8_valid((const unsigned char *)text, strlen(text)));
+    assert_non_null(strstr(text, "actor x??y: ok \xc3\xa9\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bounded),
         cmocka_unit_test(test_repeats),
         cmocka_unit_test(test_kinds_past_the_table),
+        cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

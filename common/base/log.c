@@ -84,6 +84,7 @@ static void vlog(log_level level, const char *fmt, va_list ap)
 
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    utf8_scrub(msg); /* peers' bytes, or a character cut at the end */
     pthread_mutex_lock(&log_lock);
     fprintf(stderr, "%s %c %s\n", stamp, tag[level], msg);
     if (log_file) {
