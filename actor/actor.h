@@ -116,7 +116,12 @@ void actor_heartbeat(actor *a);
  * this actor for good (message printed), else 0. */
 int actor_drain_data(actor *a);
 
-/* Take the newest waiting snapshot, if any. */
+/* Snapshots the params SUB queues at most (no ZMQ_CONFLATE, whose held
+ * message libzmq never frees): each loop pass drains them to the newest. */
+#define ACTOR_PARAMS_HWM 4
+
+/* Receive every waiting snapshot and take the newest, if any (the others
+ * are dropped undecoded). */
 void actor_drain_params(actor *a);
 
 /* 1 when a handshake failed in a way retrying cannot fix (printed). */

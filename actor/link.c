@@ -253,25 +253,36 @@ int actor_drain_data(actor *a)
 
 void actor_drain_params(actor *a)
 {
+    /* every waiting message is received, the older ones dropped unread:
+     * only the newest snapshot matters */
+    zmq_msg_t newest, m;
+    zmq_msg_init(&newest);
+    int have = 0;
     for (;;) {
-        zmq_msg_t m;
         zmq_msg_init(&m);
         if (zmq_msg_recv(&m, a->sub, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&m);
-            return;
+            break;
         }
-        char err[256];
-        wire_expect ex = {a->od, a->ad, 0, 0};
-        wire_reject r = wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), &ex,
-                                    &a->in, err, sizeof err);
+        zmq_msg_move(&newest, &m); /* closes the older one */
         zmq_msg_close(&m);
-        if (r != WIRE_OK || a->in.type != WIRE_SNAPSHOT) {
-            log_warn_once("bad snapshot", "dropped a params message: %s: %s",
-                          wire_reject_name(r), r ? err : "not a snapshot");
-            continue;
-        }
-        on_snapshot(a, &a->in.snapshot);
+        have = 1;
     }
+    if (!have) {
+        zmq_msg_close(&newest);
+        return;
+    }
+    char err[256];
+    wire_expect ex = {a->od, a->ad, 0, 0};
+    wire_reject r = wire_decode(zmq_msg_data(&newest), zmq_msg_size(&newest),
+                                &ex, &a->in, err, sizeof err);
+    zmq_msg_close(&newest);
+    if (r != WIRE_OK || a->in.type != WIRE_SNAPSHOT) {
+        log_warn_once("bad snapshot", "dropped a params message: %s: %s",
+                      wire_reject_name(r), r ? err : "not a snapshot");
+        return;
+    }
+    on_snapshot(a, &a->in.snapshot);
 }
 
 /* 1 when a handshake failed in a way retrying cannot fix (message

@@ -37,7 +37,7 @@ void learner_send(learner *l, learner_actor *a, const wire_msg *m)
 
 /* A Refuse to routing id rid, without an actor entry. */
 void learner_refuse(learner *l, const void *rid, size_t rid_len,
-                    const char *reason)
+                    const char *kind, const char *reason)
 {
     wire_msg m;
     wire_msg_init(&m, WIRE_REFUSE);
@@ -45,7 +45,7 @@ void learner_refuse(learner *l, const void *rid, size_t rid_len,
     size_t len = learner_encode(l, &m);
     l->refused++;
     char key[96];
-    snprintf(key, sizeof key, "refused %.40s", reason);
+    snprintf(key, sizeof key, "refused %s: %.40s", kind, reason);
     log_warn_once(key, "refused a handshake: %s", reason);
     if (len) {
         zmq_send(l->data, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
@@ -279,14 +279,14 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
         snprintf(reason, sizeof reason,
                  "environment %.60s, the learner runs %.60s", h->env,
                  l->cfg.env);
-        learner_refuse(l, rid, rid_len, reason);
+        learner_refuse(l, rid, rid_len, "environment", reason);
         return;
     }
     if (h->obs_dim != l->obs_dim || h->act_dim != l->act_dim) {
         snprintf(reason, sizeof reason,
                  "dimensions obs %d act %d, the learner's %s has obs %d act %d",
                  h->obs_dim, h->act_dim, l->cfg.env, l->obs_dim, l->act_dim);
-        learner_refuse(l, rid, rid_len, reason);
+        learner_refuse(l, rid, rid_len, "dimensions", reason);
         return;
     }
     if (h->n_envs > VECENV_MAX_ENVS ||
@@ -296,7 +296,7 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
             "n_envs %d or role %d out of range (1..%d environments, role actor or eval)",
             h->n_envs, h->role, VECENV_MAX_ENVS);
         l->guards[GUARD_BAD_HELLO]++;
-        learner_refuse(l, rid, rid_len, reason);
+        learner_refuse(l, rid, rid_len, "hello", reason);
         return;
     }
     double now = now_s();
@@ -325,7 +325,7 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
         l->guards[GUARD_ID_IN_USE]++;
         if (a)
             a->refused_msgs++;
-        learner_refuse(l, rid, rid_len, reason);
+        learner_refuse(l, rid, rid_len, "busy id", reason);
         return;
     }
     if (!a) {
@@ -359,7 +359,7 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
         if (!a) {
             snprintf(reason, sizeof reason, LEARNER_BUSY "too many actors (%d)",
                      LEARNER_MAX_ACTORS);
-            learner_refuse(l, rid, rid_len, reason);
+            learner_refuse(l, rid, rid_len, "busy table", reason);
             return;
         }
         slot = peer_slot(l, peer); /* an eviction may have freed it */

@@ -191,7 +191,7 @@ void learner_reject(learner *l, const char *sock, const uint8_t *rid,
     hex(who, sizeof who, rid, HPO_MIN(rid_len, (size_t)32));
     /* a key per sender and reason; log.c bounds the keys, past that every
      * new one is counted in one summary line */
-    snprintf(key, sizeof key, "reject %s %s %s", sock, wire_reject_name(r),
+    snprintf(key, sizeof key, "reject %s %s: %s", sock, wire_reject_name(r),
              a ? a->id : who);
     log_warn_once(
         key,
@@ -265,7 +265,7 @@ int learner_data_one(learner *l)
             snprintf(reason, sizeof reason,
                      "protocol version %u, the learner speaks %u",
                      l->in.version, WIRE_VERSION);
-            learner_refuse(l, rid, rid_len, reason);
+            learner_refuse(l, rid, rid_len, "version", reason);
         }
         return 1;
     }

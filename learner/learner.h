@@ -242,9 +242,10 @@ typedef struct learner {
 /* Encode m and send it to actor a (counted once in the log on failure). */
 void learner_send(learner *l, learner_actor *a, const wire_msg *m);
 
-/* A Refuse with reason to routing id rid, which holds no table entry. */
+/* A Refuse with reason to routing id rid, which holds no table entry;
+ * logged once per kind (a word from the code: the log's key kind). */
 void learner_refuse(learner *l, const void *rid, size_t rid_len,
-                    const char *reason);
+                    const char *kind, const char *reason);
 
 /* The actor of routing id rid, NULL when it has not said Hello. */
 learner_actor *learner_find_actor(learner *l, const void *rid, size_t len);

@@ -26,8 +26,19 @@
 #include "metrics.h"
 #include "util.h"
 
+/* An open HTTP connection, as libmicrohttpd's notify callback saw it. */
+typedef struct {
+    int fd;   /* -1: the slot is free */
+    int shut; /* shut down by eviction, not yet reaped */
+    struct in_addr addr;
+    uint64_t seq; /* acceptance order: smaller is older */
+} metrics_conn;
+
 struct metrics {
     struct MHD_Daemon *daemon;
+    /* touched only on libmicrohttpd's one thread (notify callback) */
+    metrics_conn conns[METRICS_MAX_CONNECTIONS];
+    uint64_t seq;
     pthread_mutex_t lock; /* guards valid and fig */
     int valid;            /* 0 before the first metrics_update */
     learner_figures fig;  /* the loop's figures at that update */
@@ -71,16 +82,23 @@ static void counter(strbuf *b, const char *name, const char *help, uint64_t v)
 }
 
 /* A label value from a char[n] field (at most n - 1 chars, as if it ended
- * in a NUL): backslash, double quote and newline escaped. */
+ * in a NUL): backslash, double quote and newline escaped, and each byte
+ * that starts no valid UTF-8 sequence written as U+FFFD, so the text stays
+ * valid UTF-8 whatever the field holds. */
 static void label(strbuf *b, const char *s, size_t n)
 {
-    for (size_t i = 0; i + 1 < n && s[i]; i++) {
-        if (s[i] == '\\' || s[i] == '"')
+    size_t len = strnlen(s, n - 1), k;
+    for (size_t i = 0; i < len; i += k) {
+        k = utf8_seq((const unsigned char *)s + i, len - i);
+        if (!k) {
+            strbuf_printf(b, "\xef\xbf\xbd");
+            k = 1;
+        } else if (s[i] == '\\' || s[i] == '"')
             strbuf_printf(b, "\\%c", s[i]);
         else if (s[i] == '\n')
             strbuf_printf(b, "\\n");
         else
-            strbuf_printf(b, "%c", s[i]);
+            strbuf_printf(b, "%.*s", (int)k, s + i);
     }
 }
 
@@ -285,6 +303,80 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                  metrics_text(m));
 }
 
+// ---- connections: the newest always gets a slot ----
+
+/* Shut down the oldest open connection (from addr only, if addr is not
+ * NULL) other than keep; libmicrohttpd then reads end-of-file on it and
+ * closes it on its next pass. */
+static void evict_oldest(metrics *m, const struct in_addr *addr,
+                         const metrics_conn *keep)
+{
+    metrics_conn *old = NULL;
+    for (int i = 0; i < METRICS_MAX_CONNECTIONS; i++) {
+        metrics_conn *c = &m->conns[i];
+        if (c->fd < 0 || c->shut || c == keep ||
+            (addr && c->addr.s_addr != addr->s_addr))
+            continue;
+        if (!old || c->seq < old->seq)
+            old = c;
+    }
+    if (old) {
+        shutdown(old->fd, SHUT_RDWR);
+        old->shut = 1;
+    }
+}
+
+/* Open connections (from addr only, if not NULL), the shut ones not
+ * counted. */
+static int count_open(const metrics *m, const struct in_addr *addr)
+{
+    int n = 0;
+    for (int i = 0; i < METRICS_MAX_CONNECTIONS; i++) {
+        const metrics_conn *c = &m->conns[i];
+        n +=
+            c->fd >= 0 && !c->shut && (!addr || c->addr.s_addr == addr->s_addr);
+    }
+    return n;
+}
+
+/* libmicrohttpd's connection callback, on its thread: a new connection
+ * takes a slot, evicting the oldest of its address past
+ * METRICS_MAX_PER_IP and the oldest of all past METRICS_MAX_OPEN; a closed
+ * one frees its slot. */
+static void on_connection(void *cls, struct MHD_Connection *c,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    metrics *m = cls;
+    metrics_conn *slot = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (slot)
+            slot->fd = -1;
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *peer =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    for (int i = 0; !slot && i < METRICS_MAX_CONNECTIONS; i++)
+        if (m->conns[i].fd < 0)
+            slot = &m->conns[i];
+    if (!fd || !slot)
+        return; /* cannot happen: the daemon's limit is the table's size */
+    slot->fd = fd->connect_fd;
+    slot->shut = 0;
+    slot->seq = m->seq++;
+    slot->addr.s_addr = 0;
+    if (peer && peer->client_addr && peer->client_addr->sa_family == AF_INET)
+        slot->addr = ((const struct sockaddr_in *)peer->client_addr)->sin_addr;
+    *socket_context = slot;
+    if (count_open(m, &slot->addr) > METRICS_MAX_PER_IP)
+        evict_oldest(m, &slot->addr, slot);
+    if (count_open(m, NULL) > METRICS_MAX_OPEN)
+        evict_oldest(m, NULL, slot);
+}
+
 metrics *metrics_new(const char *addr, int port, char *err, size_t errlen)
 {
     struct sockaddr_in sa;
@@ -299,13 +391,16 @@ metrics *metrics_new(const char *addr, int port, char *err, size_t errlen)
     }
     metrics *m = xcalloc(1, sizeof *m);
     pthread_mutex_init(&m->lock, NULL);
+    for (int i = 0; i < METRICS_MAX_CONNECTIONS; i++)
+        m->conns[i].fd = -1;
+    /* no per-address limit in libmicrohttpd: it would refuse a scrape from
+     * an address a slowloris shares (on_connection evicts instead) */
     m->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port,
-        NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR, &sa,
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
+        NULL, on_request, m, MHD_OPTION_SOCK_ADDR, &sa,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_MAX_CONNECTIONS,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)METRICS_MAX_PER_IP,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_TIMEOUT_S,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, m, MHD_OPTION_END);
     if (!m->daemon) {
         errf(err, errlen, "metrics: cannot serve HTTP on %s:%d (port taken?)",
              addr, port);

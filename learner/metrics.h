@@ -20,10 +20,17 @@
 /* Actors with per-actor series (labels from peers stay bounded); the rest
  * are counted in hpo_actors_unlisted. */
 #define METRICS_MAX_ACTORS 64
-/* Idle and slowloris clients cannot lock out scrapes: connections at most,
- * per client address at most, and seconds a connection may stay idle. */
-#define METRICS_MAX_CONNECTIONS 64
+/* Idle and slowloris clients cannot lock out scrapes. A new connection is
+ * always accepted: past METRICS_MAX_PER_IP open from its address, that
+ * address's oldest is shut down; past METRICS_MAX_OPEN open in all, the
+ * oldest of all is. A scrape sends its request at once and is answered in
+ * milliseconds, so only connections that hold a slot without finishing a
+ * request lose it. METRICS_MAX_CONNECTIONS is libmicrohttpd's hard limit
+ * (room for connections shut down but not yet reaped); a connection idle
+ * METRICS_TIMEOUT_S seconds is closed. */
+#define METRICS_MAX_OPEN 32
 #define METRICS_MAX_PER_IP 4
+#define METRICS_MAX_CONNECTIONS 64
 #define METRICS_TIMEOUT_S 5
 
 typedef struct metrics metrics;

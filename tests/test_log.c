@@ -45,7 +45,7 @@ static void many_keys(void)
 {
     for (int i = 0; i < 1000; i++) {
         char key[32];
-        snprintf(key, sizeof key, "peer %d", i);
+        snprintf(key, sizeof key, "peer: %d", i);
         log_warn_once(key, "warning from peer %d", i);
         log_warn_once(key, "again from peer %d", i);
     }
@@ -76,7 +76,7 @@ static void test_bounded(void **state)
     assert_non_null(strstr(
         text,
         "1488 warnings of other kinds or peers beyond the first 256 keys"));
-    assert_non_null(strstr(text, "peer 0: repeated 2 times"));
+    assert_non_null(strstr(text, "peer: 0: repeated 2 times"));
 }
 
 static void one_key(void)
@@ -95,18 +95,24 @@ static void test_repeats(void **state)
 }
 
 /* Peers that fill the key table with invented keys cannot hide another
- * kind of warning: past the table, each kind (the key's first word) prints
- * once per 10 s. */
+ * kind of warning: past the table, each kind (the key up to ": ") prints
+ * once per 10 s, whatever other kinds printed just before. */
 static void blinding(void)
 {
     for (int i = 0; i < 300; i++) {
         char key[32];
-        snprintf(key, sizeof key, "reject peer-%d", i);
+        snprintf(key, sizeof key, "reject data: peer-%d", i);
         log_warn_once(key, "rejected a message from peer %d", i);
     }
+    log_warn_once("guard over_credit", "a batch over credit from actor a0");
     log_warn_once("guard rows", "rows out of bounds from actor a1");
-    log_warn_once("guard obs", "an observation out of bounds from actor a2");
-    log_warn_once("refused env", "refused a handshake: other environment");
+    log_warn_once("guard rows", "rows out of bounds from actor a2");
+    log_warn_once("refused hello: n_envs 1000000",
+                  "refused a handshake: n_envs");
+    log_warn_once("refused environment: Evil",
+                  "refused a handshake: other environment");
+    log_warn_once("refused environment: Evil2",
+                  "refused a handshake: environment Evil2");
 }
 
 static void test_kinds_past_the_table(void **state)
@@ -115,13 +121,37 @@ static void test_kinds_past_the_table(void **state)
     log_flush_counts(); /* an empty table */
     capture(flush, text, sizeof text);
     capture(blinding, text, sizeof text);
+    assert_non_null(strstr(text, "over credit from actor a0 (past the"));
     assert_non_null(strstr(text, "rows out of bounds from actor a1 (past the"));
-    assert_null(strstr(text, "actor a2")); /* kind guard: printed 0 s ago */
+    assert_null(strstr(text, "actor a2")); /* kind guard rows: 0 s ago */
+    assert_non_null(strstr(text, "refused a handshake: n_envs (past"));
     assert_non_null(
         strstr(text, "refused a handshake: other environment (past"));
+    assert_null(strstr(text, "Evil2")); /* kind refused environment */
     assert_non_null(strstr(text, "rejected a message from peer 256 (past"));
     assert_null(strstr(text, "from peer 257"));
     capture(flush, text, sizeof text);
+}
+
+/* A peer's stray bytes, and a character cut by the 1024-byte line limit,
+ * leave the log valid UTF-8. */
+static void bad_bytes(void)
+{
+    log_warn("actor x\xff\xfey: %s", "ok \xc3\xa9");
+    char big[1100];
+    memset(big, 'a', sizeof big);
+    for (size_t i = 990; i + 2 < sizeof big; i += 2)
+        memcpy(big + i, "\xc3\xa9", 2); /* é across the cut */
+    big[sizeof big - 1] = '\0';
+    log_warn("%s", big + 1); /* odd offset: the cut falls inside an é */
+}
+
+static void test_utf8(void **state)
+{
+    (void)state;
+    capture(bad_bytes, text, sizeof text);
+    assert_true(utf8_valid((const unsigned char *)text, strlen(text)));
+    assert_non_null(strstr(text, "actor x??y: ok \xc3\xa9\n"));
 }
 
 int main(void)
@@ -130,6 +160,7 @@ int main(void)
         cmocka_unit_test(test_bounded),
         cmocka_unit_test(test_repeats),
         cmocka_unit_test(test_kinds_past_the_table),
+        cmocka_unit_test(test_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

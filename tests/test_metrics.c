@@ -369,11 +369,36 @@ static void test_bad_address(void **state)
     assert_non_null(strstr(err, "not an IPv4 address"));
 }
 
+/* Label values stay valid UTF-8 whatever a field holds: each byte that
+ * starts no valid sequence becomes U+FFFD, valid multi-byte characters
+ * pass unchanged. */
+static void test_labels_utf8(void **state)
+{
+    (void)state;
+    metrics *m = start_metrics("127.0.0.1");
+    learner_actor *a = &L.actors[0];
+    a->used = 1;
+    snprintf(a->id, sizeof a->id, "x\xff\xc0\xafy"); /* stray, overlong */
+    snprintf(a->host, sizeof a->host, "h\xc3\xa9\xe2\x82"); /* é, cut */
+    a->last_seen = now_s();
+    L.n_actors = 1;
+    update_from(m, &L);
+    char *t = metrics_text(m);
+    assert_true(utf8_valid((const unsigned char *)t, strlen(t)));
+    assert_true(has_line(
+        t,
+        "hpo_actor_steps_total{actor=\"x\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdy\",host=\"h\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\",role=\"actor\"} 0"));
+    free(t);
+    metrics_destroy(&m);
+    release_learner(&L);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_before_updates),
         cmocka_unit_test(test_figures_and_labels),
+        cmocka_unit_test(test_labels_utf8),
         cmocka_unit_test(test_text_pinned),
         cmocka_unit_test(test_bad_address),
     };

@@ -228,6 +228,15 @@ static void test_utf8(void **state)
         assert_int_equal(
             utf8_valid((const unsigned char *)cases[i].s, strlen(cases[i].s)),
             cases[i].ok);
+    /* utf8_seq: the length of the sequence at the start, 0 for none */
+    assert_int_equal(utf8_seq((const unsigned char *)"\xe2\x82\xac!", 4), 3);
+    assert_int_equal(utf8_seq((const unsigned char *)"\xe2\x82\xac", 2), 0);
+    assert_int_equal(utf8_seq((const unsigned char *)"a", 0), 0);
+    /* utf8_scrub: each byte that starts no sequence becomes '?' */
+    char s[] = "ok \xc3\xa9 \xff\xc0\xaf \xed\xa0\x80 \xe2\x82";
+    utf8_scrub(s);
+    assert_string_equal(s, "ok \xc3\xa9 ??? ??? ??");
+    assert_true(utf8_valid((const unsigned char *)s, strlen(s)));
 }
 
 int main(void)

@@ -22,12 +22,13 @@ static int n_seen;
 #define LOG_OVERFLOW_S 10
 static unsigned long overflow_total, overflow_unprinted;
 static time_t overflow_printed;
-/* A key's kind is its first word ("reject", "guard", ...): kinds come from
- * the code, keys may come from peers. Past the key table, each kind still
+/* A key's kind is the key up to its first ": " (the whole key without
+ * one): the code writes a kind, then what came from a peer ("reject data
+ * bad_dims: PEER", "guard rows"). Past the key table, each kind still
  * prints one warning per LOG_OVERFLOW_S, so peers that invent keys cannot
  * hide a kind of warning they never sent. */
-#define LOG_MAX_KINDS 64
-#define LOG_KIND_LEN 32
+#define LOG_MAX_KINDS 128
+#define LOG_KIND_LEN LOG_KEY_LEN
 static struct {
     char kind[LOG_KIND_LEN];
     time_t printed;
@@ -39,7 +40,8 @@ static int n_kinds;
 static int kind_may_print(const char *key, time_t now)
 {
     char kind[LOG_KIND_LEN];
-    size_t n = strcspn(key, " ");
+    const char *sep = strstr(key, ": ");
+    size_t n = sep ? (size_t)(sep - key) : strlen(key);
     if (n >= sizeof kind)
         n = sizeof kind - 1;
     memcpy(kind, key, n);
@@ -82,6 +84,7 @@ static void vlog(log_level level, const char *fmt, va_list ap)
 
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    utf8_scrub(msg); /* peers' bytes, or a character cut at the end */
     pthread_mutex_lock(&log_lock);
     fprintf(stderr, "%s %c %s\n", stamp, tag[level], msg);
     if (log_file) {

@@ -30,9 +30,11 @@ void log_msg(log_level level, const char *fmt, ...) HPO_PRINTF(2, 3);
 
 /*
  * Warn the first time key is seen; later calls with the same key only count.
- * Past 256 distinct keys, a new key prints only when its kind (the key's
- * first word: kinds come from the code, keys may come from peers) has not
- * printed in the last 10 seconds; the others are counted together, with one
+ * Past 256 distinct keys, a new key prints only when its kind has not
+ * printed in the last 10 seconds. The kind is the key up to its first ": "
+ * (the whole key without one): write the code's kind first and anything a
+ * peer chose after ": " ("reject data bad_dims: PEER"), so that peers can
+ * invent keys but not kinds; the others are counted together, with one
  * summary line at most every 10 seconds. So the log stays bounded whatever
  * the number of peers or keys, and every kind of warning still shows. Returns
  * the number of times key has been seen, this call included (for a key past the

@@ -352,35 +352,55 @@ int host_resolves(const char *host, char *err, size_t errlen)
     return 0;
 }
 
+size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    if (!n)
+        return 0;
+    unsigned c = s[0];
+    size_t len;
+    unsigned min, cp;
+    if (c < 0x80)
+        return 1;
+    else if ((c & 0xe0) == 0xc0)
+        len = 2, min = 0x80, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0)
+        len = 3, min = 0x800, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0)
+        len = 4, min = 0x10000, cp = c & 0x07;
+    else
+        return 0; /* a continuation byte or 0xf8.. */
+    if (n < len)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
 int utf8_valid(const unsigned char *s, size_t n)
 {
-    size_t i = 0;
+    size_t i = 0, k;
     while (i < n) {
-        unsigned c = s[i];
-        size_t len;
-        unsigned min, cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2, min = 0x80, cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3, min = 0x800, cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4, min = 0x10000, cp = c & 0x07;
-        } else {
-            return 0; /* a continuation byte or 0xf8.. */
-        }
-        if (n - i < len)
+        if (!(k = utf8_seq(s + i, n - i)))
             return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += len;
+        i += k;
     }
     return 1;
+}
+
+void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    size_t n = strlen(s), i = 0, k;
+    while (i < n) {
+        if (!(k = utf8_seq(p + i, n - i))) {
+            p[i] = '?';
+            k = 1;
+        }
+        i += k;
+    }
 }

@@ -86,6 +86,14 @@ int parse_long(const char *s, long lo, long hi, long *out);
  * sequence. */
 int utf8_valid(const unsigned char *s, size_t n);
 
+/* The length (1..4) of the valid UTF-8 sequence s (n bytes available)
+ * starts with, 0 when it starts with none (utf8_valid's rules) or n is 0. */
+size_t utf8_seq(const unsigned char *s, size_t n);
+
+/* Make the string s valid UTF-8 in place: each byte that starts no valid
+ * sequence (a stray, overlong, surrogate or cut-short one) becomes '?'. */
+void utf8_scrub(char *s);
+
 /* mkdir -p: create path (< 4096 chars) and its missing parents. Returns 0,
  * or -1 with a message naming the directory that could not be made. */
 int mkdir_parents(const char *path, char *err, size_t errlen);
