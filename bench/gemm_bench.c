@@ -15,9 +15,12 @@
  * in VNNI pairs when libxsmm asks for it, and its result is checked against
  * fp32.
  *
- * Each figure is the best of R rounds (the machine is shared: the best
- * round is the one another process left alone); the implementations take
- * turns inside each round, so they see the same load. One line per shape:
+ * Each figure is the best of R rounds by the thread's CPU time (the
+ * machine is shared: the best round is the one other processes disturbed
+ * least); the implementations take turns inside each round, so they see
+ * the same load. Run it with OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (one
+ * thread each; oneDNN's OpenMP threads otherwise share the product). One line
+ * per shape:
  *
  *   shape M=256 N=256 K=256 calls=14 op=NT openblas_us=... xsmm_us=...
  *     xsmm_bf16_us=... dnnl_us=... bf16_err=...
@@ -60,10 +63,12 @@ static const shape shapes[] = {
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
+/* This thread's CPU time: the machine is shared, and time when another
+ * process holds the core is not the kernel's. */
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -214,8 +219,7 @@ int main(int argc, char **argv)
                     continue;
                 if (call(im, p, &b, &k)) {
                     fprintf(stderr,
-                            "hpo-gemm-bench: %s failed at M=%d N=%d "
-                            "K=%d\n",
+                            "hpo-gemm-bench: %s failed at M=%d N=%d K=%d\n",
                             impl_name[im], M, N, K);
                     return 1;
                 }
@@ -241,10 +245,10 @@ int main(int argc, char **argv)
     printf("total gflop=%.3f", all_flop / 1e9);
     for (int im = 0; im < N_IMPL; im++)
         printf(" %s_ms=%.3f", impl_name[im], 1e3 * tot[im]);
-    printf(" xsmm_over_openblas=%.2f bf16_over_openblas=%.2f "
-           "bf16_over_best_fp32=%.2f\n",
-           tot[OPENBLAS] / tot[XSMM], tot[OPENBLAS] / tot[XSMM_BF16],
-           fmin(fmin(tot[OPENBLAS], tot[XSMM]), tot[DNNL]) / tot[XSMM_BF16]);
+    printf(
+        " xsmm_over_openblas=%.2f bf16_over_openblas=%.2f bf16_over_best_fp32=%.2f\n",
+        tot[OPENBLAS] / tot[XSMM], tot[OPENBLAS] / tot[XSMM_BF16],
+        fmin(fmin(tot[OPENBLAS], tot[XSMM]), tot[DNNL]) / tot[XSMM_BF16]);
     libxsmm_finalize();
     return 0;
 }

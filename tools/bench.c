@@ -30,14 +30,18 @@
  * machine the fastest update is the better estimate of what the code can
  * do. The first lines name the CPU model, its vector extensions, the
  * OpenBLAS kernel set and the update's element-wise path (nn_simd_name).
- * Best against best, for a loaded machine: best_sgemm_gflops is the
- * fastest 0.2 ms run of 256^3 sgemms, fastest_gflops the fastest update's
- * rate, best_of_sgemm their ratio (1 thread); shapes_best_ms is the update's
- * own BLAS calls, each shape timed alone and its fastest run kept, summed
- * (over t threads: divided by t), and of_shapes = shapes_best_ms over the
- * fastest update: the update's rate as a fraction of the best rate the BLAS
- * reaches at its own shapes. --profile adds a line per phase of the update
- * (lane 0's time line) and per BLAS shape it uses.
+ * CPU time against CPU time, for a loaded machine (other processes take
+ * the core away for whole time slices; a thread's CPU clock does not run
+ * then): best_sgemm_gflops is the best 0.2 ms run of 256^3 sgemms on one
+ * thread by that thread's CPU time; cpu_median_ms the median update's CPU
+ * time on the caller's thread (with 1 thread, the whole update);
+ * update_gflops its rate (with t > 1 threads: the fastest update's wall
+ * time instead), best_of_sgemm their ratio (1 thread); shapes_best_ms is
+ * the update's own BLAS calls, each shape timed alone by CPU time and its
+ * best run kept, summed (over t threads: divided by t), and of_shapes =
+ * shapes_best_ms over the update's time: the update's rate as a fraction of
+ * the best rate the BLAS reaches at its own shapes. --profile adds a line per
+ * phase of the update (lane 0's time line) and per BLAS shape it uses.
  *
  * The recording interposes cblas_sgemm and cblas_sgemv for this program only
  * (the library is linked statically; the real ones are found with dlsym).
@@ -78,6 +82,7 @@ typedef struct options {
     int threads[MAX_LIST], n_threads;
     int no_torch, profile;
     int hd_target; /* the Hamiltonian critic target (cfg.hd_target) */
+    int scalar;    /* nn_set_simd(0): the scalar element-wise loops */
     int obs, act;  /* the environment's sizes: HalfCheetah 17 6 */
     char modes_arg[256], threads_arg[256]; /* as given (config_args_table) */
 } options;
@@ -221,9 +226,19 @@ static void call_shape(const shape *p, const float *A, const float *B, float *C)
                      p->N);
 }
 
+/* CPU seconds used by the calling thread: on a shared machine, the time
+ * it ran, not the time other processes held its core. */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Mean seconds per call over about `seconds`; the best (least) per-call
- * time of any 0.2 ms run of calls into *best (Nullable): on a shared
- * machine, the run that no other process interrupted. */
+ * CPU time of this thread over any 0.2 ms run of calls into *best
+ * (Nullable; meaningful with one BLAS thread): on a shared machine, the
+ * run that other processes disturbed least. */
 static double time_shape(const shape *p, float *A, float *B, float *C,
                          double seconds, double *best)
 {
@@ -232,11 +247,11 @@ static double time_shape(const shape *p, float *A, float *B, float *C,
     long n = 0, batch = 1;
     double t0 = now_s(), dt, fast = 1e30;
     do {
-        double b0 = now_s();
+        double b0 = now_s(), c0 = thread_cpu_s();
         for (long i = 0; i < batch; i++)
             call_shape(p, A, B, C);
         double b1 = now_s();
-        fast = fmin(fast, (b1 - b0) / batch);
+        fast = fmin(fast, (thread_cpu_s() - c0) / batch);
         n += batch;
         if (b1 - b0 < 2e-4)
             batch *= 2;
@@ -368,6 +383,7 @@ typedef struct result {
     double updates_per_s, gflop, shapes_s, shapes_best_s, sgemm_macs;
     double cpu_share;             /* CPU seconds / (wall seconds * threads) */
     double median_ms, fastest_ms; /* over the timed updates */
+    double cpu_median_ms;         /* the caller's thread's CPU time */
     double prof[SAC_PH_N], prof_n;
 } result;
 
@@ -378,7 +394,7 @@ static int cmp_double(const void *a, const void *b)
 }
 
 #define MAX_LAPS 100000
-static double laps[MAX_LAPS];
+static double laps[MAX_LAPS], cpu_laps[MAX_LAPS];
 
 static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
                        result *res)
@@ -407,13 +423,16 @@ static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
     res->gflop = 2.0 * sac_update_macs(s) * cfg.batch / 1e9;
 
     long n = 0;
-    double c0 = cpu_s(), t0 = now_s(), t = t0, dt;
+    double c0 = cpu_s(), t0 = now_s(), t = t0, dt, tc = thread_cpu_s();
     do {
         sac_update(s, &b, &r, NULL);
-        double now = now_s();
-        if (n < MAX_LAPS)
+        double now = now_s(), nowc = thread_cpu_s();
+        if (n < MAX_LAPS) {
             laps[n] = now - t;
+            cpu_laps[n] = nowc - tc;
+        }
         t = now;
+        tc = nowc;
         n++;
         dt = now - t0;
     } while (dt < o->seconds);
@@ -423,6 +442,8 @@ static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
     qsort(laps, (size_t)nl, sizeof laps[0], cmp_double);
     res->median_ms = 1e3 * laps[nl / 2];
     res->fastest_ms = 1e3 * laps[0];
+    qsort(cpu_laps, (size_t)nl, sizeof cpu_laps[0], cmp_double);
+    res->cpu_median_ms = 1e3 * cpu_laps[nl / 2];
     char label[64];
     snprintf(label, sizeof label, "mode=%s threads=%d", mode_name(mode),
              threads);
@@ -540,7 +561,7 @@ static void usage(FILE *f)
         f,
         "usage: " PROG " [--seconds S] [--modes M,M] [--threads-list T,T]\n"
         "                 [--no-torch] [--profile] [--hd-target]\n"
-        "                 [--obs N --act N]\n"
+        "                 [--obs N --act N] [--scalar]\n"
         "  --seconds S        timing per case and implementation (3)\n"
         "  --modes M,...      hpo baseline1 baseline2 baseline3 sac (sac,hpo)\n"
         "  --threads-list T,.. BLAS thread counts (1,<online cpus>)\n"
@@ -549,7 +570,9 @@ static void usage(FILE *f)
         "  --hd-target        the Hamiltonian critic target (hpo-train\n"
         "                     --hd-target); default: the base action's\n"
         "  --obs N, --act N   observation and action sizes (17, 6:\n"
-        "                     HalfCheetah; Humanoid is 348, 17)\n");
+        "                     HalfCheetah; Humanoid is 348, 17)\n"
+        "  --scalar           the scalar element-wise loops (ELU, tanh,\n"
+        "                     sigmoid, Adam) even where the CPU has AVX2\n");
 }
 
 static int parse_list(const char *arg, int *out, int is_mode)
@@ -577,6 +600,7 @@ static const opt_spec own[] = {
     {"no-torch", OPT_FLAG, O(no_torch), 0, 0, 0, NULL},
     {"profile", OPT_FLAG, O(profile), 0, 0, 0, NULL},
     {"hd-target", OPT_FLAG, O(hd_target), 0, 0, 0, NULL},
+    {"scalar", OPT_FLAG, O(scalar), 0, 0, 0, NULL},
     {"obs", OPT_INT, O(obs), 0, 1, 4096, NULL},
     {"act", OPT_INT, O(act), 0, 1, 256, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
@@ -633,6 +657,8 @@ int main(int argc, char **argv)
     /* the machine, and which kernels ran: OpenBLAS's choice, or
      * OPENBLAS_CORETYPE's; the update's own element-wise path */
     const char *forced = getenv("OPENBLAS_CORETYPE");
+    if (o.scalar)
+        nn_set_simd(0);
     char model[256], isa[512];
     cpu_info(model, sizeof model, isa, sizeof isa);
     printf("# cpu=\"%s\" isa=%s\n", model, isa);
@@ -666,18 +692,21 @@ int main(int argc, char **argv)
                 2.0 * res.sgemm_macs * 256 / 1e9 / (res.shapes_s / t);
             int macs_ok = fabs(2.0 * res.sgemm_macs * 256 / 1e9 - res.gflop) <=
                           1e-9 * res.gflop;
-            /* best against best: the fastest update against the best 256^3
-             * run (1 thread) and against the best runs of the update's own
-             * shapes, each alone (t threads: spread evenly) */
-            double fast_gf = res.gflop / (res.fastest_ms / 1e3);
-            double best_of_sgemm = t == 1 ? fast_gf / sg_best : -1;
-            double of_shapes = res.shapes_best_s / t / (res.fastest_ms / 1e3);
+            /* CPU time against CPU time, for a shared machine: on 1 thread
+             * the median update's CPU time against the best 256^3 run and
+             * against the best runs of the update's own shapes, each
+             * alone; on t threads the fastest update's wall time against
+             * those shapes spread evenly over t */
+            double upd_s = (t == 1 ? res.cpu_median_ms : res.fastest_ms) / 1e3;
+            double upd_gf = res.gflop / upd_s;
+            double best_of_sgemm = t == 1 ? upd_gf / sg_best : -1;
+            double of_shapes = res.shapes_best_s / t / upd_s;
             printf(
-                "mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f gflops=%.1f sgemm_gflops=%.1f lanes_sgemm_gflops=%.1f shapes_gflops=%.1f of_sgemm=%.2f sgemm_macs_ok=%d cpu_share=%.2f median_ms=%.2f fastest_ms=%.2f best_sgemm_gflops=%.1f fastest_gflops=%.1f best_of_sgemm=%.2f shapes_best_ms=%.3f of_shapes=%.2f\n",
+                "mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f gflops=%.1f sgemm_gflops=%.1f lanes_sgemm_gflops=%.1f shapes_gflops=%.1f of_sgemm=%.2f sgemm_macs_ok=%d cpu_share=%.2f median_ms=%.2f fastest_ms=%.2f cpu_median_ms=%.2f best_sgemm_gflops=%.1f update_gflops=%.1f best_of_sgemm=%.2f shapes_best_ms=%.3f of_shapes=%.2f\n",
                 mode_name(mode), t, res.updates_per_s, res.gflop, gf, sg, lg,
                 shapes_gf, gf / peak, macs_ok, res.cpu_share, res.median_ms,
-                res.fastest_ms, sg_best, fast_gf, best_of_sgemm,
-                1e3 * res.shapes_best_s / t, of_shapes);
+                res.fastest_ms, res.cpu_median_ms, sg_best, upd_gf,
+                best_of_sgemm, 1e3 * res.shapes_best_s / t, of_shapes);
             if (!macs_ok)
                 fprintf(
                     stderr,
