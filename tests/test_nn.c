@@ -412,6 +412,90 @@ static void test_adam_lengths(void **state)
     }
 }
 
+/* Error of y in units in the last place of the float nearest r. */
+static double ulps(float y, double r)
+{
+    float rf = (float)r;
+    double u = (double)nextafterf(fabsf(rf), INFINITY) - fabsf(rf);
+    return fabs((double)y - r) / u;
+}
+
+/* The vector paths picked at run time (nn.c): the AVX2 ELU, tanh and
+ * sigmoid within 1, 3 and 3 ulp of the double reference on a dense grid over
+ * [-30, 30] and at the edges (0, tiny, the clamps at -87 and 88), the
+ * scalar loops (nn_set_simd(0)) as well; the AVX Adam bit for bit equal to
+ * the scalar loop. On a CPU with AVX2 the vector path must be the one that
+ * runs, whatever the build's -march. */
+static void test_simd_paths(void **state)
+{
+    (void)state;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
+        assert_string_equal(nn_simd_name(), "avx2");
+#endif
+    enum { NG = 120001, NE = 16 };
+    static float x[NG + NE], y[NG + NE];
+    const float edge[NE] = {0.0f,        -0.0f,       1e-30f, -1e-30f,
+                            1e-6f,       -1e-6f,      1.0f,   -1.0f,
+                            0.99999994f, -1.0000001f, 86.9f,  -86.9f,
+                            88.5f,       -88.5f,      100.0f, -100.0f};
+    size_t n = 0;
+    for (int i = 0; i < NG; i++)
+        x[n++] = -30.0f + 60.0f * (float)i / (NG - 1);
+    for (int i = 0; i < NE; i++)
+        x[n++] = edge[i];
+    const act_kind kinds[3] = {ACT_ELU, ACT_TANH, ACT_SIGMOID};
+    const double max_ulps[3] = {1.0, 3.0, 3.0}; /* libm: 0.7, 1.8, 2.2 */
+    for (int on = 0; on <= 1; on++) {
+        nn_set_simd(on);
+        for (int k = 0; k < 3; k++) {
+            memcpy(y, x, n * sizeof *y);
+            act_forward(y, n, kinds[k]);
+            double worst = 0.0;
+            size_t at = 0;
+            for (size_t i = 0; i < n; i++) {
+                double r = act_ref(x[i], kinds[k]);
+                /* below the smallest normal float, absolute error */
+                double e = fabs(r) < 1e-37 ? (fabs(y[i] - r) < 1e-37 ? 0 : 1e9)
+                                           : ulps(y[i], r);
+                if (e > worst) {
+                    worst = e;
+                    at = i;
+                }
+            }
+            print_message("simd %d act %d: worst %.2f ulp at x = %.9g\n", on, k,
+                          worst, (double)x[at]);
+            if (worst > max_ulps[k])
+                fail_msg(
+                    "simd %d act %d: %.2f ulp at x = %.9g (y %.9g, reference %.9g)",
+                    on, k, worst, (double)x[at], (double)y[at],
+                    act_ref(x[at], kinds[k]));
+        }
+    }
+    /* Adam: both paths, same inputs, same bits */
+    adam opt = {.lr = 3e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    enum { NA = 1003 };
+    static float p[2][NA], m[2][NA], v[2][NA], g[NA];
+    rng st;
+    rng_init(&st, 31, 0);
+    fill(p[0], NA, &st, -1, 1);
+    memcpy(p[1], p[0], sizeof p[0]);
+    memset(m, 0, sizeof m);
+    memset(v, 0, sizeof v);
+    for (long t = 1; t <= 4; t++) {
+        fill(g, NA, &st, -3, 3);
+        for (int on = 0; on <= 1; on++) {
+            nn_set_simd(on);
+            adam_step(&opt, p[on], g, m[on], v[on], NA, t);
+        }
+        assert_memory_equal(p[0], p[1], sizeof p[0]);
+        assert_memory_equal(m[0], m[1], sizeof m[0]);
+        assert_memory_equal(v[0], v[1], sizeof v[0]);
+    }
+    nn_set_simd(1);
+}
+
 /* Polyak averaging on every length 1..35 against the plain loop in double. */
 static void test_polyak_lengths(void **state)
 {
@@ -444,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_activation_lengths),
         cmocka_unit_test(test_adam_lengths),
         cmocka_unit_test(test_polyak_lengths),
+        cmocka_unit_test(test_simd_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

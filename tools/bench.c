@@ -28,8 +28,20 @@
  * (wall seconds * threads): well under 1 means other processes took the
  * cores. median_ms and fastest_ms are over the timed updates: on a shared
  * machine the fastest update is the better estimate of what the code can
- * do. --profile adds a line per phase of the update (lane 0's time line)
- * and per BLAS shape it uses.
+ * do. The first lines name the CPU model, its vector extensions, the
+ * OpenBLAS kernel set and the update's element-wise path (nn_simd_name).
+ * CPU time against CPU time, for a loaded machine (other processes take
+ * the core away for whole time slices; a thread's CPU clock does not run
+ * then): best_sgemm_gflops is the best 0.2 ms run of 256^3 sgemms on one
+ * thread by that thread's CPU time; cpu_median_ms the median update's CPU
+ * time on the caller's thread (with 1 thread, the whole update);
+ * update_gflops its rate (with t > 1 threads: the fastest update's wall
+ * time instead), best_of_sgemm their ratio (1 thread); shapes_best_ms is
+ * the update's own BLAS calls, each shape timed alone by CPU time and its
+ * best run kept, summed (over t threads: divided by t), and of_shapes =
+ * shapes_best_ms over the update's time: the update's rate as a fraction of
+ * the best rate the BLAS reaches at its own shapes. --profile adds a line per
+ * phase of the update (lane 0's time line) and per BLAS shape it uses.
  *
  * The recording interposes cblas_sgemm and cblas_sgemv for this program only
  * (the library is linked statically; the real ones are found with dlsym).
@@ -69,6 +81,9 @@ typedef struct options {
     int modes[MAX_LIST], n_modes;
     int threads[MAX_LIST], n_threads;
     int no_torch, profile;
+    int hd_target; /* the Hamiltonian critic target (cfg.hd_target) */
+    int scalar;    /* nn_set_simd(0): the scalar element-wise loops */
+    int obs, act;  /* the environment's sizes: HalfCheetah 17 6 */
     char modes_arg[256], threads_arg[256]; /* as given (config_args_table) */
 } options;
 
@@ -211,20 +226,39 @@ static void call_shape(const shape *p, const float *A, const float *B, float *C)
                      p->N);
 }
 
+/* CPU seconds used by the calling thread: on a shared machine, the time
+ * it ran, not the time other processes held its core. */
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Mean seconds per call over about `seconds`; the best (least) per-call
+ * CPU time of this thread over any 0.2 ms run of calls into *best
+ * (Nullable; meaningful with one BLAS thread): on a shared machine, the
+ * run that other processes disturbed least. */
 static double time_shape(const shape *p, float *A, float *B, float *C,
-                         double seconds)
+                         double seconds, double *best)
 {
     for (int i = 0; i < 3; i++)
         call_shape(p, A, B, C);
     long n = 0, batch = 1;
-    double t0 = now_s(), dt;
+    double t0 = now_s(), dt, fast = 1e30;
     do {
+        double b0 = now_s(), c0 = thread_cpu_s();
         for (long i = 0; i < batch; i++)
             call_shape(p, A, B, C);
+        double b1 = now_s();
+        fast = fmin(fast, (thread_cpu_s() - c0) / batch);
         n += batch;
-        batch *= 2;
-        dt = now_s() - t0;
+        if (b1 - b0 < 2e-4)
+            batch *= 2;
+        dt = b1 - t0;
     } while (dt < seconds);
+    if (best)
+        *best = fast;
     return dt / n;
 }
 
@@ -253,11 +287,15 @@ static void gemm_bufs_release(gemm_bufs *g)
     free(g->C);
 }
 
-/* GFLOP/s of a square n x n x n sgemm (with the current BLAS threads). */
-static double square_gflops(gemm_bufs *g, int n, double seconds)
+/* GFLOP/s of a square n x n x n sgemm (with the current BLAS threads);
+ * the best run's into *best. */
+static double square_gflops(gemm_bufs *g, int n, double seconds, double *best)
 {
     shape p = {0, 0, 0, n, n, n, 1};
-    return 2.0 * n * n * n / time_shape(&p, g->A, g->B, g->C, seconds) / 1e9;
+    double fast, t = time_shape(&p, g->A, g->B, g->C, seconds, &fast);
+    if (best)
+        *best = 2.0 * n * n * n / fast / 1e9;
+    return 2.0 * n * n * n / t / 1e9;
 }
 
 typedef struct floor_job {
@@ -270,7 +308,7 @@ static void *floor_main(void *arg)
     floor_job *j = arg;
     gemm_bufs g;
     gemm_bufs_init(&g, (size_t)256 * 256);
-    j->gflops = square_gflops(&g, 256, j->seconds);
+    j->gflops = square_gflops(&g, 256, j->seconds, NULL);
     gemm_bufs_release(&g);
     return NULL;
 }
@@ -296,26 +334,31 @@ static double lanes_gflops(int t, double seconds)
     return total;
 }
 
-/* Seconds one update's recorded sgemm calls take when each is timed alone;
- * with a label, one line per shape as well. */
-static double shapes_seconds(gemm_bufs *g, double seconds, const char *label)
+/* Seconds one update's recorded sgemm calls take when each is timed alone
+ * (the best runs' sum into *best); with a label, one line per shape. */
+static double shapes_seconds(gemm_bufs *g, double seconds, const char *label,
+                             double *best)
 {
     double total = 0.0;
+    *best = 0.0;
     for (int i = 0; i < rec.n; i++) {
         const shape *p = &rec.s[i];
         HPO_ASSERT((size_t)p->M * p->K <= g->n && (size_t)p->K * p->N <= g->n &&
                    (size_t)p->M * p->N <= g->n);
-        double t = time_shape(p, g->A, g->B, g->C, seconds / rec.n);
+        double fast,
+            t = time_shape(p, g->A, g->B, g->C, seconds / rec.n, &fast);
         total += p->count * t;
+        *best += p->count * fast;
         if (label)
             printf(
-                "shape %s M=%d N=%d K=%d op=%s%c%c calls=%d us=%.2f gflops=%.1f\n",
+                "shape %s M=%d N=%d K=%d op=%s%c%c calls=%d us=%.2f gflops=%.1f best_us=%.2f\n",
                 label, p->M, p->N, p->K, p->gemv ? "gemv" : "gemm",
                 p->ta ? 'T' : 'N',
                 p->gemv ? '-'
                 : p->tb ? 'T'
                         : 'N',
-                p->count, 1e6 * t, 2.0 * p->M * p->N * p->K / t / 1e9);
+                p->count, 1e6 * t, 2.0 * p->M * p->N * p->K / t / 1e9,
+                1e6 * fast);
     }
     return total;
 }
@@ -337,9 +380,10 @@ static void random_batch(replay_batch *b, int m, int ds, int da)
 }
 
 typedef struct result {
-    double updates_per_s, gflop, shapes_s, sgemm_macs;
+    double updates_per_s, gflop, shapes_s, shapes_best_s, sgemm_macs;
     double cpu_share;             /* CPU seconds / (wall seconds * threads) */
     double median_ms, fastest_ms; /* over the timed updates */
+    double cpu_median_ms;         /* the caller's thread's CPU time */
     double prof[SAC_PH_N], prof_n;
 } result;
 
@@ -350,16 +394,17 @@ static int cmp_double(const void *a, const void *b)
 }
 
 #define MAX_LAPS 100000
-static double laps[MAX_LAPS];
+static double laps[MAX_LAPS], cpu_laps[MAX_LAPS];
 
 static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
                        result *res)
 {
-    enum { DS = 17, DA = 6 };
+    const int DS = o->obs, DA = o->act;
     hpo_config cfg;
     config_defaults(&cfg);
     cfg.mode = mode;
     cfg.threads = threads;
+    cfg.hd_target = o->hd_target;
     sac *s = sac_new(&cfg, DS, DA, 1, 1);
     replay_batch b;
     random_batch(&b, cfg.batch, DS, DA);
@@ -378,13 +423,16 @@ static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
     res->gflop = 2.0 * sac_update_macs(s) * cfg.batch / 1e9;
 
     long n = 0;
-    double c0 = cpu_s(), t0 = now_s(), t = t0, dt;
+    double c0 = cpu_s(), t0 = now_s(), t = t0, dt, tc = thread_cpu_s();
     do {
         sac_update(s, &b, &r, NULL);
-        double now = now_s();
-        if (n < MAX_LAPS)
+        double now = now_s(), nowc = thread_cpu_s();
+        if (n < MAX_LAPS) {
             laps[n] = now - t;
+            cpu_laps[n] = nowc - tc;
+        }
         t = now;
+        tc = nowc;
         n++;
         dt = now - t0;
     } while (dt < o->seconds);
@@ -394,11 +442,14 @@ static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
     qsort(laps, (size_t)nl, sizeof laps[0], cmp_double);
     res->median_ms = 1e3 * laps[nl / 2];
     res->fastest_ms = 1e3 * laps[0];
+    qsort(cpu_laps, (size_t)nl, sizeof cpu_laps[0], cmp_double);
+    res->cpu_median_ms = 1e3 * cpu_laps[nl / 2];
     char label[64];
     snprintf(label, sizeof label, "mode=%s threads=%d", mode_name(mode),
              threads);
     res->shapes_s =
-        shapes_seconds(g, fmin(1.0, o->seconds / 3), o->profile ? label : NULL);
+        shapes_seconds(g, fmin(1.0, o->seconds / 3), o->profile ? label : NULL,
+                       &res->shapes_best_s);
 
     memset(res->prof, 0, sizeof res->prof);
     res->prof_n = 0;
@@ -458,19 +509,70 @@ static double run_torch(int mode, int threads, double seconds, double *share,
     return ups;
 }
 
+// ---- the machine ----
+
+/* The CPU's model name and the vector extensions of its flags that matter
+ * here, from /proc/cpuinfo; "?" where it is not readable. */
+static void cpu_info(char *model, size_t nm, char *isa, size_t ni)
+{
+    static const char *const want[] = {
+        "sse4_2",      "avx",      "avx2",     "fma",         "avx512f",
+        "avx512dq",    "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+        "avx512_fp16", "amx_bf16", "amx_tile"};
+    snprintf(model, nm, "?");
+    snprintf(isa, ni, "?");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[8192];
+    int got_model = 0, got_flags = 0;
+    while (fgets(line, sizeof line, f) && !(got_model && got_flags)) {
+        char *colon = strchr(line, ':');
+        if (!colon)
+            continue;
+        char *val = colon + 1 + (colon[1] == ' ');
+        val[strcspn(val, "\n")] = 0;
+        if (!got_model && !strncmp(line, "model name", 10)) {
+            snprintf(model, nm, "%s", val);
+            got_model = 1;
+        } else if (!got_flags && !strncmp(line, "flags", 5)) {
+            size_t at = 0;
+            isa[0] = 0;
+            for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+                char pat[64];
+                snprintf(pat, sizeof pat, " %s ", want[i]);
+                char padded[8200];
+                snprintf(padded, sizeof padded, " %s ", val);
+                if (strstr(padded, pat) && at + strlen(want[i]) + 2 < ni)
+                    at += (size_t)snprintf(isa + at, ni - at, "%s%s",
+                                           at ? "," : "", want[i]);
+            }
+            got_flags = 1;
+        }
+    }
+    fclose(f);
+}
+
 // ---- command line ----
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: " PROG " [--seconds S] [--modes M,M] [--threads-list T,T]\n"
-            "                 [--no-torch] [--profile]\n"
-            "  --seconds S        timing per case and implementation (3)\n"
-            "  --modes M,...      hpo baseline1 baseline2 baseline3 sac "
-            "(sac,hpo)\n"
-            "  --threads-list T,.. BLAS thread counts (1,<online cpus>)\n"
-            "  --no-torch         skip the PyTorch peer\n"
-            "  --profile          time each phase of the update as well\n");
+    fprintf(
+        f,
+        "usage: " PROG " [--seconds S] [--modes M,M] [--threads-list T,T]\n"
+        "                 [--no-torch] [--profile] [--hd-target]\n"
+        "                 [--obs N --act N] [--scalar]\n"
+        "  --seconds S        timing per case and implementation (3)\n"
+        "  --modes M,...      hpo baseline1 baseline2 baseline3 sac (sac,hpo)\n"
+        "  --threads-list T,.. BLAS thread counts (1,<online cpus>)\n"
+        "  --no-torch         skip the PyTorch peer\n"
+        "  --profile          time each phase of the update as well\n"
+        "  --hd-target        the Hamiltonian critic target (hpo-train\n"
+        "                     --hd-target); default: the base action's\n"
+        "  --obs N, --act N   observation and action sizes (17, 6:\n"
+        "                     HalfCheetah; Humanoid is 348, 17)\n"
+        "  --scalar           the scalar element-wise loops (ELU, tanh,\n"
+        "                     sigmoid, Adam) even where the CPU has AVX2\n");
 }
 
 static int parse_list(const char *arg, int *out, int is_mode)
@@ -497,6 +599,10 @@ static const opt_spec own[] = {
     {"threads-list", OPT_TEXT, O(threads_arg), 256, 0, 0, NULL},
     {"no-torch", OPT_FLAG, O(no_torch), 0, 0, 0, NULL},
     {"profile", OPT_FLAG, O(profile), 0, 0, 0, NULL},
+    {"hd-target", OPT_FLAG, O(hd_target), 0, 0, 0, NULL},
+    {"scalar", OPT_FLAG, O(scalar), 0, 0, 0, NULL},
+    {"obs", OPT_INT, O(obs), 0, 1, 4096, NULL},
+    {"act", OPT_INT, O(act), 0, 1, 256, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 #undef O
@@ -506,6 +612,8 @@ static int parse(options *o, int argc, char **argv)
 {
     memset(o, 0, sizeof *o);
     o->seconds = 3.0;
+    o->obs = 17;
+    o->act = 6;
     o->modes[0] = MODE_SAC;
     o->modes[1] = MODE_HPO;
     o->n_modes = 2;
@@ -546,17 +654,31 @@ int main(int argc, char **argv)
         usage(rc > 0 ? stdout : stderr);
         return rc > 0 ? 0 : 2;
     }
-    /* which kernels ran: OpenBLAS's choice, or OPENBLAS_CORETYPE's */
+    /* the machine, and which kernels ran: OpenBLAS's choice, or
+     * OPENBLAS_CORETYPE's; the update's own element-wise path */
     const char *forced = getenv("OPENBLAS_CORETYPE");
-    printf("# openblas_core=%s OPENBLAS_CORETYPE=%s\n", nn_blas_core(),
-           forced && *forced ? forced : "(unset)");
+    if (o.scalar)
+        nn_set_simd(0);
+    char model[256], isa[512];
+    cpu_info(model, sizeof model, isa, sizeof isa);
+    printf("# cpu=\"%s\" isa=%s\n", model, isa);
+    printf(
+        "# openblas_core=%s OPENBLAS_CORETYPE=%s simd=%s obs=%d act=%d hd_target=%d\n",
+        nn_blas_core(), forced && *forced ? forced : "(unset)", nn_simd_name(),
+        o.obs, o.act, o.hd_target);
+    if (!o.no_torch && (o.obs != 17 || o.act != 6 || o.hd_target)) {
+        printf(
+            "# the torch peer runs HalfCheetah sizes and the base-action target only: skipped\n");
+        o.no_torch = 1;
+    }
     gemm_bufs g;
     gemm_bufs_init(&g, (size_t)512 * 512);
     for (int ti = 0; ti < o.n_threads; ti++) {
         int t = o.threads[ti];
         HPO_ASSERT(t <= MAX_LANES);
         nn_set_threads(t);
-        double sg = square_gflops(&g, 256, fmin(1.0, o.seconds / 3));
+        double sg_best;
+        double sg = square_gflops(&g, 256, fmin(1.0, o.seconds / 3), &sg_best);
         double lg = t > 1 ? lanes_gflops(t, fmin(1.0, o.seconds / 3)) : sg;
         nn_set_threads(t); /* lanes_gflops set 1 */
         double peak = fmax(sg, lg);
@@ -570,11 +692,21 @@ int main(int argc, char **argv)
                 2.0 * res.sgemm_macs * 256 / 1e9 / (res.shapes_s / t);
             int macs_ok = fabs(2.0 * res.sgemm_macs * 256 / 1e9 - res.gflop) <=
                           1e-9 * res.gflop;
+            /* CPU time against CPU time, for a shared machine: on 1 thread
+             * the median update's CPU time against the best 256^3 run and
+             * against the best runs of the update's own shapes, each
+             * alone; on t threads the fastest update's wall time against
+             * those shapes spread evenly over t */
+            double upd_s = (t == 1 ? res.cpu_median_ms : res.fastest_ms) / 1e3;
+            double upd_gf = res.gflop / upd_s;
+            double best_of_sgemm = t == 1 ? upd_gf / sg_best : -1;
+            double of_shapes = res.shapes_best_s / t / upd_s;
             printf(
-                "mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f gflops=%.1f sgemm_gflops=%.1f lanes_sgemm_gflops=%.1f shapes_gflops=%.1f of_sgemm=%.2f sgemm_macs_ok=%d cpu_share=%.2f median_ms=%.2f fastest_ms=%.2f\n",
+                "mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f gflops=%.1f sgemm_gflops=%.1f lanes_sgemm_gflops=%.1f shapes_gflops=%.1f of_sgemm=%.2f sgemm_macs_ok=%d cpu_share=%.2f median_ms=%.2f fastest_ms=%.2f cpu_median_ms=%.2f best_sgemm_gflops=%.1f update_gflops=%.1f best_of_sgemm=%.2f shapes_best_ms=%.3f of_shapes=%.2f\n",
                 mode_name(mode), t, res.updates_per_s, res.gflop, gf, sg, lg,
                 shapes_gf, gf / peak, macs_ok, res.cpu_share, res.median_ms,
-                res.fastest_ms);
+                res.fastest_ms, res.cpu_median_ms, sg_best, upd_gf,
+                best_of_sgemm, 1e3 * res.shapes_best_s / t, of_shapes);
             if (!macs_ok)
                 fprintf(
                     stderr,

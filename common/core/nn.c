@@ -2,13 +2,54 @@
 
 #include <cblas.h>
 #include <math.h>
-#if defined(__AVX__) || defined(__AVX2__)
-#include <immintrin.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
+
+/*
+ * Vector paths, chosen at run time: the portable build (-march=x86-64)
+ * compiles the AVX2 and AVX functions below with a target attribute and
+ * calls them when the CPU has the extension (__builtin_cpu_supports), so
+ * the element-wise work keeps pace with the BLAS kernels without
+ * -march=native. Plain loops that vectorize by themselves are cloned for
+ * AVX2 (target_clones: the loader picks the clone). GCC and x86-64 only;
+ * elsewhere the scalar loops run.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NN_X86 1
+#include <immintrin.h>
+#define NN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NN_X86 0
+#define NN_CLONES
+#endif
+
+static int simd_off; /* nn_set_simd(0): the scalar paths, for tests */
+
+void nn_set_simd(int on)
+{
+    simd_off = !on;
+}
+
+/* Whether the AVX2 (level 2) or AVX (level 1) paths run here. */
+static int simd_has(int level)
+{
+#if NN_X86
+    if (simd_off)
+        return 0;
+    return level >= 2 ? __builtin_cpu_supports("avx2")
+                      : __builtin_cpu_supports("avx");
+#else
+    (void)level;
+    return 0;
+#endif
+}
+
+const char *nn_simd_name(void)
+{
+    return simd_has(2) ? "avx2" : simd_has(1) ? "avx" : "scalar";
+}
 
 /* OpenBLAS extensions; declared here, the one place that calls them, so a
  * cblas.h without them still builds. */
@@ -29,20 +70,19 @@ const char *nn_blas_core(void)
 
 // ---- activations ----
 
-#if defined(__AVX2__)
+#if NN_X86
+#define AVX2 __attribute__((target("avx2")))
 /*
- * e^x - 1 for 8 values x <= 0, within 1 ulp of the exact value (checked on
- * every float in [-100, 0]): x = k ln2 + r with |r| <= ln2/2 (ln2 split in
- * two so that k ln2_hi is exact), e^x - 1 = (2^k - 1) + 2^k expm1(r), and
- * expm1(r) by its Taylor series to r^8. expm1f is a scalar call: the ELU of
- * T_h and sigma_h spent 4% of an update in it.
+ * x = k ln2 + r with |r| <= ln2/2 (ln2 split in two so that k ln2_hi is
+ * exact); returns expm1(r) by its Taylor series to r^8 and *s = 2^k. x must
+ * be in [-87, 88] (2^k stays normal). Plain multiplies and adds, no FMA:
+ * every lane computes what the same operations give in scalar.
  */
-static __m256 expm1_neg8(__m256 x)
+AVX2 static __m256 exp_parts8(__m256 x, __m256 *s)
 {
     static const float c[7] = {1.0f / 40320, 1.0f / 5040, 1.0f / 720,
                                1.0f / 120,   1.0f / 24,   1.0f / 6,
                                0.5f};
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f)); /* 2^k stays normal */
     __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_sub_ps(
@@ -53,28 +93,82 @@ static __m256 expm1_neg8(__m256 x)
         p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(c[i]));
     p = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r);
     __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127));
-    __m256 s = _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)); /* 2^k */
+    *s = _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+    return p;
+}
+
+/* e^x - 1 for 8 values x <= 0, within 1 ulp of the exact value (checked on
+ * every float in [-100, 0]): (2^k - 1) + 2^k expm1(r). expm1f is a scalar
+ * call: the ELU of T_h and sigma_h spent 3-4% of an update in it. */
+AVX2 static __m256 expm1_neg8(__m256 x)
+{
+    __m256 s, p = exp_parts8(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), &s);
     return _mm256_add_ps(_mm256_sub_ps(s, _mm256_set1_ps(1.0f)),
                          _mm256_mul_ps(s, p));
 }
-#endif
 
-/* y[i] = ELU(y[i]) from index i on; returns n. */
-static size_t elu_forward(float *y, size_t i, size_t n)
+/* e^x for 8 values, x clamped to [-87, 88]: 2^k + 2^k expm1(r). */
+AVX2 static __m256 exp8(__m256 x)
 {
-#if defined(__AVX2__)
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)),
+                      _mm256_set1_ps(88.0f));
+    __m256 s, p = exp_parts8(x, &s);
+    return _mm256_add_ps(s, _mm256_mul_ps(s, p));
+}
+
+AVX2 static void elu_avx2(float *y, size_t n)
+{
     const __m256 zero = _mm256_setzero_ps();
+    size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 x = _mm256_loadu_ps(y + i);
         __m256 e = expm1_neg8(_mm256_min_ps(x, zero));
         __m256 pos = _mm256_cmp_ps(x, zero, _CMP_GT_OQ);
         _mm256_storeu_ps(y + i, _mm256_blendv_ps(e, x, pos));
     }
-#endif
     for (; i < n; i++)
         y[i] = y[i] > 0.0f ? y[i] : expm1f(y[i]);
-    return n;
 }
+
+/* tanh x = sign(x) tanh |x|, as glibc's tanhf: for |x| < 1, -t / (t + 2)
+ * with t = e^(-2|x|) - 1 (no cancellation near 0); from 1 on,
+ * 1 - 2 / (e^(2|x|) + 1). Within 2 ulp of tanhf (tests/test_nn.c). */
+AVX2 static void tanh_avx2(float *y, size_t n)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    const __m256 two = _mm256_set1_ps(2.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(y + i);
+        __m256 ax = _mm256_andnot_ps(sign, x);
+        __m256 t = expm1_neg8(_mm256_mul_ps(ax, _mm256_set1_ps(-2.0f)));
+        __m256 small = _mm256_div_ps(_mm256_sub_ps(_mm256_setzero_ps(), t),
+                                     _mm256_add_ps(t, two));
+        __m256 e = exp8(_mm256_mul_ps(ax, two));
+        __m256 big =
+            _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(e, one)));
+        __m256 th =
+            _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, one, _CMP_LT_OQ));
+        _mm256_storeu_ps(y + i, _mm256_or_ps(th, _mm256_and_ps(sign, x)));
+    }
+    for (; i < n; i++)
+        y[i] = tanhf(y[i]);
+}
+
+/* 1 / (1 + e^-x), e^-x by exp8. */
+AVX2 static void sigmoid_avx2(float *y, size_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e =
+            exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(y + i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+    }
+    for (; i < n; i++)
+        y[i] = 1.0f / (1.0f + expf(-y[i]));
+}
+#endif
 
 void act_forward(float *y, size_t n, act_kind k)
 {
@@ -86,21 +180,41 @@ void act_forward(float *y, size_t n, act_kind k)
             y[i] = y[i] > 0.0f ? y[i] : 0.0f;
         break;
     case ACT_ELU:
-        elu_forward(y, 0, n);
+#if NN_X86
+        if (simd_has(2)) {
+            elu_avx2(y, n);
+            break;
+        }
+#endif
+        for (size_t i = 0; i < n; i++)
+            y[i] = y[i] > 0.0f ? y[i] : expm1f(y[i]);
         break;
     case ACT_TANH:
+#if NN_X86
+        if (simd_has(2)) {
+            tanh_avx2(y, n);
+            break;
+        }
+#endif
         for (size_t i = 0; i < n; i++)
             y[i] = tanhf(y[i]);
         break;
     case ACT_SIGMOID:
+#if NN_X86
+        if (simd_has(2)) {
+            sigmoid_avx2(y, n);
+            break;
+        }
+#endif
         for (size_t i = 0; i < n; i++)
             y[i] = 1.0f / (1.0f + expf(-y[i]));
         break;
     }
 }
 
-/* One row of act_forward_add. */
-static void add_act_row(float *y, const float *a, int n, act_kind k)
+/* One row of act_forward_add (the ReLU and identity loops vectorize; the
+ * caller is cloned for AVX2). */
+static inline void add_act_row(float *y, const float *a, int n, act_kind k)
 {
     switch (k) {
     case ACT_IDENTITY:
@@ -121,14 +235,14 @@ static void add_act_row(float *y, const float *a, int n, act_kind k)
     }
 }
 
-void act_forward_add(float *y, const float *add, int rows, int cols, int add_ld,
-                     act_kind k)
+NN_CLONES void act_forward_add(float *y, const float *add, int rows, int cols,
+                               int add_ld, act_kind k)
 {
     for (int r = 0; r < rows; r++)
         add_act_row(y + (size_t)r * cols, add + (size_t)r * add_ld, cols, k);
 }
 
-void act_backward(float *d, const float *y, size_t n, act_kind k)
+NN_CLONES void act_backward(float *d, const float *y, size_t n, act_kind k)
 {
     switch (k) {
     case ACT_IDENTITY:
@@ -370,19 +484,18 @@ void mlp_input_grad_rows(const mlp *net, const float *block, mlp_cache *c,
 
 // ---- optimizer and averaging ----
 
-void adam_step(const adam *opt, float *p, const float *g, float *m, float *v,
-               size_t n, long t)
+#if NN_X86
+/* Adam on 8 parameters at a time from i on; returns where it stopped.
+ * The scalar loop of adam_step does not vectorize: sqrtf may set errno,
+ * so the compiler keeps a branch per element (13x slower on 72k
+ * parameters). The same operations in the same order: same results. */
+__attribute__((target("avx"))) static size_t adam_avx(const adam *opt, float *p,
+                                                      const float *g, float *m,
+                                                      float *v, size_t n,
+                                                      float step, float isq)
 {
     const float b1 = opt->beta1, b2 = opt->beta2;
-    const float bc1 = 1.0f - powf(b1, (float)t);
-    const float bc2 = 1.0f - powf(b2, (float)t);
-    const float step = opt->lr / bc1;
-    const float isq = 1.0f / sqrtf(bc2);
     size_t i = 0;
-#if defined(__AVX__)
-    /* The loop below does not vectorize: sqrtf may set errno, so the
-     * compiler keeps a branch per element (13x slower on 72k parameters).
-     * The same operations in the same order, 8 at a time: same results. */
     const __m256 vb1 = _mm256_set1_ps(b1), vc1 = _mm256_set1_ps(1.0f - b1);
     const __m256 vb2 = _mm256_set1_ps(b2), vc2 = _mm256_set1_ps(1.0f - b2);
     const __m256 vstep = _mm256_set1_ps(step), visq = _mm256_set1_ps(isq);
@@ -400,6 +513,22 @@ void adam_step(const adam *opt, float *p, const float *g, float *m, float *v,
         __m256 upd = _mm256_div_ps(_mm256_mul_ps(vstep, mi), den);
         _mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_loadu_ps(p + i), upd));
     }
+    return i;
+}
+#endif
+
+void adam_step(const adam *opt, float *p, const float *g, float *m, float *v,
+               size_t n, long t)
+{
+    const float b1 = opt->beta1, b2 = opt->beta2;
+    const float bc1 = 1.0f - powf(b1, (float)t);
+    const float bc2 = 1.0f - powf(b2, (float)t);
+    const float step = opt->lr / bc1;
+    const float isq = 1.0f / sqrtf(bc2);
+    size_t i = 0;
+#if NN_X86
+    if (simd_has(1))
+        i = adam_avx(opt, p, g, m, v, n, step, isq);
 #endif
     for (; i < n; i++) {
         m[i] = b1 * m[i] + (1.0f - b1) * g[i];
@@ -408,7 +537,8 @@ void adam_step(const adam *opt, float *p, const float *g, float *m, float *v,
     }
 }
 
-void polyak_update(float *target, const float *src, size_t n, float tau)
+NN_CLONES void polyak_update(float *target, const float *src, size_t n,
+                             float tau)
 {
     for (size_t i = 0; i < n; i++)
         target[i] += tau * (src[i] - target[i]);

@@ -66,7 +66,7 @@ void policy_head(float *a0, float *std, float *logp, const float *out,
             float s = expf(l);
             float e = xi ? xi[k] : 0.0f;
             float u = mu[i] + s * e;
-            a0[k] = tanhf(u);
+            a0[k] = u; /* tanh below, all at once */
             std[k] = s;
             /* log N(u; mu, s) - log(1 - tanh(u)^2), the latter stably */
             lp += -0.5f * e * e - l - HALF_LOG_2PI -
@@ -75,6 +75,8 @@ void policy_head(float *a0, float *std, float *logp, const float *out,
         if (logp)
             logp[b] = lp;
     }
+    /* a0 = tanh(u): the vector tanh (nn.h) where the CPU has one */
+    act_forward(a0, (size_t)B * da, ACT_TANH);
 }
 
 void policy_head_backward(float *dout, const float *da0, float dlogp,
