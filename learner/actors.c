@@ -339,7 +339,7 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
                 snprintf(reason, sizeof reason,
                          LEARNER_BUSY "too many actors (%d)",
                          LEARNER_MAX_ACTORS);
-                learner_refuse(l, rid, rid_len, reason);
+                learner_refuse(l, rid, rid_len, "busy table", reason);
                 return;
             }
             if (!old) {
@@ -349,7 +349,7 @@ void learner_on_hello(learner *l, const void *rid, size_t rid_len,
                     "%d actors from %.48s already, the learner's --max-peer-rows",
                     held, peer);
                 l->guards[GUARD_PEER_ROWS]++;
-                learner_refuse(l, rid, rid_len, reason);
+                learner_refuse(l, rid, rid_len, "peer rows", reason);
                 return;
             }
             evict(l, old,
