@@ -321,7 +321,9 @@ static void evict_oldest(metrics *m, const struct in_addr *addr,
             old = c;
     }
     if (old) {
-        shutdown(old->fd, SHUT_RDWR);
+        /* fails only when the peer is gone already (ENOTCONN): then
+         * libmicrohttpd reaps it as well */
+        (void)shutdown(old->fd, SHUT_RDWR);
         old->shut = 1;
     }
 }

@@ -41,8 +41,10 @@ learner's answer, its status figures and that it stays up:
                published, and a Heartbeat of such a version are refused and
                counted; the per-actor metrics series stop at 64 actors
   metrics      --metrics-port binds 127.0.0.1 unless --metrics-bind says
-               otherwise; slowloris connections (8 from the scraper's own
-               address, 64 from 16 others) do not lock out scrapes
+               otherwise; a Hello with a non-UTF-8 id is not welcomed and
+               the scrape stays valid UTF-8 (promtool accepts it);
+               slowloris connections (8 from the scraper's own address, 64
+               from 16 others) do not lock out scrapes
   params       a 16 MB subscription on the params socket is dropped at the
                socket (ZMQ_MAXMSGSIZE) and the loop never stalls; prefixed
                subscriptions are ignored and counted
@@ -135,10 +137,15 @@ def envelope(body_num, body):
             f_bytes(body_num, body))
 
 
+def raw(s):
+    return s if isinstance(s, bytes) else s.encode()
+
+
 def hello(actor_id, inc, n_envs=1, role=0, env="Pendulum", host="hostile"):
+    """actor_id and host: str, or bytes sent as they are."""
     return envelope(3, f_bytes(1, env.encode()) + f_varint(2, OD) +
-                    f_varint(3, AD) + f_bytes(4, actor_id.encode()) +
-                    f_fixed64(5, inc) + f_bytes(6, host.encode()) +
+                    f_varint(3, AD) + f_bytes(4, raw(actor_id)) +
+                    f_fixed64(5, inc) + f_bytes(6, raw(host)) +
                     f_varint(7, 4242) + f_varint(8, role) +
                     f_varint(9, n_envs))
 
@@ -814,7 +821,7 @@ def part_evals():
     lr.stop()
 
 
-def scrape(port, host="127.0.0.1", timeout=5):
+def scrape(port, host="127.0.0.1", timeout=5, raw=False):
     with socket.create_connection((host, port), timeout=timeout) as c:
         c.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
         data = b""
@@ -823,7 +830,7 @@ def scrape(port, host="127.0.0.1", timeout=5):
             if not d:
                 break
             data += d
-    return data.decode(errors="replace")
+    return data if raw else data.decode(errors="replace")
 
 
 def part_metrics():
@@ -844,6 +851,34 @@ def part_metrics():
             fail("metrics: answered on " + other)
         except OSError:
             ok("metrics: nothing listens on %s:%d" % (other, mport))
+    # peers' bytes in labels: the scrape stays valid UTF-8 and promtool
+    # accepts it
+    bad = Peer(lr.port)
+    kind_bad, _ = bad.join(b"id-\xff\xfe", 81, host=b"h\xc0\xaf")
+    good = Peer(lr.port)
+    kind_good, _ = good.join("id-\u00e9", 82, host="h\u00f6st")
+    r = lr.wait_until(5, lambda r: len(r["actors"]) >= 1)
+    time.sleep(0.6)             # the loop copies its figures every 0.5 s
+    body = scrape(mport, timeout=3, raw=True).split(b"\r\n\r\n", 1)[-1]
+    try:
+        body.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    check(kind_bad == "refuse" or kind_bad is None,
+          "metrics: a Hello with a non-UTF-8 id is not welcomed (%s)"
+          % kind_bad)
+    check(valid and kind_good == "welcome" and
+          'actor="id-\u00e9"'.encode() in body,
+          "metrics: the scrape is valid UTF-8 with a non-UTF-8 Hello sent "
+          "and a UTF-8 id listed", body[-300:])
+    if shutil.which("promtool"):
+        pt = subprocess.run(["promtool", "check", "metrics"], input=body,
+                            capture_output=True, timeout=30)
+        check(pt.returncode == 0, "metrics: promtool check metrics accepts "
+              "the scrape", pt.stdout[-300:] + pt.stderr[-300:])
+    bad.close()
+    good.close()
     # slowloris: connections that trickle a request and never finish it,
     # first from the scraper's own address, then 64 from 16 others
     for name, addrs, n in (("127.0.0.1", ["127.0.0.1"], 8),
