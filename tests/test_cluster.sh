@@ -63,6 +63,10 @@ if [ "$PART" = container ] && [ "${HPO_TEST_CONTAINER:-0}" != 1 ]; then
     echo "SKIP: the container test builds a Debian 12 image with debootstrap (about 2 min); run it with HPO_TEST_CONTAINER=1 meson test -C build --suite container"
     exit 77
 fi
+if [ "$PART" = container ] && ! command -v debootstrap >/dev/null; then
+    echo "SKIP: the container test needs debootstrap (and podman or buildah to import the image): deploy/setup container installs them (deploy/test does with HPO_TEST_CONTAINER=1)"
+    exit 77
+fi
 if [ "$(id -u)" != 0 ]; then
     echo "SKIP: the cluster tests build network namespaces and need root (run: sudo meson test -C build --suite cluster)"
     exit 77
