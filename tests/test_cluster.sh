@@ -545,9 +545,9 @@ JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 KillWait=15
-NodeName=n0 NodeAddr=${ADDR[0]} CPUs=2 State=UNKNOWN
-NodeName=n1 NodeAddr=${ADDR[1]} CPUs=2 State=UNKNOWN
-NodeName=n2 NodeAddr=${ADDR[2]} CPUs=2 State=UNKNOWN
+NodeName=n0 NodeAddr=${ADDR[0]} CPUs=2 RealMemory=8192 State=UNKNOWN
+NodeName=n1 NodeAddr=${ADDR[1]} CPUs=2 RealMemory=8192 State=UNKNOWN
+NodeName=n2 NodeAddr=${ADDR[2]} CPUs=2 RealMemory=8192 State=UNKNOWN
 PartitionName=main Nodes=n0,n1,n2 Default=YES MaxTime=INFINITE State=UP
 EOF2
     export SLURM_CONF="$W/slurm.conf"
