@@ -660,6 +660,38 @@ s.bind(("127.0.0.1", int(sys.argv[1]) + 2)); s.listen(1); time.sleep(15)' "$PORT
     else
         fail "deploy/local on a busy port: exit $rc (want 2): $(head -c 300 "$WORK/busy.out")"
     fi
+    # a learner that takes the port after that check (this run's learner is
+    # 2 s slow to start): its reply is not taken for this run's readiness,
+    # no actor of this run joins it
+    local slow=$WORK/slowbuild
+    mkdir -p "$slow/learner" "$slow/actor" "$slow/tools"
+    printf '#!/bin/sh\nsleep 2\nexec "%s" "$@"\n' "$LEARNER" >"$slow/learner/hpo-learner"
+    chmod +x "$slow/learner/hpo-learner"
+    ln -s "$ACTOR" "$slow/actor/hpo-actor"
+    ln -s "$STATUS" "$slow/tools/hpo-status"
+    PORT=$(free_port)
+    HPO_BUILD_DIR=$slow HPO_NO_BUILD=1 timeout 60 "$SRC/deploy/local" --env Pendulum \
+        --port "$PORT" --out "$WORK/race" --bind 127.0.0.1 >"$WORK/race.out" 2>&1 &
+    local racer=$!
+    sleep 0.7
+    "$LEARNER" "${SMALL[@]}" --port "$PORT" --bind 127.0.0.1 --out "$WORK/squatter" 2>"$WORK/squatter.err" &
+    local squatter=$!
+    PIDS+=("$squatter")
+    wait "$racer"
+    rc=$?
+    sleep 1
+    status "$WORK/squat.json"
+    local joined
+    joined=$(field "$WORK/squat.json" 'len(r["actors"])' 2>/dev/null)
+    kill "$squatter" 2>/dev/null
+    wait "$squatter" 2>/dev/null
+    if [ $rc -ne 0 ] && [ "$joined" = 0 ] && grep -q "another learner\|did not start" "$WORK/race.out"; then
+        ok "a learner that took the port first is not taken for this run's: exit $rc, $(grep -m1 'deploy/local:' "$WORK/race.out" | head -c 160)"
+    else
+        fail "a learner that took the port first: exit $rc, ${joined:-?} actors joined it: $(head -c 400 "$WORK/race.out")"
+    fi
+    sleep 0.5
+    [ -z "$(leftovers "$PORT")" ] || fail "left behind after the race: $(leftovers "$PORT")"
     run_local budget --steps 4000
     local deadline=$((SECONDS + 120))
     while kill -0 "$DPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
