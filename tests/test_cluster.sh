@@ -663,6 +663,20 @@ part_slurm() {
     cancel_job "$het" && ok "scancel: job $het left the queue" || fail "job $het still $(job_state "$het")"
     no_strays "after scancel of the het job"
 
+    # docs/deploy.md's form: the actor component's size on the command line,
+    # after ':' and before the script (here 1 node, 2 tasks instead of 2 x 4)
+    sbatch_job -o "$W/het2-%j.out" --export="ALL,HPO_BIN=$BUILD,HPO_OUT=$W/het2" : -N 1 -n 2 \
+        deploy/slurm/hpo-het.sbatch "${SMALL[@]}" || return
+    local het2=$JOB
+    if wait_until 90 "len(r['actors']) == 2 and all(a['steps'] > 0 for a in r['actors']) and r['updates'] > 0" &&
+        sleep 3 && status "$WORK/het2.json" && [ "$(field "$WORK/het2.json" 'len(r["actors"])')" = 2 ]; then
+        ok "sbatch ... : -N 1 -n 2 hpo-het.sbatch (job $het2): the actor component on the command line, 2 actors stream"
+    else
+        fail "het job $het2 with the actor component on the command line: $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/het2-*.out 2>/dev/null | tail -3)"
+    fi
+    cancel_job "$het2" || fail "job $het2 still $(job_state "$het2")"
+    no_strays "after scancel of the second het job"
+
     # the single-allocation layout on one node, and the time-limit warning
     # (SIGUSR1 to the batch script) with HPO_REQUEUE=1
     sbatch_job -o "$W/one-%j.out" -N 1 -n 2 -w n0 \
