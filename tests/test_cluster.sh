@@ -26,7 +26,8 @@
 #         namespace; its configuration in the test's directory, installing
 #         Debian's slurm-wlm and munge when missing): hpo-het.sbatch's learner
 #         on n0 and 4 actor tasks on n1, n2 stream on the port derived from the
-#         job id; scontrol requeue: the job resumes from the checkpoint the
+#         job id; docs/deploy.md's ": -N 1 -n 2" before the script gives 2
+#         actors; scontrol requeue: the job resumes from the checkpoint the
 #         learner wrote at SIGTERM; hpo.sbatch on one node with the time-limit
 #         warning (SIGUSR1 to the batch script, HPO_REQUEUE=1): checkpoint,
 #         requeue, resume; scancel empties the queue and leaves no process;

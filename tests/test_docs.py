@@ -60,7 +60,10 @@ def commands(md):
 
 
 def help_text(argv):
-    r = subprocess.run(argv + ["--help"], capture_output=True, text=True, timeout=60)
+    try:
+        r = subprocess.run(argv + ["--help"], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return 124, "%s --help: no answer within 60 s" % argv[0]
     return r.returncode, r.stdout + r.stderr
 
 

@@ -357,6 +357,8 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         env = dict(os.environ, HPO_KEYGEN=os.path.join(build, "tools", "hpo-keygen"))
         overlay = [os.path.join(k8s, "overlay")]
+        if not check(os.access(overlay[0], os.X_OK), "deploy/k8s/overlay exists"):
+            return
         before = subprocess.run(["git", "-C", src, "status", "--porcelain", "--ignored", "--", "deploy"],
                                 capture_output=True, text=True).stdout
         # refusals
