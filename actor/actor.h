@@ -37,6 +37,7 @@ typedef struct actor_opts {
     long eval_every;   /* updates between evaluations; 0: each snapshot */
     int timeout_ms;    /* before the Welcome gives the learner's */
     long max_steps;    /* stop after this many env steps; 0: never */
+    int resolve_wait;  /* seconds to wait for --learner's name; 0: fail now */
     int quiet;
     char curve_server[4096]; /* learner's public key file; "": no CURVE */
     char curve_key[4096];    /* this actor's secret key file */

@@ -70,6 +70,10 @@ static void usage(FILE *f)
         "                         snapshot the evaluation keeps up with)\n"
         "  --timeout-ms MS        handshake timeout (default 3000)\n"
         "  --max-steps N          stop after N env steps (default 0: never)\n"
+        "  --resolve-wait S       wait up to S seconds for the learner's name to\n"
+        "                         resolve, retrying with a logged backoff (default\n"
+        "                         0: exit 2 at once; e.g. a Kubernetes Service\n"
+        "                         whose DNS name appears after the actor starts)\n"
         "  --curve-server FILE    the learner's public key (hpo-keygen's .public);\n"
         "                         with --curve-key, talk CurveZMQ\n"
         "  --curve-key FILE       this actor's key pair (its .secret file)\n"
@@ -114,6 +118,8 @@ static const opt_spec options[] = {
      "--timeout-ms needs 50..3600000, not '%s'"},
     {"max-steps", OPT_LONG, O(max_steps), 0, 0, (double)(1L << 50),
      "--max-steps needs a count, not '%s'"},
+    {"resolve-wait", OPT_INT, O(resolve_wait), 0, 0, 86400,
+     "--resolve-wait needs 0..86400 seconds, not '%s'"},
     {"curve-server", OPT_TEXT, O(curve_server),
      sizeof(((actor_opts *)0)->curve_server), 0, 0, NULL},
     {"curve-key", OPT_TEXT, O(curve_key), sizeof(((actor_opts *)0)->curve_key),
@@ -228,6 +234,37 @@ static int run(actor *a)
 
 // ---- setup ----
 
+/* The learner's name resolving, retried for up to --resolve-wait seconds
+ * (0.5 s doubling to 10 s between tries, each logged): a Service's DNS name
+ * may appear only after the actor starts. SIGINT/SIGTERM end the wait. */
+static int wait_resolves(const actor_opts *o, char *err, size_t errlen)
+{
+    double start = now_s(), delay = 0.5;
+    for (;;) {
+        if (!host_resolves(o->host, err, errlen))
+            return 0;
+        double left = start + o->resolve_wait - now_s();
+        if (left <= 0 || stop_requested())
+            break;
+        if (delay > left)
+            delay = left;
+        log_warn("%s: retrying in %.1f s (%.0f s left of --resolve-wait %d)",
+                 err, delay, left, o->resolve_wait);
+        struct timespec ts = {(time_t)delay,
+                              (long)((delay - (double)(time_t)delay) * 1e9)};
+        while (nanosleep(&ts, &ts) && errno == EINTR && !stop_requested())
+            ;
+        delay = delay * 2 > 10 ? 10 : delay * 2;
+    }
+    size_t n = strlen(err);
+    if (n < errlen)
+        snprintf(
+            err + n, errlen - n,
+            " (tried for %.0f s; check --learner, or wait longer with --resolve-wait SECONDS)",
+            now_s() - start);
+    return -1;
+}
+
 static int actor_open(actor *a, const actor_opts *o, char *err, size_t errlen)
 {
     memset(a, 0, sizeof *a);
@@ -289,7 +326,7 @@ static int actor_open(actor *a, const actor_opts *o, char *err, size_t errlen)
     a->trunc = xcalloc(c, 1);
     a->ep_len = xcalloc(c, sizeof *a->ep_len);
 
-    if (host_resolves(o->host, err, errlen))
+    if (wait_resolves(o, err, errlen))
         return -1;
     snprintf(a->endpoint, sizeof a->endpoint, "tcp://%s:%d", o->host, o->port);
     snprintf(a->params_ep, sizeof a->params_ep, "tcp://%s:%d", o->host,
@@ -362,12 +399,14 @@ int main(int argc, char **argv)
     nn_set_threads(1);
     char err[1024];
     static actor a;
-    if (actor_open(&a, &o, err, sizeof err)) {
-        fprintf(stderr, PROG ": %s\n", err);
-        actor_close(&a);
-        return 2;
-    }
     stop_on_signals(0);
+    if (actor_open(&a, &o, err, sizeof err)) {
+        int stopped = stop_requested();
+        if (!stopped)
+            fprintf(stderr, PROG ": %s\n", err);
+        actor_close(&a);
+        return stopped ? 0 : 2;
+    }
     log_info("actor %s: %d x %s, learner %s", a.opt.id, a.n,
              a.ve ? a.ve->cls->name : a.eval_env->cls->name, a.endpoint);
     rc = run(&a);

@@ -26,7 +26,8 @@
 #         namespace; its configuration in the test's directory, installing
 #         Debian's slurm-wlm and munge when missing): hpo-het.sbatch's learner
 #         on n0 and 4 actor tasks on n1, n2 stream on the port derived from the
-#         job id; scontrol requeue: the job resumes from the checkpoint the
+#         job id; docs/deploy.md's ": -N 1 -n 2" before the script gives 2
+#         actors; scontrol requeue: the job resumes from the checkpoint the
 #         learner wrote at SIGTERM; hpo.sbatch on one node with the time-limit
 #         warning (SIGUSR1 to the batch script, HPO_REQUEUE=1): checkpoint,
 #         requeue, resume; scancel empties the queue and leaves no process;
@@ -61,6 +62,10 @@ export OPENBLAS_NUM_THREADS=1
 
 if [ "$PART" = container ] && [ "${HPO_TEST_CONTAINER:-0}" != 1 ]; then
     echo "SKIP: the container test builds a Debian 12 image with debootstrap (about 2 min); run it with HPO_TEST_CONTAINER=1 meson test -C build --suite container"
+    exit 77
+fi
+if [ "$PART" = container ] && ! command -v debootstrap >/dev/null; then
+    echo "SKIP: the container test needs debootstrap (and podman or buildah to import the image): deploy/setup container installs them (deploy/test does with HPO_TEST_CONTAINER=1)"
     exit 77
 fi
 if [ "$(id -u)" != 0 ]; then
@@ -560,9 +565,9 @@ JobCompType=jobcomp/none
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 KillWait=15
-NodeName=n0 NodeAddr=${ADDR[0]} CPUs=2 State=UNKNOWN
-NodeName=n1 NodeAddr=${ADDR[1]} CPUs=2 State=UNKNOWN
-NodeName=n2 NodeAddr=${ADDR[2]} CPUs=2 State=UNKNOWN
+NodeName=n0 NodeAddr=${ADDR[0]} CPUs=2 RealMemory=8192 State=UNKNOWN
+NodeName=n1 NodeAddr=${ADDR[1]} CPUs=2 RealMemory=8192 State=UNKNOWN
+NodeName=n2 NodeAddr=${ADDR[2]} CPUs=2 RealMemory=8192 State=UNKNOWN
 PartitionName=main Nodes=n0,n1,n2 Default=YES MaxTime=INFINITE State=UP
 EOF2
     export SLURM_CONF="$W/slurm.conf"
@@ -688,6 +693,20 @@ part_slurm() {
     fi
     cancel_job "$het" && ok "scancel: job $het left the queue" || fail "job $het still $(job_state "$het")"
     no_strays "after scancel of the het job"
+
+    # docs/deploy.md's form: the actor component's size on the command line,
+    # after ':' and before the script (here 1 node, 2 tasks instead of 2 x 4)
+    sbatch_job -o "$W/het2-%j.out" --export="ALL,HPO_BIN=$BUILD,HPO_OUT=$W/het2" : -N 1 -n 2 \
+        deploy/slurm/hpo-het.sbatch "${SMALL[@]}" || return
+    local het2=$JOB
+    if wait_until 90 "len(r['actors']) == 2 and all(a['steps'] > 0 for a in r['actors']) and r['updates'] > 0" &&
+        sleep 3 && status "$WORK/het2.json" && [ "$(field "$WORK/het2.json" 'len(r["actors"])')" = 2 ]; then
+        ok "sbatch ... : -N 1 -n 2 hpo-het.sbatch (job $het2): the actor component on the command line, 2 actors stream"
+    else
+        fail "het job $het2 with the actor component on the command line: $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/het2-*.out 2>/dev/null | tail -3)"
+    fi
+    cancel_job "$het2" || fail "job $het2 still $(job_state "$het2")"
+    no_strays "after scancel of the second het job"
 
     # the single-allocation layout on one node, and the time-limit warning
     # (SIGUSR1 to the batch script) with HPO_REQUEUE=1

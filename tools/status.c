@@ -279,7 +279,10 @@ static void usage(FILE *f)
         "  --timeout-ms MS  give up after MS without an answer (default 2000)\n"
         "  --curve-server FILE, --curve-key FILE\n"
         "                   a learner with CurveZMQ: its public key, and a key pair\n"
-        "                   on its allow list (hpo-keygen's .public and .secret)\n");
+        "                   on its allow list (hpo-keygen's .public and .secret);\n"
+        "                   default: the environment's HPO_CURVE_SERVER and\n"
+        "                   HPO_CURVE_KEY (set in the Kubernetes pods, so that\n"
+        "                   kubectl exec ... hpo-status works with keys on)\n");
 }
 
 /* hpo-status's options (config_args_table); HOST[:P] the one positional. */
@@ -351,6 +354,19 @@ int main(int argc, char **argv)
     double watch = o.watch;
     const char *curve_server = o.curve_server[0] ? o.curve_server : NULL;
     const char *curve_key = o.curve_key[0] ? o.curve_key : NULL;
+    if (!curve_server && !curve_key) {
+        /* neither flag: the pair the environment names, if any */
+        const char *es = getenv("HPO_CURVE_SERVER"),
+                   *ek = getenv("HPO_CURVE_KEY");
+        curve_server = es && es[0] ? es : NULL;
+        curve_key = ek && ek[0] ? ek : NULL;
+        if (!curve_server != !curve_key) {
+            fprintf(
+                stderr, PROG
+                ": HPO_CURVE_SERVER and HPO_CURVE_KEY go together (one is set, the other empty): set both or neither\n");
+            return 2;
+        }
+    }
     curve_pair server, key;
     if (!curve_server != !curve_key) {
         fprintf(stderr, PROG ": --curve-server and --curve-key go together\n");
