@@ -59,6 +59,8 @@ typedef enum learner_guard {
     GUARD_ROLLBACK, /* updates rolled back: a non-finite loss or parameter */
     GUARD_SUBSCRIPTION, /* params subscriptions ignored: a prefix, over the cap
                          */
+    GUARD_ROW_SCALE,    /* rows refused: beyond --guard-sigma of the data */
+    GUARD_QUARANTINED,  /* rows refused: from a quarantined actor */
     GUARD_COUNT
 } learner_guard;
 
@@ -113,7 +115,10 @@ typedef struct learner_opts {
     int io_threads;                  /* ZeroMQ I/O threads; 0 or 1: one */
     double max_abs_obs;              /* rows with a larger |obs| are dropped */
     double max_abs_reward; /* rows with a larger |reward| are dropped */
-    int max_rollbacks; /* consecutive rolled-back updates that stop the run */
+    int max_rollbacks;  /* consecutive rolled-back updates that stop the run */
+    double guard_sigma; /* rows farther from the data are refused */
+    long guard_warmup;  /* reference rows before the guard judges */
+    double guard_quarantine; /* refused rows that quarantine an actor */
 } learner_opts;
 
 typedef struct learner {
@@ -190,6 +195,15 @@ typedef struct learner {
     long last_ckpt_updates;
     double last_ckpt_t;
     char resumed_from[LEARNER_PATH];
+
+    /* data guards (trust.c) */
+    struct guard *guard; /* the data's learned scale */
+    uint8_t *row_ok;     /* (row_ok_cap) a batch's verdicts */
+    size_t row_ok_cap;
+    uint64_t rows_removed;        /* replay rows evicted or removed */
+    int tripped;                  /* 1: a data guard or rollback fired */
+    char last_good[LEARNER_PATH]; /* last checkpoint before the first trip;
+                                     "": none */
 } learner;
 
 // ---- actors.c: the table, the handshake, credits ----
@@ -264,6 +278,36 @@ int learner_checkpoint(learner *l);
 
 /* Continue from --out's newest checkpoint. Returns 0 or -1 with err. */
 int learner_resume(learner *l, char *err, size_t errlen);
+
+/* Keep path as the last known good checkpoint (DIR/last-known-good names
+ * it, so a resumed run keeps it too). */
+void learner_keep_good(learner *l, const char *path);
+
+// ---- trust.c: the data guards' verdicts ----
+
+/*
+ * Judge batch b of actor a: ok[i] (b->n) is 1 for the rows that passed the
+ * bounds; those beyond --guard-sigma are cleared, counted and logged, and
+ * every row of a quarantined actor. Tags the replay's next rows as a's.
+ * Returns the rows refused beyond sigma; *max_z their largest |z|.
+ */
+int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
+                       uint8_t *ok, double *max_z);
+
+/* After b's ok rows went into the replay buffer: they join the
+ * statistics, the refusals strike a, and at --guard-quarantine strikes a
+ * is quarantined (logged, its rows evicted). */
+void learner_trust_after(learner *l, learner_actor *a, const wire_batch *b,
+                         const uint8_t *ok, int far, double max_z);
+
+/* A rolled-back update: its batch's row farthest from the data, when
+ * beyond --guard-sigma, quarantines its actor; rows of no known actor
+ * beyond it are removed. Returns 1 when rows left the replay buffer. */
+int learner_trust_rollback(learner *l);
+
+/* Record the run's first data guard trip or rollback (what: why): the
+ * newest checkpoint becomes the last known good one. */
+void learner_trip(learner *l, const char *what);
 
 // ---- status.c: figures ----
 

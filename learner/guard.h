@@ -1,0 +1,126 @@
+/*
+ * guard.h - the learner's data guards that learn the data's scale: running
+ * statistics (count, mean, variance; Welford, merged and unmerged exactly)
+ * of the reward and of each observation component, per source (an actor
+ * id) and pooled over the sources in good standing ("the replay's").
+ *
+ * A row of source s is judged against the pool without s's own rows (the
+ * other actors': a source drifting slowly cannot drag the reference along
+ * with it), or against the whole pool while the others hold fewer than
+ * `warmup` rows; before the reference holds `warmup` rows every row passes.
+ * A row whose reward or any obs / next_obs component lies more than `sigma`
+ * standard deviations from the reference mean is refused. Each refusal is a
+ * strike that decays by a factor (1 - 1/GUARD_STRIKE_ROWS) per row the
+ * source sends; at `quarantine` strikes the source is quarantined: its
+ * statistics leave the pool and the caller refuses its rows and removes
+ * them from the replay buffer (their tag is the source's). The guards
+ * assume the honest actors are the majority of the rows: two sources that
+ * disagree with nobody else to tell them apart refuse each other.
+ *
+ * A standard deviation is floored (a constant component, e.g. a reward of
+ * always 1, must not refuse 1.0001): at 1e-3 (1 + |mean|) for every
+ * channel, and for an observation component also at a tenth of the
+ * components' root-mean-square deviation.
+ *
+ * Plain numbers, no I/O and no learner: tests/test_guard.c drives it.
+ */
+#ifndef HPO_GUARD_H
+#define HPO_GUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GUARD_MAX_SOURCES 1024  /* tags 1..; later ids share tag 0 */
+#define GUARD_ID_MAX 64         /* = WIRE_NAME_MAX */
+#define GUARD_STRIKE_ROWS 1000. /* rows over which a strike decays by 1/e */
+
+/* Running statistics of `ch` channels: channel 0 the reward, 1.. the
+ * observation's components. */
+typedef struct guard_stats {
+    double n;     /* rows */
+    double *mean; /* (ch) */
+    double *m2;   /* (ch) sum of squared deviations */
+} guard_stats;
+
+/* One source: an actor id, its tag is its index + 1. */
+typedef struct guard_source {
+    char id[GUARD_ID_MAX];
+    int quarantined;
+    uint64_t taken;   /* rows accepted */
+    uint64_t refused; /* rows refused beyond sigma */
+    double strikes;   /* decayed refusals */
+    double max_z;     /* largest |z| of a row refused, 0: none */
+    guard_stats st;   /* its accepted rows */
+} guard_source;
+
+typedef struct guard {
+    int obs_dim, ch;   /* ch = 1 + obs_dim */
+    double sigma;      /* refusal bound, standard deviations */
+    long warmup;       /* reference rows before any refusal */
+    double quarantine; /* strikes that quarantine */
+    int n_sources;
+    guard_source src[GUARD_MAX_SOURCES];
+    guard_stats pool; /* accepted rows of the sources in good standing */
+    double *ref_mean, *ref_sd; /* (ch) the reference of guard_begin */
+    double *row;               /* (ch) guard_add's scratch */
+    int ref_on;                /* 0: warming up, every row passes */
+    double max_z_taken;        /* largest |z| of a row accepted past warm-up */
+    int n_quarantined;
+} guard;
+
+/* A new guard for obs_dim components (> 0), refusing beyond sigma (> 0)
+ * standard deviations after warmup (>= 1) reference rows, quarantining at
+ * quarantine (> 0) strikes. Caller owns it: guard_destroy. Aborts when out
+ * of memory. */
+guard *guard_new(int obs_dim, double sigma, long warmup, double quarantine);
+
+/* Free *g and set it to NULL. Accepts NULL. */
+void guard_destroy(guard **g);
+
+/* The tag of source id (registered on first sight), 1..GUARD_MAX_SOURCES;
+ * 0 once the table is full (such rows are judged against the whole pool
+ * and never quarantined). */
+int guard_tag(guard *g, const char *id);
+
+/* Source of tag (>= 1), NULL for 0 or an unknown tag. */
+guard_source *guard_source_of(guard *g, int tag);
+
+/* Prepare the reference for rows of tag: the pool without that source
+ * when the rest holds >= warmup rows, else the whole pool, else none
+ * (warming up). */
+void guard_begin(guard *g, int tag);
+
+/* |z| of a row against the reference of guard_begin: the largest over
+ * the reward and every obs and next_obs component (0 while warming up).
+ * obs, next_obs (obs_dim). */
+double guard_z(const guard *g, const float *obs, const float *next_obs,
+               float reward);
+
+/* Whether a row of |z| z is refused (z > sigma). */
+int guard_refuses(const guard *g, double z);
+
+/* Add an accepted row of tag (obs: obs_dim) to its source and the pool; z
+ * its guard_z. */
+void guard_add(guard *g, int tag, const float *obs, float reward, double z);
+
+/*
+ * After a batch of tag: n rows sent, refused of them beyond sigma (largest
+ * |z| max_z). Decays and adds the strikes. Returns 1 when the source is
+ * quarantined by it (guard_quarantine done), else 0.
+ */
+int guard_strike(guard *g, int tag, int n, int refused, double max_z);
+
+/* Quarantine the source of tag (>= 1): its statistics leave the pool, later
+ * rows of it are the caller's to refuse. No-op when it already is. */
+void guard_quarantine(guard *g, int tag);
+
+/*
+ * The rollback's suspect among m rows (obs, next_obs (m, obs_dim), reward
+ * (m), tag (m)): the row of largest |z| against the pool without its own
+ * source. Returns its index when that |z| is beyond sigma, else -1; *z
+ * receives the |z| (Nullable).
+ */
+int guard_suspect(guard *g, int m, const float *obs, const float *next_obs,
+                  const float *reward, const uint16_t *tag, double *z);
+
+#endif

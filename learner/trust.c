@@ -1,0 +1,150 @@
+/*
+ * trust.c - what the learner does with the data guards' verdicts (guard.h):
+ * a batch's rows judged against the data's learned scale, strikes and
+ * quarantine (logged by name, the actor's rows evicted from the replay
+ * buffer), a rolled-back update's suspect rows removed, and the moment of
+ * the first guard trip (the last checkpoint before it is kept: runfiles.c).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "guard.h"
+#include "learner.h"
+#include "log.h"
+#include "util.h"
+
+/* The first data guard trip or rollback of the run: the newest checkpoint
+ * so far is the last known good one (kept beside --keep, runfiles.c). */
+void learner_trip(learner *l, const char *what)
+{
+    if (l->tripped)
+        return;
+    l->tripped = 1;
+    if (l->last_ckpt[0] && !l->last_good[0])
+        learner_keep_good(l, l->last_ckpt);
+    log_warn("first guard trip: %s; last known good checkpoint: %s", what,
+             l->last_good[0] ? l->last_good : "none yet");
+}
+
+/* Quarantine the source of tag (already counted by the guard or now):
+ * logged by name, its rows evicted from the replay buffer. */
+static void quarantine(learner *l, int tag, const char *why)
+{
+    guard_source *s = guard_source_of(l->guard, tag);
+    if (!s)
+        return;
+    guard_quarantine(l->guard, tag);
+    size_t gone = replay_remove_tag(l->rb, (uint16_t)tag);
+    l->rows_removed += gone;
+    char what[WIRE_TEXT_MAX];
+    snprintf(what, sizeof what, "actor %s quarantined", s->id);
+    learner_trip(l, what);
+    log_warn(
+        "quarantined actor %s: %s; its %zu rows evicted from the replay buffer (%zu left) and its rows refused from now on (status: quarantined)",
+        s->id, why, gone, replay_size(l->rb));
+}
+
+int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
+                       uint8_t *ok, double *max_z)
+{
+    int tag = guard_tag(l->guard, a->id);
+    guard_source *s = guard_source_of(l->guard, tag);
+    *max_z = 0.0;
+    if (s && s->quarantined) {
+        memset(ok, 0, (size_t)b->n);
+        l->guards[GUARD_QUARANTINED] += (uint64_t)b->n;
+        a->refused_rows += (uint64_t)b->n;
+        return 0;
+    }
+    replay_set_tag(l->rb, (uint16_t)tag);
+    guard_begin(l->guard, tag);
+    size_t od = (size_t)b->obs_dim;
+    int far = 0;
+    for (int i = 0; i < b->n; i++) {
+        if (!ok[i])
+            continue;
+        double z = guard_z(l->guard, b->obs + (size_t)i * od,
+                           b->next_obs + (size_t)i * od, b->reward[i]);
+        if (guard_refuses(l->guard, z)) {
+            ok[i] = 0;
+            far++;
+            *max_z = HPO_MAX(*max_z, z);
+        }
+    }
+    if (far) {
+        l->guards[GUARD_ROW_SCALE] += (uint64_t)far;
+        a->refused_rows += (uint64_t)far;
+        char what[160];
+        snprintf(what, sizeof what,
+                 "%d rows of actor %s beyond --guard-sigma %g (up to %.3g)",
+                 far, a->id, l->opt.guard_sigma, *max_z);
+        learner_trip(l, what);
+        log_warn_once(
+            "guard scale",
+            "actor %s (%s pid %u): %d of %d rows lie beyond --guard-sigma %g standard deviations of the other actors' data (largest %.3g): refused; later ones are counted (status: guards.row_scale, per actor: refused_rows)",
+            a->id, a->host, a->pid, far, b->n, l->opt.guard_sigma, *max_z);
+    }
+    return far;
+}
+
+void learner_trust_after(learner *l, learner_actor *a, const wire_batch *b,
+                         const uint8_t *ok, int far, double max_z)
+{
+    int tag = guard_tag(l->guard, a->id);
+    guard_source *s = guard_source_of(l->guard, tag);
+    if (s && s->quarantined)
+        return;
+    size_t od = (size_t)b->obs_dim;
+    for (int i = 0; i < b->n; i++)
+        if (ok[i])
+            guard_add(l->guard, tag, b->obs + (size_t)i * od, b->reward[i],
+                      guard_z(l->guard, b->obs + (size_t)i * od,
+                              b->next_obs + (size_t)i * od, b->reward[i]));
+    if (guard_strike(l->guard, tag, b->n, far, max_z)) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "%llu rows refused beyond --guard-sigma %g (largest %.3g)",
+                 (unsigned long long)s->refused, l->opt.guard_sigma, s->max_z);
+        quarantine(l, tag, why);
+    }
+}
+
+int learner_trust_rollback(learner *l)
+{
+    const replay_batch *bt = &l->batch;
+    double z = 0.0;
+    int i = guard_suspect(l->guard, bt->m, bt->obs, bt->next_obs, bt->reward,
+                          bt->tag, &z);
+    if (i < 0)
+        return 0;
+    int tag = bt->tag[i];
+    guard_source *s = guard_source_of(l->guard, tag);
+    char why[200];
+    if (s && !s->quarantined) {
+        snprintf(
+            why, sizeof why,
+            "a rolled-back update's batch held its row of reward %g, %.3g standard deviations from the other actors' data",
+            (double)bt->reward[i], z);
+        quarantine(l, tag, why);
+        return 1;
+    }
+    /* no source to blame (rows from before a resume, or past the table):
+     * the batch's rows beyond --guard-sigma go */
+    size_t rows[4096];
+    size_t n = 0;
+    size_t od = (size_t)bt->obs_dim;
+    for (int j = 0; j < bt->m && n < sizeof rows / sizeof rows[0]; j++) {
+        guard_begin(l->guard, bt->tag[j]);
+        double zj = guard_z(l->guard, bt->obs + (size_t)j * od,
+                            bt->next_obs + (size_t)j * od, bt->reward[j]);
+        if (guard_refuses(l->guard, zj))
+            rows[n++] = bt->row[j];
+    }
+    size_t gone = replay_remove_rows(l->rb, rows, n);
+    l->rows_removed += gone;
+    log_warn(
+        "rolled-back update: %zu rows of its batch beyond --guard-sigma %g (largest %.3g) removed from the replay buffer",
+        gone, l->opt.guard_sigma, z);
+    return gone > 0;
+}
