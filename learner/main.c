@@ -628,6 +628,11 @@ int main(int argc, char **argv)
         rc = -1;
     }
     learner_csv_row(&l);
+    log_info(
+        "data guards: %llu rows refused beyond --guard-sigma %g, %d actors quarantined, %llu replay rows removed; the largest deviation taken past the warm-up was %.3g standard deviations",
+        (unsigned long long)l.guards[GUARD_ROW_SCALE], l.opt.guard_sigma,
+        l.guard->n_quarantined, (unsigned long long)l.rows_removed,
+        l.guard->max_z_taken);
     log_info("stopped%s: %llu env steps, %ld updates, replay ratio %.3f",
              stop_requested() ? " by a signal" : "",
              (unsigned long long)l.env_steps, l.updates, learner_ratio(&l));
