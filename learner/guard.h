@@ -33,6 +33,9 @@
 #define GUARD_MAX_SOURCES 1024  /* tags 1..; later ids share tag 0 */
 #define GUARD_ID_MAX 64         /* = WIRE_NAME_MAX */
 #define GUARD_STRIKE_ROWS 1000. /* rows over which a strike decays by 1/e */
+#define GUARD_WARN                                                             \
+    0.2 /* of sigma: a row taken this far out trips (marks the                 \
+           last known good checkpoint) */
 
 /* Running statistics of `ch` channels: channel 0 the reward, 1.. the
  * observation's components. */

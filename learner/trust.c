@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "guard.h"
 #include "learner.h"
 #include "log.h"
@@ -27,6 +28,36 @@ void learner_trip(learner *l, const char *what)
              l->last_good[0] ? l->last_good : "none yet");
 }
 
+/* The agent back to the last known good checkpoint (its whole learned
+ * state; the counters, the replay buffer and the update stream go on):
+ * after a quarantine that evicted rows the networks had trained on. */
+static void return_to_good(learner *l, const char *who)
+{
+    if (!l->last_good[0]) {
+        log_warn(
+            "no last known good checkpoint to return to: the agent keeps the weights it trained on actor %s's rows",
+            who);
+        return;
+    }
+    ckpt_info info;
+    ckpt_counters c;
+    rng spare;
+    rng *rngs[1] = {&spare};
+    char err[1024];
+    if (ckpt_open(l->last_good, &info, err, sizeof err) ||
+        ckpt_restore(&info, l->agent, &c, rngs, 1, NULL, NULL, err,
+                     sizeof err)) {
+        log_warn(
+            "cannot return to the last known good checkpoint: %s; the agent keeps its weights",
+            err);
+        return;
+    }
+    learner_publish(l);
+    log_warn(
+        "returned the agent to the last known good checkpoint %s (update %lld), from before actor %s's rows tripped the guards; the cleaned replay buffer trains it on",
+        l->last_good, (long long)c.updates, who);
+}
+
 /* Quarantine the source of tag (already counted by the guard or now):
  * logged by name, its rows evicted from the replay buffer. */
 static void quarantine(learner *l, int tag, const char *why)
@@ -43,6 +74,8 @@ static void quarantine(learner *l, int tag, const char *why)
     log_warn(
         "quarantined actor %s: %s; its %zu rows evicted from the replay buffer (%zu left) and its rows refused from now on (status: quarantined)",
         s->id, why, gone, replay_size(l->rb));
+    if (gone > 0)
+        return_to_good(l, s->id);
 }
 
 int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
@@ -61,6 +94,7 @@ int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
     guard_begin(l->guard, tag);
     size_t od = (size_t)b->obs_dim;
     int far = 0;
+    double warn = 0.0;
     for (int i = 0; i < b->n; i++) {
         if (!ok[i])
             continue;
@@ -70,7 +104,19 @@ int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
             ok[i] = 0;
             far++;
             *max_z = HPO_MAX(*max_z, z);
+        } else {
+            warn = HPO_MAX(warn, z);
         }
+    }
+    if (!l->tripped && warn > GUARD_WARN * l->opt.guard_sigma) {
+        /* not refused, but far enough out to mark the weights before it
+         * as the last known good ones (a drift starts like this) */
+        char what[160];
+        snprintf(
+            what, sizeof what,
+            "a row of actor %s at %.3g standard deviations (over %g, a fifth of --guard-sigma)",
+            a->id, warn, GUARD_WARN * l->opt.guard_sigma);
+        learner_trip(l, what);
     }
     if (far) {
         l->guards[GUARD_ROW_SCALE] += (uint64_t)far;

@@ -47,7 +47,9 @@ learner's answer, its status figures and that it stays up:
 Every learner is killed on exit; every wait is bounded.
 """
 import json
+import math
 import os
+import random
 import shutil
 import socket
 import struct
@@ -744,6 +746,138 @@ def part_params():
     lr.stop()
 
 
+# ---- data poisoning: a peer inside every bound (issue 24) ----
+
+# A run that learns Pendulum in about 15 s here (measured: final evaluation
+# -161..-172 over 4 runs, 10-17 s each on the shared 2-core machine).
+LEARN = ["--mode", "sac", "--pi-hidden", "64", "--q-hidden", "64", "--batch",
+         "64", "--learning-starts", "500", "--steps", "15000", "--seed", "1",
+         "--checkpoint-every", "1000", "--keep", "2", "--publish-every", "100",
+         "--timeout-ms", "3000"]
+POISON_AT = 3000   # env steps before the hostile peer joins (checkpoints
+                   # written: the last known good one exists)
+
+
+def pendulum_row(rnd):
+    th, dth = rnd.uniform(-math.pi, math.pi), rnd.uniform(-8, 8)
+    th2 = th + 0.05 * dth
+    return ([math.cos(th), math.sin(th), dth], [rnd.uniform(-1, 1)],
+            -rnd.uniform(0, 16), [math.cos(th2), math.sin(th2), dth])
+
+
+def poisoned_rows(kind, k0, n, rnd):
+    """n rows from the k0-th on: plausible states and actions, the poison
+    inside every bound (|reward|, |obs| < 1e6)."""
+    rows = []
+    for k in range(k0, k0 + n):
+        o, a, r, o2 = pendulum_row(rnd)
+        if kind == "reward":
+            r = 9.9e5
+        elif kind == "obs":
+            o, o2 = [o[0], o[1], 9e5], [o2[0], o2[1], 9e5]
+        elif kind == "drift":     # 0.3% a row from honest rewards to 9.9e5
+            r = min(9.9e5, -8.0 + 2.0 * 1.003 ** k)
+        elif kind == "alternate":
+            r = 9.9e5 if k % 2 else -9.9e5
+        rows.append((o, a, r, o2))
+    return rows
+
+
+def evaluate(path):
+    """(mean, min, max) of hpo-eval's 10 deterministic episodes of path."""
+    r = subprocess.run([os.path.join(BUILD, "tools", "hpo-eval"), path,
+                        "--episodes", "10"], capture_output=True, text=True,
+                       timeout=60)
+    m = re.search(r"mean=(\S+) std=\S+ min=(\S+) max=(\S+)", r.stdout)
+    if r.returncode != 0 or not m:
+        return None
+    return tuple(float(x) for x in m.groups())
+
+
+def learning_run(name, poison=None):
+    """A learner and two real actors (fixed seeds) on Pendulum to 15000 env
+    steps; with poison, a hostile peer joins at POISON_AT env steps and
+    sends poisoned rows within its credit until the learner stops. Returns
+    (learner, its last status, exit code)."""
+    lr = Learner(name, *LEARN)
+    acts = [actor(lr.port, "%s-a%d" % (name, i), "--seed", str(10 + i))
+            for i in (1, 2)]
+    p, k, rnd, last = None, 0, random.Random(7), None
+    deadline = time.time() + 120
+    while lr.p.poll() is None and time.time() < deadline:
+        if p is None:
+            r = lr.status(timeout_ms=500)
+            last = r or last
+            if poison and r and r["env_steps"] >= POISON_AT:
+                p = Peer(lr.port)
+                p.join("mallory", 66)
+                hb = time.time()
+            else:
+                time.sleep(0.2)
+            continue
+        p.drain(0.02)
+        if p.credit >= 16:
+            n = min(p.credit, 64)
+            p.send(batch(poisoned_rows(poison, k, n, rnd), inc=66,
+                         seq=k // 64 + 1))
+            p.credit -= n
+            k += n
+        if time.time() - hb > 0.2:
+            p.send(heartbeat(66, 0))
+            hb = time.time()
+            r = lr.status(timeout_ms=500)
+            last = r or last
+    try:
+        rc = lr.p.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = None
+    for a in acts:
+        a.kill()
+        a.wait()
+    if p:
+        p.close()
+    sanitizer_check(lr.name, lr.log())
+    return lr, last, rc, k
+
+
+def part_poisoning():
+    """Four poisonings by a peer inside every bound, each against the same
+    unpoisoned run (same seeds): the final evaluation stays inside its
+    spread, the hostile peer is quarantined and named, and the last known
+    good checkpoint (from before the first trip) is on disk and loads."""
+    base, _, rc, _ = learning_run("clean")
+    ref = evaluate(base.out)
+    check(rc == 0 and ref is not None,
+          "poisoning: the unpoisoned run ends (exit 0) and evaluates: %s" %
+          (ref,), (rc, base.log()[-300:]))
+    if ref is None:
+        return
+    lo, hi = ref[1], ref[2]
+    for kind in ("reward", "obs", "drift", "alternate"):
+        lr, r, rc, sent = learning_run("poison-" + kind, kind)
+        got = evaluate(lr.out)
+        log = open(os.path.join(lr.out, "learner.log")).read()
+        dg = (r or {}).get("data_guard", {})
+        check(rc == 0 and got is not None and lo <= got[0] <= hi,
+              "poisoning %s: the final evaluation %s lies in the unpoisoned "
+              "run's episode range [%.0f, %.0f] (mean %.0f)" %
+              (kind, got and round(got[0]), lo, hi, ref[0]),
+              (rc, got, log[-600:]))
+        check(sent > 0 and "mallory" in dg.get("quarantined", []) and
+              "quarantined actor mallory" in log and
+              r["guards"]["row_scale"] > 0,
+              "poisoning %s: the peer (%d rows sent) is quarantined, named "
+              "in the status and learner.log; %d rows refused, %d evicted" %
+              (kind, sent, r and r["guards"]["row_scale"] or 0,
+               dg.get("rows_removed", 0)), (dg, r and r["guards"]))
+        good = r and r.get("last_known_good")
+        ev = good and os.path.exists(good) and evaluate(good)
+        check(bool(ev) and "last-known-good" in os.listdir(lr.out),
+              "poisoning %s: the last known good checkpoint %s is on disk and "
+              "loads (evaluation %s)" % (kind, good and os.path.basename(good),
+                                         ev and round(ev[0])))
+
+
 def part_datasock():
     lr = Learner("datasock")
     p = Peer(lr.port)
@@ -807,7 +941,8 @@ PARTS = {"poison": part_poison, "credits": part_credits,
          "identity": part_identity, "slots": part_slots, "logs": part_logs,
          "checkpoints": part_checkpoints, "evals": part_evals,
          "metrics": part_metrics, "params": part_params,
-         "datasock": part_datasock, "cli": part_cli}
+         "datasock": part_datasock, "cli": part_cli,
+         "poisoning": part_poisoning}
 
 
 def main():
