@@ -36,36 +36,34 @@ static void stats_add(guard_stats *s, int ch, const double *x)
     }
 }
 
-/* out = a without b's rows (b a part of a): the inverse of Chan's merge.
- * An empty difference has n 0. */
-static void stats_minus(double *mean, double *m2, double *n_out,
-                        const guard_stats *a, const guard_stats *b, int ch)
+/* (mean, m2, *n) += b: Chan's merge, stable whatever the scales (no
+ * subtraction of large moments). */
+static void stats_merge(double *mean, double *m2, double *n,
+                        const guard_stats *b, int ch)
 {
-    double n = a->n - b->n;
-    *n_out = n;
-    if (n < 0.5) {
-        *n_out = 0.0;
+    if (b->n < 0.5)
         return;
-    }
+    double na = *n, nn = na + b->n;
     for (int c = 0; c < ch; c++) {
-        mean[c] = (a->n * a->mean[c] - b->n * b->mean[c]) / n;
         double d = b->mean[c] - mean[c];
-        m2[c] = a->m2[c] - b->m2[c] - d * d * n * b->n / a->n;
-        if (m2[c] < 0.0)
-            m2[c] = 0.0;
+        mean[c] += d * b->n / nn;
+        m2[c] += b->m2[c] + d * d * na * b->n / nn;
     }
+    *n = nn;
 }
 
-/* a minus b, in place in a (b a part of a). */
-static void stats_remove(guard_stats *a, const guard_stats *b, int ch)
+/* (mean, m2, *n) = the rows of the sources in good standing but skip
+ * (-1: none) and the untracked ones. */
+static void pool_without(const guard *g, int skip, double *mean, double *m2,
+                         double *n)
 {
-    double n;
-    stats_minus(a->mean, a->m2, &n, a, b, ch);
-    if (n < 0.5) {
-        memset(a->mean, 0, (size_t)ch * sizeof *a->mean);
-        memset(a->m2, 0, (size_t)ch * sizeof *a->m2);
-    }
-    a->n = n;
+    memset(mean, 0, (size_t)g->ch * sizeof *mean);
+    memset(m2, 0, (size_t)g->ch * sizeof *m2);
+    *n = 0.0;
+    stats_merge(mean, m2, n, &g->untracked, g->ch);
+    for (int i = 0; i < g->n_sources; i++)
+        if (i != skip && !g->src[i].quarantined)
+            stats_merge(mean, m2, n, &g->src[i].st, g->ch);
 }
 
 guard *guard_new(int obs_dim, double sigma, long warmup, double quarantine)
@@ -78,6 +76,7 @@ guard *guard_new(int obs_dim, double sigma, long warmup, double quarantine)
     g->warmup = warmup;
     g->quarantine = quarantine;
     stats_init(&g->pool, g->ch);
+    stats_init(&g->untracked, g->ch);
     g->ref_mean = xcalloc((size_t)g->ch, sizeof *g->ref_mean);
     g->ref_sd = xcalloc((size_t)g->ch, sizeof *g->ref_sd);
     g->row = xcalloc((size_t)g->ch, sizeof *g->row);
@@ -92,6 +91,7 @@ void guard_destroy(guard **g)
     for (int i = 0; i < p->n_sources; i++)
         stats_release(&p->src[i].st);
     stats_release(&p->pool);
+    stats_release(&p->untracked);
     free(p->ref_mean);
     free(p->ref_sd);
     free(p->row);
@@ -141,9 +141,9 @@ void guard_begin(guard *g, int tag)
 {
     guard_source *s = guard_source_of(g, tag);
     double n = 0.0;
+    double *m2 = g->ref_sd; /* scratch until ref_sd() */
     if (s && !s->quarantined) {
-        double *m2 = g->ref_sd; /* scratch until ref_sd() */
-        stats_minus(g->ref_mean, m2, &n, &g->pool, &s->st, g->ch);
+        pool_without(g, tag - 1, g->ref_mean, m2, &n);
         if (n >= (double)g->warmup) {
             ref_sd(g, m2, n);
             g->ref_on = 1;
@@ -155,7 +155,8 @@ void guard_begin(guard *g, int tag)
     if (!g->ref_on)
         return;
     memcpy(g->ref_mean, g->pool.mean, (size_t)g->ch * sizeof *g->ref_mean);
-    ref_sd(g, g->pool.m2, n);
+    memcpy(m2, g->pool.m2, (size_t)g->ch * sizeof *m2);
+    ref_sd(g, m2, n);
 }
 
 double guard_z(const guard *g, const float *obs, const float *next_obs,
@@ -188,6 +189,8 @@ void guard_add(guard *g, int tag, const float *obs, float reward, double z)
     if (s) {
         stats_add(&s->st, g->ch, row);
         s->taken++;
+    } else {
+        stats_add(&g->untracked, g->ch, row);
     }
     if (!s || !s->quarantined)
         stats_add(&g->pool, g->ch, row);
@@ -214,8 +217,8 @@ void guard_quarantine(guard *g, int tag)
     guard_source *s = guard_source_of(g, tag);
     if (!s || s->quarantined)
         return;
-    stats_remove(&g->pool, &s->st, g->ch);
     s->quarantined = 1;
+    pool_without(g, -1, g->pool.mean, g->pool.m2, &g->pool.n);
     g->n_quarantined++;
 }
 

@@ -1,6 +1,7 @@
 /*
  * guard.h - the learner's data guards that learn the data's scale: running
- * statistics (count, mean, variance; Welford, merged and unmerged exactly)
+ * statistics (count, mean, variance; Welford, and Chan's merge, which
+ * stays exact whatever the scales: a pool is never found by subtraction)
  * of the reward and of each observation component, per source (an actor
  * id) and pooled over the sources in good standing ("the replay's").
  *
@@ -63,7 +64,8 @@ typedef struct guard {
     double quarantine; /* strikes that quarantine */
     int n_sources;
     guard_source src[GUARD_MAX_SOURCES];
-    guard_stats pool; /* accepted rows of the sources in good standing */
+    guard_stats pool;      /* accepted rows of the sources in good standing */
+    guard_stats untracked; /* accepted rows of tag 0 */
     double *ref_mean, *ref_sd; /* (ch) the reference of guard_begin */
     double *row;               /* (ch) guard_add's scratch */
     int ref_on;                /* 0: warming up, every row passes */

@@ -142,6 +142,22 @@ static void test_quarantine(void **state)
     assert_int_equal(g->n_quarantined, 1);
     assert_int_equal((int)g->pool.n, 500);
     assert_int_equal(guard_strike(g, b, 64, 64, 1e5), 0); /* once */
+    /* a source of 3e38 rewards leaves the pool as it was, exactly: the
+     * others' spread survives (a subtraction of moments would cancel it) */
+    double m0 = g->pool.mean[0], v0 = g->pool.m2[0];
+    int c = guard_tag(g, "c");
+    float obs[OD] = {0, 1, 2};
+    for (int i = 0; i < 64; i++)
+        guard_add(g, c, obs, 3e38f, 0.0);
+    assert_true(g->pool.mean[0] > 1e37);
+    guard_quarantine(g, c);
+    assert_true(fabs(g->pool.mean[0] - m0) < 1e-9 * fabs(m0));
+    assert_true(fabs(g->pool.m2[0] - v0) < 1e-9 * v0);
+    /* a's reference: no one else is left, so the whole pool (a's rows) */
+    guard_begin(g, a);
+    assert_true(g->ref_on);
+    assert_true(fabs(g->ref_mean[0] - guard_source_of(g, a)->st.mean[0]) <
+                1e-9);
     guard_destroy(&g);
 }
 

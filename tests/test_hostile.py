@@ -392,6 +392,40 @@ def part_poison():
           % cks)
     p.close()
 
+    # rows that break the updates leave the replay buffer with their sender:
+    # 3e38 rewards taken in the guard's warm-up make updates non-finite; the
+    # rollback finds them far from the other actor's data, quarantines the
+    # sender and evicts its 64 rows, and the run goes on (before: it stopped
+    # after --max-rollbacks 5)
+    lr = Learner("rollevict", "--replay-ratio", "0", "--learning-starts",
+                 "200", "--max-abs-reward", "3.4e38", "--max-rollbacks", "5",
+                 "--guard-warmup", "100")
+    h = Peer(lr.port)
+    h.join("h1", 14)
+    h.send(batch([([0.1, 0.2, 0.3], [0.5], 3e38, [0.1, 0.2, 0.3])] * 64,
+                 inc=14))
+    lr.wait_until(5, lambda r: r["env_steps"] >= 64)
+    g = Peer(lr.port)
+    g.join("g1", 15)
+    rnd = random.Random(3)
+    for i in range(5):
+        g.send(batch([pendulum_row(rnd) for _ in range(64)], inc=15,
+                     seq=i + 1))
+    r = lr.wait_until(20, lambda r: r["updates"] >= 200)
+    log = lr.log()
+    check(r is not None and lr.p.poll() is None and
+          r["guards"]["rollback"] >= 1 and
+          r["data_guard"]["quarantined"] == ["h1"] and
+          r["data_guard"]["rows_removed"] == 64 and
+          r["replay_size"] == 320 and "quarantined actor h1" in log,
+          "poison: a rolled-back update's rows (3e38 rewards) leave the "
+          "replay buffer with their sender, quarantined; updates go on",
+          (r and (r["guards"]["rollback"], r["updates"], r["data_guard"],
+                  r["replay_size"]), log[-500:]))
+    h.close()
+    g.close()
+    lr.stop()
+
 
 def part_credits():
     lr = Learner("credits")
@@ -559,7 +593,7 @@ def part_logs():
 
 
 def part_checkpoints():
-    lr = Learner("prune", "--checkpoint-every", "50", "--keep", "1",
+    lr = Learner("prune", "--checkpoint-every", "50", "--keep", "2",
                  wait=False)
     os.makedirs(lr.out, exist_ok=True)
     with open(os.path.join(lr.out, "checkpoint-99999999.ckpt"), "wb") as f:
@@ -575,14 +609,33 @@ def part_checkpoints():
     rc = lr.stop()
     files = sorted(os.listdir(lr.out))
     cks = [f for f in files if f.endswith(".ckpt")]
-    valid = [c for c in cks if c != "checkpoint-99999999.ckpt"]
+    valid = sorted((c for c in cks if c != "checkpoint-99999999.ckpt"),
+                   key=lambda c: int(c[11:-5]))
     ev = os.path.join(BUILD, "tools", "hpo-eval")
-    loads = valid and subprocess.run(
-        [ev, os.path.join(lr.out, valid[-1]), "--episodes", "1"],
-        capture_output=True).returncode == 0
-    check(r is not None and rc == 0 and len(valid) == 1 and loads,
-          "checkpoints: --keep 1 beside a corrupt checkpoint-99999999 keeps "
-          "the newest valid one (%s)" % cks)
+    loads = valid and all(subprocess.run(
+        [ev, os.path.join(lr.out, c), "--episodes", "1"],
+        capture_output=True).returncode == 0 for c in valid)
+    check(r is not None and rc == 0 and len(valid) == 2 and loads,
+          "checkpoints: --keep 2 beside a corrupt checkpoint-99999999 keeps "
+          "two valid ones: a file that does not verify holds no slot (%s)"
+          % cks)
+
+    # a checkpoint write cut short is removed at start, and --resume names
+    # the file it took (past the corrupt one)
+    tmp = os.path.join(lr.out, "checkpoint-123.ckpt.tmp")
+    with open(tmp, "wb") as f:
+        f.write(b"half a checkpoint")
+    lr2 = Learner("prune", "--checkpoint-every", "50", "--keep", "2",
+                  "--resume")
+    lr2.stop()
+    log = open(os.path.join(lr.out, "learner.log")).read()
+    took = re.search(r"--resume: took (\S+)", log)
+    check(not os.path.exists(tmp) and took and valid and
+          took.group(1).endswith(valid[-1]) and
+          "skipping checkpoint" in log,
+          "checkpoints: a stale .tmp removed at start; --resume says it took "
+          "%s past the corrupt one" % (took and os.path.basename(
+              took.group(1))), log[-600:])
 
     bad = os.path.join(WORK, "corrupt")
     os.makedirs(bad)
