@@ -11,7 +11,10 @@ learner's answer, its status figures and that it stays up:
                limits are dropped and counted by reason; with the limits
                raised, 3e38 rewards make every update non-finite: rolled
                back and counted, no snapshot published, and --max-rollbacks
-               in a row stop the run (exit 1, the reason in the log)
+               in a row stop the run (exit 1, the reason in the log); 3e38
+               rewards taken in the data guard's warm-up make updates
+               non-finite, and the rollback quarantines their sender and
+               evicts its rows: updates go on
   credits      a batch beyond the sender's credit is refused and counted,
                the replay buffer untouched; one within it is taken; a Hello
                with n_envs past 4096 is refused
@@ -25,8 +28,10 @@ learner's answer, its status figures and that it stays up:
                exit, and joins once room is made (retry with backoff)
   logs         600 bad messages from 600 peers: every one counted, the
                learner's log stays under 300 lines
-  checkpoints  pruning keeps the newest valid checkpoint beside a corrupt one
-               of a larger number; --resume over only corrupt checkpoints
+  checkpoints  --keep 2 beside a corrupt checkpoint of a larger number keeps
+               two valid ones (only verified files hold a slot); a stale
+               .tmp goes at start; --resume names the file it took;
+               --resume over only corrupt checkpoints
                refuses to start and names them; a failed final checkpoint
                gives exit status 1
   evals        an EvalResult from a streaming actor, or of a version never
@@ -40,6 +45,15 @@ learner's answer, its status figures and that it stays up:
                subscriptions are ignored and counted
   datasock     a data message past the largest valid one is cut at the socket
                and the learner answers status at once
+  poisoning    a peer inside every bound joins a learning Pendulum run (two
+               real actors, fixed seeds) at 3000 env steps and sends, within
+               its credit, rewards of 9.9e5, observations of 9e5, a drift to
+               9.9e5 or rewards alternating +-9.9e5: each run's final
+               evaluation lies in the unpoisoned run's episode range, the
+               peer is quarantined (status, learner.log) and the last known
+               good checkpoint is on disk and loads. Measured here: 49 s for
+               the five runs; before the guards the reward run ended at
+               -1472 (unpoisoned -164)
   cli          --buffer past the available memory is refused with the
                figure; an unresolvable --learner host says so; --bind
                accepts a host name
