@@ -248,7 +248,7 @@ int learner_resume(learner *l, char *err, size_t errlen)
     }
     read_good(l);
     log_info(
-        "--resume: took %s (the newest checkpoint that verifies): %llu env steps, %ld updates, %zu replay rows%s%s",
+        "resumed from %s: %llu env steps, %ld updates, %zu replay rows (--resume took the newest checkpoint that verifies%s%s)",
         info.path, (unsigned long long)l->env_steps, l->updates,
         replay_size(l->rb), l->last_good[0] ? "; last known good: " : "",
         l->last_good);

@@ -643,7 +643,7 @@ def part_checkpoints():
                   "--resume")
     lr2.stop()
     log = open(os.path.join(lr.out, "learner.log")).read()
-    took = re.search(r"--resume: took (\S+)", log)
+    took = re.search(r"resumed from (\S+): ", log)
     check(not os.path.exists(tmp) and took and valid and
           took.group(1).endswith(valid[-1]) and
           "skipping checkpoint" in log,
