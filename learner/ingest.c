@@ -110,7 +110,7 @@ static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
             what, sizeof what,
             "%d of %d rows out of bounds (actions outside [-1, 1], |obs| > %g or |reward| > %g): dropped",
             bad, b->n, l->opt.max_abs_obs, l->opt.max_abs_reward);
-        learner_trip(l, what);
+        learner_trip(l, TRIP_HARD, what);
         log_warn_once(
             "guard rows",
             "actor %s (%s pid %u): %s; later ones are counted (status: guards, per actor: refused_rows)",

@@ -200,8 +200,9 @@ typedef struct learner {
     struct guard *guard; /* the data's learned scale */
     uint8_t *row_ok;     /* (row_ok_cap) a batch's verdicts */
     size_t row_ok_cap;
-    uint64_t rows_removed;        /* replay rows evicted or removed */
-    int tripped;                  /* 1: a data guard or rollback fired */
+    uint64_t rows_removed; /* replay rows evicted or removed */
+    int tripped;           /* 0, TRIP_WARN or TRIP_HARD: the worst so far */
+    int warned;            /* a warning row since the last checkpoint */
     char last_good[LEARNER_PATH]; /* last checkpoint before the first trip;
                                      "": none */
 } learner;
@@ -280,7 +281,7 @@ int learner_checkpoint(learner *l);
 int learner_resume(learner *l, char *err, size_t errlen);
 
 /* Keep path as the last known good checkpoint (DIR/last-known-good names
- * it, so a resumed run keeps it too). */
+ * it, so a resumed run keeps it too); "": none (the file removed). */
 void learner_keep_good(learner *l, const char *path);
 
 // ---- trust.c: the data guards' verdicts ----
@@ -305,9 +306,17 @@ void learner_trust_after(learner *l, learner_actor *a, const wire_batch *b,
  * beyond it are removed. Returns 1 when rows left the replay buffer. */
 int learner_trust_rollback(learner *l);
 
-/* Record the run's first data guard trip or rollback (what: why): the
- * newest checkpoint becomes the last known good one. */
-void learner_trip(learner *l, const char *what);
+enum { TRIP_WARN = 1, TRIP_HARD = 2 };
+
+/* Record a data guard trip of level (what: why): TRIP_WARN a row taken past
+ * a fifth of --guard-sigma, TRIP_HARD a row refused, a quarantine or a
+ * rollback. The first makes the newest checkpoint the last known good one;
+ * a hard trip freezes it for the run. */
+void learner_trip(learner *l, int level, const char *what);
+
+/* At each checkpoint: a warning with no warning row since the previous
+ * checkpoint is over (the last known good mark is released). */
+void learner_trust_checkpoint(learner *l);
 
 // ---- status.c: figures ----
 

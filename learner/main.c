@@ -344,7 +344,7 @@ static void update(learner *l)
             "rollback",
             "update %ld: a non-finite loss (q %g, pi %g) or parameter: rolled back; later ones are counted (status: guards.rollback)",
             l->updates + 1, (double)l->last.q_loss, (double)l->last.pi_loss);
-        learner_trip(l, "an update rolled back");
+        learner_trip(l, TRIP_HARD, "an update rolled back");
         /* the rows that broke it leave the replay buffer, so the next
          * update does not meet them again */
         if (learner_trust_rollback(l) && replay_size(l->rb) > 0)

@@ -98,6 +98,11 @@ void learner_keep_good(learner *l, const char *path)
             (int)sizeof file ||
         snprintf(tmp, sizeof tmp, "%s.tmp", file) >= (int)sizeof tmp)
         return;
+    if (!path[0]) {
+        if (unlink(file) && errno != ENOENT)
+            log_warn("cannot remove %s: %s", file, strerror(errno));
+        return;
+    }
     const char *base = strrchr(path, '/');
     FILE *f = fopen(tmp, "w");
     int bad = !f || fprintf(f, "%s\n", base ? base + 1 : path) < 0;
@@ -135,7 +140,7 @@ static void read_good(learner *l)
         log_warn("%s names no valid checkpoint ('%s'): ignored", file, name);
         return;
     }
-    l->tripped = 1;
+    l->tripped = TRIP_HARD;
     snprintf(l->last_good, sizeof l->last_good, "%s", path);
     log_info("last known good checkpoint: %s (from %s)", path, file);
 }
@@ -149,6 +154,7 @@ int learner_checkpoint(learner *l)
     if (!l->opt.out[0] || l->opt.checkpoint_every <= 0 ||
         (l->last_ckpt[0] && l->last_ckpt_updates == l->updates))
         return 0;
+    learner_trust_checkpoint(l);
     char path[CKPT_PATH_LEN], err[512];
     ckpt_counters c = {.env_steps = (int64_t)l->env_steps,
                        .updates = l->updates,

@@ -15,17 +15,37 @@
 #include "log.h"
 #include "util.h"
 
-/* The first data guard trip or rollback of the run: the newest checkpoint
- * so far is the last known good one (kept beside --keep, runfiles.c). */
-void learner_trip(learner *l, const char *what)
+/* A trip (TRIP_WARN: a warning; TRIP_HARD: a refusal, quarantine or
+ * rollback): the newest checkpoint so far becomes the last known good one
+ * (kept beside --keep, runfiles.c) unless one is marked. A hard trip
+ * freezes it for the run; a warning holds it while warnings go on
+ * (learner_trust_checkpoint). */
+void learner_trip(learner *l, int level, const char *what)
 {
-    if (l->tripped)
+    if (level == TRIP_WARN)
+        l->warned = 1;
+    if (l->tripped >= level)
         return;
-    l->tripped = 1;
+    int first = !l->tripped;
+    l->tripped = level;
     if (l->last_ckpt[0] && !l->last_good[0])
         learner_keep_good(l, l->last_ckpt);
-    log_warn("first guard trip: %s; last known good checkpoint: %s", what,
-             l->last_good[0] ? l->last_good : "none yet");
+    if (first || level == TRIP_HARD)
+        log_warn("%s: %s; last known good checkpoint: %s",
+                 level == TRIP_HARD ? "guard trip" : "guard warning", what,
+                 l->last_good[0] ? l->last_good : "none yet");
+}
+
+void learner_trust_checkpoint(learner *l)
+{
+    if (l->tripped == TRIP_WARN && !l->warned) {
+        log_info(
+            "no row past a fifth of --guard-sigma for a checkpoint interval: the warning is over, %s no longer the last known good checkpoint",
+            l->last_good[0] ? l->last_good : "none");
+        learner_keep_good(l, "");
+        l->tripped = 0;
+    }
+    l->warned = 0;
 }
 
 /* The agent back to the last known good checkpoint (its whole learned
@@ -70,7 +90,7 @@ static void quarantine(learner *l, int tag, const char *why)
     l->rows_removed += gone;
     char what[WIRE_TEXT_MAX];
     snprintf(what, sizeof what, "actor %s quarantined", s->id);
-    learner_trip(l, what);
+    learner_trip(l, TRIP_HARD, what);
     log_warn(
         "quarantined actor %s: %s; its %zu rows evicted from the replay buffer (%zu left) and its rows refused from now on (status: quarantined)",
         s->id, why, gone, replay_size(l->rb));
@@ -108,7 +128,7 @@ int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
             warn = HPO_MAX(warn, z);
         }
     }
-    if (!l->tripped && warn > GUARD_WARN * l->opt.guard_sigma) {
+    if (warn > GUARD_WARN * l->opt.guard_sigma) {
         /* not refused, but far enough out to mark the weights before it
          * as the last known good ones (a drift starts like this) */
         char what[160];
@@ -116,7 +136,7 @@ int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
             what, sizeof what,
             "a row of actor %s at %.3g standard deviations (over %g, a fifth of --guard-sigma)",
             a->id, warn, GUARD_WARN * l->opt.guard_sigma);
-        learner_trip(l, what);
+        learner_trip(l, TRIP_WARN, what);
     }
     if (far) {
         l->guards[GUARD_ROW_SCALE] += (uint64_t)far;
@@ -125,7 +145,7 @@ int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
         snprintf(what, sizeof what,
                  "%d rows of actor %s beyond --guard-sigma %g (up to %.3g)",
                  far, a->id, l->opt.guard_sigma, *max_z);
-        learner_trip(l, what);
+        learner_trip(l, TRIP_HARD, what);
         log_warn_once(
             "guard scale",
             "actor %s (%s pid %u): %d of %d rows lie beyond --guard-sigma %g standard deviations of the other actors' data (largest %.3g): refused; later ones are counted (status: guards.row_scale, per actor: refused_rows)",

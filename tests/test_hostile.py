@@ -912,8 +912,15 @@ def part_poisoning():
     unpoisoned run (same seeds): the final evaluation stays inside its
     spread, the hostile peer is quarantined and named, and the last known
     good checkpoint (from before the first trip) is on disk and loads."""
-    base, _, rc, _ = learning_run("clean")
+    base, r0, rc, _ = learning_run("clean")
     ref = evaluate(base.out)
+    dg = (r0 or {}).get("data_guard", {})
+    check(r0 is not None and r0["guards"]["row_scale"] == 0 and
+          dg.get("quarantined") == [] and
+          (dg.get("max_sigma_taken") or 0) < 10 and
+          r0["last_known_good"] is None,
+          "poisoning: honest actors trip no guard (largest deviation taken "
+          "%s standard deviations)" % dg.get("max_sigma_taken"), r0)
     check(rc == 0 and ref is not None,
           "poisoning: the unpoisoned run ends (exit 0) and evaluates: %s" %
           (ref,), (rc, base.log()[-300:]))
