@@ -867,6 +867,7 @@ def learning_run(name, poison=None):
     sends poisoned rows within its credit until the learner stops. Returns
     (learner, its last status, exit code)."""
     lr = Learner(name, *LEARN)
+    lr.table = ""   # hpo-status's table once the peer is quarantined
     acts = [actor(lr.port, "%s-a%d" % (name, i), "--seed", str(10 + i))
             for i in (1, 2)]
     p, k, rnd, last = None, 0, random.Random(7), None
@@ -894,6 +895,10 @@ def learning_run(name, poison=None):
             hb = time.time()
             r = lr.status(timeout_ms=500)
             last = r or last
+            if r and r["data_guard"]["quarantined"] and not lr.table:
+                lr.table = subprocess.run(
+                    [STATUS, "127.0.0.1:%d" % lr.port, "--timeout-ms", "500"],
+                    capture_output=True, text=True).stdout
     try:
         rc = lr.p.wait(10)
     except subprocess.TimeoutExpired:
@@ -939,11 +944,13 @@ def part_poisoning():
               (rc, got, log[-600:]))
         check(sent > 0 and "mallory" in dg.get("quarantined", []) and
               "quarantined actor mallory" in log and
+              "quarantined: mallory" in lr.table and
               r["guards"]["row_scale"] > 0,
               "poisoning %s: the peer (%d rows sent) is quarantined, named "
-              "in the status and learner.log; %d rows refused, %d evicted" %
+              "in the status (JSON and table) and learner.log; %d rows "
+              "refused, %d evicted" %
               (kind, sent, r and r["guards"]["row_scale"] or 0,
-               dg.get("rows_removed", 0)), (dg, r and r["guards"]))
+               dg.get("rows_removed", 0)), (dg, r and r["guards"], lr.table))
         good = r and r.get("last_known_good")
         ev = good and os.path.exists(good) and evaluate(good)
         check(bool(ev) and "last-known-good" in os.listdir(lr.out),
