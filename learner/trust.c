@@ -105,9 +105,12 @@ int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
     guard_source *s = guard_source_of(l->guard, tag);
     *max_z = 0.0;
     if (s && s->quarantined) {
+        uint64_t n = 0; /* the rows not refused already (bounds) */
+        for (int i = 0; i < b->n; i++)
+            n += ok[i];
         memset(ok, 0, (size_t)b->n);
-        l->guards[GUARD_QUARANTINED] += (uint64_t)b->n;
-        a->refused_rows += (uint64_t)b->n;
+        l->guards[GUARD_QUARANTINED] += n;
+        a->refused_rows += n;
         return 0;
     }
     replay_set_tag(l->rb, (uint16_t)tag);
