@@ -74,6 +74,7 @@ static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
     }
     if ((size_t)b->n > l->row_ok_cap) {
         l->row_ok = xrealloc(l->row_ok, (size_t)b->n);
+        l->row_z = xrealloc(l->row_z, (size_t)b->n * sizeof *l->row_z);
         l->row_ok_cap = (size_t)b->n;
     }
     uint8_t *ok = l->row_ok;

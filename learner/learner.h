@@ -199,6 +199,7 @@ typedef struct learner {
     /* data guards (trust.c) */
     struct guard *guard; /* the data's learned scale */
     uint8_t *row_ok;     /* (row_ok_cap) a batch's verdicts */
+    double *row_z;       /* (row_ok_cap) its rows' |z| (guard_z) */
     size_t row_ok_cap;
     uint64_t rows_removed; /* replay rows evicted or removed */
     int tripped;           /* 0, TRIP_WARN or TRIP_HARD: the worst so far */
@@ -289,7 +290,8 @@ void learner_keep_good(learner *l, const char *path);
 /*
  * Judge batch b of actor a: ok[i] (b->n) is 1 for the rows that passed the
  * bounds; those beyond --guard-sigma are cleared, counted and logged, and
- * every row of a quarantined actor. Tags the replay's next rows as a's.
+ * every row of a quarantined actor. Tags the replay's next rows as a's;
+ * l->row_z[i] receives each judged row's |z|.
  * Returns the rows refused beyond sigma; *max_z their largest |z|.
  */
 int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,

@@ -581,6 +581,7 @@ static void learner_close(learner *l)
     replay_destroy(&l->rb);
     guard_destroy(&l->guard);
     free(l->row_ok);
+    free(l->row_z);
     wire_msg_release(&l->in);
     msgbuf_release(&l->enc);
     free(l->snap);

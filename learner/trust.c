@@ -123,6 +123,7 @@ int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
             continue;
         double z = guard_z(l->guard, b->obs + (size_t)i * od,
                            b->next_obs + (size_t)i * od, b->reward[i]);
+        l->row_z[i] = z;
         if (guard_refuses(l->guard, z)) {
             ok[i] = 0;
             far++;
@@ -168,8 +169,7 @@ void learner_trust_after(learner *l, learner_actor *a, const wire_batch *b,
     for (int i = 0; i < b->n; i++)
         if (ok[i])
             guard_add(l->guard, tag, b->obs + (size_t)i * od, b->reward[i],
-                      guard_z(l->guard, b->obs + (size_t)i * od,
-                              b->next_obs + (size_t)i * od, b->reward[i]));
+                      l->row_z[i]);
     if (guard_strike(l->guard, tag, b->n, far, max_z)) {
         char why[160];
         snprintf(why, sizeof why,
