@@ -30,7 +30,9 @@ learner's answer, its status figures and that it stays up:
                learner's log stays under 300 lines
   checkpoints  --keep 2 beside a corrupt checkpoint of a larger number keeps
                two valid ones (only verified files hold a slot); a stale
-               .tmp goes at start; --resume names the file it took;
+               .tmp goes at start; --resume names the file it took; a
+               newer checkpoint holding a NaN weight (checksums valid) is
+               refused at --resume, named, and the previous one taken;
                --resume over only corrupt checkpoints
                refuses to start and names them; a failed final checkpoint
                gives exit status 1
@@ -72,6 +74,7 @@ import sys
 import re
 import tempfile
 import time
+import zlib
 
 import zmq
 
@@ -606,6 +609,27 @@ def part_logs():
     lr.stop()
 
 
+def poison_nets(path):
+    """Write a NaN into the first parameter of path's NETS section and
+    recompute that section's CRC-32 (docs/checkpoint.md: a 16-byte file
+    header, then sections of tag, crc, u64 length, payload)."""
+    with open(path, "rb") as f:
+        b = bytearray(f.read())
+    off = 16
+    while off + 16 <= len(b):
+        tag, ln = bytes(b[off:off + 4]), struct.unpack_from("<Q", b, off + 8)[0]
+        pay = off + 16
+        if tag == b"NETS":
+            struct.pack_into("<f", b, pay, float("nan"))
+            crc = zlib.crc32(tag + bytes(b[off + 8:off + 16]) +
+                             bytes(b[pay:pay + ln]))
+            struct.pack_into("<I", b, off + 4, crc)
+            break
+        off = pay + ln
+    with open(path, "wb") as f:
+        f.write(b)
+
+
 def part_checkpoints():
     lr = Learner("prune", "--checkpoint-every", "50", "--keep", "2",
                  wait=False)
@@ -650,6 +674,25 @@ def part_checkpoints():
           "checkpoints: a stale .tmp removed at start; --resume says it took "
           "%s past the corrupt one" % (took and os.path.basename(
               took.group(1))), log[-600:])
+
+    # a newer checkpoint holding a NaN weight (checksums valid) is refused
+    # at --resume, naming the file and the element; the previous one is taken
+    nan_dir = os.path.join(WORK, "nanck")
+    os.makedirs(nan_dir)
+    for c in valid:
+        shutil.copy(os.path.join(lr.out, c), nan_dir)
+    if valid:
+        poison_nets(os.path.join(nan_dir, valid[-1]))
+        lr3 = Learner("nanck", "--checkpoint-every", "50", "--resume")
+        lr3.stop()
+        log = open(os.path.join(nan_dir, "learner.log")).read()
+        took = re.search(r"resumed from (\S+): ", log)
+        check(took and took.group(1).endswith(valid[0]) and
+              re.search(r"skipping checkpoint \S*%s: section NETS: "
+                        r"params\[0\] is not finite" % valid[-1], log),
+              "checkpoints: a newer checkpoint with a NaN weight is refused "
+              "at --resume, named; the previous valid one is taken",
+              log[-600:])
 
     bad = os.path.join(WORK, "corrupt")
     os.makedirs(bad)
