@@ -16,16 +16,27 @@ static void stats_init(guard_stats *s, int ch)
     s->n = 0.0;
     s->mean = xcalloc((size_t)ch, sizeof *s->mean);
     s->m2 = xcalloc((size_t)ch, sizeof *s->m2);
+    s->lo = xcalloc((size_t)ch, sizeof *s->lo);
+    s->hi = xcalloc((size_t)ch, sizeof *s->hi);
 }
 
 static void stats_release(guard_stats *s)
 {
     free(s->mean);
     free(s->m2);
-    s->mean = s->m2 = NULL;
+    free(s->lo);
+    free(s->hi);
+    s->mean = s->m2 = s->lo = s->hi = NULL;
 }
 
-/* Welford: one row x (ch) into s. */
+static void stats_clear(guard_stats *s, int ch)
+{
+    s->n = 0.0;
+    memset(s->mean, 0, (size_t)ch * sizeof *s->mean);
+    memset(s->m2, 0, (size_t)ch * sizeof *s->m2);
+}
+
+/* Welford, and the range: one row x (ch) into s. */
 static void stats_add(guard_stats *s, int ch, const double *x)
 {
     s->n += 1.0;
@@ -33,37 +44,37 @@ static void stats_add(guard_stats *s, int ch, const double *x)
         double d = x[c] - s->mean[c];
         s->mean[c] += d / s->n;
         s->m2[c] += d * (x[c] - s->mean[c]);
+        s->lo[c] = s->n > 1.5 ? HPO_MIN(s->lo[c], x[c]) : x[c];
+        s->hi[c] = s->n > 1.5 ? HPO_MAX(s->hi[c], x[c]) : x[c];
     }
 }
 
-/* (mean, m2, *n) += b: Chan's merge, stable whatever the scales (no
- * subtraction of large moments). */
-static void stats_merge(double *mean, double *m2, double *n,
-                        const guard_stats *b, int ch)
+/* a += b: Chan's merge, stable whatever the scales (no subtraction of
+ * large moments), and the ranges' union. */
+static void stats_merge(guard_stats *a, const guard_stats *b, int ch)
 {
     if (b->n < 0.5)
         return;
-    double na = *n, nn = na + b->n;
+    double na = a->n, nn = na + b->n;
     for (int c = 0; c < ch; c++) {
-        double d = b->mean[c] - mean[c];
-        mean[c] += d * b->n / nn;
-        m2[c] += b->m2[c] + d * d * na * b->n / nn;
+        double d = b->mean[c] - a->mean[c];
+        a->mean[c] += d * b->n / nn;
+        a->m2[c] += b->m2[c] + d * d * na * b->n / nn;
+        a->lo[c] = na > 0.5 ? HPO_MIN(a->lo[c], b->lo[c]) : b->lo[c];
+        a->hi[c] = na > 0.5 ? HPO_MAX(a->hi[c], b->hi[c]) : b->hi[c];
     }
-    *n = nn;
+    a->n = nn;
 }
 
-/* (mean, m2, *n) = the rows of the sources in good standing but skip
- * (-1: none) and the untracked ones. */
-static void pool_without(const guard *g, int skip, double *mean, double *m2,
-                         double *n)
+/* out = the rows of the sources in good standing but skip (-1: none) and
+ * the untracked ones. */
+static void pool_without(const guard *g, int skip, guard_stats *out)
 {
-    memset(mean, 0, (size_t)g->ch * sizeof *mean);
-    memset(m2, 0, (size_t)g->ch * sizeof *m2);
-    *n = 0.0;
-    stats_merge(mean, m2, n, &g->untracked, g->ch);
+    stats_clear(out, g->ch);
+    stats_merge(out, &g->untracked, g->ch);
     for (int i = 0; i < g->n_sources; i++)
         if (i != skip && !g->src[i].quarantined)
-            stats_merge(mean, m2, n, &g->src[i].st, g->ch);
+            stats_merge(out, &g->src[i].st, g->ch);
 }
 
 guard *guard_new(int obs_dim, double sigma, long warmup, double quarantine)
@@ -77,7 +88,7 @@ guard *guard_new(int obs_dim, double sigma, long warmup, double quarantine)
     g->quarantine = quarantine;
     stats_init(&g->pool, g->ch);
     stats_init(&g->untracked, g->ch);
-    g->ref_mean = xcalloc((size_t)g->ch, sizeof *g->ref_mean);
+    stats_init(&g->ref, g->ch);
     g->ref_sd = xcalloc((size_t)g->ch, sizeof *g->ref_sd);
     g->row = xcalloc((size_t)g->ch, sizeof *g->row);
     return g;
@@ -92,7 +103,7 @@ void guard_destroy(guard **g)
         stats_release(&p->src[i].st);
     stats_release(&p->pool);
     stats_release(&p->untracked);
-    free(p->ref_mean);
+    stats_release(&p->ref);
     free(p->ref_sd);
     free(p->row);
     free(p);
@@ -118,19 +129,19 @@ guard_source *guard_source_of(guard *g, int tag)
     return tag >= 1 && tag <= g->n_sources ? &g->src[tag - 1] : NULL;
 }
 
-/* The reference standard deviations from m2 over n rows, floored
- * (guard.h). */
-static void ref_sd(guard *g, const double *m2, double n)
+/* The reference's standard deviations, floored (guard.h). */
+static void ref_sd(guard *g)
 {
+    const guard_stats *r = &g->ref;
     double rms = 0.0;
     for (int c = 0; c < g->ch; c++) {
-        g->ref_sd[c] = sqrt(m2[c] / n);
+        g->ref_sd[c] = sqrt(r->m2[c] / r->n);
         if (c > 0)
             rms += g->ref_sd[c] * g->ref_sd[c];
     }
     rms = sqrt(rms / g->obs_dim);
     for (int c = 0; c < g->ch; c++) {
-        double floor = 1e-3 * (1.0 + fabs(g->ref_mean[c]));
+        double floor = 1e-3 * (1.0 + fabs(r->mean[c]));
         if (c > 0)
             floor = HPO_MAX(floor, 0.1 * rms);
         g->ref_sd[c] = HPO_MAX(g->ref_sd[c], floor);
@@ -140,23 +151,30 @@ static void ref_sd(guard *g, const double *m2, double n)
 void guard_begin(guard *g, int tag)
 {
     guard_source *s = guard_source_of(g, tag);
-    double n = 0.0;
-    double *m2 = g->ref_sd; /* scratch until ref_sd() */
     if (s && !s->quarantined) {
-        pool_without(g, tag - 1, g->ref_mean, m2, &n);
-        if (n >= (double)g->warmup) {
-            ref_sd(g, m2, n);
+        pool_without(g, tag - 1, &g->ref);
+        if (g->ref.n >= (double)g->warmup) {
+            ref_sd(g);
             g->ref_on = 1;
             return;
         }
     }
-    n = g->pool.n;
-    g->ref_on = n >= (double)g->warmup;
+    g->ref_on = g->pool.n >= (double)g->warmup;
     if (!g->ref_on)
         return;
-    memcpy(g->ref_mean, g->pool.mean, (size_t)g->ch * sizeof *g->ref_mean);
-    memcpy(m2, g->pool.m2, (size_t)g->ch * sizeof *m2);
-    ref_sd(g, m2, n);
+    stats_clear(&g->ref, g->ch);
+    stats_merge(&g->ref, &g->pool, g->ch);
+    ref_sd(g);
+}
+
+/* How far x lies outside channel c's reference range, in its standard
+ * deviations (0 inside). */
+static double beyond(const guard *g, int c, double x)
+{
+    double d = x > g->ref.hi[c]   ? x - g->ref.hi[c]
+               : x < g->ref.lo[c] ? g->ref.lo[c] - x
+                                  : 0.0;
+    return d / g->ref_sd[c];
 }
 
 double guard_z(const guard *g, const float *obs, const float *next_obs,
@@ -164,11 +182,9 @@ double guard_z(const guard *g, const float *obs, const float *next_obs,
 {
     if (!g->ref_on)
         return 0.0;
-    double z = fabs((double)reward - g->ref_mean[0]) / g->ref_sd[0];
+    double z = beyond(g, 0, reward);
     for (int k = 0; k < g->obs_dim; k++) {
-        double m = g->ref_mean[1 + k], sd = g->ref_sd[1 + k];
-        double a = fabs((double)obs[k] - m) / sd;
-        double b = fabs((double)next_obs[k] - m) / sd;
+        double a = beyond(g, 1 + k, obs[k]), b = beyond(g, 1 + k, next_obs[k]);
         z = HPO_MAX(z, HPO_MAX(a, b));
     }
     return z;
@@ -218,7 +234,7 @@ void guard_quarantine(guard *g, int tag)
     if (!s || s->quarantined)
         return;
     s->quarantined = 1;
-    pool_without(g, -1, g->pool.mean, g->pool.m2, &g->pool.n);
+    pool_without(g, -1, &g->pool);
     g->n_quarantined++;
 }
 

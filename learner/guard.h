@@ -10,7 +10,12 @@
  * with it), or against the whole pool while the others hold fewer than
  * `warmup` rows; before the reference holds `warmup` rows every row passes.
  * A row whose reward or any obs / next_obs component lies more than `sigma`
- * standard deviations from the reference mean is refused. Each refusal is a
+ * of the reference's standard deviations outside the range the reference
+ * has seen (below its least or above its largest value) is refused. The
+ * distance is from the range, not the mean: a heavy-tailed honest
+ * component (contact forces: mostly 0, rare large spikes) passes once its
+ * spikes have been seen, a value far outside all the others sent does
+ * not. Each refusal is a
  * strike that decays by a factor (1 - 1/GUARD_STRIKE_ROWS) per row the
  * source sends; at `quarantine` strikes the source is quarantined: its
  * statistics leave the pool and the caller refuses its rows and removes
@@ -41,9 +46,10 @@
 /* Running statistics of `ch` channels: channel 0 the reward, 1.. the
  * observation's components. */
 typedef struct guard_stats {
-    double n;     /* rows */
-    double *mean; /* (ch) */
-    double *m2;   /* (ch) sum of squared deviations */
+    double n;        /* rows */
+    double *mean;    /* (ch) */
+    double *m2;      /* (ch) sum of squared deviations */
+    double *lo, *hi; /* (ch) the range seen (valid when n > 0) */
 } guard_stats;
 
 /* One source: an actor id, its tag is its index + 1. */
@@ -66,10 +72,11 @@ typedef struct guard {
     guard_source src[GUARD_MAX_SOURCES];
     guard_stats pool;      /* accepted rows of the sources in good standing */
     guard_stats untracked; /* accepted rows of tag 0 */
-    double *ref_mean, *ref_sd; /* (ch) the reference of guard_begin */
-    double *row;               /* (ch) guard_add's scratch */
-    int ref_on;                /* 0: warming up, every row passes */
-    double max_z_taken;        /* largest |z| of a row accepted past warm-up */
+    guard_stats ref;       /* the reference of guard_begin */
+    double *ref_sd;        /* (ch) its floored standard deviations */
+    double *row;           /* (ch) guard_add's scratch */
+    int ref_on;            /* 0: warming up, every row passes */
+    double max_z_taken;    /* largest |z| of a row accepted past warm-up */
     int n_quarantined;
 } guard;
 
