@@ -95,8 +95,8 @@ static void usage(FILE *f)
         "  --max-rollbacks N      stop after N updates in a row rolled back for a\n"
         "                         non-finite loss or parameter (default 20)\n"
         "  --guard-sigma S        refuse rows whose reward or an observation lies more\n"
-        "                         than S standard deviations from the other actors'\n"
-        "                         data (default 50)\n"
+        "                         than S standard deviations outside the range of the\n"
+        "                         other actors' data (default 50)\n"
         "  --guard-warmup N       rows of data before that guard judges (default 1000)\n"
         "  --guard-quarantine N   refused rows (decaying over ~1000 of its rows) that\n"
         "                         quarantine an actor: its rows evicted and refused\n"
@@ -630,7 +630,7 @@ int main(int argc, char **argv)
     }
     learner_csv_row(&l);
     log_info(
-        "data guards: %llu rows refused beyond --guard-sigma %g, %d actors quarantined, %llu replay rows removed; the largest deviation taken past the warm-up was %.3g standard deviations",
+        "data guards: %llu rows refused beyond --guard-sigma %g, %d actors quarantined, %llu replay rows removed; the largest distance outside the other actors' range taken past the warm-up was %.3g standard deviations",
         (unsigned long long)l.guards[GUARD_ROW_SCALE], l.opt.guard_sigma,
         l.guard->n_quarantined, (unsigned long long)l.rows_removed,
         l.guard->max_z_taken);

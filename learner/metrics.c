@@ -192,7 +192,7 @@ static void format(strbuf *b, const learner_figures *f)
             f->rows_removed);
     gauge(
         b, "hpo_guard_max_sigma_taken",
-        "Largest deviation (standard deviations) of a row taken past the guard's warm-up.",
+        "Largest distance (standard deviations) outside the other actors' range of a row taken past the guard's warm-up.",
         f->guard_max_sigma_taken);
     gauge(b, "hpo_actors", "Connected actors (streaming and eval).",
           (double)f->n_actors);

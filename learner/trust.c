@@ -152,7 +152,7 @@ int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
         learner_trip(l, TRIP_HARD, what);
         log_warn_once(
             "guard scale",
-            "actor %s (%s pid %u): %d of %d rows lie beyond --guard-sigma %g standard deviations of the other actors' data (largest %.3g): refused; later ones are counted (status: guards.row_scale, per actor: refused_rows)",
+            "actor %s (%s pid %u): %d of %d rows lie more than --guard-sigma %g standard deviations outside the range of the other actors' data (largest %.3g): refused; later ones are counted (status: guards.row_scale, per actor: refused_rows)",
             a->id, a->host, a->pid, far, b->n, l->opt.guard_sigma, *max_z);
     }
     return far;
@@ -193,7 +193,7 @@ int learner_trust_rollback(learner *l)
     if (s && !s->quarantined) {
         snprintf(
             why, sizeof why,
-            "a rolled-back update's batch held its row of reward %g, %.3g standard deviations from the other actors' data",
+            "a rolled-back update's batch held its row of reward %g, %.3g standard deviations outside the range of the other actors' data",
             (double)bt->reward[i], z);
         quarantine(l, tag, why);
         return 1;
