@@ -145,6 +145,9 @@ static void ref_sd(guard *g)
         if (c > 0)
             floor = HPO_MAX(floor, 0.1 * rms);
         g->ref_sd[c] = HPO_MAX(g->ref_sd[c], floor);
+        /* a heavy tail's spread is its range more than its deviation */
+        g->ref_sd[c] =
+            HPO_MAX(g->ref_sd[c], GUARD_RANGE_SCALE * (r->hi[c] - r->lo[c]));
     }
 }
 
@@ -175,6 +178,26 @@ static double beyond(const guard *g, int c, double x)
                : x < g->ref.lo[c] ? g->ref.lo[c] - x
                                   : 0.0;
     return d / g->ref_sd[c];
+}
+
+double guard_where(const guard *g, const float *obs, const float *next_obs,
+                   float reward, int *ch, double *x)
+{
+    double z = 0.0;
+    *ch = 0;
+    *x = reward;
+    if (!g->ref_on)
+        return 0.0;
+    z = beyond(g, 0, reward);
+    for (int k = 0; k < g->obs_dim; k++) {
+        double a = beyond(g, 1 + k, obs[k]), b = beyond(g, 1 + k, next_obs[k]);
+        if (HPO_MAX(a, b) > z) {
+            z = HPO_MAX(a, b);
+            *ch = 1 + k;
+            *x = a >= b ? obs[k] : next_obs[k];
+        }
+    }
+    return z;
 }
 
 double guard_z(const guard *g, const float *obs, const float *next_obs,

@@ -23,10 +23,12 @@
  * assume the honest actors are the majority of the rows: two sources that
  * disagree with nobody else to tell them apart refuse each other.
  *
- * A standard deviation is floored (a constant component, e.g. a reward of
- * always 1, must not refuse 1.0001): at 1e-3 (1 + |mean|) for every
- * channel, and for an observation component also at a tenth of the
- * components' root-mean-square deviation.
+ * The unit of distance is a channel's standard deviation, floored (a
+ * constant component, e.g. a reward of always 1, must not refuse 1.0001) at
+ * 1e-3 (1 + |mean|) for every channel, and for an observation component
+ * also at a tenth of the components' root-mean-square deviation; and at
+ * least a quarter of the channel's range (GUARD_RANGE_SCALE): a heavy tail
+ * (Humanoid's contact forces) spreads by its range, not its deviation.
  *
  * Plain numbers, no I/O and no learner: tests/test_guard.c drives it.
  */
@@ -39,9 +41,10 @@
 #define GUARD_MAX_SOURCES 1024  /* tags 1..; later ids share tag 0 */
 #define GUARD_ID_MAX 64         /* = WIRE_NAME_MAX */
 #define GUARD_STRIKE_ROWS 1000. /* rows over which a strike decays by 1/e */
-#define GUARD_WARN                                                             \
-    0.2 /* of sigma: a row taken this far out trips (marks the                 \
-           last known good checkpoint) */
+#define GUARD_RANGE_SCALE 0.25  /* of a channel's range: its least unit */
+/* Of sigma: a row taken this far out trips (marks the last known good
+ * checkpoint). */
+#define GUARD_WARN 0.2
 
 /* Running statistics of `ch` channels: channel 0 the reward, 1.. the
  * observation's components. */
@@ -107,6 +110,11 @@ void guard_begin(guard *g, int tag);
  * obs, next_obs (obs_dim). */
 double guard_z(const guard *g, const float *obs, const float *next_obs,
                float reward);
+
+/* guard_z, and where: *ch the channel of the largest (0 the reward, 1 + k
+ * observation component k), *x its value. */
+double guard_where(const guard *g, const float *obs, const float *next_obs,
+                   float reward, int *ch, double *x);
 
 /* Whether a row of |z| z is refused (z > sigma). */
 int guard_refuses(const guard *g, double z);

@@ -145,6 +145,26 @@ int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
     if (far) {
         l->guards[GUARD_ROW_SCALE] += (uint64_t)far;
         a->refused_rows += (uint64_t)far;
+        /* where the farthest refused row lies, for the log */
+        int ch = 0;
+        double x = 0.0;
+        for (int i = 0; i < b->n; i++)
+            if (!ok[i] && l->row_z[i] == *max_z) {
+                guard_where(l->guard, b->obs + (size_t)i * od,
+                            b->next_obs + (size_t)i * od, b->reward[i], &ch,
+                            &x);
+                break;
+            }
+        char where[200];
+        const guard *gd = l->guard;
+        if (ch == 0)
+            snprintf(where, sizeof where,
+                     "reward %.4g; the others' rewards %.4g..%.4g, unit %.3g",
+                     x, gd->ref.lo[0], gd->ref.hi[0], gd->ref_sd[0]);
+        else
+            snprintf(where, sizeof where,
+                     "obs[%d] %.4g; the others' %.4g..%.4g, unit %.3g", ch - 1,
+                     x, gd->ref.lo[ch], gd->ref.hi[ch], gd->ref_sd[ch]);
         char what[160];
         snprintf(what, sizeof what,
                  "%d rows of actor %s beyond --guard-sigma %g (up to %.3g)",
@@ -152,8 +172,9 @@ int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
         learner_trip(l, TRIP_HARD, what);
         log_warn_once(
             "guard scale",
-            "actor %s (%s pid %u): %d of %d rows lie more than --guard-sigma %g standard deviations outside the range of the other actors' data (largest %.3g): refused; later ones are counted (status: guards.row_scale, per actor: refused_rows)",
-            a->id, a->host, a->pid, far, b->n, l->opt.guard_sigma, *max_z);
+            "actor %s (%s pid %u): %d of %d rows lie more than --guard-sigma %g standard deviations outside the range of the other actors' data (largest %.3g: %s): refused; later ones are counted (status: guards.row_scale, per actor: refused_rows)",
+            a->id, a->host, a->pid, far, b->n, l->opt.guard_sigma, *max_z,
+            where);
     }
     return far;
 }
