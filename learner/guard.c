@@ -143,7 +143,7 @@ static void ref_sd(guard *g)
     for (int c = 0; c < g->ch; c++) {
         double floor = 1e-3 * (1.0 + fabs(r->mean[c]));
         if (c > 0)
-            floor = HPO_MAX(floor, 0.1 * rms);
+            floor = HPO_MAX(floor, GUARD_OBS_FLOOR * rms);
         g->ref_sd[c] = HPO_MAX(g->ref_sd[c], floor);
         /* a heavy tail's spread is its range more than its deviation */
         g->ref_sd[c] =
@@ -158,10 +158,11 @@ void guard_begin(guard *g, int tag)
         pool_without(g, tag - 1, &g->ref);
         if (g->ref.n >= (double)g->warmup) {
             ref_sd(g);
-            g->ref_on = 1;
+            g->ref_on = g->ref_others = 1;
             return;
         }
     }
+    g->ref_others = 0;
     g->ref_on = g->pool.n >= (double)g->warmup;
     if (!g->ref_on)
         return;
@@ -242,7 +243,10 @@ int guard_strike(guard *g, int tag, int n, int refused, double max_z)
     guard_source *s = guard_source_of(g, tag);
     if (!s || s->quarantined)
         return 0;
-    s->strikes = s->strikes * exp(-(double)n / GUARD_STRIKE_ROWS) + refused;
+    /* only a judgement by the others strikes: a source alone (or the last
+     * in good standing) is never quarantined on its own data */
+    s->strikes = s->strikes * exp(-(double)n / GUARD_STRIKE_ROWS) +
+                 (g->ref_others ? refused : 0);
     s->refused += (uint64_t)refused;
     s->max_z = HPO_MAX(s->max_z, max_z);
     if (s->strikes < g->quarantine)
@@ -269,6 +273,8 @@ int guard_suspect(guard *g, int m, const float *obs, const float *next_obs,
     size_t od = (size_t)g->obs_dim;
     for (int i = 0; i < m; i++) {
         guard_begin(g, tag[i]);
+        if (!g->ref_others)
+            continue; /* only the others' data can accuse a source */
         double zi = guard_z(g, obs + (size_t)i * od, next_obs + (size_t)i * od,
                             reward[i]);
         if (zi > best_z || best < 0) {

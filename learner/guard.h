@@ -26,7 +26,9 @@
  * The unit of distance is a channel's standard deviation, floored (a
  * constant component, e.g. a reward of always 1, must not refuse 1.0001) at
  * 1e-3 (1 + |mean|) for every channel, and for an observation component
- * also at a tenth of the components' root-mean-square deviation; and at
+ * also at the components' root-mean-square deviation (GUARD_OBS_FLOOR: a
+ * component near 0 until it spikes, a hand's contact force, is judged on
+ * the observation's scale, not its own); and at
  * least a quarter of the channel's range (GUARD_RANGE_SCALE): a heavy tail
  * (Humanoid's contact forces) spreads by its range, not its deviation.
  *
@@ -42,6 +44,9 @@
 #define GUARD_ID_MAX 64         /* = WIRE_NAME_MAX */
 #define GUARD_STRIKE_ROWS 1000. /* rows over which a strike decays by 1/e */
 #define GUARD_RANGE_SCALE 0.25  /* of a channel's range: its least unit */
+/* Of the components' RMS deviation: the least unit of an observation
+ * component. */
+#define GUARD_OBS_FLOOR 1.0
 /* Of sigma: a row taken this far out trips (marks the last known good
  * checkpoint). */
 #define GUARD_WARN 0.2
@@ -79,6 +84,7 @@ typedef struct guard {
     double *ref_sd;        /* (ch) its floored standard deviations */
     double *row;           /* (ch) guard_add's scratch */
     int ref_on;            /* 0: warming up, every row passes */
+    int ref_others;        /* 1: the reference is the other sources' rows */
     double max_z_taken;    /* largest |z| of a row accepted past warm-up */
     int n_quarantined;
 } guard;
@@ -124,9 +130,12 @@ int guard_refuses(const guard *g, double z);
 void guard_add(guard *g, int tag, const float *obs, float reward, double z);
 
 /*
- * After a batch of tag: n rows sent, refused of them beyond sigma (largest
- * |z| max_z). Decays and adds the strikes. Returns 1 when the source is
- * quarantined by it (guard_quarantine done), else 0.
+ * After a batch of tag (judged after guard_begin(g, tag)): n rows sent,
+ * refused of them beyond sigma (largest |z| max_z). Decays the strikes and
+ * adds the refusals when the reference was the other sources' rows (a
+ * source judged on the whole pool, its own rows among them, is never
+ * quarantined: a lone actor, or the last in good standing). Returns 1 when
+ * the source is quarantined by it (guard_quarantine done), else 0.
  */
 int guard_strike(guard *g, int tag, int n, int refused, double max_z);
 
@@ -137,8 +146,9 @@ void guard_quarantine(guard *g, int tag);
 /*
  * The rollback's suspect among m rows (obs, next_obs (m, obs_dim), reward
  * (m), tag (m)): the row of largest |z| against the pool without its own
- * source. Returns its index when that |z| is beyond sigma, else -1; *z
- * receives the |z| (Nullable).
+ * source, among the rows whose source the others' data can judge (as
+ * guard_strike). Returns its index when that |z| is beyond sigma, else -1;
+ * *z receives the |z| (Nullable).
  */
 int guard_suspect(guard *g, int m, const float *obs, const float *next_obs,
                   const float *reward, const uint16_t *tag, double *z);

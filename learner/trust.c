@@ -206,9 +206,7 @@ int learner_trust_rollback(learner *l)
     double z = 0.0;
     int i = guard_suspect(l->guard, bt->m, bt->obs, bt->next_obs, bt->reward,
                           bt->tag, &z);
-    if (i < 0)
-        return 0;
-    int tag = bt->tag[i];
+    int tag = i >= 0 ? bt->tag[i] : 0;
     guard_source *s = guard_source_of(l->guard, tag);
     char why[200];
     if (s && !s->quarantined) {
@@ -219,8 +217,8 @@ int learner_trust_rollback(learner *l)
         quarantine(l, tag, why);
         return 1;
     }
-    /* no source to blame (rows from before a resume, or past the table):
-     * the batch's rows beyond --guard-sigma go */
+    /* no source to blame (rows from before a resume or past the table, or
+     * no other actor to judge by): the batch's rows beyond --guard-sigma go */
     size_t rows[4096];
     size_t n = 0;
     size_t od = (size_t)bt->obs_dim;
@@ -231,6 +229,8 @@ int learner_trust_rollback(learner *l)
         if (guard_refuses(l->guard, zj))
             rows[n++] = bt->row[j];
     }
+    if (!n)
+        return 0;
     size_t gone = replay_remove_rows(l->rb, rows, n);
     l->rows_removed += gone;
     log_warn(

@@ -147,10 +147,13 @@ static void test_quarantine(void **state)
     rng_init(&r, 7, 0);
     feed(g, a, &r, 500);
     feed(g, b, &r, 500);
+    guard_begin(g, a); /* judged by b's rows */
+    assert_true(g->ref_others);
     for (int i = 0; i < 200; i++) /* one refusal per 64-row batch */
         assert_int_equal(guard_strike(g, a, 64, 1, 25.0), 0);
     assert_false(guard_source_of(g, a)->quarantined);
     assert_true(guard_source_of(g, a)->strikes < 17); /* 1 / (1 - e^-0.064) */
+    guard_begin(g, b);
     assert_int_equal(guard_strike(g, b, 64, 20, 1e5), 0);
     assert_int_equal(guard_strike(g, b, 64, 20, 1e5), 1);
     assert_true(guard_source_of(g, b)->quarantined);
@@ -168,9 +171,13 @@ static void test_quarantine(void **state)
     guard_quarantine(g, c);
     assert_true(fabs(g->pool.mean[0] - m0) < 1e-9 * fabs(m0));
     assert_true(fabs(g->pool.m2[0] - v0) < 1e-9 * v0);
-    /* a's reference: no one else is left, so the whole pool (a's rows) */
+    /* a's reference: no one else is left, so the whole pool (a's rows);
+     * refusals on its own data never quarantine the last source */
     guard_begin(g, a);
-    assert_true(g->ref_on);
+    assert_true(g->ref_on && !g->ref_others);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(guard_strike(g, a, 64, 64, 1e3), 0);
+    assert_false(guard_source_of(g, a)->quarantined);
     assert_true(fabs(g->ref.mean[0] - guard_source_of(g, a)->st.mean[0]) <
                 1e-9);
     guard_destroy(&g);
