@@ -10,27 +10,25 @@
  * with it), or against the whole pool while the others hold fewer than
  * `warmup` rows; before the reference holds `warmup` rows every row passes.
  * A row whose reward or any obs / next_obs component lies more than `sigma`
- * of the reference's standard deviations outside the range the reference
- * has seen (below its least or above its largest value) is refused. The
- * distance is from the range, not the mean: a heavy-tailed honest
- * component (contact forces: mostly 0, rare large spikes) passes once its
- * spikes have been seen, a value far outside all the others sent does
- * not. Each refusal is a
- * strike that decays by a factor (1 - 1/GUARD_STRIKE_ROWS) per row the
- * source sends; at `quarantine` strikes the source is quarantined: its
+ * units outside the range the reference has seen (below its least or above
+ * its largest value) is refused. The distance is from the range, not the
+ * mean: a heavy-tailed honest component (contact forces: mostly 0, rare
+ * large spikes) passes once its spikes have been seen, a value far outside
+ * all the others sent does not. Each refusal judged by the other sources'
+ * rows is a strike that decays by a factor exp(-1/GUARD_STRIKE_ROWS) per
+ * row the source sends (a source judged on the whole pool, its own rows in
+ * it, gets none: a lone source, or the last in good standing, is never
+ * quarantined); at `quarantine` strikes the source is quarantined: its
  * statistics leave the pool and the caller refuses its rows and removes
  * them from the replay buffer (their tag is the source's). The guards
- * assume the honest actors are the majority of the rows: two sources that
- * disagree with nobody else to tell them apart refuse each other.
+ * assume the honest actors are the majority of the rows.
  *
- * The unit of distance is a channel's standard deviation, floored (a
- * constant component, e.g. a reward of always 1, must not refuse 1.0001) at
- * 1e-3 (1 + |mean|) for every channel, and for an observation component
- * also at the components' root-mean-square deviation (GUARD_OBS_FLOOR: a
- * component near 0 until it spikes, a hand's contact force, is judged on
- * the observation's scale, not its own); and at
- * least a quarter of the channel's range (GUARD_RANGE_SCALE): a heavy tail
- * (Humanoid's contact forces) spreads by its range, not its deviation.
+ * A channel's unit is its standard deviation, floored at 1e-3 (1 + |mean|)
+ * (a constant component, a reward of always 1, must not refuse 1.0001), at
+ * GUARD_RANGE_SCALE of its range (a heavy tail spreads by its range, not its
+ * deviation), and for an observation component at GUARD_OBS_FLOOR of the
+ * components' root-mean-square deviation (a component near 0 until it
+ * spikes, a hand's contact force, is judged on the observation's scale).
  *
  * Plain numbers, no I/O and no learner: tests/test_guard.c drives it.
  */
