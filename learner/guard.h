@@ -109,8 +109,9 @@ guard_source *guard_source_of(guard *g, int tag);
  * (warming up). */
 void guard_begin(guard *g, int tag);
 
-/* |z| of a row against the reference of guard_begin: the largest over
- * the reward and every obs and next_obs component (0 while warming up).
+/* |z| of a row against the reference of guard_begin: its distance outside
+ * the reference's range, in units, the largest over the reward and every
+ * obs and next_obs component (0 inside, and while warming up).
  * obs, next_obs (obs_dim). */
 double guard_z(const guard *g, const float *obs, const float *next_obs,
                float reward);
