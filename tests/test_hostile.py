@@ -30,7 +30,8 @@ learner's answer, its status figures and that it stays up:
                learner's log stays under 300 lines
   checkpoints  --keep 2 beside a corrupt checkpoint of a larger number keeps
                two valid ones (only verified files hold a slot); a stale
-               .tmp goes at start; --resume names the file it took; a
+               .tmp goes at every start (fresh or --resume); --resume names
+               the file it took; a
                newer checkpoint holding a NaN weight (checksums valid) is
                refused at --resume, named, and the previous one taken;
                --resume over only corrupt checkpoints
@@ -674,6 +675,17 @@ def part_checkpoints():
           "checkpoints: a stale .tmp removed at start; --resume says it took "
           "%s past the corrupt one" % (took and os.path.basename(
               took.group(1))), log[-600:])
+
+    # a fresh start (no --resume) removes a stale .tmp too
+    fresh = os.path.join(WORK, "freshtmp")
+    os.makedirs(fresh)
+    stale = os.path.join(fresh, "checkpoint-7.ckpt.tmp")
+    with open(stale, "wb") as f:
+        f.write(b"cut short by kill -9")
+    Learner("freshtmp").stop()
+    check(not os.path.exists(stale) and "a checkpoint write cut short" in
+          open(os.path.join(fresh, "learner.log")).read(),
+          "checkpoints: a fresh start removes a stale checkpoint .tmp")
 
     # a newer checkpoint holding a NaN weight (checksums valid) is refused
     # at --resume, naming the file and the element; the previous one is taken
