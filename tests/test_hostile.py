@@ -31,10 +31,9 @@ learner's answer, its status figures and that it stays up:
   checkpoints  --keep 2 beside a corrupt checkpoint of a larger number keeps
                two valid ones (only verified files hold a slot); a stale
                .tmp goes at every start (fresh or --resume); --resume names
-               the file it took; a
-               newer checkpoint holding a NaN weight (checksums valid) is
-               refused at --resume, named, and the previous one taken;
-               --resume over only corrupt checkpoints
+               the file it took; a newer checkpoint holding a NaN weight
+               (checksums valid) is refused at --resume, named, and the
+               previous one taken; --resume over only corrupt checkpoints
                refuses to start and names them; a failed final checkpoint
                gives exit status 1
   evals        an EvalResult from a streaming actor, or of a version never
