@@ -14,8 +14,9 @@
 
 #define FIGURES_MAX_ACTORS 256 /* = LEARNER_MAX_ACTORS */
 #define FIGURES_RECENT 20      /* = LEARNER_RECENT */
-#define FIGURES_GUARDS 14      /* = GUARD_COUNT */
+#define FIGURES_GUARDS 16      /* = GUARD_COUNT */
 #define FIGURES_PEER 64        /* = LEARNER_PEER_TEXT */
+#define FIGURES_QUARANTINED 64 /* quarantined actors listed */
 #define FIGURES_PATH 4096
 
 /* One actor's row. */
@@ -34,6 +35,7 @@ typedef struct actor_figures {
     double lat_last_ms, lat_mean_ms, lat_max_ms; /* NAN: none timed */
     uint64_t refused_msgs, refused_rows;
     double last_seen_s; /* seconds since its last message */
+    int quarantined;    /* 1: its rows are refused (data guards) */
 } actor_figures;
 
 /* The whole learner, at one instant. NAN: a figure that does not exist
@@ -62,6 +64,15 @@ typedef struct learner_figures {
     long last_ckpt_updates;
     double last_ckpt_age_s;
     char resumed_from[FIGURES_PATH]; /* "": a fresh run */
+    char last_good[FIGURES_PATH];    /* last known good checkpoint; "": none */
+    /* the data guards (docs/distributed.md, "What each stage refuses") */
+    double guard_sigma;
+    uint64_t guard_warmup;
+    uint64_t guard_reference_rows; /* rows of the actors in good standing */
+    double guard_max_sigma_taken;  /* largest |z| accepted past warm-up */
+    uint64_t rows_removed; /* replay rows evicted (quarantine, rollback) */
+    int n_quarantined;
+    char quarantined[FIGURES_QUARANTINED][WIRE_NAME_MAX]; /* the first ones */
     uint64_t refused, refused_keys, unknown_sender, status_requests;
     int curve;
     int n_actors;

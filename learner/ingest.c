@@ -53,8 +53,10 @@ static learner_guard row_check(const learner *l, const wire_batch *b, int i)
 /*
  * A batch into the replay buffer: refused whole when a is not a streaming
  * actor or sends more rows than its credit (unless the run is free); rows
- * out of bounds dropped one by one and counted by reason. Only the rows
- * taken count as env steps; the credit is charged for every row sent.
+ * out of bounds dropped one by one and counted by reason, then the data
+ * guards' verdict (trust.c: beyond the data's learned scale, or a
+ * quarantined actor). Only the rows taken count as env steps; the credit
+ * is charged for every row sent.
  */
 static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
 {
@@ -70,33 +72,46 @@ static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
         guard_msg(l, a, GUARD_OVER_CREDIT, what);
         return;
     }
+    if ((size_t)b->n > l->row_ok_cap) {
+        l->row_ok = xrealloc(l->row_ok, (size_t)b->n);
+        l->row_z = xrealloc(l->row_z, (size_t)b->n * sizeof *l->row_z);
+        l->row_ok_cap = (size_t)b->n;
+    }
+    uint8_t *ok = l->row_ok;
     int bad = 0;
-    for (int i = 0; i < b->n && !bad; i++)
-        bad = row_check(l, b, i) != GUARD_COUNT;
-    size_t taken = (size_t)b->n;
-    if (!bad) {
+    for (int i = 0; i < b->n; i++) {
+        learner_guard g = row_check(l, b, i);
+        ok[i] = g == GUARD_COUNT;
+        if (!ok[i]) {
+            l->guards[g]++;
+            a->refused_rows++;
+            bad++;
+        }
+    }
+    double max_z;
+    int far = learner_trust_rows(l, a, b, ok, &max_z);
+    size_t taken = 0;
+    for (int i = 0; i < b->n; i++)
+        taken += ok[i];
+    if (taken == (size_t)b->n) {
         replay_push_batch(l->rb, (size_t)b->n, b->obs, b->action, b->reward,
                           b->next_obs, b->terminated);
     } else {
         size_t od = (size_t)b->obs_dim, ad = (size_t)b->act_dim;
-        taken = 0;
-        for (int i = 0; i < b->n; i++) {
-            learner_guard g = row_check(l, b, i);
-            if (g != GUARD_COUNT) {
-                l->guards[g]++;
-                a->refused_rows++;
-                continue;
-            }
-            replay_push(l->rb, b->obs + i * od, b->action + i * ad,
-                        b->reward[i], b->next_obs + i * od, b->terminated[i]);
-            taken++;
-        }
+        for (int i = 0; i < b->n; i++)
+            if (ok[i])
+                replay_push(l->rb, b->obs + i * od, b->action + i * ad,
+                            b->reward[i], b->next_obs + i * od,
+                            b->terminated[i]);
+    }
+    learner_trust_after(l, a, b, ok, far, max_z);
+    if (bad) {
         char what[160];
         snprintf(
             what, sizeof what,
-            "%zu of %d rows out of bounds (actions outside [-1, 1], |obs| > %g or |reward| > %g): dropped",
-            (size_t)b->n - taken, b->n, l->opt.max_abs_obs,
-            l->opt.max_abs_reward);
+            "%d of %d rows out of bounds (actions outside [-1, 1], |obs| > %g or |reward| > %g): dropped",
+            bad, b->n, l->opt.max_abs_obs, l->opt.max_abs_reward);
+        learner_trip(l, TRIP_HARD, what);
         log_warn_once(
             "guard rows",
             "actor %s (%s pid %u): %s; later ones are counted (status: guards, per actor: refused_rows)",

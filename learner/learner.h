@@ -78,8 +78,10 @@ typedef enum learner_guard {
     GUARD_ROLLBACK, /* updates rolled back: a non-finite loss or parameter */
     GUARD_SUBSCRIPTION, /* params subscriptions ignored: a prefix, over the cap
                          */
-    GUARD_PEER_ROWS,  /* Hellos refused: the peer holds --max-peer-rows rows */
-    GUARD_PARAMS_CUT, /* params connections cut: sent more than a subscriber */
+    GUARD_PEER_ROWS,   /* Hellos refused: the peer holds --max-peer-rows rows */
+    GUARD_PARAMS_CUT,  /* params connections cut: sent more than a subscriber */
+    GUARD_ROW_SCALE,   /* rows refused: beyond --guard-sigma of the data */
+    GUARD_QUARANTINED, /* rows refused: from a quarantined actor */
     GUARD_COUNT
 } learner_guard;
 
@@ -152,8 +154,11 @@ typedef struct learner_opts {
     int io_threads;                  /* ZeroMQ I/O threads; 0 or 1: one */
     double max_abs_obs;              /* rows with a larger |obs| are dropped */
     double max_abs_reward; /* rows with a larger |reward| are dropped */
-    int max_rollbacks; /* consecutive rolled-back updates that stop the run */
-    int max_peer_rows; /* table rows one peer (key or address) may hold */
+    int max_rollbacks;  /* consecutive rolled-back updates that stop the run */
+    int max_peer_rows;  /* table rows one peer (key or address) may hold */
+    double guard_sigma; /* rows farther from the data are refused */
+    long guard_warmup;  /* reference rows before the guard judges */
+    double guard_quarantine; /* refused rows that quarantine an actor */
 } learner_opts;
 
 typedef struct learner {
@@ -235,6 +240,17 @@ typedef struct learner {
     long last_ckpt_updates;
     double last_ckpt_t;
     char resumed_from[LEARNER_PATH];
+
+    /* data guards (trust.c) */
+    struct guard *guard; /* the data's learned scale */
+    uint8_t *row_ok;     /* (row_ok_cap) a batch's verdicts */
+    double *row_z;       /* (row_ok_cap) its rows' |z| (guard_z) */
+    size_t row_ok_cap;
+    uint64_t rows_removed; /* replay rows evicted or removed */
+    int tripped;           /* 0, TRIP_WARN or TRIP_HARD: the worst so far */
+    int warned;            /* a warning row since the last checkpoint */
+    char last_good[LEARNER_PATH]; /* last checkpoint before the first trip;
+                                     "": none */
 } learner;
 
 // ---- actors.c: the table, the handshake, credits ----
@@ -319,6 +335,45 @@ int learner_checkpoint(learner *l);
 
 /* Continue from --out's newest checkpoint. Returns 0 or -1 with err. */
 int learner_resume(learner *l, char *err, size_t errlen);
+
+/* Keep path as the last known good checkpoint (DIR/last-known-good names
+ * it, so a resumed run keeps it too); "": none (the file removed). */
+void learner_keep_good(learner *l, const char *path);
+
+// ---- trust.c: the data guards' verdicts ----
+
+/*
+ * Judge batch b of actor a: ok[i] (b->n) is 1 for the rows that passed the
+ * bounds; those beyond --guard-sigma are cleared, counted and logged, and
+ * every row of a quarantined actor. Tags the replay's next rows as a's;
+ * l->row_z[i] receives each judged row's |z|.
+ * Returns the rows refused beyond sigma; *max_z their largest |z|.
+ */
+int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
+                       uint8_t *ok, double *max_z);
+
+/* After b's ok rows went into the replay buffer: they join the
+ * statistics, the refusals strike a, and at --guard-quarantine strikes a
+ * is quarantined (logged, its rows evicted). */
+void learner_trust_after(learner *l, learner_actor *a, const wire_batch *b,
+                         const uint8_t *ok, int far, double max_z);
+
+/* A rolled-back update: its batch's row farthest from the data, when
+ * beyond --guard-sigma, quarantines its actor; rows of no known actor
+ * beyond it are removed. Returns 1 when rows left the replay buffer. */
+int learner_trust_rollback(learner *l);
+
+enum { TRIP_WARN = 1, TRIP_HARD = 2 };
+
+/* Record a data guard trip of level (what: why): TRIP_WARN a row taken past
+ * a fifth of --guard-sigma, TRIP_HARD a row refused, a quarantine or a
+ * rollback. The first makes the newest checkpoint the last known good one;
+ * a hard trip freezes it for the run. */
+void learner_trip(learner *l, int level, const char *what);
+
+/* At each checkpoint: a warning with no warning row since the previous
+ * checkpoint is over (the last known good mark is released). */
+void learner_trust_checkpoint(learner *l);
 
 // ---- status.c: figures ----
 

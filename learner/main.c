@@ -36,6 +36,7 @@
 #include "nn.h"
 #include "curve.h"
 #include "env.h"
+#include "guard.h"
 #include "learner.h"
 #include "log.h"
 #include "metrics.h"
@@ -95,6 +96,13 @@ static void usage(FILE *f)
         "                         keys) may hold, of 256 (default 64)\n"
         "  --max-rollbacks N      stop after N updates in a row rolled back for a\n"
         "                         non-finite loss or parameter (default 20)\n"
+        "  --guard-sigma S        refuse rows whose reward or an observation lies more\n"
+        "                         than S standard deviations outside the range of the\n"
+        "                         other actors' data (default 50)\n"
+        "  --guard-warmup N       rows of data before that guard judges (default 1000)\n"
+        "  --guard-quarantine N   refused rows (decaying over ~1000 of its rows) that\n"
+        "                         quarantine an actor: its rows evicted and refused\n"
+        "                         (default 32)\n"
         "  --quiet                log warnings and errors only\n"
         "  --help                 this text\n"
         "\n"
@@ -146,6 +154,12 @@ static const opt_spec options[] = {
      "--max-rollbacks needs 1..1000000, not '%s'"},
     {"max-peer-rows", OPT_INT, O(max_peer_rows), 0, 1, LEARNER_MAX_ACTORS,
      "--max-peer-rows needs 1..256, not '%s'"},
+    {"guard-sigma", OPT_DOUBLE, O(guard_sigma), 0, 1, 1e30,
+     "--guard-sigma needs 1..1e30 standard deviations, not '%s'"},
+    {"guard-warmup", OPT_LONG, O(guard_warmup), 0, 1, (double)(1L << 50),
+     "--guard-warmup needs a positive row count, not '%s'"},
+    {"guard-quarantine", OPT_DOUBLE, O(guard_quarantine), 0, 1, 1e15,
+     "--guard-quarantine needs a count of at least 1, not '%s'"},
     {"quiet", OPT_FLAG, O(quiet), 0, 0, 0, NULL},
     {"insecure", OPT_FLAG, O(insecure), 0, 0, 0, NULL},
     {"resume", OPT_FLAG, O(resume), 0, 0, 0, NULL},
@@ -252,6 +266,9 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->max_abs_reward = 1e6;
     o->max_rollbacks = 20;
     o->max_peer_rows = LEARNER_MAX_PEER_ROWS;
+    o->guard_sigma = 50;
+    o->guard_warmup = 1000;
+    o->guard_quarantine = 32;
     int rc =
         config_args_table(&a, argc, argv, options, 1, 0, o, err, sizeof err);
     if (rc > 0)
@@ -349,6 +366,11 @@ static void update(learner *l)
             "rollback",
             "update %ld: a non-finite loss (q %g, pi %g) or parameter: rolled back; later ones are counted (status: guards.rollback)",
             l->updates + 1, (double)l->last.q_loss, (double)l->last.pi_loss);
+        learner_trip(l, TRIP_HARD, "an update rolled back");
+        /* the rows that broke it leave the replay buffer, so the next
+         * update does not meet them again */
+        if (learner_trust_rollback(l) && replay_size(l->rb) > 0)
+            l->rollbacks_run = 0;
         if (l->rollbacks_run >= l->opt.max_rollbacks)
             snprintf(
                 l->stop_reason, sizeof l->stop_reason,
@@ -501,6 +523,8 @@ static int learner_open(learner *l, const hpo_config *cfg,
     l->keep = xmalloc(sac_state_bytes(l->agent));
     l->rb =
         replay_new((size_t)HPO_MAX(1L, cfg->buffer), l->obs_dim, l->act_dim);
+    l->guard = guard_new(l->obs_dim, o->guard_sigma, o->guard_warmup,
+                         o->guard_quarantine);
     replay_batch_init(&l->batch, cfg->batch, l->obs_dim, l->act_dim);
     rng_init(&l->upd_rng, cfg->seed, RNG_STREAM_UPDATE);
     wire_msg_init(&l->in, WIRE_NONE);
@@ -581,6 +605,9 @@ static void learner_close(learner *l)
     if (l->batch.m)
         replay_batch_release(&l->batch);
     replay_destroy(&l->rb);
+    guard_destroy(&l->guard);
+    free(l->row_ok);
+    free(l->row_z);
     wire_msg_release(&l->in);
     msgbuf_release(&l->enc);
     free(l->snap);
@@ -628,6 +655,11 @@ int main(int argc, char **argv)
         rc = -1;
     }
     learner_csv_row(&l);
+    log_info(
+        "data guards: %llu rows refused beyond --guard-sigma %g, %d actors quarantined, %llu replay rows removed; the largest distance outside the other actors' range taken past the warm-up was %.3g standard deviations",
+        (unsigned long long)l.guards[GUARD_ROW_SCALE], l.opt.guard_sigma,
+        l.guard->n_quarantined, (unsigned long long)l.rows_removed,
+        l.guard->max_z_taken);
     log_info("stopped%s: %llu env steps, %ld updates, replay ratio %.3f",
              stop_requested() ? " by a signal" : "",
              (unsigned long long)l.env_steps, l.updates, learner_ratio(&l));

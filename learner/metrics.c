@@ -202,6 +202,16 @@ static void format(strbuf *b, const learner_figures *f)
           f->last_ckpt[0] && f->last_ckpt_updates >= 0
               ? (double)f->last_ckpt_updates
               : NAN);
+    gauge(b, "hpo_quarantined_actors",
+          "Actors the data guards quarantined (connected or not).",
+          (double)f->n_quarantined);
+    counter(b, "hpo_replay_rows_removed_total",
+            "Replay rows evicted for a quarantine or a rolled-back update.",
+            f->rows_removed);
+    gauge(
+        b, "hpo_guard_max_sigma_taken",
+        "Largest distance (standard deviations) outside the other actors' range of a row taken past the guard's warm-up.",
+        f->guard_max_sigma_taken);
     gauge(b, "hpo_actors", "Connected actors (streaming and eval).",
           (double)f->n_actors);
     gauge(
@@ -209,19 +219,22 @@ static void format(strbuf *b, const learner_figures *f)
         "Connected actors beyond the first 64, which have no per-actor series.",
         (double)(f->n_actors - listed));
 
-    static const char *const names[] = {
-        "hpo_actor_steps_total", "hpo_actor_steps_per_second",
-        "hpo_actor_param_lag", "hpo_actor_last_seen_seconds",
-        "hpo_actor_snapshot_latency_seconds"};
-    static const char *const types[] = {"counter", "gauge", "gauge", "gauge",
-                                        "gauge"};
+    static const char *const names[] = {"hpo_actor_steps_total",
+                                        "hpo_actor_steps_per_second",
+                                        "hpo_actor_param_lag",
+                                        "hpo_actor_last_seen_seconds",
+                                        "hpo_actor_snapshot_latency_seconds",
+                                        "hpo_actor_quarantined"};
+    static const char *const types[] = {"counter", "gauge", "gauge",
+                                        "gauge",   "gauge", "gauge"};
     static const char *const helps[] = {
         "Transitions received from the actor since it joined.",
         "The actor's env steps per second over the last 2-second window.",
         "Parameter versions the actor is behind the learner.",
         "Seconds since the actor's last message.",
-        "Publication to acting of the newest snapshot the actor timed."};
-    for (int k = 0; k < 5; k++) {
+        "Publication to acting of the newest snapshot the actor timed.",
+        "1: the data guards quarantined the actor (its rows refused)."};
+    for (int k = 0; k < 6; k++) {
         family(b, names[k], types[k], helps[k]);
         for (int i = 0; i < listed; i++) {
             const actor_figures *a = &f->actors[i];
@@ -236,8 +249,10 @@ static void format(strbuf *b, const learner_figures *f)
                 strbuf_printf(b, "%llu\n", (unsigned long long)a->param_lag);
             else if (k == 3)
                 strbuf_printf(b, "%.6f\n", a->last_seen_s);
-            else
+            else if (k == 4)
                 strbuf_printf(b, "%.6f\n", snap_latency_s(a));
+            else
+                strbuf_printf(b, "%d\n", a->quarantined);
         }
     }
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -72,6 +73,78 @@ void learner_csv_row(learner *l)
 
 // ---- checkpoints ----
 
+#define LAST_GOOD "last-known-good" /* names the last known good checkpoint */
+
+/* The n of a path's checkpoint-<n>.ckpt, -1 for none. */
+static int64_t number_of(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    long long n;
+    char tail[8];
+    if (sscanf(base, "checkpoint-%lld%7s", &n, tail) != 2 ||
+        strcmp(tail, ".ckpt") || n < 0)
+        return -1;
+    return n;
+}
+
+void learner_keep_good(learner *l, const char *path)
+{
+    snprintf(l->last_good, sizeof l->last_good, "%s", path);
+    if (!l->opt.out[0])
+        return;
+    char file[LEARNER_PATH + 32], tmp[LEARNER_PATH + 40];
+    if (snprintf(file, sizeof file, "%s/%s", l->opt.out, LAST_GOOD) >=
+            (int)sizeof file ||
+        snprintf(tmp, sizeof tmp, "%s.tmp", file) >= (int)sizeof tmp)
+        return;
+    if (!path[0]) {
+        if (unlink(file) && errno != ENOENT)
+            log_warn("cannot remove %s: %s", file, strerror(errno));
+        return;
+    }
+    const char *base = strrchr(path, '/');
+    FILE *f = fopen(tmp, "w");
+    int bad = !f || fprintf(f, "%s\n", base ? base + 1 : path) < 0;
+    if (f && fclose(f))
+        bad = 1;
+    if (bad || rename(tmp, file)) {
+        log_warn("cannot write %s: %s; %s stays only while this learner runs",
+                 file, strerror(errno), path);
+        return;
+    }
+    log_info("last known good checkpoint: %s (kept beside --keep; named in %s)",
+             path, file);
+}
+
+/* A resumed run's last known good checkpoint: the one DIR/last-known-good
+ * names, when it still verifies. The run had tripped then: later
+ * checkpoints do not replace it. */
+static void read_good(learner *l)
+{
+    char file[LEARNER_PATH + 32], name[256] = "", path[LEARNER_PATH];
+    snprintf(file, sizeof file, "%s/%s", l->opt.out, LAST_GOOD);
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return;
+    int got = fgets(name, sizeof name, f) != NULL;
+    fclose(f);
+    name[strcspn(name, "\r\n")] = '\0';
+    ckpt_info info;
+    char err[512];
+    if (!got ||
+        snprintf(path, sizeof path, "%s/%s", l->opt.out, name) >=
+            (int)sizeof path ||
+        strchr(name, '/') || number_of(name) < 0 ||
+        ckpt_open(path, &info, err, sizeof err)) {
+        log_warn("%s names no valid checkpoint ('%s'): ignored", file, name);
+        return;
+    }
+    l->tripped = TRIP_HARD;
+    snprintf(l->last_good, sizeof l->last_good, "%s", path);
+    log_info("last known good checkpoint: %s (from %s)", path, file);
+}
+
 /* A checkpoint of the agent, counters, update stream and (with
  * --checkpoint-replay 1) the replay rows into the run directory; older ones
  * pruned to --keep. The loop stands still while it is written. Never of
@@ -81,6 +154,7 @@ int learner_checkpoint(learner *l)
     if (!l->opt.out[0] || l->opt.checkpoint_every <= 0 ||
         (l->last_ckpt[0] && l->last_ckpt_updates == l->updates))
         return 0;
+    learner_trust_checkpoint(l);
     char path[CKPT_PATH_LEN], err[512];
     ckpt_counters c = {.env_steps = (int64_t)l->env_steps,
                        .updates = l->updates,
@@ -95,7 +169,8 @@ int learner_checkpoint(learner *l)
     if (ckpt_path(path, l->opt.out, l->updates, err, sizeof err) ||
         ckpt_save(path, l->agent, &c, rngs, 1,
                   l->opt.checkpoint_replay ? l->rb : NULL, err, sizeof err) ||
-        ckpt_prune(l->opt.out, l->opt.keep, err, sizeof err) < 0) {
+        ckpt_prune(l->opt.out, l->opt.keep, number_of(l->last_good), err,
+                   sizeof err) < 0) {
         log_warn_once("checkpoint", "checkpoint failed: %s", err);
         return -1;
     }
@@ -125,9 +200,6 @@ int learner_resume(learner *l, char *err, size_t errlen)
         log_warn("--resume: %s: starting a fresh run", why);
         return 0;
     }
-    char e2[512];
-    if (ckpt_remove_partial(l->opt.out, e2, sizeof e2) < 0)
-        log_warn("--resume: %s", e2);
     ckpt_counters c;
     rng *rngs[1] = {&l->upd_rng};
     int exact = -1;
@@ -180,9 +252,12 @@ int learner_resume(learner *l, char *err, size_t errlen)
             "resumed without the replay buffer: updates wait for %zu fresh rows",
             l->fresh_rows);
     }
-    log_info("resumed from %s: %llu env steps, %ld updates, %zu replay rows",
-             info.path, (unsigned long long)l->env_steps, l->updates,
-             replay_size(l->rb));
+    read_good(l);
+    log_info(
+        "resumed from %s: %llu env steps, %ld updates, %zu replay rows (--resume took the newest checkpoint that verifies%s%s)",
+        info.path, (unsigned long long)l->env_steps, l->updates,
+        replay_size(l->rb), l->last_good[0] ? "; last known good: " : "",
+        l->last_good);
     return 0;
 }
 
@@ -195,6 +270,17 @@ int learner_files_open(learner *l, char *err, size_t errlen)
     if (!l->log_file)
         return -1;
     log_set_file(l->log_file);
+    /* checkpoint writes a kill cut short (checkpoint-<n>.ckpt.tmp), and a
+     * fresh run's stale last-known-good note */
+    char e2[512];
+    if (ckpt_remove_partial(l->opt.out, e2, sizeof e2) < 0)
+        log_warn("%s", e2);
+    if (!l->opt.resume) {
+        char file[LEARNER_PATH + 32];
+        snprintf(file, sizeof file, "%s/%s", l->opt.out, LAST_GOOD);
+        if (unlink(file) && errno != ENOENT)
+            log_warn("cannot remove %s: %s", file, strerror(errno));
+    }
     FILE *f = open_in(l->opt.out, "config", "w", err, errlen);
     if (!f)
         return -1;

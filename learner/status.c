@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "guard.h"
 #include "learner.h"
 #include "util.h"
 
@@ -61,6 +62,8 @@ const char *figures_guard_name(int g)
         [GUARD_SUBSCRIPTION] = "subscription",
         [GUARD_PEER_ROWS] = "peer_rows",
         [GUARD_PARAMS_CUT] = "params_cut",
+        [GUARD_ROW_SCALE] = "row_scale",
+        [GUARD_QUARANTINED] = "quarantined",
     };
     return (unsigned)g < GUARD_COUNT ? names[g] : "unknown";
 }
@@ -126,6 +129,20 @@ void learner_figures_fill(learner_figures *f, const learner *l)
     f->last_ckpt_updates = l->last_ckpt_updates;
     f->last_ckpt_age_s = now - l->last_ckpt_t;
     snprintf(f->resumed_from, sizeof f->resumed_from, "%s", l->resumed_from);
+    snprintf(f->last_good, sizeof f->last_good, "%s", l->last_good);
+    static const guard none; /* a learner without one (tests) */
+    const guard *g = l->guard ? l->guard : &none;
+    f->guard_sigma = l->opt.guard_sigma;
+    f->guard_warmup = (uint64_t)l->opt.guard_warmup;
+    f->guard_reference_rows = (uint64_t)g->pool.n;
+    f->guard_max_sigma_taken =
+        g->ref_on || g->max_z_taken > 0.0 ? g->max_z_taken : NAN;
+    f->rows_removed = l->rows_removed;
+    f->n_quarantined = 0;
+    for (int i = 0; i < g->n_sources; i++)
+        if (g->src[i].quarantined && f->n_quarantined < FIGURES_QUARANTINED)
+            snprintf(f->quarantined[f->n_quarantined++],
+                     sizeof f->quarantined[0], "%s", g->src[i].id);
     f->refused = l->refused;
     f->refused_keys = l->refused_keys;
     f->unknown_sender = l->unknown_sender;
@@ -157,6 +174,10 @@ void learner_figures_fill(learner_figures *f, const learner *l)
         r->refused_msgs = a->refused_msgs;
         r->refused_rows = a->refused_rows;
         r->last_seen_s = now - a->last_seen;
+        r->quarantined = 0;
+        for (int j = 0; j < g->n_sources; j++)
+            if (!strcmp(g->src[j].id, a->id))
+                r->quarantined = g->src[j].quarantined;
     }
 }
 
@@ -237,6 +258,7 @@ static json_t *actor_json(const actor_figures *a)
     put(o, "refused_msgs", count(a->refused_msgs));
     put(o, "refused_rows", count(a->refused_rows));
     put(o, "last_seen_s", num(a->last_seen_s));
+    put(o, "quarantined", json_boolean(a->quarantined));
     return o;
 }
 
@@ -316,6 +338,17 @@ char *figures_json(const learner_figures *f)
         put(guards, figures_guard_name(g), count(f->guards[g]));
     put(o, "guards", guards);
     put(o, "rollbacks_in_a_row", json_integer(f->rollbacks_in_a_row));
+    json_t *dg = made(json_object());
+    put(dg, "sigma", num(f->guard_sigma));
+    put(dg, "warmup", count(f->guard_warmup));
+    put(dg, "reference_rows", count(f->guard_reference_rows));
+    put(dg, "max_sigma_taken", num(f->guard_max_sigma_taken));
+    put(dg, "rows_removed", count(f->rows_removed));
+    json_t *q = made(json_array());
+    for (int i = 0; i < f->n_quarantined; i++)
+        push(q, str(f->quarantined[i]));
+    put(dg, "quarantined", q);
+    put(o, "data_guard", dg);
 
     json_t *ck = json_null();
     if (f->last_ckpt[0]) {
@@ -327,6 +360,8 @@ char *figures_json(const learner_figures *f)
     put(o, "last_checkpoint", ck);
     put(o, "resumed_from",
         f->resumed_from[0] ? str(f->resumed_from) : json_null());
+    put(o, "last_known_good",
+        f->last_good[0] ? str(f->last_good) : json_null());
     put(o, "refused", count(f->refused));
     put(o, "unknown_sender", count(f->unknown_sender));
     put(o, "status_requests", count(f->status_requests));

@@ -389,7 +389,7 @@ static void test_prune(void **state)
     char other[CKPT_PATH_LEN];
     snprintf(other, sizeof other, "%s/checkpoint-5.ckpt.tmp", f->dir);
     spit(other, "x", 1);
-    assert_int_equal(ckpt_prune(f->dir, 2, err, sizeof err), 3);
+    assert_int_equal(ckpt_prune(f->dir, 2, -1, err, sizeof err), 3);
     struct stat st;
     int64_t kept[] = {2000, 999}, gone[] = {100, 7, 30};
     for (int i = 0; i < 2; i++) {
@@ -402,6 +402,39 @@ static void test_prune(void **state)
     }
     assert_int_equal(stat(other, &st), 0);
     expect_latest(f, 2000);
+}
+
+/* Only files that verify hold a --keep slot: a corrupt checkpoint of a
+ * larger number (and one in between) stays but takes none; an old corrupt
+ * one goes. The protected (last known good) one stays whatever its age. */
+static void test_prune_verified(void **state)
+{
+    fixture *f = *state;
+    char p[CKPT_PATH_LEN], err[512];
+    int64_t ns[] = {10, 20, 30, 40, 50};
+    for (int i = 0; i < 5; i++)
+        save(f, ns[i], p);
+    int64_t bad[] = {5, 45, 9000};
+    for (int i = 0; i < 3; i++) {
+        ckpt_path(p, f->dir, bad[i], err, sizeof err);
+        spit(p, "not a checkpoint", 16);
+    }
+    /* keep 2 valid (50, 40) + 9000 and 45 (corrupt, newer than 40) +
+     * protected 20; 30, 10 and corrupt 5 go */
+    assert_int_equal(ckpt_prune(f->dir, 2, 20, err, sizeof err), 3);
+    struct stat st;
+    int64_t kept[] = {9000, 50, 45, 40, 20}, gone[] = {30, 10, 5};
+    for (int i = 0; i < 5; i++) {
+        ckpt_path(p, f->dir, kept[i], err, sizeof err);
+        assert_int_equal(stat(p, &st), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        ckpt_path(p, f->dir, gone[i], err, sizeof err);
+        assert_int_equal(stat(p, &st), -1);
+    }
+    /* the next prune keeps the same (the protected one still stays) */
+    assert_int_equal(ckpt_prune(f->dir, 2, 20, err, sizeof err), 0);
+    expect_latest(f, 50);
 }
 
 /* Single-bit flips (one per byte, cycling the bit) in every header byte and
@@ -720,6 +753,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_verified, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_weights_block, setup, teardown),
         cmocka_unit_test(test_config_text),

@@ -164,6 +164,111 @@ static void test_push_batch_equals_push(void **state)
     replay_destroy(&bat);
 }
 
+/* The rows held, oldest first, as their encoded indices (sampling by index
+ * through replay_remove_rows's view: a batch of every row). */
+static int held(replay *rb, long *out, int cap)
+{
+    int n = (int)replay_size(rb);
+    assert_true(n <= cap);
+    replay_rows v;
+    replay_rows_get(rb, &v);
+    size_t start = v.n == v.capacity ? v.head : 0;
+    for (int i = 0; i < n; i++)
+        out[i] = (long)v.reward[(start + (size_t)i) % v.capacity];
+    return n;
+}
+
+/* Rows tagged by source; removing one source keeps the others' rows in
+ * order, packed from row 0, and new pushes go after them; a full, wrapped
+ * ring is removed from the same way. */
+static void test_remove_tag(void **state)
+{
+    (void)state;
+    replay *rb = replay_new(10, OD, AD);
+    for (long i = 0; i < 14; i++) { /* wraps: rows 4..13 held */
+        replay_set_tag(rb, (uint16_t)(i % 3 == 1 ? 7 : 2));
+        push_row(rb, i);
+    }
+    assert_int_equal(replay_size(rb), 10);
+    long got[16];
+    /* held 4..13; tag 7 on 4, 7, 10, 13 */
+    assert_int_equal(replay_remove_tag(rb, 7), 4);
+    assert_int_equal(replay_size(rb), 6);
+    assert_int_equal(replay_pushed(rb), 14);
+    long want[] = {5, 6, 8, 9, 11, 12};
+    assert_int_equal(held(rb, got, 16), 6);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(got[i], want[i]);
+        assert_int_equal(replay_tag_of(rb, (size_t)i), 2);
+    }
+    replay_batch b;
+    replay_batch_init(&b, 200, OD, AD);
+    rng r;
+    rng_init(&r, 9, RNG_STREAM_UPDATE);
+    replay_sample(rb, &r, &b);
+    for (int j = 0; j < b.m; j++) {
+        long i = decode_row(&b, j);
+        assert_true(i >= 5 && i <= 12 && i % 3 != 1); /* never tag 7 */
+        assert_int_equal(b.tag[j], 2);
+        assert_true(b.row[j] < 6);
+    }
+    replay_batch_release(&b);
+    /* pushes continue after the kept rows, then wrap over the oldest */
+    replay_set_tag(rb, 3);
+    for (long i = 14; i < 21; i++) /* 14..17 fill, 18..20 overwrite 5, 6, 8 */
+        push_row(rb, i);
+    long want2[] = {9, 11, 12, 14, 15, 16, 17, 18, 19, 20};
+    assert_int_equal(held(rb, got, 16), 10);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(got[i], want2[i]);
+    assert_int_equal(replay_remove_tag(rb, 99), 0);
+    assert_int_equal(replay_remove_tag(rb, 2), 3); /* wrapped ring */
+    assert_int_equal(held(rb, got, 16), 7);
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(got[i], 14 + i);
+    assert_samples_cover(rb, 400, 6, 14, 20);
+    replay_destroy(&rb);
+}
+
+/* The rows of a sampled batch are removed by their index, repeats once;
+ * the rest stay, in order. */
+static void test_remove_rows(void **state)
+{
+    (void)state;
+    replay *rb = replay_new(8, OD, AD);
+    for (long i = 0; i < 11; i++) /* held 3..10, head 3 */
+        push_row(rb, i);
+    replay_batch b;
+    replay_batch_init(&b, 3, OD, AD);
+    rng r;
+    rng_init(&r, 1, RNG_STREAM_UPDATE);
+    replay_sample(rb, &r, &b);
+    long gone[3];
+    int n_gone = 0;
+    for (int j = 0; j < 3; j++) {
+        long i = decode_row(&b, j);
+        int dup = 0;
+        for (int k = 0; k < n_gone; k++)
+            dup |= gone[k] == i;
+        if (!dup)
+            gone[n_gone++] = i;
+    }
+    size_t rows[4] = {b.row[0], b.row[1], b.row[2], 1000};
+    assert_int_equal(replay_remove_rows(rb, rows, 4), (size_t)n_gone);
+    long got[16];
+    int n = held(rb, got, 16);
+    assert_int_equal(n, 8 - n_gone);
+    long prev = -1;
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < n_gone; k++)
+            assert_true(got[i] != gone[k]);
+        assert_true(got[i] > prev && got[i] >= 3 && got[i] <= 10);
+        prev = got[i];
+    }
+    replay_batch_release(&b);
+    replay_destroy(&rb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +276,8 @@ int main(void)
         cmocka_unit_test(test_samples_only_written),
         cmocka_unit_test(test_rows_match_pushed),
         cmocka_unit_test(test_push_batch_equals_push),
+        cmocka_unit_test(test_remove_tag),
+        cmocka_unit_test(test_remove_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

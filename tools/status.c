@@ -151,6 +151,25 @@ static void table(const json_t *r, FILE *f)
     if (strcmp(sep, " ("))
         fputc(')', f);
     fprintf(f, "   refused %.0f\n", jnum(r, "refused"));
+    /* the data guards, once they did something */
+    const json_t *dg = jobj(r, "data_guard");
+    const json_t *q = jarr(dg, "quarantined");
+    double far = jnum(jobj(r, "guards"), "row_scale");
+    if (json_array_size(q) > 0 || (isfinite(far) && far > 0)) {
+        fprintf(f, "data guard: %.0f rows beyond %g sd refused, %.0f removed",
+                far, jnum(dg, "sigma"), jnum(dg, "rows_removed"));
+        for (size_t i = 0; i < json_array_size(q) && i < SHOWN_MAX; i++) {
+            const json_t *x = json_array_get(q, i);
+            const char *id = json_is_string(x) ? json_string_value(x) : "?";
+            fprintf(f, "%s%s", i ? ", " : "   quarantined: ",
+                    clean(s1, sizeof s1, id, strlen(id)));
+        }
+        fputc('\n', f);
+        char lkg[4096];
+        const char *good = jstr(lkg, sizeof lkg, r, "last_known_good");
+        if (strcmp(good, "-"))
+            fprintf(f, "last known good checkpoint: %s\n", good);
+    }
 
     const json_t *act = jarr(r, "actors");
     size_t n = json_array_size(act); /* 0 for NULL */

@@ -458,7 +458,7 @@ static int checkpoint(trainer *tr, char *err, size_t errlen)
     if (ckpt_path(path, o->out, c.updates, err, errlen) ||
         ckpt_save(path, tr->agent, &c, rngs, 3,
                   o->checkpoint_replay ? tr->rb : NULL, err, errlen) ||
-        ckpt_prune(o->out, o->keep, err, errlen) < 0)
+        ckpt_prune(o->out, o->keep, -1, err, errlen) < 0)
         return -1;
     if (!tr->quiet) {
         progress_break(tr);
@@ -625,6 +625,10 @@ static int trainer_open(trainer *tr, const hpo_config *cfg, int quiet,
         save_config(path, cfg, tr->obs_dim, tr->act_dim, err, errlen) ||
         join(tr->csv_path, dir, "progress.csv", err, errlen))
         return -1;
+    /* a checkpoint write a kill cut short (checkpoint-<n>.ckpt.tmp) */
+    char e2[512];
+    if (ckpt_remove_partial(dir, e2, sizeof e2) < 0)
+        log_warn("%s", e2);
     /* on a resume, the rows up to the checkpoint (those written before it) */
     progress_row last;
     tr->csv = progress_open(tr->csv_path, o->resume,

@@ -3,8 +3,15 @@
  *
  * A ring over contiguous arrays: obs (capacity, obs_dim), act (capacity,
  * act_dim), reward (capacity), next_obs (capacity, obs_dim), terminated
- * (capacity). Once full, each push overwrites the oldest row. Storage is
- * allocated once in replay_new; push and sample allocate nothing.
+ * (capacity), tag (capacity). Once full, each push overwrites the oldest
+ * row. Storage is allocated once in replay_new; push and sample allocate
+ * nothing.
+ *
+ * Each row carries a tag, its source (the learner: the actor that sent it;
+ * 0: none), so the rows of one source, or rows that broke an update, can be
+ * removed (replay_remove_tag, replay_remove_rows). Removal keeps the held
+ * rows in order and packs them from row 0, the layout of a ring that has
+ * not wrapped: below capacity, the rows held are always [0, size).
  *
  * Threads: none of its own and no lock. The learner and the trainer push
  * and sample from their one loop thread (the update's worker lanes only read
@@ -47,7 +54,7 @@ void replay_push_batch(replay *rb, size_t n, const float *obs, const float *act,
                        const float *reward, const float *next_obs,
                        const uint8_t *terminated);
 
-/* Rows held: min(pushed, capacity). */
+/* Rows held: min(pushed, capacity) less the rows removed. */
 size_t replay_size(const replay *rb);
 
 /* Transitions ever pushed. */
@@ -64,6 +71,9 @@ typedef struct replay_batch {
     float *reward;   /* (m) */
     float *next_obs; /* (m, obs_dim) */
     float *done;     /* (m) 1.0 if terminated, else 0.0 */
+    uint16_t *tag;   /* (m) each row's tag */
+    size_t *row;     /* (m) each row's index in the buffer (replay_remove_rows)
+                      */
 } replay_batch;
 
 /* Allocate b's arrays for m rows (m > 0). Release with replay_batch_release. */
@@ -79,10 +89,28 @@ void replay_batch_release(replay_batch *b);
  */
 void replay_sample(replay *rb, rng *r, replay_batch *out);
 
+// ---- sources and removal ----
+
+/* Tag the rows pushed from now on with tag (0 until called). */
+void replay_set_tag(replay *rb, uint16_t tag);
+
+/* The tag of held row `row` (< replay_size, asserted). */
+uint16_t replay_tag_of(const replay *rb, size_t row);
+
+/* Remove every held row tagged tag. Returns the rows removed. Allocates a
+ * flag per row of capacity for the call; not for a hot path. */
+size_t replay_remove_tag(replay *rb, uint16_t tag);
+
+/* Remove the held rows at the n indices rows[] (as replay_batch.row gives
+ * them, valid until the next push or removal; out of range ones ignored,
+ * repeats once). Returns the rows removed. */
+size_t replay_remove_rows(replay *rb, const size_t *rows, size_t n);
+
 // ---- checkpoint access (common/run/checkpoint.c) ----
 
-/* The ring's storage as it is: rows [0, n) of each array, head and pushed.
- * The pointers alias the buffer; valid while no one pushes. */
+/* The ring's storage as it is: rows [0, n) of each array, head and pushed
+ * (tags are not part of it: a restored buffer's rows have tag 0). The
+ * pointers alias the buffer; valid while no one pushes. */
 typedef struct replay_rows {
     size_t capacity; /* rows the ring holds when full */
     size_t n;        /* rows written: min(pushed, capacity) */

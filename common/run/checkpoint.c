@@ -329,29 +329,32 @@ int ckpt_remove_partial(const char *dir, char *err, size_t errlen)
     return n;
 }
 
-int ckpt_prune(const char *dir, int keep, char *err, size_t errlen)
+int ckpt_prune(const char *dir, int keep, int64_t protect, char *err,
+               size_t errlen)
 {
     HPO_ASSERT(keep >= 1);
     int64_t *v;
     int n = list_numbers(dir, &v, err, errlen);
     if (n < 0)
         return -1;
-    /* the newest checkpoint that verifies survives whatever else is there
-     * (a corrupt or foreign file of a larger number must not push it out) */
-    int valid = -1;
-    for (int i = 0; i < n && valid < 0; i++) {
+    /* newest first: the first `keep` files that verify stay, and every
+     * file newer than the last of them (one that fails verification holds
+     * no slot: a corrupt or foreign file of a larger number must not push
+     * a good one out); everything older goes but `protect` */
+    int valid = 0, deleted = 0;
+    for (int i = 0; i < n; i++) {
         char p[CKPT_PATH_LEN], e2[512];
-        ckpt_info info;
-        if (ckpt_path(p, dir, v[i], e2, sizeof e2) == 0 &&
-            ckpt_open(p, &info, e2, sizeof e2) == 0)
-            valid = i;
-    }
-    int deleted = 0;
-    for (int i = keep; i < n; i++) {
-        if (i == valid)
+        if (ckpt_path(p, dir, v[i], e2, sizeof e2))
             continue;
-        char p[CKPT_PATH_LEN];
-        if (ckpt_path(p, dir, v[i], err, errlen) == 0 && unlink(p) == 0)
+        if (v[i] == protect)
+            continue;
+        if (valid < keep) {
+            ckpt_info info;
+            if (ckpt_open(p, &info, e2, sizeof e2) == 0)
+                valid++;
+            continue;
+        }
+        if (unlink(p) == 0)
             deleted++;
         else if (errno != ENOENT)
             log_warn("cannot delete old checkpoint %s: %s", p, strerror(errno));

@@ -68,11 +68,14 @@ int ckpt_path(char *buf, const char *dir, int64_t updates, char *err,
               size_t errlen);
 
 /*
- * Delete every checkpoint-<n>.ckpt in dir but the keep (>= 1) with the
- * largest n and the newest one that verifies (ckpt_open), wherever it
- * ranks. Returns the number deleted, or -1 with a message.
+ * Delete the old checkpoint-<n>.ckpt files of dir: keep the `keep` (>= 1)
+ * largest n that verify (ckpt_open; a file that does not holds no slot,
+ * and is kept when it is newer than the oldest of them), checkpoint-
+ * <protect>.ckpt (a last known good one; -1: none), and delete every other.
+ * Returns the number deleted, or -1 with a message.
  */
-int ckpt_prune(const char *dir, int keep, char *err, size_t errlen);
+int ckpt_prune(const char *dir, int keep, int64_t protect, char *err,
+               size_t errlen);
 
 /* Delete every checkpoint-<n>.ckpt.tmp in dir: writes a crash cut short
  * (ckpt_save renames only a whole file), each logged. Returns the number
