@@ -109,8 +109,10 @@ static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
         a->param_version = b->param_version;
     for (int i = 0; i < b->n_episodes; i++)
         if (isfinite(b->ep_return[i]) &&
-            fabsf(b->ep_return[i]) <= LEARNER_MAX_RETURN)
+            fabsf(b->ep_return[i]) <= LEARNER_MAX_RETURN) {
             l->recent[l->n_episodes++ % LEARNER_RECENT] = b->ep_return[i];
+            l->n_recent = HPO_MIN(l->n_recent + 1, LEARNER_RECENT);
+        }
 }
 
 /* A heartbeat: the version must have been published, the latency below an

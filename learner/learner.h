@@ -106,7 +106,8 @@ typedef struct learner_opts {
     int keep;               /* checkpoints kept */
     int checkpoint_replay;  /* 1: checkpoints hold the replay rows */
     int resume;             /* 1: continue from out's newest checkpoint */
-    int metrics_port;       /* Prometheus HTTP port; 0: none */
+    char resume_dir[LEARNER_PATH]; /* --resume DIR; "": --out's */
+    int metrics_port;              /* Prometheus HTTP port; 0: none */
     int quiet;
     char curve_secret[LEARNER_PATH]; /* its key pair; "": no CurveZMQ */
     char curve_allow[LEARNER_PATH];  /* allowed clients' public keys */
@@ -168,9 +169,11 @@ typedef struct learner {
     int rr; /* round-robin start for credits */
 
     /* statistics */
-    sac_stats last; /* newest update's statistics */
-    double recent[LEARNER_RECENT];
+    sac_stats last;                /* newest update's statistics */
+    double recent[LEARNER_RECENT]; /* ring: episode i at i % LEARNER_RECENT */
     long n_episodes;
+    int n_recent;     /* returns known in the ring (<= LEARNER_RECENT; fewer
+                         after a resume from a checkpoint without them) */
     double eval_mean; /* NAN before the first EvalResult */
     double eval_std;  /* population std of the same returns */
     int eval_n;
@@ -261,6 +264,13 @@ void learner_csv_row(learner *l);
  * when the newest already holds these updates). Returns 0, or -1 when it
  * failed or the weights are not finite (logged). */
 int learner_checkpoint(learner *l);
+
+/* Write the final policy to --out/weights.bin (a no-op without --out).
+ * Returns 0, or -1 when it could not be written (logged). */
+int learner_weights(learner *l);
+
+/* The run's wall-clock seconds: this process's and those before a resume. */
+double learner_wall_s(const learner *l);
 
 /* Continue from --out's newest checkpoint. Returns 0 or -1 with err. */
 int learner_resume(learner *l, char *err, size_t errlen);

@@ -12,9 +12,10 @@
  * (docs/checkpoint.md: every --checkpoint-every updates, at the end and on
  * SIGINT/SIGTERM); --resume continues from the newest one.
  *
- * Exit status: 0 done or stopped by SIGINT/SIGTERM, 1 run-time failure
- * (bind, files, a failed final checkpoint, --max-rollbacks reached),
- * 2 bad command line.
+ * Exit status: 0 done (the budget reached), 1 run-time failure (bind,
+ * files, a failed final checkpoint or weights.bin, --max-rollbacks
+ * reached), 2 bad command line, 130 stopped by SIGINT/SIGTERM (checkpoint
+ * and weights.bin written first), as hpo-train.
  */
 #include <errno.h>
 #include <float.h>
@@ -76,10 +77,12 @@ static void usage(FILE *f)
         "                         and checkpoints\n"
         "  --checkpoint-every N   updates between checkpoints in DIR (default 10000;\n"
         "                         0: none); one also at the end and on SIGINT/SIGTERM\n"
-        "  --keep N               checkpoints kept (default 2)\n"
-        "  --checkpoint-replay B  1: checkpoints hold the replay buffer (default 0)\n"
-        "  --resume               continue from DIR's newest checkpoint (a fresh run\n"
-        "                         when there is none)\n"
+        "  --keep N               checkpoints kept (default 3)\n"
+        "  --checkpoint-replay    checkpoints hold the replay buffer (or 0 or 1 after\n"
+        "                         it; default off)\n"
+        "  --resume DIR           continue the run in DIR from its newest checkpoint\n"
+        "                         (a fresh run when there is none); --out DIR --resume\n"
+        "                         says the same\n"
         "  --metrics-port PORT    serve Prometheus metrics at http://ADDR:PORT/metrics\n"
         "                         (default 0: off)\n"
         "  --metrics-bind ADDR    the metrics endpoint's address (default 127.0.0.1)\n"
@@ -129,6 +132,7 @@ static const opt_spec options[] = {
     {"keep", OPT_INT, O(keep), 0, 1, 1000, "--keep needs 1..1000, not '%s'"},
     {"checkpoint-replay", OPT_INT, O(checkpoint_replay), 0, 0, 1,
      "--checkpoint-replay needs 0 or 1, not '%s'"},
+    TEXT("resume", resume_dir),
     {"metrics-port", OPT_INT, O(metrics_port), 0, 0, 65535,
      "--metrics-port needs 0..65535, not '%s'"},
     TEXT("metrics-bind", metrics_bind),
@@ -143,7 +147,7 @@ static const opt_spec options[] = {
     {"max-rollbacks", OPT_INT, O(max_rollbacks), 0, 1, 1000000,
      "--max-rollbacks needs 1..1000000, not '%s'"},
     {"quiet", OPT_FLAG, O(quiet), 0, 0, 0, NULL},
-    {"resume", OPT_FLAG, O(resume), 0, 0, 0, NULL},
+    {"resume-out", OPT_FLAG, O(resume), 0, 0, 0, NULL}, /* a bare --resume */
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 #undef TEXT
@@ -198,8 +202,18 @@ static int apply_args(const config_args *a, hpo_config *c, learner_opts *o,
                      err, errlen) ||
         check_memory(c, err, errlen))
         return -1;
+    if (o->resume_dir[0]) {
+        if (o->out[0] && strcmp(o->out, o->resume_dir)) {
+            errf(err, errlen,
+                 "--out %s and --resume %s name two run directories: give one",
+                 o->out, o->resume_dir);
+            return -1;
+        }
+        snprintf(o->out, sizeof o->out, "%s", o->resume_dir);
+        o->resume = 1;
+    }
     if (o->resume && !o->out[0]) {
-        errf(err, errlen, "--resume needs --out DIR");
+        errf(err, errlen, "--resume needs the run directory: --resume DIR");
         return -1;
     }
     if (!o->curve_secret[0] != !o->curve_allow[0]) {
@@ -225,18 +239,27 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->heartbeat_ms = 500;
     o->timeout_ms = 3000;
     o->checkpoint_every = 10000;
-    o->keep = 2;
+    o->keep = 3;
     snprintf(o->metrics_bind, sizeof o->metrics_bind, "127.0.0.1");
     o->max_abs_obs = 1e6;
     o->max_abs_reward = 1e6;
     o->max_rollbacks = 20;
-    int rc =
-        config_args_table(&a, argc, argv, options, 1, 0, o, err, sizeof err);
+    /* hpo-train's spellings: --resume DIR or --out DIR --resume, and
+     * --checkpoint-replay alone or with 0 or 1 */
+    static const char *const bits[] = {"0", "1", NULL};
+    int n1, n2;
+    char **v1 = config_args_optional(argc, argv, "resume", NULL, "--resume-out",
+                                     NULL, &n1);
+    char **v2 =
+        config_args_optional(n1, v1, "checkpoint-replay", bits, NULL, "1", &n2);
+    int rc = config_args_table(&a, n2, v2, options, 1, 0, o, err, sizeof err);
     if (rc > 0)
         usage(stdout);
     else if (rc < 0 || apply_args(&a, c, o, err, sizeof err))
         rc = usage_error(PROG, "%s", err);
     config_args_release(&a);
+    free(v2);
+    free(v1);
     return rc;
 }
 
@@ -601,11 +624,13 @@ int main(int argc, char **argv)
         log_error("the final checkpoint failed: exit status 1");
         rc = -1;
     }
+    if (learner_weights(&l))
+        rc = -1;
     learner_csv_row(&l);
     log_info("stopped%s: %llu env steps, %ld updates, replay ratio %.3f",
              stop_requested() ? " by a signal" : "",
              (unsigned long long)l.env_steps, l.updates, learner_ratio(&l));
     log_flush_counts();
     learner_close(&l);
-    return rc ? 1 : 0;
+    return rc ? 1 : stop_requested() ? 130 : 0;
 }

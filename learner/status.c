@@ -32,9 +32,9 @@ double learner_ratio(const learner *l)
 run_stats learner_recent(const learner *l)
 {
     run_stats rs = {0};
-    long k = HPO_MIN(l->n_episodes, (long)LEARNER_RECENT);
+    long k = HPO_MIN(l->n_episodes, (long)l->n_recent);
     for (long i = 0; i < k; i++)
-        run_stats_add(&rs, l->recent[i]);
+        run_stats_add(&rs, l->recent[(l->n_episodes - k + i) % LEARNER_RECENT]);
     return rs;
 }
 
@@ -101,7 +101,7 @@ void learner_figures_fill(learner_figures *f, const learner *l)
         f->eta_s = 0.0;
     else if (l->steps_per_s > 0.0)
         f->eta_s = (double)(f->steps_budget - l->env_steps) / l->steps_per_s;
-    long k = HPO_MIN(l->n_episodes, (long)LEARNER_RECENT);
+    long k = HPO_MIN(l->n_episodes, (long)l->n_recent);
     for (long i = 0; i < k; i++) /* oldest first */
         f->recent[i] = l->recent[(l->n_episodes - k + i) % LEARNER_RECENT];
     f->n_recent = (int)k;

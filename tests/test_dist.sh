@@ -219,6 +219,13 @@ print("%.3f" % ((int(b["updates"])-int(a["updates"]))/max(1,int(b["env_steps"])-
     for f in learner.log config progress.csv; do
         [ -s "$WORK/basic/$f" ] || fail "run dir lacks $f"
     done
+    # the final policy as hpo-train leaves it: weights.bin, read by hpo-eval
+    if [ -s "$WORK/basic/weights.bin" ] &&
+        "$EVAL" "$WORK/basic/weights.bin" --episodes 1 >"$WORK/wb.out" 2>&1; then
+        ok "weights.bin written at the end and read by hpo-eval: $(tail -1 "$WORK/wb.out")"
+    else
+        fail "no weights.bin hpo-eval reads: $(ls "$WORK/basic"); $(cat "$WORK/wb.out" 2>/dev/null)"
+    fi
     if "$STATUS" "127.0.0.1:$PORT" --timeout-ms 300 >/dev/null 2>"$WORK/gone.err"; then
         fail "hpo-status answered without a learner"
     else
@@ -328,7 +335,7 @@ part_faults() {
     u1=$(field "$WORK/poll.json" 'r["updates"]')
     wait "$LPID"
     local rc=$?
-    [ $rc -eq 0 ] && ok "SIGTERM stops the learner (exit 0)" ||
+    [ $rc -eq 130 ] && ok "SIGTERM stops the learner (exit 130, as hpo-train)" ||
         fail "learner exit $rc after SIGTERM"
     "$LEARNER" "${SMALL[@]}" --port "$PORT" --bind 127.0.0.1 \
         --out "$WORK/faults" --resume 2>"$WORK/faults2.err" &
@@ -454,7 +461,7 @@ part_metrics() {
     kill -TERM "$LPID"
     wait "$LPID"
     local rc=$?
-    [ $rc -eq 0 ] && ok "learner with an endpoint stops on SIGTERM (exit 0)" ||
+    [ $rc -eq 130 ] && ok "learner with an endpoint stops on SIGTERM (exit 130)" ||
         fail "learner exit $rc after SIGTERM: $(tail -3 "$WORK/metrics.err")"
 }
 
@@ -580,6 +587,21 @@ PY
         ok "progress.csv after the resume: env_steps and wall_s never step back"
     else
         fail "progress.csv after the resume steps back: $(cut -d, -f1,14 "$dir/progress.csv" | tail -20 | tr '\n' ' ')"
+    fi
+    # the recent returns come back from the checkpoint's run state: no row
+    # reads "return 0.0" (a Pendulum return is never 0; before, the resumed
+    # learner averaged zeros until new episodes came in)
+    if "$PY" - "$dir/progress.csv" <<'PY'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["episode_return"] != ""]
+assert rows, "no row with a return"
+zero = [r["env_steps"] for r in rows if float(r["episode_return"]) == 0.0]
+assert not zero, "episode_return 0 at env_steps %s" % zero[:5]
+PY
+    then
+        ok "the recent returns continue across the resume (no row with episode_return 0; $(grep -o 'run state: .*' "$WORK/crash2.err" | head -1))"
+    else
+        fail "recent returns after the resume: $(grep -o 'run state: .*' "$WORK/crash2.err" | head -1); $(cut -d, -f1,3 "$dir/progress.csv" | tail -8 | tr '\n' ' ')"
     fi
 }
 

@@ -578,7 +578,7 @@ def part_checkpoints():
     loads = valid and subprocess.run(
         [ev, os.path.join(lr.out, valid[-1]), "--episodes", "1"],
         capture_output=True).returncode == 0
-    check(r is not None and rc == 0 and len(valid) == 1 and loads,
+    check(r is not None and rc == 130 and len(valid) == 1 and loads,
           "checkpoints: --keep 1 beside a corrupt checkpoint-99999999 keeps "
           "the newest valid one (%s)" % cks)
 

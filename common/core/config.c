@@ -802,6 +802,35 @@ int config_args_table(config_args *a, int argc, char **argv,
     return 0;
 }
 
+char **config_args_optional(int argc, char **argv, const char *name,
+                            const char *const *values, const char *bare_token,
+                            const char *bare_value, int *n_out)
+{
+    char **out = xcalloc((size_t)argc * 2 + 1, sizeof *out);
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (i == 0 || strncmp(arg, "--", 2) || strcmp(arg + 2, name)) {
+            out[n++] = argv[i];
+            continue;
+        }
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        int valued = next && (values ? list_index(values, next) >= 0
+                                     : next[0] != '-' && next[0] != '\0');
+        if (valued) {
+            out[n++] = argv[i];
+            out[n++] = argv[++i];
+            continue;
+        }
+        out[n++] = bare_token ? (char *)bare_token : argv[i];
+        if (bare_value)
+            out[n++] = (char *)bare_value;
+    }
+    out[n] = NULL;
+    *n_out = n;
+    return out;
+}
+
 int config_args_given(const config_args *a, const char *name)
 {
     for (int i = 0; i < a->n; i++)
