@@ -40,6 +40,16 @@
 #define LEARNER_MAX_RETURN 1e9f      /* |episode return| accepted */
 #define LEARNER_MAX_LATENCY_US 3600000000ull /* snapshot latency accepted */
 #define LEARNER_RATE_WINDOW_S 2.0 /* window of the steps and updates rates */
+#define LEARNER_PUBS 1024 /* snapshots remembered for their evaluation mark */
+#define LEARNER_FINAL_EVAL_S 120.0 /* wait for the evaluation at the end */
+
+/* What a published snapshot stood for: the evaluation row of its version
+ * is written at its mark (pubs[version % LEARNER_PUBS]). */
+typedef struct learner_pub {
+    uint64_t version; /* 0: empty */
+    uint64_t mark;    /* its eval_mark (env steps); 0: none */
+    long updates;     /* updates it holds */
+} learner_pub;
 
 /* What the learner's stages refuse beyond the wire's checks (docs/status.md,
  * "guards"); append-only, status and metrics key them by name. */
@@ -187,6 +197,13 @@ typedef struct learner {
     long ratio_updates0;
     double ratio_recent;
 
+    /* evaluations at eval-every marks, as hpo-train's (docs/distributed.md) */
+    uint64_t eval_mark;    /* newest mark reached (env steps); 0: none */
+    uint64_t eval_written; /* mark of the newest evaluation row written */
+    learner_pub pubs[LEARNER_PUBS];
+    int finishing; /* the budget reached: waiting for the final evaluation,
+                      batches ignored */
+
     FILE *log_file, *csv;
     double last_csv;
     char last_ckpt[LEARNER_PATH]; /* "" before the first */
@@ -259,6 +276,11 @@ int learner_files_open(learner *l, char *err, size_t errlen);
 /* Append one row of figures to progress.csv, progress.h's columns (no-op
  * without --out). */
 void learner_csv_row(learner *l);
+
+/* The evaluation row of progress.csv for the snapshot p: its mark's env
+ * steps, the returns' mean and std (no-op without --out). */
+void learner_csv_eval(learner *l, const learner_pub *p, double mean,
+                      double std);
 
 /* Write a checkpoint into --out and prune to --keep (a no-op without one or
  * when the newest already holds these updates). Returns 0, or -1 when it

@@ -404,7 +404,25 @@ static void zap_all(learner *l)
     }
 }
 
-static int run(learner *l)
+/* A new evaluation mark when env steps reached the next multiple of
+ * eval-every: a snapshot that stands for it goes out now. */
+static void marks(learner *l)
+{
+    if (l->cfg.eval_every <= 0)
+        return;
+    uint64_t e = (uint64_t)l->cfg.eval_every;
+    uint64_t m = l->env_steps / e * e;
+    if (l->cfg.steps > 0)
+        m = HPO_MIN(m, (uint64_t)l->cfg.steps);
+    if (m > l->eval_mark) {
+        l->eval_mark = m;
+        learner_publish(l);
+    }
+}
+
+/* One poll (timeout_ms) and what came in: handshakes, subscriptions, data,
+ * status, timers. Returns 0, or -1 when zmq_poll failed. */
+static int poll_once(learner *l, int timeout_ms)
 {
     zmq_pollitem_t items[4] = {
         {l->data, 0, ZMQ_POLLIN, 0},
@@ -412,21 +430,68 @@ static int run(learner *l)
         {l->params, 0, ZMQ_POLLIN, 0},
         {l->zap, 0, ZMQ_POLLIN, 0},
     };
+    if (zmq_poll(items, l->zap ? 4 : 3, timeout_ms) < 0) {
+        if (errno == EINTR)
+            return 0;
+        log_error("zmq_poll: %s", zmq_strerror(errno));
+        return -1;
+    }
+    zap_all(l);
+    learner_subscriptions(l);
+    for (int k = 0; k < DRAIN_MAX && learner_data_one(l); k++)
+        ;
+    learner_status_one(l);
+    timers(l);
+    return 0;
+}
+
+static int eval_actor_connected(const learner *l)
+{
+    for (int i = 0; i < LEARNER_MAX_ACTORS; i++)
+        if (l->actors[i].used && l->actors[i].role == WIRE_ROLE_EVAL)
+            return 1;
+    return 0;
+}
+
+/*
+ * At the budget, as hpo-train evaluates at its end: the final mark (the
+ * step budget, or the env steps reached at --max-updates) in a last
+ * snapshot, and up to LEARNER_FINAL_EVAL_S for the evaluation actor's
+ * result (no update, batches ignored). No wait without an evaluation
+ * actor, nor after a signal.
+ */
+static void final_eval(learner *l)
+{
+    uint64_t mark = l->cfg.steps > 0 && l->env_steps >= (uint64_t)l->cfg.steps
+                        ? (uint64_t)l->cfg.steps
+                        : l->env_steps;
+    if (mark > l->eval_mark)
+        l->eval_mark = mark;
+    learner_publish(l);
+    if (!eval_actor_connected(l) || l->eval_written >= l->eval_mark)
+        return;
+    l->finishing = 1;
+    log_info("waiting up to %.0f s for the evaluation at %llu env steps",
+             LEARNER_FINAL_EVAL_S, (unsigned long long)l->eval_mark);
+    double t0 = now_s();
+    while (!stop_requested() && l->eval_written < l->eval_mark &&
+           now_s() - t0 < LEARNER_FINAL_EVAL_S && eval_actor_connected(l))
+        if (poll_once(l, 10))
+            return;
+    if (l->eval_written < l->eval_mark)
+        log_warn(
+            "no evaluation at %llu env steps came in (%.0f s, evaluation actor %s): progress.csv's last evaluation row is at %llu",
+            (unsigned long long)l->eval_mark, now_s() - t0,
+            eval_actor_connected(l) ? "connected" : "gone",
+            (unsigned long long)l->eval_written);
+}
+
+static int run(learner *l)
+{
     while (!stop_requested()) {
-        int busy = may_update(l);
-        int rc = zmq_poll(items, l->zap ? 4 : 3, busy ? 0 : 10);
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("zmq_poll: %s", zmq_strerror(errno));
+        if (poll_once(l, may_update(l) ? 0 : 10))
             return -1;
-        }
-        zap_all(l);
-        learner_subscriptions(l);
-        for (int k = 0; k < DRAIN_MAX && learner_data_one(l); k++)
-            ;
-        learner_status_one(l);
-        timers(l);
+        marks(l);
         if (may_update(l))
             update(l);
         if (l->stop_reason[0]) {
@@ -437,6 +502,7 @@ static int run(learner *l)
             (l->cfg.steps > 0 && l->env_steps >= (uint64_t)l->cfg.steps)) {
             log_info("budget reached: %ld updates, %llu env steps", l->updates,
                      (unsigned long long)l->env_steps);
+            final_eval(l);
             break;
         }
     }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "checkpoint.h"
@@ -46,8 +48,6 @@ void learner_csv_row(learner *l)
     r.v[PROGRESS_ENV_STEPS] = (double)l->env_steps;
     r.v[PROGRESS_UPDATES] = (double)l->updates;
     r.v[PROGRESS_EPISODE_RETURN] = run_stats_mean(&rs);
-    r.v[PROGRESS_EVAL_RETURN] = l->eval_mean;
-    r.v[PROGRESS_EVAL_STD] = l->eval_std;
     r.v[PROGRESS_Q_LOSS] = u ? l->last.q_loss : NAN;
     r.v[PROGRESS_PI_LOSS] = u ? l->last.pi_loss : NAN;
     r.v[PROGRESS_ALPHA] = sac_alpha(l->agent);
@@ -65,6 +65,28 @@ void learner_csv_row(learner *l)
     r.v[PROGRESS_RECENT_RETURN_STD] = run_stats_std(&rs);
     r.v[PROGRESS_RECENT_RETURN_MIN] = run_stats_min(&rs);
     r.v[PROGRESS_RECENT_RETURN_MAX] = run_stats_max(&rs);
+    r.v[PROGRESS_EPISODES] = (double)l->n_episodes;
+    if (progress_write_row(l->csv, &r))
+        log_warn_once("csv", "cannot write progress.csv: %s", strerror(errno));
+}
+
+/* An evaluation row, as hpo-train's: at the mark's env steps (written when
+ * the result comes in, so after rows of later steps), the updates of the
+ * snapshot evaluated, the returns; the training figures left empty. */
+void learner_csv_eval(learner *l, const learner_pub *p, double mean, double std)
+{
+    if (!l->csv)
+        return;
+    progress_row r;
+    progress_row_clear(&r);
+    r.v[PROGRESS_ENV_STEPS] = (double)p->mark;
+    r.v[PROGRESS_UPDATES] = (double)p->updates;
+    r.v[PROGRESS_EVAL_RETURN] = mean;
+    r.v[PROGRESS_EVAL_STD] = std;
+    r.v[PROGRESS_WALL_S] = learner_wall_s(l);
+    r.v[PROGRESS_REPLAY_SIZE] = (double)replay_size(l->rb);
+    r.v[PROGRESS_ACTORS] = l->n_actors;
+    r.v[PROGRESS_PARAM_VERSION] = (double)p->version;
     r.v[PROGRESS_EPISODES] = (double)l->n_episodes;
     if (progress_write_row(l->csv, &r))
         log_warn_once("csv", "cannot write progress.csv: %s", strerror(errno));
@@ -193,6 +215,11 @@ int learner_resume(learner *l, char *err, size_t errlen)
             c.recent[c.n_recent - l->n_recent + i];
     l->rate_steps = l->env_steps;
     l->rate_updates = l->updates;
+    /* the marks up to here are behind the run: the next one is evaluated */
+    if (l->cfg.eval_every > 0) {
+        uint64_t e = (uint64_t)l->cfg.eval_every;
+        l->eval_mark = l->eval_written = l->env_steps / e * e;
+    }
     snprintf(l->resumed_from, sizeof l->resumed_from, "%s", info.path);
     snprintf(l->last_ckpt, sizeof l->last_ckpt, "%s", info.path);
     l->last_ckpt_updates = l->updates;
@@ -248,7 +275,14 @@ int learner_files_open(learner *l, char *err, size_t errlen)
     l->log_file = open_in(l->opt.out, "learner.log", "a", err, errlen);
     if (!l->log_file)
         return -1;
-    log_set_file(l->log_file);
+    /* a launcher that sends stderr to learner.log (2>>) gets each line once */
+    struct stat a, b;
+    if (fstat(fileno(l->log_file), &a) == 0 && fstat(STDERR_FILENO, &b) == 0 &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        log_info("stderr is %s/learner.log: each line written once",
+                 l->opt.out);
+    else
+        log_set_file(l->log_file);
     FILE *f = open_in(l->opt.out, "config", "w", err, errlen);
     if (!f)
         return -1;

@@ -36,6 +36,10 @@
 #   local     deploy/local on Pendulum: it stops by itself at the step
 #             budget (exit 0, the run directory filled) and on SIGTERM (exit
 #             130), and leaves no process behind either way
+#   marks     a learner at --steps 2000 --eval-every 500 with one actor and an
+#             --eval actor, and hpo-train with the same settings: evaluation
+#             rows at the same env_steps marks, one evaluation per mark,
+#             weights.bin, hpo-sweep report reads the run directory
 #   learn     a learner (mode hpo, 128-wide networks as test_train.sh's
 #             learning runs), two actors and an --eval actor on Pendulum:
 #             a deterministic evaluation (10 episodes) of at least -300
@@ -714,7 +718,7 @@ s.bind(("127.0.0.1", int(sys.argv[1]) + 2)); s.listen(1); time.sleep(15)' "$PORT
 
 part_learn() {
     start_learner learn --pi-hidden 128 --q-hidden 128 --steps 15000 \
-        --publish-every 200 --timeout-ms 5000
+        --publish-every 200 --timeout-ms 5000 --eval-every 1000
     start_actor a1
     start_actor a2
     start_actor ev --eval --episodes 10
@@ -738,6 +742,56 @@ print(rows[-1]["eval_return"] if rows else "nan")' "$WORK/learn/progress.csv")
     else
         fail "best eval return $ev < -300 within 15000 env steps (last $last)"
         grep evaluated "$WORK/actor-ev.err" | tail -5 >&2
+    fi
+}
+
+# marks: a learner (--steps 2000 --eval-every 500), one actor and an --eval
+# actor; hpo-train with the same settings. The learner's evaluation rows sit
+# at hpo-train's env_steps marks (500, 1000, 1500, 2000: the last one waited
+# for at the budget), the evaluation actor ran one evaluation per mark (not
+# one per snapshot), weights.bin is written, and `hpo-sweep report` reads the
+# distributed run directory.
+part_marks() {
+    local M=(--pi-hidden 32 --q-hidden 32 --batch 32 --learning-starts 200
+             --steps 2000 --eval-every 500 --eval-episodes 2 --seed 3)
+    start_learner marks "${M[@]}" --publish-every 20
+    start_actor a1
+    start_actor ev --eval
+    local deadline=$((SECONDS + 150))
+    while kill -0 "$LPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
+    if kill -0 "$LPID" 2>/dev/null; then
+        fail "2000 env steps not reached in 150 s: $(tail -2 "$WORK/marks.err")"
+        return
+    fi
+    wait "$LPID"
+    local rc=$? got want n_ev n_snap
+    [ $rc -eq 0 ] || fail "learner exit $rc: $(tail -3 "$WORK/marks.err")"
+    "$BUILD/tools/hpo-train" --env Pendulum "${M[@]}" --quiet --out "$WORK/marks-train" \
+        >/dev/null 2>"$WORK/marks-train.err" || fail "hpo-train: $(tail -2 "$WORK/marks-train.err")"
+    local marks_of='import csv,sys
+print(" ".join(r["env_steps"] for r in csv.DictReader(open(sys.argv[1])) if r["eval_return"]))'
+    got=$("$PY" -c "$marks_of" "$WORK/marks/progress.csv")
+    want=$("$PY" -c "$marks_of" "$WORK/marks-train/progress.csv")
+    if [ "$want" = "500 1000 1500 2000" ] && [ "$got" = "$want" ]; then
+        ok "evaluation rows at hpo-train's marks: $got"
+    else
+        fail "evaluation rows at '$got', hpo-train's at '$want'"
+    fi
+    n_ev=$(grep -c "evaluated version" "$WORK/actor-ev.err")
+    n_snap=$(tail -1 "$WORK/marks/progress.csv" | cut -d, -f19) # param_version
+    if [ "$n_ev" -eq 4 ]; then
+        ok "the evaluation actor ran 4 evaluations (one per mark) over ${n_snap:-?} snapshots"
+    else
+        fail "the evaluation actor ran $n_ev evaluations for 4 marks ($n_snap snapshots)"
+    fi
+    [ -s "$WORK/marks/weights.bin" ] && ok "weights.bin at the end" ||
+        fail "no weights.bin: $(ls "$WORK/marks")"
+    if HPO_TRAIN=$BUILD/tools/hpo-train "$PY" "$SRC/tools/hpo-sweep" report "$WORK/marks" \
+        --no-png --marks 1000,2000 >"$WORK/report.out" 2>&1 &&
+        grep -q "^| dist (dist)\|^| hpo (dist)\|(dist)" "$WORK/marks/report.md"; then
+        ok "hpo-sweep report reads the distributed run: $(grep -m1 '(dist)' "$WORK/marks/report.md")"
+    else
+        fail "hpo-sweep report on the run directory: $(tail -3 "$WORK/report.out")"
     fi
 }
 
@@ -839,6 +893,7 @@ badinput) part_badinput ;;
 faults) part_faults ;;
 metrics) part_metrics ;;
 crash) part_crash ;;
+marks) part_marks ;;
 *) echo "unknown part $PART" >&2; exit 2 ;;
 esac
 finish

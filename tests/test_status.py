@@ -53,7 +53,8 @@ PROCS = []
 SMALL = ["--env", "Pendulum", "--pi-hidden", "32", "--q-hidden", "32",
          "--batch", "32", "--learning-starts", "200", "--steps", "100000000",
          "--timeout-ms", "1500", "--heartbeat-ms", "200",
-         "--publish-every", "50", "--checkpoint-every", "500"]
+         "--publish-every", "50", "--checkpoint-every", "500",
+         "--eval-every", "500"]
 
 
 

@@ -941,8 +941,13 @@ int config_read_text(hpo_config *c, const char *text, size_t len, int dims,
             return -1;
         }
         *eq = '\0';
-        if (dims && (!strcmp(buf, "obs_dim") || !strcmp(buf, "act_dim")))
-            continue; /* a run's config file: the environment's, not settings */
+        /* a run's config file: the environment's dimensions, and the
+         * learner's run lines (learner/runfiles.c), not settings */
+        static const char *const run_lines[] = {
+            "obs_dim",       "act_dim",   "run_id", "replay_ratio",
+            "publish_every", "batch_max", NULL};
+        if (dims && list_index(run_lines, buf) >= 0)
+            continue;
         if (config_set(c, buf, eq + 3, e2, sizeof e2)) {
             errf(err, errlen, "config line %d: %s", line, e2);
             return -1;

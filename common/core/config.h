@@ -122,8 +122,9 @@ void config_setting_get(int i, const hpo_config *c, config_setting *out);
 
 /* Parse "name = value" lines (config_write's output) of text (len bytes,
  * not NUL-terminated) into c, starting from config_defaults; empty lines
- * are skipped, and with dims 1 the obs_dim / act_dim lines a run's config
- * file ends with. Returns 0, or -1 with a message naming the line. */
+ * are skipped, and with dims 1 the lines a run's config file ends with
+ * (obs_dim, act_dim; hpo-learner's run_id, replay_ratio, publish_every,
+ * batch_max). Returns 0, or -1 with a message naming the line. */
 int config_read_text(hpo_config *c, const char *text, size_t len, int dims,
                      char *err, size_t errlen);
 
