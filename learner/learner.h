@@ -42,6 +42,7 @@
 #define LEARNER_RATE_WINDOW_S 2.0 /* window of the steps and updates rates */
 #define LEARNER_PUBS 1024 /* snapshots remembered for their evaluation mark */
 #define LEARNER_FINAL_EVAL_S 120.0 /* wait for the evaluation at the end */
+#define LEARNER_PROGRESS_S 30.0    /* between the log's progress lines */
 
 /* What a published snapshot stood for: the evaluation row of its version
  * is written at its mark (pubs[version % LEARNER_PUBS]). */
@@ -206,6 +207,7 @@ typedef struct learner {
 
     FILE *log_file, *csv;
     double last_csv;
+    double last_progress;         /* now_s() of the log's last progress line */
     char last_ckpt[LEARNER_PATH]; /* "" before the first */
     long last_ckpt_updates;
     double last_ckpt_t;
@@ -311,5 +313,10 @@ run_stats learner_recent(const learner *l);
 
 /* Their mean, NAN when none. */
 double learner_recent_mean(const learner *l);
+
+/* The log's progress line into buf (n bytes): env steps of the budget,
+ * percent done, the ETA at the measured rate, updates, rate, the data and
+ * evaluation actors apart, the recent return, the newest evaluation. */
+void learner_progress_line(const learner *l, char *buf, size_t n);
 
 #endif

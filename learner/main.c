@@ -265,6 +265,16 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
 
 // ---- timers and updates ----
 
+/* The progress line into the log (every LEARNER_PROGRESS_S, at each
+ * evaluation mark and at the end). */
+static void progress_log(learner *l)
+{
+    char line[512];
+    learner_progress_line(l, line, sizeof line);
+    log_info("%s", line);
+    l->last_progress = now_s();
+}
+
 static void timers(learner *l)
 {
     double now = now_s();
@@ -298,6 +308,8 @@ static void timers(learner *l)
         learner_csv_row(l);
         l->last_csv = now;
     }
+    if (now - l->last_progress >= LEARNER_PROGRESS_S)
+        progress_log(l);
     learner_grant_credits(l);
 }
 
@@ -417,6 +429,7 @@ static void marks(learner *l)
     if (m > l->eval_mark) {
         l->eval_mark = m;
         learner_publish(l);
+        progress_log(l);
     }
 }
 
@@ -606,7 +619,7 @@ static int learner_open(learner *l, const hpo_config *cfg,
         bind_one(l->params, o->bind, o->port + 1, err, errlen) ||
         bind_one(l->status, o->bind, o->port + 2, err, errlen))
         return -1;
-    l->t_start = l->rate_t = l->last_csv = now_s();
+    l->t_start = l->rate_t = l->last_csv = l->last_progress = now_s();
     if (o->resume && learner_resume(l, err, errlen))
         return -1;
     learner_publish(l);
@@ -693,6 +706,7 @@ int main(int argc, char **argv)
     if (learner_weights(&l))
         rc = -1;
     learner_csv_row(&l);
+    progress_log(&l);
     log_info("stopped%s: %llu env steps, %ld updates, replay ratio %.3f",
              stop_requested() ? " by a signal" : "",
              (unsigned long long)l.env_steps, l.updates, learner_ratio(&l));

@@ -420,7 +420,9 @@ wait_exit() {
     return 1
 }
 
-THREE='sorted(a["id"] for a in r["actors"]) == ["10.77.0.2-1", "10.77.0.2-2", "10.77.0.3-1"]'
+THREE='sorted(a["id"] for a in r["actors"] if a["role"] == "actor") == ["10.77.0.2-1", "10.77.0.2-2", "10.77.0.3-1"]'
+EVAL1='[a["id"] for a in r["actors"] if a["role"] == "eval"] == ["eval"]'
+DATA='len([a for a in r["actors"] if a["role"] == "actor"])'
 
 part_ssh() {
     [ -x "$SSHD" ] || { fail "no $SSHD: install openssh-server (deploy/setup lists it)"; return; }
@@ -428,8 +430,8 @@ part_ssh() {
 
     # Ctrl-C
     start_ssh ssh1
-    if wait_until 60 "$THREE and all(a['steps'] > 0 for a in r['actors']) and r['updates'] >= 200"; then
-        ok "deploy/ssh: learner on $LADDR, 2 + 1 actors on the other hosts stream"
+    if wait_until 60 "$THREE and $EVAL1 and all(a['steps'] > 0 for a in r['actors'] if a['role'] == 'actor') and r['updates'] >= 200"; then
+        ok "deploy/ssh: learner on $LADDR, 2 + 1 actors on the other hosts stream, and the evaluation actor (by default) is there"
     else
         fail "deploy/ssh run: $(cat "$WORK/poll.json") $(cat "$WORK/ssh1.err") $(tail -3 "$WORK/ssh1/"*.log)"
     fi
@@ -450,16 +452,31 @@ part_ssh() {
     no_strays "after Ctrl-C"
     ls "$WORK/ssh1"/checkpoint-*.ckpt >/dev/null 2>&1 &&
         ok "the learner checkpointed on the way out (SIGTERM from its watcher)" ||
-        fail "no checkpoint in $WORK/ssh1: $(tail -3 "$WORK/ssh1/learner.err")"
+        fail "no checkpoint in $WORK/ssh1: $(tail -3 "$WORK/ssh1/learner.log")"
 
     # the learner's own end
     start_ssh ssh2 --max-updates 1500
     if wait_exit "$DPID" 90 && [ "$RC" -eq 0 ]; then
         ok "deploy/ssh ends with the learner (--max-updates 1500), exit 0"
     else
-        fail "learner's end: deploy/ssh exit ${RC:-still running}: $(tail -n 3 "$WORK/ssh2.err" "$WORK/ssh2/learner.err")"
+        fail "learner's end: deploy/ssh exit ${RC:-still running}: $(tail -n 3 "$WORK/ssh2.err" "$WORK/ssh2/learner.log")"
     fi
     no_strays "after the learner's end"
+    # one run directory: the learner's files, the actors' logs, the final
+    # evaluation row and weights.bin together; each log line once
+    local d="$WORK/ssh2" f missing=
+    for f in config progress.csv learner.log weights.bin eval.log actor-10.77.0.2-1.log; do
+        [ -s "$d/$f" ] || missing="$missing $f"
+    done
+    if [ -z "$missing" ] &&
+        [ "$(grep -c ' I run .*replay ratio' "$d/learner.log")" -eq 1 ] &&
+        ! grep -q ' I run .*replay ratio' "$d/learner.err" 2>/dev/null &&
+        "$PY" -c 'import csv,sys
+sys.exit(not [r for r in csv.DictReader(open(sys.argv[1])) if r["eval_return"]])' "$d/progress.csv"; then
+        ok "one run directory ($d): config, progress.csv with an evaluation row, learner.log (each line once, none in learner.err), weights.bin, eval.log, the actors' logs"
+    else
+        fail "run directory $d: missing${missing:- nothing}; $(ls "$d" | tr '\n' ' '); run lines $(grep -c ' I run .*replay ratio' "$d/learner.log" 2>/dev/null)"
+    fi
 
     # deploy/ssh itself killed (-9): the sessions' input ends, the watchers stop all
     start_ssh ssh3
@@ -474,7 +491,7 @@ part_ssh() {
     "$KEYGEN" "$K/learner" "$K/actor" >/dev/null 2>&1 && cp "$K/actor.public" "$K/allow/"
     start_ssh ssh5 --keys "$K"
     STATUS_KEYS=(--curve-server "$K/learner.public" --curve-key "$K/actor.secret")
-    if wait_until 60 "r['curve'] and $THREE and all(a['steps'] > 0 for a in r['actors'])"; then
+    if wait_until 60 "r['curve'] and $THREE and all(a['steps'] > 0 for a in r['actors'] if a['role'] == 'actor')"; then
         ok "deploy/ssh --keys: the learner requires CurveZMQ and the 3 actors stream with the key"
     else
         fail "deploy/ssh --keys: $(cat "$WORK/poll.json") $(tail -n 3 "$WORK/ssh5.err" "$WORK/ssh5/"*.log)"
@@ -631,10 +648,10 @@ part_slurm() {
     sbatch_job -o "$W/het-%j.out" --export="ALL,HPO_BIN=$BUILD,HPO_OUT=$W/het" \
         deploy/slurm/hpo-het.sbatch "${SMALL[@]}" --checkpoint-every 200 || return
     local het=$JOB
-    if wait_until 90 "len(r['actors']) == 4 and all(a['steps'] > 0 for a in r['actors']) and sorted(set(a['id'].rsplit('-', 1)[0] for a in r['actors'])) == ['vm'] and r['updates'] >= 300"; then
-        ok "hpo-het.sbatch (job $het): learner on n0 at $LADDR:$PORT (port from the job id), 4 actor tasks on n1, n2 stream"
+    if wait_until 90 "$DATA == 4 and all(a['steps'] > 0 for a in r['actors'] if a['role'] == 'actor') and sorted(set(a['id'].rsplit('-', 1)[0] for a in r['actors'] if a['role'] == 'actor')) == ['vm'] and $EVAL1 and r['updates'] >= 300"; then
+        ok "hpo-het.sbatch (job $het): learner on n0 at $LADDR:$PORT (port from the job id), 4 actor tasks on n1, n2 stream, the evaluation actor (by default) beside the learner"
     else
-        fail "het job $het: state $(job_state "$het"); $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/het-*.out "$W/het/learner.err" 2>/dev/null | tail -5)"
+        fail "het job $het: state $(job_state "$het"); $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/het-*.out "$W/het/learner.log" 2>/dev/null | tail -5)"
     fi
     local nodes
     nodes=$(on 0 squeue -h -j "$het" -o %N 2>/dev/null | tr '\n' ' ')
@@ -651,10 +668,10 @@ part_slurm() {
     u0=$(field "$WORK/pre.json" 'r["updates"]')
     on 0 scontrol requeue "$het" || fail "scontrol requeue $het"
     eligible_now "$het"
-    if wait_until 150 "r['run_id'] != '$run0' and r['resumed_from'] is not None and len(r['actors']) == 4 and r['updates'] > $u0"; then
+    if wait_until 150 "r['run_id'] != '$run0' and r['resumed_from'] is not None and $DATA == 4 and r['updates'] > $u0"; then
         ok "requeued: the job resumed from $(field "$WORK/poll.json" 'r["resumed_from"].split("/")[-1]') (updates $u0 at the requeue, now $(field "$WORK/poll.json" 'r["updates"]'))"
     else
-        fail "no resume after the requeue: state $(job_state "$het"); $(cat "$WORK/poll.json") $(tail -5 "$W/het/learner.err"); slurmctld: $(job_log "$het")"
+        fail "no resume after the requeue: state $(job_state "$het"); $(cat "$WORK/poll.json") $(tail -5 "$W/het/learner.log"); slurmctld: $(job_log "$het")"
     fi
     cancel_job "$het" && ok "scancel: job $het left the queue" || fail "job $het still $(job_state "$het")"
     no_strays "after scancel of the het job"
@@ -665,17 +682,17 @@ part_slurm() {
         --export="ALL,HPO_BIN=$BUILD,HPO_OUT=$W/one,HPO_REQUEUE=1,HPO_ACTORS=2" \
         deploy/slurm/hpo.sbatch "${SMALL[@]}" --checkpoint-every 100000 || return
     local one=$JOB
-    if wait_until 90 "len(r['actors']) == 2 and all(a['steps'] > 0 for a in r['actors']) and r['updates'] >= 300"; then
-        ok "hpo.sbatch (job $one) on one node: the learner and 2 actors as overlapping steps stream"
+    if wait_until 90 "$DATA == 2 and all(a['steps'] > 0 for a in r['actors']) and $EVAL1 and r['updates'] >= 300"; then
+        ok "hpo.sbatch (job $one) on one node: the learner, 2 actors and the evaluation actor as overlapping steps stream"
     else
-        fail "single job $one: state $(job_state "$one"); $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/one-*.out "$W/one/learner.err" 2>/dev/null | tail -5)"
+        fail "single job $one: state $(job_state "$one"); $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/one-*.out "$W/one/learner.log" 2>/dev/null | tail -5)"
     fi
     status "$WORK/pre.json"
     run0=$(field "$WORK/pre.json" 'r["run_id"]')
     u0=$(field "$WORK/pre.json" 'r["updates"]')
     on 0 scancel --signal=USR1 --batch "$one" || fail "scancel --signal=USR1 $one"
     eligible_now "$one"
-    if wait_until 150 "r['run_id'] != '$run0' and r['resumed_from'] is not None and len(r['actors']) == 2 and r['updates'] > $u0"; then
+    if wait_until 150 "r['run_id'] != '$run0' and r['resumed_from'] is not None and $DATA == 2 and r['updates'] > $u0"; then
         ok "time-limit warning: checkpoint, requeue, resumed at updates >= $u0 (now $(field "$WORK/poll.json" 'r["updates"]'))"
     else
         fail "no resume after the warning: state $(job_state "$one"); $(cat "$WORK/poll.json") $(tail -5 "$W"/one-*.out); slurmctld: $(job_log "$one")"

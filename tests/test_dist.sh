@@ -189,8 +189,10 @@ print("; ".join("/".join(map(str, e.absolute_path)) + ": " + e.message for e in 
     fi
 
     if "$STATUS" "127.0.0.1:$PORT" >"$WORK/table.txt" 2>&1 &&
-        grep -q '^a1 ' "$WORK/table.txt"; then
-        ok "hpo-status table: $(head -2 "$WORK/table.txt" | tail -1)"
+        grep -q '^a1 ' "$WORK/table.txt" &&
+        grep -q '^env steps [0-9]* of 100000000 ([0-9.]*%, ETA [0-9]' "$WORK/table.txt" &&
+        grep -q '^3 actors + 0 eval$' "$WORK/table.txt"; then
+        ok "hpo-status table: $(head -2 "$WORK/table.txt" | tail -1); $(grep 'actors +' "$WORK/table.txt")"
     else
         fail "hpo-status table: $(cat "$WORK/table.txt")"
     fi
@@ -696,6 +698,34 @@ s.bind(("127.0.0.1", int(sys.argv[1]) + 2)); s.listen(1); time.sleep(15)' "$PORT
     sleep 0.5
     [ -z "$(leftovers "$PORT")" ] && ok "no process left after the budget" ||
         fail "left behind: $(leftovers "$PORT")"
+    # one log per process, each line once (the learner's stderr is
+    # learner.log), the final evaluation row and weights.bin; a second run in
+    # the same directory (--resume) appends to the logs
+    local d="$WORK/budget"
+    if [ ! -e "$d/learner.err" ] && [ "$(grep -c ' I run .*replay ratio' "$d/learner.log")" -eq 1 ] &&
+        [ -s "$d/weights.bin" ] && "$PY" -c 'import csv,sys
+sys.exit([r["env_steps"] for r in csv.DictReader(open(sys.argv[1])) if r["eval_return"]] != ["4000"])' "$d/progress.csv"; then
+        ok "deploy/local's run directory: learner.log (each line once, no learner.err), the evaluation row at 4000, weights.bin"
+    else
+        fail "deploy/local's run directory: $(ls "$d" | tr '\n' ' '); run lines $(grep -c ' I run .*replay ratio' "$d/learner.log"); eval rows at $(cut -d, -f1,4 "$d/progress.csv" | grep -v ',$' | tr '\n' ' ')"
+    fi
+    local a1_lines
+    a1_lines=$(wc -l <"$d/actor-1.log")
+    run_local budget --steps 6000 --resume
+    deadline=$((SECONDS + 120))
+    while kill -0 "$DPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+        sleep 0.5
+    done
+    wait "$DPID"
+    rc=$?
+    if [ $rc -eq 0 ] && [ "$(grep -c ' I run .*replay ratio' "$d/learner.log")" -eq 2 ] &&
+        [ "$(wc -l <"$d/actor-1.log")" -gt "$a1_lines" ] &&
+        grep -q "resumed from" "$d/learner.log"; then
+        ok "deploy/local again with --resume: learner.log and actor-1.log appended (2 runs in learner.log)"
+    else
+        fail "deploy/local --resume: exit $rc, run lines $(grep -c ' I run .*replay ratio' "$d/learner.log"), actor-1.log $(wc -l <"$d/actor-1.log") lines (was $a1_lines)"
+    fi
+    sleep 0.5
 
     run_local term --steps 100000000
     if ! wait_until 60 'len(r["actors"]) == 3 and r["updates"] > 0'; then
@@ -786,6 +816,13 @@ print(" ".join(r["env_steps"] for r in csv.DictReader(open(sys.argv[1])) if r["e
     fi
     [ -s "$WORK/marks/weights.bin" ] && ok "weights.bin at the end" ||
         fail "no weights.bin: $(ls "$WORK/marks")"
+    # the log's progress line: budget, percent, ETA, the actors apart
+    if grep -q 'progress: [0-9]* of 2000 env steps (100.0%), ETA 0s | .* | 1 actors + 1 eval |' "$WORK/marks/learner.log" &&
+        grep -q 'progress: [0-9]* of 2000 env steps ([0-9.]*%), ETA [0-9]' "$WORK/marks/learner.log"; then
+        ok "learner.log's progress line: $(grep -m1 'progress: ' "$WORK/marks/learner.log" | cut -c 24-)"
+    else
+        fail "learner.log's progress lines: $(grep 'progress: ' "$WORK/marks/learner.log" | head -3)"
+    fi
     if HPO_TRAIN=$BUILD/tools/hpo-train "$PY" "$SRC/tools/hpo-sweep" report "$WORK/marks" \
         --no-png --marks 1000,2000 >"$WORK/report.out" 2>&1 &&
         grep -q "^| dist (dist)\|^| hpo (dist)\|(dist)" "$WORK/marks/report.md"; then
