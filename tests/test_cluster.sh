@@ -453,6 +453,19 @@ part_ssh() {
     ls "$WORK/ssh1"/checkpoint-*.ckpt >/dev/null 2>&1 &&
         ok "the learner checkpointed on the way out (SIGTERM from its watcher)" ||
         fail "no checkpoint in $WORK/ssh1: $(tail -3 "$WORK/ssh1/learner.log")"
+    # one run directory: the learner's files, the actors' logs (the
+    # evaluation actor's too) and weights.bin together; each log line once
+    local d="$WORK/ssh1" f missing=
+    for f in config progress.csv learner.log weights.bin eval.log actor-10.77.0.2-1.log; do
+        [ -s "$d/$f" ] || missing="$missing $f"
+    done
+    if [ -z "$missing" ] &&
+        [ "$(grep -c ' I run .*replay ratio' "$d/learner.log")" -eq 1 ] &&
+        ! grep -q ' I run .*replay ratio' "$d/learner.err" 2>/dev/null; then
+        ok "one run directory ($d): config, progress.csv, learner.log (each line once, none in learner.err), weights.bin, eval.log, the actors' logs"
+    else
+        fail "run directory $d: missing${missing:- nothing}; $(ls "$d" | tr '\n' ' '); run lines $(grep -c ' I run .*replay ratio' "$d/learner.log" 2>/dev/null)"
+    fi
 
     # the learner's own end
     start_ssh ssh2 --max-updates 1500
@@ -462,22 +475,6 @@ part_ssh() {
         fail "learner's end: deploy/ssh exit ${RC:-still running}: $(tail -n 3 "$WORK/ssh2.err" "$WORK/ssh2/learner.log")"
     fi
     no_strays "after the learner's end"
-    # one run directory: the learner's files, the actors' logs, the final
-    # evaluation row and weights.bin together; each log line once
-    local d="$WORK/ssh2" f missing=
-    for f in config progress.csv learner.log weights.bin eval.log actor-10.77.0.2-1.log; do
-        [ -s "$d/$f" ] || missing="$missing $f"
-    done
-    if [ -z "$missing" ] &&
-        [ "$(grep -c ' I run .*replay ratio' "$d/learner.log")" -eq 1 ] &&
-        ! grep -q ' I run .*replay ratio' "$d/learner.err" 2>/dev/null &&
-        "$PY" -c 'import csv,sys
-sys.exit(not [r for r in csv.DictReader(open(sys.argv[1])) if r["eval_return"]])' "$d/progress.csv"; then
-        ok "one run directory ($d): config, progress.csv with an evaluation row, learner.log (each line once, none in learner.err), weights.bin, eval.log, the actors' logs"
-    else
-        fail "run directory $d: missing${missing:- nothing}; $(ls "$d" | tr '\n' ' '); run lines $(grep -c ' I run .*replay ratio' "$d/learner.log" 2>/dev/null)"
-    fi
-
     # deploy/ssh itself killed (-9): the sessions' input ends, the watchers stop all
     start_ssh ssh3
     wait_until 60 "$THREE" || fail "third run did not start: $(cat "$WORK/poll.json")"
