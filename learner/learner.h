@@ -41,8 +41,9 @@
 #define LEARNER_MAX_LATENCY_US 3600000000ull /* snapshot latency accepted */
 #define LEARNER_RATE_WINDOW_S 2.0 /* window of the steps and updates rates */
 #define LEARNER_PUBS 1024 /* snapshots remembered for their evaluation mark */
-#define LEARNER_FINAL_EVAL_S 120.0 /* wait for the evaluation at the end */
-#define LEARNER_PROGRESS_S 30.0    /* between the log's progress lines */
+#define LEARNER_FINAL_EVAL_S 120.0  /* wait for the evaluation at the end */
+#define LEARNER_PROGRESS_S 30.0     /* between the log's progress lines */
+#define LEARNER_PROGRESS_MARK_S 5.0 /* ... and at a mark, at least */
 
 /* What a published snapshot stood for: the evaluation row of its version
  * is written at its mark (pubs[version % LEARNER_PUBS]). */

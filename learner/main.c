@@ -265,8 +265,9 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
 
 // ---- timers and updates ----
 
-/* The progress line into the log (every LEARNER_PROGRESS_S, at each
- * evaluation mark and at the end). */
+/* The progress line into the log (every LEARNER_PROGRESS_S, at an
+ * evaluation mark LEARNER_PROGRESS_MARK_S after the last one, and at the
+ * end). */
 static void progress_log(learner *l)
 {
     char line[512];
@@ -429,7 +430,8 @@ static void marks(learner *l)
     if (m > l->eval_mark) {
         l->eval_mark = m;
         learner_publish(l);
-        progress_log(l);
+        if (now_s() - l->last_progress >= LEARNER_PROGRESS_MARK_S)
+            progress_log(l); /* not more often: a small eval-every */
     }
 }
 

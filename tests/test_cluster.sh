@@ -679,7 +679,7 @@ part_slurm() {
         --export="ALL,HPO_BIN=$BUILD,HPO_OUT=$W/one,HPO_REQUEUE=1,HPO_ACTORS=2" \
         deploy/slurm/hpo.sbatch "${SMALL[@]}" --checkpoint-every 100000 || return
     local one=$JOB
-    if wait_until 90 "$DATA == 2 and all(a['steps'] > 0 for a in r['actors']) and $EVAL1 and r['updates'] >= 300"; then
+    if wait_until 90 "$DATA == 2 and all(a['steps'] > 0 for a in r['actors'] if a['role'] == 'actor') and $EVAL1 and r['updates'] >= 300"; then
         ok "hpo.sbatch (job $one) on one node: the learner, 2 actors and the evaluation actor as overlapping steps stream"
     else
         fail "single job $one: state $(job_state "$one"); $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/one-*.out "$W/one/learner.log" 2>/dev/null | tail -5)"
