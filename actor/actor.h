@@ -34,7 +34,8 @@ typedef struct actor_opts {
     char env[64];
     int eval;
     int eval_episodes; /* 0: the learner's */
-    long eval_every;   /* updates between evaluations; 0: each snapshot */
+    long eval_every;   /* env steps between evaluations at least; 0: every
+                          mark */
     int timeout_ms;    /* before the Welcome gives the learner's */
     long max_steps;    /* stop after this many env steps; 0: never */
     int resolve_wait;  /* seconds to wait for --learner's name; 0: fail now */
@@ -78,7 +79,8 @@ typedef struct actor {
     uint64_t snap_env_steps;    /* its learner env steps */
     uint64_t evaluated;         /* newest version evaluated */
     uint64_t snap_updates;      /* its learner updates */
-    uint64_t eval_updates;      /* learner updates of the last evaluation */
+    uint64_t snap_eval_mark;    /* its evaluation mark (env steps); 0: none */
+    uint64_t eval_mark;         /* mark of the last evaluation; 0: none */
     uint64_t learning_starts;
     int batch_max, heartbeat_ms, timeout_ms, free_run, eval_episodes;
     int64_t credit;

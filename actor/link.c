@@ -144,6 +144,7 @@ static void on_snapshot(actor *a, const wire_snapshot *s)
     a->version = s->version;
     a->snap_env_steps = s->env_steps;
     a->snap_updates = s->updates;
+    a->snap_eval_mark = s->eval_mark;
     /* The first snapshot after a handshake may be a resend of an old one, so
      * its age is not a broadcast latency; every later one is measured. */
     a->snap_latency_us = 0;
@@ -202,7 +203,7 @@ static int on_data(actor *a, const void *buf, size_t len)
             snprintf(a->run_id, sizeof a->run_id, "%s", w->run_id);
             a->version = 0;
             a->evaluated = 0; /* versions restart with the run */
-            a->eval_updates = 0;
+            a->eval_mark = 0;
         }
         a->learning_starts = w->learning_starts;
         a->batch_max = w->batch_max > 0 ? w->batch_max : 64;

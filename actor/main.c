@@ -10,8 +10,10 @@
  * learner runs free). When the learner is silent for its timeout the actor
  * makes a new connection and says Hello again, keeping its environments.
  *
- * With --eval it sends no transitions: on each new snapshot it runs
- * deterministic episodes on one environment and reports an EvalResult.
+ * With --eval it sends no transitions: on each snapshot that stands for a
+ * newer evaluation mark (the learner's eval-every, in env steps, and its
+ * end) it runs deterministic episodes on one environment and reports an
+ * EvalResult, which the learner writes at that mark.
  *
  * Refused as busy (the learner's table is full, or its id is held by a live
  * actor) it says Hello again after a backoff (0.5 s doubling to 30 s).
@@ -64,10 +66,11 @@ static void usage(FILE *f)
         "  --envs N               environments in this process (default 1)\n"
         "  --id ID                actor id, stable across restarts (default host-pid)\n"
         "  --seed S               environment and action seed (default: random)\n"
-        "  --eval                 evaluate each new snapshot instead of streaming\n"
+        "  --eval                 evaluate the snapshots at the learner's eval-every\n"
+        "                         marks (env steps, as hpo-train) instead of streaming\n"
         "  --episodes N           evaluation episodes (default: the learner's)\n"
-        "  --eval-every N         learner updates between evaluations (default 0: every\n"
-        "                         snapshot the evaluation keeps up with)\n"
+        "  --eval-every N         env steps between evaluations at least (default 0:\n"
+        "                         every mark of the learner's eval-every)\n"
         "  --timeout-ms MS        handshake timeout (default 3000)\n"
         "  --max-steps N          stop after N env steps (default 0: never)\n"
         "  --resolve-wait S       wait up to S seconds for the learner's name to\n"
@@ -113,7 +116,7 @@ static const opt_spec options[] = {
     {"episodes", OPT_INT, O(eval_episodes), 0, 1, 10000,
      "--episodes needs 1..10000, not '%s'"},
     {"eval-every", OPT_LONG, O(eval_every), 0, 0, (double)(1L << 50),
-     "--eval-every needs a count of updates, not '%s'"},
+     "--eval-every needs a count of env steps, not '%s'"},
     {"timeout-ms", OPT_INT, O(timeout_ms), 0, 50, 3600000,
      "--timeout-ms needs 50..3600000, not '%s'"},
     {"max-steps", OPT_LONG, O(max_steps), 0, 0, (double)(1L << 50),
@@ -207,11 +210,10 @@ static int run(actor *a)
             continue;
         }
         if (a->opt.eval) {
-            if (a->version > a->evaluated &&
-                a->snap_env_steps >= a->learning_starts &&
-                (a->evaluated == 0 || a->snap_updates < a->eval_updates ||
-                 a->snap_updates - a->eval_updates >=
-                     (uint64_t)a->opt.eval_every))
+            /* a snapshot that stands for a newer evaluation mark */
+            if (a->version > a->evaluated && a->snap_eval_mark > a->eval_mark &&
+                (a->eval_mark == 0 || a->snap_eval_mark - a->eval_mark >=
+                                          (uint64_t)a->opt.eval_every))
                 actor_evaluate(a);
         } else {
             if (actor_may_step(a))

@@ -132,7 +132,7 @@ void actor_evaluate(actor *a)
                  (unsigned long long)a->version, s / n, n);
     }
     a->evaluated = a->version;
-    a->eval_updates = a->snap_updates;
+    a->eval_mark = a->snap_eval_mark;
     free(ret);
     free(len);
 }

@@ -64,6 +64,8 @@ static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
         guard_msg(l, a, GUARD_NOT_STREAMING, "a batch from an --eval actor");
         return;
     }
+    if (l->finishing)
+        return; /* the budget is reached: the run takes no more steps */
     if (l->opt.replay_ratio > 0.0 && (int64_t)b->n > a->balance) {
         char what[128];
         snprintf(what, sizeof what,
@@ -125,8 +127,10 @@ static void on_batch(learner *l, learner_actor *a, const wire_batch *b)
         a->param_version = b->param_version;
     for (int i = 0; i < b->n_episodes; i++)
         if (isfinite(b->ep_return[i]) &&
-            fabsf(b->ep_return[i]) <= LEARNER_MAX_RETURN)
+            fabsf(b->ep_return[i]) <= LEARNER_MAX_RETURN) {
             l->recent[l->n_episodes++ % LEARNER_RECENT] = b->ep_return[i];
+            l->n_recent = HPO_MIN(l->n_recent + 1, LEARNER_RECENT);
+        }
 }
 
 /* A heartbeat: the version must have been published, the latency below an
@@ -181,8 +185,16 @@ static void on_eval(learner *l, learner_actor *a, const wire_eval *e)
     l->eval_std = run_stats_std(&rs);
     l->eval_n = e->n;
     l->eval_version = e->param_version;
-    log_info("evaluation of version %llu: mean return %.1f over %d episodes",
-             (unsigned long long)e->param_version, l->eval_mean, e->n);
+    const learner_pub *p = &l->pubs[e->param_version % LEARNER_PUBS];
+    if (p->version == e->param_version && p->mark > l->eval_written) {
+        learner_csv_eval(l, p, l->eval_mean, l->eval_std);
+        l->eval_written = p->mark;
+    }
+    log_info(
+        "evaluation of version %llu (mark %llu env steps): mean return %.1f over %d episodes",
+        (unsigned long long)e->param_version,
+        (unsigned long long)(p->version == e->param_version ? p->mark : 0),
+        l->eval_mean, e->n);
 }
 
 static void hex(char *buf, size_t cap, const uint8_t *p, size_t n)

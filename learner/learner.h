@@ -59,6 +59,18 @@
 #define LEARNER_MAX_RETURN 1e9f  /* |episode return| accepted */
 #define LEARNER_MAX_LATENCY_US 3600000000ull /* snapshot latency accepted */
 #define LEARNER_RATE_WINDOW_S 2.0 /* window of the steps and updates rates */
+#define LEARNER_PUBS 1024 /* snapshots remembered for their evaluation mark */
+#define LEARNER_FINAL_EVAL_S 120.0  /* wait for the evaluation at the end */
+#define LEARNER_PROGRESS_S 30.0     /* between the log's progress lines */
+#define LEARNER_PROGRESS_MARK_S 5.0 /* ... and at a mark, at least */
+
+/* What a published snapshot stood for: the evaluation row of its version
+ * is written at its mark (pubs[version % LEARNER_PUBS]). */
+typedef struct learner_pub {
+    uint64_t version; /* 0: empty */
+    uint64_t mark;    /* its eval_mark (env steps); 0: none */
+    long updates;     /* updates it holds */
+} learner_pub;
 
 /* What the learner's stages refuse beyond the wire's checks (docs/status.md,
  * "guards"); append-only, status and metrics key them by name. */
@@ -146,7 +158,8 @@ typedef struct learner_opts {
     int keep;               /* checkpoints kept */
     int checkpoint_replay;  /* 1: checkpoints hold the replay rows */
     int resume;             /* 1: continue from out's newest checkpoint */
-    int metrics_port;       /* Prometheus HTTP port; 0: none */
+    char resume_dir[LEARNER_PATH]; /* --resume DIR; "": --out's */
+    int metrics_port;              /* Prometheus HTTP port; 0: none */
     int quiet;
     int insecure; /* 1: a non-loopback --bind without CurveZMQ is allowed */
     char curve_secret[LEARNER_PATH]; /* its key pair; "": no CurveZMQ */
@@ -218,9 +231,11 @@ typedef struct learner {
     int rr; /* round-robin start among peers for credits */
 
     /* statistics */
-    sac_stats last; /* newest update's statistics */
-    double recent[LEARNER_RECENT];
+    sac_stats last;                /* newest update's statistics */
+    double recent[LEARNER_RECENT]; /* ring: episode i at i % LEARNER_RECENT */
     long n_episodes;
+    int n_recent;     /* returns known in the ring (<= LEARNER_RECENT; fewer
+                         after a resume from a checkpoint without them) */
     double eval_mean; /* NAN before the first EvalResult */
     double eval_std;  /* population std of the same returns */
     int eval_n;
@@ -234,8 +249,16 @@ typedef struct learner {
     long ratio_updates0;
     double ratio_recent;
 
+    /* evaluations at eval-every marks, as hpo-train's (docs/distributed.md) */
+    uint64_t eval_mark;    /* newest mark reached (env steps); 0: none */
+    uint64_t eval_written; /* mark of the newest evaluation row written */
+    learner_pub pubs[LEARNER_PUBS];
+    int finishing; /* the budget reached: waiting for the final evaluation,
+                      batches ignored */
+
     FILE *log_file, *csv;
     double last_csv;
+    double last_progress;         /* now_s() of the log's last progress line */
     char last_ckpt[LEARNER_PATH]; /* "" before the first */
     long last_ckpt_updates;
     double last_ckpt_t;
@@ -328,10 +351,22 @@ int learner_files_open(learner *l, char *err, size_t errlen);
  * without --out). */
 void learner_csv_row(learner *l);
 
+/* The evaluation row of progress.csv for the snapshot p: its mark's env
+ * steps, the returns' mean and std (no-op without --out). */
+void learner_csv_eval(learner *l, const learner_pub *p, double mean,
+                      double std);
+
 /* Write a checkpoint into --out and prune to --keep (a no-op without one or
  * when the newest already holds these updates). Returns 0, or -1 when it
  * failed or the weights are not finite (logged). */
 int learner_checkpoint(learner *l);
+
+/* Write the final policy to --out/weights.bin (a no-op without --out).
+ * Returns 0, or -1 when it could not be written (logged). */
+int learner_weights(learner *l);
+
+/* The run's wall-clock seconds: this process's and those before a resume. */
+double learner_wall_s(const learner *l);
 
 /* Continue from --out's newest checkpoint. Returns 0 or -1 with err. */
 int learner_resume(learner *l, char *err, size_t errlen);
@@ -389,5 +424,10 @@ run_stats learner_recent(const learner *l);
 
 /* Their mean, NAN when none. */
 double learner_recent_mean(const learner *l);
+
+/* The log's progress line into buf (n bytes): env steps of the budget,
+ * percent done, the ETA at the measured rate, updates, rate, the data and
+ * evaluation actors apart, the recent return, the newest evaluation. */
+void learner_progress_line(const learner *l, char *buf, size_t n);
 
 #endif

@@ -12,9 +12,10 @@
  * (docs/checkpoint.md: every --checkpoint-every updates, at the end and on
  * SIGINT/SIGTERM); --resume continues from the newest one.
  *
- * Exit status: 0 done or stopped by SIGINT/SIGTERM, 1 run-time failure
- * (bind, files, a failed final checkpoint, --max-rollbacks reached),
- * 2 bad command line.
+ * Exit status: 0 done (the budget reached), 1 run-time failure (bind,
+ * files, a failed final checkpoint or weights.bin, --max-rollbacks
+ * reached), 2 bad command line, 130 stopped by SIGINT/SIGTERM (checkpoint
+ * and weights.bin written first), as hpo-train.
  */
 #include <errno.h>
 #include <float.h>
@@ -75,10 +76,12 @@ static void usage(FILE *f)
         "                         and checkpoints\n"
         "  --checkpoint-every N   updates between checkpoints in DIR (default 10000;\n"
         "                         0: none); one also at the end and on SIGINT/SIGTERM\n"
-        "  --keep N               checkpoints kept (default 2)\n"
-        "  --checkpoint-replay B  1: checkpoints hold the replay buffer (default 0)\n"
-        "  --resume               continue from DIR's newest checkpoint (a fresh run\n"
-        "                         when there is none)\n"
+        "  --keep N               checkpoints kept (default 3)\n"
+        "  --checkpoint-replay    checkpoints hold the replay buffer (or 0 or 1 after\n"
+        "                         it; default off)\n"
+        "  --resume DIR           continue the run in DIR from its newest checkpoint\n"
+        "                         (a fresh run when there is none); --out DIR --resume\n"
+        "                         says the same\n"
         "  --metrics-port PORT    serve Prometheus metrics at http://ADDR:PORT/metrics\n"
         "                         (default 0: off)\n"
         "  --metrics-bind ADDR    the metrics endpoint's address (default 127.0.0.1)\n"
@@ -139,6 +142,7 @@ static const opt_spec options[] = {
     {"keep", OPT_INT, O(keep), 0, 1, 1000, "--keep needs 1..1000, not '%s'"},
     {"checkpoint-replay", OPT_INT, O(checkpoint_replay), 0, 0, 1,
      "--checkpoint-replay needs 0 or 1, not '%s'"},
+    TEXT("resume", resume_dir),
     {"metrics-port", OPT_INT, O(metrics_port), 0, 0, 65535,
      "--metrics-port needs 0..65535, not '%s'"},
     TEXT("metrics-bind", metrics_bind),
@@ -162,7 +166,7 @@ static const opt_spec options[] = {
      "--guard-quarantine needs a count of at least 1, not '%s'"},
     {"quiet", OPT_FLAG, O(quiet), 0, 0, 0, NULL},
     {"insecure", OPT_FLAG, O(insecure), 0, 0, 0, NULL},
-    {"resume", OPT_FLAG, O(resume), 0, 0, 0, NULL},
+    {"resume-out", OPT_FLAG, O(resume), 0, 0, 0, NULL}, /* a bare --resume */
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 #undef TEXT
@@ -225,8 +229,18 @@ static int apply_args(const config_args *a, hpo_config *c, learner_opts *o,
                      err, errlen) ||
         check_memory(c, err, errlen))
         return -1;
+    if (o->resume_dir[0]) {
+        if (o->out[0] && strcmp(o->out, o->resume_dir)) {
+            errf(err, errlen,
+                 "--out %s and --resume %s name two run directories: give one",
+                 o->out, o->resume_dir);
+            return -1;
+        }
+        snprintf(o->out, sizeof o->out, "%s", o->resume_dir);
+        o->resume = 1;
+    }
     if (o->resume && !o->out[0]) {
-        errf(err, errlen, "--resume needs --out DIR");
+        errf(err, errlen, "--resume needs the run directory: --resume DIR");
         return -1;
     }
     if (!o->curve_secret[0] != !o->curve_allow[0]) {
@@ -260,7 +274,7 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->heartbeat_ms = 500;
     o->timeout_ms = 3000;
     o->checkpoint_every = 10000;
-    o->keep = 2;
+    o->keep = 3;
     snprintf(o->metrics_bind, sizeof o->metrics_bind, "127.0.0.1");
     o->max_abs_obs = 1e6;
     o->max_abs_reward = 1e6;
@@ -269,17 +283,37 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->guard_sigma = 50;
     o->guard_warmup = 1000;
     o->guard_quarantine = 32;
-    int rc =
-        config_args_table(&a, argc, argv, options, 1, 0, o, err, sizeof err);
+    /* hpo-train's spellings: --resume DIR or --out DIR --resume, and
+     * --checkpoint-replay alone or with 0 or 1 */
+    static const char *const bits[] = {"0", "1", NULL};
+    int n1, n2;
+    char **v1 = config_args_optional(argc, argv, "resume", NULL, "--resume-out",
+                                     NULL, &n1);
+    char **v2 =
+        config_args_optional(n1, v1, "checkpoint-replay", bits, NULL, "1", &n2);
+    int rc = config_args_table(&a, n2, v2, options, 1, 0, o, err, sizeof err);
     if (rc > 0)
         usage(stdout);
     else if (rc < 0 || apply_args(&a, c, o, err, sizeof err))
         rc = usage_error(PROG, "%s", err);
     config_args_release(&a);
+    free(v2);
+    free(v1);
     return rc;
 }
 
 // ---- timers and updates ----
+
+/* The progress line into the log (every LEARNER_PROGRESS_S, at an
+ * evaluation mark LEARNER_PROGRESS_MARK_S after the last one, and at the
+ * end). */
+static void progress_log(learner *l)
+{
+    char line[512];
+    learner_progress_line(l, line, sizeof line);
+    log_info("%s", line);
+    l->last_progress = now_s();
+}
 
 static void timers(learner *l)
 {
@@ -314,6 +348,8 @@ static void timers(learner *l)
         learner_csv_row(l);
         l->last_csv = now;
     }
+    if (now - l->last_progress >= LEARNER_PROGRESS_S)
+        progress_log(l);
     learner_grant_credits(l);
 }
 
@@ -425,7 +461,27 @@ static void zap_all(learner *l)
     }
 }
 
-static int run(learner *l)
+/* A new evaluation mark when env steps reached the next multiple of
+ * eval-every: a snapshot that stands for it goes out now. */
+static void marks(learner *l)
+{
+    if (l->cfg.eval_every <= 0)
+        return;
+    uint64_t e = (uint64_t)l->cfg.eval_every;
+    uint64_t m = l->env_steps / e * e;
+    if (l->cfg.steps > 0)
+        m = HPO_MIN(m, (uint64_t)l->cfg.steps);
+    if (m > l->eval_mark) {
+        l->eval_mark = m;
+        learner_publish(l);
+        if (now_s() - l->last_progress >= LEARNER_PROGRESS_MARK_S)
+            progress_log(l); /* not more often: a small eval-every */
+    }
+}
+
+/* One poll (timeout_ms) and what came in: handshakes, subscriptions, data,
+ * status, timers. Returns 0, or -1 when zmq_poll failed. */
+static int poll_once(learner *l, int timeout_ms)
 {
     zmq_pollitem_t items[4] = {
         {l->data, 0, ZMQ_POLLIN, 0},
@@ -433,21 +489,68 @@ static int run(learner *l)
         {l->params, 0, ZMQ_POLLIN, 0},
         {l->zap, 0, ZMQ_POLLIN, 0},
     };
+    if (zmq_poll(items, l->zap ? 4 : 3, timeout_ms) < 0) {
+        if (errno == EINTR)
+            return 0;
+        log_error("zmq_poll: %s", zmq_strerror(errno));
+        return -1;
+    }
+    zap_all(l);
+    learner_subscriptions(l);
+    for (int k = 0; k < DRAIN_MAX && learner_data_one(l); k++)
+        ;
+    learner_status_one(l);
+    timers(l);
+    return 0;
+}
+
+static int eval_actor_connected(const learner *l)
+{
+    for (int i = 0; i < LEARNER_MAX_ACTORS; i++)
+        if (l->actors[i].used && l->actors[i].role == WIRE_ROLE_EVAL)
+            return 1;
+    return 0;
+}
+
+/*
+ * At the budget, as hpo-train evaluates at its end: the final mark (the
+ * step budget, or the env steps reached at --max-updates) in a last
+ * snapshot, and up to LEARNER_FINAL_EVAL_S for the evaluation actor's
+ * result (no update, batches ignored). No wait without an evaluation
+ * actor, nor after a signal.
+ */
+static void final_eval(learner *l)
+{
+    uint64_t mark = l->cfg.steps > 0 && l->env_steps >= (uint64_t)l->cfg.steps
+                        ? (uint64_t)l->cfg.steps
+                        : l->env_steps;
+    if (mark > l->eval_mark)
+        l->eval_mark = mark;
+    learner_publish(l);
+    if (!eval_actor_connected(l) || l->eval_written >= l->eval_mark)
+        return;
+    l->finishing = 1;
+    log_info("waiting up to %.0f s for the evaluation at %llu env steps",
+             LEARNER_FINAL_EVAL_S, (unsigned long long)l->eval_mark);
+    double t0 = now_s();
+    while (!stop_requested() && l->eval_written < l->eval_mark &&
+           now_s() - t0 < LEARNER_FINAL_EVAL_S && eval_actor_connected(l))
+        if (poll_once(l, 10))
+            return;
+    if (l->eval_written < l->eval_mark)
+        log_warn(
+            "no evaluation at %llu env steps came in (%.0f s, evaluation actor %s): progress.csv's last evaluation row is at %llu",
+            (unsigned long long)l->eval_mark, now_s() - t0,
+            eval_actor_connected(l) ? "connected" : "gone",
+            (unsigned long long)l->eval_written);
+}
+
+static int run(learner *l)
+{
     while (!stop_requested()) {
-        int busy = may_update(l);
-        int rc = zmq_poll(items, l->zap ? 4 : 3, busy ? 0 : 10);
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("zmq_poll: %s", zmq_strerror(errno));
+        if (poll_once(l, may_update(l) ? 0 : 10))
             return -1;
-        }
-        zap_all(l);
-        learner_subscriptions(l);
-        for (int k = 0; k < DRAIN_MAX && learner_data_one(l); k++)
-            ;
-        learner_status_one(l);
-        timers(l);
+        marks(l);
         if (may_update(l))
             update(l);
         if (l->stop_reason[0]) {
@@ -458,6 +561,7 @@ static int run(learner *l)
             (l->cfg.steps > 0 && l->env_steps >= (uint64_t)l->cfg.steps)) {
             log_info("budget reached: %ld updates, %llu env steps", l->updates,
                      (unsigned long long)l->env_steps);
+            final_eval(l);
             break;
         }
     }
@@ -566,7 +670,7 @@ static int learner_open(learner *l, const hpo_config *cfg,
         bind_one(l->params, o->bind, o->port + 1, err, errlen) ||
         bind_one(l->status, o->bind, o->port + 2, err, errlen))
         return -1;
-    l->t_start = l->rate_t = l->last_csv = now_s();
+    l->t_start = l->rate_t = l->last_csv = l->last_progress = now_s();
     if (o->resume && learner_resume(l, err, errlen))
         return -1;
     learner_publish(l);
@@ -654,16 +758,19 @@ int main(int argc, char **argv)
         log_error("the final checkpoint failed: exit status 1");
         rc = -1;
     }
+    if (learner_weights(&l))
+        rc = -1;
     learner_csv_row(&l);
     log_info(
         "data guards: %llu rows refused beyond --guard-sigma %g, %d actors quarantined, %llu replay rows removed; the largest distance outside the other actors' range taken past the warm-up was %.3g standard deviations",
         (unsigned long long)l.guards[GUARD_ROW_SCALE], l.opt.guard_sigma,
         l.guard->n_quarantined, (unsigned long long)l.rows_removed,
         l.guard->max_z_taken);
+    progress_log(&l);
     log_info("stopped%s: %llu env steps, %ld updates, replay ratio %.3f",
              stop_requested() ? " by a signal" : "",
              (unsigned long long)l.env_steps, l.updates, learner_ratio(&l));
     log_flush_counts();
     learner_close(&l);
-    return rc ? 1 : 0;
+    return rc ? 1 : stop_requested() ? 130 : 0;
 }

@@ -45,6 +45,7 @@ void learner_publish(learner *l)
     wire_agent_from_config(&s->agent, &l->cfg, sac_alpha(l->agent));
     s->env_steps = l->env_steps;
     s->updates = (uint64_t)l->updates;
+    s->eval_mark = l->eval_mark;
     snprintf(s->run_id, sizeof s->run_id, "%s", l->run_id);
     snapshot_set_blocks(s, l->agent);
     size_t len = learner_encode(l, &m);
@@ -57,6 +58,8 @@ void learner_publish(learner *l)
     memcpy(l->snap, l->enc.p, len);
     l->snap_len = len;
     l->snap_updates = l->updates;
+    l->pubs[s->version % LEARNER_PUBS] = (learner_pub){
+        .version = s->version, .mark = s->eval_mark, .updates = l->updates};
     zmq_send(l->params, l->snap, l->snap_len, ZMQ_DONTWAIT);
     l->last_publish = now_s();
 }

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "checkpoint.h"
@@ -47,8 +49,6 @@ void learner_csv_row(learner *l)
     r.v[PROGRESS_ENV_STEPS] = (double)l->env_steps;
     r.v[PROGRESS_UPDATES] = (double)l->updates;
     r.v[PROGRESS_EPISODE_RETURN] = run_stats_mean(&rs);
-    r.v[PROGRESS_EVAL_RETURN] = l->eval_mean;
-    r.v[PROGRESS_EVAL_STD] = l->eval_std;
     r.v[PROGRESS_Q_LOSS] = u ? l->last.q_loss : NAN;
     r.v[PROGRESS_PI_LOSS] = u ? l->last.pi_loss : NAN;
     r.v[PROGRESS_ALPHA] = sac_alpha(l->agent);
@@ -57,7 +57,7 @@ void learner_csv_row(learner *l)
     r.v[PROGRESS_GATE] = u ? l->last.gate : NAN;
     r.v[PROGRESS_Q_MEAN] = u ? l->last.q_mean : NAN;
     r.v[PROGRESS_UPDATES_PER_S] = l->updates_per_s;
-    r.v[PROGRESS_WALL_S] = l->wall_before + now_s() - l->t_start;
+    r.v[PROGRESS_WALL_S] = learner_wall_s(l);
     r.v[PROGRESS_STEPS_PER_S] = l->steps_per_s;
     r.v[PROGRESS_REPLAY_RATIO] = learner_ratio(l);
     r.v[PROGRESS_REPLAY_SIZE] = (double)replay_size(l->rb);
@@ -66,6 +66,28 @@ void learner_csv_row(learner *l)
     r.v[PROGRESS_RECENT_RETURN_STD] = run_stats_std(&rs);
     r.v[PROGRESS_RECENT_RETURN_MIN] = run_stats_min(&rs);
     r.v[PROGRESS_RECENT_RETURN_MAX] = run_stats_max(&rs);
+    r.v[PROGRESS_EPISODES] = (double)l->n_episodes;
+    if (progress_write_row(l->csv, &r))
+        log_warn_once("csv", "cannot write progress.csv: %s", strerror(errno));
+}
+
+/* An evaluation row, as hpo-train's: at the mark's env steps (written when
+ * the result comes in, so after rows of later steps), the updates of the
+ * snapshot evaluated, the returns; the training figures left empty. */
+void learner_csv_eval(learner *l, const learner_pub *p, double mean, double std)
+{
+    if (!l->csv)
+        return;
+    progress_row r;
+    progress_row_clear(&r);
+    r.v[PROGRESS_ENV_STEPS] = (double)p->mark;
+    r.v[PROGRESS_UPDATES] = (double)p->updates;
+    r.v[PROGRESS_EVAL_RETURN] = mean;
+    r.v[PROGRESS_EVAL_STD] = std;
+    r.v[PROGRESS_WALL_S] = learner_wall_s(l);
+    r.v[PROGRESS_REPLAY_SIZE] = (double)replay_size(l->rb);
+    r.v[PROGRESS_ACTORS] = l->n_actors;
+    r.v[PROGRESS_PARAM_VERSION] = (double)p->version;
     r.v[PROGRESS_EPISODES] = (double)l->n_episodes;
     if (progress_write_row(l->csv, &r))
         log_warn_once("csv", "cannot write progress.csv: %s", strerror(errno));
@@ -145,6 +167,11 @@ static void read_good(learner *l)
     log_info("last known good checkpoint: %s (from %s)", path, file);
 }
 
+double learner_wall_s(const learner *l)
+{
+    return l->wall_before + now_s() - l->t_start;
+}
+
 /* A checkpoint of the agent, counters, update stream and (with
  * --checkpoint-replay 1) the replay rows into the run directory; older ones
  * pruned to --keep. The loop stands still while it is written. Never of
@@ -158,7 +185,14 @@ int learner_checkpoint(learner *l)
     char path[CKPT_PATH_LEN], err[512];
     ckpt_counters c = {.env_steps = (int64_t)l->env_steps,
                        .updates = l->updates,
-                       .episodes = l->n_episodes};
+                       .episodes = l->n_episodes,
+                       .wall_s = learner_wall_s(l)};
+    /* the recent returns, oldest first: a resume reports them again */
+    _Static_assert(CKPT_RECENT >= LEARNER_RECENT, "recent returns");
+    c.n_recent = (int)HPO_MIN(l->n_episodes, (long)l->n_recent);
+    for (int i = 0; i < c.n_recent; i++)
+        c.recent[i] =
+            l->recent[(l->n_episodes - c.n_recent + i) % LEARNER_RECENT];
     rng *rngs[1] = {&l->upd_rng};
     double t0 = now_s();
     if (!sac_state_finite(l->agent)) {
@@ -180,6 +214,33 @@ int learner_checkpoint(learner *l)
     log_info("checkpoint %s (%.2f s)", path, l->last_ckpt_t - t0);
     return 0;
 }
+
+/* The final policy as DIR/weights.bin (docs/weights.md), as hpo-train
+ * writes it at its end: what hpo-eval and hpo-render read. */
+int learner_weights(learner *l)
+{
+    if (!l->opt.out[0])
+        return 0;
+    char path[LEARNER_PATH], err[512];
+    if (snprintf(path, sizeof path, "%s/weights.bin", l->opt.out) >=
+        (int)sizeof path) {
+        log_error("path too long: %s/weights.bin", l->opt.out);
+        return -1;
+    }
+    if (!sac_state_finite(l->agent)) {
+        log_error("%s not written: non-finite weights", path);
+        return -1;
+    }
+    if (ckpt_weights_save(path, l->agent, err, sizeof err)) {
+        log_error("cannot write the final weights: %s", err);
+        return -1;
+    }
+    log_info("weights %s (updates %ld)", path, l->updates);
+    return 0;
+}
+
+#define OLD_RUN_STATE                                                          \
+    " (a checkpoint without its run state: the clock from progress.csv)"
 
 /* Continue from the newest valid checkpoint of the run directory. Returns 0
  * (also when there is none: a fresh run, with a warning), or -1 with a
@@ -214,8 +275,23 @@ int learner_resume(learner *l, char *err, size_t errlen)
     l->env_steps = (uint64_t)c.env_steps;
     l->updates = (long)c.updates;
     l->n_episodes = (long)c.episodes;
+    /* the run state: its clock and recent returns continue (a checkpoint
+     * written before they were saved: progress.csv's clock below, and the
+     * recent returns start empty rather than as zeros) */
+    if (isfinite(c.wall_s))
+        l->wall_before = c.wall_s;
+    l->n_recent =
+        (int)HPO_MIN((long)HPO_MIN(c.n_recent, LEARNER_RECENT), l->n_episodes);
+    for (int i = 0; i < l->n_recent; i++)
+        l->recent[(l->n_episodes - l->n_recent + i) % LEARNER_RECENT] =
+            c.recent[c.n_recent - l->n_recent + i];
     l->rate_steps = l->env_steps;
     l->rate_updates = l->updates;
+    /* the marks up to here are behind the run: the next one is evaluated */
+    if (l->cfg.eval_every > 0) {
+        uint64_t e = (uint64_t)l->cfg.eval_every;
+        l->eval_mark = l->eval_written = l->env_steps / e * e;
+    }
     snprintf(l->resumed_from, sizeof l->resumed_from, "%s", info.path);
     snprintf(l->last_ckpt, sizeof l->last_ckpt, "%s", info.path);
     l->last_ckpt_updates = l->updates;
@@ -235,8 +311,10 @@ int learner_resume(learner *l, char *err, size_t errlen)
             progress_open(path, 1, (double)c.env_steps, &last, err, errlen);
         if (!l->csv)
             return -1;
+        /* never behind a row kept (one written after the checkpoint
+         * while no env step came in) */
         if (isfinite(last.v[PROGRESS_WALL_S]))
-            l->wall_before = last.v[PROGRESS_WALL_S];
+            l->wall_before = HPO_MAX(l->wall_before, last.v[PROGRESS_WALL_S]);
     }
     if (replay_size(l->rb) == 0) {
         /* without the replay buffer, updates wait for max(batch,
@@ -258,6 +336,9 @@ int learner_resume(learner *l, char *err, size_t errlen)
         info.path, (unsigned long long)l->env_steps, l->updates,
         replay_size(l->rb), l->last_good[0] ? "; last known good: " : "",
         l->last_good);
+    log_info("run state: wall_s %.1f, %d recent returns (mean %.1f)%s",
+             l->wall_before, l->n_recent, learner_recent_mean(l),
+             isfinite(c.wall_s) ? "" : OLD_RUN_STATE);
     return 0;
 }
 
@@ -269,7 +350,14 @@ int learner_files_open(learner *l, char *err, size_t errlen)
     l->log_file = open_in(l->opt.out, "learner.log", "a", err, errlen);
     if (!l->log_file)
         return -1;
-    log_set_file(l->log_file);
+    /* a launcher that sends stderr to learner.log (2>>) gets each line once */
+    struct stat a, b;
+    if (fstat(fileno(l->log_file), &a) == 0 && fstat(STDERR_FILENO, &b) == 0 &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        log_info("stderr is %s/learner.log: each line written once",
+                 l->opt.out);
+    else
+        log_set_file(l->log_file);
     /* checkpoint writes a kill cut short (checkpoint-<n>.ckpt.tmp), and a
      * fresh run's stale last-known-good note */
     char e2[512];

@@ -33,9 +33,9 @@ double learner_ratio(const learner *l)
 run_stats learner_recent(const learner *l)
 {
     run_stats rs = {0};
-    long k = HPO_MIN(l->n_episodes, (long)LEARNER_RECENT);
+    long k = HPO_MIN(l->n_episodes, (long)l->n_recent);
     for (long i = 0; i < k; i++)
-        run_stats_add(&rs, l->recent[i]);
+        run_stats_add(&rs, l->recent[(l->n_episodes - k + i) % LEARNER_RECENT]);
     return rs;
 }
 
@@ -73,6 +73,58 @@ const char *learner_guard_name(learner_guard g)
     return figures_guard_name((int)g);
 }
 
+/* The ETA of the step budget at the measured rate: 0 at the budget, NAN
+ * before a rate or without a budget. */
+static double eta_of(const learner *l)
+{
+    uint64_t budget = (uint64_t)HPO_MAX(l->cfg.steps, 0L);
+    if (budget && l->env_steps >= budget)
+        return 0.0;
+    if (!budget || !(l->steps_per_s > 0.0))
+        return NAN;
+    return (double)(budget - l->env_steps) / l->steps_per_s;
+}
+
+/* Seconds as "2h05m", "7m12s" or "41s"; "-" when not a number. */
+static void duration(char *buf, size_t n, double s)
+{
+    if (!isfinite(s) || s < 0)
+        snprintf(buf, n, "-");
+    else if (s >= 3600)
+        snprintf(buf, n, "%.0fh%02.0fm", floor(s / 3600),
+                 floor(fmod(s, 3600) / 60));
+    else if (s >= 60)
+        snprintf(buf, n, "%.0fm%02.0fs", floor(s / 60), floor(fmod(s, 60)));
+    else
+        snprintf(buf, n, "%.0fs", s);
+}
+
+void learner_progress_line(const learner *l, char *buf, size_t n)
+{
+    char eta[32], ret[32], ev[48];
+    duration(eta, sizeof eta, eta_of(l));
+    double r = learner_recent_mean(l);
+    if (isfinite(r))
+        snprintf(ret, sizeof ret, "%.1f", r);
+    else
+        snprintf(ret, sizeof ret, "-");
+    if (l->eval_written)
+        snprintf(ev, sizeof ev, "%.1f at %llu", l->eval_mean,
+                 (unsigned long long)l->eval_written);
+    else
+        snprintf(ev, sizeof ev, "-");
+    int n_eval = 0;
+    for (int i = 0; i < LEARNER_MAX_ACTORS; i++)
+        n_eval += l->actors[i].used && l->actors[i].role == WIRE_ROLE_EVAL;
+    double budget = (double)HPO_MAX(l->cfg.steps, 0L);
+    snprintf(
+        buf, n,
+        "progress: %llu of %.0f env steps (%.1f%%), ETA %s | %ld updates | %.0f steps/s | %d actors + %d eval | return %s | eval %s",
+        (unsigned long long)l->env_steps, budget,
+        budget > 0 ? 100.0 * HPO_MIN((double)l->env_steps / budget, 1.0) : 0.0,
+        eta, l->updates, l->steps_per_s, l->n_actors - n_eval, n_eval, ret, ev);
+}
+
 // ---- the figures ----
 
 _Static_assert(FIGURES_MAX_ACTORS == LEARNER_MAX_ACTORS, "actor rows");
@@ -102,12 +154,8 @@ void learner_figures_fill(learner_figures *f, const learner *l)
     f->replay_capacity = (uint64_t)l->cfg.buffer;
     f->learning_starts = (uint64_t)l->cfg.learning_starts;
     f->steps_budget = (uint64_t)l->cfg.steps;
-    f->eta_s = NAN;
-    if (l->env_steps >= f->steps_budget)
-        f->eta_s = 0.0;
-    else if (l->steps_per_s > 0.0)
-        f->eta_s = (double)(f->steps_budget - l->env_steps) / l->steps_per_s;
-    long k = HPO_MIN(l->n_episodes, (long)LEARNER_RECENT);
+    f->eta_s = eta_of(l);
+    long k = HPO_MIN(l->n_episodes, (long)l->n_recent);
     for (long i = 0; i < k; i++) /* oldest first */
         f->recent[i] = l->recent[(l->n_episodes - k + i) % LEARNER_RECENT];
     f->n_recent = (int)k;

@@ -440,6 +440,75 @@ static void test_prune_verified(void **state)
 /* Single-bit flips (one per byte, cycling the bit) in every header byte and
  * across the payloads, and truncations at many lengths, of a checkpoint
  * without the replay: each is refused, none crashes. */
+/* The run state (wall clock, recent returns) comes back as saved; a file
+ * written before it existed (CNTR of 24 bytes, rebuilt here with its CRC)
+ * still loads, with wall_s NAN and no recent returns; a count of recent
+ * returns beyond CKPT_RECENT is refused. */
+static void test_run_state(void **state)
+{
+    fixture *f = *state;
+    char p[CKPT_PATH_LEN], err[512];
+    f->cnt.wall_s = 812.25;
+    f->cnt.n_recent = 3;
+    f->cnt.recent[0] = -150.5;
+    f->cnt.recent[1] = -120.0;
+    f->cnt.recent[2] = -98.75;
+    save(f, 7, p);
+    ckpt_info info;
+    if (ckpt_open(p, &info, err, sizeof err))
+        fail_msg("%s", err);
+    assert_true(info.counters.wall_s == 812.25);
+    assert_int_equal(info.counters.n_recent, 3);
+    assert_true(info.counters.recent[0] == -150.5);
+    assert_true(info.counters.recent[2] == -98.75);
+
+    /* find CNTR: sections after the 16-byte file header */
+    size_t n;
+    char *good = slurp(p, &n);
+    size_t off = 16;
+    while (off + 16 <= n && memcmp(good + off, "CNTR", 4)) {
+        uint64_t len;
+        memcpy(&len, good + off + 8, 8);
+        off += 16 + len;
+    }
+    assert_true(off + 16 <= n);
+    uint64_t len;
+    memcpy(&len, good + off + 8, 8);
+    assert_int_equal(len, 24 + 16 + 8 * CKPT_RECENT);
+
+    /* n_recent beyond CKPT_RECENT, CRC fixed: refused naming CNTR */
+    char *bad = xmalloc(n);
+    memcpy(bad, good, n);
+    uint32_t many = CKPT_RECENT + 1, crc;
+    memcpy(bad + off + 16 + 32, &many, 4);
+    crc = crc32_update(0, bad + off, 4);
+    crc = crc32_update(crc, bad + off + 8, 8 + len);
+    memcpy(bad + off + 4, &crc, 4);
+    spit(p, bad, n);
+    expect_refused(p, "section CNTR");
+    free(bad);
+
+    /* the old layout: CNTR cut to its first 24 bytes */
+    size_t cut = (size_t)len - 24, m = n - cut;
+    char *old = xmalloc(n);
+    memcpy(old, good, off + 16 + 24);
+    memcpy(old + off + 16 + 24, good + off + 16 + len, n - (off + 16 + len));
+    uint64_t len24 = 24;
+    memcpy(old + off + 8, &len24, 8);
+    crc = crc32_update(0, old + off, 4);
+    crc = crc32_update(crc, old + off + 8, 8 + 24);
+    memcpy(old + off + 4, &crc, 4);
+    spit(p, old, m);
+    if (ckpt_open(p, &info, err, sizeof err))
+        fail_msg("a checkpoint with the 24-byte CNTR: %s", err);
+    assert_int_equal(info.counters.env_steps, 1234);
+    assert_int_equal(info.counters.episodes, 6);
+    assert_true(isnan(info.counters.wall_s));
+    assert_int_equal(info.counters.n_recent, 0);
+    free(old);
+    free(good);
+}
+
 static void test_every_byte(void **state)
 {
     fixture *f = *state;
@@ -755,6 +824,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_verified, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_weights_block, setup, teardown),
         cmocka_unit_test(test_config_text),
         cmocka_unit_test_setup_teardown(test_replay_obs, setup, teardown),

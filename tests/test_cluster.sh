@@ -427,7 +427,9 @@ wait_exit() {
     return 1
 }
 
-THREE='sorted(a["id"] for a in r["actors"]) == ["10.77.0.2-1", "10.77.0.2-2", "10.77.0.3-1"]'
+THREE='sorted(a["id"] for a in r["actors"] if a["role"] == "actor") == ["10.77.0.2-1", "10.77.0.2-2", "10.77.0.3-1"]'
+EVAL1='[a["id"] for a in r["actors"] if a["role"] == "eval"] == ["eval"]'
+DATA='len([a for a in r["actors"] if a["role"] == "actor"])'
 
 part_ssh() {
     [ -x "$SSHD" ] || { fail "no $SSHD: install openssh-server (deploy/setup lists it)"; return; }
@@ -437,8 +439,8 @@ part_ssh() {
     # directory, the same path on every host here)
     start_ssh ssh1
     STATUS_KEYS=(--curve-server "$WORK/ssh1/keys/learner.public" --curve-key "$WORK/ssh1/keys/actor.secret")
-    if wait_until 60 "r['curve'] and $THREE and all(a['steps'] > 0 for a in r['actors']) and r['updates'] >= 200"; then
-        ok "deploy/ssh: learner on $LADDR, 2 + 1 actors on the other hosts stream, authenticated with the run's own keys"
+    if wait_until 60 "r['curve'] and $THREE and $EVAL1 and all(a['steps'] > 0 for a in r['actors'] if a['role'] == 'actor') and r['updates'] >= 200"; then
+        ok "deploy/ssh: learner on $LADDR, 2 + 1 actors on the other hosts stream, and the evaluation actor (by default) is there, authenticated with the run's own keys"
     else
         fail "deploy/ssh run: $(cat "$WORK/poll.json") $(cat "$WORK/ssh1.err") $(tail -3 "$WORK/ssh1/"*.log)"
     fi
@@ -472,17 +474,29 @@ part_ssh() {
     no_strays "after Ctrl-C"
     ls "$WORK/ssh1"/checkpoint-*.ckpt >/dev/null 2>&1 &&
         ok "the learner checkpointed on the way out (SIGTERM from its watcher)" ||
-        fail "no checkpoint in $WORK/ssh1: $(tail -3 "$WORK/ssh1/learner.err")"
+        fail "no checkpoint in $WORK/ssh1: $(tail -3 "$WORK/ssh1/learner.log")"
+    # one run directory: the learner's files, the actors' logs (the
+    # evaluation actor's too) and weights.bin together; each log line once
+    local d="$WORK/ssh1" f missing=
+    for f in config progress.csv learner.log weights.bin eval.log actor-10.77.0.2-1.log; do
+        [ -s "$d/$f" ] || missing="$missing $f"
+    done
+    if [ -z "$missing" ] &&
+        [ "$(grep -c ' I run .*replay ratio' "$d/learner.log")" -eq 1 ] &&
+        ! grep -q ' I run .*replay ratio' "$d/learner.err" 2>/dev/null; then
+        ok "one run directory ($d): config, progress.csv, learner.log (each line once, none in learner.err), weights.bin, eval.log, the actors' logs"
+    else
+        fail "run directory $d: missing${missing:- nothing}; $(ls "$d" | tr '\n' ' '); run lines $(grep -c ' I run .*replay ratio' "$d/learner.log" 2>/dev/null)"
+    fi
 
     # the learner's own end, --insecure (no keys)
     start_ssh ssh2 --max-updates 1500 --insecure
     if wait_exit "$DPID" 90 && [ "$RC" -eq 0 ] && [ ! -e "$WORK/ssh2/keys" ]; then
         ok "deploy/ssh --insecure (no keys) ends with the learner (--max-updates 1500), exit 0"
     else
-        fail "learner's end: deploy/ssh exit ${RC:-still running}: $(tail -n 3 "$WORK/ssh2.err" "$WORK/ssh2/learner.err")"
+        fail "learner's end: deploy/ssh exit ${RC:-still running}: $(tail -n 3 "$WORK/ssh2.err" "$WORK/ssh2/learner.log")"
     fi
     no_strays "after the learner's end"
-
     # deploy/ssh itself killed (-9): the sessions' input ends, the watchers stop all
     start_ssh ssh3
     STATUS_KEYS=(--curve-server "$WORK/ssh3/keys/learner.public" --curve-key "$WORK/ssh3/keys/actor.secret")
@@ -498,7 +512,7 @@ part_ssh() {
     "$KEYGEN" "$K/learner" "$K/actor" >/dev/null 2>&1 && cp "$K/actor.public" "$K/allow/"
     start_ssh ssh5 --keys "$K"
     STATUS_KEYS=(--curve-server "$K/learner.public" --curve-key "$K/actor.secret")
-    if wait_until 60 "r['curve'] and $THREE and all(a['steps'] > 0 for a in r['actors'])"; then
+    if wait_until 60 "r['curve'] and $THREE and all(a['steps'] > 0 for a in r['actors'] if a['role'] == 'actor')"; then
         ok "deploy/ssh --keys: the learner requires CurveZMQ and the 3 actors stream with the key"
     else
         fail "deploy/ssh --keys: $(cat "$WORK/poll.json") $(tail -n 3 "$WORK/ssh5.err" "$WORK/ssh5/"*.log)"
@@ -657,10 +671,10 @@ part_slurm() {
     local het=$JOB
     # the run's own keys, made by deploy/slurm/run in its run directory
     STATUS_KEYS=(--curve-server "$W/het/keys/learner.public" --curve-key "$W/het/keys/actor.secret")
-    if wait_until 90 "r['curve'] and len(r['actors']) == 4 and all(a['steps'] > 0 for a in r['actors']) and sorted(set(a['id'].rsplit('-', 1)[0] for a in r['actors'])) == ['vm'] and r['updates'] >= 300"; then
-        ok "hpo-het.sbatch (job $het): learner on n0 at $LADDR:$PORT (port from the job id), 4 actor tasks on n1, n2 stream"
+    if wait_until 90 "r['curve'] and $DATA == 4 and all(a['steps'] > 0 for a in r['actors'] if a['role'] == 'actor') and sorted(set(a['id'].rsplit('-', 1)[0] for a in r['actors'] if a['role'] == 'actor')) == ['vm'] and $EVAL1 and r['updates'] >= 300"; then
+        ok "hpo-het.sbatch (job $het): learner on n0 at $LADDR:$PORT (port from the job id), 4 actor tasks on n1, n2 stream, the evaluation actor (by default) beside the learner, authenticated with the run's own keys"
     else
-        fail "het job $het: state $(job_state "$het"); $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/het-*.out "$W/het/learner.err" 2>/dev/null | tail -5)"
+        fail "het job $het: state $(job_state "$het"); $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/het-*.out "$W/het/learner.log" 2>/dev/null | tail -5)"
     fi
     if on 0 "$STATUS" "$LADDR:$PORT" --json --timeout-ms 1000 >/dev/null 2>&1; then
         fail "the Slurm learner answered a status request without the run's keys"
@@ -686,10 +700,10 @@ part_slurm() {
     u0=$(field "$WORK/pre.json" 'r["updates"]')
     on 0 scontrol requeue "$het" || fail "scontrol requeue $het"
     eligible_now "$het"
-    if wait_until 150 "r['run_id'] != '$run0' and r['resumed_from'] is not None and len(r['actors']) == 4 and r['updates'] > $u0"; then
+    if wait_until 150 "r['run_id'] != '$run0' and r['resumed_from'] is not None and $DATA == 4 and r['updates'] > $u0"; then
         ok "requeued: the job resumed from $(field "$WORK/poll.json" 'r["resumed_from"].split("/")[-1]') (updates $u0 at the requeue, now $(field "$WORK/poll.json" 'r["updates"]'))"
     else
-        fail "no resume after the requeue: state $(job_state "$het"); $(cat "$WORK/poll.json") $(tail -5 "$W/het/learner.err"); slurmctld: $(job_log "$het")"
+        fail "no resume after the requeue: state $(job_state "$het"); $(cat "$WORK/poll.json") $(tail -5 "$W/het/learner.log"); slurmctld: $(job_log "$het")"
     fi
     cancel_job "$het" && ok "scancel: job $het left the queue" || fail "job $het still $(job_state "$het")"
     no_strays "after scancel of the het job"
@@ -715,17 +729,17 @@ part_slurm() {
         deploy/slurm/hpo.sbatch "${SMALL[@]}" --checkpoint-every 100000 || return
     local one=$JOB
     STATUS_KEYS=(--curve-server "$W/one/keys/learner.public" --curve-key "$W/one/keys/actor.secret")
-    if wait_until 90 "len(r['actors']) == 2 and all(a['steps'] > 0 for a in r['actors']) and r['updates'] >= 300"; then
-        ok "hpo.sbatch (job $one) on one node: the learner and 2 actors as overlapping steps stream"
+    if wait_until 90 "r['curve'] and $DATA == 2 and all(a['steps'] > 0 for a in r['actors'] if a['role'] == 'actor') and $EVAL1 and r['updates'] >= 300"; then
+        ok "hpo.sbatch (job $one) on one node: the learner, 2 actors and the evaluation actor as overlapping steps stream, authenticated with the run's own keys"
     else
-        fail "single job $one: state $(job_state "$one"); $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/one-*.out "$W/one/learner.err" 2>/dev/null | tail -5)"
+        fail "single job $one: state $(job_state "$one"); $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/one-*.out "$W/one/learner.log" 2>/dev/null | tail -5)"
     fi
     status "$WORK/pre.json"
     run0=$(field "$WORK/pre.json" 'r["run_id"]')
     u0=$(field "$WORK/pre.json" 'r["updates"]')
     on 0 scancel --signal=USR1 --batch "$one" || fail "scancel --signal=USR1 $one"
     eligible_now "$one"
-    if wait_until 150 "r['run_id'] != '$run0' and r['resumed_from'] is not None and len(r['actors']) == 2 and r['updates'] > $u0"; then
+    if wait_until 150 "r['run_id'] != '$run0' and r['resumed_from'] is not None and $DATA == 2 and r['updates'] > $u0"; then
         ok "time-limit warning: checkpoint, requeue, resumed at updates >= $u0 (now $(field "$WORK/poll.json" 'r["updates"]'))"
     else
         fail "no resume after the warning: state $(job_state "$one"); $(cat "$WORK/poll.json") $(tail -5 "$W"/one-*.out); slurmctld: $(job_log "$one")"

@@ -42,6 +42,10 @@
 #   exit      three actors under a learner publishing every update, then
 #             SIGTERM: each exits with no sanitizer report (a -Dsanitize=true
 #             build runs 30 s: no snapshot leaked in libzmq at exit)
+#   marks     a learner at --steps 2000 --eval-every 500 with one actor and an
+#             --eval actor, and hpo-train with the same settings: evaluation
+#             rows at the same env_steps marks, one evaluation per mark,
+#             weights.bin, hpo-sweep report reads the run directory
 #   learn     a learner (mode hpo, 128-wide networks as test_train.sh's
 #             learning runs), two actors and an --eval actor on Pendulum:
 #             a deterministic evaluation (10 episodes) of at least -300
@@ -197,8 +201,10 @@ print("; ".join("/".join(map(str, e.absolute_path)) + ": " + e.message for e in 
     fi
 
     if "$STATUS" "127.0.0.1:$PORT" >"$WORK/table.txt" 2>&1 &&
-        grep -q '^a1 ' "$WORK/table.txt"; then
-        ok "hpo-status table: $(head -2 "$WORK/table.txt" | tail -1)"
+        grep -q '^a1 ' "$WORK/table.txt" &&
+        grep -q '^env steps [0-9]* of 100000000 ([0-9.]*%, ETA [0-9]' "$WORK/table.txt" &&
+        grep -q '^3 actors + 0 eval$' "$WORK/table.txt"; then
+        ok "hpo-status table: $(head -2 "$WORK/table.txt" | tail -1); $(grep 'actors +' "$WORK/table.txt")"
     else
         fail "hpo-status table: $(cat "$WORK/table.txt")"
     fi
@@ -231,6 +237,13 @@ print("%.3f" % ((int(b["updates"])-int(a["updates"]))/max(1,int(b["env_steps"])-
     for f in learner.log config progress.csv; do
         [ -s "$WORK/basic/$f" ] || fail "run dir lacks $f"
     done
+    # the final policy as hpo-train leaves it: weights.bin, read by hpo-eval
+    if [ -s "$WORK/basic/weights.bin" ] &&
+        "$EVAL" "$WORK/basic/weights.bin" --episodes 1 >"$WORK/wb.out" 2>&1; then
+        ok "weights.bin written at the end and read by hpo-eval: $(tail -1 "$WORK/wb.out")"
+    else
+        fail "no weights.bin hpo-eval reads: $(ls "$WORK/basic"); $(cat "$WORK/wb.out" 2>/dev/null)"
+    fi
     if "$STATUS" "127.0.0.1:$PORT" --timeout-ms 300 >/dev/null 2>"$WORK/gone.err"; then
         fail "hpo-status answered without a learner"
     else
@@ -340,7 +353,7 @@ part_faults() {
     u1=$(field "$WORK/poll.json" 'r["updates"]')
     wait "$LPID"
     local rc=$?
-    [ $rc -eq 0 ] && ok "SIGTERM stops the learner (exit 0)" ||
+    [ $rc -eq 130 ] && ok "SIGTERM stops the learner (exit 130, as hpo-train)" ||
         fail "learner exit $rc after SIGTERM"
     "$LEARNER" "${SMALL[@]}" --port "$PORT" --bind 127.0.0.1 \
         --out "$WORK/faults" --resume 2>"$WORK/faults2.err" &
@@ -469,7 +482,7 @@ part_metrics() {
     kill -TERM "$LPID"
     wait "$LPID"
     local rc=$?
-    [ $rc -eq 0 ] && ok "learner with an endpoint stops on SIGTERM (exit 0)" ||
+    [ $rc -eq 130 ] && ok "learner with an endpoint stops on SIGTERM (exit 130)" ||
         fail "learner exit $rc after SIGTERM: $(tail -3 "$WORK/metrics.err")"
     no_sanitizer_report metrics
 }
@@ -650,6 +663,22 @@ PY
     else
         fail "progress.csv after the resume steps back: $(cut -d, -f1,14 "$dir/progress.csv" | tail -20 | tr '\n' ' ')"
     fi
+    # the recent returns come back from the checkpoint's run state: no zero
+    # among them (a Pendulum return is below 0; before, the resumed learner
+    # counted the episodes before the resume as returns of 0, so the return
+    # read 0.0 or, diluted, far above the run's)
+    if "$PY" - "$dir/progress.csv" <<'PY'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["recent_return_max"] != ""]
+assert rows, "no row with a return"
+zero = [r["env_steps"] for r in rows if float(r["recent_return_max"]) >= 0.0]
+assert not zero, "a recent return of 0 at env_steps %s" % zero[:5]
+PY
+    then
+        ok "the recent returns continue across the resume (no zero among them; $(grep -o 'run state: .*' "$WORK/crash2.err" | head -1))"
+    else
+        fail "recent returns after the resume: $(grep -o 'run state: .*' "$WORK/crash2.err" | head -1); $(cut -d, -f1,3,22 "$dir/progress.csv" | tail -8 | tr '\n' ' ')"
+    fi
 }
 
 # free_port: a random base port whose four ports (data, params, status,
@@ -771,6 +800,34 @@ s.bind(("127.0.0.1", int(sys.argv[1]) + 2)); s.listen(1); time.sleep(15)' "$PORT
     sleep 0.5
     [ -z "$(leftovers "$PORT")" ] && ok "no process left after the budget" ||
         fail "left behind: $(leftovers "$PORT")"
+    # one log per process, each line once (the learner's stderr is
+    # learner.log), the final evaluation row and weights.bin; a second run in
+    # the same directory (--resume) appends to the logs
+    local d="$WORK/budget"
+    if [ ! -e "$d/learner.err" ] && [ "$(grep -c ' I run .*replay ratio' "$d/learner.log")" -eq 1 ] &&
+        [ -s "$d/weights.bin" ] && "$PY" -c 'import csv,sys
+sys.exit([r["env_steps"] for r in csv.DictReader(open(sys.argv[1])) if r["eval_return"]] != ["4000"])' "$d/progress.csv"; then
+        ok "deploy/local's run directory: learner.log (each line once, no learner.err), the evaluation row at 4000, weights.bin"
+    else
+        fail "deploy/local's run directory: $(ls "$d" | tr '\n' ' '); run lines $(grep -c ' I run .*replay ratio' "$d/learner.log"); eval rows at $(cut -d, -f1,4 "$d/progress.csv" | grep -v ',$' | tr '\n' ' ')"
+    fi
+    local a1_lines
+    a1_lines=$(wc -l <"$d/actor-1.log")
+    run_local budget --steps 6000 --resume
+    deadline=$((SECONDS + 120))
+    while kill -0 "$DPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+        sleep 0.5
+    done
+    wait "$DPID"
+    rc=$?
+    if [ $rc -eq 0 ] && [ "$(grep -c ' I run .*replay ratio' "$d/learner.log")" -eq 2 ] &&
+        [ "$(wc -l <"$d/actor-1.log")" -gt "$a1_lines" ] &&
+        grep -q "resumed from" "$d/learner.log"; then
+        ok "deploy/local again with --resume: learner.log and actor-1.log appended (2 runs in learner.log)"
+    else
+        fail "deploy/local --resume: exit $rc, run lines $(grep -c ' I run .*replay ratio' "$d/learner.log"), actor-1.log $(wc -l <"$d/actor-1.log") lines (was $a1_lines)"
+    fi
+    sleep 0.5
 
     run_local term --steps 100000000
     if ! wait_until 60 'len(r["actors"]) == 3 and r["updates"] > 0'; then
@@ -793,7 +850,7 @@ s.bind(("127.0.0.1", int(sys.argv[1]) + 2)); s.listen(1); time.sleep(15)' "$PORT
 
 part_learn() {
     start_learner learn --pi-hidden 128 --q-hidden 128 --steps 15000 \
-        --publish-every 200 --timeout-ms 5000
+        --publish-every 200 --timeout-ms 5000 --eval-every 1000
     start_actor a1
     start_actor a2
     start_actor ev --eval --episodes 10
@@ -817,6 +874,63 @@ print(rows[-1]["eval_return"] if rows else "nan")' "$WORK/learn/progress.csv")
     else
         fail "best eval return $ev < -300 within 15000 env steps (last $last)"
         grep evaluated "$WORK/actor-ev.err" | tail -5 >&2
+    fi
+}
+
+# marks: a learner (--steps 2000 --eval-every 500), one actor and an --eval
+# actor; hpo-train with the same settings. The learner's evaluation rows sit
+# at hpo-train's env_steps marks (500, 1000, 1500, 2000: the last one waited
+# for at the budget), the evaluation actor ran one evaluation per mark (not
+# one per snapshot), weights.bin is written, and `hpo-sweep report` reads the
+# distributed run directory.
+part_marks() {
+    local M=(--pi-hidden 32 --q-hidden 32 --batch 32 --learning-starts 200
+             --steps 2000 --eval-every 500 --eval-episodes 2 --seed 3)
+    start_learner marks "${M[@]}" --publish-every 20
+    start_actor a1
+    start_actor ev --eval
+    local deadline=$((SECONDS + 150))
+    while kill -0 "$LPID" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.5; done
+    if kill -0 "$LPID" 2>/dev/null; then
+        fail "2000 env steps not reached in 150 s: $(tail -2 "$WORK/marks.err")"
+        return
+    fi
+    wait "$LPID"
+    local rc=$? got want n_ev n_snap
+    [ $rc -eq 0 ] || fail "learner exit $rc: $(tail -3 "$WORK/marks.err")"
+    "$BUILD/tools/hpo-train" --env Pendulum "${M[@]}" --quiet --out "$WORK/marks-train" \
+        >/dev/null 2>"$WORK/marks-train.err" || fail "hpo-train: $(tail -2 "$WORK/marks-train.err")"
+    local marks_of='import csv,sys
+print(" ".join(r["env_steps"] for r in csv.DictReader(open(sys.argv[1])) if r["eval_return"]))'
+    got=$("$PY" -c "$marks_of" "$WORK/marks/progress.csv")
+    want=$("$PY" -c "$marks_of" "$WORK/marks-train/progress.csv")
+    if [ "$want" = "500 1000 1500 2000" ] && [ "$got" = "$want" ]; then
+        ok "evaluation rows at hpo-train's marks: $got"
+    else
+        fail "evaluation rows at '$got', hpo-train's at '$want'"
+    fi
+    n_ev=$(grep -c "evaluated version" "$WORK/actor-ev.err")
+    n_snap=$(tail -1 "$WORK/marks/progress.csv" | cut -d, -f19) # param_version
+    if [ "$n_ev" -eq 4 ]; then
+        ok "the evaluation actor ran 4 evaluations (one per mark) over ${n_snap:-?} snapshots"
+    else
+        fail "the evaluation actor ran $n_ev evaluations for 4 marks ($n_snap snapshots)"
+    fi
+    [ -s "$WORK/marks/weights.bin" ] && ok "weights.bin at the end" ||
+        fail "no weights.bin: $(ls "$WORK/marks")"
+    # the log's progress line: budget, percent, ETA, the actors apart
+    if grep -q 'progress: [0-9]* of 2000 env steps (100.0%), ETA 0s | .* | 1 actors + 1 eval |' "$WORK/marks/learner.log" &&
+        grep -q 'progress: [0-9]* of 2000 env steps ([0-9.]*%), ETA [0-9]' "$WORK/marks/learner.log"; then
+        ok "learner.log's progress line: $(grep -m1 'progress: ' "$WORK/marks/learner.log" | cut -c 24-)"
+    else
+        fail "learner.log's progress lines: $(grep 'progress: ' "$WORK/marks/learner.log" | head -3)"
+    fi
+    if HPO_TRAIN=$BUILD/tools/hpo-train "$PY" "$SRC/tools/hpo-sweep" report "$WORK/marks" \
+        --no-png --marks 1000,2000 >"$WORK/report.out" 2>&1 &&
+        grep -q "^| dist (dist)\|^| hpo (dist)\|(dist)" "$WORK/marks/report.md"; then
+        ok "hpo-sweep report reads the distributed run: $(grep -m1 '(dist)' "$WORK/marks/report.md")"
+    else
+        fail "hpo-sweep report on the run directory: $(tail -3 "$WORK/report.out")"
     fi
 }
 
@@ -970,6 +1084,7 @@ badinput) part_badinput ;;
 faults) part_faults ;;
 metrics) part_metrics ;;
 crash) part_crash ;;
+marks) part_marks ;;
 *) echo "unknown part $PART" >&2; exit 2 ;;
 esac
 finish

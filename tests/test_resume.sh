@@ -35,6 +35,26 @@ same() { # same WHAT FILE1 FILE2
     if cmp -s "$2" "$3"; then ok "$1: identical"; else fail "$1: differ"; fi
 }
 
+# same_ckpt WHAT CKPT1 CKPT2: every section byte for byte but the run's
+# wall clock (CNTR bytes 24..31, docs/checkpoint.md), which no two runs share
+same_ckpt() {
+    if /usr/bin/python3 - "$2" "$3" <<'PY'; then ok "$1: identical but wall_s"; else fail "$1: differ"; fi
+import struct, sys
+def sections(path):
+    b = open(path, "rb").read()
+    out, off = [b[:16]], 16
+    while off < len(b):
+        tag, (n,) = b[off:off + 4], struct.unpack_from("<Q", b, off + 8)
+        pay = bytearray(b[off + 16:off + 16 + n])
+        if tag == b"CNTR":
+            pay[24:32] = bytes(8)
+        out.append((tag, bytes(pay)))
+        off += 16 + n
+    return out
+sys.exit(sections(sys.argv[1]) != sections(sys.argv[2]))
+PY
+}
+
 # Pendulum episodes are 200 steps; with --learning-starts 200 the run makes
 # 200 updates by step 400, an episode boundary.
 F=(--env Pendulum --learning-starts 200 --batch 32 --pi-hidden 32
@@ -66,7 +86,7 @@ grep -q "resumed from a/checkpoint-200.ckpt: env steps 400, updates 200, episode
 grep -q "replay buffer restored: 400 rows" a_resume.err ||
     fail "replay log: $(cat a_resume.err)"
 same "resumed 400 -> 800 vs uninterrupted 800: weights.bin" a/weights.bin b/weights.bin
-same "resumed vs uninterrupted: checkpoint-600.ckpt (Adam, RNGs, replay, counters)" \
+same_ckpt "resumed vs uninterrupted: checkpoint-600.ckpt (Adam, RNGs, replay, counters, recent returns)" \
     a/checkpoint-600.ckpt b/checkpoint-600.ckpt
 # training episodes (steps, updates, return) identical; a has one more
 # evaluation row, at 400
@@ -152,6 +172,25 @@ else
 fi
 run badkeep "${F[@]}" --keep 0
 [ "$rc" -eq 2 ] || fail "--keep 0: exit $rc"
+
+# ---- hpo-learner's spellings (one vocabulary, docs/training.md) ----
+# --out DIR --resume, --checkpoint-replay with 0 or 1 after it
+cp -r b b5
+must_run b5_resume --out b5 --resume --checkpoint-replay 1 --steps 1000
+grep -q "resumed from b5/checkpoint-600.ckpt: env steps 800" b5_resume.err &&
+    grep -q "env_steps=1000" b5_resume.out &&
+    ok "--out DIR --resume --checkpoint-replay 1: resumed as --resume DIR" ||
+    fail "--out DIR --resume: $(cat b5_resume.err)"
+must_run b5_same --resume b5 --out b5 --checkpoint-replay 0 --steps 1100
+run twodirs --out b5 --resume b --steps 1200
+if [ "$rc" -eq 2 ] && grep -q "name two run directories" twodirs.err; then
+    ok "--out and --resume naming two directories refused: exit 2"
+else
+    fail "--out b5 --resume b: exit $rc, $(cat twodirs.err)"
+fi
+run bareresume "${F[@]}" --resume --steps 400
+[ "$rc" -eq 2 ] && grep -q "needs the run directory" bareresume.err ||
+    fail "--resume without a directory: exit $rc, $(cat bareresume.err)"
 
 # ---- no replay in the checkpoint ----
 must_run c "${F[@]}" --steps 400 --out c

@@ -98,17 +98,58 @@ static const json_t *jarr(const json_t *o, const char *key)
     return json_is_array(v) ? v : NULL;
 }
 
+/* Seconds as "2h05m", "7m12s" or "41s"; "-" when not a number. */
+static void fdur(char *buf, size_t n, double s)
+{
+    if (!isfinite(s) || s < 0)
+        snprintf(buf, n, "-");
+    else if (s >= 3600)
+        snprintf(buf, n, "%.0fh%02.0fm", floor(s / 3600),
+                 floor(fmod(s, 3600) / 60));
+    else if (s >= 60)
+        snprintf(buf, n, "%.0fm%02.0fs", floor(s / 60), floor(fmod(s, 60)));
+    else
+        snprintf(buf, n, "%.0fs", s);
+}
+
+/* " of BUDGET (P%, ETA X)" into buf, "" without a budget; the data and
+ * evaluation actors counted apart into *n_data, *n_eval. */
+static void budget_and_actors(const json_t *r, char *buf, size_t n,
+                              size_t *n_data, size_t *n_eval)
+{
+    char eta[32];
+    fdur(eta, sizeof eta, jnum(r, "eta_s"));
+    const json_t *actors = jarr(r, "actors");
+    *n_data = *n_eval = 0;
+    for (size_t i = 0; i < json_array_size(actors); i++) {
+        const char *role = json_string_value(
+            json_object_get(json_array_get(actors, i), "role"));
+        if (role && !strcmp(role, "eval"))
+            (*n_eval)++;
+        else
+            (*n_data)++;
+    }
+    double steps = jnum(r, "env_steps"), budget = jnum(r, "steps_budget");
+    buf[0] = '\0';
+    if (isfinite(budget) && budget > 0)
+        snprintf(buf, n, " of %.0f (%.1f%%, ETA %s)", budget,
+                 100.0 * HPO_MIN(steps / budget, 1.0), eta);
+}
+
+/* One line: steps, updates, rates, ratio, actors, returns. */
 static void table(const json_t *r, FILE *f)
 {
     char a[64], b[64], c[64], d[64], s1[WIRE_NAME_MAX], s2[WIRE_NAME_MAX],
-        s3[16];
+        s3[16], done[96];
+    size_t n_data, n_eval;
+    budget_and_actors(r, done, sizeof done, &n_data, &n_eval);
     fprintf(f, "run %s  (%s, %s)  up %.0f s\n",
             jstr(s1, sizeof s1, r, "run_id"), jstr(s2, sizeof s2, r, "env"),
             jstr(s3, sizeof s3, r, "mode"), jnum(r, "uptime_s"));
     fnum(a, sizeof a, jnum(r, "steps_per_s"), "%.0f");
     fnum(b, sizeof b, jnum(r, "updates_per_s"), "%.0f");
-    fprintf(f, "env steps %.0f (%s/s)   updates %.0f (%s/s)\n",
-            jnum(r, "env_steps"), a, jnum(r, "updates"), b);
+    fprintf(f, "env steps %.0f%s (%s/s)   updates %.0f (%s/s)\n",
+            jnum(r, "env_steps"), done, a, jnum(r, "updates"), b);
     fnum(a, sizeof a, jnum(r, "replay_ratio"), "%.3f");
     fnum(b, sizeof b, jnum(r, "replay_ratio_recent"), "%.3f");
     fprintf(
@@ -173,7 +214,8 @@ static void table(const json_t *r, FILE *f)
 
     const json_t *act = jarr(r, "actors");
     size_t n = json_array_size(act); /* 0 for NULL */
-    fprintf(f, "\n%-20s %-16s %5s %6s %10s %9s %5s %9s %9s\n", "actor", "host",
+    fprintf(f, "\n%zu actors + %zu eval\n", n_data, n_eval);
+    fprintf(f, "%-20s %-16s %5s %6s %10s %9s %5s %9s %9s\n", "actor", "host",
             "role", "envs", "steps", "steps/s", "lag", "snap ms", "last seen");
     for (size_t i = 0; i < n && i < SHOWN_MAX; i++) {
         const json_t *x = json_array_get(act, i);
@@ -193,48 +235,19 @@ static void table(const json_t *r, FILE *f)
         fprintf(f, "(no actors)\n");
 }
 
-/* One line: steps, updates, rates, ratio, actors, returns. */
-/* Seconds as "2h05m", "7m12s" or "41s"; "-" when not a number. */
-static void fdur(char *buf, size_t n, double s)
-{
-    if (!isfinite(s) || s < 0)
-        snprintf(buf, n, "-");
-    else if (s >= 3600)
-        snprintf(buf, n, "%.0fh%02.0fm", floor(s / 3600),
-                 floor(fmod(s, 3600) / 60));
-    else if (s >= 60)
-        snprintf(buf, n, "%.0fm%02.0fs", floor(s / 60), floor(fmod(s, 60)));
-    else
-        snprintf(buf, n, "%.0fs", s);
-}
-
 static void line(const json_t *r, FILE *f)
 {
-    char a[32], b[32], c[32], eta[32];
+    char a[32], b[32], c[32], done[96];
     fnum(a, sizeof a, jnum(r, "replay_ratio"), "%.2f");
     fnum(b, sizeof b, jnum(r, "recent_return_mean"), "%.1f");
     fnum(c, sizeof c, jnum(jobj(r, "eval"), "mean_return"), "%.1f");
-    fdur(eta, sizeof eta, jnum(r, "eta_s"));
     /* the data actors and the evaluation actor apart */
-    const json_t *actors = jarr(r, "actors");
-    size_t n_data = 0, n_eval = 0;
-    for (size_t i = 0; i < json_array_size(actors); i++) {
-        const char *role = json_string_value(
-            json_object_get(json_array_get(actors, i), "role"));
-        if (role && !strcmp(role, "eval"))
-            n_eval++;
-        else
-            n_data++;
-    }
-    double steps = jnum(r, "env_steps"), budget = jnum(r, "steps_budget");
-    char done[96] = "";
-    if (isfinite(budget) && budget > 0)
-        snprintf(done, sizeof done, " of %.0f (%.1f%%, ETA %s)", budget,
-                 100.0 * HPO_MIN(steps / budget, 1.0), eta);
+    size_t n_data, n_eval;
+    budget_and_actors(r, done, sizeof done, &n_data, &n_eval);
     fprintf(
         f,
         "%.0f steps%s (%.0f/s) | %.0f updates (%.0f/s) | ratio %s | %zu actors + %zu eval | return %s | eval %s",
-        steps, done, jnum(r, "steps_per_s"), jnum(r, "updates"),
+        jnum(r, "env_steps"), done, jnum(r, "steps_per_s"), jnum(r, "updates"),
         jnum(r, "updates_per_s"), a, n_data, n_eval, b, c);
 }
 

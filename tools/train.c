@@ -58,7 +58,8 @@ typedef struct options {
     ckpt_info from;        /* the checkpoint resumed from (resume) */
     /* as given on the command line (config_args_table) */
     char out_arg[PATH_LEN], resume_arg[PATH_LEN];
-    int replay_flag; /* --checkpoint-replay */
+    int replay_flag; /* --checkpoint-replay [0|1]; -1: not given */
+    int resume_out;  /* a bare --resume: the run in --out */
 } options;
 
 /* Means of the update statistics since the last training-episode row. */
@@ -85,8 +86,10 @@ typedef struct trainer {
                     (an empty buffer after a resume) */
     const options *opt;
     stats_acc acc;
-    double recent[RECENT]; /* last training episode returns */
+    double recent[RECENT]; /* ring: episode i at i % RECENT */
     long n_episodes;
+    int n_recent; /* returns known in the ring (fewer after a resume from a
+                     checkpoint without them) */
     double ep_return;
     double eval_mean, eval_std; /* NAN before the first evaluation */
     long eval_at;               /* env steps of the last evaluation; -1 */
@@ -115,11 +118,13 @@ static void usage(FILE *f)
         "\n"
         "  --out DIR              run directory (default runs/<env>-<mode>-s<seed>)\n"
         "  --resume DIR           continue the run in DIR from its newest valid\n"
-        "                         checkpoint (its config, then these flags)\n"
+        "                         checkpoint (its config, then these flags);\n"
+        "                         --out DIR --resume says the same\n"
         "  --checkpoint-every N   checkpoint every N updates (0: only at the end\n"
         "                         and on SIGINT/SIGTERM; default 0)\n"
         "  --keep K               checkpoints kept (default 3)\n"
-        "  --checkpoint-replay    checkpoints include the replay buffer\n"
+        "  --checkpoint-replay    checkpoints include the replay buffer (or 0 or 1\n"
+        "                         after it)\n"
         "  --config-only          print the resolved config and exit\n"
         "  --describe-progress    print progress.csv's header (its columns, in file\n"
         "                         order) and exit\n"
@@ -150,7 +155,9 @@ static const opt_spec own[] = {
     {"describe-progress", OPT_FLAG, O(describe_progress), 0, 0, 0, NULL},
     {"json", OPT_FLAG, O(json), 0, 0, 0, NULL},
     {"quiet", OPT_FLAG, O(quiet), 0, 0, 0, NULL},
-    {"checkpoint-replay", OPT_FLAG, O(replay_flag), 0, 0, 0, NULL},
+    {"checkpoint-replay", OPT_INT, O(replay_flag), 0, 0, 1,
+     "bad value '%s' for --checkpoint-replay (0 or 1, or nothing)"},
+    {"resume-out", OPT_FLAG, O(resume_out), 0, 0, 0, NULL}, /* bare --resume */
     {NULL, 0, 0, 0, 0, 0, NULL},
 };
 #undef O
@@ -189,17 +196,26 @@ static int find_resume(options *o, const char *dir, const char *env_given)
 static int apply_args(const config_args *a, hpo_config *c, options *o,
                       char *err, size_t errlen)
 {
+    if (o->resume_out && !o->resume_arg[0]) {
+        if (!o->out_arg[0]) {
+            errf(err, errlen, "--resume needs the run directory: --resume DIR");
+            return -1;
+        }
+        snprintf(o->resume_arg, sizeof o->resume_arg, "%s", o->out_arg);
+    }
     const char *resume = o->resume_arg[0] ? o->resume_arg : NULL;
-    if (resume && o->out_arg[0]) {
-        errf(err, errlen, "--out and --resume both name the run directory");
+    if (resume && o->out_arg[0] && strcmp(resume, o->out_arg)) {
+        errf(err, errlen,
+             "--out %s and --resume %s name two run directories: give one",
+             o->out_arg, resume);
         return -1;
     }
     if (resume && find_resume(o, resume, a->env))
         return -2;
     if (!resume)
         snprintf(o->out, sizeof o->out, "%s", o->out_arg);
-    if (o->replay_flag)
-        o->checkpoint_replay = 1;
+    if (o->replay_flag >= 0)
+        o->checkpoint_replay = o->replay_flag;
     if (o->json && !o->describe) {
         errf(err, errlen, "--json goes with --describe-settings");
         return -1;
@@ -229,7 +245,16 @@ static int parse_args(int argc, char **argv, hpo_config *c, options *o)
 
     memset(o, 0, sizeof *o);
     o->keep = 3;
-    int rc = config_args_table(&a, argc, argv, own, 1, 0, o, err, sizeof err);
+    o->replay_flag = -1;
+    /* hpo-learner's spellings too: --out DIR --resume, and
+     * --checkpoint-replay 0 or 1 */
+    static const char *const bits[] = {"0", "1", NULL};
+    int n1, n2;
+    char **v1 = config_args_optional(argc, argv, "resume", NULL, "--resume-out",
+                                     NULL, &n1);
+    char **v2 =
+        config_args_optional(n1, v1, "checkpoint-replay", bits, NULL, "1", &n2);
+    int rc = config_args_table(&a, n2, v2, own, 1, 0, o, err, sizeof err);
     if (rc == 0)
         rc = apply_args(&a, c, o, err, sizeof err);
     if (rc == 1)
@@ -237,6 +262,8 @@ static int parse_args(int argc, char **argv, hpo_config *c, options *o)
     if (rc == -1)
         usage_error(PROG, "%s", err);
     config_args_release(&a);
+    free(v2);
+    free(v1);
     return rc;
 }
 
@@ -348,9 +375,9 @@ static void fmt_duration(char *buf, size_t len, double s)
 static double recent_mean(const trainer *tr)
 {
     run_stats rs = {0};
-    long k = HPO_MIN(tr->n_episodes, (long)RECENT);
+    long k = HPO_MIN(tr->n_episodes, (long)tr->n_recent);
     for (long i = 0; i < k; i++)
-        run_stats_add(&rs, tr->recent[i]);
+        run_stats_add(&rs, tr->recent[(tr->n_episodes - k + i) % RECENT]);
     return run_stats_mean(&rs);
 }
 
@@ -454,7 +481,12 @@ static int checkpoint(trainer *tr, char *err, size_t errlen)
     rng *rngs[3] = {&tr->act_rng, &tr->upd_rng, env_rng};
     ckpt_counters c = {.env_steps = tr->t,
                        .updates = tr->agent->updates,
-                       .episodes = tr->n_episodes};
+                       .episodes = tr->n_episodes,
+                       .wall_s = now_s() - tr->t_start};
+    _Static_assert(CKPT_RECENT >= RECENT, "recent returns");
+    c.n_recent = (int)HPO_MIN(tr->n_episodes, (long)tr->n_recent);
+    for (int i = 0; i < c.n_recent; i++)
+        c.recent[i] = tr->recent[(tr->n_episodes - c.n_recent + i) % RECENT];
     if (ckpt_path(path, o->out, c.updates, err, errlen) ||
         ckpt_save(path, tr->agent, &c, rngs, 3,
                   o->checkpoint_replay ? tr->rb : NULL, err, errlen) ||
@@ -515,6 +547,7 @@ static int train(trainer *tr, char *err, size_t errlen)
 
         if (res.terminated || res.truncated) {
             tr->recent[tr->n_episodes++ % RECENT] = tr->ep_return;
+            tr->n_recent = HPO_MIN(tr->n_recent + 1, RECENT);
             if (csv_row(tr, tr->ep_return, NAN, NAN, err, errlen))
                 return -1;
             memset(&tr->acc, 0, sizeof tr->acc);
@@ -576,6 +609,13 @@ static int resume_run(trainer *tr, const options *o, char *err, size_t errlen)
         return -1;
     tr->t = (long)c.env_steps;
     tr->n_episodes = (long)c.episodes;
+    tr->n_recent =
+        (int)HPO_MIN((long)HPO_MIN(c.n_recent, RECENT), tr->n_episodes);
+    for (int i = 0; i < tr->n_recent; i++)
+        tr->recent[(tr->n_episodes - tr->n_recent + i) % RECENT] =
+            c.recent[c.n_recent - tr->n_recent + i];
+    if (isfinite(c.wall_s))
+        tr->wall0 = c.wall_s; /* else progress.csv's (continue_clocks) */
     log_info("resumed from %s: env steps %ld, updates %ld, episodes %ld",
              in->path, tr->t, tr->agent->updates, tr->n_episodes);
     if (!in->has_replay) {

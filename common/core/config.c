@@ -802,6 +802,35 @@ int config_args_table(config_args *a, int argc, char **argv,
     return 0;
 }
 
+char **config_args_optional(int argc, char **argv, const char *name,
+                            const char *const *values, const char *bare_token,
+                            const char *bare_value, int *n_out)
+{
+    char **out = xcalloc((size_t)argc * 2 + 1, sizeof *out);
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (i == 0 || strncmp(arg, "--", 2) || strcmp(arg + 2, name)) {
+            out[n++] = argv[i];
+            continue;
+        }
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        int valued = next && (values ? list_index(values, next) >= 0
+                                     : next[0] != '-' && next[0] != '\0');
+        if (valued) {
+            out[n++] = argv[i];
+            out[n++] = argv[++i];
+            continue;
+        }
+        out[n++] = bare_token ? (char *)bare_token : argv[i];
+        if (bare_value)
+            out[n++] = (char *)bare_value;
+    }
+    out[n] = NULL;
+    *n_out = n;
+    return out;
+}
+
 int config_args_given(const config_args *a, const char *name)
 {
     for (int i = 0; i < a->n; i++)
@@ -912,8 +941,13 @@ int config_read_text(hpo_config *c, const char *text, size_t len, int dims,
             return -1;
         }
         *eq = '\0';
-        if (dims && (!strcmp(buf, "obs_dim") || !strcmp(buf, "act_dim")))
-            continue; /* a run's config file: the environment's, not settings */
+        /* a run's config file: the environment's dimensions, and the
+         * learner's run lines (learner/runfiles.c), not settings */
+        static const char *const run_lines[] = {
+            "obs_dim",       "act_dim",   "run_id", "replay_ratio",
+            "publish_every", "batch_max", NULL};
+        if (dims && list_index(run_lines, buf) >= 0)
+            continue;
         if (config_set(c, buf, eq + 3, e2, sizeof e2)) {
             errf(err, errlen, "config line %d: %s", line, e2);
             return -1;

@@ -122,8 +122,9 @@ void config_setting_get(int i, const hpo_config *c, config_setting *out);
 
 /* Parse "name = value" lines (config_write's output) of text (len bytes,
  * not NUL-terminated) into c, starting from config_defaults; empty lines
- * are skipped, and with dims 1 the obs_dim / act_dim lines a run's config
- * file ends with. Returns 0, or -1 with a message naming the line. */
+ * are skipped, and with dims 1 the lines a run's config file ends with
+ * (obs_dim, act_dim; hpo-learner's run_id, replay_ratio, publish_every,
+ * batch_max). Returns 0, or -1 with a message naming the line. */
 int config_read_text(hpo_config *c, const char *text, size_t len, int dims,
                      char *err, size_t errlen);
 
@@ -220,6 +221,19 @@ int config_args_parse(config_args *a, int argc, char **argv,
 int config_args_table(config_args *a, int argc, char **argv,
                       const opt_spec *spec, int settings, int max_pos,
                       void *opts, char *err, size_t errlen);
+
+/*
+ * An option whose value is optional, made one spelling for
+ * config_args_table: in argv (argc entries, argv[0] kept), "--name" followed
+ * by a value (values NULL: any token not starting with '-'; else one of the
+ * NULL-ended list) and "--name=VALUE" stay as they are; a bare "--name" is
+ * replaced by bare_token (NULL: kept) and followed by bare_value (NULL:
+ * nothing). Returns a new array of argv's strings and those two (the caller
+ * frees the array alone), its count in *n_out.
+ */
+char **config_args_optional(int argc, char **argv, const char *name,
+                            const char *const *values, const char *bare_token,
+                            const char *bare_value, int *n_out);
 
 /* 1 when --name was given (a setting or an option with a value). */
 int config_args_given(const config_args *a, const char *name);

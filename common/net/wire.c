@@ -232,6 +232,7 @@ static void build_snapshot(pb_out *x, const wire_snapshot *s)
     o->updates = s->updates;
     o->run_id = STR(s->run_id);
     o->published_unix_ns = s->published_unix_ns;
+    o->eval_mark = s->eval_mark;
     for (int i = 0; i < s->n_blocks; i++) {
         const wire_block *b = &s->blocks[i];
         hpo__param_block__init(&x->blocks[i]);
@@ -901,6 +902,12 @@ static wire_reject take_snapshot(const Hpo__ParamSnapshot *p,
     s->env_steps = p->env_steps;
     s->updates = p->updates;
     s->published_unix_ns = p->published_unix_ns;
+    s->eval_mark = p->eval_mark;
+    if (s->eval_mark > s->env_steps)
+        return reject(WIRE_BAD_VALUE, err, errlen,
+                      "snapshot: evaluation mark %llu past its %llu env steps",
+                      (unsigned long long)s->eval_mark,
+                      (unsigned long long)s->env_steps);
     for (int i = 0; i < s->n_blocks; i++)
         if (!finite_all(s->blocks[i].data, s->blocks[i].n))
             return reject(WIRE_BAD_VALUE, err, errlen,

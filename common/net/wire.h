@@ -167,6 +167,7 @@ typedef struct wire_snapshot {
     int n_blocks;
     wire_block blocks[WIRE_MAX_BLOCKS];
     uint64_t published_unix_ns; /* CLOCK_REALTIME at publication; 0: unset */
+    uint64_t eval_mark; /* env steps of the evaluation mark; 0: none yet */
 } wire_snapshot;
 
 typedef struct wire_eval {

@@ -20,7 +20,9 @@
 #define FILE_HDR 16 /* magic, version, reserved */
 #define SEC_HDR 16  /* tag, crc, length */
 #define META_LEN 112
-#define CNTR_LEN 24
+#define CNTR_V1_LEN 24 /* env steps, updates, episodes */
+/* ... then f64 wall_s, u32 n_recent, u32 0, f64 recent[CKPT_RECENT] */
+#define CNTR_LEN (CNTR_V1_LEN + 16 + 8 * CKPT_RECENT)
 #define RNG_LEN 48
 #define CONF_MAX CONFIG_TEXT_MAX
 #define RPLY_HDR 40
@@ -127,6 +129,18 @@ static void rng_unpack(rng *r, const unsigned char *in)
     memcpy(&r->spare, in + 40, 8);
 }
 
+/* The CNTR payload (CNTR_LEN bytes) of c. */
+static void cntr_pack(unsigned char *p, const ckpt_counters *c)
+{
+    int64_t cnt[3] = {c->env_steps, c->updates, c->episodes};
+    uint32_t n = (uint32_t)HPO_MIN(HPO_MAX(c->n_recent, 0), CKPT_RECENT);
+    memcpy(p, cnt, sizeof cnt);
+    memcpy(p + 24, &c->wall_s, 8);
+    memcpy(p + 32, &n, 4);
+    for (uint32_t i = 0; i < n; i++)
+        memcpy(p + 40 + 8 * i, &c->recent[i], 8);
+}
+
 /* Every section into fd. Returns 0 or -1 (errno set). */
 static int write_sections(int fd, const sac *s, const ckpt_counters *c,
                           rng *const *rngs, int n_rngs, replay *rb,
@@ -149,7 +163,8 @@ static int write_sections(int fd, const sac *s, const ckpt_counters *c,
         state[i] = xmalloc(sb[i]);
         sac_section_save(s, (sac_section)i, state[i]);
     }
-    int64_t cnt[3] = {c->env_steps, c->updates, c->episodes};
+    unsigned char cnt[CNTR_LEN] = {0};
+    cntr_pack(cnt, c);
     unsigned char rbuf[8 + CKPT_MAX_RNGS * RNG_LEN] = {0};
     uint32_t nr = (uint32_t)n_rngs;
     memcpy(rbuf, &nr, 4);
@@ -405,7 +420,7 @@ static uint64_t fixed_len(int sec, const meta *m)
     case S_OPTS:
         return sac_section_bytes(SAC_SEC_OPTS, m->n_params);
     case S_CNTR:
-        return CNTR_LEN;
+        return CNTR_LEN; /* or CNTR_V1_LEN: check_len */
     case S_END:
         return 0;
     default:
@@ -472,6 +487,8 @@ static int check_len(int sec, uint64_t len, const meta *m, char *why,
               (len - 8) / RNG_LEN > CKPT_MAX_RNGS;
     if (sec == S_RPLY)
         bad = len < RPLY_HDR;
+    if (sec == S_CNTR)
+        bad = len != CNTR_LEN && len != CNTR_V1_LEN;
     if (!bad)
         return 0;
     errf(why, wlen, "section %s has %" PRIu64 " bytes, expected %s", tags[sec],
@@ -607,12 +624,45 @@ static int parse_conf(const section *s, const meta *m, ckpt_info *info,
     return conf_matches(&info->cfg, m, why, wlen);
 }
 
-static int parse_cntr(const section *s, ckpt_info *info)
+/* The counters; a CNTR_V1_LEN section (written before the run state)
+ * reads as wall_s NAN and no recent returns. The run state must be sane: a
+ * finite, non-negative wall_s (or NaN), at most CKPT_RECENT finite returns. */
+static int parse_cntr(const section *s, ckpt_info *info, char *why, size_t wlen)
 {
     int64_t cnt[3];
     memcpy(cnt, s->small, sizeof cnt);
-    info->counters = (ckpt_counters){
-        .env_steps = cnt[0], .updates = cnt[1], .episodes = cnt[2]};
+    info->counters = (ckpt_counters){.env_steps = cnt[0],
+                                     .updates = cnt[1],
+                                     .episodes = cnt[2],
+                                     .wall_s = NAN};
+    if (s->len == CNTR_V1_LEN)
+        return 0;
+    ckpt_counters *c = &info->counters;
+    uint32_t n, zero;
+    memcpy(&c->wall_s, s->small + 24, 8);
+    memcpy(&n, s->small + 32, 4);
+    memcpy(&zero, s->small + 36, 4);
+    if (!isnan(c->wall_s) && !(c->wall_s >= 0.0 && isfinite(c->wall_s))) {
+        errf(why, wlen, "section CNTR: wall_s %g is not a time (corrupt)",
+             c->wall_s);
+        return -1;
+    }
+    if (n > CKPT_RECENT || zero) {
+        errf(
+            why, wlen,
+            "section CNTR: %u recent returns (at most %d) or a reserved field of %#x (corrupt)",
+            n, CKPT_RECENT, zero);
+        return -1;
+    }
+    c->n_recent = (int)n;
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(&c->recent[i], s->small + 40 + 8 * i, 8);
+        if (!isfinite(c->recent[i])) {
+            errf(why, wlen,
+                 "section CNTR: recent return %u is not finite (corrupt)", i);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -660,7 +710,7 @@ static int parse_section(const section *s, meta *m, ckpt_info *info, char *why,
     case S_CONF:
         return parse_conf(s, m, info, why, wlen);
     case S_CNTR:
-        return parse_cntr(s, info);
+        return parse_cntr(s, info, why, wlen);
     case S_RNGS:
         return parse_rngs(s, info, why, wlen);
     case S_RPLY:

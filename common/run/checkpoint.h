@@ -27,12 +27,19 @@
 
 #define CKPT_MAX_RNGS 16
 #define CKPT_PATH_LEN 4096
+#define CKPT_RECENT 20 /* recent episode returns a checkpoint holds */
 
-/* The caller's progress counters, saved and restored as they are. */
+/* The caller's progress counters and run state, saved and restored as they
+ * are. A checkpoint written before the run state existed (a 24-byte CNTR
+ * section) reads back with wall_s NAN and no recent returns. */
 typedef struct ckpt_counters {
     int64_t env_steps; /* environment steps taken */
     int64_t updates;   /* agent updates made */
     int64_t episodes;  /* training episodes finished */
+    double wall_s;     /* the run's wall-clock seconds; NAN: not saved */
+    int n_recent;      /* recent[] entries held (0..CKPT_RECENT) */
+    double recent[CKPT_RECENT]; /* the last training episode returns,
+                                   oldest first */
 } ckpt_counters;
 
 /* What ckpt_open found in a verified file. */

@@ -38,7 +38,9 @@ Each run segment's log names the machine it started on (CPU, vector
 extensions, OpenBLAS kernel); a run that resumes on another kind of machine
 is said on stderr, since from there its bits differ from an unbroken run's.
 
-`report DIR` writes DIR/report.md (and prints it) and one PNG per environment
+`report DIR` (a sweep directory, or one run directory: hpo-train's or
+hpo-learner --out's, read as impl dist) writes DIR/report.md (and prints it)
+and one PNG per environment
 (DIR/report/<env>.png, via hpo-plot): per environment, the deterministic
 evaluation return at step marks (default 30k, 100k, 300k, 1M, those reached)
 as mean +- std over seeds (population std) with the [min, max] range, the

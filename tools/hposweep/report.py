@@ -136,7 +136,17 @@ def table(head, rows):
 # ---- runs and rows ----
 
 def load_cells(out):
-    """(grid, runs with an evaluation) of sweep directory out."""
+    """(grid, runs with an evaluation) of sweep directory out, or of one run
+    directory (hpo-train's, or hpo-learner's --out: a config and a
+    progress.csv, no grid.json), read as a grid of that one run."""
+    if not os.path.exists(os.path.join(out, "grid.json")) and \
+            os.path.exists(os.path.join(out, "config")):
+        r = rd.read_run(out)
+        c = r.config
+        grid = {"env": [c.get("env", "?")], "mode": [c.get("mode", "?")],
+                "impl": [c.get("impl")], "seeds": [c.get("seed", "?")], "sets": [],
+                "steps": c.get("steps", "?"), "run": True}
+        return grid, [r] if r.evals else []
     grid = read_grid(out)
     cells, _ = expand(grid)
     runs = []
@@ -287,7 +297,7 @@ def parse_report_args(argv):
     while argv and not argv[0].startswith("-"):
         outs.append(argv.pop(0))
     if not outs:
-        raise Usage("report: which sweep directory? (hpo-sweep report DIR [DIR...])")
+        raise Usage("report: which sweep or run directory? (hpo-sweep report DIR [DIR...])")
     o = {"outs": outs, "marks": list(MARKS), "targets": dict(TARGETS), "png": True,
          "envs": None, "window": None, "compare": [], "compare_at": None}
     i = 0
@@ -354,6 +364,11 @@ def build_report(argv):
         die("hpo-plot not found (set HPO_PLOT, or --no-png)")
     lines = [f"# Sweep report: {', '.join(outs)}", ""]
     for d, grid in grids:
+        if grid.get("run"):
+            lines.append(f"Run directory {d}: env {fmt_val(grid['env'])}; mode "
+                         f"{fmt_val(grid['mode'])}; impl {fmt_val(grid['impl'])}; seed "
+                         f"{fmt_val(grid['seeds'])}; budget {grid['steps']} steps.")
+            continue
         lines.append(f"Grid of {d}: env {fmt_val(grid['env'])}; mode {fmt_val(grid['mode'])}; "
                      f"impl {fmt_val(grid['impl'])}; seeds {fmt_val(grid['seeds'])}; "
                      f"{fmt_val(grid['sets'])}; budget {grid['steps']} steps.")

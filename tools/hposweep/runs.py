@@ -1,6 +1,7 @@
 """runs - the one reader of an hpo run directory, for hpo-sweep and hpo-plot.
 
-A run directory (written by hpo-train, or bench/torch_sac.py) holds:
+A run directory (written by hpo-train, hpo-learner --out, or
+bench/torch_sac.py) holds:
   config        lines `name = value`, with the dimension lines obs_dim/act_dim
   progress.csv  one row per training episode and evaluation; read by header
                 name, never by position (the column schema may grow)
@@ -33,7 +34,8 @@ class RunError(Exception):
 def read_config(d):
     """The run's config as an ordered dict name -> value, without the
     dimension lines; impl is "c" unless the config says otherwise (hpo-train
-    writes no impl line, bench/torch_sac.py writes impl = torch). Raises
+    writes no impl line, bench/torch_sac.py writes impl = torch, hpo-learner's
+    run_id line makes it dist). Raises
     RunError when there is no config."""
     cfg = {}
     try:
@@ -44,6 +46,10 @@ def read_config(d):
                     cfg[k] = v
     except FileNotFoundError:
         raise RunError(f"{d}: no config (not a run directory?)") from None
+    # hpo-learner's config names its run (and its distributed settings): a
+    # distributed run reads as impl dist, its run id as no setting
+    if cfg.pop("run_id", None) is not None:
+        cfg.setdefault("impl", "dist")
     cfg.setdefault("impl", "c")
     return cfg
 
