@@ -171,7 +171,8 @@ void learner_grant_credits(learner *l)
         return;
     int64_t window = 0;
     for (int i = 0; i < LEARNER_MAX_ACTORS; i++)
-        if (l->actors[i].used && l->actors[i].role == WIRE_ROLE_ACTOR)
+        if (l->actors[i].used && l->actors[i].role == WIRE_ROLE_ACTOR &&
+            !learner_quarantined(l, &l->actors[i]))
             window += 2 * batch_unit(l, &l->actors[i]);
     if (!window)
         return;
@@ -187,7 +188,7 @@ void learner_grant_credits(learner *l)
     for (int i = 0; i < LEARNER_MAX_ACTORS; i++) {
         const learner_actor *a = &l->actors[i];
         if (a->used && a->role == WIRE_ROLE_ACTOR &&
-            a->balance < batch_unit(l, a))
+            a->balance < batch_unit(l, a) && !learner_quarantined(l, a))
             cnt[a->peer_slot]++;
     }
     start[0] = 0;
@@ -198,7 +199,7 @@ void learner_grant_credits(learner *l)
     for (int i = 0; i < LEARNER_MAX_ACTORS; i++) {
         const learner_actor *a = &l->actors[i];
         if (a->used && a->role == WIRE_ROLE_ACTOR &&
-            a->balance < batch_unit(l, a))
+            a->balance < batch_unit(l, a) && !learner_quarantined(l, a))
             row[fill[a->peer_slot]++] = i;
     }
     /* turns: one row of each peer per pass, peers from l->rr on */

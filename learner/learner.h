@@ -377,6 +377,10 @@ void learner_keep_good(learner *l, const char *path);
 
 // ---- trust.c: the data guards' verdicts ----
 
+/* Whether a's id is quarantined (its rows refused): such an actor gets no
+ * credit, so it takes no share of the ingest from the others. */
+int learner_quarantined(const learner *l, const learner_actor *a);
+
 /*
  * Judge batch b of actor a: ok[i] (b->n) is 1 for the rows that passed the
  * bounds; those beyond --guard-sigma are cleared, counted and logged, and

@@ -98,6 +98,17 @@ static void quarantine(learner *l, int tag, const char *why)
         return_to_good(l, s->id);
 }
 
+int learner_quarantined(const learner *l, const learner_actor *a)
+{
+    const guard *g = l->guard;
+    if (!g || !g->n_quarantined)
+        return 0;
+    for (int i = 0; i < g->n_sources; i++)
+        if (g->src[i].quarantined && !strcmp(g->src[i].id, a->id))
+            return 1;
+    return 0;
+}
+
 int learner_trust_rows(learner *l, learner_actor *a, const wire_batch *b,
                        uint8_t *ok, double *max_z)
 {

@@ -1217,6 +1217,7 @@ def learning_run(name, poison=None):
     (learner, its last status, exit code)."""
     lr = Learner(name, *LEARN)
     lr.table = ""   # hpo-status's table once the peer is quarantined
+    lr.sent_at_quarantine = None  # rows the peer had sent by then
     acts = [actor(lr.port, "%s-a%d" % (name, i), "--seed", str(10 + i))
             for i in (1, 2)]
     p, k, rnd, last = None, 0, random.Random(7), None
@@ -1245,6 +1246,7 @@ def learning_run(name, poison=None):
             r = lr.status(timeout_ms=500)
             last = r or last
             if r and r["data_guard"]["quarantined"] and not lr.table:
+                lr.sent_at_quarantine = k
                 lr.table = subprocess.run(
                     [STATUS, "127.0.0.1:%d" % lr.port, "--timeout-ms", "500"],
                     capture_output=True, text=True).stdout
@@ -1300,6 +1302,13 @@ def part_poisoning():
               "refused, %d evicted" %
               (kind, sent, r and r["guards"]["row_scale"] or 0,
                dg.get("rows_removed", 0)), (dg, r and r["guards"], lr.table))
+        # a quarantined actor gets no more credit: past the quarantine it
+        # can spend only what it held (two batches of 64 rows at most here;
+        # it was granted thousands more before the fix)
+        q = lr.sent_at_quarantine
+        check(q is not None and sent - q <= 256,
+              "poisoning %s: no credit after the quarantine (%s rows sent "
+              "after it was seen)" % (kind, q is not None and sent - q))
         good = r and r.get("last_known_good")
         ev = good and os.path.exists(good) and evaluate(good)
         check(bool(ev) and "last-known-good" in os.listdir(lr.out),
