@@ -283,14 +283,10 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
     o->guard_sigma = 50;
     o->guard_warmup = 1000;
     o->guard_quarantine = 32;
-    /* hpo-train's spellings: --resume DIR or --out DIR --resume, and
+    /* one vocabulary with hpo-train: --resume DIR or --out DIR --resume,
      * --checkpoint-replay alone or with 0 or 1 */
-    static const char *const bits[] = {"0", "1", NULL};
-    int n1, n2;
-    char **v1 = config_args_optional(argc, argv, "resume", NULL, "--resume-out",
-                                     NULL, &n1);
-    char **v2 =
-        config_args_optional(n1, v1, "checkpoint-replay", bits, NULL, "1", &n2);
+    int n2;
+    char **v2 = config_args_run_spellings(argc, argv, &n2);
     int rc = config_args_table(&a, n2, v2, options, 1, 0, o, err, sizeof err);
     if (rc > 0)
         usage(stdout);
@@ -298,7 +294,6 @@ static int parse_args(int argc, char **argv, hpo_config *c, learner_opts *o)
         rc = usage_error(PROG, "%s", err);
     config_args_release(&a);
     free(v2);
-    free(v1);
     return rc;
 }
 

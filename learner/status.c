@@ -85,24 +85,10 @@ static double eta_of(const learner *l)
     return (double)(budget - l->env_steps) / l->steps_per_s;
 }
 
-/* Seconds as "2h05m", "7m12s" or "41s"; "-" when not a number. */
-static void duration(char *buf, size_t n, double s)
-{
-    if (!isfinite(s) || s < 0)
-        snprintf(buf, n, "-");
-    else if (s >= 3600)
-        snprintf(buf, n, "%.0fh%02.0fm", floor(s / 3600),
-                 floor(fmod(s, 3600) / 60));
-    else if (s >= 60)
-        snprintf(buf, n, "%.0fm%02.0fs", floor(s / 60), floor(fmod(s, 60)));
-    else
-        snprintf(buf, n, "%.0fs", s);
-}
-
 void learner_progress_line(const learner *l, char *buf, size_t n)
 {
     char eta[32], ret[32], ev[48];
-    duration(eta, sizeof eta, eta_of(l));
+    fmt_duration(eta, sizeof eta, eta_of(l));
     double r = learner_recent_mean(l);
     if (isfinite(r))
         snprintf(ret, sizeof ret, "%.1f", r);

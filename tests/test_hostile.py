@@ -1332,6 +1332,26 @@ def part_datasock():
     lr.stop()
 
 
+def serving(args, name):
+    """A learner started with args (stderr in WORK/NAME.err) that answers
+    hpo-status within 50 tries: the reply, or None when it does not."""
+    port = free_port()
+    p = subprocess.Popen([LEARNER] + SMALL + ["--port", str(port)] + args,
+                         stdout=subprocess.DEVNULL,
+                         stderr=open(os.path.join(WORK, name + ".err"), "w"))
+    PROCS.append(p)
+    st = None
+    for _ in range(50):
+        r = subprocess.run([STATUS, "127.0.0.1:%d" % port, "--json",
+                            "--timeout-ms", "200"], capture_output=True)
+        if r.returncode == 0:
+            st = r
+            break
+        if p.poll() is not None:
+            break
+    return st
+
+
 def part_cli():
     r = subprocess.run([LEARNER, "--env", "Pendulum", "--buffer",
                         "100000000000", "--port", str(free_port())],
@@ -1358,21 +1378,7 @@ def part_cli():
                        capture_output=True, text=True, timeout=30)
     check(r.returncode == 2 and "cannot resolve" in r.stderr,
           "cli: hpo-status says so too: " + r.stderr.strip()[-200:])
-    port = free_port()
-    p = subprocess.Popen([LEARNER] + SMALL + ["--port", str(port), "--bind",
-                                              "localhost"],
-                         stdout=subprocess.DEVNULL,
-                         stderr=open(os.path.join(WORK, "bindname.err"), "w"))
-    PROCS.append(p)
-    st = None
-    for _ in range(50):
-        r = subprocess.run([STATUS, "127.0.0.1:%d" % port, "--json",
-                            "--timeout-ms", "200"], capture_output=True)
-        if r.returncode == 0:
-            st = r
-            break
-        if p.poll() is not None:
-            break
+    st = serving(["--bind", "localhost"], "bindname")
     check(st is not None, "cli: --bind localhost accepted and serving")
     # beyond loopback without CurveZMQ keys: refused unless --insecure
     for bind in ([], ["--bind", "0.0.0.0"]):
@@ -1383,21 +1389,7 @@ def part_cli():
               "cli: %s without keys refused, naming hpo-keygen and "
               "--insecure: %s" % (" ".join(bind) or "the default --bind *",
                                   r.stderr.strip()[:160]))
-    port = free_port()
-    p = subprocess.Popen([LEARNER] + SMALL + ["--port", str(port), "--bind",
-                                              "0.0.0.0", "--insecure"],
-                         stdout=subprocess.DEVNULL,
-                         stderr=open(os.path.join(WORK, "insecure.err"), "w"))
-    PROCS.append(p)
-    st = None
-    for _ in range(50):
-        r = subprocess.run([STATUS, "127.0.0.1:%d" % port, "--json",
-                            "--timeout-ms", "200"], capture_output=True)
-        if r.returncode == 0:
-            st = r
-            break
-        if p.poll() is not None:
-            break
+    st = serving(["--bind", "0.0.0.0", "--insecure"], "insecure")
     check(st is not None, "cli: --bind 0.0.0.0 --insecure starts and serves")
 
 

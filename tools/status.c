@@ -98,27 +98,13 @@ static const json_t *jarr(const json_t *o, const char *key)
     return json_is_array(v) ? v : NULL;
 }
 
-/* Seconds as "2h05m", "7m12s" or "41s"; "-" when not a number. */
-static void fdur(char *buf, size_t n, double s)
-{
-    if (!isfinite(s) || s < 0)
-        snprintf(buf, n, "-");
-    else if (s >= 3600)
-        snprintf(buf, n, "%.0fh%02.0fm", floor(s / 3600),
-                 floor(fmod(s, 3600) / 60));
-    else if (s >= 60)
-        snprintf(buf, n, "%.0fm%02.0fs", floor(s / 60), floor(fmod(s, 60)));
-    else
-        snprintf(buf, n, "%.0fs", s);
-}
-
 /* " of BUDGET (P%, ETA X)" into buf, "" without a budget; the data and
  * evaluation actors counted apart into *n_data, *n_eval. */
 static void budget_and_actors(const json_t *r, char *buf, size_t n,
                               size_t *n_data, size_t *n_eval)
 {
     char eta[32];
-    fdur(eta, sizeof eta, jnum(r, "eta_s"));
+    fmt_duration(eta, sizeof eta, jnum(r, "eta_s"));
     const json_t *actors = jarr(r, "actors");
     *n_data = *n_eval = 0;
     for (size_t i = 0; i < json_array_size(actors); i++) {

@@ -246,14 +246,10 @@ static int parse_args(int argc, char **argv, hpo_config *c, options *o)
     memset(o, 0, sizeof *o);
     o->keep = 3;
     o->replay_flag = -1;
-    /* hpo-learner's spellings too: --out DIR --resume, and
-     * --checkpoint-replay 0 or 1 */
-    static const char *const bits[] = {"0", "1", NULL};
-    int n1, n2;
-    char **v1 = config_args_optional(argc, argv, "resume", NULL, "--resume-out",
-                                     NULL, &n1);
-    char **v2 =
-        config_args_optional(n1, v1, "checkpoint-replay", bits, NULL, "1", &n2);
+    /* one vocabulary with hpo-learner: --resume DIR or --out DIR --resume,
+     * --checkpoint-replay alone or with 0 or 1 */
+    int n2;
+    char **v2 = config_args_run_spellings(argc, argv, &n2);
     int rc = config_args_table(&a, n2, v2, own, 1, 0, o, err, sizeof err);
     if (rc == 0)
         rc = apply_args(&a, c, o, err, sizeof err);
@@ -263,7 +259,6 @@ static int parse_args(int argc, char **argv, hpo_config *c, options *o)
         usage_error(PROG, "%s", err);
     config_args_release(&a);
     free(v2);
-    free(v1);
     return rc;
 }
 
@@ -356,21 +351,6 @@ static int csv_row(trainer *tr, double ep_return, double eval_mean,
 }
 
 // ---- progress line ----
-
-static void fmt_duration(char *buf, size_t len, double s)
-{
-    if (!isfinite(s) || s < 0) {
-        snprintf(buf, len, "?");
-        return;
-    }
-    long x = lround(s);
-    if (x >= 3600)
-        snprintf(buf, len, "%ldh%02ldm", x / 3600, x / 60 % 60);
-    else if (x >= 60)
-        snprintf(buf, len, "%ldm%02lds", x / 60, x % 60);
-    else
-        snprintf(buf, len, "%lds", x);
-}
 
 static double recent_mean(const trainer *tr)
 {

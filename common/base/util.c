@@ -404,3 +404,16 @@ void utf8_scrub(char *s)
         i += k;
     }
 }
+
+void fmt_duration(char *buf, size_t n, double s)
+{
+    if (!isfinite(s) || s < 0)
+        snprintf(buf, n, "-");
+    else if (s >= 3600)
+        snprintf(buf, n, "%.0fh%02.0fm", floor(s / 3600),
+                 floor(fmod(s, 3600) / 60));
+    else if (s >= 60)
+        snprintf(buf, n, "%.0fm%02.0fs", floor(s / 60), floor(fmod(s, 60)));
+    else
+        snprintf(buf, n, "%.0fs", s);
+}

@@ -120,6 +120,10 @@ int stop_requested(void);
 /* Monotonic wall clock in seconds. */
 double now_s(void);
 
+/* Seconds as "2h05m", "7m12s" or "41s" into buf (n bytes); "-" when s is
+ * negative or not a number (an ETA not known yet). */
+void fmt_duration(char *buf, size_t n, double s);
+
 /* Bytes of memory available to a new allocation now (Linux MemAvailable,
  * else the free pages); -1 when unknown. */
 double mem_available_bytes(void);

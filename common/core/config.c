@@ -831,6 +831,18 @@ char **config_args_optional(int argc, char **argv, const char *name,
     return out;
 }
 
+char **config_args_run_spellings(int argc, char **argv, int *n_out)
+{
+    static const char *const bits[] = {"0", "1", NULL};
+    int n1;
+    char **v1 = config_args_optional(argc, argv, "resume", NULL, "--resume-out",
+                                     NULL, &n1);
+    char **v2 = config_args_optional(n1, v1, "checkpoint-replay", bits, NULL,
+                                     "1", n_out);
+    free(v1); /* v2 holds the same strings */
+    return v2;
+}
+
 int config_args_given(const config_args *a, const char *name)
 {
     for (int i = 0; i < a->n; i++)

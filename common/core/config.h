@@ -235,6 +235,16 @@ char **config_args_optional(int argc, char **argv, const char *name,
                             const char *const *values, const char *bare_token,
                             const char *bare_value, int *n_out);
 
+/*
+ * hpo-train's and hpo-learner's shared spellings made one for
+ * config_args_table: --resume DIR or a bare --resume (replaced by
+ * "--resume-out": resume the --out directory), and --checkpoint-replay alone
+ * (as "--checkpoint-replay 1") or with 0 or 1. Returns a new array as
+ * config_args_optional does (the caller frees the array alone; *n_out its
+ * count); the intermediate array is freed here.
+ */
+char **config_args_run_spellings(int argc, char **argv, int *n_out);
+
 /* 1 when --name was given (a setting or an option with a value). */
 int config_args_given(const config_args *a, const char *name);
 
