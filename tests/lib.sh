@@ -99,3 +99,13 @@ progress_header() {
     sed -n '/^## progress.csv$/,/^## /s/^| `\([a-z_]*\)` |.*/\1/p' "$1/docs/status.md" |
         paste -sd, -
 }
+
+# stop_pids: SIGTERM every pid in the caller's PIDS array, SIGKILL after
+# 0.2 s what is left, and reap those that are this shell's children
+stop_pids() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    sleep 0.2
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+}

@@ -90,9 +90,7 @@ PIDS=()
 # veth ends go with them) and any veth end still in this namespace.
 net_down() {
     local ns p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    sleep 0.2
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    stop_pids
     for ns in "${HOSTS[@]}" "$SW"; do
         [ -e "/run/netns/$ns" ] || continue
         for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done

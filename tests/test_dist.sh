@@ -79,9 +79,7 @@ export OPENBLAS_NUM_THREADS=1
 
 PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    sleep 0.2
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    stop_pids
     wait 2>/dev/null
     rm -rf "$WORK"
 }

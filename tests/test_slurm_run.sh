@@ -17,9 +17,7 @@ BUILD=$(cd "${2:?build dir}" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/test_slurm_run.XXXXXX")
 PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    sleep 0.2
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    stop_pids
     wait 2>/dev/null
     rm -rf "$WORK"
 }
