@@ -141,7 +141,8 @@ static void ref_sd(guard *g)
     }
     rms = sqrt(rms / g->obs_dim);
     for (int c = 0; c < g->ch; c++) {
-        double floor = 1e-3 * (1.0 + fabs(r->mean[c]));
+        double floor =
+            HPO_MAX(GUARD_UNIT_FLOOR, 1e-3 * (1.0 + fabs(r->mean[c])));
         if (c > 0)
             floor = HPO_MAX(floor, GUARD_OBS_FLOOR * rms);
         g->ref_sd[c] = HPO_MAX(g->ref_sd[c], floor);

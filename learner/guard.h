@@ -23,8 +23,11 @@
  * them from the replay buffer (their tag is the source's). The guards
  * assume the honest actors are the majority of the rows.
  *
- * A channel's unit is its standard deviation, floored at 1e-3 (1 + |mean|)
- * (a constant component, a reward of always 1, must not refuse 1.0001), at
+ * A channel's unit is its standard deviation, floored at GUARD_UNIT_FLOOR
+ * and at 1e-3 (1 + |mean|) (a constant component, a reward of always 1, must
+ * not refuse 1.0001; and a reference of constant rows, a hundred fake ids
+ * sending one row over and over, must not refuse an honest actor's
+ * ordinary values: only rows far beyond any environment's scale), at
  * GUARD_RANGE_SCALE of its range (a heavy tail spreads by its range, not its
  * deviation), and for an observation component at GUARD_OBS_FLOOR of the
  * components' root-mean-square deviation (a component near 0 until it
@@ -45,6 +48,10 @@
 /* Of the components' RMS deviation: the least unit of an observation
  * component. */
 #define GUARD_OBS_FLOOR 1.0
+/* The least unit of any channel, in its own units (reward, observation):
+ * with --guard-sigma 50, rows within 50 of the reference's range always
+ * pass. */
+#define GUARD_UNIT_FLOOR 1.0
 /* Of sigma: a row taken this far out trips (marks the last known good
  * checkpoint). */
 #define GUARD_WARN 0.2

@@ -136,6 +136,34 @@ static void test_refuse_beyond_sigma(void **state)
     guard_destroy(&g);
 }
 
+/* A reference of one row sent over and over (a hundred fake ids): its
+ * spread is 0, yet an honest actor's ordinary values pass (the unit is at
+ * least GUARD_UNIT_FLOOR) while the poison of 9e5 is still refused. */
+static void test_constant_reference(void **state)
+{
+    (void)state;
+    guard *g = guard_new(OD, 50, 500, 32);
+    int fake = guard_tag(g, "fake"), real = guard_tag(g, "real");
+    float same[OD] = {0.1f, 0.2f, 0.3f};
+    guard_begin(g, fake);
+    for (int i = 0; i < 2000; i++)
+        guard_add(g, fake, same, -1.0f, guard_z(g, same, same, -1.0f));
+    rng r;
+    rng_init(&r, 9, 0);
+    guard_begin(g, real);
+    double zmax = 0;
+    for (int i = 0; i < 2000; i++) {
+        float o[OD], rew;
+        honest(&r, o, &rew);
+        zmax = fmax(zmax, guard_z(g, o, o, rew));
+    }
+    assert_false(guard_refuses(g, zmax));
+    float big[OD] = {0, 9e5f, 0};
+    assert_true(guard_refuses(g, guard_z(g, big, same, -1.0f)));
+    assert_true(guard_refuses(g, guard_z(g, same, same, 9.9e5f)));
+    guard_destroy(&g);
+}
+
 /* Strikes decay; 32 refusals in a burst quarantine, one per batch never does;
  * a quarantined source's rows leave the pool. */
 static void test_quarantine(void **state)
@@ -213,6 +241,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stats_exact),
         cmocka_unit_test(test_refuse_beyond_sigma),
+        cmocka_unit_test(test_constant_reference),
         cmocka_unit_test(test_quarantine),
         cmocka_unit_test(test_suspect),
     };
