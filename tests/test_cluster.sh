@@ -711,8 +711,10 @@ part_slurm() {
     sbatch_job -o "$W/het2-%j.out" --export="ALL,HPO_BIN=$BUILD,HPO_OUT=$W/het2" : -N 1 -n 2 \
         deploy/slurm/hpo-het.sbatch "${SMALL[@]}" || return
     local het2=$JOB
-    if wait_until 90 "len(r['actors']) == 2 and all(a['steps'] > 0 for a in r['actors']) and r['updates'] > 0" &&
-        sleep 3 && status "$WORK/het2.json" && [ "$(field "$WORK/het2.json" 'len(r["actors"])')" = 2 ]; then
+    # its own run directory: its own keys
+    STATUS_KEYS=(--curve-server "$W/het2/keys/learner.public" --curve-key "$W/het2/keys/actor.secret")
+    if wait_until 90 "r['curve'] and $DATA == 2 and all(a['steps'] > 0 for a in r['actors'] if a['role'] == 'actor') and r['updates'] > 0" &&
+        sleep 3 && status "$WORK/het2.json" && [ "$(field "$WORK/het2.json" 'len([a for a in r["actors"] if a["role"] == "actor"])')" = 2 ]; then
         ok "sbatch ... : -N 1 -n 2 hpo-het.sbatch (job $het2): the actor component on the command line, 2 actors stream"
     else
         fail "het job $het2 with the actor component on the command line: $(cat "$WORK/poll.json" 2>/dev/null) $(cat "$W"/het2-*.out 2>/dev/null | tail -3)"

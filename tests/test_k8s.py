@@ -323,7 +323,8 @@ def live_pods(pods, objs, cm, subst, var):
     except subprocess.TimeoutExpired:
         rc = None
     ck = [f for f in os.listdir(os.path.join(var, "run")) if f.endswith(".ckpt")]
-    check(rc == 0 and ck, "SIGTERM: the learner exits 0 with a checkpoint (%s)" % ck)
+    check(rc == 130 and ck, "SIGTERM: the learner exits 130 (as hpo-train) with a checkpoint "
+          "(exit %s, %s)" % (rc, ck))
     _, took = start_learner("learner2")
     m = re.search(r"resumed from \S+: .*?(\d+) replay rows", pods.log("learner2"))
     check(took is not None and m and int(m.group(1)) >= rows > 0,

