@@ -100,14 +100,16 @@ static void state_part(hd_ws *w, const hpo_nets *n, const float *block,
                            block + qs[j]->b_off[0], B, w->ds, qs[j]->dims[1]);
 }
 
-/* Q (B) of critic q at (s, a), given its state part ps (B, H). */
+/* Q (B) of critic q at (s, a), given its state part ps (B, H): the action
+ * columns' product accumulates onto a copy of ps. */
 static const float *critic_forward(const hd_ws *w, const mlp *q,
                                    const float *block, mlp_cache *c,
                                    const float *ps, const float *a, int B)
 {
-    dense_forward_cols(c->acts[0], a, block + q->w_off[0] + w->ds, q->dims[0],
-                       NULL, B, w->da, q->dims[1]);
-    return mlp_forward_from(q, block, c, 0, ps, B);
+    memcpy(c->acts[0], ps, (size_t)B * q->dims[1] * sizeof(float));
+    dense_forward_acc(c->acts[0], a, block + q->w_off[0] + w->ds, q->dims[0],
+                      1.0f, B, w->da, q->dims[1]);
+    return mlp_forward_from(q, block, c, 0, NULL, B);
 }
 
 void hd_qmin(hd_ws *w, const hpo_nets *n, const float *block, const float *s,

@@ -170,7 +170,7 @@ AVX2 static void sigmoid_avx2(float *y, size_t n)
 }
 #endif
 
-void act_forward(float *y, size_t n, act_kind k)
+NN_CLONES void act_forward(float *y, size_t n, act_kind k)
 {
     switch (k) {
     case ACT_IDENTITY:
@@ -212,34 +212,31 @@ void act_forward(float *y, size_t n, act_kind k)
     }
 }
 
-/* One row of act_forward_add (the ReLU and identity loops vectorize; the
- * caller is cloned for AVX2). */
+/* One row of act_forward_add for ReLU and identity (the loops vectorize;
+ * the caller is cloned for AVX2). */
 static inline void add_act_row(float *y, const float *a, int n, act_kind k)
 {
-    switch (k) {
-    case ACT_IDENTITY:
-        for (int i = 0; i < n; i++)
-            y[i] += a[i];
-        break;
-    case ACT_RELU:
+    if (k == ACT_RELU)
         for (int i = 0; i < n; i++) {
             float x = y[i] + a[i];
             y[i] = x > 0.0f ? x : 0.0f;
         }
-        break;
-    default:
+    else
         for (int i = 0; i < n; i++)
             y[i] += a[i];
-        act_forward(y, (size_t)n, k);
-        break;
-    }
 }
 
 NN_CLONES void act_forward_add(float *y, const float *add, int rows, int cols,
                                int add_ld, act_kind k)
 {
+    int fused = k == ACT_IDENTITY || k == ACT_RELU;
     for (int r = 0; r < rows; r++)
-        add_act_row(y + (size_t)r * cols, add + (size_t)r * add_ld, cols, k);
+        add_act_row(y + (size_t)r * cols, add + (size_t)r * add_ld, cols,
+                    fused ? k : ACT_IDENTITY);
+    /* ELU, tanh, sigmoid over the whole block, not row by row: a row of 6
+     * (T_h, sigma_h) is shorter than one vector and ran the scalar tail */
+    if (!fused)
+        act_forward(y, (size_t)rows * cols, k);
 }
 
 NN_CLONES void act_backward(float *d, const float *y, size_t n, act_kind k)
@@ -252,8 +249,13 @@ NN_CLONES void act_backward(float *d, const float *y, size_t n, act_kind k)
             d[i] = y[i] > 0.0f ? d[i] : 0.0f;
         break;
     case ACT_ELU: /* x <= 0: d/dx (e^x - 1) = e^x = y + 1 */
-        for (size_t i = 0; i < n; i++)
-            d[i] *= y[i] > 0.0f ? 1.0f : y[i] + 1.0f;
+        for (size_t i = 0; i < n; i++) {
+            /* min(y + 1, 1): y + 1 >= 1 exactly when y > 0. Both operands
+             * computed, so the loop vectorizes (a conditional y + 1 does
+             * not: -ftrapping-math) */
+            float e = y[i] + 1.0f;
+            d[i] *= e < 1.0f ? e : 1.0f;
+        }
         break;
     case ACT_TANH:
         for (size_t i = 0; i < n; i++)
@@ -274,17 +276,35 @@ void dense_forward(float *y, const float *x, const float *W, const float *b,
     dense_forward_cols(y, x, W, n_in, b, B, n_in, n_out);
 }
 
+/* y (B, O) = the bias row in every row: the output's first write, so the
+ * product after it accumulates (beta = 1) instead of OpenBLAS zeroing the
+ * block for beta = 0 and a second pass adding the bias. */
+NN_CLONES static void bias_rows(float *y, const float *b, int B, int n_out)
+{
+    for (int r = 0; r < B; r++) {
+        float *row = y + (size_t)r * n_out;
+        for (int o = 0; o < n_out; o++)
+            row[o] = b[o];
+    }
+}
+
 void dense_forward_cols(float *y, const float *x, const float *W, int ldw,
                         const float *b, int B, int n_in, int n_out)
 {
+    if (b)
+        bias_rows(y, b, B, n_out);
+    dense_forward_acc(y, x, W, ldw, b ? 1.0f : 0.0f, B, n_in, n_out);
+}
+
+void dense_forward_acc(float *y, const float *x, const float *W, int ldw,
+                       float beta, int B, int n_in, int n_out)
+{
     if (n_out == 1) /* a matrix-vector product: sgemm would pack for it */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, B, n_in, 1.0f, x, n_in, W, 1,
-                    0.0f, y, 1);
+                    beta, y, 1);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n_out, n_in,
-                    1.0f, x, n_in, W, ldw, 0.0f, y, n_out);
-    if (b)
-        act_forward_add(y, b, B, n_out, 0, ACT_IDENTITY);
+                    1.0f, x, n_in, W, ldw, beta, y, n_out);
 }
 
 void dense_backward(float *dx, float *dW, float *db, const float *dy,
@@ -379,13 +399,30 @@ void mlp_cache_release(mlp_cache *c)
     memset(c, 0, sizeof *c);
 }
 
+/* Layers first + 1 .. of the net, layer first's output (activation
+ * applied) in c->acts[first]: each layer's bias written first, its product
+ * accumulated onto it, its activation in place. */
+static const float *forward_layers(const mlp *net, const float *block,
+                                   mlp_cache *c, int first, int B)
+{
+    for (int i = first + 1; i < net->n_layers; i++) {
+        int ni = net->dims[i], no = net->dims[i + 1];
+        dense_forward_cols(c->acts[i], c->acts[i - 1], block + net->w_off[i],
+                           ni, block + net->b_off[i], B, ni, no);
+        act_forward(c->acts[i], (size_t)B * no, net->act[i]);
+    }
+    return c->acts[net->n_layers - 1];
+}
+
 const float *mlp_forward(const mlp *net, const float *block, mlp_cache *c,
                          const float *x, int B)
 {
     HPO_ASSERT(B <= c->max_batch);
-    dense_forward_cols(c->acts[0], x, block + net->w_off[0], net->dims[0], NULL,
-                       B, net->dims[0], net->dims[1]);
-    return mlp_forward_from(net, block, c, 0, NULL, B);
+    int no = net->dims[1];
+    dense_forward_cols(c->acts[0], x, block + net->w_off[0], net->dims[0],
+                       block + net->b_off[0], B, net->dims[0], no);
+    act_forward(c->acts[0], (size_t)B * no, net->act[0]);
+    return forward_layers(net, block, c, 0, B);
 }
 
 const float *mlp_forward_from(const mlp *net, const float *block, mlp_cache *c,
@@ -396,18 +433,55 @@ const float *mlp_forward_from(const mlp *net, const float *block, mlp_cache *c,
     if (pre)
         act_forward_add(c->acts[first], pre, B, no, no, net->act[first]);
     else
-        act_forward_add(c->acts[first], block + net->b_off[first], B, no, 0,
-                        net->act[first]);
-    for (int i = first + 1; i < net->n_layers; i++) {
-        int ni = net->dims[i];
-        no = net->dims[i + 1];
-        /* bias and activation in one pass after the product */
-        dense_forward_cols(c->acts[i], c->acts[i - 1], block + net->w_off[i],
-                           ni, NULL, B, ni, no);
-        act_forward_add(c->acts[i], block + net->b_off[i], B, no, 0,
-                        net->act[i]);
+        act_forward(c->acts[first], (size_t)B * no, net->act[first]);
+    return forward_layers(net, block, c, first, B);
+}
+
+/* d (rows, cols) = g act'(y) (d may be g), and db (cols) += the column
+ * sums of d (Nullable): the mask and the bias gradient in one pass. */
+NN_CLONES static void act_backward_sum(float *d, const float *g, const float *y,
+                                       int rows, int cols, act_kind k,
+                                       float *db)
+{
+    for (int r = 0; r < rows; r++) {
+        size_t at = (size_t)r * cols;
+        float *dr = d + at;
+        const float *gr = g + at, *yr = y + at;
+        if (k == ACT_RELU) {
+            for (int o = 0; o < cols; o++)
+                dr[o] = yr[o] > 0.0f ? gr[o] : 0.0f;
+        } else {
+            if (dr != gr)
+                memcpy(dr, gr, (size_t)cols * sizeof(float));
+            act_backward(dr, yr, (size_t)cols, k);
+        }
+        if (db)
+            for (int o = 0; o < cols; o++)
+                db[o] += dr[o];
     }
-    return c->acts[net->n_layers - 1];
+}
+
+/* The input gradient of a one-output layer times the activation derivative
+ * of the layer below, its bias gradient too: d (rows, cols) = (g[r] w)
+ * act'(y), db (cols) += column sums of d (Nullable). One pass where the
+ * outer product, the mask and the column sums took three. */
+NN_CLONES static void outer_act_sum(float *d, const float *g, const float *w,
+                                    const float *y, int rows, int cols,
+                                    act_kind k, float *db)
+{
+    for (int r = 0; r < rows; r++) {
+        size_t at = (size_t)r * cols;
+        float *dr = d + at, gr = g[r];
+        const float *yr = y + at;
+        /* row by row, so the mask reads the product from L1 (a
+         * conditional product does not vectorize: -ftrapping-math) */
+        for (int o = 0; o < cols; o++)
+            dr[o] = gr * w[o];
+        act_backward(dr, yr, (size_t)cols, k);
+        if (db)
+            for (int o = 0; o < cols; o++)
+                db[o] += dr[o];
+    }
 }
 
 void mlp_backward(const mlp *net, const float *block, float *gblock,
@@ -417,27 +491,47 @@ void mlp_backward(const mlp *net, const float *block, float *gblock,
     HPO_ASSERT(B <= c->max_batch);
     int L = net->n_layers;
     float *d = c->dbuf[0], *dprev = c->dbuf[1];
-    memcpy(d, dout, (size_t)B * net->dims[L] * sizeof(float));
+    const float *g = dout; /* this layer's output gradient, before act' */
+    int masked = 0;        /* d holds it after act', its bias gradient added */
     for (int i = L - 1; i >= 0; i--) {
         int ni = net->dims[i], no = net->dims[i + 1];
-        act_backward(d, c->acts[i], (size_t)B * no, net->act[i]);
-        const float *in = i > 0 ? c->acts[i - 1] : x;
-        int ld_in = i > 0 ? ni : ldx;
+        const float *W = block + net->w_off[i];
         float *dW = gblock ? gblock + net->w_off[i] : NULL;
         float *db = gblock ? gblock + net->b_off[i] : NULL;
-        float *dxi = i > 0 ? dprev : dx;
-        dense_backward(dxi, dW, db, d, in, block + net->w_off[i], B, ni, no,
-                       ld_in);
+        if (!masked)
+            act_backward_sum(d, g, c->acts[i], B, no, net->act[i], db);
+        const float *in = i > 0 ? c->acts[i - 1] : x;
+        int ld_in = i > 0 ? ni : ldx;
+        masked = i > 0 && no == 1;
+        if (masked) { /* the outer product d W, masked for layer i - 1 */
+            dense_backward(NULL, dW, NULL, d, in, W, B, ni, no, ld_in);
+            outer_act_sum(dprev, d, W, c->acts[i - 1], B, ni, net->act[i - 1],
+                          gblock ? gblock + net->b_off[i - 1] : NULL);
+        } else {
+            dense_backward(i > 0 ? dprev : dx, dW, NULL, d, in, W, B, ni, no,
+                           ld_in);
+        }
         if (i > 0) {
             float *t = d;
             d = dprev;
             dprev = t;
+            g = d;
         }
     }
 }
 
-void mlp_input_grad_rows(const mlp *net, const float *block, mlp_cache *c,
-                         const int *rows, int n, int col0, float *dx, int ldx)
+/* row (n) = g w act'(y) */
+static inline void scaled_act_row(float *row, float g, const float *w,
+                                  const float *y, int n, act_kind k)
+{
+    for (int i = 0; i < n; i++)
+        row[i] = g * w[i];
+    act_backward(row, y, (size_t)n, k);
+}
+
+NN_CLONES void mlp_input_grad_rows(const mlp *net, const float *block,
+                                   mlp_cache *c, const int *rows, int n,
+                                   int col0, float *dx, int ldx)
 {
     int L = net->n_layers;
     HPO_ASSERT(net->dims[L] == 1 && n <= c->max_batch);
@@ -445,7 +539,9 @@ void mlp_input_grad_rows(const mlp *net, const float *block, mlp_cache *c,
     if (n == 0)
         return;
     float *d = c->dbuf[0], *dprev = c->dbuf[1];
-    /* output layer: d out / d (its input) = act'(out) * w, row by row */
+    /* output layer: d out / d (its input) = act'(out) * w, row by row, with
+     * the mask of the layer below (act' at the selected rows) in the same
+     * loop */
     const float *y = c->acts[L - 1];
     const float *w = block + net->w_off[L - 1];
     int ni = net->dims[L - 1];
@@ -454,15 +550,21 @@ void mlp_input_grad_rows(const mlp *net, const float *block, mlp_cache *c,
         float g = 1.0f;
         act_backward(&g, y + rows[r], 1, net->act[L - 1]);
         float *row = dst + (size_t)r * ni;
-        for (int i = 0; i < ni; i++)
-            row[i] = g * w[i];
+        if (L > 1)
+            scaled_act_row(row, g, w, c->acts[L - 2] + (size_t)rows[r] * ni, ni,
+                           net->act[L - 2]);
+        else
+            for (int i = 0; i < ni; i++)
+                row[i] = g * w[i];
     }
     /* hidden layers: mask by act' at the selected rows, then through W */
     for (int i = L - 2; i >= 0; i--) {
         int no = net->dims[i + 1];
-        for (int r = 0; r < n; r++)
-            act_backward(d + (size_t)r * no, c->acts[i] + (size_t)rows[r] * no,
-                         (size_t)no, net->act[i]);
+        if (i < L - 2)
+            for (int r = 0; r < n; r++)
+                act_backward(d + (size_t)r * no,
+                             c->acts[i] + (size_t)rows[r] * no, (size_t)no,
+                             net->act[i]);
         const float *W = block + net->w_off[i];
         int in = net->dims[i];
         if (i > 0) {

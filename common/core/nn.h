@@ -65,9 +65,17 @@ void dense_forward(float *y, const float *x, const float *W, const float *b,
                    int B, int n_in, int n_out);
 
 /* y (B, O) = x (B, I) W^T (+ b): W (O, I) is a block of columns of a wider
- * weight matrix whose rows are ldw floats apart. b Nullable (no bias). */
+ * weight matrix whose rows are ldw floats apart. b Nullable (no bias). With
+ * a bias, y's rows are set to it first and the product accumulates onto
+ * them (one pass over y fewer than a product into zeros plus a bias pass;
+ * the bias is the first term of each sum). */
 void dense_forward_cols(float *y, const float *x, const float *W, int ldw,
                         const float *b, int B, int n_in, int n_out);
+
+/* y (B, O) = beta y + x (B, I) W^T, W as in dense_forward_cols; beta 0 or
+ * 1 (1: onto a block the caller filled, e.g. a bias or a partial sum). */
+void dense_forward_acc(float *y, const float *x, const float *W, int ldw,
+                       float beta, int B, int n_in, int n_out);
 
 /*
  * dW (O, I) += dy^T x;  db (O) += column sums of dy;  dx (B, I) = dy W.
@@ -116,8 +124,9 @@ const float *mlp_forward(const mlp *net, const float *block, mlp_cache *c,
 
 /* Forward layers first.. of the net when the caller formed part of layer
  * first's product: c->acts[first] (B, dims[first+1]) holds it, and pre
- * (B, dims[first+1]) the rest, bias included (Nullable: pre is the layer's
- * bias alone). first < n_layers. Returns the final output. */
+ * (B, dims[first+1]) the rest, bias included (Nullable: c->acts[first]
+ * already holds the whole pre-activation, bias included). first <
+ * n_layers. Returns the final output. */
 const float *mlp_forward_from(const mlp *net, const float *block, mlp_cache *c,
                               int first, const float *pre, int B);
 
