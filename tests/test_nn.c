@@ -490,6 +490,21 @@ static void test_simd_paths(void **state)
                     act_ref(x[at], kinds[k]));
         }
     }
+    /* ELU's derivative from its output: both paths, same bits (the vector
+     * min(y + 1, 1) against the scalar y > 0 ? 1 : y + 1), on the grid's
+     * ELU outputs and the edges */
+    {
+        static float d[2][NG + NE];
+        memcpy(y, x, n * sizeof *y);
+        act_forward(y, n, ACT_ELU);
+        for (int on = 0; on <= 1; on++) {
+            nn_set_simd(on);
+            for (size_t i = 0; i < n; i++)
+                d[on][i] = 0.5f + x[i];
+            act_backward(d[on], y, n, ACT_ELU);
+        }
+        assert_memory_equal(d[0], d[1], n * sizeof d[0][0]);
+    }
     /* Adam: both paths, same inputs, same bits */
     adam opt = {.lr = 3e-4f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
     enum { NA = 1003 };

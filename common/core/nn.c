@@ -155,6 +155,23 @@ AVX2 static void tanh_avx2(float *y, size_t n)
         y[i] = tanhf(y[i]);
 }
 
+/* d *= ELU'(x) given y = ELU(x): min(y + 1, 1), which is y + 1 for
+ * y <= 0 and 1 for y > 0 (y + 1 >= 1 exactly then), the scalar loop's
+ * value; GCC leaves that loop scalar and branching (its conditional y + 1
+ * may not be computed speculatively under -ftrapping-math). */
+AVX2 static void elu_backward_avx2(float *d, const float *y, size_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 f =
+            _mm256_min_ps(_mm256_add_ps(_mm256_loadu_ps(y + i), one), one);
+        _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_loadu_ps(d + i), f));
+    }
+    for (; i < n; i++)
+        d[i] *= y[i] > 0.0f ? 1.0f : y[i] + 1.0f;
+}
+
 /* 1 / (1 + e^-x), e^-x by exp8. */
 AVX2 static void sigmoid_avx2(float *y, size_t n)
 {
@@ -249,13 +266,14 @@ NN_CLONES void act_backward(float *d, const float *y, size_t n, act_kind k)
             d[i] = y[i] > 0.0f ? d[i] : 0.0f;
         break;
     case ACT_ELU: /* x <= 0: d/dx (e^x - 1) = e^x = y + 1 */
-        for (size_t i = 0; i < n; i++) {
-            /* min(y + 1, 1): y + 1 >= 1 exactly when y > 0. Both operands
-             * computed, so the loop vectorizes (a conditional y + 1 does
-             * not: -ftrapping-math) */
-            float e = y[i] + 1.0f;
-            d[i] *= e < 1.0f ? e : 1.0f;
+#if NN_X86
+        if (simd_has(2)) {
+            elu_backward_avx2(d, y, n);
+            break;
         }
+#endif
+        for (size_t i = 0; i < n; i++)
+            d[i] *= y[i] > 0.0f ? 1.0f : y[i] + 1.0f;
         break;
     case ACT_TANH:
         for (size_t i = 0; i < n; i++)
