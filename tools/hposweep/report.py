@@ -519,6 +519,9 @@ def runs_section(out, er, rows):
     if times:
         lines += ["", "Time per run, mean ± population std over seeds, in minutes of one "
                   "core (every segment of a resumed run): " + "; ".join(times) + "."]
+        if any(r.config.get("impl") == "dist" for r in er):
+            lines[-1] += (" A dist row's minutes are wall-clock of its learner, data actors "
+                          "and evaluation actor together, on the machine's cores.")
     if any(r.repaired for r in er):
         lines += ["", "† resumed by a build that restarted the clock at the resume: the time "
                   "before it is added back; updates/s is over the whole run."]
