@@ -89,7 +89,7 @@ returns_table() { sed -n '/<!-- returns -->/,/<!-- \/returns -->/p' "$1"; }
 # learner writing a row a second) to see its learner at step 2500
 K=2500
 # shellcheck disable=SC2054  # commas are hpo-sweep's list separator
-G=(--env Pendulum --mode sac --impl dist,c --seeds 1 --steps 6000 --kill-at 0,$K
+G=(--env Pendulum --mode sac --impl dist,c --seeds 1 --steps 6000 --kill-at "0,$K"
    --set learning-starts=500 --set pi-hidden=64 --set q-hidden=64 --set batch=64
    --set eval-every=500 --set eval-episodes=2 --checkpoint-every 200 --jobs 2 --quiet)
 
