@@ -256,6 +256,30 @@ def kill_marker(d):
     return os.path.join(d, "killed")
 
 
+def last_env_steps(d):
+    """env_steps of progress.csv's last complete row, read from the file's
+    head and tail only (the sweep asks ten times a second); 0 when none."""
+    try:
+        with open(os.path.join(d, "progress.csv"), "rb") as f:
+            head = f.readline().decode(errors="replace").rstrip("\n").split(",")
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - 8192))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return 0
+    if "env_steps" not in head:
+        return 0
+    rows = tail.split("\n")[:-1]  # the text after the last newline is a row being written
+    for line in reversed(rows):
+        cols = line.split(",")
+        if len(cols) == len(head):
+            try:
+                return int(cols[head.index("env_steps")])
+            except ValueError:
+                continue
+    return 0
+
+
 def unkilled(cell, d):
     """True for a --kill-at cell whose learner was never killed (no marker)."""
     return bool(cell.get("kill_at")) and not os.path.exists(kill_marker(d))
@@ -271,8 +295,10 @@ def maybe_kill(r, o, live):
     d = os.path.join(o["out"], r.cell["rel"])
     if not k or r.killed or os.path.exists(kill_marker(d)):
         return
-    steps = env_steps_of(d)
-    if steps < k:
+    steps = last_env_steps(d)
+    # not before a checkpoint: a kill with nothing to resume from would
+    # start the cell afresh, to be killed again at the same step
+    if steps < k or not has_checkpoint(d):
         return
     pids = learner_pids(r.proc.pid)
     if not pids:
