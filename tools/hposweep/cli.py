@@ -35,7 +35,8 @@ N, the learner is killed with SIGKILL (DIR/<cell>/killed records when and
 the newest checkpoint) and resumed from its checkpoint (hpo-learner
 --resume), spending no retry; a cell that restarts from nothing (no
 checkpoint left) is killed again at N. The report tells these cells apart
-as rows "<mode> (dist) kill-at=N" and "kill-at=none".
+as rows "<mode> (dist) kill-at=N" and "kill-at=none" (a --kill-at cell that
+ran to its end before the kill is left out of the report and runs again).
 
 Resumable: the same command again continues unfinished runs from their newest
 checkpoint and skips finished ones (a run is finished when its progress.csv

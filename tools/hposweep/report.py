@@ -155,6 +155,8 @@ def load_cells(out):
         if r.evals:
             r.config.setdefault("env", c["env"])
             r.config.setdefault("mode", c["mode"])
+            if run.unkilled(c, r.dir):
+                continue  # a --kill-at cell that ran to its end unkilled is no killed run
             if c["impl"] == "dist":
                 # what the learner's config does not say: how many data
                 # actors, and whether the run was killed (and resumed) at an
