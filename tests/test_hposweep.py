@@ -23,7 +23,7 @@ sys.path.insert(0, os.environ.get("HPOSWEEP_DIR") or os.path.join(HERE, "..", "t
 
 import numpy as np  # noqa: E402
 
-from hposweep import cli, report, runs, stats, timing  # noqa: E402
+from hposweep import cli, grid, report, run, runs, stats, timing  # noqa: E402
 
 # a settings table as hpo-train --describe-settings --json writes it
 DESCRIBED = {"modes": ["hpo", "sac"],
@@ -109,6 +109,36 @@ class Reader(unittest.TestCase):
                          {"hpo (c) std-tr=0.1": 1, "hpo (c) std-tr=1": 2, "sac (c)": 1})
         self.assertEqual(runs.unread_settings(DESCRIBED, "sac"), {"std-tr"})
         self.assertEqual(runs.unread_settings(DESCRIBED, "hpo"), set())
+
+    def test_labels_of_settings_some_rows_lack(self):
+        # a distributed run's config has lines hpo-train's has not (and an
+        # older build's c run lacks a line a newer build writes): they name
+        # no row; kill-at names the dist rows, where they differ in it
+        old = {"mode": "sac"}
+        new = {"mode": "sac", "temper": "formula"}
+        dist = dict(new, run_id="x", replay_ratio="1", batch_max="64", actors="2")
+        rs = [runs.read_run(make_run(self.tmp, "c1", [], old)),
+              runs.read_run(make_run(self.tmp, "d1", [], dict(dist, **{"kill-at": "none"}))),
+              runs.read_run(make_run(self.tmp, "d2", [], dict(dist, **{"kill-at": "50000"})))]
+        rows = report.group_rows(rs, DESCRIBED)
+        self.assertEqual(list(rows), ["sac (c)", "sac (dist) kill-at=none",
+                                      "sac (dist) kill-at=50000"])
+        rows = report.group_rows(rs[:2], DESCRIBED)
+        self.assertEqual(list(rows), ["sac (c)", "sac (dist)"])
+        # two rows told apart only by a line one lacks: named by it, not merged
+        rs = [runs.read_run(make_run(self.tmp, "c2", [], old)),
+              runs.read_run(make_run(self.tmp, "c3", [], new))]
+        rows = report.group_rows(rs, DESCRIBED)
+        self.assertEqual(sorted(rows), ["sac (c) temper=None", "sac (c) temper=formula"])
+
+    def test_last_env_steps(self):
+        rows = [{"env_steps": s, "wall_s": 1} for s in range(100, 50100, 100)]
+        d = make_run(self.tmp, "r", rows)
+        self.assertEqual(run.last_env_steps(d), 50000)
+        with open(os.path.join(d, "progress.csv"), "a") as f:
+            f.write("50100,1")  # a row being written
+        self.assertEqual(run.last_env_steps(d), 50000)
+        self.assertEqual(run.last_env_steps(os.path.join(self.tmp, "none")), 0)
 
     @unittest.skipUnless(os.environ.get("HPO_TRAIN"), "HPO_TRAIN not set")
     def test_describe_settings(self):
@@ -309,6 +339,23 @@ class TamperedGrid(unittest.TestCase):
         code, err = self.run_cli("Ant", "report", self.dir, "--no-png")
         self.assertEqual(code, 0, err)
         self.assertTrue(os.path.isfile(os.path.join(self.dir, "report.md")))
+
+    def test_dist_keys_checked(self):
+        # grid.json's actors and kill_at become cell names: integers only
+        for bad in ({"actors": "2; rm"}, {"actors": 0}, {"kill_at": ["../x"]},
+                    {"kill_at": [-1]}, {"kill_at": []}):
+            with open(os.path.join(self.dir, "grid.json"), "w") as f:
+                json.dump(dict({"version": 1, "env": ["Ant"], "mode": ["sac"],
+                                "impl": ["dist"], "seeds": [1], "sets": [], "steps": 1000},
+                               **bad), f)
+            with self.assertRaises(cli.Usage, msg=str(bad)):
+                grid.read_grid(self.dir)
+        g = {"version": 1, "env": ["Ant"], "mode": ["sac"], "impl": ["dist", "c"],
+             "seeds": [1], "sets": [], "steps": 1000, "actors": 3, "kill_at": [0, 500]}
+        cells, _ = grid.expand(g)
+        self.assertEqual([c["rel"] for c in cells],
+                         ["Ant/sac-dist-s1", "Ant/sac-dist-kill500-s1", "Ant/sac-c-s1"])
+        self.assertEqual([c.get("actors") for c in cells], [3, 3, None])
 
     def test_env_flag_refused(self):
         err = io.StringIO()

@@ -1,7 +1,8 @@
 """hpo-sweep - a grid of training runs, in parallel, resumable, with a report.
 
   hpo-sweep --out DIR --env E1,E2 --mode M1,M2 --seeds 1-3 --steps N
-            [--set NAME=V1,V2 ...] [--impl c,torch] [--jobs N]
+            [--set NAME=V1,V2 ...] [--impl c,torch,dist] [--jobs N]
+            [--actors N] [--kill-at N1,N2,...]
             [--checkpoint-every N] [--retries N] [--only GLOB,...] [--quiet]
   hpo-sweep report DIR [DIR...] [--marks 30000,100000,...] [--target ENV=RETURN ...]
             [--env E1,E2] [--window STEPS] [--no-png]
@@ -17,6 +18,25 @@ written by hpo-train (impl c) or bench/torch_sac.py (impl torch, mode sac
 only; other modes are skipped with a note). At most --jobs runs go at once
 (default: the number of cores), each on one thread, with a live line of what
 runs and what is done on stderr.
+
+--impl dist runs a cell as a distributed run on this machine: deploy/local
+starts hpo-learner (the cell's settings, hpo-train's config; checkpoints
+with the replay buffer), --actors data actors (default 2) and an evaluation
+actor, on three free loopback ports of its own (20000-32000), so --jobs 2
+runs two cells at once. The cell (deploy/local and its processes) is its own
+process group; the sweep stopped (SIGINT, SIGTERM) stops them (the learner
+checkpoints), and deploy/local gets SIGTERM when the sweep dies, even by
+SIGKILL, so no process of a cell outlives its sweep. hpo-learner,
+hpo-actor and hpo-status are those of hpo-train's build directory
+($HPO_BUILD_DIR overrides). --kill-at N1,N2,... (with 0 for the
+uninterrupted run) makes one dist cell per value, named
+<mode>-dist-killN-s<seed>: once its learner's progress.csv reaches env step
+N, the learner is killed with SIGKILL (DIR/<cell>/killed records when and
+the newest checkpoint) and resumed from its checkpoint (hpo-learner
+--resume), spending no retry; a cell that restarts from nothing (no
+checkpoint left) is killed again at N. The report tells these cells apart
+as rows "<mode> (dist) kill-at=N" and "kill-at=none" (a --kill-at cell that
+ran to its end before the kill is left out of the report and runs again).
 
 Resumable: the same command again continues unfinished runs from their newest
 checkpoint and skips finished ones (a run is finished when its progress.csv

@@ -12,6 +12,10 @@ from .util import Usage, die, write_json
 
 GRID_VERSION = 1
 
+# c: hpo-train; torch: bench/torch_sac.py; dist: deploy/local (hpo-learner,
+# --actors hpo-actors and an evaluation actor)
+IMPLS = ("c", "torch", "dist")
+
 
 # ---- the command line ----
 
@@ -53,7 +57,8 @@ def parse_sweep_args(argv, doc):
     """The options of a sweep command line; --help prints doc and exits."""
     o = {"out": None, "env": None, "mode": ["hpo"], "seeds": [1], "steps": None,
          "sets": [], "impl": ["c"], "jobs": os.cpu_count() or 1,
-         "checkpoint_every": 5000, "retries": 2, "quiet": False, "only": None}
+         "checkpoint_every": 5000, "retries": 2, "quiet": False, "only": None,
+         "actors": None, "kill_at": None}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -89,12 +94,16 @@ def parse_sweep_args(argv, doc):
         elif name == "--impl":
             o["impl"] = split_list(name, val)
             for x in o["impl"]:
-                if x not in ("c", "torch"):
-                    raise Usage(f"--impl: unknown implementation '{x}' (c, torch)")
+                if x not in IMPLS:
+                    raise Usage(f"--impl: unknown implementation '{x}' ({', '.join(IMPLS)})")
         elif name == "--jobs":
             o["jobs"] = positive_int(name, val)
         elif name == "--checkpoint-every":
             o["checkpoint_every"] = positive_int(name, val)
+        elif name == "--actors":
+            o["actors"] = positive_int(name, val)
+        elif name == "--kill-at":
+            o["kill_at"] = [positive_int(name, x, 0) for x in split_list(name, val)]
         elif name == "--only":
             o["only"] = split_list(name, val)
         elif name == "--retries":
@@ -121,7 +130,26 @@ def parse_sweep_args(argv, doc):
         raise Usage("no environment (--env E1,E2)")
     if not o["steps"]:
         raise Usage("no budget (--steps N)")
+    if "dist" in o["impl"]:
+        o["actors"] = o["actors"] or 2
+        o["kill_at"] = o["kill_at"] or [0]
+        late = [k for k in o["kill_at"] if k >= o["steps"]]
+        if late:
+            raise Usage(f"--kill-at {late[0]}: at or past the budget (--steps {o['steps']}): "
+                        f"the run would never be killed")
+    else:
+        for flag, key in (("--actors", "actors"), ("--kill-at", "kill_at")):
+            if o[key] is not None:
+                raise Usage(f"{flag}: only for distributed cells (--impl dist)")
     return o
+
+
+def dist_keys(grid):
+    """The distributed cells' part of a grid (actors, kill_at), or {} when the
+    grid has no impl dist (grid.json of such a sweep has no such keys)."""
+    if "dist" not in grid["impl"]:
+        return {}
+    return {"actors": grid.get("actors") or 2, "kill_at": grid.get("kill_at") or [0]}
 
 
 # ---- the grid ----
@@ -173,15 +201,24 @@ def read_grid(out):
     grid["sets"] = sets
     if type(grid.get("steps")) is not int:
         raise Usage(f"{path}: 'steps' is {fmt_val(grid.get('steps'))}, not an integer; {fix}")
+    if "actors" in grid and (type(grid["actors"]) is not int or grid["actors"] < 1):
+        raise Usage(f"{path}: 'actors' is {fmt_val(grid['actors'])}, not a count; {fix}")
+    kill = grid.get("kill_at", [0])
+    if not isinstance(kill, list) or not kill or \
+            not all(type(x) is int and x >= 0 for x in kill):
+        raise Usage(f"{path}: 'kill_at' is {fmt_val(kill)}, not a list of env steps; {fix}")
     return grid
 
-def cell_name(mode, impl, setting, seed, varying):
+def cell_name(mode, impl, setting, seed, varying, kill_at=0):
     parts = [mode, impl] + [f"{n}={v}" for n, v in setting if n in varying]
+    if kill_at:
+        parts.append(f"kill{kill_at}")
     return "-".join(parts) + f"-s{seed}"
 
 
 def expand(grid):
-    """The cells in run order: env, seed, setting values, mode, impl."""
+    """The cells in run order: env, seed, setting values, mode, impl, kill-at
+    (impl dist: one cell per --kill-at value, 0 the uninterrupted run)."""
     combos = [[]]
     for name, values in grid["sets"]:
         combos = [c + [(name, v)] for c in combos for v in values]
@@ -195,10 +232,14 @@ def expand(grid):
                         if impl == "torch" and mode != "sac":
                             skipped += 1
                             continue
-                        cells.append({"env": env, "seed": seed, "mode": mode,
-                                      "impl": impl, "setting": setting,
-                                      "rel": os.path.join(env, cell_name(mode, impl, setting, seed, varying)),
-                                      "varying": varying})
+                        for kill in (grid.get("kill_at") or [0]) if impl == "dist" else [0]:
+                            name = cell_name(mode, impl, setting, seed, varying, kill)
+                            cell = {"env": env, "seed": seed, "mode": mode, "impl": impl,
+                                    "setting": setting, "rel": os.path.join(env, name),
+                                    "varying": varying}
+                            if impl == "dist":
+                                cell.update(actors=grid.get("actors") or 2, kill_at=kill)
+                            cells.append(cell)
     return cells, skipped
 
 
@@ -223,6 +264,7 @@ def check_grid(out, grid):
     """Refuse a grid other than the one DIR was made with; record a new one."""
     path = os.path.join(out, "grid.json")
     key = {k: grid[k] for k in ("env", "mode", "seeds", "impl", "sets")}
+    key.update(dist_keys(grid))
     if os.path.exists(path):
         try:
             with open(path) as f:
@@ -258,6 +300,8 @@ def check_cell(out, cell, config):
     want = {"env": cell["env"], "mode": cell["mode"], "impl": cell["impl"],
             "seed": cell["seed"], "setting": [list(s) for s in cell["setting"]],
             "config": config}
+    if cell["impl"] == "dist":
+        want.update(actors=cell["actors"], kill_at=cell["kill_at"])
     if os.path.exists(path):
         with open(path) as f:
             have = json.load(f)

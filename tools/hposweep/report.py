@@ -155,6 +155,15 @@ def load_cells(out):
         if r.evals:
             r.config.setdefault("env", c["env"])
             r.config.setdefault("mode", c["mode"])
+            if run.unkilled(c, r.dir):
+                continue  # a --kill-at cell that ran to its end unkilled is no killed run
+            if c["impl"] == "dist":
+                # what the learner's config does not say: how many data
+                # actors, and whether the run was killed (and resumed) at an
+                # env step; both tell rows apart
+                r.config["impl"] = "dist"
+                r.config["actors"] = str(c["actors"])
+                r.config["kill-at"] = str(c["kill_at"]) if c["kill_at"] else "none"
             runs.append(r)
     return grid, runs
 
@@ -165,12 +174,24 @@ def group_rows(runs, described):
     differs between rows, but none its mode never reads unless that alone
     tells two rows apart (described: runs.describe_settings())."""
     groups = rd.group_runs(runs)
-    varying = sorted(set(rd.varying_settings(list(groups))) - {"mode", "impl"})
+    keys = list(groups)
 
-    def label(d, drop):
-        extra = " ".join(f"{k}={rd.short(d.get(k))}" for k in varying if k not in drop)
-        return f"{d.get('mode')} ({d.get('impl')})" + (f" {extra}" if extra else "")
-    return dict(zip(rd.labels(list(groups), label, described), groups.values()))
+    def labels_of(varying, present_only):
+        varying = sorted(set(varying) - {"mode", "impl"})
+
+        def label(d, drop):
+            extra = " ".join(f"{k}={rd.short(d.get(k))}" for k in varying
+                             if k not in drop and (k in d or not present_only))
+            return f"{d.get('mode')} ({d.get('impl')})" + (f" {extra}" if extra else "")
+        return rd.labels(keys, label, described)
+    # a setting only some rows' configs have (a distributed run's replay_ratio
+    # or kill-at, a setting a newer build writes) names only the rows that
+    # have it, and only where they differ in it; unless two rows would then
+    # share a label
+    labs = labels_of(rd.varying_settings(keys, present_only=True), True)
+    if len(set(labs)) < len(labs):
+        labs = labels_of(rd.varying_settings(keys), False)
+    return dict(zip(labs, groups.values()))
 
 
 def pick_row(rows, name, env):
@@ -500,6 +521,9 @@ def runs_section(out, er, rows):
     if times:
         lines += ["", "Time per run, mean ± population std over seeds, in minutes of one "
                   "core (every segment of a resumed run): " + "; ".join(times) + "."]
+        if any(r.config.get("impl") == "dist" for r in er):
+            lines[-1] += (" A dist row's minutes are wall-clock of its learner, data actors "
+                          "and evaluation actor together, on the machine's cores.")
     if any(r.repaired for r in er):
         lines += ["", "† resumed by a build that restarted the clock at the resume: the time "
                   "before it is added back; updates/s is over the whole run."]

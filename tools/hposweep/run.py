@@ -1,12 +1,15 @@
 """run - runs a sweep: at most --jobs cells at once, each under its lock,
 resumed from its checkpoint after a crash, with a live line on stderr."""
 
+import ctypes
 import fcntl
 import fnmatch
 import os
+import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -46,6 +49,24 @@ def torch_sac_path():
     die("bench/torch_sac.py not found (set HPO_TORCH_SAC)")
 
 
+def deploy_local_path():
+    """deploy/local of the source tree (impl dist), or $HPO_DEPLOY_LOCAL."""
+    for c in (os.environ.get("HPO_DEPLOY_LOCAL"), os.path.join(HERE, "..", "deploy", "local")):
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
+            return os.path.realpath(c)
+    die("deploy/local not found (--impl dist runs from the source tree; set HPO_DEPLOY_LOCAL)")
+
+
+def build_dir_of(train):
+    """The build directory whose hpo-learner, hpo-actor and hpo-status a dist
+    cell runs: $HPO_BUILD_DIR, or the one hpo-train was built in."""
+    d = os.environ.get("HPO_BUILD_DIR") or os.path.dirname(os.path.dirname(train))
+    for prog in ("learner/hpo-learner", "actor/hpo-actor", "tools/hpo-status"):
+        if not os.access(os.path.join(d, prog), os.X_OK):
+            die(f"{os.path.join(d, prog)} not found: build it (ninja -C {d}) or set HPO_BUILD_DIR")
+    return os.path.realpath(d)
+
+
 def hpo_plot_path():
     p = find_program("HPO_PLOT", [os.path.join(HERE, "hpo-plot")])
     return p or shutil.which("hpo-plot")
@@ -83,10 +104,12 @@ def env_steps_of(d):
 # ---- running ----
 
 class Run:
-    def __init__(self, cell, proc, lockf, log):
+    def __init__(self, cell, proc, lockf, log, port=None):
         self.cell, self.proc, self.lockf, self.log = cell, proc, lockf, log
         self.moved = None  # (machine before, machine now) when it resumes elsewhere
         self.t0 = time.time()
+        self.port = port      # impl dist: the learner's first port (it binds 3)
+        self.killed = False   # impl dist: --kill-at's SIGKILL hit this segment
 
 
 def try_lock(d):
@@ -100,10 +123,21 @@ def try_lock(d):
     return f
 
 
-def command(cell, d, o, train, torch_sac):
+def command(cell, d, o, train, torch_sac, port=None):
     steps = ["--steps", str(o["steps"])]
     common = ["--checkpoint-every", str(o["checkpoint_every"]), "--keep", "2", "--quiet"]
     resume = has_checkpoint(d)
+    if cell["impl"] == "dist":
+        # deploy/local: the learner on 127.0.0.1:port..port+2, --actors data
+        # actors and an evaluation actor; every flag it does not know goes to
+        # hpo-learner, which takes hpo-train's settings (so the cell's config
+        # is impl c's) and, on a resume, the same settings again with --resume
+        # (the run directory is the --out deploy/local gives it)
+        argv = [deploy_local_path(), "--quiet", "--actors", str(cell["actors"]),
+                "--port", str(port), "--out", d] + setting_flags(cell) + steps + \
+            ["--checkpoint-every", str(o["checkpoint_every"]), "--keep", "2",
+             "--checkpoint-replay"]
+        return argv + (["--resume"] if resume else []), resume
     if cell["impl"] == "c":
         head = [train]
         common.append("--checkpoint-replay")
@@ -150,15 +184,151 @@ def host_line():
             f" {' '.join(ext) or 'no avx2'}; OPENBLAS_CORETYPE {core}")
 
 
-def start(cell, o, train, torch_sac):
+# ---- impl dist: ports, the learner, the cell's processes ----
+
+PORT_LO, PORT_HI = 20000, 32000  # below Linux's ephemeral range (32768-60999)
+
+
+def port_free(p):
+    """True when 127.0.0.1:p can be bound now (nothing listens there)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(taken):
+    """A first port P with P, P+1 and P+2 free on loopback and none of them in
+    taken (ports this sweep's starting learners may not have bound yet); from
+    a random place, so that two sweeps on one machine rarely try the same.
+    A learner that loses a race for them anyway fails to bind (exit 1) and is
+    retried on others."""
+    n = (PORT_HI - PORT_LO) // 3
+    first = random.randrange(n)
+    for i in range(n):
+        p = PORT_LO + 3 * ((first + i) % n)
+        trio = (p, p + 1, p + 2)
+        if not taken.intersection(trio) and all(port_free(x) for x in trio):
+            return p
+    die(f"no three free loopback ports in {PORT_LO}-{PORT_HI}")
+
+
+def _dist_child():
+    """In a dist cell's deploy/local, before exec: SIGTERM when the sweep
+    dies, even by SIGKILL (deploy/local then stops its learner, which saves a
+    checkpoint, and its actors); its own process group (the sweep ends any
+    straggler with it)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def learner_pids(pgid):
+    """The hpo-learner processes of the process group pgid (a dist cell's)."""
+    out = []
+    for n in os.listdir("/proc"):
+        if not n.isdigit():
+            continue
+        try:
+            with open(f"/proc/{n}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        rest = stat[stat.rindex(")") + 2:].split()
+        if comm == "hpo-learner" and int(rest[2]) == pgid and rest[0] != "Z":
+            out.append(int(n))
+    return out
+
+
+def end_group(r):
+    """SIGKILL to whatever is left of a dist cell's process group."""
+    if r.cell["impl"] == "dist":
+        try:
+            os.killpg(r.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def kill_marker(d):
+    return os.path.join(d, "killed")
+
+
+def last_env_steps(d):
+    """env_steps of progress.csv's last complete row, read from the file's
+    head and tail only (the sweep asks ten times a second); 0 when none."""
+    try:
+        with open(os.path.join(d, "progress.csv"), "rb") as f:
+            head = f.readline().decode(errors="replace").rstrip("\n").split(",")
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - 8192))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return 0
+    if "env_steps" not in head:
+        return 0
+    rows = tail.split("\n")[:-1]  # the text after the last newline is a row being written
+    for line in reversed(rows):
+        cols = line.split(",")
+        if len(cols) == len(head):
+            try:
+                return int(cols[head.index("env_steps")])
+            except ValueError:
+                continue
+    return 0
+
+
+def unkilled(cell, d):
+    """True for a --kill-at cell whose learner was never killed (no marker)."""
+    return bool(cell.get("kill_at")) and not os.path.exists(kill_marker(d))
+
+
+def maybe_kill(r, o, live):
+    """--kill-at: once the cell's learner is at its env step (progress.csv's
+    last row, a row a second), SIGKILL it (not its actors: deploy/local sees
+    its learner gone and stops them). DIR/<cell>/killed records it, so the
+    resumed run is not killed again; a run started afresh (no checkpoint)
+    loses the file with the rest and is killed again at the same step."""
+    k = r.cell.get("kill_at") or 0
+    d = os.path.join(o["out"], r.cell["rel"])
+    if not k or r.killed or os.path.exists(kill_marker(d)):
+        return
+    steps = last_env_steps(d)
+    # not before a checkpoint: a kill with nothing to resume from would
+    # start the cell afresh, to be killed again at the same step
+    if steps < k or not has_checkpoint(d):
+        return
+    pids = learner_pids(r.proc.pid)
+    if not pids:
+        return
+    for p in pids:
+        os.kill(p, signal.SIGKILL)
+    r.killed = True
+    ckpts = sorted(int(m.group(1)) for m in
+                   (re.fullmatch(r"checkpoint-(\d+)\.ckpt", n) for n in os.listdir(d)) if m)
+    note = (f"kill -9 of hpo-learner (pid {','.join(map(str, pids))}) at env step {steps} "
+            f"(--kill-at {k}); newest checkpoint: {ckpts[-1] if ckpts else 'none'} updates")
+    with open(kill_marker(d), "w") as f:
+        f.write(f"{time.time():.3f} {time.strftime('%Y-%m-%d %H:%M:%S')} {note}\n")
+    r.log.write(f"# {note}\n")
+    r.log.flush()
+    live.say(f"{r.cell['rel']}: {note}; resuming it")
+
+
+def start(cell, o, train, torch_sac, taken=frozenset()):
     d = os.path.join(o["out"], cell["rel"])
     lockf = try_lock(d)
     if lockf is None:
         return None
     if finished(d, o["steps"]):
-        lockf.close()
-        return "done"
-    argv, resume = command(cell, d, o, train, torch_sac)
+        if not unkilled(cell, d):
+            lockf.close()
+            return "done"
+        clear_partial(d)  # a --kill-at cell that ran to its end unkilled: afresh
+    port = free_ports(taken) if cell["impl"] == "dist" else None
+    argv, resume = command(cell, d, o, train, torch_sac, port)
     if not resume:
         clear_partial(d)
     here = host_line()
@@ -169,11 +339,17 @@ def start(cell, o, train, torch_sac):
               f"{here}\n")
     log.flush()
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    extra = {}
+    if cell["impl"] == "dist":
+        env.update(HPO_NO_BUILD="1", HPO_BUILD_DIR=build_dir_of(train))
+        extra = {"start_new_session": True, "preexec_fn": _dist_child}
     # The run inherits the locked descriptor: the lock lives as long as the
-    # run, also when this sweep is killed.
+    # run, also when this sweep is killed (a dist cell's processes all hold
+    # it, and end with the sweep).
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=env, pass_fds=(lockf.fileno(),))
-    run = Run(cell, proc, lockf, log)
+                            stdin=subprocess.DEVNULL, env=env, pass_fds=(lockf.fileno(),),
+                            **extra)
+    run = Run(cell, proc, lockf, log, port)
     if before and before[-1] != now:
         run.moved = (before[-1], now)
     return run
@@ -208,6 +384,10 @@ def sweep(o):
     train = hpo_train_path()
     torch_sac = torch_sac_path() if "torch" in o["impl"] else None
     grid = {k: o[k] for k in ("env", "mode", "seeds", "impl", "sets", "steps")}
+    if "dist" in o["impl"]:
+        deploy_local_path()
+        build_dir_of(train)
+        grid.update(actors=o["actors"], kill_at=o["kill_at"])
     cells, skipped = expand(grid)
     if not cells:
         raise Usage("the grid has no cells (torch runs mode sac only)")
@@ -253,21 +433,42 @@ def sweep(o):
                 except subprocess.TimeoutExpired:
                     r.proc.kill()
                     r.proc.wait()
+                end_group(r)
             live.say("interrupted: the runs saved checkpoints; the same command resumes")
             return 130
+        for r in running:
+            if r.proc.poll() is None:
+                maybe_kill(r, o, live)
         # reap
         for r in list(running):
             rc = r.proc.poll()
             if rc is None:
                 continue
             running.remove(r)
+            end_group(r)
             r.lockf.close()
             r.log.close()
             d = os.path.join(o["out"], r.cell["rel"])
             rel = r.cell["rel"]
+            if rc == 0 and finished(d, o["steps"]) and unkilled(r.cell, d):
+                # the learner's rows come a second apart: a run fast enough
+                # to pass its --kill-at step and end between two looks
+                attempts[rel] = attempts.get(rel, 0) + 1
+                if attempts[rel] > o["retries"]:
+                    failed.append(rel)
+                    live.say(f"FAILED {rel}: ran to its end before its learner was seen at "
+                             f"--kill-at {r.cell['kill_at']}")
+                else:
+                    live.say(f"{rel} ran to its end before its learner was seen at --kill-at "
+                             f"{r.cell['kill_at']}; starting it again")
+                    pending.insert(0, r.cell)
+                continue
             if rc == 0 and finished(d, o["steps"]):
                 done.add(rel)
                 live.say(f"done {rel} ({time.time() - r.t0:.0f} s)")
+                continue
+            if r.killed:
+                pending.insert(0, r.cell)  # --kill-at's kill: resumed, no attempt spent
                 continue
             attempts[rel] = attempts.get(rel, 0) + 1
             if rc == 2 or attempts[rel] > o["retries"]:
@@ -281,7 +482,8 @@ def sweep(o):
         for c in list(pending):
             if len(running) + len(elsewhere) >= o["jobs"]:
                 break
-            r = start(c, o, train, torch_sac)
+            taken = {r.port + i for r in running if r.port for i in range(3)}
+            r = start(c, o, train, torch_sac, taken)
             if r == "done":
                 pending.remove(c)
                 done.add(c["rel"])
@@ -304,7 +506,9 @@ def sweep(o):
             parts.append(f"{rel} {env_steps_of(os.path.join(o['out'], rel)) // 1000}k (left running)")
         live.show(" · ".join(parts))
         if pending or running:
-            time.sleep(0.5 if running else 2.0)
+            # a --kill-at cell not yet killed is looked at more often
+            watch = any(r.cell.get("kill_at") and not r.killed for r in running)
+            time.sleep(0.1 if watch else 0.5 if running else 2.0)
     if live.tty and not o["quiet"]:
         sys.stderr.write("\r\033[K")
     if failed:

@@ -283,16 +283,19 @@ def group_runs(runs):
     return groups
 
 
-def varying_settings(keys, order=()):
+def varying_settings(keys, order=(), present_only=False):
     """The names whose values differ between groups' keys: those in order
     first (a config's names, in its order), then the others by name (seed and
-    steps are never in a key)."""
+    steps are never in a key). With present_only, a name counts only when
+    two keys that have it differ (one key lacking it is no difference)."""
     names = [k for k in order if k not in PER_RUN]
     for key in keys:
         for k, _ in key:
             if k not in names:
                 names.append(k)
     dicts = [dict(key) for key in keys]
+    if present_only:
+        return [k for k in names if len({d[k] for d in dicts if k in d}) > 1]
     return [k for k in names if len({d.get(k) for d in dicts}) > 1]
 
 

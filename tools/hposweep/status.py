@@ -5,7 +5,7 @@ import fcntl
 import os
 
 from .grid import expand, read_grid
-from .run import env_steps_of, finished, has_checkpoint, progress_of
+from .run import env_steps_of, finished, has_checkpoint, progress_of, unkilled
 from .util import Usage
 
 
@@ -21,7 +21,9 @@ def status(argv):
         d = os.path.join(out, c["rel"])
         evals = progress_of(d).evals
         steps = env_steps_of(d)
-        if finished(d, grid["steps"]):
+        if finished(d, grid["steps"]) and unkilled(c, d):
+            state = "stopped (ran to its end unkilled: --kill-at runs it again)"
+        elif finished(d, grid["steps"]):
             state = "done"
         elif os.path.exists(os.path.join(d, ".lock")) and not _lock_free(d):
             state = "running"
