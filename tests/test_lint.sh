@@ -47,7 +47,7 @@ else
     fail "messages: strings split across lines (join them on one line): $(echo "$split" | head -20 | tr '\n' ' ')"
 fi
 
-mapfile -t scripts < <(for f in $(git ls-files deploy tools tests .ci 2>/dev/null); do
+mapfile -t scripts < <(for f in $(git ls-files deploy tools tests .ci results/queue 2>/dev/null); do
     [ -f "$f" ] && head -1 "$f" | grep -qE '^#!.*(bash|/sh)' && echo "$f"
 done; git ls-files 'tests/*.sh' 'tools/*.sh')
 mapfile -t scripts < <(printf '%s\n' "${scripts[@]}" | sort -u)
