@@ -702,16 +702,17 @@ leftovers() {
     pgrep -f -- "--port $1 |localhost:$1 " || true
 }
 
-# run_local NAME ARGS...: deploy/local on a random port in the background;
-# sets PORT, DPID.
+# run_local NAME ARGS...: deploy/local on a random port in the background,
+# called in $WORK with the relative --out NAME (the run directory must be
+# $WORK/NAME, not NAME in the checkout deploy/local runs in); sets PORT, DPID.
 run_local() {
     local name=$1
     shift
     PORT=$(free_port)
-    HPO_BUILD_DIR=$BUILD HPO_NO_BUILD=1 "$SRC/deploy/local" --env Pendulum \
-        --actors 2 --port "$PORT" --out "$WORK/$name" --pi-hidden 32 \
+    (cd "$WORK" && HPO_BUILD_DIR=$BUILD HPO_NO_BUILD=1 exec "$SRC/deploy/local" --env Pendulum \
+        --actors 2 --port "$PORT" --out "$name" --pi-hidden 32 \
         --q-hidden 32 --batch 32 --learning-starts 200 --bind 127.0.0.1 \
-        "$@" >"$WORK/$name.out" 2>&1 &
+        "$@") >"$WORK/$name.out" 2>&1 &
     DPID=$!
     PIDS+=("$DPID")
 }

@@ -17,6 +17,7 @@ import stat
 import sys
 import tempfile
 import unittest
+import unittest.mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.environ.get("HPOSWEEP_DIR") or os.path.join(HERE, "..", "tools"))
@@ -139,6 +140,24 @@ class Reader(unittest.TestCase):
             f.write("50100,1")  # a row being written
         self.assertEqual(run.last_env_steps(d), 50000)
         self.assertEqual(run.last_env_steps(os.path.join(self.tmp, "none")), 0)
+
+    def test_dist_command_out_absolute(self):
+        # deploy/local runs from its own tree: a relative --out would land
+        # there, not in the sweep's DIR (a frozen tree's results/... once)
+        cell = {"impl": "dist", "actors": 2, "setting": [], "env": "Hopper",
+                "mode": "sac", "seed": 1}
+        o = {"steps": 1000, "checkpoint_every": 500}
+        here = os.getcwd()
+        os.chdir(self.tmp)
+        try:
+            with unittest.mock.patch.object(run, "HERE", os.path.join(HERE, "..", "tools")):
+                argv, resume = run.command(cell, "out/Hopper/sac-dist-s1", o, "hpo-train",
+                                           None, port=20000)
+        finally:
+            os.chdir(here)
+        self.assertFalse(resume)
+        out = argv[argv.index("--out") + 1]
+        self.assertEqual(out, os.path.join(os.path.realpath(self.tmp), "out/Hopper/sac-dist-s1"))
 
     @unittest.skipUnless(os.environ.get("HPO_TRAIN"), "HPO_TRAIN not set")
     def test_describe_settings(self):

@@ -132,9 +132,10 @@ def command(cell, d, o, train, torch_sac, port=None):
         # actors and an evaluation actor; every flag it does not know goes to
         # hpo-learner, which takes hpo-train's settings (so the cell's config
         # is impl c's) and, on a resume, the same settings again with --resume
-        # (the run directory is the --out deploy/local gives it)
+        # (the run directory is the --out deploy/local gives it, absolute: a
+        # deploy/local before 2026-12-06 took a relative one from its own tree)
         argv = [deploy_local_path(), "--quiet", "--actors", str(cell["actors"]),
-                "--port", str(port), "--out", d] + setting_flags(cell) + steps + \
+                "--port", str(port), "--out", os.path.abspath(d)] + setting_flags(cell) + steps + \
             ["--checkpoint-every", str(o["checkpoint_every"]), "--keep", "2",
              "--checkpoint-replay"]
         return argv + (["--resume"] if resume else []), resume
