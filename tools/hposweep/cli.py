@@ -5,7 +5,7 @@
             [--actors N] [--kill-at N1,N2,...]
             [--checkpoint-every N] [--retries N] [--only GLOB,...] [--quiet]
   hpo-sweep report DIR [DIR...] [--marks 30000,100000,...] [--target ENV=RETURN ...]
-            [--env E1,E2] [--window STEPS] [--no-png]
+            [--env E1,E2] [--seeds 1-5] [--window STEPS] [--no-png]
             [--compare A:B ...] [--compare-at MARK]
   hpo-sweep refresh FILE.md
   hpo-sweep status DIR
@@ -84,7 +84,8 @@ is each run's return at --compare-at MARK (default: the last mark every run
 of both rows reached), or with --window the mean over the window up to it.
 More than one DIR puts their runs side by side (rows are grouped by
 resolved configuration, so the same cell in two sweeps is one row); --env
-keeps the environments named.
+keeps the environments named, --seeds the seeds named (a sweep that grows:
+its finished seeds, without the runs under way).
 
 `status DIR` says, without starting anything, where each cell of the recorded
 grid stands: done, running (its lock is held), stopped (resumable from its

@@ -13,7 +13,7 @@ import numpy as np
 from . import run
 from . import runs as rd
 from . import stats
-from .grid import expand, fmt_val, read_grid, positive_int, split_list
+from .grid import expand, fmt_val, parse_seeds, positive_int, read_grid, split_list
 from .util import Usage, die, write_text
 
 # Published SAC returns (deterministic evaluation) to put beside ours.
@@ -320,7 +320,7 @@ def parse_report_args(argv):
     if not outs:
         raise Usage("report: which sweep or run directory? (hpo-sweep report DIR [DIR...])")
     o = {"outs": outs, "marks": list(MARKS), "targets": dict(TARGETS), "png": True,
-         "envs": None, "window": None, "compare": [], "compare_at": None}
+         "envs": None, "seeds": None, "window": None, "compare": [], "compare_at": None}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -328,7 +328,8 @@ def parse_report_args(argv):
             o["png"] = False
             i += 1
             continue
-        if a in ("--marks", "--target", "--env", "--window", "--compare", "--compare-at") \
+        if a in ("--marks", "--target", "--env", "--seeds", "--window", "--compare",
+                 "--compare-at") \
                 and i + 1 < len(argv):
             v = argv[i + 1]
             i += 2
@@ -336,6 +337,8 @@ def parse_report_args(argv):
                 o["window"] = positive_int(a, v)
             elif a == "--env":
                 o["envs"] = split_list(a, v)
+            elif a == "--seeds":
+                o["seeds"] = parse_seeds(v)
             elif a == "--marks":
                 o["marks"] = [positive_int(a, x) for x in split_list(a, v)]
             elif a == "--compare":
@@ -374,6 +377,10 @@ def build_report(argv):
                         f"(they hold {', '.join(envs)})")
         envs = [e for e in envs if e in o["envs"]]
         runs = [r for r in runs if r.env in o["envs"]]
+    if o["seeds"]:
+        # a sweep that grows: its finished seeds, without the runs under way
+        runs = [r for r in runs if r.config.get("seed", "").isdigit()
+                and int(r.config["seed"]) in o["seeds"]]
     if not runs:
         die(f"{', '.join(outs)}: no run has an evaluation yet")
     try:
