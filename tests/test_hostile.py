@@ -1236,9 +1236,12 @@ def learning_run(name, poison=None):
     steps; with poison, a hostile peer joins at POISON_AT env steps and
     sends poisoned rows within its credit until the learner stops. Returns
     (learner, its last status, exit code)."""
-    lr = Learner(name, *LEARN)
+    lr = Learner(name, *LEARN, metrics=True)
     lr.table = ""   # hpo-status's table once the peer is quarantined
+    lr.scrape = ""  # and the metrics endpoint's text then
     lr.sent_at_quarantine = None  # rows the peer had sent by then
+    lr.updates_at_join = None     # the learner's updates when the peer joined
+    lr.updates_at_trip = None     # and when a guard first warned or tripped
     acts = [actor(lr.port, "%s-a%d" % (name, i), "--seed", str(10 + i))
             for i in (1, 2)]
     p, k, rnd, last = None, 0, random.Random(7), None
@@ -1248,6 +1251,7 @@ def learning_run(name, poison=None):
             r = lr.status(timeout_ms=500)
             last = r or last
             if poison and r and r["env_steps"] >= POISON_AT:
+                lr.updates_at_join = r["updates"]
                 p = Peer(lr.port)
                 p.join("mallory", 66)
                 hb = time.time()
@@ -1266,11 +1270,21 @@ def learning_run(name, poison=None):
             hb = time.time()
             r = lr.status(timeout_ms=500)
             last = r or last
+            dg = r and r["data_guard"]
+            if dg and lr.updates_at_trip is None and (
+                    (dg["max_sigma_taken"] or 0) > dg["sigma"] / 5 or
+                    r["guards"]["row_scale"] or r["guards"]["rollback"] or
+                    dg["quarantined"]):
+                lr.updates_at_trip = r["updates"]
             if r and r["data_guard"]["quarantined"] and not lr.table:
                 lr.sent_at_quarantine = k
                 lr.table = subprocess.run(
                     [STATUS, "127.0.0.1:%d" % lr.port, "--timeout-ms", "500"],
                     capture_output=True, text=True).stdout
+                try:
+                    lr.scrape = scrape(lr.port + 3)
+                except OSError as e:
+                    lr.scrape = "scrape failed: %s" % e
     try:
         rc = lr.p.wait(10)
     except subprocess.TimeoutExpired:
@@ -1330,12 +1344,28 @@ def part_poisoning():
         check(q is not None and sent - q <= 256,
               "poisoning %s: no credit after the quarantine (%s rows sent "
               "after it was seen)" % (kind, q is not None and sent - q))
+        check(re.search(r'^hpo_actor_quarantined\{actor="mallory"[^}]*\} 1$',
+                        lr.scrape, re.M) is not None and
+              re.search(r"^hpo_quarantined_actors 1$", lr.scrape, re.M),
+              "poisoning %s: the metrics say the peer is quarantined "
+              "(hpo_actor_quarantined 1, hpo_quarantined_actors 1)" % kind,
+              "\n".join(ln for ln in lr.scrape.splitlines()
+                         if "quarantined" in ln)[-600:])
         good = r and r.get("last_known_good")
         ev = good and os.path.exists(good) and evaluate(good)
-        check(bool(ev) and "last-known-good" in os.listdir(lr.out),
-              "poisoning %s: the last known good checkpoint %s is on disk and "
-              "loads (evaluation %s)" % (kind, good and os.path.basename(good),
-                                         ev and round(ev[0])))
+        # from before the first warning or trip (checkpoint-<updates>.ckpt;
+        # the status was seen every 0.2 s): a drift's first rows look
+        # honest, so its checkpoint may come after the peer joined
+        m = good and re.search(r"checkpoint-(\d+)\.ckpt$", good)
+        at = m and int(m.group(1))
+        check(bool(ev) and "last-known-good" in os.listdir(lr.out) and
+              at is not None and lr.updates_at_trip is not None and
+              at <= lr.updates_at_trip,
+              "poisoning %s: the last known good checkpoint %s (update %s; "
+              "the peer joined at update %s, the first warning or trip was "
+              "seen at %s) is on disk and loads (evaluation %s)" %
+              (kind, good and os.path.basename(good), at, lr.updates_at_join,
+               lr.updates_at_trip, ev and round(ev[0])))
 
 
 def part_datasock():
