@@ -14,7 +14,7 @@ learner's answer, its status figures and that it stays up:
                in a row stop the run (exit 1, the reason in the log); 3e38
                rewards taken in the data guard's warm-up make updates
                non-finite, and the rollback quarantines their sender and
-               evicts its rows: updates go on
+               evicts its rows: updates go on, the metrics name it
   credits      a batch beyond the sender's credit is refused and counted,
                the replay buffer untouched; one within it is taken; a Hello
                with n_envs past 4096 is refused
@@ -34,6 +34,11 @@ learner's answer, its status figures and that it stays up:
   fairshare    100 ids from one address and one real actor from another:
                the real actor gets at least 30% of the ingest (credits are
                shared per peer address, not per id)
+  keyshare     with CurveZMQ keys, all from 127.0.0.1: one client key holds
+               --max-peer-rows rows (the next Hello under it is refused as
+               busy), and a real actor under another key gets at least 30%
+               of the ingest against 100 ids under one key (a peer is its
+               key, not its address)
   logs         600 bad messages from 600 peers: every one counted, the
                learner's log stays under 300 lines
   checkpoints  --keep 2 beside a corrupt checkpoint of a larger number keeps
@@ -67,8 +72,9 @@ learner's answer, its status figures and that it stays up:
                its credit, rewards of 9.9e5, observations of 9e5, a drift to
                9.9e5 or rewards alternating +-9.9e5: each run's final
                evaluation lies in the unpoisoned run's episode range, the
-               peer is quarantined (status, learner.log) and the last known
-               good checkpoint is on disk and loads. Measured here: 49 s for
+               peer is quarantined (status, learner.log) and the
+               last known good checkpoint, from before the first guard
+               warning or trip, is on disk and loads. Measured here: 49 s for
                the five runs; before the guards the reward run ended at
                -1472 (unpoisoned -164)
   cli          --buffer past the available memory is refused with the
@@ -252,8 +258,11 @@ def message(buf):
 
 
 class Learner:
-    def __init__(self, name, *args, wait=True, metrics=False):
+    def __init__(self, name, *args, wait=True, metrics=False, status_env=None):
         self.name = name
+        # hpo-status's environment: HPO_CURVE_SERVER and HPO_CURVE_KEY for
+        # a learner with CurveZMQ keys
+        self.status_env = status_env
         self.out = os.path.join(WORK, name)
         self.err_path = os.path.join(WORK, name + ".err")
         for _ in range(6):
@@ -279,7 +288,7 @@ class Learner:
     def status(self, timeout_ms=2000):
         r = subprocess.run([STATUS, "127.0.0.1:%d" % self.port, "--json",
                             "--timeout-ms", str(timeout_ms)],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, env=self.status_env)
         if r.returncode != 0:
             return None
         return json.loads(r.stdout)
@@ -314,9 +323,12 @@ class Peer:
     """A DEALER on the learner's data socket (one routing id), from source
     address src (another loopback address: another peer to the learner)."""
 
-    def __init__(self, port, src=None):
+    def __init__(self, port, src=None, curve=None):
         self.s = CTX.socket(zmq.DEALER)
         self.s.setsockopt(zmq.LINGER, 0)
+        if curve:   # (the learner's public key, this peer's key pair): Z85
+            self.s.curve_serverkey, self.s.curve_publickey, \
+                self.s.curve_secretkey = curve
         self.s.connect(("tcp://%s:0;" % src if src else "tcp://") +
                        "127.0.0.1:%d" % port)
         self.credit = 0
@@ -440,7 +452,7 @@ def part_poison():
     # after --max-rollbacks 5)
     lr = Learner("rollevict", "--replay-ratio", "0", "--learning-starts",
                  "200", "--max-abs-reward", "3.4e38", "--max-rollbacks", "5",
-                 "--guard-warmup", "100")
+                 "--guard-warmup", "100", metrics=True)
     h = Peer(lr.port)
     h.join("h1", 14)
     h.send(batch([([0.1, 0.2, 0.3], [0.5], 3e38, [0.1, 0.2, 0.3])] * 64,
@@ -463,6 +475,25 @@ def part_poison():
           "replay buffer with their sender, quarantined; updates go on",
           (r and (r["guards"]["rollback"], r["updates"], r["data_guard"],
                   r["replay_size"]), log[-500:]))
+    # the endpoint serves the figures of the loop's last metrics pass (every
+    # 0.5 s): scrapes for up to 3 s after the status saw the quarantine
+    def named(text):
+        return (re.search(r'^hpo_actor_quarantined\{actor="h1"[^}]*\} 1$',
+                          text, re.M) and
+                re.search(r'^hpo_actor_quarantined\{actor="g1"[^}]*\} 0$',
+                          text, re.M) and
+                re.search(r"^hpo_quarantined_actors 1$", text, re.M))
+    deadline, text = time.time() + 3, ""
+    while time.time() < deadline and not named(text):
+        try:
+            text = scrape(lr.port + 3)
+        except OSError as e:
+            text = "scrape failed: %s" % e
+        time.sleep(0.2)
+    check(named(text),
+          "poison: the metrics name the quarantined actor "
+          "(hpo_actor_quarantined 1 for h1, 0 for g1; hpo_quarantined_actors 1)",
+          "\n".join(ln for ln in text.splitlines() if "quarantined" in ln))
     h.close()
     g.close()
     lr.stop()
@@ -668,20 +699,15 @@ def part_slots():
     lr.stop()
 
 
-def part_fairshare():
-    """100 ids from one address against one real actor from another:
-    ingest is shared per peer address, not per id."""
-    lr = Learner("fairshare", "--max-peer-rows", "128")
-    fakes = [Peer(lr.port, src="127.0.0.2") for _ in range(100)]
-    for i, p in enumerate(fakes):
-        p.send(hello("fake%03d" % i, 6000 + i))
-    r = lr.wait_until(10, lambda r: len(r["actors"]) == 100)
-    check(r is not None, "fairshare: 100 fake ids joined from 127.0.0.2")
+def share_of_real(lr, fakes, real_args):
+    """The real actor's share of ingest over 8 s while every fake sends what
+    its credit allows and heartbeats (fakes joined with incarnations 6000+i):
+    (share, its steps, all steps)."""
     batches = {n: batch(good_rows(n)) for n in range(1, 65)}
     poller = zmq.Poller()
     for p in fakes:
         poller.register(p.s, zmq.POLLIN)
-    ap = actor(lr.port, "real")
+    ap = actor(lr.port, "real", *real_args)
 
     def pump(seconds):
         """Each fake sends what its credit allows, heartbeats 3 times a
@@ -713,13 +739,83 @@ def part_fairshare():
         return sum(a["steps"] for a in r["actors"] if a["id"] == "real")
     total = r1["env_steps"] - r0["env_steps"] if r0 and r1 else 0
     real = real_steps(r1) - real_steps(r0) if r0 and r1 else 0
-    share = real / total if total else 0.0
+    ap.terminate()
+    ap.wait(10)
+    return (real / total if total else 0.0), real, total
+
+
+def part_fairshare():
+    """100 ids from one address against one real actor from another:
+    ingest is shared per peer address, not per id."""
+    lr = Learner("fairshare", "--max-peer-rows", "128")
+    fakes = [Peer(lr.port, src="127.0.0.2") for _ in range(100)]
+    for i, p in enumerate(fakes):
+        p.send(hello("fake%03d" % i, 6000 + i))
+    r = lr.wait_until(10, lambda r: len(r["actors"]) == 100)
+    check(r is not None, "fairshare: 100 fake ids joined from 127.0.0.2")
+    share, real, total = share_of_real(lr, fakes, [])
     check(total > 0 and share >= 0.3,
           "fairshare: the real actor's share of ingest over 8 s: %.1f%% "
           "(%d of %d steps; 100 fake ids share one address)" %
           (100 * share, real, total))
-    ap.terminate()
-    ap.wait(10)
+    for p in fakes:
+        p.close()
+    lr.stop()
+
+
+def curve_pair(path):
+    """(public, secret) Z85 of an hpo-keygen file, as bytes."""
+    kv = dict(ln.split(" = ", 1) for ln in open(path).read().splitlines()
+              if " = " in ln)
+    return kv["public"].encode(), kv.get("secret", "").encode()
+
+
+def part_keyshare():
+    """With CurveZMQ keys a peer is its key, not its address: 100 ids
+    under one client key against a real actor under another, all from
+    127.0.0.1. Ingest is shared per key (per address it would be one peer
+    and the real actor would get about 1%), and --max-peer-rows caps the
+    rows of a key, not of the address."""
+    kdir = os.path.join(WORK, "keys")
+    allow = os.path.join(kdir, "allow")
+    os.makedirs(allow)
+    names = ("server", "fake", "real", "status")
+    r = subprocess.run([os.path.join(BUILD, "tools", "hpo-keygen")] +
+                       list(names), cwd=kdir, capture_output=True, text=True)
+    if r.returncode != 0:
+        fail("keyshare: hpo-keygen: " + r.stderr)
+        return
+    for n in names[1:]:
+        shutil.copy(os.path.join(kdir, n + ".public"), allow)
+    key = {n: os.path.join(kdir, n) for n in names}
+    env = dict(os.environ, HPO_CURVE_SERVER=key["server"] + ".public",
+               HPO_CURVE_KEY=key["status"] + ".secret")
+    lr = Learner("keyshare", "--curve-secret", key["server"] + ".secret",
+                 "--curve-allow", allow, "--max-peer-rows", "100",
+                 status_env=env)
+    server = curve_pair(key["server"] + ".public")[0]
+    fake = curve_pair(key["fake"] + ".secret")
+    fakes = [Peer(lr.port, curve=(server,) + fake) for _ in range(101)]
+    for i, p in enumerate(fakes):
+        p.send(hello("fake%03d" % i, 6000 + i))
+    kinds = [p.recv("welcome", seconds=3) for p in fakes]
+    busy = [f.get(1, [b""])[0].decode(errors="replace")
+            for kind, f in kinds if kind == "refuse"]
+    r = lr.status()
+    check(r is not None and len(r["actors"]) == 100 and len(busy) == 1 and
+          busy[0].startswith("busy: ") and r["guards"]["peer_rows"] == 1,
+          "keyshare: one client key holds 100 rows (--max-peer-rows 100), "
+          "the 101st Hello under it refused as busy (%s)" %
+          (busy[:1] or "none"), r and (len(r["actors"]), r["guards"]))
+    fakes[-1].close()
+    fakes = fakes[:-1]
+    share, real, total = share_of_real(
+        lr, fakes, ["--curve-server", key["server"] + ".public",
+                    "--curve-key", key["real"] + ".secret"])
+    check(total > 0 and share >= 0.3,
+          "keyshare: the real actor (its own key, the fakes' address) joins "
+          "a key's full rows and gets %.1f%% of ingest over 8 s (%d of %d "
+          "steps; 100 fake ids under one key)" % (100 * share, real, total))
     for p in fakes:
         p.close()
     lr.stop()
@@ -1236,9 +1332,8 @@ def learning_run(name, poison=None):
     steps; with poison, a hostile peer joins at POISON_AT env steps and
     sends poisoned rows within its credit until the learner stops. Returns
     (learner, its last status, exit code)."""
-    lr = Learner(name, *LEARN, metrics=True)
+    lr = Learner(name, *LEARN)
     lr.table = ""   # hpo-status's table once the peer is quarantined
-    lr.scrape = ""  # and the metrics endpoint's text then
     lr.sent_at_quarantine = None  # rows the peer had sent by then
     lr.updates_at_join = None     # the learner's updates when the peer joined
     lr.updates_at_trip = None     # and when a guard first warned or tripped
@@ -1281,10 +1376,6 @@ def learning_run(name, poison=None):
                 lr.table = subprocess.run(
                     [STATUS, "127.0.0.1:%d" % lr.port, "--timeout-ms", "500"],
                     capture_output=True, text=True).stdout
-                try:
-                    lr.scrape = scrape(lr.port + 3)
-                except OSError as e:
-                    lr.scrape = "scrape failed: %s" % e
     try:
         rc = lr.p.wait(10)
     except subprocess.TimeoutExpired:
@@ -1344,13 +1435,6 @@ def part_poisoning():
         check(q is not None and sent - q <= 256,
               "poisoning %s: no credit after the quarantine (%s rows sent "
               "after it was seen)" % (kind, q is not None and sent - q))
-        check(re.search(r'^hpo_actor_quarantined\{actor="mallory"[^}]*\} 1$',
-                        lr.scrape, re.M) is not None and
-              re.search(r"^hpo_quarantined_actors 1$", lr.scrape, re.M),
-              "poisoning %s: the metrics say the peer is quarantined "
-              "(hpo_actor_quarantined 1, hpo_quarantined_actors 1)" % kind,
-              "\n".join(ln for ln in lr.scrape.splitlines()
-                         if "quarantined" in ln)[-600:])
         good = r and r.get("last_known_good")
         ev = good and os.path.exists(good) and evaluate(good)
         # from before the first warning or trip (checkpoint-<updates>.ckpt;
@@ -1446,7 +1530,8 @@ def part_cli():
 
 PARTS = {"poison": part_poison, "credits": part_credits,
          "identity": part_identity, "slots": part_slots, "logs": part_logs,
-         "fairshare": part_fairshare, "paramsmem": part_paramsmem,
+         "fairshare": part_fairshare, "keyshare": part_keyshare,
+         "paramsmem": part_paramsmem,
          "checkpoints": part_checkpoints, "evals": part_evals,
          "metrics": part_metrics, "params": part_params,
          "datasock": part_datasock, "cli": part_cli,

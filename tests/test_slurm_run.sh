@@ -10,7 +10,8 @@
 # --threads 2 and --checkpoint-replay 1 (it fits the disk), the actors'
 # step excludes the learner's node; het layout: --threads from component 0's
 # CPUs, a --threads among the flags wins; a replay that cannot fit the disk
-# is not checkpointed (--checkpoint-replay 0, said in the output).
+# is not checkpointed (--checkpoint-replay 0, said in the output); the
+# run's CurveZMQ keys are in HPO_OUT/keys, 0700, every file 0600.
 set -uo pipefail
 SRC=${1:?usage: test_slurm_run.sh SOURCE_DIR BUILD_DIR}
 BUILD=$(cd "${2:?build dir}" && pwd)
@@ -80,6 +81,13 @@ learner_line single | grep -q -- '--checkpoint-replay 1 ' && grep -q "hold the r
     fail "no --checkpoint-replay 1: $(learner_line single)"
 actor_line single | grep -q -- '--exclude=n0' && ok "the actors' step excludes the learner's node n0" ||
     fail "the actors may share the learner's node: $(actor_line single)"
+# the run's CurveZMQ keys: owner-only, used by the learner and the actors
+modes=$(cd "$WORK/single/keys" 2>/dev/null && stat -c '%n %a' . ./* | tr '\n' ' ')
+[ "$modes" = ". 700 ./actor.public 600 ./actor.secret 600 ./learner.public 600 ./learner.secret 600 " ] &&
+    learner_line single | grep -q -- "--curve-secret $WORK/single/keys/learner.secret " &&
+    actor_line single | grep -q -- "--curve-key $WORK/single/keys/actor.secret" &&
+    ok "the run's keys: keys/ 0700, each file 0600, the learner's and the actors' own" ||
+    fail "the run's keys: modes '$modes'; $(learner_line single)"
 
 job het het SLURM_JOB_NODELIST_HET_GROUP_0=n0 SLURM_CPUS_PER_TASK_HET_GROUP_0=4 SLURM_NTASKS_HET_GROUP_1=2 \
     -- "${SMALL[@]}"
