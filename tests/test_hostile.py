@@ -53,8 +53,9 @@ learner's answer, its status figures and that it stays up:
                published, and a Heartbeat of such a version are refused and
                counted; the per-actor metrics series stop at 64 actors
   metrics      --metrics-port binds 127.0.0.1 unless --metrics-bind says
-               otherwise; a Hello with a non-UTF-8 id is not welcomed and
-               the scrape stays valid UTF-8 (promtool accepts it);
+               otherwise; a Hello with a non-UTF-8 id is not welcomed, and
+               the scrape (promtool accepts it) and the learner's log stay
+               valid UTF-8;
                slowloris connections (8 from the scraper's own address, 64
                from 16 others) do not lock out scrapes
   params       a 16 MB subscription on the params socket is dropped at the
@@ -1091,6 +1092,18 @@ def part_metrics():
           'actor="id-\u00e9"'.encode() in body,
           "metrics: the scrape is valid UTF-8 with a non-UTF-8 Hello sent "
           "and a UTF-8 id listed", body[-300:])
+    # and the log: the refusal of that Hello is logged, in valid UTF-8
+    with open(lr.err_path, "rb") as f:
+        raw_log = f.read()
+    try:
+        raw_log.decode("utf-8")
+        log_valid = True
+    except UnicodeDecodeError:
+        log_valid = False
+    check(log_valid and b"Hello: field actor_id: " in raw_log and
+          b"not valid UTF-8" in raw_log,
+          "metrics: the learner's log is valid UTF-8 after the non-UTF-8 "
+          "Hello (its refusal logged)", raw_log[-300:])
     if shutil.which("promtool"):
         pt = subprocess.run(["promtool", "check", "metrics"], input=body,
                             capture_output=True, timeout=30)
