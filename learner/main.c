@@ -367,14 +367,6 @@ static int may_update(learner *l)
 }
 
 /* 1 when every float of x (n) is finite. */
-static int all_finite(const float *x, size_t n)
-{
-    float acc = 0.0f;
-    for (size_t i = 0; i < n; i++)
-        acc += x[i] * 0.0f; /* NaN for an Inf or NaN, else 0 */
-    return acc == 0.0f;
-}
-
 /*
  * One update, kept only when its losses and the whole learned state are
  * finite: the state (sac_state_save: networks, targets, Adam, temperature,
@@ -389,7 +381,7 @@ static void update(learner *l)
     replay_sample(l->rb, &l->upd_rng, &l->batch);
     sac_update(s, &l->batch, &l->upd_rng, &l->last);
     float st[2] = {l->last.q_loss, l->last.pi_loss};
-    if (!all_finite(st, 2) || !sac_state_finite(s)) {
+    if (!floats_finite(st, 2) || !sac_state_finite(s)) {
         sac_state_restore(s, l->keep);
         l->guards[GUARD_ROLLBACK]++;
         l->rollbacks_run++;

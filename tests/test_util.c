@@ -198,6 +198,38 @@ static void test_write_file_atomic(void **state)
 
 /* utf8_valid against the definition: every 1..4-byte form at its edges,
  * and each kind of invalid sequence. */
+/* floats_finite: every non-finite kind at every place of a length that
+ * spans blocks (4096) and vector tails; the largest finite floats, zeros
+ * and subnormals are finite. */
+static void test_floats_finite(void **state)
+{
+    (void)state;
+    size_t n = 2 * 4096 + 13;
+    float *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)i - 5000.0f;
+    x[1] = 3.4028235e38f;
+    x[2] = -3.4028235e38f;
+    x[3] = 1e-45f; /* subnormal */
+    x[4] = -0.0f;
+    assert_true(floats_finite(x, n));
+    assert_true(floats_finite(x, 0));
+    const float bad[3] = {INFINITY, -INFINITY, NAN};
+    const size_t at[] = {0, 7, 4095, 4096, 8191, 8192, n - 1};
+    for (size_t k = 0; k < 3; k++)
+        for (size_t a = 0; a < sizeof at / sizeof at[0]; a++) {
+            float keep = x[at[a]];
+            x[at[a]] = bad[k];
+            assert_false(floats_finite(x, n));
+            assert_int_equal(floats_finite(x, at[a]), 1); /* before it */
+            assert_false(floats_finite(x + at[a], 1));
+            x[at[a]] = keep;
+        }
+    assert_true(floats_finite(x, n));
+    free(x);
+}
+
 static void test_utf8(void **state)
 {
     (void)state;
@@ -243,6 +275,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_floats_finite),
         cmocka_unit_test(test_run_stats),
         cmocka_unit_test(test_stop_on_signals),
         cmocka_unit_test(test_usage_error),

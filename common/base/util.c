@@ -381,6 +381,24 @@ size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+int floats_finite(const float *x, size_t n)
+{
+    /* blocks of 4096, each without a branch in its loop: vectorized, and a
+     * NaN early in a large state ends the scan early */
+    for (size_t i = 0; i < n; i += 4096) {
+        size_t m = n - i < 4096 ? n - i : 4096;
+        uint32_t bad = 0;
+        for (size_t j = 0; j < m; j++) {
+            uint32_t u;
+            memcpy(&u, &x[i + j], sizeof u);
+            bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+        }
+        if (bad)
+            return 0;
+    }
+    return 1;
+}
+
 int utf8_valid(const unsigned char *s, size_t n)
 {
     size_t i = 0, k;

@@ -81,6 +81,11 @@ int write_file_atomic(const char *path, int (*fill)(int fd, void *ctx),
  * -1 (out untouched) for an empty, partial, overflowing or out-of-range s. */
 int parse_long(const char *s, long lo, long hi, long *out);
 
+/* 1 when every x[0..n) is finite (no Inf, no NaN): an integer test of the
+ * exponent bits, which the compiler vectorizes (a float sum of x * 0 is one
+ * chain of dependent adds). */
+int floats_finite(const float *x, size_t n);
+
 /* 1 when s (n bytes) is valid UTF-8: no stray continuation byte, no
  * overlong form, no surrogate, nothing past U+10FFFF, no truncated
  * sequence. */

@@ -838,15 +838,8 @@ int sac_state_finite(const sac *s)
 {
     sac_part p[SAC_PARTS_MAX];
     int n = sac_parts(s, p);
-    for (int i = 0; i < n; i++) {
-        if (p[i].kind != SAC_F32)
-            continue;
-        const float *x = p[i].p;
-        float acc = 0.0f;
-        for (size_t j = 0; j < p[i].n; j++)
-            acc += x[j] * 0.0f; /* NaN for an Inf or NaN, else 0 */
-        if (acc != 0.0f)
+    for (int i = 0; i < n; i++)
+        if (p[i].kind == SAC_F32 && !floats_finite(p[i].p, p[i].n))
             return 0;
-    }
     return 1;
 }

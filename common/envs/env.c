@@ -185,14 +185,6 @@ void env_reset(env *e, float *obs)
     memcpy(box_of(e)->last_obs, obs, (size_t)e->cls->obs_dim * sizeof(float));
 }
 
-static int all_finite(const float *x, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (!isfinite(x[i]))
-            return 0;
-    return 1;
-}
-
 /* Warn once per class (later divergences are counted by the log module). */
 static void warn_diverged(const env *e, const char *what)
 {
@@ -222,7 +214,7 @@ void env_step(env *e, const float *action, float *obs, env_step_result *res)
     memset(res, 0, sizeof *res);
     e->t++;
 
-    if (!all_finite(action, c->act_dim)) {
+    if (!floats_finite(action, (size_t)c->act_dim)) {
         memcpy(obs, last, obs_bytes);
         mark_diverged(e, res, "non-finite action");
         return;
@@ -234,8 +226,8 @@ void env_step(env *e, const float *action, float *obs, env_step_result *res)
     c->step(e, a, obs, res);
     res->truncated = 0;
 
-    if (!all_finite(obs, c->obs_dim) || !isfinite(res->reward) ||
-        !all_finite(res->terms, c->n_terms)) {
+    if (!floats_finite(obs, (size_t)c->obs_dim) || !isfinite(res->reward) ||
+        !floats_finite(res->terms, (size_t)c->n_terms)) {
         memset(obs, 0, obs_bytes);
         mark_diverged(e, res, "non-finite observation or reward");
     } else if (res->diverged) {
