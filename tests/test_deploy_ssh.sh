@@ -8,7 +8,7 @@
 # "does not start" and deploy/ssh ends). A host starting with '-' (as
 # --learner, in --actors, as --eval) must be refused with exit 2 before any
 # ssh runs; a plain host must reach ssh after "--", so that ssh can never
-# read it as an option.
+# read it as an option. A relative --out is the caller's directory's.
 set -u
 SRC=$1
 # shellcheck source=tests/lib.sh
@@ -61,5 +61,17 @@ if [ "$rc" -ne 0 ] && [ "$n" -ge 1 ] && [ -z "$bad_calls" ]; then
     ok "deploy/ssh: $n ssh call(s), each ssh -o BatchMode=yes -- user@learnerhost ..."
 else
     fail "deploy/ssh: not every ssh is 'ssh OPTIONS -- HOST': exit $rc, $n calls, wrong:$bad_calls; $(cat "$WORK/good.err")"
+fi
+# a relative --out is taken from the caller's directory, here and on the
+# learner host (one absolute path), not from the checkout deploy/ssh runs in
+rm -f "$WORK"/ssh.*
+(cd "$WORK" && HPO_SSH="$WORK/fakessh -o BatchMode=yes" HPO_BUILD_DIR=/nonexistent \
+    timeout 60 "$SRC/deploy/ssh" --out rel --learner user@learnerhost --actors a \
+    >"$WORK/rel.out" 2>"$WORK/rel.err")
+if [ -d "$WORK/rel" ] && [ ! -e "$SRC/rel" ] && cat "$WORK"/ssh.* 2>/dev/null | grep -q -- "$WORK/rel"; then
+    ok "deploy/ssh --out rel from $WORK: the run directory is $WORK/rel, here and in the learner's command"
+else
+    fail "deploy/ssh --out rel: $(ls -d "$WORK/rel" "$SRC/rel" 2>&1 | tr '\n' ' '); $(cat "$WORK"/ssh.* 2>/dev/null | grep -- '--out' | head -2)"
+    rm -rf "${SRC:?}/rel"
 fi
 finish
