@@ -8,7 +8,8 @@
 #              seed -> different), bad input (exit 2 with a message), the
 #              files of a run (config has every field, progress.csv has its
 #              header and one row per episode and evaluation), --config-only
-#              and the preset order
+#              and the preset order; deploy/train reads a relative --out
+#              or --resume from the directory it is called in
 #   learn-hpo  mode hpo reaches a mean deterministic eval return >= -300 on
 #   learn-sac  Pendulum by 6,000 env steps and holds it (the median of the
 #              evaluations at 6k-10k; mode sac for learn-sac)
@@ -204,6 +205,24 @@ PY
     else
         fail "--help: exit $rc"
     fi
+
+    # ---- deploy/train: a relative --out / --out= / --resume is the caller's ----
+    local build
+    build=$(cd "$(dirname "$BIN")/.." && pwd)
+    for form in "--out rel-a" "--out=rel-b" "--out rel-a --resume rel-a"; do
+        # shellcheck disable=SC2086 # the form is words
+        (cd "$WORK" && HPO_BUILD_DIR=$build "$SRC/deploy/train" --quiet "${TINY[@]}" \
+            $form >"$WORK/deploy-train.out" 2>"$WORK/deploy-train.err")
+        rc=$?
+        local dir=${form##* }
+        dir=${dir#--out=}
+        if [ "$rc" -eq 0 ] && [ -s "$WORK/$dir/progress.csv" ] && [ ! -e "$SRC/$dir" ]; then
+            ok "deploy/train $form from the work directory: $WORK/$dir"
+        else
+            fail "deploy/train $form: exit $rc, $WORK/$dir/progress.csv $([ -s "$WORK/$dir/progress.csv" ] || echo missing), $SRC/$dir $([ -e "$SRC/$dir" ] && echo 'exists (wrong place)' || echo absent): $(tail -3 "$WORK/deploy-train.err")"
+        fi
+        rm -rf "${SRC:?}/$dir"
+    done
 }
 
 # learn MODE SEED: 10,000 steps on Pendulum; the median of the last five
