@@ -435,6 +435,28 @@ if grep -q "block 'a' refreshed (1 environments)" ref.err && ! grep -q stale doc
 else
     fail "refresh: $(cat ref.err; cat doc.md)"
 fi
+# a --compare label with spaces, quoted as the shell would: kept whole, and
+# the command written back as it was given
+cmd="$WORK/a --no-png --compare 'hpo (c):sac (c)' --compare-at 1600"
+printf '<!-- report:q -->\n(`hpo-sweep report %s`, d)\n<!-- /report:q -->\n' "$cmd" >q.md
+"$SWEEP" refresh q.md >/dev/null 2>q.err
+if [ $? -eq 0 ] && grep -qF "(\`hpo-sweep report $cmd\`, " q.md &&
+    grep -q '^\*\*Comparison: hpo (c) against sac (c)\*\*$' q.md &&
+    grep -q '^| Pendulum | 2, 2 | ' q.md; then
+    ok "refresh: a quoted --compare label with spaces is one word, the command kept"
+else
+    fail "refresh with a quoted label: $(cat q.err q.md)"
+fi
+printf '<!-- report:x -->\n(`hpo-sweep report %s --compare %s`, d)\n<!-- /report:x -->\n' \
+    "$WORK/a" "'hpo (c):sac (c)" >bad3.md
+cp bad3.md bad3.keep
+"$SWEEP" refresh bad3.md >/dev/null 2>b3.err
+if [ $? -eq 2 ] && grep -q "bad3.md:1: block 'x': its command does not split into words" b3.err &&
+    cmp -s bad3.md bad3.keep; then
+    ok "refresh: an unclosed quote in a block's command: exit 2, file untouched"
+else
+    fail "refresh with an unclosed quote: $(cat b3.err)"
+fi
 printf '<!-- report:x -->\n(`hpo-sweep report %s --no-png`, d)\n' "$WORK/a" >bad1.md
 printf '<!-- report:x -->\nno command here\n<!-- /report:x -->\n' >bad2.md
 cp bad1.md bad1.keep; cp bad2.md bad2.keep

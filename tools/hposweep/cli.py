@@ -97,8 +97,10 @@ seeds, resumable): `hpo-sweep search --help` says how.
 
 `refresh FILE.md` regenerates, in place, every block of FILE.md between
 <!-- report:NAME --> and <!-- /report:NAME --> whose first line names its
-command as (`hpo-sweep report ARGS`, DATE): the command runs again and the
-block gets its returns tables and today's date. A document of results is
+command as (`hpo-sweep report ARGS`, DATE; ARGS split as the shell does, so a
+--compare label with spaces is quoted: --compare 'sac (dist):sac (c)'): the
+command runs again and the block gets its returns tables, its comparisons and
+today's date. A document of results is
 thus rebuilt from the run directories with one command. Blocks that do not
 pair up, or that do not name their command, are refused with the line
 number, and the file is left as it was.

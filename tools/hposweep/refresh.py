@@ -2,6 +2,7 @@
 rebuilt from the command it names."""
 
 import re
+import shlex
 import sys
 import time
 
@@ -41,7 +42,13 @@ def refresh(argv):
             if not cmd:
                 raise Usage(f"{path}:{open_[2]}: block '{name}' does not start with its command "
                             f"as (`hpo-sweep report ARGS`, DATE); found '{first[:80]}'")
-            blocks.append((name, open_[1].start(), m.end(), cmd.group(1).split()))
+            try:
+                # shell words: a --compare label with spaces is quoted
+                args = shlex.split(cmd.group(1))
+            except ValueError as e:
+                raise Usage(f"{path}:{open_[2]}: block '{name}': its command does not "
+                            f"split into words ({e}); close the quote") from None
+            blocks.append((name, open_[1].start(), m.end(), args))
             open_ = None
     if open_:
         raise Usage(f"{path}:{open_[2]}: block '{open_[0]}' is never closed "
@@ -56,7 +63,7 @@ def refresh(argv):
         ntab = len(tables)
         tables += [f"**{m.group(1)}**\n\n{m.group(2)}" for m in COMPARE.finditer(text)]
         parts += [doc[at:start],
-                  f"<!-- report:{name} -->\n(`hpo-sweep report {' '.join(args)}`, {stamp})\n\n"
+                  f"<!-- report:{name} -->\n(`hpo-sweep report {shlex.join(args)}`, {stamp})\n\n"
                   + "\n".join(tables) + f"<!-- /report:{name} -->"]
         at = end
         print(f"{PROG}: {path}: block '{name}' refreshed ({ntab} environments)",
