@@ -83,6 +83,7 @@ typedef struct options {
     int no_torch, profile;
     int hd_target; /* the Hamiltonian critic target (cfg.hd_target) */
     int scalar;    /* nn_set_simd(0): the scalar element-wise loops */
+    int bf16;      /* cfg.precision = bf16: the update's products in bf16 */
     int obs, act;  /* the environment's sizes: HalfCheetah 17 6 */
     char modes_arg[256], threads_arg[256]; /* as given (config_args_table) */
 } options;
@@ -405,6 +406,7 @@ static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
     cfg.mode = mode;
     cfg.threads = threads;
     cfg.hd_target = o->hd_target;
+    cfg.precision = o->bf16 ? PRECISION_BF16 : PRECISION_FP32;
     sac *s = sac_new(&cfg, DS, DA, 1, 1);
     replay_batch b;
     random_batch(&b, cfg.batch, DS, DA);
@@ -561,7 +563,7 @@ static void usage(FILE *f)
         f,
         "usage: " PROG " [--seconds S] [--modes M,M] [--threads-list T,T]\n"
         "                 [--no-torch] [--profile] [--hd-target]\n"
-        "                 [--obs N --act N] [--scalar]\n"
+        "                 [--obs N --act N] [--scalar] [--bf16]\n"
         "  --seconds S        timing per case and implementation (3)\n"
         "  --modes M,...      hpo baseline1 baseline2 baseline3 sac (sac,hpo)\n"
         "  --threads-list T,.. BLAS thread counts (1,<online cpus>)\n"
@@ -572,7 +574,10 @@ static void usage(FILE *f)
         "  --obs N, --act N   observation and action sizes (17, 6:\n"
         "                     HalfCheetah; Humanoid is 348, 17)\n"
         "  --scalar           the scalar element-wise loops (ELU, tanh,\n"
-        "                     sigmoid, Adam) even where the CPU has AVX2\n");
+        "                     sigmoid, Adam) even where the CPU has AVX2\n"
+        "  --bf16             the update's products with bf16 operands and\n"
+        "                     fp32 sums (hpo-train --precision bf16); the\n"
+        "                     shapes_* figures then time fp32 sgemm still\n");
 }
 
 static int parse_list(const char *arg, int *out, int is_mode)
@@ -601,6 +606,7 @@ static const opt_spec own[] = {
     {"profile", OPT_FLAG, O(profile), 0, 0, 0, NULL},
     {"hd-target", OPT_FLAG, O(hd_target), 0, 0, 0, NULL},
     {"scalar", OPT_FLAG, O(scalar), 0, 0, 0, NULL},
+    {"bf16", OPT_FLAG, O(bf16), 0, 0, 0, NULL},
     {"obs", OPT_INT, O(obs), 0, 1, 4096, NULL},
     {"act", OPT_INT, O(act), 0, 1, 256, NULL},
     {NULL, 0, 0, 0, 0, 0, NULL},
@@ -659,16 +665,21 @@ int main(int argc, char **argv)
     const char *forced = getenv("OPENBLAS_CORETYPE");
     if (o.scalar)
         nn_set_simd(0);
+    char why[200];
+    if (o.bf16 && !nn_bf16_available(why, sizeof why)) {
+        fprintf(stderr, PROG ": --bf16: %s\n", why);
+        return 2;
+    }
     char model[256], isa[512];
     cpu_info(model, sizeof model, isa, sizeof isa);
     printf("# cpu=\"%s\" isa=%s\n", model, isa);
     printf(
-        "# openblas_core=%s OPENBLAS_CORETYPE=%s simd=%s obs=%d act=%d hd_target=%d\n",
+        "# openblas_core=%s OPENBLAS_CORETYPE=%s simd=%s obs=%d act=%d hd_target=%d precision=%s\n",
         nn_blas_core(), forced && *forced ? forced : "(unset)", nn_simd_name(),
-        o.obs, o.act, o.hd_target);
-    if (!o.no_torch && (o.obs != 17 || o.act != 6 || o.hd_target)) {
+        o.obs, o.act, o.hd_target, o.bf16 ? "bf16" : "fp32");
+    if (!o.no_torch && (o.obs != 17 || o.act != 6 || o.hd_target || o.bf16)) {
         printf(
-            "# the torch peer runs HalfCheetah sizes and the base-action target only: skipped\n");
+            "# the torch peer runs HalfCheetah sizes, the base-action target and fp32 only: skipped\n");
         o.no_torch = 1;
     }
     gemm_bufs g;

@@ -32,6 +32,7 @@
 #include "env.h"
 #include "evaluate.h"
 #include "log.h"
+#include "nn.h"
 #include "progress.h"
 #include "replay.h"
 #include "rng.h"
@@ -625,6 +626,12 @@ static int trainer_open(trainer *tr, const hpo_config *cfg, int quiet,
     tr->quiet = quiet;
     tr->tty = isatty(STDERR_FILENO);
 
+    char why[200];
+    if (cfg->precision == PRECISION_BF16 &&
+        !nn_bf16_available(why, sizeof why)) {
+        errf(err, errlen, "--precision bf16: %s", why);
+        return -1;
+    }
     tr->env = env_new(cfg->env, NULL, err, errlen);
     if (!tr->env)
         return -1;

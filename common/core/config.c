@@ -69,9 +69,11 @@ typedef struct field {
 static const char *const temper_names[] = {"formula", "cool", NULL};
 static const char *const clip_grad_names[] = {"zero", "straight", NULL};
 static const char *const alpha_target_names[] = {"base", "hd", NULL};
+static const char *const precision_names[] = {"fp32", "bf16", NULL};
 _Static_assert(HD_TEMPER_FORMULA == 0 && HD_TEMPER_COOL == 1, "temper");
 _Static_assert(CLIP_GRAD_ZERO == 0 && CLIP_GRAD_STRAIGHT == 1, "clip-grad");
 _Static_assert(ALPHA_TARGET_BASE == 0 && ALPHA_TARGET_HD == 1, "alpha-target");
+_Static_assert(PRECISION_FP32 == 0 && PRECISION_BF16 == 1, "precision");
 #define POS (S_RANGE | S_OPEN_LO) /* > 0 */
 #define R S_RANGE
 #define AG S_AGENT
@@ -119,6 +121,9 @@ static const field fields[] = {
         "zero | straight: the policy loss's gradient through clip(aK), zero outside the box (zero, default) or passed to aK unchanged (straight)"),
     FLD("eval-hd", F_BOOL, eval_hd, 0, 0, AG, READ_EXPLORE,
         "leapfrog in evaluation (0: tanh(mu))"),
+    FLD_CHOICE(
+        "precision", precision, precision_names, 0, READ_ALL,
+        "fp32 | bf16: the update's matrix products in fp32 (default) or with bf16 operands and fp32 sums (AVX512-BF16 CPUs; docs/performance.md)"),
     FLD("batch", F_INT, batch, 1, 65536, R, READ_ALL, "minibatch size"),
     FLD("buffer", F_LONG, buffer, 1, 1e12, R, READ_ALL, "replay capacity"),
     FLD("gamma", F_FLOAT, gamma, 0, 1, R, READ_ALL, "discount"),
@@ -193,6 +198,7 @@ void config_defaults(hpo_config *c)
     c->clip_grad = CLIP_GRAD_ZERO;       /* the clip's own gradient */
     c->alpha_target = ALPHA_TARGET_BASE; /* the tuner sees log pi(a0) */
     c->eval_hd = 1;
+    c->precision = PRECISION_FP32;
     c->batch = 256;
     c->buffer = 1000000;
     c->gamma = 0.99f;

@@ -34,6 +34,12 @@ typedef enum {
                               (sac.h: sac_tuner_logp) */
 } alpha_target_kind;
 
+/* The update's matrix products (nn.h: nn_set_bf16). */
+typedef enum {
+    PRECISION_FP32 = 0,
+    PRECISION_BF16, /* operands rounded to bf16, sums in fp32 */
+} precision_kind;
+
 typedef struct hpo_config {
     char env[64]; /* environment name */
     int mode;     /* hpo_mode */
@@ -55,6 +61,7 @@ typedef struct hpo_config {
     int hd_target;          /* 1: Hamiltonian critic target; 0: base actions */
     int clip_grad;          /* clip_grad_kind: the policy loss's clip */
     int eval_hd;            /* 1: evaluation runs the leapfrog; 0: tanh(mu) */
+    int precision;          /* precision_kind: the update's products */
     int batch;
     long buffer; /* replay capacity (transitions) */
     float gamma, tau, lr;

@@ -2,10 +2,14 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
+#if HPO_HAVE_BF16
+#include "gemm16.h"
+#endif
 
 /*
  * Vector paths, chosen at run time: the portable build (-march=x86-64)
@@ -24,6 +28,48 @@
 #define NN_X86 0
 #define NN_CLONES
 #endif
+
+// ---- the products: fp32, or bf16 in the update ----
+static int bf16_on; /* nn_set_bf16(1): the products in bf16 (gemm16.h) */
+
+int nn_bf16_available(char *why, size_t n)
+{
+#if HPO_HAVE_BF16
+    if (gemm16_available())
+        return 1;
+    snprintf(
+        why, n, "%s",
+        "this CPU has no AVX512-BF16 instructions (AMD Zen 4 and later, Intel Cooper Lake and Sapphire Rapids and later have them); use --precision fp32");
+#else
+    snprintf(
+        why, n, "%s",
+        "this build has no bf16 products: install libxsmm-dev (deploy/setup does) and rebuild; or use --precision fp32");
+#endif
+    return 0;
+}
+
+void nn_set_bf16(int on)
+{
+#if HPO_HAVE_BF16
+    bf16_on = on && gemm16_available();
+#else
+    (void)on;
+#endif
+}
+
+/* Row-major C = op(A) op(B) + beta C, as cblas_sgemm with alpha 1: in bf16
+ * with fp32 sums while nn_set_bf16(1) holds and gemm16 takes the shape. */
+static void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc)
+{
+#if HPO_HAVE_BF16
+    if (bf16_on && gemm16(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0)
+        return;
+#endif
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
+                beta, C, ldc);
+}
 
 static int simd_off; /* nn_set_simd(0): the scalar paths, for tests */
 
@@ -321,8 +367,7 @@ void dense_forward_acc(float *y, const float *x, const float *W, int ldw,
         cblas_sgemv(CblasRowMajor, CblasNoTrans, B, n_in, 1.0f, x, n_in, W, 1,
                     beta, y, 1);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, n_out, n_in,
-                    1.0f, x, n_in, W, ldw, beta, y, n_out);
+        gemm(0, 1, B, n_out, n_in, x, n_in, W, ldw, beta, y, n_out);
 }
 
 void dense_backward(float *dx, float *dW, float *db, const float *dy,
@@ -333,8 +378,7 @@ void dense_backward(float *dx, float *dW, float *db, const float *dy,
         cblas_sgemv(CblasRowMajor, CblasTrans, B, n_in, 1.0f, x, ldx, dy, 1,
                     1.0f, dW, 1);
     else if (dW)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, B,
-                    1.0f, dy, n_out, x, ldx, 1.0f, dW, n_in);
+        gemm(1, 0, n_out, n_in, B, dy, n_out, x, ldx, 1.0f, dW, n_in);
     if (db)
         for (int r = 0; r < B; r++) {
             const float *row = dy + (size_t)r * n_out;
@@ -346,8 +390,7 @@ void dense_backward(float *dx, float *dW, float *db, const float *dy,
             for (int i = 0; i < n_in; i++)
                 dx[(size_t)r * ldx + i] = dy[r] * W[i];
     else if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, n_in, n_out,
-                    1.0f, dy, n_out, W, n_in, 0.0f, dx, ldx);
+        gemm(0, 0, B, n_in, n_out, dy, n_out, W, n_in, 0.0f, dx, ldx);
 }
 
 // ---- MLP ----
@@ -586,14 +629,12 @@ NN_CLONES void mlp_input_grad_rows(const mlp *net, const float *block,
         const float *W = block + net->w_off[i];
         int in = net->dims[i];
         if (i > 0) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, no,
-                        1.0f, d, no, W, in, 0.0f, dprev, in);
+            gemm(0, 0, n, in, no, d, no, W, in, 0.0f, dprev, in);
             float *t = d;
             d = dprev;
             dprev = t;
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in - col0,
-                        no, 1.0f, d, no, W + col0, in, 0.0f, dx, ldx);
+            gemm(0, 0, n, in - col0, no, d, no, W + col0, in, 0.0f, dx, ldx);
         }
     }
     if (L == 1) /* no hidden layer: the output layer's input is x */

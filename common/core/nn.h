@@ -45,6 +45,16 @@ const char *nn_blas_core(void);
 void nn_set_simd(int on);
 const char *nn_simd_name(void);
 
+// ---- bf16 products (--precision bf16) ----
+/* nn_set_bf16(1): from then on (until nn_set_bf16(0)) every matrix product
+ * of the layers below rounds both operands to bf16 and sums in fp32
+ * (gemm16.h); the element-wise work, the parameters and Adam stay fp32.
+ * sac_update holds it for its own duration when the config says bf16, so
+ * acting and evaluation stay fp32. A no-op where nn_bf16_available is 0,
+ * which then writes why (and what to do) into why[n]. */
+int nn_bf16_available(char *why, size_t n);
+void nn_set_bf16(int on);
+
 // ---- activations ----
 /* y[i] = act(y[i]) in place, i < n. ELU, tanh and sigmoid on the AVX2 path
  * are within a few ulp of expm1f, tanhf and 1 / (1 + expf(-x)). */

@@ -580,6 +580,10 @@ void sac_update(sac *s, const replay_batch *b, rng *r, sac_stats *st)
         st = &local;
     float alpha = sac_alpha(s);
     st->alpha = alpha;
+    /* the products in bf16 for this update only (acting stays fp32) */
+    int bf16 = s->cfg.precision == PRECISION_BF16;
+    if (bf16)
+        nn_set_bf16(1);
     sac_critic_target(s, b, r, alpha);
     /* critic step: gradient, Adam and Polyak per critic */
     s->t_q++;
@@ -589,6 +593,8 @@ void sac_update(sac *s, const replay_batch *b, rng *r, sac_stats *st)
     st->pi_loss = policy_step(s, b, r, alpha, st, 1);
     if (s->cfg.auto_alpha)
         alpha_step(s, sac_tuner_logp(s, st->logp));
+    if (bf16)
+        nn_set_bf16(0);
     s->updates++;
 }
 
