@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -547,6 +549,111 @@ static void test_polyak_lengths(void **state)
     }
 }
 
+// ---- bf16 products (--precision bf16) ----
+/* x rounded to bf16, round to nearest even, as the conversion does */
+static double bf16(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    float y;
+    memcpy(&y, &u, 4);
+    return y;
+}
+
+/* out[i * ldo + j] vs sum_k a(i, k) b(k, j) in double, with the operands
+ * rounded to bf16 (round) or not; the worst error over sum_k |a b| */
+typedef struct prod_view {
+    const float *A, *B;
+    int lda, ldb, ta, tb; /* A (M, K) or stored (K, M); B (K, N) or (N, K) */
+} prod_view;
+
+static double prod_err(const float *out, int ldo, const float *base,
+                       const prod_view *v, int M, int N, int K, int round)
+{
+    double worst = 0.0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = base ? base[(size_t)i * ldo + j] : 0.0, mag = 1e-30;
+            for (int k = 0; k < K; k++) {
+                float a = v->ta ? v->A[(size_t)k * v->lda + i]
+                                : v->A[(size_t)i * v->lda + k];
+                float b = v->tb ? v->B[(size_t)j * v->ldb + k]
+                                : v->B[(size_t)k * v->ldb + j];
+                double p = round ? bf16(a) * bf16(b) : (double)a * b;
+                s += p;
+                mag += fabs(p);
+            }
+            worst = fmax(worst, fabs(out[(size_t)i * ldo + j] - s) / mag);
+        }
+    return worst;
+}
+
+/* nn_set_bf16(1): each layer product (forward x W^T, weight gradient
+ * dy^T x, input gradient dy W, odd K, strided rows, onto a bias) equals the
+ * product of the bf16-rounded operands up to fp32 summation, and differs
+ * from the fp32 product by bf16's rounding: the bf16 path ran. Skipped on a
+ * CPU or build without it (nn_bf16_available says why). */
+static void test_bf16_products(void **state)
+{
+    (void)state;
+    char why[200];
+    if (!nn_bf16_available(why, sizeof why)) {
+        print_message("bf16 products skipped: %s\n", why);
+        skip();
+    }
+    enum { B = 37, I = 45, O = 41, LD = 49 }; /* odd K, >= 32 and not */
+    static float x[B * LD], W[O * I], bias[O], y[B * O], dy[B * O];
+    static float dW[O * I], dW0[O * I], dx[B * LD];
+    rng st;
+    rng_init(&st, 11, 0);
+    fill(x, B * LD, &st, -1, 1);
+    fill(W, O * I, &st, -1, 1);
+    fill(bias, O, &st, -1, 1);
+    fill(dy, B * O, &st, -1, 1);
+    fill(dW0, O * I, &st, -1, 1);
+    const double fp32_sum = 4e-6;   /* fp32 summation of <= 45 terms */
+    const double bf16_round = 4e-3; /* two roundings of 2^-9 each, at most */
+    for (int on = 1; on >= 0; on--) {
+        nn_set_bf16(on);
+        /* forward onto a bias (dense_forward_acc) */
+        float yb[B * O];
+        for (int r = 0; r < B; r++)
+            memcpy(yb + r * O, bias, sizeof bias);
+        /* the forward's input: x's first I columns, rows contiguous */
+        float xc[B * I];
+        for (int r = 0; r < B; r++)
+            memcpy(xc + r * I, x + r * LD, I * sizeof(float));
+        memcpy(y, yb, sizeof yb);
+        dense_forward_acc(y, xc, W, I, 1.0f, B, I, O);
+        prod_view f = {xc, W, I, I, 0, 1};
+        double er = prod_err(y, O, yb, &f, B, O, I, 1);
+        double ef = prod_err(y, O, yb, &f, B, O, I, 0);
+        /* backward: dW += dy^T x (x strided), dx = dy W (strided) */
+        memcpy(dW, dW0, sizeof dW);
+        memset(dx, 0, sizeof dx);
+        dense_backward(dx, dW, NULL, dy, x, W, B, I, O, LD);
+        prod_view g = {dy, x, O, LD, 1, 0};
+        double gr = prod_err(dW, I, dW0, &g, O, I, B, 1);
+        double gf = prod_err(dW, I, dW0, &g, O, I, B, 0);
+        prod_view d = {dy, W, O, I, 0, 0};
+        double dr = prod_err(dx, LD, NULL, &d, B, I, O, 1);
+        double df = prod_err(dx, LD, NULL, &d, B, I, O, 0);
+        print_message("bf16 %s: forward %.1e / %.1e, dW %.1e / %.1e, dx "
+                      "%.1e / %.1e (vs bf16-rounded / fp32 operands)\n",
+                      on ? "on" : "off", er, ef, gr, gf, dr, df);
+        if (on) {
+            assert_true(er < fp32_sum && gr < fp32_sum && dr < fp32_sum);
+            assert_true(ef > fp32_sum && gf > fp32_sum && df > fp32_sum);
+            assert_true(ef < bf16_round && gf < bf16_round && df < bf16_round);
+        } else {
+            assert_true(ef < fp32_sum && gf < fp32_sum && df < fp32_sum);
+        }
+    }
+    nn_bf16_release();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -561,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_adam_lengths),
         cmocka_unit_test(test_polyak_lengths),
         cmocka_unit_test(test_simd_paths),
+        cmocka_unit_test(test_bf16_products),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

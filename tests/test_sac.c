@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "fdcheck.h"
+#include "nn.h"
 #include "replay.h"
 #include "sac.h"
 #include "testagent.h"
@@ -539,6 +540,93 @@ static void test_determinism(void **state)
     sac_destroy(&c);
 }
 
+/* rel. L2 distance of a and b (n) */
+static double rel_l2(const float *a, const float *b, size_t n)
+{
+    double num = 0.0, den = 1e-300;
+    for (size_t i = 0; i < n; i++) {
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / den);
+}
+
+/* --precision bf16. The critic and policy gradients (the whole policy loss
+ * through K leapfrog steps) with bf16 products are fp32's up to bf16's
+ * rounding (2^-9 per operand, compounded through the layers and the
+ * leapfrog); sac_update runs them (its weights differ
+ * from fp32's, and are the same bits again for the same seed, on 2 lanes);
+ * acting stays fp32: the bf16 agent acts bit for bit as an fp32 agent with
+ * its weights. Skipped where nn_bf16_available is 0. */
+static void test_bf16_update(void **state)
+{
+    (void)state;
+    char why[200];
+    if (!nn_bf16_available(why, sizeof why)) {
+        print_message("bf16 update skipped: %s\n", why);
+        skip();
+    }
+    hpo_config cfg;
+    small_config(&cfg, MODE_HPO);
+    cfg.batch = 64;
+    cfg.threads = 2;
+    cfg.pi_hidden = cfg.q_hidden = 64;
+    sac *f = sac_new(&cfg, DS, DA, 4, 1);
+    size_t np = f->nets.n_params, nb = np * sizeof(float);
+    float *g32 = xalloc_floats(np), *g16 = xalloc_floats(np);
+    replay_batch b;
+    random_batch_m(&b, f->m, 3);
+    rng r;
+    rng_init(&r, 5, 5);
+    sac_critic_target(f, &b, &r, sac_alpha(f));
+    for (int on = 0; on <= 1; on++) {
+        nn_set_bf16(on);
+        sac_critic_grad(f, &b, NULL);
+        rng_init(&r, 6, 6);
+        sac_policy_grad(f, &b, &r, sac_alpha(f), &(sac_stats){0});
+        memcpy(on ? g16 : g32, f->grads, nb);
+    }
+    nn_set_bf16(0);
+    const hpo_nets *n = &f->nets;
+    double eq = rel_l2(g16 + n->q_off, g32 + n->q_off, n->q_n);
+    double ep = rel_l2(g16 + n->pi.offset, g32 + n->pi.offset, n->pi.n_params);
+    double eh =
+        fmax(rel_l2(g16 + n->th.offset, g32 + n->th.offset, n->th.n_params),
+             rel_l2(g16 + n->sh.offset, g32 + n->sh.offset, n->sh.n_params));
+    print_message("bf16 gradients against fp32 (rel. L2): critics %.1e, "
+                  "policy %.1e, T_h and sigma_h %.1e\n",
+                  eq, ep, eh);
+    assert_true(eq > 0.0 && ep > 0.0 && eh > 0.0);
+    /* a few percent (T_h's and sigma_h's the most: theirs runs through Q's
+     * action-gradient at every leapfrog step); a wrong layout or operand
+     * would be off by the gradient's own size */
+    assert_true(eq < 0.1 && ep < 0.1 && eh < 0.1);
+
+    cfg.precision = PRECISION_BF16;
+    sac *a = sac_new(&cfg, DS, DA, 4, 1), *c = sac_new(&cfg, DS, DA, 4, 1);
+    run_updates(f, 1, 2);
+    run_updates(a, 1, 2);
+    run_updates(c, 1, 2);
+    assert_memory_equal(a->params, c->params, nb);
+    assert_memory_not_equal(a->params, f->params, nb);
+    /* acting: the fp32 agent given the bf16 agent's weights acts alike */
+    memcpy(f->params, a->params, nb);
+    float obs[2 * DS] = {0.1f, 0.2f, 0.3f, -0.1f, -0.2f, -0.3f};
+    float x1[2 * DA], x2[2 * DA];
+    rng r1, r2;
+    rng_init(&r1, 5, RNG_STREAM_ACT);
+    rng_init(&r2, 5, RNG_STREAM_ACT);
+    sac_act(a, &a->act, obs, 2, 0, &r1, x1, NULL);
+    sac_act(f, &f->act, obs, 2, 0, &r2, x2, NULL);
+    assert_memory_equal(x1, x2, sizeof x1);
+    free(g32);
+    free(g16);
+    replay_batch_release(&b);
+    sac_destroy(&f);
+    sac_destroy(&a);
+    sac_destroy(&c);
+}
+
 /* cfg.threads = T splits the update over T lanes (worker threads) owning
  * whole 16-row noise blocks: the same seed and T must give the same weights,
  * and every T must agree with one lane up to float reassociation (the same
@@ -688,6 +776,7 @@ int main(void)
         cmocka_unit_test(test_critic_target_terminal),
         cmocka_unit_test(test_temperature_loss),
         cmocka_unit_test(test_alpha_target_hd),
+        cmocka_unit_test(test_bf16_update),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_determinism_lanes),
         cmocka_unit_test(test_state_parts),

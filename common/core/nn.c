@@ -57,6 +57,13 @@ void nn_set_bf16(int on)
 #endif
 }
 
+void nn_bf16_release(void)
+{
+#if HPO_HAVE_BF16
+    gemm16_release();
+#endif
+}
+
 /* Row-major C = op(A) op(B) + beta C, as cblas_sgemm with alpha 1: in bf16
  * with fp32 sums while nn_set_bf16(1) holds and gemm16 takes the shape. */
 static void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,

@@ -54,6 +54,9 @@ const char *nn_simd_name(void);
  * which then writes why (and what to do) into why[n]. */
 int nn_bf16_available(char *why, size_t n);
 void nn_set_bf16(int on);
+/* frees the calling thread's bf16 scratch (a thread's own is freed as it
+ * ends; sac_destroy calls it for the thread that frees an agent) */
+void nn_bf16_release(void);
 
 // ---- activations ----
 /* y[i] = act(y[i]) in place, i < n. ELU, tanh and sigmoid on the AVX2 path

@@ -190,6 +190,7 @@ void sac_destroy(sac **sp)
     sac *s = *sp;
     if (s->m) {
         lanes_release(s);
+        nn_bf16_release(); /* this thread's bf16 scratch, if it made one */
         mlp_cache_release(&s->qc[0]);
         mlp_cache_release(&s->qc[1]);
     }
