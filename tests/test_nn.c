@@ -640,9 +640,9 @@ static void test_bf16_products(void **state)
         prod_view d = {dy, W, O, I, 0, 0};
         double dr = prod_err(dx, LD, NULL, &d, B, I, O, 1);
         double df = prod_err(dx, LD, NULL, &d, B, I, O, 0);
-        print_message("bf16 %s: forward %.1e / %.1e, dW %.1e / %.1e, dx "
-                      "%.1e / %.1e (vs bf16-rounded / fp32 operands)\n",
-                      on ? "on" : "off", er, ef, gr, gf, dr, df);
+        print_message(
+            "bf16 %s: forward %.1e / %.1e, dW %.1e / %.1e, dx %.1e / %.1e (vs bf16-rounded / fp32 operands)\n",
+            on ? "on" : "off", er, ef, gr, gf, dr, df);
         if (on) {
             assert_true(er < fp32_sum && gr < fp32_sum && dr < fp32_sum);
             assert_true(ef > fp32_sum && gf > fp32_sum && df > fp32_sum);

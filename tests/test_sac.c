@@ -593,9 +593,9 @@ static void test_bf16_update(void **state)
     double eh =
         fmax(rel_l2(g16 + n->th.offset, g32 + n->th.offset, n->th.n_params),
              rel_l2(g16 + n->sh.offset, g32 + n->sh.offset, n->sh.n_params));
-    print_message("bf16 gradients against fp32 (rel. L2): critics %.1e, "
-                  "policy %.1e, T_h and sigma_h %.1e\n",
-                  eq, ep, eh);
+    print_message(
+        "bf16 gradients against fp32 (rel. L2): critics %.1e, policy %.1e, T_h and sigma_h %.1e\n",
+        eq, ep, eh);
     assert_true(eq > 0.0 && ep > 0.0 && eh > 0.0);
     /* a few percent (T_h's and sigma_h's the most: theirs runs through Q's
      * action-gradient at every leapfrog step); a wrong layout or operand
