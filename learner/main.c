@@ -601,13 +601,6 @@ static int learner_open(learner *l, const hpo_config *cfg,
     l->act_dim = cls->act_dim;
     make_run_id(l);
 
-    char why[200];
-    if (l->cfg.precision == PRECISION_BF16 &&
-        !nn_bf16_available(why, sizeof why)) {
-        errf(err, errlen, "--precision bf16: %s", why);
-        return -1;
-    }
-
     /* a batch must fit the wire's limit */
     size_t row = ((size_t)(2 * l->obs_dim + l->act_dim + 1) * 4 + 2) + 16;
     size_t bmax = (WIRE_MAX_DATA - 4096) / row;
@@ -729,6 +722,12 @@ int main(int argc, char **argv)
         env *e = env_new(cfg.env, NULL, err, sizeof err);
         env_destroy(&e);
         fprintf(stderr, PROG ": %s\n", err);
+        return 2;
+    }
+    char why[200];
+    if (cfg.precision == PRECISION_BF16 &&
+        !nn_bf16_available(why, sizeof why)) {
+        fprintf(stderr, PROG ": --precision bf16: %s\n", why);
         return 2;
     }
     if (opt.quiet)

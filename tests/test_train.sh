@@ -9,7 +9,8 @@
 #              files of a run (config has every field, progress.csv has its
 #              header and one row per episode and evaluation), --config-only
 #              and the preset order; deploy/train reads a relative --out
-#              or --resume from the directory it is called in
+#              or --resume from the directory it is called in; --precision
+#              bf16 trains (or, without AVX512-BF16, exits 2 saying why)
 #   learn-hpo  mode hpo reaches a mean deterministic eval return >= -300 on
 #   learn-sac  Pendulum by 6,000 env steps and holds it (the median of the
 #              evaluations at 6k-10k; mode sac for learn-sac)
@@ -85,6 +86,23 @@ basic() {
     else
         fail "same seed: progress.csv differ"
     fi
+
+    # ---- --precision bf16: trains where the CPU has AVX512-BF16 (the
+    # weights then differ from fp32's), else exit 2 with the reason ----
+    if grep -qw avx512_bf16 /proc/cpuinfo; then
+        must_run p16 "${TINY[@]}" --seed 7 --precision bf16 --out "$WORK/p16"
+        if grep -qx "precision = bf16" "$WORK/p16/config" &&
+            [ -f "$WORK/p16/weights.bin" ] &&
+            ! cmp -s "$WORK/a/weights.bin" "$WORK/p16/weights.bin"; then
+            ok "--precision bf16: trained, recorded in config, weights differ from fp32's"
+        else
+            fail "--precision bf16: config, weights.bin or its difference from fp32 wrong"
+        fi
+    else
+        expect_usage_error p16 "no AVX512-BF16" "${TINY[@]}" --precision bf16 \
+            --out "$WORK/p16"
+    fi
+    expect_usage_error p16bad "use fp32 or bf16" "${TINY[@]}" --precision fp16
 
     # ---- the files of a run ----
     local final

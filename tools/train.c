@@ -626,12 +626,6 @@ static int trainer_open(trainer *tr, const hpo_config *cfg, int quiet,
     tr->quiet = quiet;
     tr->tty = isatty(STDERR_FILENO);
 
-    char why[200];
-    if (cfg->precision == PRECISION_BF16 &&
-        !nn_bf16_available(why, sizeof why)) {
-        errf(err, errlen, "--precision bf16: %s", why);
-        return -1;
-    }
     tr->env = env_new(cfg->env, NULL, err, errlen);
     if (!tr->env)
         return -1;
@@ -767,6 +761,12 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    char why[200];
+    if (cfg.precision == PRECISION_BF16 &&
+        !nn_bf16_available(why, sizeof why)) {
+        fprintf(stderr, PROG ": --precision bf16: %s\n", why);
+        return 2;
+    }
     /* the canonical spelling names the run */
     const env_class *cls = env_find(cfg.env);
     if (!cls) {
