@@ -399,6 +399,26 @@ class TamperedGrid(unittest.TestCase):
                          ["Ant/sac-dist-s1", "Ant/sac-dist-kill500-s1", "Ant/sac-c-s1"])
         self.assertEqual([c.get("actors") for c in cells], [3, 3, None])
 
+    def test_added_settings_at_their_neutral_value(self):
+        # a cell recorded by a build without precision / clip-grad matches a
+        # newer build's config that has them at the values computing the same;
+        # another value, or another setting changed, is refused with the reason
+        then = "env = Ant\nmode = sac\nlr = 0.0003\n"
+        now = then + "clip-grad = zero\nprecision = fp32\n"
+        self.assertTrue(grid.same_config(then, now))
+        self.assertFalse(grid.same_config(then, now.replace("fp32", "bf16")))
+        self.assertFalse(grid.same_config(then, now.replace("0.0003", "0.001")))
+        self.assertFalse(grid.same_config(now, then))  # a setting dropped
+        cell = {"rel": "Ant/sac-c-s1", "env": "Ant", "mode": "sac", "impl": "c",
+                "seed": 1, "setting": []}
+        grid.check_cell(self.dir, cell, then)
+        grid.check_cell(self.dir, cell, now)
+        with self.assertRaises(cli.Usage) as e:
+            grid.check_cell(self.dir, cell, now.replace("fp32", "bf16"))
+        self.assertIn("precision: None then, bf16 now", str(e.exception))
+        with self.assertRaises(cli.Usage):
+            grid.check_cell(self.dir, dict(cell, seed=2), now)
+
     def test_env_flag_refused(self):
         err = io.StringIO()
         with contextlib.redirect_stderr(err):

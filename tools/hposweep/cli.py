@@ -48,7 +48,9 @@ failed; the sweep goes on and exits 1 at the end naming the failed cells.
 The grid is recorded in DIR/grid.json and each cell's resolved configuration
 in its cell.json: a command with another grid, or a cell whose configuration
 resolves differently (changed presets or defaults), is refused with the reason
-and nothing is touched. --steps may grow (the runs are extended), not shrink.
+and nothing is touched; a setting hpo-train gained since, at the value that
+computes what the older build did (precision fp32, clip-grad zero, temper
+formula, alpha-target base), is no difference. --steps may grow (the runs are extended), not shrink.
 --only GLOB,... runs only the cells whose name (<env>/<cell>, shell patterns:
 'Hopper/*', '*-s1') matches, within the same recorded grid: a way to run the
 part that matters first; the command without it runs the rest. Sweeps of
