@@ -505,6 +505,22 @@ static void run_updates(sac *s, unsigned seed, int n)
     replay_batch_release(&b);
 }
 
+/* a and b act alike, bit for bit, on two fixed states with one noise stream
+ * each (seeded alike); the actions lie in the box */
+static void assert_same_acts(sac *a, sac *b)
+{
+    float obs[2 * DS] = {0.1f, 0.2f, 0.3f, -0.1f, -0.2f, -0.3f};
+    float x1[2 * DA], x2[2 * DA];
+    rng r1, r2;
+    rng_init(&r1, 5, RNG_STREAM_ACT);
+    rng_init(&r2, 5, RNG_STREAM_ACT);
+    sac_act(a, &a->act, obs, 2, 0, &r1, x1, NULL);
+    sac_act(b, &b->act, obs, 2, 0, &r2, x2, NULL);
+    assert_memory_equal(x1, x2, sizeof x1);
+    for (int i = 0; i < 2 * DA; i++)
+        assert_true(x1[i] >= -1.0f && x1[i] <= 1.0f);
+}
+
 static void test_determinism(void **state)
 {
     (void)state;
@@ -524,16 +540,7 @@ static void test_determinism(void **state)
     assert_memory_not_equal(a->params, c->params, nb);
     assert_memory_not_equal(a->params, init, nb);
     /* acting is deterministic given the stream */
-    float obs[2 * DS] = {0.1f, 0.2f, 0.3f, -0.1f, -0.2f, -0.3f};
-    float x1[2 * DA], x2[2 * DA];
-    rng r1, r2;
-    rng_init(&r1, 5, RNG_STREAM_ACT);
-    rng_init(&r2, 5, RNG_STREAM_ACT);
-    sac_act(a, &a->act, obs, 2, 0, &r1, x1, NULL);
-    sac_act(b, &b->act, obs, 2, 0, &r2, x2, NULL);
-    assert_memory_equal(x1, x2, sizeof x1);
-    for (int i = 0; i < 2 * DA; i++)
-        assert_true(x1[i] >= -1.0f && x1[i] <= 1.0f);
+    assert_same_acts(a, b);
     free(init);
     sac_destroy(&a);
     sac_destroy(&b);
@@ -611,14 +618,7 @@ static void test_bf16_update(void **state)
     assert_memory_not_equal(a->params, f->params, nb);
     /* acting: the fp32 agent given the bf16 agent's weights acts alike */
     memcpy(f->params, a->params, nb);
-    float obs[2 * DS] = {0.1f, 0.2f, 0.3f, -0.1f, -0.2f, -0.3f};
-    float x1[2 * DA], x2[2 * DA];
-    rng r1, r2;
-    rng_init(&r1, 5, RNG_STREAM_ACT);
-    rng_init(&r2, 5, RNG_STREAM_ACT);
-    sac_act(a, &a->act, obs, 2, 0, &r1, x1, NULL);
-    sac_act(f, &f->act, obs, 2, 0, &r2, x2, NULL);
-    assert_memory_equal(x1, x2, sizeof x1);
+    assert_same_acts(a, f);
     free(g32);
     free(g16);
     replay_batch_release(&b);

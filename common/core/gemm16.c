@@ -101,9 +101,10 @@ pair16(const float *r0, const float *r1)
                            _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* 16 x 16 words transposed in registers: block swaps at 8, 4, 2, 1 */
+/* The 16 x 16 words r (row q: r[q]) transposed in registers (block swaps
+ * at 8, 4, 2, 1) and stored: row q of the transpose at out + q * ldo. */
 __attribute__((target("avx512f,avx512bf16,avx512bw"))) static inline void
-tr16(__m512i r[16])
+tr16_store(uint32_t *out, size_t ldo, __m512i r[16])
 {
     for (int d = 8; d >= 1; d /= 2) {
         int lo[16], hi[16];
@@ -119,6 +120,8 @@ tr16(__m512i r[16])
                 r[i + d] = _mm512_permutex2var_epi32(a, ih, b);
             }
     }
+    for (int q = 0; q < 16; q++)
+        _mm512_storeu_si512(out + (size_t)q * ldo, r[q]);
 }
 
 static inline uint32_t bf(float x)
@@ -160,9 +163,7 @@ pair_cols(uint32_t *out, size_t ldo, const float *X, size_t ldx, int K, int n)
                 r[t] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 16),
                                                     _mm512_loadu_ps(row));
             }
-            tr16(r);
-            for (int q = 0; q < 16; q++)
-                _mm512_storeu_si512(out + (size_t)(p0 + q) * ldo + j0, r[q]);
+            tr16_store(out + (size_t)p0 * ldo + j0, ldo, r);
         }
     for (int j = 0; j < n; j++) {
         const float *row = X + (size_t)j * ldx;
@@ -204,9 +205,7 @@ pair_rows_t(uint32_t *out, size_t ldo, const float *X, size_t ldx, int K, int n)
                 const float *r0 = X + (size_t)(2 * (p0 + q)) * ldx + i0;
                 r[q] = pair16(r0, r0 + ldx);
             }
-            tr16(r);
-            for (int t = 0; t < 16; t++)
-                _mm512_storeu_si512(out + (size_t)(i0 + t) * ldo + p0, r[t]);
+            tr16_store(out + (size_t)i0 * ldo + p0, ldo, r);
         }
     for (int p = 0; p < P; p++) {
         const float *r0 = X + (size_t)(2 * p) * ldx;
