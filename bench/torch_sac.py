@@ -218,6 +218,9 @@ def resolve_config(hpo_train, settings):
     missing = [n for n in need if n not in cfg]
     if missing:
         raise RunError(f"{hpo_train} --config-only lacks {', '.join(missing)}")
+    if cfg.get("precision", "fp32") != "fp32":
+        raise UsageError(f"--precision {cfg['precision']}: the reference computes in "
+                         "fp32 only (hpo-train's bf16 products have no peer here)")
     return p.stdout, cfg
 
 

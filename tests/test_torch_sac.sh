@@ -133,6 +133,8 @@ expect mode_hpo 2 "mode 'hpo' is not plain SAC" "${F[@]}" --mode hpo --out m
 expect bad_env 2 "unknown environment 'Pendulm'" --env Pendulm --mode sac
 expect bad_flag 2 "unknown flag --nope" "${F[@]}" --nope 1
 expect bad_keep 2 "bad value '0' for --keep" "${F[@]}" --keep 0
+expect bf16 2 "computes in fp32 only" "${F[@]}" --precision bf16 --out b16
+[ ! -e b16 ] || fail "bf16: created its directory"
 expect out_resume 2 "--out and --resume both" --out t --resume t
 expect fresh_into_run 2 "holds checkpoints of an earlier run" "${F[@]}" --out t
 mkdir empty
