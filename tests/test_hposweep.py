@@ -231,6 +231,13 @@ class TimeToScore(unittest.TestCase):
         self.assertIn("| 3000 | 167 s at 17k (3/3) | 562 s at 22k (2/3) | 2.89x [2.50, 3.33] (n=2) |", text)
         self.assertIn("| 9000 | not reached (0/3) | not reached (0/3) | – |", text)
         self.assertIn("- hpo-train / torch_sac.py: 2.50x", text)
+        # --precision bf16 names hpo-train's cells apart from the fp32 reference
+        text = timing.time_table({"env": "Ant", "seeds": [1, 2, 3], "steps": 30000,
+                                  "targets": [3000.0], "actors": 2, "precision": "bf16"},
+                                 {"c": c, "torch": t, "dist": {}})
+        self.assertIn("| target | hpo-train bf16 | torch_sac.py | torch_sac.py / hpo-train bf16 |",
+                      text)
+        self.assertIn("- hpo-train bf16 / torch_sac.py: 2.50x", text)
 
 
 class Statistics(unittest.TestCase):

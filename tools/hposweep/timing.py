@@ -61,13 +61,16 @@ def secs_cell(runs, target):
 def time_table(o, rs):
     """The report's text: o has env, seeds, steps, targets, actors; rs maps
     c, torch and dist to {seed: Run}."""
-    names = {"c": "hpo-train", "torch": "torch_sac.py", "dist": f"deploy/local ({o['actors']} actors)"}
+    bf16 = " bf16" if o.get("precision") == "bf16" else ""
+    names = {"c": f"hpo-train{bf16}", "torch": "torch_sac.py",
+             "dist": f"deploy/local{bf16} ({o['actors']} actors)"}
     kinds = sorted({k for r in rs["c"].values() for k in machines(r.dir)})
     machine = "; ".join(kinds) or "(not in the hpo-train logs)"
     lines = [f"# time to score: {o['env']} SAC, seeds {','.join(map(str, o['seeds']))}, "
              f"{o['steps']} steps", "", f"machine: {machine}", "",
              "| target | " + " | ".join(names[k] for k in names if rs[k])
-             + " | torch_sac.py / hpo-train" + (" | hpo-train / deploy/local" if rs["dist"] else "") + " |",
+             + f" | torch_sac.py / {names['c']}"
+             + (f" | {names['c']} / {names['dist']}" if rs["dist"] else "") + " |",
              "|---" * (2 + sum(1 for k in names if rs[k]) + (1 if rs["dist"] else 0)) + "|"]
     for t in o["targets"]:
         row = [f"{t:g}"] + [secs_cell(rs[k], t) for k in names if rs[k]]
@@ -83,5 +86,5 @@ def time_table(o, rs):
     c = [u for u in (updates_per_s(r) for r in rs["c"].values()) if u]
     t = [u for u in (updates_per_s(r) for r in rs["torch"].values()) if u]
     if c and t:
-        lines.append(f"- hpo-train / torch_sac.py: {(sum(c) / len(c)) / (sum(t) / len(t)):.2f}x")
+        lines.append(f"- {names['c']} / torch_sac.py: {(sum(c) / len(c)) / (sum(t) / len(t)):.2f}x")
     return "\n".join(lines)
