@@ -84,6 +84,11 @@ static uint32_t *grow(uint32_t **p, size_t *cap, size_t n)
     return *p;
 }
 
+const char *gemm16_target(void)
+{
+    return libxsmm_get_target_arch();
+}
+
 int gemm16_available(void)
 {
     return __builtin_cpu_supports("avx512f") &&

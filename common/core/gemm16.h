@@ -11,6 +11,8 @@
 #define HPO_GEMM16_H
 
 int gemm16_available(void);
+/* libxsmm's name of the instruction set its kernels are made for ("cpx") */
+const char *gemm16_target(void);
 int gemm16(int ta, int tb, int M, int N, int K, const float *A, int lda,
            const float *B, int ldb, float beta, float *C, int ldc);
 /* frees the calling thread's scratch (other threads' is freed as they end) */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util.h"
+#include "log.h"
 #if HPO_HAVE_BF16
 #include "gemm16.h"
 #endif
@@ -70,8 +71,16 @@ static void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc)
 {
 #if HPO_HAVE_BF16
-    if (bf16_on && gemm16(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0)
-        return;
+    if (bf16_on) {
+        if (gemm16(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0)
+            return;
+        /* said once: a libxsmm that has no bf16 kernel for this CPU */
+        static _Atomic int told;
+        if (!told++)
+            log_warn(
+                "--precision bf16: no bf16 kernel for a %d x %d x %d product (libxsmm's target: %s); such products run in fp32",
+                M, N, K, gemm16_target());
+    }
 #endif
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
                 tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
