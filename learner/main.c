@@ -724,7 +724,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": %s\n", err);
         return 2;
     }
-    char why[200];
+    char why[400];
     if (cfg.precision == PRECISION_BF16 &&
         !nn_bf16_available(why, sizeof why)) {
         fprintf(stderr, PROG ": --precision bf16: %s\n", why);

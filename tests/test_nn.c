@@ -598,7 +598,7 @@ static double prod_err(const float *out, int ldo, const float *base,
 static void test_bf16_products(void **state)
 {
     (void)state;
-    char why[200];
+    char why[400];
     if (!nn_bf16_available(why, sizeof why)) {
         print_message("bf16 products skipped: %s\n", why);
         skip();

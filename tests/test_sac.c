@@ -568,7 +568,7 @@ static double rel_l2(const float *a, const float *b, size_t n)
 static void test_bf16_update(void **state)
 {
     (void)state;
-    char why[200];
+    char why[400];
     if (!nn_bf16_available(why, sizeof why)) {
         print_message("bf16 update skipped: %s\n", why);
         skip();

@@ -666,7 +666,7 @@ int main(int argc, char **argv)
     const char *forced = getenv("OPENBLAS_CORETYPE");
     if (o.scalar)
         nn_set_simd(0);
-    char why[200];
+    char why[400];
     if (o.bf16 && !nn_bf16_available(why, sizeof why)) {
         fprintf(stderr, PROG ": --bf16: %s\n", why);
         return 2;

@@ -91,9 +91,11 @@ const char *gemm16_target(void)
 
 int gemm16_available(void)
 {
+    /* the instructions, and a libxsmm that makes kernels for them */
     return __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512bf16");
+           __builtin_cpu_supports("avx512bf16") &&
+           libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CPX;
 }
 
 __attribute__((target("avx512f,avx512bf16,avx512bw"))) static inline __m512i

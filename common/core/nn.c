@@ -39,8 +39,9 @@ int nn_bf16_available(char *why, size_t n)
     if (gemm16_available())
         return 1;
     snprintf(
-        why, n, "%s",
-        "this CPU has no AVX512-BF16 instructions (AMD Zen 4 and later, Intel Cooper Lake and Sapphire Rapids and later have them); use --precision fp32");
+        why, n,
+        "this CPU has no AVX512-BF16 instructions, or libxsmm makes no kernels for them here (its target: %s); AMD Zen 4 and later, Intel Cooper Lake and Sapphire Rapids and later have them; use --precision fp32",
+        gemm16_target());
 #else
     snprintf(
         why, n, "%s",
