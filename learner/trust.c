@@ -219,7 +219,7 @@ int learner_trust_rollback(learner *l)
                           bt->tag, &z);
     int tag = i >= 0 ? bt->tag[i] : 0;
     guard_source *s = guard_source_of(l->guard, tag);
-    char why[400];
+    char why[200];
     if (s && !s->quarantined) {
         snprintf(
             why, sizeof why,
