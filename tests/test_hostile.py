@@ -1296,10 +1296,17 @@ def part_paramsmem():
 
 # A run that learns Pendulum in about 15 s here (measured: final evaluation
 # -161..-172 over 4 runs, 10-17 s each on the shared 2-core machine).
+# --guard-sigma 20, not the default 50: the drift's rewards creep past the
+# honest range (Pendulum's rewards are <= 0) and at 50 the first warning
+# (a fifth of it, 10 standard deviations: rewards near +35) comes after about
+# 1000 of its rows; the agent returned to the checkpoint before that warning
+# has trained on them, and 3 of 9 runs here (2026-12-06) ended below the
+# clean run's range at 15k steps. At 20 (warning at 4: rewards near +14) the
+# same guards act some 300 rows sooner. Honest rows lie 0.3 deviations out.
 LEARN = ["--mode", "sac", "--pi-hidden", "64", "--q-hidden", "64", "--batch",
          "64", "--learning-starts", "500", "--steps", "15000", "--seed", "1",
          "--checkpoint-every", "1000", "--keep", "2", "--publish-every", "100",
-         "--timeout-ms", "3000"]
+         "--timeout-ms", "3000", "--guard-sigma", "20"]
 POISON_AT = 3000   # env steps before the hostile peer joins (checkpoints
                    # written: the last known good one exists)
 
