@@ -447,6 +447,20 @@ if [ $? -eq 0 ] && grep -qF "(\`hpo-sweep report $cmd\`, " q.md &&
 else
     fail "refresh with a quoted label: $(cat q.err q.md)"
 fi
+# --block: only the named block is rebuilt; an unknown name is refused, file untouched
+printf '<!-- report:one -->\n(`hpo-sweep report %s --no-png`, d1)\nold1\n<!-- /report:one -->\n<!-- report:two -->\n(`hpo-sweep report %s --no-png`, d2)\nold2\n<!-- /report:two -->\n' \
+    "$WORK/a" "$WORK/a" >blk.md
+"$SWEEP" refresh blk.md --block two >/dev/null 2>blk.err; rcb=$?
+cp blk.md blk.keep
+"$SWEEP" refresh blk.md --block three >/dev/null 2>blk2.err; rcb2=$?
+if [ $rcb -eq 0 ] && grep -q '^old1$' blk.md && grep -q ', d1)$' blk.md && ! grep -q '^old2$' blk.md &&
+    ! grep -q ', d2)$' blk.md && grep -q '^\*\*Pendulum\*\*$' blk.md && ! grep -q "block 'one'" blk.err &&
+    [ $rcb2 -eq 2 ] && grep -q "no block named 'three' (its blocks: one, two)" blk2.err &&
+    cmp -s blk.md blk.keep; then
+    ok "refresh --block: only the named block is rebuilt; an unknown name: exit 2, file untouched"
+else
+    fail "refresh --block: $rcb $rcb2 $(cat blk.err blk2.err blk.md)"
+fi
 printf '<!-- report:x -->\n(`hpo-sweep report %s --compare %s`, d)\n<!-- /report:x -->\n' \
     "$WORK/a" "'hpo (c):sac (c)" >bad3.md
 cp bad3.md bad3.keep

@@ -7,7 +7,7 @@
   hpo-sweep report DIR [DIR...] [--marks 30000,100000,...] [--target ENV=RETURN ...]
             [--env E1,E2] [--seeds 1-5] [--window STEPS] [--no-png]
             [--compare A:B ...] [--compare-at MARK]
-  hpo-sweep refresh FILE.md
+  hpo-sweep refresh FILE.md [--block NAME ...]
   hpo-sweep status DIR
   hpo-sweep search --out DIR --env ENV [--seeds 1,2] [--rungs 30000,100000]
             [--trials N] [--space NAME=LO:HI[:log] | NAME=V1,V2 ...] [--set NAME=V ...]
@@ -105,7 +105,8 @@ command runs again and the block gets its returns tables, its comparisons and
 today's date. A document of results is
 thus rebuilt from the run directories with one command. Blocks that do not
 pair up, or that do not name their command, are refused with the line
-number, and the file is left as it was.
+number, and the file is left as it was. --block NAME (repeatable) rebuilds
+only the blocks named, the others keep their tables and dates.
 
 Exit status: 0 done, 1 a run failed or an I/O error, 2 bad command line or a
 refused grid, 130 interrupted (the running runs checkpoint first).

@@ -1,5 +1,5 @@
-"""refresh - `hpo-sweep refresh FILE.md`: every report block of a document
-rebuilt from the command it names."""
+"""refresh - `hpo-sweep refresh FILE.md [--block NAME ...]`: every report
+block of a document (or the named ones) rebuilt from the command it names."""
 
 import re
 import shlex
@@ -16,10 +16,25 @@ COMPARE = re.compile(r"^## (Comparison: .+?)\n\n<!-- compare -->\n(.*?)<!-- /com
 
 
 def refresh(argv):
-    """`refresh FILE.md`: its report blocks rebuilt, the rest left as it was."""
-    if len(argv) != 1 or argv[0].startswith("-"):
-        raise Usage("refresh: which document? (hpo-sweep refresh FILE.md)")
-    path = argv[0]
+    """`refresh FILE.md [--block NAME ...]`: its report blocks (or the named
+    ones) rebuilt, the rest left as it was."""
+    path, only = None, []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--block":
+            if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                raise Usage("refresh --block: which block? (--block NAME, the NAME of "
+                            "<!-- report:NAME -->)")
+            only.append(argv[i + 1])
+            i += 2
+            continue
+        if a.startswith("-") or path is not None:
+            raise Usage(f"refresh: unexpected '{a}' (hpo-sweep refresh FILE.md [--block NAME ...])")
+        path = a
+        i += 1
+    if path is None:
+        raise Usage("refresh: which document? (hpo-sweep refresh FILE.md [--block NAME ...])")
     with open(path) as f:
         doc = f.read()
     # pair the markers first: nothing runs, nothing is written, if they do not
@@ -55,6 +70,13 @@ def refresh(argv):
                     f"(add <!-- /report:{open_[0]} -->)")
     if not blocks:
         raise Usage(f"{path}: no <!-- report:NAME --> block to refresh")
+    if only:
+        names = [b[0] for b in blocks]
+        missing = [n for n in only if n not in names]
+        if missing:
+            raise Usage(f"{path}: no block named {', '.join(repr(n) for n in missing)} "
+                        f"(its blocks: {', '.join(names)})")
+        blocks = [b for b in blocks if b[0] in only]
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     parts, at = [], 0
     for name, start, end, args in blocks:
