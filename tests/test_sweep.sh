@@ -506,6 +506,28 @@ if [ "$done_rows" = 3 ] && [ "$reached" = 6 ] && cmp -s s1.out s1/search.md &&
 else
     fail "search: $done_rows done, $reached runs at 1200: $(cat s1.out s1.err)"
 fi
+# confirm: the best trial on fresh seeds beside SAC; refused on the search's
+# own seeds, on an unfinished search, on a directory that is no search
+row=$(grep -m1 '^| [0-9]* | done |' s1/search.md)
+best=$(echo "$row" | awk -F'|' '{print $2}' | tr -d ' ')
+kbest=$(echo "$row" | awk -F'|' '{print $5}' | tr -d ' ')
+"$SWEEP" confirm s1 --seeds 2 >c1.out 2>c1.err; rc1=$?
+"$SWEEP" confirm s1 --trials 4 >c2.out 2>c2.err; rc2=$?
+"$SWEEP" confirm nowhere >c3.out 2>c3.err; rc3=$?
+[ -e s1-confirm ] && refused_wrote=1 || refused_wrote=0
+"$SWEEP" confirm s1 --seeds 101 --jobs 2 >c4.out 2>c4.err; rc4=$?
+ck=$(for d in s1-confirm/Pendulum/*-s101; do csv_cols "$d/progress.csv" env_steps | tail -1; done | grep -cx 1200)
+hcfg=$(ls -d s1-confirm/Pendulum/hpo-*-s101 2>/dev/null | head -1)/config
+if [ $rc1 -eq 2 ] && grep -q "seed(s) 2 are the search's own" c1.err &&
+    [ $rc2 -eq 2 ] && grep -q "has 3 ended trials, fewer than --trials 4" c2.err &&
+    [ $rc3 -eq 2 ] && grep -q "nowhere is not a search (no search.json)" c3.err &&
+    [ $refused_wrote = 0 ] && [ $rc4 -eq 0 ] && [ "$ck" = 2 ] &&
+    grep -q "confirm: trial $best of s1 " c4.err && grep -qx "K = $kbest" "$hcfg" &&
+    ls -d s1-confirm/Pendulum/sac-*-s101 >/dev/null; then
+    ok "confirm: the best trial ($best, K $kbest) on fresh seed 101, SAC beside it; own seeds, an unfinished search and a non-search refused"
+else
+    fail "confirm: $rc1 $rc2 $rc3 $rc4 wrote=$refused_wrote ck=$ck best=$best K=$kbest $(cat c1.err c2.err c3.err c4.err)"
+fi
 setsid "$SWEEP" search --out "$WORK/s2" "${S[@]}" >s2.out 2>s2.err &
 pid=$!
 PGIDS+=("$pid")

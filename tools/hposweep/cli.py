@@ -11,6 +11,7 @@
   hpo-sweep status DIR
   hpo-sweep search --out DIR --env ENV [--seeds 1,2] [--rungs 30000,100000]
             [--trials N] [--space NAME=LO:HI[:log] | NAME=V1,V2 ...] [--set NAME=V ...]
+  hpo-sweep confirm SEARCH_DIR [--seeds 101-105] [--trials N] [--jobs N]
 
 Every cell of the grid (environment x setting values x mode x implementation
 x seed) is one run directory, DIR/<env>/<mode>-<impl>[-<name>=<v>...]-s<seed>,
@@ -95,7 +96,9 @@ checkpoint) or not started, with its env steps and last evaluation.
 
 `search --out DIR --env ENV` searches settings for one environment (Optuna's
 TPE sampler, a median pruner at each rung of env steps, each trial on a few
-seeds, resumable): `hpo-sweep search --help` says how.
+seeds, resumable): `hpo-sweep search --help` says how. `confirm SEARCH_DIR`
+runs the best settings of a finished search on fresh seeds (101-105) beside
+SAC, as a sweep in SEARCH_DIR-confirm: `hpo-sweep confirm --help`.
 
 `refresh FILE.md` regenerates, in place, every block of FILE.md between
 <!-- report:NAME --> and <!-- /report:NAME --> whose first line names its
@@ -117,7 +120,7 @@ import sys
 from . import run
 from .grid import parse_sweep_args
 from .refresh import refresh
-from .search import search
+from .search import confirm, search
 from .report import report
 from .status import status
 from .util import PROG, Usage
@@ -136,6 +139,8 @@ def main(argv, here):
             return status(argv[1:])
         if argv and argv[0] == "search":
             return search(argv[1:])
+        if argv and argv[0] == "confirm":
+            return confirm(argv[1:])
         return run.sweep(parse_sweep_args(argv, __doc__))
     except Usage as e:
         print(f"{PROG}: {e} (see {PROG} --help)", file=sys.stderr)

@@ -353,3 +353,110 @@ def search(argv):
     write_text(os.path.join(o["out"], "search.md"), text)
     print(text, end="")
     return 0
+
+
+CONFIRM_USAGE = "hpo-sweep confirm SEARCH_DIR [--seeds 101-105] [--trials N] [--jobs N] [--out DIR]"
+
+
+def parse_confirm_args(argv):
+    o = {"search": None, "seeds": list(range(101, 106)), "trials": None, "jobs": None, "out": None}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-h", "--help"):
+            print(confirm.__doc__.strip())
+            sys.exit(0)
+        if a in ("--seeds", "--trials", "--jobs", "--out"):
+            if i + 1 >= len(argv):
+                raise Usage(f"confirm: {a} needs a value")
+            v = argv[i + 1]
+            i += 2
+            if a == "--seeds":
+                o["seeds"] = parse_seeds(v)
+            elif a == "--out":
+                o["out"] = v
+            else:
+                o[a[2:]] = positive_int(a, v)
+            continue
+        if a.startswith("-") or o["search"] is not None:
+            raise Usage(f"confirm: unexpected argument '{a}' ({CONFIRM_USAGE})")
+        o["search"] = a
+        i += 1
+    if o["search"] is None:
+        raise Usage(f"confirm: which search? ({CONFIRM_USAGE})")
+    return o
+
+
+def confirm(argv):
+    """`confirm SEARCH_DIR`: the best settings of a finished search run on
+    fresh seeds beside SAC, as a sweep (resumable like any other).
+
+      hpo-sweep confirm SEARCH_DIR [--seeds 101-105] [--trials N] [--jobs N]
+                        [--out DIR]
+
+    Reads SEARCH_DIR/search.json and its study, takes the trial with the best
+    value at the last rung, and runs the sweep its search.md names: --out
+    SEARCH_DIR-confirm, the search's environment, modes <mode>,sac, --seeds
+    (default 101-105; none of the search's own: its best is biased upward by
+    the selection), --steps the last rung, the search's --set and the best
+    trial's settings. Refused (exit 2, nothing run) while a trial is running
+    or was cut off, when no trial is complete, when --trials N is given and
+    fewer than N trials have ended (the search is not finished: run its own
+    command again), and when a fresh seed is one of the search's. The same
+    command again resumes the sweep; a search that later finds another best
+    gives another grid, which the sweep refuses."""
+    c = parse_confirm_args(list(argv))
+    path = os.path.join(c["search"], "search.json")
+    try:
+        with open(path) as f:
+            rec = json.load(f)
+    except FileNotFoundError:
+        raise Usage(f"confirm: {c['search']} is not a search (no search.json); "
+                    "give the --out of an hpo-sweep search") from None
+    except ValueError:
+        raise Usage(f"confirm: {path}: not JSON") from None
+    if not os.path.exists(os.path.join(c["search"], "study.journal")):
+        raise Usage(f"confirm: {c['search']} has no study.journal: the search has not run a trial")
+    try:
+        o = {"out": c["search"], "env": rec["env"], "mode": rec["mode"], "seeds": rec["seeds"],
+             "rungs": rec["rungs"], "sets": rec["sets"]}
+    except (KeyError, TypeError):
+        raise Usage(f"confirm: {path} lacks env, mode, seeds, rungs or sets") from None
+    both = sorted(set(c["seeds"]) & set(o["seeds"]))
+    if both:
+        raise Usage(f"confirm: seed(s) {','.join(map(str, both))} are the search's own; "
+                    "confirm on fresh seeds (--seeds 101-105)")
+    try:
+        import optuna
+    except ImportError:
+        print(f"{PROG}: confirm needs Optuna (Debian: apt-get install python3-optuna)", file=sys.stderr)
+        return 1
+    from optuna.trial import TrialState
+    study = open_study(o)
+    trials = study.get_trials(deepcopy=False)
+    running = [t.number for t in trials if t.state == TrialState.RUNNING]
+    if running:
+        raise Usage(f"confirm: trial(s) {','.join(map(str, running))} of {c['search']} are running "
+                    "or were cut off; finish the search first (its own command again)")
+    ended = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    if c["trials"] is not None and len(ended) < c["trials"]:
+        raise Usage(f"confirm: {c['search']} has {len(ended)} ended trials, fewer than --trials "
+                    f"{c['trials']}; finish the search first (its own command again)")
+    done = [t for t in ended if t.state == TrialState.COMPLETE]
+    if not done:
+        raise Usage(f"confirm: {c['search']} has no complete trial yet")
+    best = max(done, key=lambda t: (t.value, -t.number))
+    args = ["--out", c["out"] or c["search"].rstrip("/") + "-confirm", "--env", o["env"],
+            "--mode", f"{o['mode']},sac", "--seeds", ",".join(map(str, c["seeds"])),
+            "--steps", str(o["rungs"][-1])]
+    for n, v in o["sets"]:
+        args += ["--set", f"{n}={v}"]
+    for n, v in sorted(best.params.items()):
+        args += ["--set", f"{n}={fmt_param(v)}"]
+    if c["jobs"] is not None:
+        args += ["--jobs", str(c["jobs"])]
+    print(f"{PROG}: confirm: trial {best.number} of {c['search']} ({best.value:.0f} at "
+          f"{fmt_k(o['rungs'][-1])}, {len(ended)} trials ended): hpo-sweep {' '.join(args)}",
+          file=sys.stderr)
+    from .grid import parse_sweep_args
+    return run.sweep(parse_sweep_args(args, confirm.__doc__))
