@@ -194,6 +194,47 @@ class ReportNumbers(unittest.TestCase):
         self.assertEqual(report.auc([(0, 0.0, 0), (10, 10.0, 0)], 10), 5.0)
 
 
+    def test_return_at_seconds(self):
+        # evaluations at 10, 20, 30 s of the run's clock
+        ev = [(1000, 1.0, 10.0), (2000, 2.0, 20.0), (3000, 3.0, 30.0)]
+        self.assertIsNone(report.value_at_seconds(ev, 9))
+        self.assertEqual(report.value_at_seconds(ev, 25), (2.0, False))
+        self.assertEqual(report.value_at_seconds(ev, 30), (3.0, False))
+        self.assertEqual(report.value_at_seconds(ev, 45), (3.0, True))  # ended before: held
+        # a run with resumes: the clock that counts is the repaired one
+        rows = [{"env_steps": s, "wall_s": w, "eval_return": r}
+                for s, w, r in [(1000, 40, 1), (2000, 100, 2), (2100, 5, 3), (3000, 50, 4)]]
+        r = runs.read_run(make_run(self.tmp, "res", rows))
+        # (the third evaluation's 5 s are 105 s of the whole run)
+        self.assertEqual(report.value_at_seconds(r.evals, 104), (2.0, False))
+        self.assertEqual(report.value_at_seconds(r.evals, 120), (3.0, False))
+        self.assertEqual(report.value_at_seconds(r.evals, 150), (4.0, False))
+
+    def test_seconds_table_and_compare(self):
+        # a slow row (hpo: 1 step per 0.1 s) and a fast one (sac: 0.05 s):
+        # at 150 s sac has its 3000-step value, hpo its 1000-step one
+        a = [runs.read_run(make_run(self.tmp, f"h{i}", [
+            {"env_steps": s, "eval_return": s / 1000 + i, "wall_s": s / 10} for s in (1000, 2000, 3000)],
+            {"mode": "hpo", "seed": str(i)})) for i in (1, 2)]
+        b = [runs.read_run(make_run(self.tmp, f"s{i}", [
+            {"env_steps": s, "eval_return": 2 * s / 1000 + i, "wall_s": s / 20} for s in (1000, 2000, 3000)],
+            {"mode": "sac", "seed": str(i)})) for i in (1, 2)]
+        rows = {"hpo (c)": a, "sac (c)": b}
+        lines = report.seconds_table(rows, [120, 250])
+        hpo = [ln for ln in lines if ln.startswith("| hpo (c)")][0]
+        sac = [ln for ln in lines if ln.startswith("| sac (c)")][0]
+        self.assertEqual(hpo, "| hpo (c) | 2 | 2.5 ± 0.5 [2, 3] | 3.5 ± 0.5 [3, 4] | 300 ± 0 [300, 300] |"
+                         .replace("2.5 ± 0.5 [2, 3]", report.fmt_ms([2.0, 3.0]))
+                         .replace("3.5 ± 0.5 [3, 4]", report.fmt_ms([3.0, 4.0]))
+                         .replace("300 ± 0 [300, 300]", report.fmt_ms([300.0, 300.0])))
+        self.assertIn(report.fmt_ms([7.0, 8.0]) + " (2 ended before)", sac)
+        text = "\n".join(report.compare_section("hpo:sac", [("Ant", rows)], ("s", 120), None, None))
+        self.assertIn("last evaluation within 120 s", text)
+        # at 120 s: hpo 1+1, 1+2 (mean 2.5); sac at 2000 steps 4+1, 4+2 (mean 5.5): -3
+        self.assertRegex(text, r"\| Ant \| 2, 2 \| 2 \| 6 \| -3 \[-4, -2\] \| 0.00 ")
+        self.assertIn("no published SAC figure at 120 s", text)
+
+
 class TimeToScore(unittest.TestCase):
     """bench/time-to-score's figures: seconds to a return, paired by seed."""
 

@@ -6,7 +6,7 @@
             [--checkpoint-every N] [--retries N] [--only GLOB,...] [--quiet]
   hpo-sweep report DIR [DIR...] [--marks 30000,100000,...] [--target ENV=RETURN ...]
             [--env E1,E2] [--seeds 1-5] [--window STEPS] [--no-png]
-            [--compare A:B ...] [--compare-at MARK]
+            [--compare A:B ...] [--compare-at MARK|SECONDSs] [--seconds S1,S2,...]
   hpo-sweep refresh FILE.md [--block NAME ...]
   hpo-sweep status DIR
   hpo-sweep search --out DIR --env ENV [--seeds 1,2] [--rungs 30000,100000]
@@ -84,7 +84,13 @@ interquartile mean of scores normalized by the published SAC figure, each
 with a 95% stratified-bootstrap interval (10000 resamples, fixed seed), and
 a performance profile PNG (DIR/report/profile-A-B.png); the compared value
 is each run's return at --compare-at MARK (default: the last mark every run
-of both rows reached), or with --window the mean over the window up to it.
+of both rows reached), or with --window the mean over the window up to it;
+--compare-at 1800s compares at wall-clock seconds instead (each run's last
+evaluation within 1800 s of its own clock). --seconds S1,S2 adds to each
+environment a table of return against wall-clock: each run's last evaluation
+within S seconds of its clock (resumed runs counted segment by segment; a run
+that ended before holds its last evaluation, and the cell says so). Seconds
+compare only runs on the same kind of machine under the same load.
 More than one DIR puts their runs side by side (rows are grouped by
 resolved configuration, so the same cell in two sweeps is one row); --env
 keeps the environments named, --seeds the seeds named (a sweep that grows:

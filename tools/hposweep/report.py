@@ -70,6 +70,20 @@ def value_at(evals, mark):
     return v
 
 
+def value_at_seconds(evals, secs):
+    """(return, ended) of the last evaluation within secs of the run's wall
+    clock (resumes added back); ended: the run stopped before secs, so the
+    value is its last evaluation held. None if no evaluation came that soon."""
+    v = None
+    for _, r, w in evals:
+        if not math.isnan(w) and w <= secs:
+            v = r
+    if v is None:
+        return None
+    last_w = evals[-1][2]
+    return v, (not math.isnan(last_w) and last_w < secs)
+
+
 def window_mean(evals, mark, width):
     """The mean of the evaluations in (mark - width, mark], if the run got to mark."""
     if not evals or evals[-1][0] < mark:
@@ -220,9 +234,23 @@ def compare_section(spec, envrows, mark, window, png_dir):
     """The lines of one comparison A:B (spec) at mark, over envrows
     [(env, {label: runs})]; draws the performance profile into png_dir."""
     a_name, _, b_name = spec.partition(":")
-    what = (f"the mean of each run's evaluations in ({fmt_k(max(mark - window, 0))}, {fmt_k(mark)}]"
-            if window else f"each run's evaluation return at {fmt_k(mark)} (its last evaluation "
-            f"at or before it)")
+    secs = mark[1] if isinstance(mark, tuple) else None
+    if secs is not None:
+        what = (f"each run's last evaluation within {secs} s of its own wall clock (a run that "
+                "ended before holds its last one)")
+
+        def value(r):
+            v = value_at_seconds(r.evals, secs)
+            return v[0] if v else None
+        at = f"{secs} s"
+    else:
+        what = (f"the mean of each run's evaluations in ({fmt_k(max(mark - window, 0))}, "
+                f"{fmt_k(mark)}]" if window else f"each run's evaluation return at {fmt_k(mark)} "
+                "(its last evaluation at or before it)")
+
+        def value(r):
+            return score(r.evals, mark, window)
+        at = fmt_k(mark)
     per_env, pairs, norm, notes, sources = [], [], [], [], set()
     labels = None
     for env, rows in envrows:
@@ -231,12 +259,12 @@ def compare_section(spec, envrows, mark, window, png_dir):
             notes.append(f"{env}: no row '{a_name if a is None else b_name}'")
             continue
         labels = labels or (a, b)
-        xa = np.array([v for v in (score(r.evals, mark, window) for r in rows[a]) if v is not None])
-        xb = np.array([v for v in (score(r.evals, mark, window) for r in rows[b]) if v is not None])
+        xa = np.array([v for v in (value(r) for r in rows[a]) if v is not None])
+        xb = np.array([v for v in (value(r) for r in rows[b]) if v is not None])
         if not len(xa) or not len(xb):
-            notes.append(f"{env}: a row has no run at {fmt_k(mark)}")
+            notes.append(f"{env}: a row has no run at {at}")
             continue
-        pub = published(env, mark)
+        pub = published(env, mark) if secs is None else None
         row = [env, f"{len(xa)}, {len(xb)}", f"{xa.mean():.0f}", f"{xb.mean():.0f}",
                fmt_ci(stats.env_diff(xa, xb), 0), fmt_ci(stats.env_prob(xa, xb), 2)]
         if pub:
@@ -246,12 +274,12 @@ def compare_section(spec, envrows, mark, window, png_dir):
             norm.append(env)
             row += [fmt_ci(stats.agg_iqm([na]), 2), fmt_ci(stats.agg_iqm([nb]), 2)]
         else:
-            notes.append(f"{env}: no published SAC figure at {fmt_k(mark)}: left out of the "
+            notes.append(f"{env}: no published SAC figure at {at}: left out of the "
                          "normalized columns and the aggregate")
             row += ["", ""]
         per_env.append(row)
     if not per_env:
-        raise Usage(f"--compare {spec}: no environment has both rows at {fmt_k(mark)} "
+        raise Usage(f"--compare {spec}: no environment has both rows at {at} "
                     f"({'; '.join(notes)})")
     a, b = labels
     if pairs:
@@ -261,7 +289,7 @@ def compare_section(spec, envrows, mark, window, png_dir):
                         fmt_ci(stats.agg_iqm(aa), 2), fmt_ci(stats.agg_iqm(bb), 2)])
     lines = [f"## Comparison: {a} against {b}", "", "<!-- compare -->",
              f"Compared: {what}, per seed. Normalized score: that value over the published "
-             f"SAC return at {fmt_k(mark)} ({'; '.join(sorted(sources)) or 'none'}). "
+             f"SAC return at {at} ({'; '.join(sorted(sources)) or 'none'}). "
              f"A − B: difference of the means over seeds (returns; in the all row, the mean "
              f"over environments of the differences of normalized means). P(A > B): over "
              f"pairs of a seed of each (ties count 1/2), averaged over environments. IQM: "
@@ -320,7 +348,8 @@ def parse_report_args(argv):
     if not outs:
         raise Usage("report: which sweep or run directory? (hpo-sweep report DIR [DIR...])")
     o = {"outs": outs, "marks": list(MARKS), "targets": dict(TARGETS), "png": True,
-         "envs": None, "seeds": None, "window": None, "compare": [], "compare_at": None}
+         "envs": None, "seeds": None, "window": None, "compare": [], "compare_at": None,
+         "seconds": []}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -329,7 +358,7 @@ def parse_report_args(argv):
             i += 1
             continue
         if a in ("--marks", "--target", "--env", "--seeds", "--window", "--compare",
-                 "--compare-at") \
+                 "--compare-at", "--seconds") \
                 and i + 1 < len(argv):
             v = argv[i + 1]
             i += 2
@@ -341,13 +370,17 @@ def parse_report_args(argv):
                 o["seeds"] = parse_seeds(v)
             elif a == "--marks":
                 o["marks"] = [positive_int(a, x) for x in split_list(a, v)]
+            elif a == "--seconds":
+                o["seconds"] = [positive_int(a, x) for x in split_list(a, v)]
             elif a == "--compare":
                 x, colon, y = v.partition(":")
                 if not colon or not x or not y or ":" in y:
                     raise Usage(f"--compare: '{v}' is not ROW:ROW (a mode or a row's label, e.g. hpo:sac)")
                 o["compare"].append(v)
             elif a == "--compare-at":
-                o["compare_at"] = positive_int(a, v)
+                # a step mark, or NUMBERs: wall-clock seconds
+                o["compare_at"] = (("s", positive_int(a, v[:-1])) if v.endswith("s")
+                                   else positive_int(a, v))
             else:
                 e, eq, r = v.partition("=")
                 try:
@@ -417,7 +450,7 @@ def build_report(argv):
             continue
         rows = group_rows(er, described)
         envrows.append((env, rows))
-        lines += returns_section(env, rows, marks, window, o["targets"].get(env))
+        lines += returns_section(env, rows, marks, window, o["targets"].get(env), o["seconds"])
         if o["png"]:
             os.makedirs(os.path.join(out, "report"), exist_ok=True)
             pngpath = os.path.join(out, "report", f"{env}.png")
@@ -453,7 +486,34 @@ def compare_mark(spec, envrows, marks):
     return ok[-1]
 
 
-def returns_section(env, rows, marks, window, target):
+def seconds_table(rows, seconds):
+    """Return at wall-clock seconds: each run's last evaluation within that
+    much of its own wall clock."""
+    head = ["run", "n"] + [f"at {x} s" for x in seconds] + ["run's wall s"]
+    body = []
+    for label, rs in rows.items():
+        row = [label, str(len(rs))]
+        for x in seconds:
+            got = [v for v in (value_at_seconds(r.evals, x) for r in rs) if v is not None]
+            cell = fmt_ms([v for v, _ in got])
+            notes = []
+            if got and len(got) != len(rs):
+                notes.append(f"n={len(got)}")
+            ended = sum(1 for _, e in got if e)
+            if ended:
+                notes.append(f"{ended} ended before")
+            row.append(cell + (f" ({', '.join(notes)})" if notes else "") if got else "–")
+        walls = [r.evals[-1][2] for r in rs if r.evals and not math.isnan(r.evals[-1][2])]
+        row.append(fmt_ms(walls))
+        body.append(row)
+    return (["Return against wall-clock: each run's last evaluation within that many "
+             "seconds of its own clock (every segment of a resumed run counted); a run that "
+             "ended before holds its last evaluation (\"ended before\"). Seconds compare only "
+             "between runs on the same kind of machine under the same load (the machines "
+             "table below)."] + [""] + table(head, body))
+
+
+def returns_section(env, rows, marks, window, target, seconds=()):
     """The returns table of one environment, between its markers."""
     er = [r for rs in rows.values() for r in rs]
     reached = [m for m in marks if any(r.evals[-1][0] >= m for r in er)]
@@ -494,7 +554,9 @@ def returns_section(env, rows, marks, window, target):
             if target is not None:
                 row.append("")
             body.append(row)
-    return [f"## {env}", "", "<!-- returns -->"] + table(head, body) + ["<!-- /returns -->", ""]
+    extra = ([""] + seconds_table(rows, seconds)) if seconds else []
+    return ([f"## {env}", "", "<!-- returns -->"] + table(head, body) + extra
+            + ["<!-- /returns -->", ""])
 
 
 def runs_section(out, er, rows):
