@@ -534,6 +534,16 @@ PGIDS+=("$pid")
 wait_glob 30 's2/Pendulum/*/checkpoint-*.ckpt' || fail "search: no checkpoint within 30 s: $(cat s2.err)"
 kill -9 -- "-$pid"
 wait "$pid" 2>/dev/null
+# status of a search: its trials' states, the one killed mid-run cut off
+"$SWEEP" status s2 >st2.out 2>st2.err; rcs=$?
+"$SWEEP" status s1 >st1.out 2>st1.err; rcs1=$?
+if [ $rcs -eq 0 ] && grep -q '^s2: search of Pendulum, [0-9]* trials: .*1 cut off.* (no search is running on it)$' st2.out &&
+    [ $rcs1 -eq 0 ] && grep -q '^s1: search of Pendulum, 3 trials: 3 done (no search is running on it)$' st1.out &&
+    [ "$(grep -c '^| [0-9]* | done |' st1.out)" = 3 ]; then
+    ok "status of a search: trials done, and the one killed mid-run said to be cut off"
+else
+    fail "status of a search: $rcs $rcs1 $(cat st2.out st2.err st1.out st1.err)"
+fi
 "$SWEEP" search --out "$WORK/s2" "${S[@]}" >s2b.out 2>s2b.err || fail "search rerun: $(cat s2b.err)"
 resumed=$(grep -l -- '--resume' s2/Pendulum/*/log | wc -l)
 if grep -q "was cut off; its settings run again from their checkpoints" s2b.err &&

@@ -98,7 +98,9 @@ its finished seeds, without the runs under way).
 
 `status DIR` says, without starting anything, where each cell of the recorded
 grid stands: done, running (its lock is held), stopped (resumable from its
-checkpoint) or not started, with its env steps and last evaluation.
+checkpoint) or not started, with its env steps and last evaluation; of a
+search directory, each trial's state (done, pruned, running, or cut off when
+no search holds the directory) and the ranking its search.md has.
 
 `search --out DIR --env ENV` searches settings for one environment (Optuna's
 TPE sampler, a median pruner at each rung of env steps, each trial on a few

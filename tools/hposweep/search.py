@@ -355,6 +355,60 @@ def search(argv):
     return 0
 
 
+def search_status(out):
+    """`status DIR` of a search directory: its ranking as search.md has it,
+    each trial's state read from the study (a trial left running by a search
+    that is no longer alive is said to be cut off), nothing started."""
+    path = os.path.join(out, "search.json")
+    try:
+        with open(path) as f:
+            rec = json.load(f)
+        o = {"out": out, "env": rec["env"], "mode": rec["mode"], "seeds": rec["seeds"],
+             "rungs": rec["rungs"], "window": rec["window"], "sets": rec["sets"],
+             "space": [(n, spec) for n, spec in rec["space"]]}
+    except ValueError:
+        raise Usage(f"status: {path}: not JSON") from None
+    except (KeyError, TypeError):
+        raise Usage(f"status: {path} lacks a field a search writes (env, mode, seeds, rungs, "
+                    "window, space, sets)") from None
+    if not plain_name(str(o["env"])):
+        raise Usage(f"status: {path}: env '{o['env']}' is not an environment name")
+    if not os.path.exists(os.path.join(out, "study.journal")):
+        print(f"{out}: search of {o['env']}: no trial has run yet")
+        return 0
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        print(f"{PROG}: status of a search needs Optuna (Debian: apt-get install python3-optuna)",
+              file=sys.stderr)
+        return 1
+    from optuna.trial import TrialState
+    alive = False
+    try:
+        with open(os.path.join(out, ".search.lock"), "a") as lk:
+            try:
+                fcntl.flock(lk.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(lk.fileno(), fcntl.LOCK_UN)
+            except BlockingIOError:
+                alive = True
+    except OSError:
+        pass
+    study = open_study(o)
+    trials = study.get_trials(deepcopy=False)
+    count = {}
+    for t in trials:
+        k = {TrialState.COMPLETE: "done", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+             TrialState.RUNNING: "running" if alive else "cut off"}.get(t.state, "waiting")
+        count[k] = count.get(k, 0) + 1
+    print(f"{out}: search of {o['env']}, {len(trials)} trials: "
+          + ", ".join(f"{count[k]} {k}" for k in ("done", "pruned", "running", "cut off",
+                                                  "failed", "waiting") if k in count)
+          + ("" if alive else " (no search is running on it)"))
+    print("")
+    print(search_report(o, study), end="")
+    return 0
+
+
 CONFIRM_USAGE = "hpo-sweep confirm SEARCH_DIR [--seeds 101-105] [--trials N] [--jobs N] [--out DIR]"
 
 

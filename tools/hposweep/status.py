@@ -1,11 +1,12 @@
 """status - `hpo-sweep status DIR`: where each cell of the recorded grid
-stands, without starting anything."""
+stands (or, for a search directory, each trial), without starting anything."""
 
 import fcntl
 import os
 
 from .grid import expand, read_grid
 from .run import env_steps_of, finished, has_checkpoint, progress_of, unkilled
+from .search import search_status
 from .util import Usage
 
 
@@ -14,6 +15,9 @@ def status(argv):
     if len(argv) != 1 or argv[0].startswith("-"):
         raise Usage("status: which sweep directory? (hpo-sweep status DIR)")
     out = argv[0]
+    if not os.path.exists(os.path.join(out, "grid.json")) and \
+            os.path.exists(os.path.join(out, "search.json")):
+        return search_status(out)
     grid = read_grid(out)
     cells, _ = expand(grid)
     rows, count = [], {}
