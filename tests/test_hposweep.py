@@ -235,6 +235,24 @@ class ReportNumbers(unittest.TestCase):
         self.assertIn("no published SAC figure at 120 s", text)
 
 
+class BlasLine(unittest.TestCase):
+    def test_kernel_follows_coretype(self):
+        # the log's kernel is the one the run gets: OPENBLAS_CORETYPE forces it
+        with open("/proc/cpuinfo") as f:
+            if " avx2" not in f.read():
+                self.skipTest("no AVX2: OpenBLAS cannot take its Haswell kernel here")
+        with unittest.mock.patch.dict(os.environ, {"OPENBLAS_CORETYPE": "Haswell"}):
+            run._blas.clear()
+            line = run.blas_line()
+        run._blas.clear()
+        if "not found" in line:
+            self.skipTest("libopenblas.so.0 is not installed")
+        self.assertTrue(line.startswith("# blas OpenBLAS kernel Haswell (OpenBLAS "), line)
+        with unittest.mock.patch.dict(os.environ, {"OPENBLAS_CORETYPE": "Sandybridge"}):
+            self.assertIn("kernel Sandybridge", run.blas_line())
+        run._blas.clear()
+
+
 class TimeToScore(unittest.TestCase):
     """bench/time-to-score's figures: seconds to a return, paired by seed."""
 

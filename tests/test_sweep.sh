@@ -226,6 +226,12 @@ case $hl in
 "# host $(uname -n): $model, $(nproc --all) cores"*"; OPENBLAS_CORETYPE "*) ok "the log names the run's machine: $hl" ;;
 *) fail "no host line after the start line in a/Pendulum/sac-c-s1/log: $(head -3 a/Pendulum/sac-c-s1/log)" ;;
 esac
+# and the OpenBLAS kernel it gets
+bl=$(grep -A2 '^# [0-9]' a/Pendulum/sac-c-s1/log | sed -n 3p)
+case $bl in
+"# blas OpenBLAS kernel "?*" (OpenBLAS "*) ok "the log names the OpenBLAS kernel: $bl" ;;
+*) fail "no blas line after the host line in a/Pendulum/sac-c-s1/log: $(head -4 a/Pendulum/sac-c-s1/log)" ;;
+esac
 grep -q "another kind of machine" b2.err &&
     fail "a resume on the same machine said it moved: $(cat b2.err)"
 

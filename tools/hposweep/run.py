@@ -185,6 +185,34 @@ def host_line():
             f" {' '.join(ext) or 'no avx2'}; OPENBLAS_CORETYPE {core}")
 
 
+_BLAS_PROBE = (
+    "import ctypes\n"
+    "lib = ctypes.CDLL('libopenblas.so.0')\n"
+    "lib.openblas_get_corename.restype = ctypes.c_char_p\n"
+    "lib.openblas_get_config.restype = ctypes.c_char_p\n"
+    "print(lib.openblas_get_corename().decode(), '(' + lib.openblas_get_config().decode() + ')')\n")
+_blas = {}
+
+
+def blas_line():
+    """The OpenBLAS kernel a run will get (the library's own pick, or the one
+    OPENBLAS_CORETYPE forces), for its log beside the host line; a line of
+    its own, so that machine_of, which compares host lines, stays as it was.
+    Asked of the library in a child process (one thread), once per sweep."""
+    key = os.environ.get("OPENBLAS_CORETYPE", "")
+    if key not in _blas:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        try:
+            r = subprocess.run([sys.executable, "-c", _BLAS_PROBE], env=env, capture_output=True,
+                               text=True, timeout=30)
+            got = r.stdout.strip() if r.returncode == 0 else ""
+        except (OSError, subprocess.TimeoutExpired):
+            got = ""
+        _blas[key] = (f"# blas OpenBLAS kernel {got}" if got
+                      else "# blas (OpenBLAS not found: kernel unknown)")
+    return _blas[key]
+
+
 # ---- impl dist: ports, the learner, the cell's processes ----
 
 PORT_LO, PORT_HI = 20000, 32000  # below Linux's ephemeral range (32768-60999)
@@ -337,7 +365,7 @@ def start(cell, o, train, torch_sac, taken=frozenset()):
     before = rd.machines(d) if resume else []
     log = open(os.path.join(d, "log"), "a")
     log.write(f"# {time.time():.3f} {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n"
-              f"{here}\n")
+              f"{here}\n{blas_line()}\n")
     log.flush()
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     extra = {}

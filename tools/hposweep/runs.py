@@ -5,8 +5,9 @@ bench/torch_sac.py) holds:
   config        lines `name = value`, with the dimension lines obs_dim/act_dim
   progress.csv  one row per training episode and evaluation; read by header
                 name, never by position (the column schema may grow)
-  log           the run's output; hpo-sweep writes `# <epoch> <date> <argv>`
-                and `# host ...` at the start of each segment
+  log           the run's output; hpo-sweep writes `# <epoch> <date> <argv>`,
+                `# host ...` and `# blas ...` (the OpenBLAS kernel) at the
+                start of each segment
   cell.json     hpo-sweep's record of the cell (optional)
 
 read_run(dir) gives a Run; group_runs(runs) the runs that differ only by seed
@@ -154,6 +155,22 @@ def machines(d):
             for line in f:
                 if line.startswith("# host "):
                     k = machine_of(line)
+                    if not kinds or kinds[-1] != k:
+                        kinds.append(k)
+    except OSError:
+        pass
+    return kinds
+
+
+def blas_kernels(d):
+    """The OpenBLAS kernels named by the run's `# blas` log lines, in order,
+    a repeat left out ([] for logs written before them)."""
+    kinds = []
+    try:
+        with open(os.path.join(d, "log")) as f:
+            for line in f:
+                if line.startswith("# blas "):
+                    k = line[len("# blas "):].strip()
                     if not kinds or kinds[-1] != k:
                         kinds.append(k)
     except OSError:

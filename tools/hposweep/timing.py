@@ -10,7 +10,7 @@ range.
 import math
 
 from .report import first_hit
-from .runs import machines
+from .runs import blas_kernels, machines
 
 
 def updates_per_s(r):
@@ -66,6 +66,8 @@ def time_table(o, rs):
              "dist": f"deploy/local{bf16} ({o['actors']} actors)"}
     kinds = sorted({k for r in rs["c"].values() for k in machines(r.dir)})
     machine = "; ".join(kinds) or "(not in the hpo-train logs)"
+    blas = sorted({b for key in rs for r in rs[key].values() for b in blas_kernels(r.dir)})
+    machine += "; " + ("; ".join(blas) if blas else "OpenBLAS kernel not in the logs")
     lines = [f"# time to score: {o['env']} SAC, seeds {','.join(map(str, o['seeds']))}, "
              f"{o['steps']} steps", "", f"machine: {machine}", "",
              "| target | " + " | ".join(names[k] for k in names if rs[k])
