@@ -235,6 +235,46 @@ class ReportNumbers(unittest.TestCase):
         self.assertIn("no published SAC figure at 120 s", text)
 
 
+class CpuClock(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_segments_as_one_run(self):
+        # segment 1 to 3000 steps (30 s of CPU), killed; segment 2 resumes at
+        # its checkpoint 2000 (where segment 1 had spent 20 s), starts up for
+        # 4 s and spends 10 s per 1000 steps: 2000 -> 20, 4000 -> 40
+        d = make_run(self.tmp, "r", [{"env_steps": 4000, "eval_return": 1, "wall_s": 1}])
+        with open(os.path.join(d, "cpu.csv"), "w") as f:
+            f.write("# segment 1.0 pid 7\n1000,10\n2000,20\n3000,30\n"
+                    "# segment 9.0 pid 8\n2000,4\n3000,14\n4000,24\n")
+        pts = runs.read_cpu(d)
+        self.assertEqual(pts, [(0, 0.0), (1000, 10.0), (2000, 20.0), (3000, 30.0), (4000, 40.0)])
+        self.assertAlmostEqual(runs.cpu_at(pts, 3500), 35.0)
+        self.assertAlmostEqual(runs.cpu_at(pts, 5000), 50.0)  # past the last: its rate
+        self.assertEqual(runs.read_cpu(self.tmp), [])  # no cpu.csv
+
+    def test_report_clock_cpu(self):
+        # two runs at the same steps: one took 2 s of CPU per 1000 steps, the
+        # other 1 s; at 3 s of CPU the first is at 1000 steps, the second at 3000
+        rows = [{"env_steps": s, "eval_return": s / 1000, "wall_s": s} for s in (1000, 2000, 3000)]
+        slow = runs.read_run(make_run(self.tmp, "a", rows, {"mode": "hpo"}))
+        fast = runs.read_run(make_run(self.tmp, "b", rows, {"mode": "sac"}))
+        for r, per in ((slow, 2), (fast, 1)):
+            with open(os.path.join(r.dir, "cpu.csv"), "w") as f:
+                f.write("# segment 0 pid 1\n" + "".join(f"{s},{s / 1000 * per}\n"
+                                                         for s in (1000, 2000, 3000)))
+            r.timed = report.timed_evals(r, "cpu")
+        lines = report.seconds_table({"hpo (c)": [slow], "sac (c)": [fast]}, [3], "cpu")
+        self.assertIn("| hpo (c) | 1 | 1 ± 0 | 6 ± 0 |", lines)
+        self.assertIn("| sac (c) | 1 | 3 ± 0 | 3 ± 0 |", lines)
+        self.assertTrue(lines[0].startswith("Return against CPU time"))
+        # wall clock for the same runs: equal
+        self.assertEqual(report.timed_evals(slow, "wall"), slow.evals)
+
+
 class BlasLine(unittest.TestCase):
     def test_kernel_follows_coretype(self):
         # the log's kernel is the one the run gets: OPENBLAS_CORETYPE forces it

@@ -226,6 +226,18 @@ case $hl in
 "# host $(uname -n): $model, $(nproc --all) cores"*"; OPENBLAS_CORETYPE "*) ok "the log names the run's machine: $hl" ;;
 *) fail "no host line after the start line in a/Pendulum/sac-c-s1/log: $(head -3 a/Pendulum/sac-c-s1/log)" ;;
 esac
+# the sweep samples each run's CPU time against its env steps (cpu.csv), which
+# report --clock cpu reads
+cpuf=a/Pendulum/sac-c-s1/cpu.csv
+[ -f a/report.md ] && cp a/report.md a.report.keep  # the DIR/report.md check below reads it
+if grep -q '^# segment [0-9.]* pid [0-9]*$' "$cpuf" && grep -qE '^[0-9]+,[0-9]+\.[0-9]{2}$' "$cpuf" &&
+    "$SWEEP" report a --no-png --seconds 1,1000 --clock cpu >cpu.md 2>cpu.err &&
+    grep -q '^Return against CPU time' cpu.md && grep -q '| at 1000 s CPU |' cpu.md; then
+    ok "cpu.csv: CPU seconds at env steps, read by report --clock cpu"
+else
+    fail "cpu.csv or --clock cpu: $(cat "$cpuf" cpu.err 2>&1 | head -5)"
+fi
+[ -f a.report.keep ] && mv a.report.keep a/report.md
 # and the OpenBLAS kernel it gets
 bl=$(grep -A2 '^# [0-9]' a/Pendulum/sac-c-s1/log | sed -n 3p)
 case $bl in

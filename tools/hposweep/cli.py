@@ -7,6 +7,7 @@
   hpo-sweep report DIR [DIR...] [--marks 30000,100000,...] [--target ENV=RETURN ...]
             [--env E1,E2] [--seeds 1-5] [--window STEPS] [--no-png]
             [--compare A:B ...] [--compare-at MARK|SECONDSs] [--seconds S1,S2,...]
+            [--clock wall|cpu]
   hpo-sweep refresh FILE.md [--block NAME ...]
   hpo-sweep status DIR
   hpo-sweep search --out DIR --env ENV [--seeds 1,2] [--rungs 30000,100000]
@@ -90,7 +91,11 @@ evaluation within 1800 s of its own clock). --seconds S1,S2 adds to each
 environment a table of return against wall-clock: each run's last evaluation
 within S seconds of its clock (resumed runs counted segment by segment; a run
 that ended before holds its last evaluation, and the cell says so). Seconds
-compare only runs on the same kind of machine under the same load.
+compare only runs on the same kind of machine under the same load. --clock
+cpu reads both in CPU seconds of the run's process instead (the sweep
+samples them against env steps into DIR/<cell>/cpu.csv while a run goes; a
+resumed run is counted as one uninterrupted run), which other processes
+sharing the cores do not move.
 More than one DIR puts their runs side by side (rows are grouped by
 resolved configuration, so the same cell in two sweeps is one row); --env
 keeps the environments named, --seeds the seeds named (a sweep that grows:

@@ -70,6 +70,16 @@ def value_at(evals, mark):
     return v
 
 
+def timed_evals(r, clock):
+    """r's evaluations with the clock the seconds views read: its own wall
+    clock, or with clock cpu the CPU seconds hpo-sweep sampled (cpu.csv; NaN
+    where a run has none)."""
+    if clock == "wall":
+        return r.evals
+    pts = rd.read_cpu(r.dir)
+    return [(s, ret, (rd.cpu_at(pts, s) if pts else math.nan)) for s, ret, _ in r.evals]
+
+
 def value_at_seconds(evals, secs):
     """(return, ended) of the last evaluation within secs of the run's wall
     clock (resumes added back); ended: the run stopped before secs, so the
@@ -230,17 +240,18 @@ def published(env, mark):
 
 # ---- --compare ----
 
-def compare_section(spec, envrows, mark, window, png_dir):
+def compare_section(spec, envrows, mark, window, png_dir, clock="wall"):
     """The lines of one comparison A:B (spec) at mark, over envrows
     [(env, {label: runs})]; draws the performance profile into png_dir."""
     a_name, _, b_name = spec.partition(":")
     secs = mark[1] if isinstance(mark, tuple) else None
     if secs is not None:
-        what = (f"each run's last evaluation within {secs} s of its own wall clock (a run that "
-                "ended before holds its last one)")
+        what = (f"each run's last evaluation within {secs} s of "
+                + ("the CPU time of its process" if clock == "cpu" else "its own wall clock")
+                + " (a run that ended before holds its last one)")
 
         def value(r):
-            v = value_at_seconds(r.evals, secs)
+            v = value_at_seconds(getattr(r, "timed", r.evals), secs)
             return v[0] if v else None
         at = f"{secs} s"
     else:
@@ -349,7 +360,7 @@ def parse_report_args(argv):
         raise Usage("report: which sweep or run directory? (hpo-sweep report DIR [DIR...])")
     o = {"outs": outs, "marks": list(MARKS), "targets": dict(TARGETS), "png": True,
          "envs": None, "seeds": None, "window": None, "compare": [], "compare_at": None,
-         "seconds": []}
+         "seconds": [], "clock": "wall"}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -358,7 +369,7 @@ def parse_report_args(argv):
             i += 1
             continue
         if a in ("--marks", "--target", "--env", "--seeds", "--window", "--compare",
-                 "--compare-at", "--seconds") \
+                 "--compare-at", "--seconds", "--clock") \
                 and i + 1 < len(argv):
             v = argv[i + 1]
             i += 2
@@ -370,6 +381,10 @@ def parse_report_args(argv):
                 o["seeds"] = parse_seeds(v)
             elif a == "--marks":
                 o["marks"] = [positive_int(a, x) for x in split_list(a, v)]
+            elif a == "--clock":
+                if v not in ("wall", "cpu"):
+                    raise Usage(f"--clock: '{v}' is neither wall nor cpu")
+                o["clock"] = v
             elif a == "--seconds":
                 o["seconds"] = [positive_int(a, x) for x in split_list(a, v)]
             elif a == "--compare":
@@ -416,6 +431,8 @@ def build_report(argv):
                 and int(r.config["seed"]) in o["seeds"]]
     if not runs:
         die(f"{', '.join(outs)}: no run has an evaluation yet")
+    for r in runs:
+        r.timed = timed_evals(r, o["clock"])
     try:
         described = rd.describe_settings(rd.find_train(run.HERE))
     except rd.RunError as e:
@@ -450,7 +467,8 @@ def build_report(argv):
             continue
         rows = group_rows(er, described)
         envrows.append((env, rows))
-        lines += returns_section(env, rows, marks, window, o["targets"].get(env), o["seconds"])
+        lines += returns_section(env, rows, marks, window, o["targets"].get(env), o["seconds"],
+                                 o["clock"])
         if o["png"]:
             os.makedirs(os.path.join(out, "report"), exist_ok=True)
             pngpath = os.path.join(out, "report", f"{env}.png")
@@ -463,7 +481,7 @@ def build_report(argv):
     for spec in o["compare"]:
         mark = o["compare_at"] or compare_mark(spec, envrows, marks)
         lines += compare_section(spec, envrows, mark, window,
-                                 os.path.join(out, "report") if o["png"] else None)
+                                 os.path.join(out, "report") if o["png"] else None, o["clock"])
     text = "\n".join(lines)
     write_text(os.path.join(out, "report.md"), text + "\n")
     return text
@@ -486,15 +504,18 @@ def compare_mark(spec, envrows, marks):
     return ok[-1]
 
 
-def seconds_table(rows, seconds):
-    """Return at wall-clock seconds: each run's last evaluation within that
-    much of its own wall clock."""
-    head = ["run", "n"] + [f"at {x} s" for x in seconds] + ["run's wall s"]
+def seconds_table(rows, seconds, clock="wall"):
+    """Return against seconds: each run's last evaluation within that much of
+    its own wall clock, or with clock cpu of the CPU its process spent."""
+    cpu = clock == "cpu"
+    head = (["run", "n"] + [f"at {x} s" + (" CPU" if cpu else "") for x in seconds]
+            + ["run's CPU s" if cpu else "run's wall s"])
     body = []
     for label, rs in rows.items():
         row = [label, str(len(rs))]
         for x in seconds:
-            got = [v for v in (value_at_seconds(r.evals, x) for r in rs) if v is not None]
+            got = [v for v in (value_at_seconds(getattr(r, "timed", r.evals), x) for r in rs)
+                   if v is not None]
             cell = fmt_ms([v for v, _ in got])
             notes = []
             if got and len(got) != len(rs):
@@ -503,17 +524,27 @@ def seconds_table(rows, seconds):
             if ended:
                 notes.append(f"{ended} ended before")
             row.append(cell + (f" ({', '.join(notes)})" if notes else "") if got else "–")
-        walls = [r.evals[-1][2] for r in rs if r.evals and not math.isnan(r.evals[-1][2])]
+        ev = [getattr(r, "timed", r.evals) for r in rs]
+        walls = [e[-1][2] for e in ev if e and not math.isnan(e[-1][2])]
         row.append(fmt_ms(walls))
         body.append(row)
-    return (["Return against wall-clock: each run's last evaluation within that many "
-             "seconds of its own clock (every segment of a resumed run counted); a run that "
-             "ended before holds its last evaluation (\"ended before\"). Seconds compare only "
-             "between runs on the same kind of machine under the same load (the machines "
-             "table below)."] + [""] + table(head, body))
+    if cpu:
+        text = ("Return against CPU time: each run's last evaluation within that many CPU "
+                "seconds of its process (user + system, sampled by hpo-sweep into cpu.csv at "
+                "most every 1000 env steps or 5 s; a resumed run counted as one uninterrupted "
+                "run); a run that ended before holds its last evaluation (\"ended before\"); "
+                "\"–\": no run of the row has CPU samples. CPU time does not move with other "
+                "processes' share of the cores, only with the cache and memory they share.")
+    else:
+        text = ("Return against wall-clock: each run's last evaluation within that many "
+                "seconds of its own clock (every segment of a resumed run counted); a run that "
+                "ended before holds its last evaluation (\"ended before\"). Seconds compare "
+                "only between runs on the same kind of machine under the same load (the "
+                "machines table below).")
+    return [text, ""] + table(head, body)
 
 
-def returns_section(env, rows, marks, window, target, seconds=()):
+def returns_section(env, rows, marks, window, target, seconds=(), clock="wall"):
     """The returns table of one environment, between its markers."""
     er = [r for rs in rows.values() for r in rs]
     reached = [m for m in marks if any(r.evals[-1][0] >= m for r in er)]
@@ -554,7 +585,7 @@ def returns_section(env, rows, marks, window, target, seconds=()):
             if target is not None:
                 row.append("")
             body.append(row)
-    extra = ([""] + seconds_table(rows, seconds)) if seconds else []
+    extra = ([""] + seconds_table(rows, seconds, clock)) if seconds else []
     return ([f"## {env}", "", "<!-- returns -->"] + table(head, body) + extra
             + ["<!-- /returns -->", ""])
 

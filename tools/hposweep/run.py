@@ -110,6 +110,52 @@ class Run:
         self.t0 = time.time()
         self.port = port      # impl dist: the learner's first port (it binds 3)
         self.killed = False   # impl dist: --kill-at's SIGKILL hit this segment
+        self.cpu_last = None  # (time, env steps) of the last cpu.csv line
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pid):
+    """User + system CPU seconds of process pid (all its threads), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "
+    try:
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    except (IndexError, ValueError):
+        return None
+
+
+def sample_cpu(r, d, force=False):
+    """Appends "env_steps,cpu_s" to d/cpu.csv when the run's env steps moved by
+    1000 or 5 s went by since its last line (force: at any new step, as when
+    the run has just ended): the CPU time of this segment's
+    process at that step (runs.read_cpu turns the segments into CPU seconds
+    per env step, the clock a shared machine does not move). Not for dist
+    cells, whose work is spread over several processes."""
+    if r.cell["impl"] == "dist":
+        return
+    now = time.time()
+    steps = env_steps_of(d)
+    last = r.cpu_last
+    if last is not None and (steps == last[1] or
+                             (not force and steps - last[1] < 1000 and now - last[0] < 5)):
+        return
+    cpu = proc_cpu_s(r.proc.pid)
+    if cpu is None:
+        return
+    try:
+        with open(os.path.join(d, "cpu.csv"), "a") as f:
+            if last is None:
+                f.write(f"# segment {now:.3f} pid {r.proc.pid}\n")
+            f.write(f"{steps},{cpu:.2f}\n")
+    except OSError:
+        return
+    r.cpu_last = (now, steps)
 
 
 def try_lock(d):
@@ -466,6 +512,14 @@ def sweep(o):
             live.say("interrupted: the runs saved checkpoints; the same command resumes")
             return 130
         for r in running:
+            # a run that ended is looked at once more before poll() reaps it:
+            # its /proc entry still holds the CPU it spent to its last step
+            try:
+                ended = os.waitid(os.P_PID, r.proc.pid,
+                                  os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+            except ChildProcessError:
+                ended = True
+            sample_cpu(r, os.path.join(o["out"], r.cell["rel"]), force=ended)
             if r.proc.poll() is None:
                 maybe_kill(r, o, live)
         # reap

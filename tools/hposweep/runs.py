@@ -9,6 +9,8 @@ bench/torch_sac.py) holds:
                 `# host ...` and `# blas ...` (the OpenBLAS kernel) at the
                 start of each segment
   cell.json     hpo-sweep's record of the cell (optional)
+  cpu.csv       hpo-sweep's samples of the run's CPU seconds against env
+                steps, `# segment` before each segment's (optional)
 
 read_run(dir) gives a Run; group_runs(runs) the runs that differ only by seed
 and budget; unread_settings(describe_settings(hpo-train), mode) what a mode
@@ -176,6 +178,60 @@ def blas_kernels(d):
     except OSError:
         pass
     return kinds
+
+
+def read_cpu(d):
+    """CPU seconds against env steps from d/cpu.csv (hpo-sweep samples each
+    run's process): [(env_steps, cumulative cpu_s)], rising in steps, as one
+    uninterrupted run would have spent them. A segment after a resume starts
+    at its checkpoint's step: it continues from the CPU the segments before
+    had spent to reach that step, and their samples past it (work the resume
+    redid) are dropped. [] when there is no file (older runs, dist cells)."""
+    segs = []
+    try:
+        with open(os.path.join(d, "cpu.csv")) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("# segment"):
+                    segs.append([])
+                    continue
+                parts = line.split(",")
+                if len(parts) != 2 or not segs:
+                    continue
+                try:
+                    segs[-1].append((int(parts[0]), float(parts[1])))
+                except ValueError:
+                    continue
+    except OSError:
+        return []
+    pts = []
+    for seg in segs:
+        if not seg:
+            continue
+        if not pts:  # the first segment: from nothing
+            pts, base, first = [(0, 0.0)], 0.0, 0.0
+        else:
+            base = cpu_at(pts, seg[0][0])
+            base = pts[-1][1] if base is None else base
+            pts = [p for p in pts if p[0] < seg[0][0]] or [(0, 0.0)]
+            first = seg[0][1]  # the resume's own start-up is not the run's work
+        for steps, cpu in seg:
+            v = base + cpu - first
+            if steps > pts[-1][0] and v >= pts[-1][1]:
+                pts.append((steps, v))
+    return pts if len(pts) > 1 else []
+
+
+def cpu_at(pts, steps):
+    """The CPU seconds at env step steps, linear between samples (and past the
+    last one at the rate of the last two); None with fewer than two samples."""
+    if len(pts) < 2:
+        return None
+    for (s0, c0), (s1, c1) in zip(pts, pts[1:]):
+        if steps <= s1:
+            return c0 + (c1 - c0) * (steps - s0) / (s1 - s0)
+    (s0, c0), (s1, c1) = pts[-2], pts[-1]
+    return c1 + (c1 - c0) * (steps - s1) / (s1 - s0)
 
 
 def log_tail(d, n=3):
