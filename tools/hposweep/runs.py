@@ -148,36 +148,32 @@ def machine_of(line):
     return line.split(": ", 1)[1].strip() if ": " in line else line.strip()
 
 
-def machines(d):
-    """The kinds of machine a run's segments ran on, in order, a repeat of the
-    one before left out ([] for logs written before host lines)."""
+def _log_kinds(d, prefix, kind_of):
+    """kind_of(line) of the run log's lines that start with prefix, in order,
+    a repeat of the one before left out."""
     kinds = []
     try:
         with open(os.path.join(d, "log")) as f:
             for line in f:
-                if line.startswith("# host "):
-                    k = machine_of(line)
+                if line.startswith(prefix):
+                    k = kind_of(line)
                     if not kinds or kinds[-1] != k:
                         kinds.append(k)
     except OSError:
         pass
     return kinds
+
+
+def machines(d):
+    """The kinds of machine a run's segments ran on, in order, a repeat of the
+    one before left out ([] for logs written before host lines)."""
+    return _log_kinds(d, "# host ", machine_of)
 
 
 def blas_kernels(d):
     """The OpenBLAS kernels named by the run's `# blas` log lines, in order,
     a repeat left out ([] for logs written before them)."""
-    kinds = []
-    try:
-        with open(os.path.join(d, "log")) as f:
-            for line in f:
-                if line.startswith("# blas "):
-                    k = line[len("# blas "):].strip()
-                    if not kinds or kinds[-1] != k:
-                        kinds.append(k)
-    except OSError:
-        pass
-    return kinds
+    return _log_kinds(d, "# blas ", lambda line: line[len("# blas "):].strip())
 
 
 def read_cpu(d):
