@@ -337,6 +337,27 @@ class TimeToScore(unittest.TestCase):
         self.assertIn("| target | hpo-train bf16 | torch_sac.py | torch_sac.py / hpo-train bf16 |",
                       text)
         self.assertIn("- hpo-train bf16 / torch_sac.py: 2.50x", text)
+        self.assertNotIn("CPU seconds", text)  # no cpu.csv: no CPU table
+
+    def test_cpu_seconds_to_target(self):
+        # the same two seeds of each, now with the sweep's CPU samples: hpo-train
+        # spends 0.005 s of CPU per step (half its wall: a loaded machine),
+        # the reference 0.025 (all of its wall): seed 1 at 15k against 20k steps
+        # is 75 against 500 CPU s, seed 2 at 25k against 25k 125 against 625
+        def with_cpu(name, hits, wall, cpu):
+            r = self.run_of(name, hits, wall)
+            with open(os.path.join(r.dir, "cpu.csv"), "w") as f:
+                f.write("# segment 0 pid 1\n" + "".join(f"{s},{s * cpu:.2f}\n"
+                                                         for s in range(5000, 30001, 5000)))
+            return r
+        c = {1: with_cpu("c1", {15000: 3000.0}, 0.01, 0.005), 2: with_cpu("c2", {25000: 3100.0}, 0.01, 0.005)}
+        t = {1: with_cpu("t1", {20000: 3000.0}, 0.025, 0.025), 2: with_cpu("t2", {25000: 3000.0}, 0.025, 0.025)}
+        self.assertEqual(timing.cpu_hit(c[1], 3000.0), (15000, 75.0))
+        text = timing.time_table({"env": "Ant", "seeds": [1, 2], "steps": 30000,
+                                  "targets": [3000.0], "actors": 2}, {"c": c, "torch": t, "dist": {}})
+        self.assertIn("CPU seconds of each run's process to the return", text)
+        # 500/75 = 6.67 and 625/125 = 5: geometric mean 5.77
+        self.assertIn("| 3000 | 100 s at 20k (2/2) | 562 s at 22k (2/2) | 5.77x [5.00, 6.67] (n=2) |", text)
 
 
 class Statistics(unittest.TestCase):

@@ -10,7 +10,7 @@ range.
 import math
 
 from .report import first_hit
-from .runs import blas_kernels, machines
+from .runs import blas_kernels, cpu_at, machines, read_cpu
 
 
 def updates_per_s(r):
@@ -26,29 +26,43 @@ def geo(xs):
     return math.exp(sum(math.log(x) for x in xs) / len(xs))
 
 
-def ratios(num, den, target):
+def cpu_hit(r, target, last=None):
+    """(env steps, CPU seconds) of the run's first evaluation at or above
+    target, the CPU from the sweep's samples (cpu.csv); None without them."""
+    h = first_hit(r, target, last)
+    pts = read_cpu(r.dir)
+    if not h or not pts:
+        return None
+    return h[0], cpu_at(pts, h[0])
+
+
+def has_cpu(runs):
+    return bool(runs) and all(read_cpu(r.dir) for r in runs.values())
+
+
+def ratios(num, den, target, hit=first_hit):
     """Per-seed ratios num/den of the seconds to target ({seed: Run} each),
     over the seeds whose runs both reached it, in seed order."""
     rs = []
     for seed, a in sorted(num.items()):
         b = den.get(seed)
-        ha = first_hit(a, target, None)
-        hb = first_hit(b, target, None) if b else None
+        ha = hit(a, target, None)
+        hb = hit(b, target, None) if b else None
         if ha and hb and hb[1] > 0:
             rs.append(ha[1] / hb[1])
     return rs
 
 
-def ratio_cell(num, den, target):
-    rs = ratios(num, den, target)
+def ratio_cell(num, den, target, hit=first_hit):
+    rs = ratios(num, den, target, hit)
     if not rs:
         return "–"
     return f"{geo(rs):.2f}x" + (f" [{min(rs):.2f}, {max(rs):.2f}]" if len(rs) > 1 else "") + f" (n={len(rs)})"
 
 
-def secs_cell(runs, target):
+def secs_cell(runs, target, hit=first_hit):
     """Mean seconds and steps to target over the runs that reached it."""
-    hits = [h for h in (first_hit(r, target, None) for r in runs.values()) if h]
+    hits = [h for h in (hit(r, target, None) for r in runs.values()) if h]
     if not runs:
         return "–"
     if not hits:
@@ -80,6 +94,19 @@ def time_table(o, rs):
         if rs["dist"]:
             row.append(ratio_cell(rs["c"], rs["dist"], t))
         lines.append("| " + " | ".join(row) + " |")
+    # CPU seconds (the sweep's cpu.csv): what other load on the machine does
+    # not move; only when every single-process run has them
+    single = [k for k in ("c", "torch") if rs[k]]
+    if single and all(has_cpu(rs[k]) for k in single):
+        lines += ["", "CPU seconds of each run's process to the return (cpu.csv):", "",
+                  "| target | " + " | ".join(names[k] for k in single)
+                  + (f" | torch_sac.py / {names['c']}" if len(single) == 2 else "") + " |",
+                  "|---" * (1 + len(single) + (1 if len(single) == 2 else 0)) + "|"]
+        for t in o["targets"]:
+            row = [f"{t:g}"] + [secs_cell(rs[k], t, cpu_hit) for k in single]
+            if len(single) == 2:
+                row.append(ratio_cell(rs["torch"], rs["c"], t, cpu_hit))
+            lines.append("| " + " | ".join(row) + " |")
     lines += ["", "updates/s over the whole run (mean over seeds):"]
     for k in names:
         ups = [u for u in (updates_per_s(r) for r in rs[k].values()) if u]
