@@ -518,11 +518,12 @@ S=(--env Pendulum --seeds 1,2 --rungs 600,1200 --trials 3 --window 600 --jobs 1
 "$SWEEP" search --out s1 "${S[@]}" >s1.out 2>s1.err || fail "search: $(cat s1.err)"
 done_rows=$(grep -c '^| [0-9]* | done |' s1/search.md)
 reached=$(for d in s1/Pendulum/t-*-s[12]; do csv_cols "$d/progress.csv" env_steps | tail -1; done | grep -cx 1200)
-if [ "$done_rows" = 3 ] && [ "$reached" = 6 ] && cmp -s s1.out s1/search.md &&
+cpu_rows=$(grep -cE '^\| [0-9]+ \| done \|.* \| [0-9]+ \| [0-9]+ \|$' s1/search.md)
+if [ "$done_rows" = 3 ] && [ "$reached" = 6 ] && cmp -s s1.out s1/search.md && [ "$cpu_rows" = 3 ] &&
     grep -q '^hpo-sweep --out s1-confirm --env Pendulum --mode hpo,sac --seeds 101-105 --steps 1200 .*--set K=' s1.out; then
-    ok "search: 3 trials of 2 seeds to both rungs, ranked, with the command that confirms the best on fresh seeds"
+    ok "search: 3 trials of 2 seeds to both rungs, ranked with wall and CPU seconds, with the command that confirms the best on fresh seeds"
 else
-    fail "search: $done_rows done, $reached runs at 1200: $(cat s1.out s1.err)"
+    fail "search: $done_rows done ($cpu_rows with CPU s), $reached runs at 1200: $(cat s1.out s1.err)"
 fi
 # confirm: the best trial on fresh seeds beside SAC; refused on the search's
 # own seeds, on an unfinished search, on a directory that is no search

@@ -23,7 +23,8 @@ is refused; --trials may grow). The sampler's seed is fixed (20211202, plus the
 number of trials already in the study when a search continues), so the same
 search on the same results proposes the same settings. DIR/search.md
 (also printed) ranks the trials, with their settings, value at each rung,
-state, wall-clock seconds, and the command that confirms the best settings on
+state, wall-clock and CPU seconds (each run's process, sampled into its
+cpu.csv as a sweep does), and the command that confirms the best settings on
 fresh seeds (never the search's: a search's best is biased upward by the
 selection; only fresh seeds give its real value).
 
@@ -206,12 +207,34 @@ def run_rung(train, o, params, rung):
             procs.append((d, subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                                stdin=subprocess.DEVNULL, env=env,
                                                pass_fds=(lockf.fileno(),)), log, lockf))
+        # the CPU each run's process spends against its env steps (cpu.csv),
+        # sampled as a sweep does, the last time from the ended process
+        watched = [(d, _Watched(p)) for d, p, _, _ in procs]
+        while watched:
+            for d, w in list(watched):
+                try:
+                    ended = os.waitid(os.P_PID, w.proc.pid,
+                                      os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+                except ChildProcessError:
+                    ended = True
+                run.sample_cpu(w, d, force=ended)
+                if ended:
+                    watched.remove((d, w))
+            if watched:
+                time.sleep(0.5)
         for d, p, log, lockf in procs:
             rc = p.wait()
             log.close()
             lockf.close()
             if rc != 0 or not reached(d, rung):
                 raise RunFailed(f"{d}: hpo-train exited {rc} before {rung} steps (see its log)")
+
+
+class _Watched:
+    """What run.sample_cpu reads of a run: its process and last sample."""
+
+    def __init__(self, proc):
+        self.proc, self.cell, self.cpu_last = proc, {"impl": "c"}, None
 
 
 def objective_at(o, params, rung):
@@ -241,6 +264,17 @@ def wall_of(o, params):
     for s in o["seeds"]:
         w = rd.read_progress(run_dir(o, params, s)).wall_s if os.path.isdir(run_dir(o, params, s)) else None
         total += w or 0.0
+    return total
+
+
+def cpu_of(o, params):
+    """CPU seconds of the trial's runs (their cpu.csv), None if one has none."""
+    total = 0.0
+    for s in o["seeds"]:
+        pts = rd.read_cpu(run_dir(o, params, s))
+        if not pts:
+            return None
+        total += pts[-1][1]
     return total
 
 
@@ -287,7 +321,8 @@ def search_report(o, study):
         rows.append((t.value if t.state == TrialState.COMPLETE else None, t, vals))
     rows.sort(key=lambda r: (r[0] is None, -(r[0] or 0), r[1].number))
     names = [n for n, _ in o["space"]]
-    head = ["trial", "state"] + names + [f"at {fmt_k(r)}" for r in o["rungs"]] + ["wall s"]
+    head = (["trial", "state"] + names + [f"at {fmt_k(r)}" for r in o["rungs"]]
+            + ["wall s", "CPU s"])
     lines = [f"# Search: {o['env']}, mode {o['mode']}, seeds {','.join(map(str, o['seeds']))}",
              "", f"Objective: mean over the seeds of the mean evaluation return over the last "
              f"{o['window']} env steps up to each rung; TPE sampler (seed {SAMPLER_SEED}), "
@@ -301,6 +336,8 @@ def search_report(o, study):
         cells = [str(t.number), state] + [fmt_param(t.params.get(n, "")) for n in names]
         cells += [f"{vals[r]:.0f}" if r in vals else "" for r in o["rungs"]]
         cells.append(f"{wall_of(o, t.params):.0f}")
+        cpu = cpu_of(o, t.params)
+        cells.append("" if cpu is None else f"{cpu:.0f}")
         lines.append("| " + " | ".join(cells) + " |")
     done = [r for r in rows if r[0] is not None]
     if done:
