@@ -760,11 +760,15 @@ s.bind(("127.0.0.1", int(sys.argv[1]) + 2)); s.listen(1); time.sleep(15)' "$PORT
         fail "deploy/local on a busy port: exit $rc (want 2): $(head -c 300 "$WORK/busy.out")"
     fi
     # a learner that takes the port after that check (this run's learner is
-    # 2 s slow to start): its reply is not taken for this run's readiness,
-    # no actor of this run joins it
+    # held back until it answers): its reply is not taken for this run's
+    # readiness, no actor of this run joins it
     local slow=$WORK/slowbuild
     mkdir -p "$slow/learner" "$slow/actor" "$slow/tools"
-    printf '#!/bin/sh\nsleep 2\nexec "%s" "$@"\n' "$LEARNER" >"$slow/learner/hpo-learner"
+    # the wrapper marks when deploy/local has passed its port check and
+    # started the learner, then waits (bounded) until the squatter answers,
+    # so the squatter comes between the check and this run's learner on any load
+    printf '#!/bin/sh\n: >"%s"\ni=0\nwhile [ ! -e "%s" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done\nexec "%s" "$@"\n' \
+        "$slow/started" "$slow/go" "$LEARNER" >"$slow/learner/hpo-learner"
     chmod +x "$slow/learner/hpo-learner"
     ln -s "$ACTOR" "$slow/actor/hpo-actor"
     ln -s "$STATUS" "$slow/tools/hpo-status"
@@ -772,10 +776,19 @@ s.bind(("127.0.0.1", int(sys.argv[1]) + 2)); s.listen(1); time.sleep(15)' "$PORT
     HPO_BUILD_DIR=$slow HPO_NO_BUILD=1 timeout 60 "$SRC/deploy/local" --env Pendulum \
         --port "$PORT" --out "$WORK/race" --bind 127.0.0.1 >"$WORK/race.out" 2>&1 &
     local racer=$!
-    sleep 0.7
+    local waited=0
+    while [ ! -e "$slow/started" ] && [ $waited -lt 200 ] && kill -0 "$racer" 2>/dev/null; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
     "$LEARNER" "${SMALL[@]}" --port "$PORT" --bind 127.0.0.1 --out "$WORK/squatter" 2>"$WORK/squatter.err" &
     local squatter=$!
     PIDS+=("$squatter")
+    for _ in $(seq 50); do
+        status "$WORK/squat.json" && break
+        sleep 0.2
+    done
+    : >"$slow/go"
     wait "$racer"
     rc=$?
     sleep 1
