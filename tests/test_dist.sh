@@ -746,9 +746,10 @@ part_local() {
     /usr/bin/python3 -c '
 import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]) + 2)); s.listen(1); time.sleep(15)' "$PORT" &
+s.bind(("127.0.0.1", int(sys.argv[1]) + 2)); s.listen(1)
+open(sys.argv[2], "w").close(); time.sleep(15)' "$PORT" "$WORK/held" &
     local holder=$!
-    sleep 0.5
+    for _ in $(seq 100); do [ -e "$WORK/held" ] && break; sleep 0.1; done
     HPO_BUILD_DIR=$BUILD HPO_NO_BUILD=1 timeout 20 "$SRC/deploy/local" --env Pendulum \
         --port "$PORT" --out "$WORK/busy" >"$WORK/busy.out" 2>&1
     rc=$?
@@ -1077,7 +1078,10 @@ part_resolve() {
         --timeout-ms 1500 --resolve-wait 60 2>"$WORK/actor-late.err" &
     local apid=$!
     PIDS+=("$apid")
-    sleep 2
+    for _ in $(seq 100); do
+        grep -q "retrying in" "$WORK/actor-late.err" 2>/dev/null && break
+        sleep 0.1
+    done
     if kill -0 "$apid" 2>/dev/null && grep -q "retrying in" "$WORK/actor-late.err"; then
         ok "an unresolved learner name is waited for, logged: $(head -1 "$WORK/actor-late.err" | head -c 160)"
     else
