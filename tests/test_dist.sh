@@ -1050,6 +1050,34 @@ part_bench() {
     else
         fail "dist_bench.sh ingest: exit $rc, $n rates: $(cat "$WORK/bench.out" "$WORK/bench.err")"
     fi
+    # hpo-bench's split of the 1-thread update into its products and the rest
+    "$BUILD/tools/hpo-bench" --no-torch --seconds 0.3 --modes sac --threads-list 1,2 \
+        >"$WORK/hpobench.out" 2>"$WORK/hpobench.err"
+    rc=$?
+    local why
+    why=$("$PY" -c '
+import sys
+rows = [dict(kv.split("=", 1) for kv in l.split()) for l in open(sys.argv[1])
+        if l.startswith("mode=")]
+one = [r for r in rows if r["threads"] == "1"]
+two = [r for r in rows if r["threads"] == "2"]
+if len(one) != 1 or len(two) != 1:
+    sys.exit("%d 1-thread and %d 2-thread lines" % (len(one), len(two)))
+r = {k: float(v) for k, v in one[0].items() if k not in ("mode",)}
+p, rest, med = r["products_ms"], r["rest_ms"], r["cpu_median_ms"]
+if not (0 < p < med and 0 < rest < med and abs(p + rest - med) < 0.02):
+    sys.exit("products_ms %g + rest_ms %g is not a split of cpu_median_ms %g" % (p, rest, med))
+if not r["products_of_sgemm"] > r["best_of_sgemm"] > 0 or r["sgemm_macs_ok"] != 1:
+    sys.exit("products_of_sgemm %g, best_of_sgemm %g, sgemm_macs_ok %g" % (
+        r["products_of_sgemm"], r["best_of_sgemm"], r["sgemm_macs_ok"]))
+if float(two[0]["products_ms"]) != -1:
+    sys.exit("2 threads: products_ms %s, want -1" % two[0]["products_ms"])
+print("split: products %.2f + rest %.2f ms of %.2f" % (p, rest, med))' "$WORK/hpobench.out" 2>&1)
+    if [ $rc -eq 0 ] && [[ $why == split:* ]]; then
+        ok "hpo-bench splits the update: $why"
+    else
+        fail "hpo-bench: exit $rc: $why $(head -c 300 "$WORK/hpobench.err")"
+    fi
 }
 
 part_resolve() {

@@ -40,7 +40,12 @@
  * the update's own BLAS calls, each shape timed alone by CPU time and its
  * best run kept, summed (over t threads: divided by t), and of_shapes =
  * shapes_best_ms over the update's time: the update's rate as a fraction of
- * the best rate the BLAS reaches at its own shapes. --profile adds a line per
+ * the best rate the BLAS reaches at its own shapes. On 1 thread a separate
+ * run times each BLAS call inside the update (the monotonic clock around
+ * it): products_ms and rest_ms split cpu_median_ms by that run's share of
+ * time in the calls, and products_of_sgemm = best_of_sgemm over that share:
+ * what best_of_sgemm would be if everything but the products took no time
+ * (-1 on more threads). --profile adds a line per
  * phase of the update (lane 0's time line) and per BLAS shape it uses.
  *
  * The recording interposes cblas_sgemm and cblas_sgemv for this program only
@@ -122,7 +127,9 @@ static struct {
     shape s[MAX_SHAPES];
     double macs; /* multiply-adds of the recorded calls */
     long calls;
+    int timing; /* the calling thread's time in products, into busy_s */
 } rec = {.mu = PTHREAD_MUTEX_INITIALIZER};
+static _Thread_local double busy_s;
 
 static void *real_fn(const char *name)
 {
@@ -186,8 +193,11 @@ void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER Order,
     if (rec.on)
         record(
             (shape){0, TransA == CblasTrans, TransB == CblasTrans, M, N, K, 0});
+    double t0 = rec.timing ? now_s() : 0;
     real_sgemm()(Order, TransA, TransB, M, N, K, alpha, A, lda, B, ldb, beta, C,
                  ldc);
+    if (rec.timing)
+        busy_s += now_s() - t0;
 }
 
 void cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER order,
@@ -200,7 +210,10 @@ void cblas_sgemv(OPENBLAS_CONST enum CBLAS_ORDER order,
 {
     if (rec.on)
         record((shape){1, trans == CblasTrans, 0, m, n, 1, 0});
+    double t0 = rec.timing ? now_s() : 0;
     real_sgemv()(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy);
+    if (rec.timing)
+        busy_s += now_s() - t0;
 }
 
 /* CPU seconds used by this process (every thread). */
@@ -386,6 +399,9 @@ typedef struct result {
     double median_ms, fastest_ms; /* over the timed updates */
     double cpu_median_ms;         /* the caller's thread's CPU time */
     double prof[SAC_PH_N], prof_n;
+    /* 1 thread: the share of a separate run's time spent in the BLAS calls
+     * (-1: not measured) */
+    double products_share;
 } result;
 
 static int cmp_double(const void *a, const void *b)
@@ -452,6 +468,21 @@ static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
     res->shapes_s =
         shapes_seconds(g, fmin(1.0, o->seconds / 3), o->profile ? label : NULL,
                        &res->shapes_best_s);
+
+    /* the products inside the update: a run of its own, each call timed by
+     * the monotonic clock (tens of ns a read; the thread CPU clock costs
+     * microseconds in a VM), its share of the run's wall time */
+    res->products_share = -1;
+    if (threads == 1) {
+        busy_s = 0;
+        rec.timing = 1;
+        t0 = now_s();
+        do
+            sac_update(s, &b, &r, NULL);
+        while (now_s() - t0 < o->seconds / 2);
+        rec.timing = 0;
+        res->products_share = busy_s / (now_s() - t0);
+    }
 
     memset(res->prof, 0, sizeof res->prof);
     res->prof_n = 0;
@@ -714,11 +745,14 @@ int main(int argc, char **argv)
             double best_of_sgemm = t == 1 ? upd_gf / sg_best : -1;
             double of_shapes = res.shapes_best_s / t / upd_s;
             printf(
-                "mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f gflops=%.1f sgemm_gflops=%.1f lanes_sgemm_gflops=%.1f shapes_gflops=%.1f of_sgemm=%.2f sgemm_macs_ok=%d cpu_share=%.2f median_ms=%.2f fastest_ms=%.2f cpu_median_ms=%.2f best_sgemm_gflops=%.1f update_gflops=%.1f best_of_sgemm=%.2f shapes_best_ms=%.3f of_shapes=%.2f\n",
+                "mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f gflops=%.1f sgemm_gflops=%.1f lanes_sgemm_gflops=%.1f shapes_gflops=%.1f of_sgemm=%.2f sgemm_macs_ok=%d cpu_share=%.2f median_ms=%.2f fastest_ms=%.2f cpu_median_ms=%.2f best_sgemm_gflops=%.1f update_gflops=%.1f best_of_sgemm=%.2f shapes_best_ms=%.3f of_shapes=%.2f products_ms=%.2f rest_ms=%.2f products_of_sgemm=%.2f\n",
                 mode_name(mode), t, res.updates_per_s, res.gflop, gf, sg, lg,
                 shapes_gf, gf / peak, macs_ok, res.cpu_share, res.median_ms,
                 res.fastest_ms, res.cpu_median_ms, sg_best, upd_gf,
-                best_of_sgemm, 1e3 * res.shapes_best_s / t, of_shapes);
+                best_of_sgemm, 1e3 * res.shapes_best_s / t, of_shapes,
+                t == 1 ? res.products_share * res.cpu_median_ms : -1,
+                t == 1 ? (1 - res.products_share) * res.cpu_median_ms : -1,
+                t == 1 ? best_of_sgemm / res.products_share : -1);
             if (!macs_ok && !o.bf16) /* bf16: few fp32 calls are left */
                 fprintf(
                     stderr,
