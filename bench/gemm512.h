@@ -1,7 +1,8 @@
 /* gemm512.h - a plain AVX-512 fp32 GEMM, to measure OpenBLAS's products
  * against (bench/kernel_bench.c; docs/performance.md, "The products inside
- * the update, and a kernel of its own"). The update does not call it: no faster than OpenBLAS's AVX-512
- * kernels inside the update (under 2% on its products alone).
+ * the update, and a kernel of its own"). The update does not call it: no
+ * faster than OpenBLAS's AVX-512 kernels inside the update (under 2% on its
+ * products alone).
  *
  * gemm512 computes the row-major C = op(A) op(B) + beta C (op: transposed
  * when ta / tb, as cblas_sgemm's CblasTrans; beta 0 or 1; alpha 1) in fp32,
