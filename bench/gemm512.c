@@ -11,8 +11,7 @@
  * GCC / clang on x86-64; elsewhere gemm512_available is 0. */
 #include "gemm512.h"
 
-#include <pthread.h>
-#include <stdlib.h>
+#include <stddef.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -23,64 +22,12 @@
 #define G512 0
 #endif
 
+size_t gemm512_scratch(int N, int K)
+{
+    return (size_t)(N + 31) / 32 * 32 * (size_t)K;
+}
+
 #if G512
-
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static int scratch_ok;
-
-typedef struct scratch {
-    float *p;
-    size_t cap;
-} scratch;
-
-static void scratch_free(void *q)
-{
-    scratch *s = q;
-    free(s->p);
-    free(s);
-}
-
-static void scratch_init(void)
-{
-    scratch_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
-}
-
-/* the calling thread's panel buffer of at least n floats, or NULL */
-static float *scratch_get(size_t n)
-{
-    pthread_once(&scratch_once, scratch_init);
-    if (!scratch_ok)
-        return NULL;
-    scratch *s = pthread_getspecific(scratch_key);
-    if (!s) {
-        s = calloc(1, sizeof *s);
-        if (!s || pthread_setspecific(scratch_key, s)) {
-            free(s);
-            return NULL;
-        }
-    }
-    if (n > s->cap) {
-        free(s->p);
-        s->cap = 0;
-        s->p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
-        if (!s->p)
-            return NULL;
-        s->cap = n;
-    }
-    return s->p;
-}
-
-void gemm512_release(void)
-{
-    if (!scratch_ok)
-        return;
-    scratch *s = pthread_getspecific(scratch_key);
-    if (s) {
-        scratch_free(s);
-        pthread_setspecific(scratch_key, NULL);
-    }
-}
 
 int gemm512_available(void)
 {
@@ -143,9 +90,10 @@ T512 static void pack(int tb, int N, int K, const float *B, int ldb, float *P)
                 __mmask16 mk = lanes(nk);
                 __m512 r[16];
                 for (int c = 0; c < 16; c++)
-                    r[c] = h + c < nc ? _mm512_maskz_loadu_ps(
-                                            mk, B + (size_t)(j + h + c) * ldb + k)
-                                      : _mm512_setzero_ps();
+                    r[c] = h + c < nc
+                               ? _mm512_maskz_loadu_ps(
+                                     mk, B + (size_t)(j + h + c) * ldb + k)
+                               : _mm512_setzero_ps();
                 transpose16(r);
                 for (int t = 0; t < nk; t++)
                     _mm512_store_ps(pp + 32 * (k + t) + h, r[t]);
@@ -182,8 +130,8 @@ T512 INLINE void kernel(const int R, const int ta, int K, const float *A,
     }
 }
 
-typedef void (*kernel_fn)(int, const float *, int, const float *, float *,
-                          int, int, __mmask16, __mmask16);
+typedef void (*kernel_fn)(int, const float *, int, const float *, float *, int,
+                          int, __mmask16, __mmask16);
 #define KERNEL(R, TA)                                                          \
     T512 static void kernel_##R##_##TA(int K, const float *A, int lda,         \
                                        const float *P, float *C, int ldc,      \
@@ -207,15 +155,12 @@ static const kernel_fn kernels[2][9] = {
 };
 
 int gemm512(int ta, int tb, int M, int N, int K, const float *A, int lda,
-            const float *B, int ldb, float beta, float *C, int ldc)
+            const float *B, int ldb, float beta, float *C, int ldc, float *P)
 {
-    if (M < 1 || N < 1 || K < 1 || (beta != 0.0f && beta != 1.0f) ||
-        !gemm512_available())
+    if (M < 1 || N < 1 || K < 1 || (beta != 0.0f && beta != 1.0f) || !P ||
+        ((size_t)P & 63) || !gemm512_available())
         return -1;
     size_t np = (size_t)(N + 31) / 32;
-    float *P = scratch_get(np * 32 * (size_t)K);
-    if (!P)
-        return -1;
     pack(tb, N, K, B, ldb, P);
     int b1 = beta != 0.0f;
     for (size_t p = 0; p < np; p++) {
@@ -225,8 +170,8 @@ int gemm512(int ta, int tb, int M, int N, int K, const float *A, int lda,
         for (int i = 0; i < M; i += 8) {
             int r = M - i < 8 ? M - i : 8;
             const float *a = ta ? A + i : A + (size_t)i * lda;
-            kernels[ta != 0][r](K, a, lda, pp, C + (size_t)i * ldc + j, ldc,
-                                b1, m0, m1);
+            kernels[ta != 0][r](K, a, lda, pp, C + (size_t)i * ldc + j, ldc, b1,
+                                m0, m1);
         }
     }
     return 0;
@@ -240,15 +185,11 @@ int gemm512_available(void)
 }
 
 int gemm512(int ta, int tb, int M, int N, int K, const float *A, int lda,
-            const float *B, int ldb, float beta, float *C, int ldc)
+            const float *B, int ldb, float beta, float *C, int ldc, float *P)
 {
     (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda;
-    (void)B, (void)ldb, (void)beta, (void)C, (void)ldc;
+    (void)B, (void)ldb, (void)beta, (void)C, (void)ldc, (void)P;
     return -1;
-}
-
-void gemm512_release(void)
-{
 }
 
 #endif

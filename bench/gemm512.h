@@ -6,16 +6,19 @@
  *
  * gemm512 computes the row-major C = op(A) op(B) + beta C (op: transposed
  * when ta / tb, as cblas_sgemm's CblasTrans; beta 0 or 1; alpha 1) in fp32,
- * every sum in k order with one FMA per term. 0 on success; -1 when it cannot (no AVX-512F here, a bad argument,
- * no memory for its scratch). */
+ * every sum in k order with one FMA per term. P is the caller's scratch
+ * for the packed op(B): gemm512_scratch(N, K) floats, 64-byte aligned. 0 on
+ * success; -1 when it cannot (no AVX-512F here, a bad argument). */
 #ifndef HPO_GEMM512_H
 #define HPO_GEMM512_H
 
+#include <stddef.h>
+
 /* whether this CPU runs the kernels (AVX-512F) */
 int gemm512_available(void);
+/* floats of scratch a product with N columns over K needs */
+size_t gemm512_scratch(int N, int K);
 int gemm512(int ta, int tb, int M, int N, int K, const float *A, int lda,
-            const float *B, int ldb, float beta, float *C, int ldc);
-/* frees the calling thread's scratch (other threads' is freed as they end) */
-void gemm512_release(void);
+            const float *B, int ldb, float beta, float *C, int ldc, float *P);
 
 #endif

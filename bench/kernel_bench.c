@@ -41,14 +41,18 @@ typedef struct shape {
 } shape;
 
 static const shape shapes[] = {
-    {"NT", 256, 256, 17, 6},  {"NT", 256, 256, 256, 14}, {"NT", 256, 12, 256, 2},
-    {"NT", 256, 256, 6, 10},  {"NT", 256, 256, 23, 2},   {"TN", 256, 256, 256, 3},
-    {"NN", 256, 256, 256, 3}, {"TN", 256, 23, 256, 2},   {"NN", 26, 256, 256, 4},
-    {"NN", 26, 6, 256, 4},    {"NN", 230, 256, 256, 4},  {"NN", 230, 6, 256, 4},
-    {"NT", 256, 32, 29, 6},   {"NT", 256, 6, 32, 6},     {"TN", 6, 32, 256, 6},
-    {"NN", 256, 32, 6, 6},    {"TN", 32, 29, 256, 6},    {"NN", 256, 29, 32, 6},
-    {"TN", 12, 256, 256, 1},  {"NN", 256, 256, 12, 1},   {"TN", 256, 17, 256, 1},
-    {"TT", 37, 45, 71, 0},    {"NN", 5, 33, 3, 0},
+    {"NT", 256, 256, 17, 6},  {"NT", 256, 256, 256, 14},
+    {"NT", 256, 12, 256, 2},  {"NT", 256, 256, 6, 10},
+    {"NT", 256, 256, 23, 2},  {"TN", 256, 256, 256, 3},
+    {"NN", 256, 256, 256, 3}, {"TN", 256, 23, 256, 2},
+    {"NN", 26, 256, 256, 4},  {"NN", 26, 6, 256, 4},
+    {"NN", 230, 256, 256, 4}, {"NN", 230, 6, 256, 4},
+    {"NT", 256, 32, 29, 6},   {"NT", 256, 6, 32, 6},
+    {"TN", 6, 32, 256, 6},    {"NN", 256, 32, 6, 6},
+    {"TN", 32, 29, 256, 6},   {"NN", 256, 29, 32, 6},
+    {"TN", 12, 256, 256, 1},  {"NN", 256, 256, 12, 1},
+    {"TN", 256, 17, 256, 1},  {"TT", 37, 45, 71, 0},
+    {"NN", 5, 33, 3, 0},
 };
 
 static double cpu_us(void)
@@ -101,7 +105,9 @@ int main(int argc, char **argv)
         size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
         float *A = malloc(4 * na), *B = malloc(4 * nb), *C0 = malloc(4 * nc);
         float *C1 = malloc(4 * nc), *C2 = malloc(4 * nc);
-        if (!A || !B || !C0 || !C1 || !C2) {
+        float *P =
+            aligned_alloc(64, (gemm512_scratch(N, K) * 4 + 63) / 64 * 64);
+        if (!A || !B || !C0 || !C1 || !C2 || !P) {
             fprintf(stderr, "hpo-kernel-bench: out of memory\n");
             return 1;
         }
@@ -116,8 +122,10 @@ int main(int argc, char **argv)
             memcpy(C1, C0, 4 * nc);
             memcpy(C2, C0, 4 * nc);
             blas(ta, tb, M, N, K, A, lda, B, ldb, (float)beta, C1);
-            if (gemm512(ta, tb, M, N, K, A, lda, B, ldb, (float)beta, C2, N)) {
-                fprintf(stderr, "hpo-kernel-bench: gemm512 refused %s %d x %d x %d\n",
+            if (gemm512(ta, tb, M, N, K, A, lda, B, ldb, (float)beta, C2, N,
+                        P)) {
+                fprintf(stderr,
+                        "hpo-kernel-bench: gemm512 refused %s %d x %d x %d\n",
                         sh->op, M, N, K);
                 return 1;
             }
@@ -142,7 +150,7 @@ int main(int argc, char **argv)
             double a = cpu_us();
             blas(ta, tb, M, N, K, A, lda, B, ldb, 1.0f, C1);
             double b = cpu_us();
-            gemm512(ta, tb, M, N, K, A, lda, B, ldb, 1.0f, C2, N);
+            gemm512(ta, tb, M, N, K, A, lda, B, ldb, 1.0f, C2, N, P);
             t0[r] = b - a;
             t1[r] = cpu_us() - b;
         }
@@ -151,20 +159,20 @@ int main(int argc, char **argv)
         double m0 = t0[rounds / 2], m1 = t1[rounds / 2];
         sum0 += sh->calls * m0;
         sum1 += sh->calls * m1;
-        printf("shape op=%s M=%d N=%d K=%d calls=%d openblas_us=%.2f own_us=%.2f "
-               "own_over_openblas=%.2f err_openblas=%.2g err_own=%.2g\n",
-               sh->op, M, N, K, sh->calls, m0, m1, m0 / m1, err0, err1);
+        printf(
+            "shape op=%s M=%d N=%d K=%d calls=%d openblas_us=%.2f own_us=%.2f own_over_openblas=%.2f err_openblas=%.2g err_own=%.2g\n",
+            sh->op, M, N, K, sh->calls, m0, m1, m0 / m1, err0, err1);
         if (!(err0 <= 1 && err1 <= 1)) {
-            fprintf(stderr,
-                    "hpo-kernel-bench: %s %d x %d x %d: off by %g (OpenBLAS) and %g (the kernel) of the rounding bound: a wrong product\n",
-                    sh->op, M, N, K, err0, err1);
+            fprintf(
+                stderr,
+                "hpo-kernel-bench: %s %d x %d x %d: off by %g (OpenBLAS) and %g (the kernel) of the rounding bound: a wrong product\n",
+                sh->op, M, N, K, err0, err1);
             bad = 1;
         }
-        free(A), free(B), free(C0), free(C1), free(C2);
+        free(A), free(B), free(C0), free(C1), free(C2), free(P);
     }
     printf("total openblas_us=%.1f own_us=%.1f own_over_openblas=%.3f\n", sum0,
            sum1, sum0 / sum1);
     free(t0), free(t1);
-    gemm512_release();
     return bad;
 }
