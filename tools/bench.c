@@ -45,8 +45,9 @@
  * it): products_ms and rest_ms split cpu_median_ms by that run's share of
  * time in the calls, and products_of_sgemm = best_of_sgemm over that share:
  * what best_of_sgemm would be if everything but the products took no time
- * (-1 on more threads). --profile adds a line per
- * phase of the update (lane 0's time line) and per BLAS shape it uses.
+ * (-1 on more threads, and with --bf16, whose products are not BLAS
+ * calls). --profile adds a line per phase of the update (lane 0's time
+ * line) and per BLAS shape it uses.
  *
  * The recording interposes cblas_sgemm and cblas_sgemv for this program only
  * (the library is linked statically; the real ones are found with dlsym).
@@ -473,7 +474,7 @@ static void run_update(const options *o, int mode, int threads, gemm_bufs *g,
      * the monotonic clock (tens of ns a read; the thread CPU clock costs
      * microseconds in a VM), its share of the run's wall time */
     res->products_share = -1;
-    if (threads == 1) {
+    if (threads == 1 && !o->bf16) { /* bf16 products are not BLAS calls */
         busy_s = 0;
         rec.timing = 1;
         t0 = now_s();
@@ -744,15 +745,16 @@ int main(int argc, char **argv)
             double upd_gf = res.gflop / upd_s;
             double best_of_sgemm = t == 1 ? upd_gf / sg_best : -1;
             double of_shapes = res.shapes_best_s / t / upd_s;
+            double ps = res.products_share; /* -1: not measured */
             printf(
                 "mode=%s threads=%d updates_per_s=%.1f gflop_per_update=%.3f gflops=%.1f sgemm_gflops=%.1f lanes_sgemm_gflops=%.1f shapes_gflops=%.1f of_sgemm=%.2f sgemm_macs_ok=%d cpu_share=%.2f median_ms=%.2f fastest_ms=%.2f cpu_median_ms=%.2f best_sgemm_gflops=%.1f update_gflops=%.1f best_of_sgemm=%.2f shapes_best_ms=%.3f of_shapes=%.2f products_ms=%.2f rest_ms=%.2f products_of_sgemm=%.2f\n",
                 mode_name(mode), t, res.updates_per_s, res.gflop, gf, sg, lg,
                 shapes_gf, gf / peak, macs_ok, res.cpu_share, res.median_ms,
                 res.fastest_ms, res.cpu_median_ms, sg_best, upd_gf,
                 best_of_sgemm, 1e3 * res.shapes_best_s / t, of_shapes,
-                t == 1 ? res.products_share * res.cpu_median_ms : -1,
-                t == 1 ? (1 - res.products_share) * res.cpu_median_ms : -1,
-                t == 1 ? best_of_sgemm / res.products_share : -1);
+                ps > 0 ? ps * res.cpu_median_ms : -1,
+                ps > 0 ? (1 - ps) * res.cpu_median_ms : -1,
+                ps > 0 ? best_of_sgemm / ps : -1);
             if (!macs_ok && !o.bf16) /* bf16: few fp32 calls are left */
                 fprintf(
                     stderr,
