@@ -1078,6 +1078,38 @@ print("split: products %.2f + rest %.2f ms of %.2f" % (p, rest, med))' "$WORK/hp
     else
         fail "hpo-bench: exit $rc: $why $(head -c 300 "$WORK/hpobench.err")"
     fi
+    # bench/machine-report: a row per kernel, the environment's pin beside
+    # OpenBLAS's own pick, the commands; bad input refused
+    OPENBLAS_CORETYPE=Sandybridge "$SRC/bench/machine-report" --build "$BUILD" --repeat 1 \
+        --seconds 0.2 --rounds 2 --out "$WORK/machine.md" >"$WORK/machine.out" 2>&1
+    rc=$?
+    why=$("$PY" -c '
+import sys
+t = open(sys.argv[1]).read()
+rows = [l for l in t.splitlines() if l.startswith("| ") and not l.startswith("| OpenBLAS")]
+if len(rows) != 2:
+    sys.exit("%d kernel rows, want 2" % len(rows))
+cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+if not cells[1][0].startswith("Sandybridge (pinned)") or "pinned" in cells[0][0]:
+    sys.exit("rows %s, %s" % (cells[0][0], cells[1][0]))
+for c in cells:
+    for v in c[1:5]:
+        float(v.split()[0])
+if "OPENBLAS_CORETYPE=Sandybridge build/tools/hpo-bench" not in t or "env -u OPENBLAS_CORETYPE" not in t:
+    sys.exit("commands missing")
+print("rows: " + "; ".join(c[0] + " " + c[2] for c in cells))' "$WORK/machine.md" 2>&1)
+    if [ $rc -eq 0 ] && [[ $why == rows:* ]] && cmp -s "$WORK/machine.md" "$WORK/machine.out"; then
+        ok "machine-report: $why"
+    else
+        fail "machine-report: exit $rc: $why $(tail -c 300 "$WORK/machine.out")"
+    fi
+    "$SRC/bench/machine-report" --build "$BUILD" --repeat 0 >"$WORK/mr.out" 2>&1
+    rc=$?
+    if [ $rc -eq 2 ] && grep -q "repeat must be 1..100" "$WORK/mr.out"; then
+        ok "machine-report --repeat 0: exit 2, $(head -c 100 "$WORK/mr.out")"
+    else
+        fail "machine-report --repeat 0: exit $rc: $(head -c 200 "$WORK/mr.out")"
+    fi
 }
 
 part_resolve() {
