@@ -360,6 +360,71 @@ class TimeToScore(unittest.TestCase):
         self.assertIn("| 3000 | 100 s at 20k (2/2) | 562 s at 22k (2/2) | 5.77x [5.00, 6.67] (n=2) |", text)
 
 
+class StatusEstimate(unittest.TestCase):
+    """hpo-sweep status: the core-hours the unfinished cells still need, from
+    the finished cells of the same environment, mode and implementation."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def sweep(self, cells, modes=("sac", "hpo")):
+        """A sweep directory (Ant, modes, seeds 1-3, 1000 steps) whose cells
+        are given as {rel: (env steps reached, wall_s, cpu_s or None)}."""
+        d = os.path.join(self.tmp, "s%d" % len(os.listdir(self.tmp)))
+        os.makedirs(d)
+        g = {"version": 1, "env": ["Ant"], "mode": list(modes), "impl": ["c"],
+             "seeds": [1, 2, 3], "sets": [], "steps": 1000}
+        with open(os.path.join(d, "grid.json"), "w") as f:
+            json.dump(g, f)
+        for rel, (steps, wall, cpu) in cells.items():
+            env, name = rel.split("/")
+            os.makedirs(os.path.join(d, env), exist_ok=True)
+            make_run(os.path.join(d, env), name,
+                     [{"env_steps": steps, "eval_return": 5, "wall_s": wall}],
+                     config={"mode": name.split("-")[0]})
+            if cpu is not None:
+                with open(os.path.join(d, rel, "cpu.csv"), "w") as f:
+                    f.write("# segment 1 pid 1\n0,0.5\n%d,%s\n" % (steps, cpu))
+        return d
+
+    def first_line(self, d):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            self.assertEqual(cli.main(["status", d], self.tmp), 0)
+        return out.getvalue().splitlines()[0]
+
+    def test_cpu_time_of_finished_cells(self):
+        # sac: s1 done in 3600 CPU s (s2's wall-clock is not used beside it),
+        # s3 half done: 1800 s; hpo: s1 done in 7200 CPU s, s2 and s3 to run
+        d = self.sweep({"Ant/sac-c-s1": (1000, 9000, 3600), "Ant/sac-c-s2": (1000, 99999, None),
+                        "Ant/sac-c-s3": (500, 100, None), "Ant/hpo-c-s1": (1000, 9000, 7200)})
+        line = self.first_line(d)
+        self.assertIn("3 done, 1 stopped, 2 not started", line)
+        self.assertIn("about 4.5 core-hours left (CPU time of the finished cells)", line)
+
+    def test_wall_clock_and_unknown(self):
+        # no cpu.csv: wall-clock; hpo has no finished cell to go by
+        d = self.sweep({"Ant/sac-c-s1": (1000, 7200, None), "Ant/sac-c-s2": (1000, 10800, None)})
+        line = self.first_line(d)
+        self.assertIn("about 2.5 core-hours left (wall-clock of the finished cells; "
+                      "3 cells with no finished cell to go by)", line)
+        # a cpu.csv that starts at a resume covers only part of the run: wall
+        d = self.sweep({"Ant/sac-c-s1": (1000, 7200, None), "Ant/sac-c-s2": (1000, 7200, None)},
+                       modes=("sac",))
+        with open(os.path.join(d, "Ant/sac-c-s1/cpu.csv"), "w") as f:
+            f.write("# segment 1 pid 1\n700,0.5\n1000,60\n")
+        self.assertIn("about 2.0 core-hours left (wall-clock", self.first_line(d))
+
+    def test_none_left_or_none_to_go_by(self):
+        d = self.sweep({"Ant/sac-c-s%d" % i: (1000, 10, 5) for i in (1, 2, 3)}, modes=("sac",))
+        self.assertTrue(self.first_line(d).endswith("3 done"))
+        d = self.sweep({})
+        self.assertIn("no estimate of what is left", self.first_line(d))
+
+
 class Statistics(unittest.TestCase):
     def test_iqm(self):
         # the middle half of 1..7, 100: 3, 4, 5, 6

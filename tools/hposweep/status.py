@@ -1,13 +1,88 @@
 """status - `hpo-sweep status DIR`: where each cell of the recorded grid
-stands (or, for a search directory, each trial), without starting anything."""
+stands (or, for a search directory, each trial), without starting anything,
+and about how many core-hours of runs are left."""
 
 import fcntl
 import os
+import statistics
 
+from . import runs as rd
 from .grid import expand, read_grid
 from .run import env_steps_of, finished, has_checkpoint, progress_of, unkilled
 from .search import search_status
 from .util import Usage
+
+
+def cell_cost(d):
+    """(seconds a finished cell took, "cpu" or "wall"): its process's CPU
+    seconds from cpu.csv (what other work on the machine does not move) when
+    the file covers the run from its start, else its wall-clock from
+    progress.csv (resumes summed); None when neither is there."""
+    pts = rd.read_cpu(d)
+    # a cell resumed by an older hpo-sweep has samples only from its resume
+    # on (its first at the checkpoint's step), which would count just that
+    # part of the run; a run sampled from its start has its first at step 0
+    if pts and _cpu_first_step(d) == 0:
+        return pts[-1][1], "cpu"
+    w = progress_of(d).wall_s
+    return (float(w), "wall") if w else None
+
+
+def _cpu_first_step(d):
+    """The env step of cpu.csv's first sample (None: no sample)."""
+    try:
+        with open(os.path.join(d, "cpu.csv")) as f:
+            for line in f:
+                if line.startswith("#"):
+                    continue
+                try:
+                    return int(line.split(",")[0])
+                except ValueError:
+                    continue
+    except OSError:
+        pass
+    return None
+
+
+def remaining(cells, out, budget, done):
+    """(seconds, clocks used, cells without a rate): what the unfinished
+    cells still need, each at the median cost of the finished cells of its
+    environment, mode and implementation (CPU seconds where any of them has
+    cpu.csv), scaled by the share of its budget still to run."""
+    costs = {}
+    for c in cells:
+        if c["rel"] in done:
+            got = cell_cost(os.path.join(out, c["rel"]))
+            if got:
+                costs.setdefault((c["env"], c["mode"], c["impl"]), []).append(got)
+    total, clocks, unknown = 0.0, set(), 0
+    for c in cells:
+        if c["rel"] in done:
+            continue
+        got = costs.get((c["env"], c["mode"], c["impl"]))
+        if not got:
+            unknown += 1
+            continue
+        cpu = [v for v, k in got if k == "cpu"]
+        vals = cpu or [v for v, _ in got]
+        clocks.add("cpu" if cpu else "wall")
+        left = max(0, budget - env_steps_of(os.path.join(out, c["rel"])))
+        total += statistics.median(vals) * left / budget
+    return total, clocks, unknown
+
+
+def estimate_line(total, clocks, unknown, n_left):
+    """The summary's estimate: "about N core-hours left (...)"."""
+    if n_left == 0:
+        return ""
+    if unknown == n_left:
+        return "; no estimate of what is left (no finished cell of those settings yet)"
+    how = {frozenset({"cpu"}): "CPU time of the finished cells",
+           frozenset({"wall"}): "wall-clock of the finished cells",
+           frozenset({"cpu", "wall"}): "the finished cells' CPU time, or wall-clock"}
+    extra = f"; {unknown} cells with no finished cell to go by" if unknown else ""
+    return (f"; about {total / 3600:.1f} core-hours left "
+            f"({how[frozenset(clocks)]}{extra})")
 
 
 def status(argv):
@@ -20,7 +95,7 @@ def status(argv):
         return search_status(out)
     grid = read_grid(out)
     cells, _ = expand(grid)
-    rows, count = [], {}
+    rows, count, done = [], {}, set()
     for c in cells:
         d = os.path.join(out, c["rel"])
         evals = progress_of(d).evals
@@ -29,6 +104,7 @@ def status(argv):
             state = "stopped (ran to its end unkilled: --kill-at runs it again)"
         elif finished(d, grid["steps"]):
             state = "done"
+            done.add(c["rel"])
         elif os.path.exists(os.path.join(d, ".lock")) and not _lock_free(d):
             state = "running"
         elif steps or has_checkpoint(d):
@@ -40,8 +116,10 @@ def status(argv):
         rows.append(f"| {c['rel']} | {state} | {steps} | "
                     + (f"{evals[-1][1]:.0f} at {evals[-1][0]}" if evals else "") + " |")
     order = ["done", "running", "stopped", "not started"]
+    total, clocks, unknown = remaining(cells, out, grid["steps"], done)
     print(f"{out}: {len(cells)} cells, budget {grid['steps']} steps: "
-          + ", ".join(f"{count[k]} {k}" for k in order if k in count))
+          + ", ".join(f"{count[k]} {k}" for k in order if k in count)
+          + estimate_line(total, clocks, unknown, len(cells) - len(done)))
     print("")
     print("| cell | state | env steps | last eval |")
     print("|---|---|---|---|")
