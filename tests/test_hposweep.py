@@ -384,7 +384,9 @@ class StatusEstimate(unittest.TestCase):
             os.makedirs(os.path.join(d, env), exist_ok=True)
             make_run(os.path.join(d, env), name,
                      [{"env_steps": steps, "eval_return": 5, "wall_s": wall}],
-                     config={"mode": name.split("-")[0]})
+                     config={"mode": name.split("-")[0], "learning-starts": "100"})
+            with open(os.path.join(d, rel, "log"), "w") as f:  # one start
+                f.write("# 1796600000.000 2026-12-07 00:00:00 hpo-train --out x\n")
             if cpu is not None:
                 with open(os.path.join(d, rel, "cpu.csv"), "w") as f:
                     f.write("# segment 1 pid 1\n0,0.5\n%d,%s\n" % (steps, cpu))
@@ -411,11 +413,13 @@ class StatusEstimate(unittest.TestCase):
         line = self.first_line(d)
         self.assertIn("about 2.5 core-hours left (wall-clock of the finished cells; "
                       "3 cells with no finished cell to go by)", line)
-        # a cpu.csv that starts at a resume covers only part of the run: wall
-        d = self.sweep({"Ant/sac-c-s1": (1000, 7200, None), "Ant/sac-c-s2": (1000, 7200, None)},
+        # a run started twice whose cpu.csv has only the second start (a
+        # resume after hpo-sweep began sampling) covers only part of the run:
+        # wall-clock
+        d = self.sweep({"Ant/sac-c-s1": (1000, 7200, 60), "Ant/sac-c-s2": (1000, 7200, None)},
                        modes=("sac",))
-        with open(os.path.join(d, "Ant/sac-c-s1/cpu.csv"), "w") as f:
-            f.write("# segment 1 pid 1\n700,0.5\n1000,60\n")
+        with open(os.path.join(d, "Ant/sac-c-s1/log"), "a") as f:
+            f.write("# 1796600100.000 2026-12-07 00:01:40 hpo-train --resume x\n")
         self.assertIn("about 2.0 core-hours left (wall-clock", self.first_line(d))
 
     def test_none_left_or_none_to_go_by(self):

@@ -423,7 +423,9 @@ for _ in $(seq 50); do
 done
 "$SWEEP" status st >st.out 2>st.err || fail "status: $(cat st.err)"
 kill -9 -- "-$lockpid" 2>/dev/null
-if grep -q "^st: 4 cells, budget 1600 steps: 1 done, 1 running, 1 stopped, 1 not started$" st.out &&
+# (the estimate: the stopped sac cell from the finished one's sampled CPU
+# time; no hpo cell has finished, so the two hpo cells are counted apart)
+if grep -q "^st: 4 cells, budget 1600 steps: 1 done, 1 running, 1 stopped, 1 not started; about [0-9.]* core-hours left (CPU time of the finished cells; 2 cells with no finished cell to go by)$" st.out &&
     grep -q '^| Pendulum/sac-c-s1 | done | 1600 | ' st.out &&
     grep -q '^| Pendulum/hpo-c-s1 | running | [0-9]* | ' st.out &&
     grep -q '^| Pendulum/sac-c-s2 | stopped | [0-9]* | ' st.out &&

@@ -4,6 +4,7 @@ and about how many core-hours of runs are left."""
 
 import fcntl
 import os
+import re
 import statistics
 
 from . import runs as rd
@@ -19,29 +20,27 @@ def cell_cost(d):
     the file covers the run from its start, else its wall-clock from
     progress.csv (resumes summed); None when neither is there."""
     pts = rd.read_cpu(d)
-    # a cell resumed by an older hpo-sweep has samples only from its resume
-    # on (its first at the checkpoint's step), which would count just that
-    # part of the run; a run sampled from its start has its first at step 0
-    if pts and _cpu_first_step(d) == 0:
+    # a cell started before hpo-sweep sampled CPU and resumed since has
+    # samples only from its resume on, which would count just that part of
+    # the run: every start written in its log must have its cpu.csv segment
+    starts = _count(os.path.join(d, "log"), _START)
+    if pts and starts and _count(os.path.join(d, "cpu.csv"), _SEGMENT) >= starts:
         return pts[-1][1], "cpu"
     w = progress_of(d).wall_s
     return (float(w), "wall") if w else None
 
 
-def _cpu_first_step(d):
-    """The env step of cpu.csv's first sample (None: no sample)."""
+_START = re.compile(r"# \d+\.\d+ \d{4}-\d\d-\d\d ")  # a run start in its log
+_SEGMENT = re.compile(r"# segment ")  # a start sampled in cpu.csv
+
+
+def _count(path, pattern):
+    """Lines of path that start with pattern (0: no file)."""
     try:
-        with open(os.path.join(d, "cpu.csv")) as f:
-            for line in f:
-                if line.startswith("#"):
-                    continue
-                try:
-                    return int(line.split(",")[0])
-                except ValueError:
-                    continue
+        with open(path, errors="replace") as f:
+            return sum(1 for line in f if pattern.match(line))
     except OSError:
-        pass
-    return None
+        return 0
 
 
 def remaining(cells, out, budget, done):
