@@ -116,7 +116,7 @@ class Reader(unittest.TestCase):
         # older build's c run lacks a line a newer build writes): they name
         # no row; kill-at names the dist rows, where they differ in it
         old = {"mode": "sac"}
-        new = {"mode": "sac", "temper": "formula"}
+        new = {"mode": "sac", "new-knob": "1"}
         dist = dict(new, run_id="x", replay_ratio="1", batch_max="64", actors="2")
         rs = [runs.read_run(make_run(self.tmp, "c1", [], old)),
               runs.read_run(make_run(self.tmp, "d1", [], dict(dist, **{"kill-at": "none"}))),
@@ -130,7 +130,22 @@ class Reader(unittest.TestCase):
         rs = [runs.read_run(make_run(self.tmp, "c2", [], old)),
               runs.read_run(make_run(self.tmp, "c3", [], new))]
         rows = report.group_rows(rs, DESCRIBED)
-        self.assertEqual(sorted(rows), ["sac (c) temper=None", "sac (c) temper=formula"])
+        self.assertEqual(sorted(rows), ["sac (c) new-knob=1", "sac (c) new-knob=None"])
+
+    def test_older_build_groups_at_the_added_value(self):
+        # a setting hpo-train gained later (runs.ADDED_SETTINGS): a run of an
+        # older build, whose config lacks it, is a run at the value that
+        # computes what that build did, and shares its row; another value is
+        # another row
+        rs = [runs.read_run(make_run(self.tmp, "o1", [], {"mode": "hpo", "seed": "1"})),
+              runs.read_run(make_run(self.tmp, "n2", [], {"mode": "hpo", "seed": "2",
+                                                          "temper": "formula"})),
+              runs.read_run(make_run(self.tmp, "n3", [], {"mode": "hpo", "seed": "3",
+                                                          "temper": "cool"}))]
+        rows = report.group_rows(rs, DESCRIBED)
+        self.assertEqual({k: [os.path.basename(r.dir) for r in v] for k, v in rows.items()},
+                         {"hpo (c) temper=formula": ["o1", "n2"], "hpo (c) temper=cool": ["n3"]})
+        self.assertEqual(len(report.group_rows(rs[:2], DESCRIBED)), 1)
 
     def test_last_env_steps(self):
         rows = [{"env_steps": s, "wall_s": 1} for s in range(100, 50100, 100)]
@@ -166,6 +181,11 @@ class Reader(unittest.TestCase):
         self.assertIn("sac", d["modes"])
         self.assertTrue({"std-tr", "std-exp", "eps", "K"} <= runs.unread_settings(d, "sac"))
         self.assertNotIn("lr", runs.unread_settings(d, "sac"))
+        # the values ADDED_SETTINGS counts an older config at are hpo-train's
+        # defaults (it reads a config without the line as the default)
+        values = {s["name"]: s.get("value") for s in d["settings"]}
+        for k, v in runs.ADDED_SETTINGS.items():
+            self.assertEqual(values.get(k), v, k)
 
 
 class ReportNumbers(unittest.TestCase):

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+from .runs import ADDED_SETTINGS
 from .util import Usage, die, write_json
 
 GRID_VERSION = 1
@@ -291,14 +292,6 @@ def fmt_val(v):
     if isinstance(v, list):
         return ",".join(str(x) for x in v) if v else "(none)"
     return str(v)
-
-
-# Settings hpo-train gained after sweeps had begun, each with the value that
-# computes what the builds before it did: a cell whose recorded configuration
-# lacks one of them matches a configuration that has it at this value (so a
-# newer build continues such a sweep); any other value is another setting.
-ADDED_SETTINGS = {"alpha-target": "base", "temper": "formula", "clip-grad": "zero",
-                  "precision": "fp32"}
 
 
 def same_config(then, now):

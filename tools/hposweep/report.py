@@ -209,9 +209,9 @@ def group_rows(runs, described):
             return f"{d.get('mode')} ({d.get('impl')})" + (f" {extra}" if extra else "")
         return rd.labels(keys, label, described)
     # a setting only some rows' configs have (a distributed run's replay_ratio
-    # or kill-at, a setting a newer build writes) names only the rows that
-    # have it, and only where they differ in it; unless two rows would then
-    # share a label
+    # or kill-at, a setting a newer build writes that runs.ADDED_SETTINGS does
+    # not name) names only the rows that have it, and only where they differ
+    # in it; unless two rows would then share a label
     labs = labels_of(rd.varying_settings(keys, present_only=True), True)
     if len(set(labs)) < len(labs):
         labs = labels_of(rd.varying_settings(keys), False)

@@ -13,7 +13,8 @@ bench/torch_sac.py) holds:
                 steps, `# segment` before each segment's (optional)
 
 read_run(dir) gives a Run; group_runs(runs) the runs that differ only by seed
-and budget; unread_settings(describe_settings(hpo-train), mode) what a mode
+and budget (a setting an older build's config lacks counts as its value in
+ADDED_SETTINGS); unread_settings(describe_settings(hpo-train), mode) what a mode
 never reads (hpo-train's own table), so that labels can leave it out.
 """
 
@@ -26,6 +27,16 @@ import subprocess
 # config lines that do not tell two runs' settings apart
 DIMENSIONS = ("obs_dim", "act_dim")
 PER_RUN = ("seed", "steps")
+
+# Settings hpo-train gained after sweeps had begun, each with the value that
+# computes what the builds before it did (and that hpo-train reads a config
+# without it as): a run whose config lacks one of them is a run at this value,
+# in the report's rows and in a sweep's check of its cells (grid.py), so that
+# a newer build continues an older build's sweep and their runs share rows;
+# any other value is another setting. A setting added with a default that
+# changes what is computed does not belong here.
+ADDED_SETTINGS = {"alpha-target": "base", "temper": "formula", "clip-grad": "zero",
+                  "precision": "fp32"}
 
 
 class RunError(Exception):
@@ -271,8 +282,10 @@ class Run:
 
     def settings_key(self):
         """What tells two runs' settings apart: the config without seed and
-        budget (and the dimension lines), sorted by name."""
-        return tuple(sorted((k, v) for k, v in self.config.items() if k not in PER_RUN))
+        budget (and the dimension lines), sorted by name; a setting of
+        ADDED_SETTINGS the config lacks (an older build's) at its value there."""
+        cfg = dict(ADDED_SETTINGS, **self.config)
+        return tuple(sorted((k, v) for k, v in cfg.items() if k not in PER_RUN))
 
 
 def read_run(d, need_config=True):
