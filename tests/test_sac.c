@@ -1,7 +1,8 @@
 /* The SAC-HPO losses against finite differences: the whole policy loss
  * through K = 3 proposed leapfrog steps w.r.t. the policy's and T_h /
  * sigma_h's weights (and through the conventional leapfrog and plain SAC),
- * the critic loss, the temperature loss; determinism of the update. */
+ * the critic loss, the temperature loss; SAC-HPO as the step size goes to
+ * 0 against plain SAC; determinism of the update. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -323,6 +324,87 @@ static void test_policy_loss_straight(void **state)
     free(g);
     replay_batch_release(&c.b);
     sac_destroy(&c.s);
+}
+
+/* Relative distance ||a - b|| / ||b|| over n floats. */
+static double rel_dist(const float *a, const float *b, size_t n)
+{
+    double d2 = 0.0, b2 = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        d2 += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        b2 += (double)b[i] * b[i];
+    }
+    return sqrt(d2 / b2);
+}
+
+/* SAC-HPO at step size eps against plain SAC with the same policy and
+ * critics (copied), the same batch and noise: (policy gradient's relative
+ * distance, critic gradient's), the losses checked close when eps is. */
+static void eps_against_sac(float eps, double *pi_dist, double *q_dist)
+{
+    hpo_config ch, cs;
+    small_config(&ch, MODE_HPO);
+    ch.eps = eps;
+    cs = ch;
+    cs.mode = MODE_SAC;
+    sac *h = sac_new(&ch, DS, DA, 4, 1), *s = sac_new(&cs, DS, DA, 4, 1);
+    const hpo_nets *nh = &h->nets, *ns = &s->nets;
+    const mlp *from[3] = {&nh->pi, &nh->q1, &nh->q2};
+    const mlp *to[3] = {&ns->pi, &ns->q1, &ns->q2};
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(from[k]->n_params, to[k]->n_params);
+        size_t bytes = from[k]->n_params * sizeof(float);
+        memcpy(s->params + to[k]->offset, h->params + from[k]->offset, bytes);
+        memcpy(s->target + to[k]->offset, h->target + from[k]->offset, bytes);
+    }
+    assert_true(sac_alpha(h) == sac_alpha(s));
+    float alpha = sac_alpha(h);
+    replay_batch b;
+    random_batch(&b, 5);
+    rng rh, rs;
+    sac_stats sth, sts;
+
+    rng_init(&rh, 31, 4);
+    rs = rh;
+    float lh = sac_policy_grad(h, &b, &rh, alpha, &sth);
+    float ls = sac_policy_grad(s, &b, &rs, alpha, &sts);
+    *pi_dist = rel_dist(h->grads + nh->pi.offset, s->grads + ns->pi.offset,
+                        nh->pi.n_params);
+    if (eps < 1e-3f) {
+        assert_true(fabsf(lh - ls) <= 1e-3f * (1.0f + fabsf(ls)));
+        assert_true(sth.logp == sts.logp); /* the same a0, the same xi */
+        assert_true(sth.hd_dist < 1e-3f);  /* aK moved by O(eps) */
+    }
+
+    rng_init(&rh, 32, 4);
+    rs = rh;
+    sac_critic_target(h, &b, &rh, alpha);
+    sac_critic_target(s, &b, &rs, alpha);
+    float qh = sac_critic_grad(h, &b, NULL), qs = sac_critic_grad(s, &b, NULL);
+    assert_true(fabsf(qh - qs) <= 1e-5f * (1.0f + fabsf(qs)));
+    *q_dist = rel_dist(h->grads + nh->q_off, s->grads + ns->q_off, nh->q_n);
+    replay_batch_release(&b);
+    sac_destroy(&h);
+    sac_destroy(&s);
+}
+
+/* As the step size goes to 0 the leapfrog leaves a0 where it is, and
+ * SAC-HPO's losses (critic target from the base action, the policy loss at
+ * clip(aK) = a0, the temperature on log pi(a0)) are plain SAC's: a run's
+ * difference from SAC is the dynamics', not the plumbing around them. */
+static void test_small_eps_is_sac(void **state)
+{
+    (void)state;
+    double pi_dist, q_dist;
+    eps_against_sac(1e-5f, &pi_dist, &q_dist);
+    print_message("eps 1e-5: policy gradient %.2e from SAC's, critics' %.2e\n",
+                  pi_dist, q_dist);
+    assert_true(pi_dist < 1e-3);
+    assert_true(q_dist < 1e-5); /* the same function (the base-action target) */
+    /* the comparison sees the dynamics when they move a: not vacuous */
+    eps_against_sac(0.6f, &pi_dist, &q_dist);
+    print_message("eps 0.6: policy gradient %.2e from SAC's\n", pi_dist);
+    assert_true(pi_dist > 0.05);
 }
 
 static void test_critic_loss(void **state)
@@ -772,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_policy_loss_sac),
         cmocka_unit_test(test_policy_loss_temper_cool),
         cmocka_unit_test(test_policy_loss_straight),
+        cmocka_unit_test(test_small_eps_is_sac),
         cmocka_unit_test(test_critic_loss),
         cmocka_unit_test(test_critic_target_terminal),
         cmocka_unit_test(test_temperature_loss),
