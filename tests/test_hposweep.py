@@ -16,6 +16,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import types
 import unittest
 import unittest.mock
 
@@ -146,6 +147,28 @@ class Reader(unittest.TestCase):
         self.assertEqual({k: [os.path.basename(r.dir) for r in v] for k, v in rows.items()},
                          {"hpo (c) temper=formula": ["o1", "n2"], "hpo (c) temper=cool": ["n3"]})
         self.assertEqual(len(report.group_rows(rs[:2], DESCRIBED)), 1)
+
+    def test_pick_row_by_some_settings(self):
+        # 'LABEL ...': the one row of that mode and implementation with every
+        # setting of LABEL and perhaps more; a bare label or mode as before
+        def rows(*labels):
+            return {lab: [types.SimpleNamespace(mode=lab.split()[0])] for lab in labels}
+        hc = rows("hpo (c) alpha-target=hd", "hpo (c) alpha-target=base", "sac (c)")
+        ant = rows("hpo (c) alpha-target=hd pi-layers=1", "hpo (c) alpha-target=base pi-layers=1",
+                   "sac (c) pi-layers=2")
+        name = "hpo (c) alpha-target=hd ..."
+        self.assertEqual(report.pick_row(hc, name, "HalfCheetah"), "hpo (c) alpha-target=hd")
+        self.assertEqual(report.pick_row(ant, name, "Ant"), "hpo (c) alpha-target=hd pi-layers=1")
+        self.assertEqual(report.pick_row(ant, "sac (c) ...", "Ant"), "sac (c) pi-layers=2")
+        self.assertIsNone(report.pick_row(ant, "sac (dist) ...", "Ant"))
+        self.assertIsNone(report.pick_row(ant, "hpo (c) alpha-target=none ...", "Ant"))
+        # without ' ...' a label is matched whole: Ant has no 'sac (c)'
+        self.assertIsNone(report.pick_row(ant, "sac (c)", "Ant"))
+        self.assertEqual(report.pick_row(hc, "sac", "HalfCheetah"), "sac (c)")
+        with self.assertRaises(report.Usage):  # two rows have it
+            report.pick_row(ant, "hpo (c) ...", "Ant")
+        with self.assertRaises(report.Usage):  # not a label
+            report.pick_row(ant, "hpo alpha-target=hd ...", "Ant")
 
     def test_last_env_steps(self):
         rows = [{"env_steps": s, "wall_s": 1} for s in range(100, 50100, 100)]

@@ -79,7 +79,10 @@ Steps to a target count only evaluations after the run's learning-starts
 (an untrained policy's evaluation is no hit). A run's wall time sums its
 segments (a clock restarted at a resume is added back, marked †); each row's
 time per run is given as mean ± std over seeds. --compare A:B (A and B a mode,
-or a row's label; repeatable) adds, per environment and over environments,
+a row's label, or 'LABEL ...': in each environment the one row of LABEL's mode
+and implementation with all of LABEL's settings and perhaps more, as Ant's
+'hpo (c) pi-layers=1 temper=cool' for 'hpo (c) temper=cool ...'; repeatable)
+adds, per environment and over environments,
 the difference of means, the probability of improvement P(A > B) and the
 interquartile mean of scores normalized by the published SAC figure, each
 with a 95% stratified-bootstrap interval (10000 resamples, fixed seed), and

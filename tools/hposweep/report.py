@@ -218,12 +218,35 @@ def group_rows(runs, described):
     return dict(zip(labs, groups.values()))
 
 
+def label_parts(label):
+    """("<mode> (<impl>)", {"setting=value", ...}) of a row's label, or None
+    when it is not one."""
+    words = label.split()
+    if len(words) < 2 or not re.fullmatch(r"\(\S+\)", words[1]) or \
+            not all("=" in w for w in words[2:]):
+        return None
+    return f"{words[0]} {words[1]}", set(words[2:])
+
+
 def pick_row(rows, name, env):
-    """The label of the row name means: a label, or a mode that one row has;
-    None when env has no such row."""
+    """The label of the row name means: a label; a mode that one row has; or,
+    for a label followed by ' ...', the one row of that mode and
+    implementation whose label has every setting=value of it and perhaps
+    more (for environments whose rows also differ in a setting of their own,
+    as Ant's one-layer preset policy against SAC's two: 'hpo (c)
+    alpha-target=hd ...' is 'hpo (c) alpha-target=hd' on HalfCheetah and
+    'hpo (c) alpha-target=hd pi-layers=1' on Ant). None when env has no such
+    row."""
     if name in rows:
         return name
     hits = [lab for lab, rs in rows.items() if rs[0].mode == name]
+    if name.endswith(" ..."):
+        want = label_parts(name[:-4])
+        if not want:
+            raise Usage(f"--compare: '{name}' is not a row's label followed by ' ...' "
+                        "(<mode> (<impl>) setting=value ...)")
+        hits = [lab for lab in rows if (got := label_parts(lab)) and got[0] == want[0]
+                and want[1] <= got[1]]
     if len(hits) > 1:
         raise Usage(f"--compare: '{name}' names {len(hits)} rows of {env} "
                     f"({'; '.join(hits)}); name one by its label")
@@ -263,13 +286,13 @@ def compare_section(spec, envrows, mark, window, png_dir, clock="wall"):
             return score(r.evals, mark, window)
         at = fmt_k(mark)
     per_env, pairs, norm, notes, sources = [], [], [], [], set()
-    labels = None
+    picked = {}
     for env, rows in envrows:
         a, b = pick_row(rows, a_name, env), pick_row(rows, b_name, env)
         if a is None or b is None:
             notes.append(f"{env}: no row '{a_name if a is None else b_name}'")
             continue
-        labels = labels or (a, b)
+        picked[env] = (a, b)
         xa = np.array([v for v in (value(r) for r in rows[a]) if v is not None])
         xb = np.array([v for v in (value(r) for r in rows[b]) if v is not None])
         if not len(xa) or not len(xb):
@@ -292,7 +315,11 @@ def compare_section(spec, envrows, mark, window, png_dir, clock="wall"):
     if not per_env:
         raise Usage(f"--compare {spec}: no environment has both rows at {at} "
                     f"({'; '.join(notes)})")
-    a, b = labels
+    a, b = next(iter(picked.values()))
+    if a_name.endswith(" ...") or b_name.endswith(" ..."):
+        # rows named by some of their settings: say which each environment gave
+        a, b = a_name, b_name
+        notes += [f"{env}: A is '{pa}', B is '{pb}'" for env, (pa, pb) in picked.items()]
     if pairs:
         aa, bb = [p[0] for p in pairs], [p[1] for p in pairs]
         per_env.append([f"all ({len(pairs)}, normalized)", "", "", "",
@@ -311,7 +338,8 @@ def compare_section(spec, envrows, mark, window, png_dir, clock="wall"):
     lines += table(["env", "n (A, B)", "A mean", "B mean", "A − B [95%]", "P(A > B) [95%]",
                     "IQM A [95%]", "IQM B [95%]"], per_env)
     lines += ["<!-- /compare -->", ""]
-    lines += [f"A: {a}; B: {b}."] + [f"- {n}" for n in notes] + [""]
+    lines += [f"A: {a}; B: {b}" + ("" if b.endswith(".") else ".")] + \
+        [f"- {n}" for n in notes] + [""]
     if pairs and png_dir:
         name = "profile-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{a_name}-{b_name}") + ".png"
         os.makedirs(png_dir, exist_ok=True)
