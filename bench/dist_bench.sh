@@ -55,6 +55,7 @@ done
 PY=/usr/bin/python3
 work=$(mktemp -d)
 pids=()
+lpid="" # the newest learner's pid (learner())
 stop_all() {
     local p
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -79,10 +80,17 @@ status() {
         ${ckeys[@]+"${ckeys[@]}"} >"$1"
 }
 
-# wait_for EXPR SECONDS: poll the status until EXPR (of r) holds.
+# wait_for EXPR SECONDS: poll the status until EXPR (of r) holds; give up at
+# once, with the learner's log, if the learner has exited.
 wait_for() {
     local t=0
     while [ "$t" -lt $(($2 * 5)) ]; do
+        if ! kill -0 "$lpid" 2>/dev/null; then
+            echo "dist_bench: the learner (pid $lpid, port $port) exited before '$1'" \
+                "held; its log:" >&2
+            tail -5 "$work/learner.log" >&2 || true
+            return 1
+        fi
         if status "$work/w.json" 2>/dev/null &&
             [ "$($PY -c 'import json,sys; r=json.load(open(sys.argv[1])); print(bool(eval(sys.argv[2])))' "$work/w.json" "$1")" = True ]; then
             return 0
@@ -107,6 +115,7 @@ learner() {
     "$build/learner/hpo-learner" --port "$port" --bind 127.0.0.1 \
         --io-threads "$io" ${lkeys[@]+"${lkeys[@]}"} "$@" \
         2>"$work/learner.log" &
+    lpid=$!
     pids+=($!)
 }
 actors() { # N ENVS ENV
