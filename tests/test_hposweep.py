@@ -170,6 +170,26 @@ class Reader(unittest.TestCase):
         with self.assertRaises(report.Usage):  # not a label
             report.pick_row(ant, "hpo alpha-target=hd ...", "Ant")
 
+    def test_a_seed_in_two_directories_counts_once(self):
+        # a run continued in another sweep (--from) is in both directories:
+        # the row counts its seed once, as the run with more env steps; the
+        # other seed and the other environment's same seed stay
+        ev = lambda *steps: [{"env_steps": s, "eval_return": s / 10, "wall_s": 1} for s in steps]
+        short = runs.read_run(make_run(self.tmp, "a300k", ev(1000, 3000), {"steps": "3000"}))
+        other = runs.read_run(make_run(self.tmp, "a300k-s2", ev(1000, 3000), {"seed": "2"}))
+        hop = runs.read_run(make_run(self.tmp, "hop", ev(1000, 3000), {"env": "Hopper"}))
+        long = runs.read_run(make_run(self.tmp, "a1m", ev(1000, 3000, 9000), {"steps": "9000"}))
+        kept, twice = report.once_per_seed([short, other, hop, long])
+        self.assertEqual([r.dir for r in kept], [other.dir, hop.dir, long.dir])
+        self.assertEqual([(k.dir, left.dir) for k, left in twice], [(long.dir, short.dir)])
+        # equal steps: the first directory's run
+        again = runs.read_run(make_run(self.tmp, "again", ev(1000, 3000), {"steps": "3000"}))
+        kept, twice = report.once_per_seed([short, again])
+        self.assertEqual(([r.dir for r in kept], twice[0][1].dir), ([short.dir], again.dir))
+        # another setting is another row, not the same seed
+        lr = runs.read_run(make_run(self.tmp, "lr", ev(1000), {"lr": "0.001"}))
+        self.assertEqual(report.once_per_seed([short, lr])[1], [])
+
     def test_last_env_steps(self):
         rows = [{"env_steps": s, "wall_s": 1} for s in range(100, 50100, 100)]
         d = make_run(self.tmp, "r", rows)

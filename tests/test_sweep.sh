@@ -19,6 +19,9 @@
 #            has a row per implementation
 # machine    each run segment's log names its machine; a run resumed on
 #            another kind of machine is said, and the report marks it with both
+# from       --from: another directory's longer sweep continues a's runs, bit
+#            for bit a fresh run's, a untouched, a going run waited for, the
+#            report of both counting each seed once; bad --from refused
 # report     the markdown tables (marks, AUC, time to target, anchors, runs),
 #            --window means, and a PNG per environment
 # search     a settings search (Optuna) of 3 trials on 2 seeds in 2 rungs:
@@ -270,6 +273,69 @@ if [ -n "$then" ] && [ -n "$now" ] &&
 else
     fail "report machines (then '$then', now '$now'): $(grep -e '^| Pendulum/' -e '^- M' mv.md)"
 fi
+
+# ---- from ----
+# --from: a longer sweep in another directory continues the same cells' runs
+# (a's, at 1600 steps) instead of running them again. The continued run is
+# bit for bit what a fresh 2000-step sweep makes, a is left as it was, a run
+# of a that is going (its lock held) is waited for, and a report of both
+# directories counts each seed once.
+Gf=("${G[@]}")
+Gf[5]=1     # --seeds 1
+Gf[7]=2000  # --steps 2000
+sums() { (cd "$1" && find . -type f ! -name .lock ! -name report.md ! -path './report/*' \
+    -exec md5sum {} + | sort -k2); }
+sums a >a.before
+held=$(date +%s.%N)
+flock a/Pendulum/hpo-c-s1/.lock sleep 3 &
+holder=$!
+sleep 0.3
+"$SWEEP" --out f "${Gf[@]}" --from a >f.out 2>f.err || fail "--from sweep: $(cat f.err)"
+wait "$holder"
+took=$(sed -n 's/^# \([0-9.]*\) .* continued from .*/\1/p' f/Pendulum/hpo-c-s1/log)
+awk -v a="$held" -v b="${took:-0}" 'BEGIN { exit !(b - a >= 2.9) }' &&
+    ok "--from: a run of a that is going (lock held 3 s) is waited for" ||
+    fail "--from: a/Pendulum/hpo-c-s1 copied while its lock was held ($held, $took)"
+grep -q "2 runs in f, 2 at once; 2 of them continue the same cell's run in a" f.err &&
+    grep -q "^# .* continued from a/Pendulum/sac-c-s1 at env step 1600 (hpo-sweep --from)$" \
+        f/Pendulum/sac-c-s1/log &&
+    grep -q "continued from a/Pendulum/hpo-c-s1 at env step 1600" f/Pendulum/hpo-c-s1/log &&
+    ok "--from: both cells continued a's runs at 1600, each log says so" ||
+    fail "--from: $(cat f.err; tail -3 f/Pendulum/*/log)"
+"$SWEEP" --out fr "${Gf[@]}" >fr.out 2>fr.err || fail "fresh 2000-step sweep: $(cat fr.err)"
+if cmp -s f/Pendulum/sac-c-s1/weights.bin fr/Pendulum/sac-c-s1/weights.bin &&
+    cmp -s f/Pendulum/hpo-c-s1/weights.bin fr/Pendulum/hpo-c-s1/weights.bin &&
+    cols="env_steps updates episode_return eval_return q_loss pi_loss alpha logp hd_dist gate" &&
+    diff <(csv_cols f/Pendulum/hpo-c-s1/progress.csv $cols) \
+        <(csv_cols fr/Pendulum/hpo-c-s1/progress.csv $cols) >/dev/null; then
+    ok "--from: the continued runs are the fresh 2000-step runs bit for bit (weights, progress rows)"
+else
+    fail "--from: continued and fresh runs differ"
+fi
+sums a | diff a.before - >/dev/null && ok "--from: the source sweep's files are as they were" ||
+    fail "--from changed a: $(sums a | diff a.before -)"
+"$SWEEP" report f a --no-png --marks 1600 >af.md 2>af.err || fail "report f a: $(cat af.err)"
+[ "$(grep -c "^a/Pendulum/[a-z]*-c-s1 is f/Pendulum/[a-z]*-c-s1's cell and seed .*counted once" af.md)" -eq 2 ] &&
+    [ "$(returns_table af.md | grep -c '^| \(sac\|hpo\) (c) | 2 |')" -eq 2 ] &&
+    ok "report f a: seed 1 counted once per row (2 seeds, not 3)" ||
+    fail "report f a: $(grep counted af.md; returns_table af.md)"
+# refused before anything is written: a cell there with other settings, a
+# source past the budget, a directory that is no sweep, another implementation
+Gx=("${Gf[@]}" --set tau=0.01)
+Gs=("${Gf[@]}")
+Gs[7]=1000
+for c in "x|${Gx[*]} --from a|there is another cell than here (.*tau: 0.00499999989 there, 0.00999999978 here)" \
+    "s|${Gs[*]} --from a|Pendulum/sac-c-s1 there is at env step 1600, past this sweep's --steps 1000" \
+    "n|${Gf[*]} --from $WORK|--from $WORK: no grid.json (not a sweep directory)" \
+    "t|${Gf[*]} --from a --impl c,torch|--from: only for cells of impl c, not c,torch"; do
+    IFS='|' read -r name args want <<<"$c"
+    # shellcheck disable=SC2086  # the arguments are words
+    "$SWEEP" --out "from-$name" $args >/dev/null 2>from.err
+    rc=$?
+    [ $rc -eq 2 ] && grep -q -- "$want" from.err && [ ! -e "from-$name" ] &&
+        ok "--from refused ($name): exit 2, the reason, nothing written" ||
+        fail "--from ($name): exit $rc: $(cat from.err; ls -d "from-$name" 2>&1)"
+done
 
 # ---- torch ----
 if [ -n "$ENV_LIB" ]; then

@@ -525,13 +525,12 @@ static int train(trainer *tr, char *err, size_t errlen)
         tr->ep_return += res.reward;
         long step = tr->t++;
         int updated = 0;
+        int ended = res.terminated || res.truncated;
+        double ended_return = tr->ep_return;
 
-        if (res.terminated || res.truncated) {
+        if (ended) {
             tr->recent[tr->n_episodes++ % RECENT] = tr->ep_return;
             tr->n_recent = HPO_MIN(tr->n_recent + 1, RECENT);
-            if (csv_row(tr, tr->ep_return, NAN, NAN, err, errlen))
-                return -1;
-            memset(&tr->acc, 0, sizeof tr->acc);
             new_episode(tr);
         } else {
             memcpy(tr->obs, tr->next_obs, obs_bytes);
@@ -547,6 +546,14 @@ static int train(trainer *tr, char *err, size_t errlen)
             accumulate(&tr->acc, &st);
             tr->update_s += now_s() - t0;
             updated = 1;
+        }
+        /* The episode's row, with the means of the updates up to this step's:
+         * a checkpoint at this step then holds no update the row after it
+         * needs, so a resumed run writes the rows an unbroken one does. */
+        if (ended) {
+            if (csv_row(tr, ended_return, NAN, NAN, err, errlen))
+                return -1;
+            memset(&tr->acc, 0, sizeof tr->acc);
         }
 
         if (c->eval_every > 0 && tr->t % c->eval_every == 0 &&

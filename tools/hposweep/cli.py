@@ -3,7 +3,7 @@
   hpo-sweep --out DIR --env E1,E2 --mode M1,M2 --seeds 1-3 --steps N
             [--set NAME=V1,V2 ...] [--impl c,torch,dist] [--jobs N]
             [--actors N] [--kill-at N1,N2,...]
-            [--checkpoint-every N] [--retries N] [--only GLOB,...] [--quiet]
+            [--checkpoint-every N] [--retries N] [--only GLOB,...] [--from DIR] [--quiet]
   hpo-sweep report DIR [DIR...] [--marks 30000,100000,...] [--target ENV=RETURN ...]
             [--env E1,E2] [--seeds 1-5] [--window STEPS] [--no-png]
             [--compare A:B ...] [--compare-at MARK|SECONDSs] [--seconds S1,S2,...]
@@ -58,6 +58,17 @@ formula, alpha-target base), is no difference. --steps may grow (the runs are ex
 part that matters first; the command without it runs the rest. Sweeps of
 one DIR may run at once (each its own --only part, on this machine or on
 another that shares DIR): the cell locks keep any run from going twice.
+--from DIR continues, in this sweep, the runs another sweep directory holds
+of the same cells (the same <env>/<cell>, identity and resolved
+configuration) instead of running them again from nothing: a cell that has
+no checkpoint here and whose twin in DIR has one starts as a copy of that
+run (checkpoints hard-linked, the other files copied, the twin's lock held
+meanwhile, so a twin that is going is waited for) and resumes it to
+--steps. A budget changes only the replay ring's capacity, so the continued
+run is bit for bit the run this sweep would have made from nothing (say a
+1M-step sweep of the seeds a 300k-step sweep has run). The cell's log says
+where it was continued from; DIR is only read. Impl c only; a twin of other
+settings, or past --steps, is refused before anything is written.
 Each run segment's log names the machine it started on (CPU, vector
 extensions, OpenBLAS kernel); a run that resumes on another kind of machine
 is said on stderr, since from there its bits differ from an unbroken run's.
@@ -100,7 +111,9 @@ samples them against env steps into DIR/<cell>/cpu.csv while a run goes; a
 resumed run is counted as one uninterrupted run), which other processes
 sharing the cores do not move.
 More than one DIR puts their runs side by side (rows are grouped by
-resolved configuration, so the same cell in two sweeps is one row); --env
+resolved configuration, so the same cell in two sweeps is one row, and a
+seed in two of them, as after --from, is one sample: the run with the most
+env steps, the other named at the top); --env
 keeps the environments named, --seeds the seeds named (a sweep that grows:
 its finished seeds, without the runs under way).
 

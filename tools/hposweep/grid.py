@@ -59,7 +59,7 @@ def parse_sweep_args(argv, doc):
     o = {"out": None, "env": None, "mode": ["hpo"], "seeds": [1], "steps": None,
          "sets": [], "impl": ["c"], "jobs": os.cpu_count() or 1,
          "checkpoint_every": 5000, "retries": 2, "quiet": False, "only": None,
-         "actors": None, "kill_at": None}
+         "actors": None, "kill_at": None, "from": None}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -107,6 +107,8 @@ def parse_sweep_args(argv, doc):
             o["kill_at"] = [positive_int(name, x, 0) for x in split_list(name, val)]
         elif name == "--only":
             o["only"] = split_list(name, val)
+        elif name == "--from":
+            o["from"] = val
         elif name == "--retries":
             o["retries"] = positive_int(name, val, 0)
         elif name == "--set":
@@ -131,6 +133,10 @@ def parse_sweep_args(argv, doc):
         raise Usage("no environment (--env E1,E2)")
     if not o["steps"]:
         raise Usage("no budget (--steps N)")
+    if o["from"] and o["impl"] != ["c"]:
+        raise Usage(f"--from: only for cells of impl c, not {','.join(o['impl'])} (hpo-train's "
+                    f"checkpoints hold the replay buffer, so a run continued from one is the "
+                    f"run it continues)")
     if "dist" in o["impl"]:
         o["actors"] = o["actors"] or 2
         o["kill_at"] = o["kill_at"] or [0]
@@ -300,37 +306,55 @@ def same_config(then, now):
     return not list(difflines(then, now))
 
 
+def cell_record(cell, config):
+    """What a cell's cell.json holds: its identity and resolved configuration."""
+    rec = {"env": cell["env"], "mode": cell["mode"], "impl": cell["impl"],
+           "seed": cell["seed"], "setting": [list(s) for s in cell["setting"]],
+           "config": config}
+    if cell["impl"] == "dist":
+        rec.update(actors=cell["actors"], kill_at=cell["kill_at"])
+    return rec
+
+
+def record_differs(have, want, words=("then", "now")):
+    """None when the cell.json record have is the cell want (cell_record's),
+    else what differs, for a message (have's value, words[0], want's, words[1])."""
+    def fmt(k, v):
+        if k == "setting" and isinstance(v, list):
+            return " ".join(f"{p[0]}={p[1]}" for p in v if isinstance(p, list) and len(p) == 2) \
+                or "(none)"
+        return fmt_val(v)
+    diff = [f"{k}: {fmt(k, have.get(k))} {words[0]}, {fmt(k, want.get(k))} {words[1]}"
+            for k in sorted(set(have) | set(want))
+            if k != "config" and have.get(k) != want.get(k)]
+    diff += list(difflines(have.get("config", ""), want["config"], words))
+    return "; ".join(diff[:4]) if diff else None
+
+
 def check_cell(out, cell, config):
     """Each cell's resolved configuration is fixed at its first start."""
     d = os.path.join(out, cell["rel"])
     path = os.path.join(d, "cell.json")
-    want = {"env": cell["env"], "mode": cell["mode"], "impl": cell["impl"],
-            "seed": cell["seed"], "setting": [list(s) for s in cell["setting"]],
-            "config": config}
-    if cell["impl"] == "dist":
-        want.update(actors=cell["actors"], kill_at=cell["kill_at"])
+    want = cell_record(cell, config)
     if os.path.exists(path):
         with open(path) as f:
             have = json.load(f)
-        rest = {k: v for k, v in have.items() if k != "config"}
-        if rest != {k: v for k, v in want.items() if k != "config"} or \
-                not same_config(have.get("config", ""), config):
-            diff = [l for l in difflines(have.get("config", ""), config)]
+        why = record_differs(have, want)
+        if why:
             raise Usage(f"{d}: its runs were made with other settings than this build "
-                        f"resolves ({'; '.join(diff[:4]) or 'cell identity differs'}); "
-                        f"results must not mix: use another --out")
+                        f"resolves ({why}); results must not mix: use another --out")
     else:
         os.makedirs(d, exist_ok=True)
         write_json(path, want)
 
 
-def difflines(a, b):
+def difflines(a, b, words=("then", "now")):
     da = dict(l.split(" = ", 1) for l in a.splitlines() if " = " in l)
     db = dict(l.split(" = ", 1) for l in b.splitlines() if " = " in l)
     for k in sorted(set(da) | set(db)):
         if k not in da and db.get(k) == ADDED_SETTINGS.get(k):
             continue  # added since, at the value that computes the same
         if da.get(k) != db.get(k):
-            yield f"{k}: {da.get(k)} then, {db.get(k)} now"
+            yield f"{k}: {da.get(k)} {words[0]}, {db.get(k)} {words[1]}"
 
 

@@ -192,6 +192,24 @@ def load_cells(out):
     return grid, runs
 
 
+def once_per_seed(runs):
+    """(runs, [(kept, left out)]): of runs with the same settings, environment
+    and seed in more than one directory (a sweep continued in another with
+    --from, or one cell run twice), the one with the most env steps (the
+    first of equals), in the order given; a seed is one sample of its row,
+    however many directories hold it."""
+    same = {}
+    for r in runs:
+        same.setdefault((r.env, r.settings_key(), r.config.get("seed")), []).append(r)
+    kept, twice = [], []
+    for group in same.values():
+        k = max(group, key=lambda r: r.evals[-1][0])
+        kept.append(k)
+        twice += [(k, r) for r in group if r is not k]
+    keep = {id(r) for r in kept}
+    return [r for r in runs if id(r) in keep], twice
+
+
 def group_rows(runs, described):
     """{label: [runs]}: runs whose settings differ only by seed form one row;
     the label names the mode, the implementation and every setting that
@@ -459,6 +477,7 @@ def build_report(argv):
                 and int(r.config["seed"]) in o["seeds"]]
     if not runs:
         die(f"{', '.join(outs)}: no run has an evaluation yet")
+    runs, twice = once_per_seed(runs)
     for r in runs:
         r.timed = timed_evals(r, o["clock"])
     try:
@@ -478,6 +497,9 @@ def build_report(argv):
         lines.append(f"Grid of {d}: env {fmt_val(grid['env'])}; mode {fmt_val(grid['mode'])}; "
                      f"impl {fmt_val(grid['impl'])}; seeds {fmt_val(grid['seeds'])}; "
                      f"{fmt_val(grid['sets'])}; budget {grid['steps']} steps.")
+    for kept, left in twice:
+        lines.append(f"{left.dir} is {kept.dir}'s cell and seed (one run, continued or "
+                     f"repeated): counted once, as {kept.dir}, which has more env steps.")
     lines += ["",
               "Returns: deterministic evaluation (mean over the run's evaluation episodes), "
               "then mean ± population std over seeds, [min, max]; n = seeds that reached the mark."

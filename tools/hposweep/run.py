@@ -4,6 +4,7 @@ resumed from its checkpoint after a crash, with a live line on stderr."""
 import ctypes
 import fcntl
 import fnmatch
+import json
 import os
 import random
 import re
@@ -15,7 +16,8 @@ import sys
 import time
 
 from . import runs as rd
-from .grid import check_cell, check_grid, expand, resolve_config, setting_flags
+from .grid import (cell_record, check_cell, check_grid, expand, read_grid, record_differs,
+                   resolve_config, setting_flags)
 from .util import PROG, Usage, die
 
 HERE = None  # the directory of the hpo-sweep entry point (set by cli.main)
@@ -205,6 +207,85 @@ def clear_partial(d):
             shutil.rmtree(p)
         else:
             os.unlink(p)
+
+
+# ---- --from DIR: a cell continued from the same cell of another sweep ----
+
+CHECKPOINT = re.compile(r"checkpoint-\d+\.ckpt")
+
+
+def twins_of(o, cells, configs):
+    """{rel: the same cell's directory in the --from sweep}, for the cells that
+    have one there, checked before anything is touched: --from names another
+    sweep directory, and every twin that holds a run is the same cell (its
+    cell.json: identity and resolved configuration) at or below --steps."""
+    src = o["from"]
+    try:
+        read_grid(src)
+    except Usage as e:
+        raise Usage(f"--from {e}") from None
+    if os.path.realpath(src) == os.path.realpath(o["out"]):
+        raise Usage(f"--from {src}: that is --out itself (the same command without --from "
+                    f"continues a sweep)")
+    twins = {}
+    for c, cfg in zip(cells, configs):
+        t = os.path.join(src, c["rel"])
+        try:
+            with open(os.path.join(t, "cell.json")) as f:
+                have = json.load(f)
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as e:
+            raise Usage(f"--from {src}: {c['rel']}/cell.json unreadable ({e})") from None
+        why = record_differs(have, cell_record(c, cfg), ("there", "here"))
+        if why:
+            raise Usage(f"--from {src}: {c['rel']} there is another cell than here ({why}); "
+                        f"a run is continued only as itself")
+        if env_steps_of(t) > o["steps"]:
+            raise Usage(f"--from {src}: {c['rel']} there is at env step {env_steps_of(t)}, past "
+                        f"this sweep's --steps {o['steps']}")
+        twins[c["rel"]] = t
+    return twins
+
+
+def continue_from(twin, d):
+    """Makes the cell d, which holds no checkpoint, a copy of its twin's run
+    (the twin's lock held meanwhile; checkpoints hard-linked: a run replaces
+    files, it never writes into one; the other files copied), so that d
+    resumes the twin's run where it stands: with the replay buffer in the
+    checkpoint and a budget that changes only the replay ring's capacity, the
+    continued run is bit for bit the run a larger --steps would have made.
+    Returns the env steps taken over, 0 when the twin has no checkpoint (d
+    starts from nothing), None when the twin's run is going (wait for it)."""
+    lock = try_lock(twin)
+    if lock is None:
+        return None
+    try:
+        if not has_checkpoint(twin):
+            return 0
+        clear_partial(d)
+        own_log = ""
+        if os.path.exists(os.path.join(d, "log")):
+            with open(os.path.join(d, "log")) as f:
+                own_log = f.read()
+        for n in sorted(os.listdir(twin)):
+            src, dst = os.path.join(twin, n), os.path.join(d, n)
+            if n in ("cell.json", ".lock") or n.endswith(".tmp") or not os.path.isfile(src):
+                continue
+            if CHECKPOINT.fullmatch(n):
+                try:
+                    os.link(src, dst)
+                    continue
+                except OSError:
+                    pass  # another file system: a copy
+            shutil.copyfile(src, dst)
+        steps = env_steps_of(d)
+        with open(os.path.join(d, "log"), "a") as f:
+            f.write(own_log + f"# {time.time():.3f} {time.strftime('%Y-%m-%d %H:%M:%S')} "
+                    f"continued from {twin} at env step {steps} (hpo-sweep --from)\n")
+        return steps
+    finally:
+        lock.close()
 
 
 def host_line():
@@ -402,6 +483,15 @@ def start(cell, o, train, torch_sac, taken=frozenset()):
             lockf.close()
             return "done"
         clear_partial(d)  # a --kill-at cell that ran to its end unkilled: afresh
+    twin = o.get("twins", {}).get(cell["rel"])
+    if twin and not has_checkpoint(d):
+        got = continue_from(twin, d)
+        if got is None:
+            lockf.close()
+            return "wait"
+        if finished(d, o["steps"]):
+            lockf.close()
+            return "done"
     port = free_ports(taken) if cell["impl"] == "dist" else None
     argv, resume = command(cell, d, o, train, torch_sac, port)
     if not resume:
@@ -478,6 +568,8 @@ def sweep(o):
         if not picked:
             raise Usage(f"--only {','.join(o['only'])}: no cell of the grid matches; its cells "
                         f"are named like {cells[0]['rel']} (<env>/<mode>-<impl>[-<set>]-s<seed>)")
+    if o["from"]:
+        o["twins"] = twins_of(o, cells, configs)
     check_grid(o["out"], grid)
     for c, cfg in zip(cells, configs):
         check_cell(o["out"], c, cfg)
@@ -487,7 +579,9 @@ def sweep(o):
     live = Live(o["quiet"])
     live.say(f"{len(cells)} runs in {o['out']}, {o['jobs']} at once"
              + (f" (--only {','.join(o['only'])})" if o["only"] else "")
-             + (f" ({skipped} torch cells of modes other than sac skipped)" if skipped else ""))
+             + (f" ({skipped} torch cells of modes other than sac skipped)" if skipped else "")
+             + (f"; {len(o['twins'])} of them continue the same cell's run in {o['from']} "
+                f"where it has a checkpoint" if o["from"] else ""))
     stopping = {"sig": None}
 
     def on_signal(sig, _frame):
@@ -496,7 +590,7 @@ def sweep(o):
     signal.signal(signal.SIGTERM, on_signal)
 
     pending = list(cells)
-    running, failed, attempts, done, elsewhere = [], [], {}, set(), set()
+    running, failed, attempts, done, elsewhere = [], [], {}, set(), {}
     while pending or running:
         if stopping["sig"]:
             for r in running:
@@ -571,7 +665,9 @@ def sweep(o):
                 pending.remove(c)
                 done.add(c["rel"])
             elif r is None:
-                elsewhere.add(c["rel"])  # a run left by a killed sweep: wait for it
+                elsewhere[c["rel"]] = "left running"  # by a killed sweep: wait for it
+            elif r == "wait":
+                elsewhere[c["rel"]] = f"waits for its --from run, going in {o['from']}"
             else:
                 pending.remove(c)
                 running.append(r)
@@ -586,7 +682,8 @@ def sweep(o):
             d = os.path.join(o["out"], r.cell["rel"])
             parts.append(f"{r.cell['rel']} {env_steps_of(d) // 1000}k")
         for rel in sorted(elsewhere):
-            parts.append(f"{rel} {env_steps_of(os.path.join(o['out'], rel)) // 1000}k (left running)")
+            parts.append(f"{rel} {env_steps_of(os.path.join(o['out'], rel)) // 1000}k "
+                         f"({elsewhere[rel]})")
         live.show(" · ".join(parts))
         if pending or running:
             # a --kill-at cell not yet killed is looked at more often
