@@ -774,11 +774,10 @@ class Trainer:
             step = self.t
             self.t += 1
             updated = False
-            if term or trunc:
+            ended, ended_return = term or trunc, self.ep_return
+            if ended:
                 self.recent = (self.recent + [self.ep_return])[-RECENT:]
                 self.n_episodes += 1
-                self.row(ep_return=self.ep_return)
-                self.acc = None
                 self.new_episode()
             else:
                 self.obs = next_obs
@@ -789,6 +788,10 @@ class Trainer:
                 self.update()
                 self.update_s += time.perf_counter() - t0
                 updated = True
+            # the episode's row after this step's update, as hpo-train writes it
+            if ended:
+                self.row(ep_return=ended_return)
+                self.acc = None
             if c.eval_every > 0 and self.t % c.eval_every == 0:
                 self.run_eval()
             every = self.opt["checkpoint-every"]
