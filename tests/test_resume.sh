@@ -6,7 +6,8 @@
 # - exact continuation: a 400-step Pendulum run (checkpoint at its end, an
 #   episode boundary, replay saved) resumed to 800 steps gives a weights.bin
 #   and a checkpoint-600.ckpt byte-identical to an uninterrupted 800-step run
-#   with the same seed, and the same training episode returns; wall_s and
+#   with the same seed, and the same training episode rows (returns and the
+#   means of each episode's updates); wall_s and
 #   updates_per_s in progress.csv continue across the resume;
 # - --checkpoint-every / --keep: the periodic checkpoints and the rotation;
 # - fallback: with the newest checkpoint truncated, or with one bit flipped,
@@ -90,13 +91,18 @@ grep -q "replay buffer restored: 400 rows" a_resume.err ||
 same "resumed 400 -> 800 vs uninterrupted 800: weights.bin" a/weights.bin b/weights.bin
 same_ckpt "resumed vs uninterrupted: checkpoint-600.ckpt (Adam, RNGs, replay, counters, recent returns)" \
     a/checkpoint-600.ckpt b/checkpoint-600.ckpt
-# training episodes (steps, updates, return) identical; a has one more
-# evaluation row, at 400
-if cmp -s <(csv_cols a/progress.csv env_steps updates episode_return | awk -F, '$3 != ""') \
-    <(csv_cols b/progress.csv env_steps updates episode_return | awk -F, '$3 != ""'); then
-    ok "resumed vs uninterrupted: training episode returns"
+# training episodes (steps, updates, return, and the means of the episode's
+# updates: a row is written after its last step's update, so the checkpoint
+# holds none the next row needs) identical; a has one more evaluation row,
+# at 400
+ep_cols="env_steps updates episode_return q_loss pi_loss alpha logp q_mean"
+# shellcheck disable=SC2086  # the column names are words
+if cmp -s <(csv_cols a/progress.csv $ep_cols | awk -F, '$3 != ""') \
+    <(csv_cols b/progress.csv $ep_cols | awk -F, '$3 != ""'); then
+    ok "resumed vs uninterrupted: training episode rows, returns and update means"
 else
-    fail "episode rows differ"
+    fail "episode rows differ: $(diff <(csv_cols a/progress.csv $ep_cols | awk -F, '$3 != ""') \
+        <(csv_cols b/progress.csv $ep_cols | awk -F, '$3 != ""'))"
 fi
 
 # ---- an older build's progress.csv ----
