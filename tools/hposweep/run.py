@@ -577,11 +577,12 @@ def sweep(o):
         cells = picked
 
     live = Live(o["quiet"])
-    live.say(f"{len(cells)} runs in {o['out']}, {o['jobs']} at once"
+    twins = sum(c["rel"] in o.get("twins", {}) for c in cells)
+    live.say(f"{len(cells)} run{'s' if len(cells) != 1 else ''} in {o['out']}, {o['jobs']} at once"
              + (f" (--only {','.join(o['only'])})" if o["only"] else "")
              + (f" ({skipped} torch cells of modes other than sac skipped)" if skipped else "")
-             + (f"; {len(o['twins'])} of them continue the same cell's run in {o['from']} "
-                f"where it has a checkpoint" if o["from"] else ""))
+             + (f"; {twins} of them continue{'s' if twins == 1 else ''} the same cell's run in "
+                f"{o['from']} where it has a checkpoint" if o["from"] else ""))
     stopping = {"sig": None}
 
     def on_signal(sig, _frame):
