@@ -485,6 +485,42 @@ class StatusEstimate(unittest.TestCase):
             f.write("# 1796600100.000 2026-12-07 00:01:40 hpo-train --resume x\n")
         self.assertIn("about 2.0 core-hours left (wall-clock", self.first_line(d))
 
+    def test_starts_before_a_restart_from_nothing(self):
+        # a start that left no checkpoint (a machine lost mid-run) is marked
+        # void when the run starts again from nothing: the start after the
+        # mark has its cpu.csv segment, so CPU time counts; the machines of
+        # the void start are no part of the run (no ‡ for the new machine)
+        d = self.sweep({"Ant/sac-c-s1": (1000, 7200, 3600), "Ant/sac-c-s2": (1000, 7200, None)},
+                       modes=("sac",))
+        cell = os.path.join(d, "Ant/sac-c-s1")
+        with open(os.path.join(cell, "log"), "w") as f:
+            f.write("# 1796500000.000 2026-12-06 00:00:00 hpo-train --out x\n"
+                    "# host old: Old CPU, 2 cores, avx2; OPENBLAS_CORETYPE not pinned\n"
+                    "# 1796550000.000 2026-12-06 12:00:00 hpo-train --resume x\n")
+        self.assertIn("about 2.0 core-hours left (wall-clock", self.first_line(d))
+        os.unlink(os.path.join(cell, "cpu.csv"))
+        os.unlink(os.path.join(cell, "progress.csv"))
+        with open(os.path.join(cell, "cpu.csv"), "w") as f:
+            f.write("# segment 1 pid 1\n0,0.5\n1000,3600\n")
+        run.clear_partial(cell)  # the restart: cpu.csv goes too, the log is marked
+        self.assertFalse(os.path.exists(os.path.join(cell, "cpu.csv")))
+        with open(os.path.join(cell, "log")) as f:
+            self.assertTrue(f.read().splitlines()[-1].startswith(runs.RESTART))
+        self.assertEqual(runs.log_lines(cell), [])
+        self.assertEqual(runs.machines(cell), [])
+        make_run(os.path.join(d, "Ant"), "sac-c-s1-new",
+                 [{"env_steps": 1000, "eval_return": 5, "wall_s": 7200}])
+        for n in ("progress.csv", "config"):
+            os.replace(os.path.join(d, "Ant/sac-c-s1-new", n), os.path.join(cell, n))
+        with open(os.path.join(cell, "log"), "a") as f:
+            f.write("# 1796600000.000 2026-12-07 00:00:00 hpo-train --out x\n"
+                    "# host new: New CPU, 2 cores, avx2; OPENBLAS_CORETYPE not pinned\n")
+        with open(os.path.join(cell, "cpu.csv"), "w") as f:
+            f.write("# segment 2 pid 2\n0,0.5\n1000,3600\n")
+        self.assertEqual(runs.machines(cell), ["New CPU, 2 cores, avx2; OPENBLAS_CORETYPE not pinned"])
+        shutil.rmtree(os.path.join(d, "Ant/sac-c-s1-new"))
+        self.assertIn("about 1.0 core-hours left (CPU time", self.first_line(d))
+
     def test_none_left_or_none_to_go_by(self):
         d = self.sweep({"Ant/sac-c-s%d" % i: (1000, 10, 5) for i in (1, 2, 3)}, modes=("sac",))
         self.assertTrue(self.first_line(d).endswith("3 done"))

@@ -292,12 +292,12 @@ holder=$!
 sleep 0.3
 "$SWEEP" --out f "${Gf[@]}" --from a >f.out 2>f.err || fail "--from sweep: $(cat f.err)"
 wait "$holder"
-took=$(sed -n 's/^# \([0-9.]*\) .* continued from .*/\1/p' f/Pendulum/hpo-c-s1/log)
+took=$(sed -n 's/^# continued from .*(hpo-sweep --from, \([0-9.]*\), .*/\1/p' f/Pendulum/hpo-c-s1/log)
 awk -v a="$held" -v b="${took:-0}" 'BEGIN { exit !(b - a >= 2.9) }' &&
     ok "--from: a run of a that is going (lock held 3 s) is waited for" ||
     fail "--from: a/Pendulum/hpo-c-s1 copied while its lock was held ($held, $took)"
 grep -q "2 runs in f, 2 at once; 2 of them continue the same cell's run in a" f.err &&
-    grep -q "^# .* continued from a/Pendulum/sac-c-s1 at env step 1600 (hpo-sweep --from)$" \
+    grep -q "^# continued from a/Pendulum/sac-c-s1 at env step 1600 (hpo-sweep --from, " \
         f/Pendulum/sac-c-s1/log &&
     grep -q "continued from a/Pendulum/hpo-c-s1 at env step 1600" f/Pendulum/hpo-c-s1/log &&
     ok "--from: both cells continued a's runs at 1600, each log says so" ||

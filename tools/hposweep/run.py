@@ -198,7 +198,10 @@ def command(cell, d, o, train, torch_sac, port=None):
 
 
 def clear_partial(d):
-    """A run killed before its first checkpoint starts again from nothing."""
+    """A run killed before its first checkpoint starts again from nothing:
+    its files go but cell.json and the log, which says so below the starts
+    that left nothing (runs.RESTART: the readers of the log skip them)."""
+    gone = []
     for n in os.listdir(d):
         if n in ("cell.json", ".lock", "log"):
             continue
@@ -207,6 +210,12 @@ def clear_partial(d):
             shutil.rmtree(p)
         else:
             os.unlink(p)
+        gone.append(n)
+    log = os.path.join(d, "log")
+    if rd.log_lines(d):
+        with open(log, "a") as f:
+            f.write(f"{rd.RESTART} the starts above left no checkpoint"
+                    f"{' (removed: ' + ', '.join(sorted(gone)) + ')' if gone else ''}\n")
 
 
 # ---- --from DIR: a cell continued from the same cell of another sweep ----
@@ -263,14 +272,18 @@ def continue_from(twin, d):
     try:
         if not has_checkpoint(twin):
             return 0
-        clear_partial(d)
-        own_log = ""
-        if os.path.exists(os.path.join(d, "log")):
-            with open(os.path.join(d, "log")) as f:
-                own_log = f.read()
+        clear_partial(d)  # a start here that left nothing: marked void in its log
+        logs = []
+        for where in (d, twin):  # this cell's void starts, then the twin's run
+            try:
+                with open(os.path.join(where, "log"), errors="replace") as f:
+                    logs.append(f.read())
+            except FileNotFoundError:
+                pass
         for n in sorted(os.listdir(twin)):
             src, dst = os.path.join(twin, n), os.path.join(d, n)
-            if n in ("cell.json", ".lock") or n.endswith(".tmp") or not os.path.isfile(src):
+            if n in ("cell.json", ".lock", "log") or n.endswith(".tmp") or \
+                    not os.path.isfile(src):
                 continue
             if CHECKPOINT.fullmatch(n):
                 try:
@@ -280,9 +293,10 @@ def continue_from(twin, d):
                     pass  # another file system: a copy
             shutil.copyfile(src, dst)
         steps = env_steps_of(d)
-        with open(os.path.join(d, "log"), "a") as f:
-            f.write(own_log + f"# {time.time():.3f} {time.strftime('%Y-%m-%d %H:%M:%S')} "
-                    f"continued from {twin} at env step {steps} (hpo-sweep --from)\n")
+        with open(os.path.join(d, "log"), "w") as f:
+            f.write("".join(logs) + f"# continued from {twin} at env step {steps} "
+                    f"(hpo-sweep --from, {time.time():.3f}, "
+                    f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n")
         return steps
     finally:
         lock.close()
@@ -695,7 +709,7 @@ def sweep(o):
     if failed:
         live.say("failed: " + ", ".join(failed) + " (their logs are DIR/<cell>/log)")
         return 1
-    live.say(f"all {len(cells)} runs done"
+    live.say(f"{'all ' if len(cells) > 1 else ''}{len(cells)} run{'s' if len(cells) != 1 else ''} done"
              + (" that --only picked; without it the rest of the grid runs" if o["only"] else "")
              + f"; hpo-sweep report {o['out']}")
     return 0

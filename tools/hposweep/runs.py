@@ -159,19 +159,35 @@ def machine_of(line):
     return line.split(": ", 1)[1].strip() if ": " in line else line.strip()
 
 
+# A log line hpo-sweep writes when a run starts again from nothing (its
+# starts before left no checkpoint, and their rows and cpu.csv are gone):
+# what the log says above it is no part of the run.
+RESTART = "# restarted from nothing:"
+
+
+def log_lines(d):
+    """The lines of the run's log that tell of the run it holds: those after
+    the last RESTART line ([] when there is no log)."""
+    try:
+        with open(os.path.join(d, "log"), errors="replace") as f:
+            lines = f.readlines()
+    except OSError:
+        return []
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith(RESTART):
+            return lines[i + 1:]
+    return lines
+
+
 def _log_kinds(d, prefix, kind_of):
     """kind_of(line) of the run log's lines that start with prefix, in order,
     a repeat of the one before left out."""
     kinds = []
-    try:
-        with open(os.path.join(d, "log")) as f:
-            for line in f:
-                if line.startswith(prefix):
-                    k = kind_of(line)
-                    if not kinds or kinds[-1] != k:
-                        kinds.append(k)
-    except OSError:
-        pass
+    for line in log_lines(d):
+        if line.startswith(prefix):
+            k = kind_of(line)
+            if not kinds or kinds[-1] != k:
+                kinds.append(k)
     return kinds
 
 

@@ -23,7 +23,7 @@ def cell_cost(d):
     # a cell started before hpo-sweep sampled CPU and resumed since has
     # samples only from its resume on, which would count just that part of
     # the run: every start written in its log must have its cpu.csv segment
-    starts = _count(os.path.join(d, "log"), _START)
+    starts = sum(1 for line in rd.log_lines(d) if _START.match(line))
     if pts and starts and _count(os.path.join(d, "cpu.csv"), _SEGMENT) >= starts:
         return pts[-1][1], "cpu"
     w = progress_of(d).wall_s
