@@ -225,9 +225,10 @@ CHECKPOINT = re.compile(r"checkpoint-\d+\.ckpt")
 
 def twins_of(o, cells, configs):
     """{rel: the same cell's directory in the --from sweep}, for the cells that
-    have one there, checked before anything is touched: --from names another
-    sweep directory, and every twin that holds a run is the same cell (its
-    cell.json: identity and resolved configuration) at or below --steps."""
+    have one there and no run of their own yet, checked before anything is
+    touched: --from names another sweep directory, and every such twin is the
+    same cell (its cell.json: identity and resolved configuration) at or below
+    --steps."""
     src = o["from"]
     try:
         read_grid(src)
@@ -238,6 +239,9 @@ def twins_of(o, cells, configs):
                     f"continues a sweep)")
     twins = {}
     for c, cfg in zip(cells, configs):
+        here = os.path.join(o["out"], c["rel"])
+        if has_checkpoint(here) or finished(here, o["steps"]):
+            continue  # its own run goes on: the twin is not read
         t = os.path.join(src, c["rel"])
         try:
             with open(os.path.join(t, "cell.json")) as f:
