@@ -283,7 +283,7 @@ fi
 Gf=("${G[@]}")
 Gf[5]=1     # --seeds 1
 Gf[7]=2000  # --steps 2000
-sums() { (cd "$1" && find . -type f ! -name .lock ! -name report.md ! -path './report/*' \
+sums() { (cd "$1" && find . -type f ! -name report.md ! -path './report/*' \
     -exec md5sum {} + | sort -k2); }
 sums a >a.before
 held=$(date +%s.%N)

@@ -270,9 +270,18 @@ def continue_from(twin, d):
     continued run is bit for bit the run a larger --steps would have made.
     Returns the env steps taken over, 0 when the twin has no checkpoint (d
     starts from nothing), None when the twin's run is going (wait for it)."""
-    lock = try_lock(twin)
-    if lock is None:
-        return None
+    # the twin's lock, opened for reading: DIR is only read (no .lock: no run
+    # of hpo-sweep's has held it, none holds it now)
+    try:
+        lock = open(os.path.join(twin, ".lock"))
+    except FileNotFoundError:
+        lock = None
+    if lock is not None:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            return None
     try:
         if not has_checkpoint(twin):
             return 0
@@ -303,7 +312,8 @@ def continue_from(twin, d):
                     f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n")
         return steps
     finally:
-        lock.close()
+        if lock is not None:
+            lock.close()
 
 
 def host_line():
