@@ -794,8 +794,14 @@ def part_keyshare():
     key = {n: os.path.join(kdir, n) for n in names}
     env = dict(os.environ, HPO_CURVE_SERVER=key["server"] + ".public",
                HPO_CURVE_KEY=key["status"] + ".secret")
+    # 101 CurveZMQ handshakes take longer than SMALL's two heartbeat periods
+    # (400 ms) on a loaded machine, and a row mute for that long is evicted
+    # for a new Hello (idle_row): then the 101st Hello takes the first one's
+    # row instead of being refused. Periods far above the handshakes' time
+    # keep this part about --max-peer-rows (the later flags override SMALL's).
     lr = Learner("keyshare", "--curve-secret", key["server"] + ".secret",
                  "--curve-allow", allow, "--max-peer-rows", "100",
+                 "--heartbeat-ms", "5000", "--timeout-ms", "30000",
                  status_env=env)
     server = curve_pair(key["server"] + ".public")[0]
     fake = curve_pair(key["fake"] + ".secret")

@@ -22,12 +22,14 @@
 # from       --from: another directory's longer sweep continues a's runs, bit
 #            for bit a fresh run's, a untouched, a going run waited for, the
 #            report of both counting each seed once; bad --from refused
+# slots      --slots DIR:N: two sweeps that share DIR run at most N runs at once
 # report     the markdown tables (marks, AUC, time to target, anchors, runs),
 #            --window means, and a PNG per environment
 # search     a settings search (Optuna) of 3 trials on 2 seeds in 2 rungs:
 #            ranked, with the confirm command; killed with SIGKILL mid-trial
 #            and rerun: the cut-off settings resume from their checkpoints;
-#            another space refused; a bad range refused before any file
+#            another space refused; a bad range and an unknown environment
+#            refused before any file
 set -uo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -336,6 +338,46 @@ for c in "x|${Gx[*]} --from a|there is another cell than here (.*tau: 0.00499999
         ok "--from refused ($name): exit 2, the reason, nothing written" ||
         fail "--from ($name): exit $rc: $(cat from.err; ls -d "from-$name" 2>&1)"
 done
+
+# ---- slots ----
+# --slots DIR:N: sweeps of different directories that share DIR run at most N
+# runs at once between them (each with --jobs 2), and all finish: with N = 1
+# no two runs' spans (log start stamp to the last progress.csv write) overlap;
+# with N = 2 the same measure finds overlaps (so it sees what N = 1 forbids)
+# shellcheck disable=SC2054  # commas are hpo-sweep's list separator
+Gl=(--env Pendulum --mode sac,hpo --seeds 1-2 --steps 2000 --set learning-starts=200
+    --set pi-hidden=32 --set q-hidden=32 --set batch=32 --set eval-every=200
+    --set eval-episodes=1 --checkpoint-every 200 --jobs 2 --quiet)
+for n in 1 2; do
+    "$SWEEP" --out "l$n-a" "${Gl[@]}" --slots "$WORK/slots$n:$n" >"l$n-a.out" 2>"l$n-a.err" &
+    pa=$!
+    "$SWEEP" --out "l$n-b" "${Gl[@]}" --slots "$WORK/slots$n:$n" >"l$n-b.out" 2>"l$n-b.err" &
+    pb=$!
+    wait "$pa"
+    ra=$?
+    wait "$pb"
+    rb=$?
+    fin=$(for d in "l$n"-[ab]/Pendulum/*; do
+        csv_cols "$d/progress.csv" env_steps | tail -1; done | grep -cx 2000)
+    pairs=$(/usr/bin/python3 - "l$n"-[ab]/Pendulum/* <<'EOF'
+import os, re, sys
+spans = []
+for d in sys.argv[1:]:
+    t0 = float(re.search(r"^# (\d+\.\d+) ", open(d + "/log").read(), re.M).group(1))
+    spans.append((t0, os.path.getmtime(d + "/progress.csv")))
+print(sum(1 for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1]))
+EOF
+)
+    if [ $ra -eq 0 ] && [ $rb -eq 0 ] && [ "$fin" -eq 8 ] &&
+        { { [ "$n" -eq 1 ] && [ "${pairs:-x}" = 0 ]; } || { [ "$n" -eq 2 ] && [ "${pairs:-0}" -gt 0 ]; }; }; then
+        ok "--slots DIR:$n: two sweeps, all 8 runs done, $pairs overlapping pairs of runs"
+    else
+        fail "--slots $n: exits $ra $rb, $fin of 8 done, $pairs overlapping pairs: $(cat "l$n"-[ab].err)"
+    fi
+done
+"$SWEEP" --out l3 "${Gl[@]}" --slots 2 >/dev/null 2>l3.err
+[ $? -eq 2 ] && grep -q "is not DIR:N" l3.err && ok "--slots without DIR:N refused" ||
+    fail "--slots 2: $(cat l3.err)"
 
 # ---- torch ----
 if [ -n "$ENV_LIB" ]; then
@@ -647,5 +689,9 @@ fi
 [ $rc -eq 2 ] && grep -q "needs LO < HI" s4.err && [ ! -e s4/search.json ] &&
     ok "search: a reversed range is refused before anything is written" ||
     fail "search with a bad range: $rc $(cat s4.err)"
+"$SWEEP" search --out s5 --env Nope --trials 1 >s5.out 2>s5.err; rc=$?
+[ $rc -eq 2 ] && grep -q "unknown environment 'Nope'" s5.err && [ ! -e s5 ] &&
+    ok "search: an unknown environment is refused before anything is written" ||
+    fail "search with an unknown environment: $rc $(cat s5.err)"
 
 finish

@@ -3,7 +3,8 @@
   hpo-sweep --out DIR --env E1,E2 --mode M1,M2 --seeds 1-3 --steps N
             [--set NAME=V1,V2 ...] [--impl c,torch,dist] [--jobs N]
             [--actors N] [--kill-at N1,N2,...]
-            [--checkpoint-every N] [--retries N] [--only GLOB,...] [--from DIR] [--quiet]
+            [--checkpoint-every N] [--retries N] [--only GLOB,...] [--from DIR]
+            [--slots DIR:N] [--quiet]
   hpo-sweep report DIR [DIR...] [--marks 30000,100000,...] [--target ENV=RETURN ...]
             [--env E1,E2] [--seeds 1-5] [--window STEPS] [--no-png]
             [--compare A:B ...] [--compare-at MARK|SECONDSs] [--seconds S1,S2,...]
@@ -69,6 +70,11 @@ run is bit for bit the run this sweep would have made from nothing (say a
 1M-step sweep of the seeds a 300k-step sweep has run). The cell's log says
 where it was continued from; DIR is only read. Impl c only; a twin of other
 settings, or past --steps, is refused before anything is written.
+--slots DIR:N shares the cores between sweeps: a run starts only when it
+can take one of N slots (DIR/slot-<i>, flock'ed, held by the run as its cell
+lock is), so sweeps of different directories given the same DIR run at most
+N runs at once between them, each still at most --jobs (results/queue
+starts the next sweep this way while the last runs of one end).
 Each run segment's log names the machine it started on (CPU, vector
 extensions, OpenBLAS kernel); a run that resumes on another kind of machine
 is said on stderr, since from there its bits differ from an unbroken run's.

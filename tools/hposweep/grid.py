@@ -59,7 +59,7 @@ def parse_sweep_args(argv, doc):
     o = {"out": None, "env": None, "mode": ["hpo"], "seeds": [1], "steps": None,
          "sets": [], "impl": ["c"], "jobs": os.cpu_count() or 1,
          "checkpoint_every": 5000, "retries": 2, "quiet": False, "only": None,
-         "actors": None, "kill_at": None, "from": None}
+         "actors": None, "kill_at": None, "from": None, "slots": None}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -109,6 +109,12 @@ def parse_sweep_args(argv, doc):
             o["only"] = split_list(name, val)
         elif name == "--from":
             o["from"] = val
+        elif name == "--slots":
+            path, colon, n = val.rpartition(":")
+            if not colon or not path:
+                raise Usage(f"--slots: '{val}' is not DIR:N (a directory of run slots that "
+                            f"sweeps sharing these cores share, and how many runs go at once)")
+            o["slots"] = (path, positive_int("--slots", n))
         elif name == "--retries":
             o["retries"] = positive_int(name, val, 0)
         elif name == "--set":

@@ -106,8 +106,9 @@ def env_steps_of(d):
 # ---- running ----
 
 class Run:
-    def __init__(self, cell, proc, lockf, log, port=None):
+    def __init__(self, cell, proc, lockf, log, port=None, slotf=None):
         self.cell, self.proc, self.lockf, self.log = cell, proc, lockf, log
+        self.slotf = slotf  # --slots: the slot's locked file, held as the cell lock is
         self.moved = None  # (machine before, machine now) when it resumes elsewhere
         self.t0 = time.time()
         self.port = port      # impl dist: the learner's first port (it binds 3)
@@ -158,6 +159,24 @@ def sample_cpu(r, d, force=False):
     except OSError:
         return
     r.cpu_last = (now, steps)
+
+
+def take_slot(o):
+    """--slots DIR:N: an open, exclusively flock'ed DIR/slot-<i> of the N, or
+    None when other runs (of this sweep or of any other given the same DIR)
+    hold all N. Without --slots, True: no limit beyond --jobs."""
+    if not o.get("slots"):
+        return True
+    path, n = o["slots"]
+    os.makedirs(path, exist_ok=True)
+    for i in range(n):
+        f = open(os.path.join(path, f"slot-{i}"), "a")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            f.close()
+    return None
 
 
 def try_lock(d):
@@ -520,6 +539,11 @@ def start(cell, o, train, torch_sac, taken=frozenset()):
         if finished(d, o["steps"]):
             lockf.close()
             return "done"
+    slot = take_slot(o)
+    if slot is None:
+        lockf.close()
+        return "slot"
+    slotf = slot if slot is not True else None
     port = free_ports(taken) if cell["impl"] == "dist" else None
     argv, resume = command(cell, d, o, train, torch_sac, port)
     if not resume:
@@ -536,13 +560,13 @@ def start(cell, o, train, torch_sac, taken=frozenset()):
     if cell["impl"] == "dist":
         env.update(HPO_NO_BUILD="1", HPO_BUILD_DIR=build_dir_of(train))
         extra = {"start_new_session": True, "preexec_fn": _dist_child}
-    # The run inherits the locked descriptor: the lock lives as long as the
-    # run, also when this sweep is killed (a dist cell's processes all hold
-    # it, and end with the sweep).
+    # The run inherits the locked descriptors (the cell's, the slot's): the
+    # locks live as long as the run, also when this sweep is killed (a dist
+    # cell's processes all hold them, and end with the sweep).
+    fds = (lockf.fileno(),) + ((slotf.fileno(),) if slotf else ())
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=env, pass_fds=(lockf.fileno(),),
-                            **extra)
-    run = Run(cell, proc, lockf, log, port)
+                            stdin=subprocess.DEVNULL, env=env, pass_fds=fds, **extra)
+    run = Run(cell, proc, lockf, log, port, slotf)
     if before and before[-1] != now:
         run.moved = (before[-1], now)
     return run
@@ -653,6 +677,8 @@ def sweep(o):
             running.remove(r)
             end_group(r)
             r.lockf.close()
+            if r.slotf:
+                r.slotf.close()
             r.log.close()
             d = os.path.join(o["out"], r.cell["rel"])
             rel = r.cell["rel"]
@@ -685,11 +711,15 @@ def sweep(o):
                 pending.insert(0, r.cell)
         # start
         elsewhere.clear()
+        no_slot = False
         for c in list(pending):
             if len(running) + len(elsewhere) >= o["jobs"]:
                 break
             taken = {r.port + i for r in running if r.port for i in range(3)}
             r = start(c, o, train, torch_sac, taken)
+            if r == "slot":
+                no_slot = True  # every shared slot is taken: again at the next look
+                break
             if r == "done":
                 pending.remove(c)
                 done.add(c["rel"])
@@ -713,6 +743,8 @@ def sweep(o):
         for rel in sorted(elsewhere):
             parts.append(f"{rel} {env_steps_of(os.path.join(o['out'], rel)) // 1000}k "
                          f"({elsewhere[rel]})")
+        if no_slot:
+            parts.append(f"waits for one of the {o['slots'][1]} slots in {o['slots'][0]}")
         live.show(" · ".join(parts))
         if pending or running:
             # a --kill-at cell not yet killed is looked at more often

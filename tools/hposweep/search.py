@@ -43,7 +43,7 @@ import time
 
 from . import runs as rd
 from . import run
-from .grid import parse_seeds, plain_name, positive_int, split_list
+from .grid import parse_seeds, plain_name, positive_int, resolve_config, split_list
 from .report import fmt_k, window_mean
 from .util import PROG, Usage, write_json, write_text
 
@@ -355,6 +355,11 @@ def search_report(o, study):
 def search(argv):
     o = parse_search_args(list(argv))
     train = run.hpo_train_path()
+    # the environment and the fixed settings, as hpo-train reads them, before
+    # anything is written (a bad --env or --set is refused here, not by a
+    # failed first trial)
+    resolve_config(train, {"rel": f"{o['env']} (search)", "env": o["env"], "mode": o["mode"],
+                           "seed": o["seeds"][0], "setting": list(o["sets"])})
     os.makedirs(o["out"], exist_ok=True)
     lock = open(os.path.join(o["out"], ".search.lock"), "a")
     try:
