@@ -545,6 +545,12 @@ fi
 "$SWEEP" status nowhere >/dev/null 2>st2.err
 [ $? -eq 2 ] && grep -q "nowhere: no grid.json" st2.err && ok "status of a non-sweep: exit 2" ||
     fail "status nowhere: $(cat st2.err)"
+# a reader that has gone (| head -1; here | true, gone before the first
+# write) is no failure: exit 0 under pipefail, nothing on stderr
+"$SWEEP" status st 2>bp.err | true
+rc=$?
+[ $rc -eq 0 ] && [ ! -s bp.err ] && ok "status | true: exit 0, no broken-pipe message" ||
+    fail "status into a closed pipe: exit $rc: $(cat bp.err)"
 # refresh: a document's report blocks are rebuilt from their own commands
 cat >doc.md <<EOF
 # Results

@@ -150,6 +150,7 @@ Exit status: 0 done, 1 a run failed or an I/O error, 2 bad command line or a
 refused grid, 130 interrupted (the running runs checkpoint first).
 """
 
+import os
 import sys
 
 from . import run
@@ -180,6 +181,11 @@ def main(argv, here):
     except Usage as e:
         print(f"{PROG}: {e} (see {PROG} --help)", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader has gone (`| head -1`): nothing is lost, so no message and
+        # no failure; stdout to /dev/null, so that the flush at exit is quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:
         print(f"{PROG}: {e.filename or ''}: {e.strerror}", file=sys.stderr)
         return 1
