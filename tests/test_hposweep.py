@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 import types
@@ -25,7 +26,7 @@ sys.path.insert(0, os.environ.get("HPOSWEEP_DIR") or os.path.join(HERE, "..", "t
 
 import numpy as np  # noqa: E402
 
-from hposweep import cli, grid, report, run, runs, stats, timing  # noqa: E402
+from hposweep import cli, deadline, grid, report, run, runs, stats, timing  # noqa: E402
 
 # a settings table as hpo-train --describe-settings --json writes it
 DESCRIBED = {"modes": ["hpo", "sac"],
@@ -526,6 +527,72 @@ class StatusEstimate(unittest.TestCase):
         self.assertTrue(self.first_line(d).endswith("3 done"))
         d = self.sweep({})
         self.assertIn("no estimate of what is left", self.first_line(d))
+
+
+class Deadline(unittest.TestCase):
+    """--deadline: the time it names, a cell's estimated wall-clock from its
+    finished peers, and the held cells hpo-sweep status shows."""
+
+    setUp, tearDown = StatusEstimate.setUp, StatusEstimate.tearDown
+    sweep, first_line = StatusEstimate.sweep, StatusEstimate.first_line
+
+    def test_when(self):
+        now = 1796660000.0
+        self.assertEqual(deadline.parse_deadline("+90m", now), now + 5400)
+        self.assertEqual(deadline.parse_deadline("+2h", now), now + 7200)
+        self.assertEqual(deadline.parse_deadline("+30", now), now + 30)
+        self.assertEqual(deadline.parse_deadline("@1796670000", now), 1796670000)
+        # 2026-12-07T18:30Z is 1796668200 (1796601600 is 2026-12-07T00:00Z)
+        self.assertEqual(deadline.parse_deadline("2026-12-07T18:30Z", now), 1796668200)
+        self.assertEqual(deadline.parse_deadline("2026-12-07T19:30+01:00", now), 1796668200)
+        for bad in ("+", "+2d", "soon", "@x", "2026-13-01T00:00Z"):
+            with self.assertRaisesRegex(grid.Usage, "is not a time"):
+                deadline.parse_deadline(bad, now)
+        with self.assertRaisesRegex(grid.Usage, "2026-12-07 00:00Z is past"):
+            deadline.parse_deadline("2026-12-07T00:00Z", now)
+
+    def test_estimate_from_peers(self):
+        # sac: s1 and s2 done in 100 and 300 wall s for 1000 steps: 0.2 s a
+        # step at the median; hpo has no finished cell here, another sweep's
+        # hpo of other settings (its kind: Ant/hpo-c) gives 2 s a step
+        d = self.sweep({"Ant/sac-c-s1": (1000, 100, None), "Ant/sac-c-s2": (1000, 300, None),
+                        "Ant/sac-c-s3": (500, 50, None)})
+        g = grid.read_grid(d)
+        cells = grid.expand(g)[0]
+        own = lambda: deadline.rates(d, cells, 1000, run.finished, run.progress_of)  # noqa: E731
+        e = deadline.Estimate(own, {"Ant/hpo-c-tau=0.01": [2.0, 2.0, 5.0]})
+        m = deadline.MARGIN
+        self.assertAlmostEqual(e.seconds("Ant/sac-c-s3", 1000), 200 * m)
+        self.assertAlmostEqual(e.seconds("Ant/hpo-c-s1", 500), 1000 * m)
+        self.assertEqual(e.seconds("Ant/sac-c-s3", 0), 0)
+        self.assertIsNone(deadline.Estimate(own, {}).seconds("Ant/hpo-c-s1", 500))
+        # s3 has rows to 500 but no checkpoint: it restarts, all 1000 to run;
+        # with a checkpoint, the 500 left; a finished cell has none left
+        s3 = os.path.join(d, "Ant/sac-c-s3")
+        self.assertEqual(run.steps_left(s3, 1000), 1000)
+        open(os.path.join(s3, "checkpoint-500.ckpt"), "w").close()
+        self.assertEqual(run.steps_left(s3, 1000), 500)
+        self.assertEqual(run.steps_left(os.path.join(d, "Ant/sac-c-s1"), 1000), 0)
+
+    def test_status_shows_held_cells(self):
+        d = self.sweep({"Ant/sac-c-s1": (1000, 100, None)})
+        when = deadline.parse_deadline("2026-12-07T18:30Z", 0)
+        deadline.write_held(d, when, {"Ant/hpo-c-s2": 1500})
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            self.assertEqual(cli.main(["status", d], self.tmp), 0)
+        text = out.getvalue()
+        self.assertIn("1 done, 1 held, 4 not started", text.splitlines()[0])
+        self.assertIn("| Ant/hpo-c-s2 | held (about 25 min to run: past its sweep's --deadline "
+                      "2026-12-07 18:30Z) |", text)
+        # the file of a sweep that is gone (its pid not alive) is no hold
+        deadline.clear_held(d)
+        self.assertFalse(os.path.exists(deadline.held_path(d)))
+        p = subprocess.Popen(["true"])
+        p.wait()
+        with open(os.path.join(d, f".held-{p.pid}"), "w") as f:
+            json.dump({"pid": p.pid, "deadline": when, "cells": {"Ant/hpo-c-s2": 1500}}, f)
+        self.assertIn("1 done, 5 not started", self.first_line(d))
 
 
 class Statistics(unittest.TestCase):

@@ -23,6 +23,9 @@
 #            for bit a fresh run's, a untouched, a going run waited for, the
 #            report of both counting each seed once; bad --from refused
 # slots      --slots DIR:N: two sweeps that share DIR run at most N runs at once
+# deadline   --deadline: a cell whose peers (--costs-from) say it would end
+#            past the deadline is held while one with nothing to go by runs;
+#            exit 3 naming it, no .held file left; a later deadline runs it
 # report     the markdown tables (marks, AUC, time to target, anchors, runs),
 #            --window means, and a PNG per environment
 # search     a settings search (Optuna) of 3 trials on 2 seeds in 2 rungs:
@@ -378,6 +381,43 @@ done
 "$SWEEP" --out l3 "${Gl[@]}" --slots 2 >/dev/null 2>l3.err
 [ $? -eq 2 ] && grep -q "is not DIR:N" l3.err && ok "--slots without DIR:N refused" ||
     fail "--slots 2: $(cat l3.err)"
+
+# ---- deadline ----
+# --deadline WHEN: y's finished hpo run (default-sized networks, 1000 steps:
+# seconds) says that dl's hpo cell would take longer than the 2 s left, so it
+# is held; dl's sac cell has nothing to go by and runs. The sweep ends with
+# exit 3 naming the held cell and leaves no DIR/.held-<pid>; with a later
+# deadline the same command runs it.
+"$SWEEP" --out y --env Pendulum --mode hpo --seeds 1 --steps 1000 --set learning-starts=200 \
+    --set eval-every=500 --set eval-episodes=1 --checkpoint-every 500 --quiet >y.out 2>y.err ||
+    fail "deadline's slow source sweep: $(cat y.err)"
+Gd=("${G[@]}")
+Gd[5]=1     # --seeds 1
+Gd[7]=1000  # --steps 1000
+"$SWEEP" --out dl "${Gd[@]}" --deadline +2s --costs-from y >dl.out 2>dl.err
+rc=$?
+if [ $rc -eq 3 ] && grep -q "held Pendulum/hpo-c-s1: about [0-9]* min to run, past the deadline" dl.err &&
+    grep -q "1/2 done; 1 held: none of them would end before the deadline .*(Pendulum/hpo-c-s1 about" dl.err &&
+    csv_cols dl/Pendulum/sac-c-s1/progress.csv env_steps | tail -1 | grep -qx 1000 &&
+    [ ! -e dl/Pendulum/hpo-c-s1/progress.csv ] && ! compgen -G 'dl/.held-*' >/dev/null; then
+    ok "--deadline: the cell that would end past it held (exit 3, named), the other ran, no .held left"
+else
+    fail "--deadline: exit $rc: $(cat dl.err; ls -a dl dl/Pendulum)"
+fi
+"$SWEEP" --out dl "${Gd[@]}" --deadline +1h --costs-from y >dl2.out 2>dl2.err &&
+    csv_cols dl/Pendulum/hpo-c-s1/progress.csv env_steps | tail -1 | grep -qx 1000 &&
+    ok "--deadline: a later deadline runs the held cell" || fail "--deadline +1h: $(cat dl2.err)"
+for c in "past|--deadline 2020-01-01T00:00Z|is past (now " "word|--deadline soon|'soon' is not a time" \
+    "costs|--costs-from y|--costs-from: only with --deadline" \
+    "nosweep|--deadline +1h --costs-from $WORK|$WORK: no grid.json (not a sweep directory)"; do
+    IFS='|' read -r name args want <<<"$c"
+    # shellcheck disable=SC2086  # the arguments are words
+    "$SWEEP" --out "dl-$name" "${Gd[@]}" $args >/dev/null 2>dl.err
+    rc=$?
+    [ $rc -eq 2 ] && grep -q -- "$want" dl.err && [ ! -e "dl-$name" ] &&
+        ok "--deadline refused ($name): exit 2, the reason, nothing written" ||
+        fail "--deadline ($name): exit $rc: $(cat dl.err)"
+done
 
 # ---- torch ----
 if [ -n "$ENV_LIB" ]; then

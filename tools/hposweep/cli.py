@@ -4,7 +4,7 @@
             [--set NAME=V1,V2 ...] [--impl c,torch,dist] [--jobs N]
             [--actors N] [--kill-at N1,N2,...]
             [--checkpoint-every N] [--retries N] [--only GLOB,...] [--from DIR]
-            [--slots DIR:N] [--quiet]
+            [--slots DIR:N] [--deadline WHEN [--costs-from DIR,...]] [--quiet]
   hpo-sweep report DIR [DIR...] [--marks 30000,100000,...] [--target ENV=RETURN ...]
             [--env E1,E2] [--seeds 1-5] [--window STEPS] [--no-png]
             [--compare A:B ...] [--compare-at MARK|SECONDSs] [--seconds S1,S2,...]
@@ -75,6 +75,17 @@ can take one of N slots (DIR/slot-<i>, flock'ed, held by the run as its cell
 lock is), so sweeps of different directories given the same DIR run at most
 N runs at once between them, each still at most --jobs (results/queue
 starts the next sweep this way while the last runs of one end).
+--deadline WHEN (+3h, +90m, +600s, @EPOCH, or ISO 8601 as 2026-12-07T18:15Z)
+starts no run that would not end before WHEN, for a machine lent for hours
+whose checkpoints do not outlive it: a cell's wall-clock to its end is
+estimated as the median wall seconds per env step of the finished cells of
+the same name but seed (else of its environment, mode and implementation),
+here or in the --costs-from sweep directories, times the steps it still has
+(all of them when it has no checkpoint), times 1.1. A cell that would end
+past WHEN is held (said once) and the next that fits starts; a cell with
+nothing to go by starts. When only held cells are left the sweep ends with
+exit 3, naming them; while it runs, `status DIR` shows them held (from
+DIR/.held-<pid>). Runs under way are not stopped at WHEN.
 Each run segment's log names the machine it started on (CPU, vector
 extensions, OpenBLAS kernel); a run that resumes on another kind of machine
 is said on stderr, since from there its bits differ from an unbroken run's.
@@ -124,8 +135,8 @@ keeps the environments named, --seeds the seeds named (a sweep that grows:
 its finished seeds, without the runs under way).
 
 `status DIR` says, without starting anything, where each cell of the recorded
-grid stands: done, running (its lock is held), stopped (resumable from its
-checkpoint) or not started, with its env steps and last evaluation; of a
+grid stands: done, running (its lock is held), held (by a sweep going with
+--deadline), stopped (resumable from its checkpoint) or not started, with its env steps and last evaluation; of a
 search directory, each trial's state (done, pruned, running, or cut off when
 no search holds the directory) and the ranking its search.md has.
 
@@ -147,7 +158,8 @@ number, and the file is left as it was. --block NAME (repeatable) rebuilds
 only the blocks named, the others keep their tables and dates.
 
 Exit status: 0 done, 1 a run failed or an I/O error, 2 bad command line or a
-refused grid, 130 interrupted (the running runs checkpoint first).
+refused grid, 3 cells held for --deadline are left (none failed), 130
+interrupted (the running runs checkpoint first).
 """
 
 import os

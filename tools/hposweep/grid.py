@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+from .deadline import parse_deadline
 from .runs import ADDED_SETTINGS
 from .util import Usage, die, write_json
 
@@ -59,7 +60,8 @@ def parse_sweep_args(argv, doc):
     o = {"out": None, "env": None, "mode": ["hpo"], "seeds": [1], "steps": None,
          "sets": [], "impl": ["c"], "jobs": os.cpu_count() or 1,
          "checkpoint_every": 5000, "retries": 2, "quiet": False, "only": None,
-         "actors": None, "kill_at": None, "from": None, "slots": None}
+         "actors": None, "kill_at": None, "from": None, "slots": None,
+         "deadline": None, "costs_from": []}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -115,6 +117,10 @@ def parse_sweep_args(argv, doc):
                 raise Usage(f"--slots: '{val}' is not DIR:N (a directory of run slots that "
                             f"sweeps sharing these cores share, and how many runs go at once)")
             o["slots"] = (path, positive_int("--slots", n))
+        elif name == "--deadline":
+            o["deadline"] = parse_deadline(val)
+        elif name == "--costs-from":
+            o["costs_from"] = split_list(name, val)
         elif name == "--retries":
             o["retries"] = positive_int(name, val, 0)
         elif name == "--set":

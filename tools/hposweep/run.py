@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+from . import deadline as dl
 from . import runs as rd
 from .grid import (cell_record, check_cell, check_grid, expand, read_grid, record_differs,
                    resolve_config, setting_flags)
@@ -622,6 +623,7 @@ def sweep(o):
                         f"are named like {cells[0]['rel']} (<env>/<mode>-<impl>[-<set>]-s<seed>)")
     if o["from"]:
         o["twins"] = twins_of(o, cells, configs)
+    est = estimate(o, cells)
     check_grid(o["out"], grid)
     for c, cfg in zip(cells, configs):
         check_cell(o["out"], c, cfg)
@@ -642,8 +644,41 @@ def sweep(o):
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    try:
+        return run_cells(o, cells, train, torch_sac, live, stopping, est)
+    finally:
+        dl.clear_held(o["out"])
+
+
+def estimate(o, cells):
+    """--deadline's Estimate: own rates from the grid's finished cells (looked
+    at again at most every 30 s), others' from the --costs-from sweeps; None
+    without --deadline."""
+    if o["costs_from"] and not o["deadline"]:
+        raise Usage("--costs-from: only with --deadline (it gives the estimates a deadline needs)")
+    if not o["deadline"]:
+        return None
+    others = {}
+    for d in o["costs_from"]:
+        if os.path.abspath(d) == os.path.abspath(o["out"]):
+            continue  # its own cells are looked at anyway
+        g = read_grid(d)
+        for k, v in dl.rates(d, expand(g)[0], g["steps"], finished, progress_of).items():
+            others.setdefault(k, []).extend(v)
+    return dl.Estimate(lambda: dl.rates(o["out"], cells, o["steps"], finished, progress_of), others)
+
+
+def steps_left(d, steps):
+    """Env steps a cell still has to run: none when finished, from its last
+    row when it has a checkpoint to resume from, else all of them."""
+    if finished(d, steps):
+        return 0
+    return max(0, steps - env_steps_of(d)) if has_checkpoint(d) else steps
+
+
+def run_cells(o, cells, train, torch_sac, live, stopping, est):
     pending = list(cells)
-    running, failed, attempts, done, elsewhere = [], [], {}, set(), {}
+    running, failed, attempts, done, elsewhere, held = [], [], {}, set(), {}, {}
     while pending or running:
         if stopping["sig"]:
             for r in running:
@@ -715,6 +750,17 @@ def sweep(o):
         for c in list(pending):
             if len(running) + len(elsewhere) >= o["jobs"]:
                 break
+            if est:
+                left = est.seconds(c["rel"], steps_left(os.path.join(o["out"], c["rel"]), o["steps"]))
+                if left is not None and time.time() + left > o["deadline"]:
+                    if c["rel"] not in held:
+                        live.say(f"held {c['rel']}: about {left / 60:.0f} min to run, past the "
+                                 f"deadline {dl.stamp(o['deadline'])}")
+                        held[c["rel"]] = left
+                        dl.write_held(o["out"], o["deadline"], held)
+                    continue
+                if held.pop(c["rel"], None) is not None:  # its peers ran faster than thought
+                    dl.write_held(o["out"], o["deadline"], held)
             taken = {r.port + i for r in running if r.port for i in range(3)}
             r = start(c, o, train, torch_sac, taken)
             if r == "slot":
@@ -745,7 +791,17 @@ def sweep(o):
                          f"({elsewhere[rel]})")
         if no_slot:
             parts.append(f"waits for one of the {o['slots'][1]} slots in {o['slots'][0]}")
+        if held:
+            parts.append(f"{len(held)} held for the deadline")
         live.show(" · ".join(parts))
+        if not running and not elsewhere and pending and all(c["rel"] in held for c in pending):
+            if live.tty and not o["quiet"]:
+                sys.stderr.write("\r\033[K")
+            live.say(f"{len(done)}/{len(cells)} done; {len(held)} held: none of them would end "
+                     f"before the deadline {dl.stamp(o['deadline'])} (" + ", ".join(
+                         f"{rel} about {s / 60:.0f} min" for rel, s in sorted(held.items()))
+                     + "); the same command with a later --deadline, or none, runs them")
+            return 3
         if pending or running:
             # a --kill-at cell not yet killed is looked at more often
             watch = any(r.cell.get("kill_at") and not r.killed for r in running)

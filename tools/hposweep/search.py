@@ -451,26 +451,28 @@ def search_status(out):
     return 0
 
 
-CONFIRM_USAGE = "hpo-sweep confirm SEARCH_DIR [--seeds 101-105] [--trials N] [--jobs N] [--out DIR]"
+CONFIRM_USAGE = ("hpo-sweep confirm SEARCH_DIR [--seeds 101-105] [--trials N] [--jobs N] [--out DIR] "
+                 "[--deadline WHEN [--costs-from DIR,...]]")
 
 
 def parse_confirm_args(argv):
-    o = {"search": None, "seeds": list(range(101, 106)), "trials": None, "jobs": None, "out": None}
+    o = {"search": None, "seeds": list(range(101, 106)), "trials": None, "jobs": None, "out": None,
+         "deadline": None, "costs-from": None}
     i = 0
     while i < len(argv):
         a = argv[i]
         if a in ("-h", "--help"):
             print(confirm.__doc__.strip())
             sys.exit(0)
-        if a in ("--seeds", "--trials", "--jobs", "--out"):
+        if a in ("--seeds", "--trials", "--jobs", "--out", "--deadline", "--costs-from"):
             if i + 1 >= len(argv):
                 raise Usage(f"confirm: {a} needs a value")
             v = argv[i + 1]
             i += 2
             if a == "--seeds":
                 o["seeds"] = parse_seeds(v)
-            elif a == "--out":
-                o["out"] = v
+            elif a in ("--out", "--deadline", "--costs-from"):
+                o[a[2:]] = v  # the sweep's own parser checks them
             else:
                 o[a[2:]] = positive_int(a, v)
             continue
@@ -488,7 +490,7 @@ def confirm(argv):
     fresh seeds beside SAC, as a sweep (resumable like any other).
 
       hpo-sweep confirm SEARCH_DIR [--seeds 101-105] [--trials N] [--jobs N]
-                        [--out DIR]
+                        [--out DIR] [--deadline WHEN [--costs-from DIR,...]]
 
     Reads SEARCH_DIR/search.json and its study, takes the trial with the best
     value at the last rung, and runs the sweep its search.md names: --out
@@ -500,7 +502,8 @@ def confirm(argv):
     fewer than N trials have ended (the search is not finished: run its own
     command again), and when a fresh seed is one of the search's. The same
     command again resumes the sweep; a search that later finds another best
-    gives another grid, which the sweep refuses."""
+    gives another grid, which the sweep refuses. --deadline and --costs-from
+    are the sweep's (hpo-sweep --help)."""
     c = parse_confirm_args(list(argv))
     path = os.path.join(c["search"], "search.json")
     try:
@@ -551,6 +554,9 @@ def confirm(argv):
         args += ["--set", f"{n}={fmt_param(v)}"]
     if c["jobs"] is not None:
         args += ["--jobs", str(c["jobs"])]
+    for flag in ("deadline", "costs-from"):
+        if c[flag] is not None:
+            args += [f"--{flag}", c[flag]]
     print(f"{PROG}: confirm: trial {best.number} of {c['search']} ({best.value:.0f} at "
           f"{fmt_k(o['rungs'][-1])}, {len(ended)} trials ended): hpo-sweep {' '.join(args)}",
           file=sys.stderr)

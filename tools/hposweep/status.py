@@ -7,6 +7,7 @@ import os
 import re
 import statistics
 
+from . import deadline as dl
 from . import runs as rd
 from .grid import expand, read_grid
 from .run import env_steps_of, finished, has_checkpoint, progress_of, unkilled
@@ -95,6 +96,7 @@ def status(argv):
     grid = read_grid(out)
     cells, _ = expand(grid)
     rows, count, done = [], {}, set()
+    held = dl.read_held(out)
     for c in cells:
         d = os.path.join(out, c["rel"])
         evals = progress_of(d).evals
@@ -106,6 +108,10 @@ def status(argv):
             done.add(c["rel"])
         elif os.path.exists(os.path.join(d, ".lock")) and not _lock_free(d):
             state = "running"
+        elif c["rel"] in held:
+            secs, when = held[c["rel"]]
+            state = (f"held (about {secs / 60:.0f} min to run: past its sweep's "
+                     f"--deadline {dl.stamp(when)})")
         elif steps or has_checkpoint(d):
             state = "stopped" + ("" if has_checkpoint(d) else " (no checkpoint: restarts)")
         else:
@@ -114,7 +120,7 @@ def status(argv):
         count[key] = count.get(key, 0) + 1
         rows.append(f"| {c['rel']} | {state} | {steps} | "
                     + (f"{evals[-1][1]:.0f} at {evals[-1][0]}" if evals else "") + " |")
-    order = ["done", "running", "stopped", "not started"]
+    order = ["done", "running", "held", "stopped", "not started"]
     total, clocks, unknown = remaining(cells, out, grid["steps"], done)
     print(f"{out}: {len(cells)} cells, budget {grid['steps']} steps: "
           + ", ".join(f"{count[k]} {k}" for k in order if k in count)
