@@ -32,7 +32,8 @@
 #            ranked, with the confirm command; killed with SIGKILL mid-trial
 #            and rerun: the cut-off settings resume from their checkpoints;
 #            another space refused; a bad range and an unknown environment
-#            refused before any file
+#            refused before any file; --deadline starts no trial that would
+#            end past it (exit 3)
 set -uo pipefail
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -396,7 +397,7 @@ Gd[5]=1     # --seeds 1
 Gd[7]=1000  # --steps 1000
 "$SWEEP" --out dl "${Gd[@]}" --deadline +2s --costs-from y >dl.out 2>dl.err
 rc=$?
-if [ $rc -eq 3 ] && grep -q "held Pendulum/hpo-c-s1: about [0-9]* min to run, past the deadline" dl.err &&
+if [ $rc -eq 3 ] && grep -q "held Pendulum/hpo-c-s1: about [0-9]* \(s\|min\) to run, past the deadline" dl.err &&
     grep -q "1/2 done; 1 held: none of them would end before the deadline .*(Pendulum/hpo-c-s1 about" dl.err &&
     csv_cols dl/Pendulum/sac-c-s1/progress.csv env_steps | tail -1 | grep -qx 1000 &&
     [ ! -e dl/Pendulum/hpo-c-s1/progress.csv ] && ! compgen -G 'dl/.held-*' >/dev/null; then
@@ -703,6 +704,23 @@ if [ $rc1 -eq 2 ] && grep -q "seed(s) 2 are the search's own" c1.err &&
 else
     fail "confirm: $rc1 $rc2 $rc3 $rc4 wrote=$refused_wrote ck=$ck best=$best K=$kbest $(cat c1.err c2.err c3.err c4.err)"
 fi
+# --deadline: y's hpo run says a whole trial (2 seeds to 1200 steps, one at a
+# time) would end past the second left: no trial starts, exit 3 with the
+# estimate; the same command with time enough runs it
+"$SWEEP" search --out s3 "${S[@]}" --trials 1 --deadline +1s --costs-from y >s3.out 2>s3.err
+rc=$?
+n3=$(compgen -G 's3/Pendulum/t-*' | wc -l)
+"$SWEEP" search --out s3 "${S[@]}" --trials 1 --deadline +1h --costs-from y >s3b.out 2>s3b.err
+rc2=$?
+if [ $rc -eq 3 ] && grep -q "1 trials left: the next (about [0-9]* s) would end past the deadline" s3.err &&
+    [ "$n3" = 0 ] && [ $rc2 -eq 0 ] && [ "$(grep -c '^| [0-9]* | done |' s3/search.md)" = 1 ]; then
+    ok "search --deadline: a trial that would end past it is not started (exit 3); a later deadline runs it"
+else
+    fail "search --deadline: exits $rc $rc2, $n3 run dirs: $(cat s3.err s3b.err)"
+fi
+"$SWEEP" search --out s4 "${S[@]}" --costs-from y >/dev/null 2>s4.err
+[ $? -eq 2 ] && grep -q -- "--costs-from: only with --deadline" s4.err && [ ! -e s4 ] &&
+    ok "search --costs-from without --deadline: refused, nothing written" || fail "search --costs-from: $(cat s4.err)"
 setsid "$SWEEP" search --out "$WORK/s2" "${S[@]}" >s2.out 2>s2.err &
 pid=$!
 PGIDS+=("$pid")

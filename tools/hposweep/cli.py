@@ -13,7 +13,9 @@
   hpo-sweep status DIR
   hpo-sweep search --out DIR --env ENV [--seeds 1,2] [--rungs 30000,100000]
             [--trials N] [--space NAME=LO:HI[:log] | NAME=V1,V2 ...] [--set NAME=V ...]
+            [--deadline WHEN [--costs-from DIR,...]]
   hpo-sweep confirm SEARCH_DIR [--seeds 101-105] [--trials N] [--jobs N]
+            [--deadline WHEN [--costs-from DIR,...]]
 
 Every cell of the grid (environment x setting values x mode x implementation
 x seed) is one run directory, DIR/<env>/<mode>-<impl>[-<name>=<v>...]-s<seed>,

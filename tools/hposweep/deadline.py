@@ -51,6 +51,11 @@ def stamp(t):
     return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%MZ")
 
 
+def span(seconds):
+    """A duration as a person reads it: seconds under ten minutes, else minutes."""
+    return f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.0f} min"
+
+
 def group(rel):
     """A cell's name without its seed: the runs whose costs it shares."""
     return re.sub(r"-s\d+$", "", rel)

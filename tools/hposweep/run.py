@@ -658,14 +658,22 @@ def estimate(o, cells):
         raise Usage("--costs-from: only with --deadline (it gives the estimates a deadline needs)")
     if not o["deadline"]:
         return None
+    return dl.Estimate(lambda: dl.rates(o["out"], cells, o["steps"], finished, progress_of),
+                       costs_of(o["costs_from"], o["out"]))
+
+
+def costs_of(dirs, own):
+    """{group: [wall seconds per env step]} of the finished cells of the
+    sweep directories dirs (own, looked at anyway, left out); one that is no
+    sweep is refused (Usage)."""
     others = {}
-    for d in o["costs_from"]:
-        if os.path.abspath(d) == os.path.abspath(o["out"]):
-            continue  # its own cells are looked at anyway
+    for d in dirs:
+        if os.path.abspath(d) == os.path.abspath(own):
+            continue
         g = read_grid(d)
         for k, v in dl.rates(d, expand(g)[0], g["steps"], finished, progress_of).items():
             others.setdefault(k, []).extend(v)
-    return dl.Estimate(lambda: dl.rates(o["out"], cells, o["steps"], finished, progress_of), others)
+    return others
 
 
 def steps_left(d, steps):
@@ -754,7 +762,7 @@ def run_cells(o, cells, train, torch_sac, live, stopping, est):
                 left = est.seconds(c["rel"], steps_left(os.path.join(o["out"], c["rel"]), o["steps"]))
                 if left is not None and time.time() + left > o["deadline"]:
                     if c["rel"] not in held:
-                        live.say(f"held {c['rel']}: about {left / 60:.0f} min to run, past the "
+                        live.say(f"held {c['rel']}: about {dl.span(left)} to run, past the "
                                  f"deadline {dl.stamp(o['deadline'])}")
                         held[c["rel"]] = left
                         dl.write_held(o["out"], o["deadline"], held)
@@ -799,7 +807,7 @@ def run_cells(o, cells, train, torch_sac, live, stopping, est):
                 sys.stderr.write("\r\033[K")
             live.say(f"{len(done)}/{len(cells)} done; {len(held)} held: none of them would end "
                      f"before the deadline {dl.stamp(o['deadline'])} (" + ", ".join(
-                         f"{rel} about {s / 60:.0f} min" for rel, s in sorted(held.items()))
+                         f"{rel} about {dl.span(s)}" for rel, s in sorted(held.items()))
                      + "); the same command with a later --deadline, or none, runs them")
             return 3
         if pending or running:

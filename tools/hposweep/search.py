@@ -7,6 +7,7 @@ rung falls below the median of the trials before it at the same rung.
                    [--rungs 30000,100000] [--trials N] [--window W]
                    [--space NAME=LO:HI[:log] | NAME=V1,V2,... ...]
                    [--set NAME=VALUE ...] [--jobs N] [--report-only]
+                   [--deadline WHEN [--costs-from DIR,...]]
 
 A trial's objective is the mean over its seeds of each run's mean evaluation
 return in the last --window env steps up to the rung (default 20000; Hopper's
@@ -28,6 +29,14 @@ cpu.csv as a sweep does), and the command that confirms the best settings on
 fresh seeds (never the search's: a search's best is biased upward by the
 selection; only fresh seeds give its real value).
 
+--deadline WHEN (as a sweep's: +3h, @EPOCH, 2026-12-07T18:15Z) starts no
+trial that would not end before WHEN: a whole trial (every seed to the last
+rung, --jobs at a time) is estimated at the median wall seconds per env step
+of the search's runs, else of the finished cells of the same environment and
+mode in the --costs-from sweeps, times 1.1 (nothing to go by: it starts). The
+search then ends with exit 3 and the same command continues it; a trial under
+way is never cut by it.
+
 Defaults: --mode hpo, --seeds 1,2, --rungs 30000,100000, --trials 24, and the
 space std-tr=0.05:2:log, std-exp=0.05:2:log, eps=0.02:0.5:log, K=1,2,3,5.
 """
@@ -41,6 +50,7 @@ import subprocess
 import sys
 import time
 
+from . import deadline as dl
 from . import runs as rd
 from . import run
 from .grid import parse_seeds, plain_name, positive_int, resolve_config, split_list
@@ -74,7 +84,7 @@ def parse_space(item):
 def parse_search_args(argv):
     o = {"out": None, "env": None, "mode": "hpo", "seeds": [1, 2], "rungs": [30000, 100000],
          "trials": 24, "window": 20000, "space": [], "sets": [], "jobs": None,
-         "report_only": False}
+         "report_only": False, "deadline": None, "costs_from": []}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -86,7 +96,7 @@ def parse_search_args(argv):
             i += 1
             continue
         if a not in ("--out", "--env", "--mode", "--seeds", "--rungs", "--trials", "--window",
-                     "--space", "--set", "--jobs"):
+                     "--space", "--set", "--jobs", "--deadline", "--costs-from"):
             raise Usage(f"search: unexpected argument '{a}'")
         if i + 1 >= len(argv):
             raise Usage(f"search: {a} needs a value")
@@ -104,6 +114,10 @@ def parse_search_args(argv):
             o[a[2:]] = positive_int(a, v)
         elif a == "--space":
             o["space"].append(parse_space(v))
+        elif a == "--deadline":
+            o["deadline"] = dl.parse_deadline(v)
+        elif a == "--costs-from":
+            o["costs_from"] = split_list(a, v)
         else:
             name, eq, val = v.partition("=")
             if not eq or not name or not val:
@@ -120,7 +134,37 @@ def parse_search_args(argv):
         raise Usage("search: a setting is named twice among --space and --set")
     if o["jobs"] is None:
         o["jobs"] = min(len(o["seeds"]), os.cpu_count() or 1)
+    if o["costs_from"] and not o["deadline"]:
+        raise Usage("--costs-from: only with --deadline (it gives the estimates a deadline needs)")
     return o
+
+
+def trial_seconds(o):
+    """--deadline's estimate: a callable giving the wall seconds of a whole
+    trial (None: nothing to go by), from the search's own runs (looked at
+    again at most every 30 s) or the --costs-from sweeps."""
+    kind = f"{o['env']}/{o['mode']}-c"
+    others = run.costs_of(o["costs_from"], o["out"])
+
+    def own():
+        got = []
+        root = os.path.join(o["out"], o["env"])
+        for n in os.listdir(root) if os.path.isdir(root) else []:
+            p = run.progress_of(os.path.join(root, n))
+            try:
+                steps = int(p.last["env_steps"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if p.wall_s and steps >= o["rungs"][0]:
+                got.append(p.wall_s / steps)
+        return {kind: got} if got else {}
+    est = dl.Estimate(own, others)
+    batches = math.ceil(len(o["seeds"]) / o["jobs"])
+
+    def seconds():
+        s = est.seconds(f"{kind}-s0", o["rungs"][-1])
+        return None if s is None else s * batches
+    return seconds
 
 
 def recorded(o):
@@ -360,6 +404,7 @@ def search(argv):
     # failed first trial)
     resolve_config(train, {"rel": f"{o['env']} (search)", "env": o["env"], "mode": o["mode"],
                            "seed": o["seeds"][0], "setting": list(o["sets"])})
+    trial_s = trial_seconds(o) if o["deadline"] else None  # a bad --costs-from: refused here
     os.makedirs(o["out"], exist_ok=True)
     lock = open(os.path.join(o["out"], ".search.lock"), "a")
     try:
@@ -373,6 +418,7 @@ def search(argv):
         print(f"{PROG}: search needs Optuna (Debian: apt-get install python3-optuna)", file=sys.stderr)
         return 1
     study = open_study(o)
+    held = []  # the estimate of the trial --deadline did not start
     if not o["report_only"]:
         requeue_stale(study)
 
@@ -388,12 +434,32 @@ def search(argv):
             return value
 
         ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        left = o["trials"] - len(study.get_trials(deepcopy=False, states=ended))
-        if left > 0:
-            study.optimize(objective, n_trials=left, catch=(RunFailed,))
+
+        def left():
+            return o["trials"] - len(study.get_trials(deepcopy=False, states=ended))
+
+        def late():
+            s = trial_s() if trial_s else None
+            return s is not None and time.time() + s > o["deadline"]
+
+        def stop_when_late(study, _trial):
+            if left() > 0 and late():
+                held.append(trial_s())
+                study.stop()
+        if left() > 0:
+            if late():
+                held.append(trial_s())
+            else:
+                study.optimize(objective, n_trials=left(), catch=(RunFailed,),
+                               callbacks=[stop_when_late])
     text = search_report(o, study)
     write_text(os.path.join(o["out"], "search.md"), text)
     print(text, end="")
+    if held:
+        print(f"{PROG}: {left()} trials left: the next (about {dl.span(held[-1])}) would end "
+              f"past the deadline {dl.stamp(o['deadline'])}; the same command continues the "
+              "search", file=sys.stderr)
+        return 3
     return 0
 
 

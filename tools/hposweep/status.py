@@ -110,7 +110,7 @@ def status(argv):
             state = "running"
         elif c["rel"] in held:
             secs, when = held[c["rel"]]
-            state = (f"held (about {secs / 60:.0f} min to run: past its sweep's "
+            state = (f"held (about {dl.span(secs)} to run: past its sweep's "
                      f"--deadline {dl.stamp(when)})")
         elif steps or has_checkpoint(d):
             state = "stopped" + ("" if has_checkpoint(d) else " (no checkpoint: restarts)")
