@@ -486,6 +486,25 @@ class StatusEstimate(unittest.TestCase):
             f.write("# 1796600100.000 2026-12-07 00:01:40 hpo-train --resume x\n")
         self.assertIn("about 2.0 core-hours left (wall-clock", self.first_line(d))
 
+    def test_costs_from_other_sweeps(self):
+        # hpo has no finished cell here; another sweep (budget 2000) has one
+        # that took 7200 CPU s: 3.6 s a step, so hpo's three cells need 3.6 s
+        # x 1000 steps each (3 h) beside sac's 2.5 h of wall-clock
+        d = self.sweep({"Ant/sac-c-s1": (1000, 7200, None), "Ant/sac-c-s2": (1000, 10800, None)})
+        other = self.sweep({"Ant/hpo-c-s1": (2000, 9999, 7200)}, modes=("hpo",))
+        with open(os.path.join(other, "grid.json")) as f:
+            g = json.load(f)
+        g["steps"] = 2000
+        with open(os.path.join(other, "grid.json"), "w") as f:
+            json.dump(g, f)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            self.assertEqual(cli.main(["status", d, "--costs-from", other], self.tmp), 0)
+        self.assertIn("about 5.5 core-hours left (the finished cells' CPU time, or wall-clock here "
+                      "or in the --costs-from sweeps)", out.getvalue().splitlines()[0])
+        with self.assertRaisesRegex(grid.Usage, "no grid.json"):
+            cli.status([d, "--costs-from", self.tmp])
+
     def test_starts_before_a_restart_from_nothing(self):
         # a start that left no checkpoint (a machine lost mid-run) is marked
         # void when the run starts again from nothing: the start after the

@@ -10,7 +10,7 @@
             [--compare A:B ...] [--compare-at MARK|SECONDSs] [--seconds S1,S2,...]
             [--clock wall|cpu]
   hpo-sweep refresh FILE.md [--block NAME ...]
-  hpo-sweep status DIR
+  hpo-sweep status DIR [--costs-from DIR,...]
   hpo-sweep search --out DIR --env ENV [--seeds 1,2] [--rungs 30000,100000]
             [--trials N] [--space NAME=LO:HI[:log] | NAME=V1,V2 ...] [--set NAME=V ...]
             [--deadline WHEN [--costs-from DIR,...]]
@@ -138,7 +138,10 @@ its finished seeds, without the runs under way).
 
 `status DIR` says, without starting anything, where each cell of the recorded
 grid stands: done, running (its lock is held), held (by a sweep going with
---deadline), stopped (resumable from its checkpoint) or not started, with its env steps and last evaluation; of a
+--deadline), stopped (resumable from its checkpoint) or not started, with its env steps and last evaluation, and
+first the core-hours left (cells with no finished sibling here at the cost
+per env step of the same environment, mode and implementation in the
+--costs-from sweeps); of a
 search directory, each trial's state (done, pruned, running, or cut off when
 no search holds the directory) and the ranking its search.md has.
 

@@ -9,7 +9,7 @@ import statistics
 
 from . import deadline as dl
 from . import runs as rd
-from .grid import expand, read_grid
+from .grid import expand, read_grid, split_list
 from .run import env_steps_of, finished, has_checkpoint, progress_of, unkilled
 from .search import search_status
 from .util import Usage
@@ -44,22 +44,32 @@ def _count(path, pattern):
         return 0
 
 
-def remaining(cells, out, budget, done):
-    """(seconds, clocks used, cells without a rate): what the unfinished
-    cells still need, each at the median cost of the finished cells of its
-    environment, mode and implementation (CPU seconds where any of them has
-    cpu.csv), scaled by the share of its budget still to run."""
-    costs = {}
+def step_costs(cells, out, budget, done, into=None):
+    """{(env, mode, impl): [(seconds per env step, clock)]} of the finished
+    cells (done: their names) of a sweep directory, added to into."""
+    costs = {} if into is None else into
     for c in cells:
         if c["rel"] in done:
             got = cell_cost(os.path.join(out, c["rel"]))
             if got:
-                costs.setdefault((c["env"], c["mode"], c["impl"]), []).append(got)
+                costs.setdefault((c["env"], c["mode"], c["impl"]), []).append(
+                    (got[0] / budget, got[1]))
+    return costs
+
+
+def remaining(cells, out, budget, done, others=None):
+    """(seconds, clocks used, cells without a rate): what the unfinished
+    cells still need, each at the median cost per env step of the finished
+    cells of its environment, mode and implementation (CPU seconds where any
+    of them has cpu.csv) here, else in others (step_costs of other sweeps),
+    times the env steps it still has."""
+    costs = step_costs(cells, out, budget, done)
     total, clocks, unknown = 0.0, set(), 0
     for c in cells:
         if c["rel"] in done:
             continue
-        got = costs.get((c["env"], c["mode"], c["impl"]))
+        key = (c["env"], c["mode"], c["impl"])
+        got = costs.get(key) or (others or {}).get(key)
         if not got:
             unknown += 1
             continue
@@ -67,12 +77,21 @@ def remaining(cells, out, budget, done):
         vals = cpu or [v for v, _ in got]
         clocks.add("cpu" if cpu else "wall")
         left = max(0, budget - env_steps_of(os.path.join(out, c["rel"])))
-        total += statistics.median(vals) * left / budget
+        total += statistics.median(vals) * left
     return total, clocks, unknown
 
 
-def estimate_line(total, clocks, unknown, n_left):
-    """The summary's estimate: "about N core-hours left (...)"."""
+def done_cells(cells, out, budget):
+    """The names of a grid's finished cells (a --kill-at cell that ran to its
+    end unkilled is not)."""
+    return {c["rel"] for c in cells
+            if finished(os.path.join(out, c["rel"]), budget)
+            and not unkilled(c, os.path.join(out, c["rel"]))}
+
+
+def estimate_line(total, clocks, unknown, n_left, elsewhere=False):
+    """The summary's estimate: "about N core-hours left (...)"; elsewhere:
+    --costs-from sweeps were looked at too."""
     if n_left == 0:
         return ""
     if unknown == n_left:
@@ -81,20 +100,37 @@ def estimate_line(total, clocks, unknown, n_left):
            frozenset({"wall"}): "wall-clock of the finished cells",
            frozenset({"cpu", "wall"}): "the finished cells' CPU time, or wall-clock"}
     extra = f"; {unknown} cells with no finished cell to go by" if unknown else ""
+    where = " here or in the --costs-from sweeps" if elsewhere else ""
     return (f"; about {total / 3600:.1f} core-hours left "
-            f"({how[frozenset(clocks)]}{extra})")
+            f"({how[frozenset(clocks)]}{where}{extra})")
 
 
 def status(argv):
-    """`status DIR`: a line per cell of the recorded grid."""
+    """`status DIR [--costs-from DIR,...]`: a line per cell of the recorded
+    grid; cells with no finished sibling are estimated from the finished
+    cells of the --costs-from sweeps."""
+    argv = list(argv)
+    sources = []
+    if "--costs-from" in argv:
+        i = argv.index("--costs-from")
+        if i + 1 >= len(argv):
+            raise Usage("status: --costs-from needs sweep directories (DIR,DIR...)")
+        sources = split_list("--costs-from", argv[i + 1])
+        del argv[i:i + 2]
     if len(argv) != 1 or argv[0].startswith("-"):
-        raise Usage("status: which sweep directory? (hpo-sweep status DIR)")
+        raise Usage("status: which sweep directory? (hpo-sweep status DIR [--costs-from DIR,...])")
     out = argv[0]
     if not os.path.exists(os.path.join(out, "grid.json")) and \
             os.path.exists(os.path.join(out, "search.json")):
         return search_status(out)
     grid = read_grid(out)
     cells, _ = expand(grid)
+    others = {}
+    for d in sources:
+        if os.path.abspath(d) != os.path.abspath(out):
+            g = read_grid(d)
+            cs = expand(g)[0]
+            step_costs(cs, d, g["steps"], done_cells(cs, d, g["steps"]), others)
     rows, count, done = [], {}, set()
     held = dl.read_held(out)
     for c in cells:
@@ -121,10 +157,10 @@ def status(argv):
         rows.append(f"| {c['rel']} | {state} | {steps} | "
                     + (f"{evals[-1][1]:.0f} at {evals[-1][0]}" if evals else "") + " |")
     order = ["done", "running", "held", "stopped", "not started"]
-    total, clocks, unknown = remaining(cells, out, grid["steps"], done)
+    total, clocks, unknown = remaining(cells, out, grid["steps"], done, others)
     print(f"{out}: {len(cells)} cells, budget {grid['steps']} steps: "
           + ", ".join(f"{count[k]} {k}" for k in order if k in count)
-          + estimate_line(total, clocks, unknown, len(cells) - len(done)))
+          + estimate_line(total, clocks, unknown, len(cells) - len(done), bool(sources)))
     print("")
     print("| cell | state | env steps | last eval |")
     print("|---|---|---|---|")
