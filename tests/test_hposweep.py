@@ -596,22 +596,35 @@ class Deadline(unittest.TestCase):
     def test_status_shows_held_cells(self):
         d = self.sweep({"Ant/sac-c-s1": (1000, 100, None)})
         when = deadline.parse_deadline("2026-12-07T18:30Z", 0)
-        deadline.write_held(d, when, {"Ant/hpo-c-s2": 1500})
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            self.assertEqual(cli.main(["status", d], self.tmp), 0)
+        held = {"pid": 0, "deadline": when, "cells": {"Ant/hpo-c-s2": 1500}}
+
+        def hold(pid):
+            with open(os.path.join(d, f".held-{pid}"), "w") as f:
+                json.dump(dict(held, pid=pid), f)
+        # a live process whose command line is an hpo-sweep's holds the cell
+        sweep = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "hpo-sweep"])
+        try:
+            hold(sweep.pid)
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                self.assertEqual(cli.main(["status", d], self.tmp), 0)
+        finally:
+            sweep.kill()
+            sweep.wait()
         text = out.getvalue()
         self.assertIn("1 done, 1 held, 4 not started", text.splitlines()[0])
         self.assertIn("| Ant/hpo-c-s2 | held (about 25 min to run: past its sweep's --deadline "
                       "2026-12-07 18:30Z) |", text)
-        # the file of a sweep that is gone (its pid not alive) is no hold
+        # the file of a sweep that is gone, or whose pid is now another
+        # program's (this test's own), is no hold
+        self.assertIn("1 done, 5 not started", self.first_line(d))
+        hold(os.getpid())
+        self.assertIn("1 done, 5 not started", self.first_line(d))
+        # a sweep's own file: written and removed by it
+        deadline.write_held(d, when, {"Ant/hpo-c-s2": 1500})
+        self.assertTrue(os.path.exists(deadline.held_path(d)))
         deadline.clear_held(d)
         self.assertFalse(os.path.exists(deadline.held_path(d)))
-        p = subprocess.Popen(["true"])
-        p.wait()
-        with open(os.path.join(d, f".held-{p.pid}"), "w") as f:
-            json.dump({"pid": p.pid, "deadline": when, "cells": {"Ant/hpo-c-s2": 1500}}, f)
-        self.assertIn("1 done, 5 not started", self.first_line(d))
 
 
 class Statistics(unittest.TestCase):

@@ -130,13 +130,21 @@ def clear_held(out):
 
 
 def alive(pid):
+    """True when pid is a process that is an hpo-sweep (a sweep killed with
+    SIGKILL leaves its file behind, and its pid may be reused)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"hpo-sweep" in f.read()
+    except FileNotFoundError:
         return False
-    except PermissionError:
-        pass
-    return True
+    except OSError:  # no /proc: only whether the pid is there
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
 
 
 def read_held(out):
