@@ -662,16 +662,21 @@ def estimate(o, cells):
                        costs_of(o["costs_from"], o["out"]))
 
 
+def other_sweeps(dirs, own):
+    """(directory, budget, cells) of each sweep directory in dirs but own
+    (--costs-from); one that is no sweep is refused (Usage)."""
+    for d in dirs:
+        if os.path.abspath(d) != os.path.abspath(own):
+            g = read_grid(d)
+            yield d, g["steps"], expand(g)[0]
+
+
 def costs_of(dirs, own):
     """{group: [wall seconds per env step]} of the finished cells of the
-    sweep directories dirs (own, looked at anyway, left out); one that is no
-    sweep is refused (Usage)."""
+    other sweeps in dirs."""
     others = {}
-    for d in dirs:
-        if os.path.abspath(d) == os.path.abspath(own):
-            continue
-        g = read_grid(d)
-        for k, v in dl.rates(d, expand(g)[0], g["steps"], finished, progress_of).items():
+    for d, steps, cells in other_sweeps(dirs, own):
+        for k, v in dl.rates(d, cells, steps, finished, progress_of).items():
             others.setdefault(k, []).extend(v)
     return others
 

@@ -439,19 +439,18 @@ def search(argv):
             return o["trials"] - len(study.get_trials(deepcopy=False, states=ended))
 
         def late():
+            """With --deadline, a next trial that would end past it goes into held."""
             s = trial_s() if trial_s else None
-            return s is not None and time.time() + s > o["deadline"]
+            if s is not None and time.time() + s > o["deadline"]:
+                held.append(s)
+            return bool(held)
 
         def stop_when_late(study, _trial):
             if left() > 0 and late():
-                held.append(trial_s())
                 study.stop()
-        if left() > 0:
-            if late():
-                held.append(trial_s())
-            else:
-                study.optimize(objective, n_trials=left(), catch=(RunFailed,),
-                               callbacks=[stop_when_late])
+        if left() > 0 and not late():
+            study.optimize(objective, n_trials=left(), catch=(RunFailed,),
+                           callbacks=[stop_when_late])
     text = search_report(o, study)
     write_text(os.path.join(o["out"], "search.md"), text)
     print(text, end="")

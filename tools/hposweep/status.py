@@ -10,7 +10,7 @@ import statistics
 from . import deadline as dl
 from . import runs as rd
 from .grid import expand, read_grid, split_list
-from .run import env_steps_of, finished, has_checkpoint, progress_of, unkilled
+from .run import env_steps_of, finished, has_checkpoint, other_sweeps, progress_of, unkilled
 from .search import search_status
 from .util import Usage
 
@@ -126,11 +126,8 @@ def status(argv):
     grid = read_grid(out)
     cells, _ = expand(grid)
     others = {}
-    for d in sources:
-        if os.path.abspath(d) != os.path.abspath(out):
-            g = read_grid(d)
-            cs = expand(g)[0]
-            step_costs(cs, d, g["steps"], done_cells(cs, d, g["steps"]), others)
+    for d, steps, cs in other_sweeps(sources, out):
+        step_costs(cs, d, steps, done_cells(cs, d, steps), others)
     rows, count, done = [], {}, set()
     held = dl.read_held(out)
     for c in cells:
