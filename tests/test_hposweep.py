@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import types
+import time
 import unittest
 import unittest.mock
 
@@ -604,6 +605,12 @@ class Deadline(unittest.TestCase):
         # a live process whose command line is an hpo-sweep's holds the cell
         sweep = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "hpo-sweep"])
         try:
+            # its command line is the new program's once exec has run (seen
+            # read before that once, under load): wait for it, bounded
+            for _ in range(500):
+                if deadline.alive(sweep.pid):
+                    break
+                time.sleep(0.01)
             hold(sweep.pid)
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
