@@ -17,8 +17,8 @@ import stat
 import subprocess
 import sys
 import tempfile
-import types
 import time
+import types
 import unittest
 import unittest.mock
 
