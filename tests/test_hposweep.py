@@ -594,6 +594,20 @@ class Deadline(unittest.TestCase):
         self.assertEqual(run.steps_left(s3, 1000), 500)
         self.assertEqual(run.steps_left(os.path.join(d, "Ant/sac-c-s1"), 1000), 0)
 
+    def test_overrun_flag(self):
+        # a sweep's --overrun, and confirm's passed on; neither without --deadline
+        o = grid.parse_sweep_args(["--out", "x", "--env", "Ant", "--steps", "10",
+                                   "--deadline", "+1h", "--overrun"], "")
+        self.assertTrue(o["overrun"])
+        self.assertFalse(grid.parse_sweep_args(["--out", "x", "--env", "Ant", "--steps", "10"],
+                                               "")["overrun"])
+        with self.assertRaisesRegex(grid.Usage, "--overrun: only with --deadline"):
+            run.estimate(dict(o, deadline=None), [])
+        from hposweep import search
+        c = search.parse_confirm_args(["s", "--deadline", "+1h", "--overrun"])
+        self.assertTrue(c["overrun"])
+        self.assertFalse(search.parse_confirm_args(["s"])["overrun"])
+
     def test_status_shows_held_cells(self):
         d = self.sweep({"Ant/sac-c-s1": (1000, 100, None)})
         when = deadline.parse_deadline("2026-12-07T18:30Z", 0)

@@ -25,7 +25,8 @@
 # slots      --slots DIR:N: two sweeps that share DIR run at most N runs at once
 # deadline   --deadline: a cell whose peers (--costs-from) say it would end
 #            past the deadline is held while one with nothing to go by runs;
-#            exit 3 naming it, no .held file left; a later deadline runs it
+#            exit 3 naming it, no .held file left; a later deadline runs it;
+#            with --overrun the held cell starts once the deadline has passed
 # report     the markdown tables (marks, AUC, time to target, anchors, runs),
 #            --window means, and a PNG per environment
 # search     a settings search (Optuna) of 3 trials on 2 seeds in 2 rungs:
@@ -408,8 +409,25 @@ fi
 "$SWEEP" --out dl "${Gd[@]}" --deadline +1h --costs-from y >dl2.out 2>dl2.err &&
     csv_cols dl/Pendulum/hpo-c-s1/progress.csv env_steps | tail -1 | grep -qx 1000 &&
     ok "--deadline: a later deadline runs the held cell" || fail "--deadline +1h: $(cat dl2.err)"
+# --overrun: the same held cell (3000 steps: y says about 3.3 times y's
+# time, past the 3 s) is said to start at the deadline, starts once it has
+# passed, and the sweep ends with both cells done (exit 0), no .held left.
+Go=("${Gd[@]}")
+Go[7]=3000
+"$SWEEP" --out dlo "${Go[@]}" --deadline +3s --costs-from y --overrun >dlo.out 2>dlo.err
+rc=$?
+if [ $rc -eq 0 ] && grep -q "held Pendulum/hpo-c-s1: .*; it starts then (--overrun)" dlo.err &&
+    grep -q "has passed: the 1 held cell(s) start (--overrun)" dlo.err &&
+    csv_cols dlo/Pendulum/hpo-c-s1/progress.csv env_steps | tail -1 | grep -qx 3000 &&
+    grep -E "has passed|done Pendulum/hpo-c-s1" dlo.err | head -1 | grep -q "has passed" &&
+    ! compgen -G 'dlo/.held-*' >/dev/null; then
+    ok "--deadline --overrun: the held cell starts once the deadline has passed; both done"
+else
+    fail "--overrun: exit $rc: $(cat dlo.err; ls -a dlo dlo/Pendulum)"
+fi
 for c in "past|--deadline 2020-01-01T00:00Z|is past (now " "word|--deadline soon|'soon' is not a time" \
     "costs|--costs-from y|--costs-from: only with --deadline" \
+    "overrun|--overrun|--overrun: only with --deadline" \
     "nosweep|--deadline +1h --costs-from $WORK|$WORK: no grid.json (not a sweep directory)"; do
     IFS='|' read -r name args want <<<"$c"
     # shellcheck disable=SC2086  # the arguments are words

@@ -4,7 +4,8 @@
             [--set NAME=V1,V2 ...] [--impl c,torch,dist] [--jobs N]
             [--actors N] [--kill-at N1,N2,...]
             [--checkpoint-every N] [--retries N] [--only GLOB,...] [--from DIR]
-            [--slots DIR:N] [--deadline WHEN [--costs-from DIR,...]] [--quiet]
+            [--slots DIR:N] [--deadline WHEN [--costs-from DIR,...] [--overrun]]
+            [--quiet]
   hpo-sweep report DIR [DIR...] [--marks 30000,100000,...] [--target ENV=RETURN ...]
             [--env E1,E2] [--seeds 1-5] [--window STEPS] [--no-png]
             [--compare A:B ...] [--compare-at MARK|SECONDSs] [--seconds S1,S2,...]
@@ -15,7 +16,7 @@
             [--trials N] [--space NAME=LO:HI[:log] | NAME=V1,V2 ...] [--set NAME=V ...]
             [--deadline WHEN [--costs-from DIR,...]]
   hpo-sweep confirm SEARCH_DIR [--seeds 101-105] [--trials N] [--jobs N]
-            [--deadline WHEN [--costs-from DIR,...]]
+            [--deadline WHEN [--costs-from DIR,...] [--overrun]]
 
 Every cell of the grid (environment x setting values x mode x implementation
 x seed) is one run directory, DIR/<env>/<mode>-<impl>[-<name>=<v>...]-s<seed>,
@@ -87,7 +88,12 @@ here or in the --costs-from sweep directories, times the steps it still has
 past WHEN is held (said once) and the next that fits starts; a cell with
 nothing to go by starts. When only held cells are left the sweep ends with
 exit 3, naming them; while it runs, `status DIR` shows them held (from
-DIR/.held-<pid>). Runs under way are not stopped at WHEN.
+DIR/.held-<pid>). Runs under way are not stopped at WHEN. With --overrun the
+sweep does not end when only held cells are left: it waits, and starts them
+once WHEN has passed, for a machine whose disk may outlive what ends its
+processes (a session's end): cut off, a run resumes from its last checkpoint
+when the same command runs again there, and elsewhere it cost only time after
+WHEN.
 Each run segment's log names the machine it started on (CPU, vector
 extensions, OpenBLAS kernel); a run that resumes on another kind of machine
 is said on stderr, since from there its bits differ from an unbroken run's.

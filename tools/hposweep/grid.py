@@ -61,15 +61,15 @@ def parse_sweep_args(argv, doc):
          "sets": [], "impl": ["c"], "jobs": os.cpu_count() or 1,
          "checkpoint_every": 5000, "retries": 2, "quiet": False, "only": None,
          "actors": None, "kill_at": None, "from": None, "slots": None,
-         "deadline": None, "costs_from": []}
+         "deadline": None, "costs_from": [], "overrun": False}
     i = 0
     while i < len(argv):
         a = argv[i]
         if a in ("-h", "--help"):
             print(doc)
             sys.exit(0)
-        if a == "--quiet":
-            o["quiet"] = True
+        if a in ("--quiet", "--overrun"):
+            o[a[2:]] = True
             i += 1
             continue
         name, eq, val = a.partition("=")

@@ -656,6 +656,8 @@ def estimate(o, cells):
     without --deadline."""
     if o["costs_from"] and not o["deadline"]:
         raise Usage("--costs-from: only with --deadline (it gives the estimates a deadline needs)")
+    if o.get("overrun") and not o["deadline"]:
+        raise Usage("--overrun: only with --deadline (it starts the cells held for one once it has passed)")
     if not o["deadline"]:
         return None
     return dl.Estimate(lambda: dl.rates(o["out"], cells, o["steps"], finished, progress_of),
@@ -760,15 +762,24 @@ def run_cells(o, cells, train, torch_sac, live, stopping, est):
         # start
         elsewhere.clear()
         no_slot = False
+        # --overrun: once the deadline has passed, what it held starts
+        overrun = est is not None and o.get("overrun") and time.time() >= o["deadline"]
+        if overrun and held:
+            live.say(f"the deadline {dl.stamp(o['deadline'])} has passed: the {len(held)} held "
+                     "cell(s) start (--overrun); a run cut off resumes from its last checkpoint "
+                     "when the same command runs again")
+            held.clear()
+            dl.write_held(o["out"], o["deadline"], held)
         for c in list(pending):
             if len(running) + len(elsewhere) >= o["jobs"]:
                 break
-            if est:
+            if est and not overrun:
                 left = est.seconds(c["rel"], steps_left(os.path.join(o["out"], c["rel"]), o["steps"]))
                 if left is not None and time.time() + left > o["deadline"]:
                     if c["rel"] not in held:
                         live.say(f"held {c['rel']}: about {dl.span(left)} to run, past the "
-                                 f"deadline {dl.stamp(o['deadline'])}")
+                                 f"deadline {dl.stamp(o['deadline'])}"
+                                 + ("; it starts then (--overrun)" if o.get("overrun") else ""))
                         held[c["rel"]] = left
                         dl.write_held(o["out"], o["deadline"], held)
                     continue
@@ -805,9 +816,12 @@ def run_cells(o, cells, train, torch_sac, live, stopping, est):
         if no_slot:
             parts.append(f"waits for one of the {o['slots'][1]} slots in {o['slots'][0]}")
         if held:
-            parts.append(f"{len(held)} held for the deadline")
+            parts.append(f"{len(held)} held for the deadline"
+                         + (f" (they start at {dl.stamp(o['deadline'])}: --overrun)"
+                            if o.get("overrun") else ""))
         live.show(" · ".join(parts))
-        if not running and not elsewhere and pending and all(c["rel"] in held for c in pending):
+        if (not running and not elsewhere and pending and all(c["rel"] in held for c in pending)
+                and not o.get("overrun")):
             if live.tty and not o["quiet"]:
                 sys.stderr.write("\r\033[K")
             live.say(f"{len(done)}/{len(cells)} done; {len(held)} held: none of them would end "

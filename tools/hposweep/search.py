@@ -517,18 +517,22 @@ def search_status(out):
 
 
 CONFIRM_USAGE = ("hpo-sweep confirm SEARCH_DIR [--seeds 101-105] [--trials N] [--jobs N] [--out DIR] "
-                 "[--deadline WHEN [--costs-from DIR,...]]")
+                 "[--deadline WHEN [--costs-from DIR,...] [--overrun]]")
 
 
 def parse_confirm_args(argv):
     o = {"search": None, "seeds": list(range(101, 106)), "trials": None, "jobs": None, "out": None,
-         "deadline": None, "costs-from": None}
+         "deadline": None, "costs-from": None, "overrun": False}
     i = 0
     while i < len(argv):
         a = argv[i]
         if a in ("-h", "--help"):
             print(confirm.__doc__.strip())
             sys.exit(0)
+        if a == "--overrun":
+            o["overrun"] = True
+            i += 1
+            continue
         if a in ("--seeds", "--trials", "--jobs", "--out", "--deadline", "--costs-from"):
             if i + 1 >= len(argv):
                 raise Usage(f"confirm: {a} needs a value")
@@ -555,7 +559,7 @@ def confirm(argv):
     fresh seeds beside SAC, as a sweep (resumable like any other).
 
       hpo-sweep confirm SEARCH_DIR [--seeds 101-105] [--trials N] [--jobs N]
-                        [--out DIR] [--deadline WHEN [--costs-from DIR,...]]
+                        [--out DIR] [--deadline WHEN [--costs-from DIR,...] [--overrun]]
 
     Reads SEARCH_DIR/search.json and its study, takes the trial with the best
     value at the last rung, and runs the sweep its search.md names: --out
@@ -567,8 +571,8 @@ def confirm(argv):
     fewer than N trials have ended (the search is not finished: run its own
     command again), and when a fresh seed is one of the search's. The same
     command again resumes the sweep; a search that later finds another best
-    gives another grid, which the sweep refuses. --deadline and --costs-from
-    are the sweep's (hpo-sweep --help)."""
+    gives another grid, which the sweep refuses. --deadline, --costs-from and
+    --overrun are the sweep's (hpo-sweep --help)."""
     c = parse_confirm_args(list(argv))
     path = os.path.join(c["search"], "search.json")
     try:
@@ -622,6 +626,8 @@ def confirm(argv):
     for flag in ("deadline", "costs-from"):
         if c[flag] is not None:
             args += [f"--{flag}", c[flag]]
+    if c["overrun"]:
+        args.append("--overrun")
     print(f"{PROG}: confirm: trial {best.number} of {c['search']} ({best.value:.0f} at "
           f"{fmt_k(o['rungs'][-1])}, {len(ended)} trials ended): hpo-sweep {' '.join(args)}",
           file=sys.stderr)
