@@ -629,6 +629,11 @@ class Deadline(unittest.TestCase):
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
                 self.assertEqual(cli.main(["status", d], self.tmp), 0)
+            held["overrun"] = True  # --overrun: the cell starts at the deadline
+            hold(sweep.pid)
+            out2 = io.StringIO()
+            with contextlib.redirect_stdout(out2):
+                self.assertEqual(cli.main(["status", d], self.tmp), 0)
         finally:
             sweep.kill()
             sweep.wait()
@@ -636,6 +641,8 @@ class Deadline(unittest.TestCase):
         self.assertIn("1 done, 1 held, 4 not started", text.splitlines()[0])
         self.assertIn("| Ant/hpo-c-s2 | held (about 25 min to run: past its sweep's --deadline "
                       "2026-12-07 18:30Z) |", text)
+        self.assertIn("| Ant/hpo-c-s2 | held (about 25 min to run: past its sweep's --deadline "
+                      "2026-12-07 18:30Z; starts then, --overrun) |", out2.getvalue())
         # the file of a sweep that is gone, or whose pid is now another
         # program's (this test's own), is no hold
         self.assertIn("1 done, 5 not started", self.first_line(d))

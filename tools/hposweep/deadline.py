@@ -116,9 +116,10 @@ def held_path(out):
     return os.path.join(out, f".held-{os.getpid()}")
 
 
-def write_held(out, deadline, held):
-    """DIR/.held-<pid>: this sweep's held cells and their estimates."""
-    write_json(held_path(out), {"pid": os.getpid(), "deadline": deadline,
+def write_held(out, deadline, held, overrun=False):
+    """DIR/.held-<pid>: this sweep's held cells and their estimates, and
+    whether they start once the deadline has passed (--overrun)."""
+    write_json(held_path(out), {"pid": os.getpid(), "deadline": deadline, "overrun": overrun,
                                 "cells": {k: round(v) for k, v in sorted(held.items())}})
 
 
@@ -148,7 +149,8 @@ def alive(pid):
 
 
 def read_held(out):
-    """{rel: (seconds, deadline)} held by the sweeps of DIR that are alive."""
+    """{rel: (seconds, deadline, overrun)} held by the sweeps of DIR that are
+    alive."""
     got = {}
     try:
         names = os.listdir(out)
@@ -162,7 +164,7 @@ def read_held(out):
             with open(os.path.join(out, n)) as f:
                 rec = json.load(f)
             for rel, s in rec["cells"].items():
-                got[rel] = (float(s), float(rec["deadline"]))
+                got[rel] = (float(s), float(rec["deadline"]), rec.get("overrun") is True)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue  # replaced or half-written: the next look reads it
     return got

@@ -769,7 +769,7 @@ def run_cells(o, cells, train, torch_sac, live, stopping, est):
                      "cell(s) start (--overrun); a run cut off resumes from its last checkpoint "
                      "when the same command runs again")
             held.clear()
-            dl.write_held(o["out"], o["deadline"], held)
+            dl.write_held(o["out"], o["deadline"], held, o.get("overrun"))
         for c in list(pending):
             if len(running) + len(elsewhere) >= o["jobs"]:
                 break
@@ -781,10 +781,10 @@ def run_cells(o, cells, train, torch_sac, live, stopping, est):
                                  f"deadline {dl.stamp(o['deadline'])}"
                                  + ("; it starts then (--overrun)" if o.get("overrun") else ""))
                         held[c["rel"]] = left
-                        dl.write_held(o["out"], o["deadline"], held)
+                        dl.write_held(o["out"], o["deadline"], held, o.get("overrun"))
                     continue
                 if held.pop(c["rel"], None) is not None:  # its peers ran faster than thought
-                    dl.write_held(o["out"], o["deadline"], held)
+                    dl.write_held(o["out"], o["deadline"], held, o.get("overrun"))
             taken = {r.port + i for r in running if r.port for i in range(3)}
             r = start(c, o, train, torch_sac, taken)
             if r == "slot":

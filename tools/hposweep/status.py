@@ -142,9 +142,10 @@ def status(argv):
         elif os.path.exists(os.path.join(d, ".lock")) and not _lock_free(d):
             state = "running"
         elif c["rel"] in held:
-            secs, when = held[c["rel"]]
+            secs, when, overrun = held[c["rel"]]
             state = (f"held (about {dl.span(secs)} to run: past its sweep's "
-                     f"--deadline {dl.stamp(when)})")
+                     f"--deadline {dl.stamp(when)}"
+                     + ("; starts then, --overrun)" if overrun else ")"))
         elif steps or has_checkpoint(d):
             state = "stopped" + ("" if has_checkpoint(d) else " (no checkpoint: restarts)")
         else:
