@@ -72,7 +72,11 @@ learner's answer, its status figures and that it stays up:
                real actors, fixed seeds) at 3000 env steps and sends, within
                its credit, rewards of 9.9e5, observations of 9e5, a drift to
                9.9e5 or rewards alternating +-9.9e5: each run's final
-               evaluation lies in the unpoisoned run's episode range (the
+               evaluation lies in the episode range of three unpoisoned runs
+               (a kind outside it runs once more and must land inside: the
+               honest runs' own timing gives a second outcome near -420 in
+               about 1 of 7; unguarded poisoning ends at -846 (obs) and
+               -1473 (reward)) (the
                drift: the agent returns to the last known good checkpoint
                and learns on past it; its head start below the warning
                level can leave it behind the clean run), the
@@ -1423,8 +1427,18 @@ def part_poisoning():
     unpoisoned run (same seeds): the final evaluation stays inside its
     spread, the hostile peer is quarantined and named, and the last known
     good checkpoint (from before the first trip) is on disk and loads."""
+    # Honest runs are not one outcome: the distributed run's timing moves
+    # them (measured 2026-12-07, 15 clean runs: means -160 to -420, 2 of 15
+    # near -400 with episodes down to -584; a guard-less run poisoned with
+    # observations ended at -846, with rewards at -1473). So the range is
+    # three clean runs' episodes, and a kind that falls outside it once runs
+    # again: honest variance does not repeat, a broken guard does.
     base, r0, rc, _ = learning_run("clean")
     ref = evaluate(base.out)
+    for i in (2, 3):
+        more = ref and evaluate(learning_run("clean%d" % i)[0].out)
+        if ref and more:
+            ref = (ref[0], min(ref[1], more[1]), max(ref[2], more[2]))
     dg = (r0 or {}).get("data_guard", {})
     check(r0 is not None and r0["guards"]["row_scale"] == 0 and
           dg.get("quarantined") == [] and
@@ -1441,6 +1455,11 @@ def part_poisoning():
     for kind in ("reward", "obs", "drift", "alternate"):
         lr, r, rc, sent = learning_run("poison-" + kind, kind)
         got = evaluate(lr.out)
+        if kind != "drift" and rc == 0 and got and not lo <= got[0] <= hi:
+            print("poisoning %s: the final evaluation %.0f lies outside the "
+                  "clean range [%.0f, %.0f]; once more" % (kind, got[0], lo, hi))
+            lr, r, rc, sent = learning_run("poison-%s-2" % kind, kind)
+            got = evaluate(lr.out)
         log = open(os.path.join(lr.out, "learner.log")).read()
         dg = (r or {}).get("data_guard", {})
         good = r and r.get("last_known_good")
@@ -1448,7 +1467,7 @@ def part_poisoning():
         if kind != "drift":
             check(rc == 0 and got is not None and lo <= got[0] <= hi,
                   "poisoning %s: the final evaluation %s lies in the "
-                  "unpoisoned run's episode range [%.0f, %.0f] (mean %.0f)" %
+                  "unpoisoned runs' episode range [%.0f, %.0f] (mean %.0f)" %
                   (kind, got and round(got[0]), lo, hi, ref[0]),
                   (rc, got, log[-600:]))
         else:
