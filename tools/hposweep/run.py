@@ -656,7 +656,7 @@ def estimate(o, cells):
     without --deadline."""
     if o["costs_from"] and not o["deadline"]:
         raise Usage("--costs-from: only with --deadline (it gives the estimates a deadline needs)")
-    if o.get("overrun") and not o["deadline"]:
+    if o["overrun"] and not o["deadline"]:
         raise Usage("--overrun: only with --deadline (it starts the cells held for one once it has passed)")
     if not o["deadline"]:
         return None
@@ -763,13 +763,13 @@ def run_cells(o, cells, train, torch_sac, live, stopping, est):
         elsewhere.clear()
         no_slot = False
         # --overrun: once the deadline has passed, what it held starts
-        overrun = est is not None and o.get("overrun") and time.time() >= o["deadline"]
+        overrun = est is not None and o["overrun"] and time.time() >= o["deadline"]
         if overrun and held:
             live.say(f"the deadline {dl.stamp(o['deadline'])} has passed: the {len(held)} held "
                      "cell(s) start (--overrun); a run cut off resumes from its last checkpoint "
                      "when the same command runs again")
             held.clear()
-            dl.write_held(o["out"], o["deadline"], held, o.get("overrun"))
+            dl.write_held(o["out"], o["deadline"], held, o["overrun"])
         for c in list(pending):
             if len(running) + len(elsewhere) >= o["jobs"]:
                 break
@@ -779,12 +779,12 @@ def run_cells(o, cells, train, torch_sac, live, stopping, est):
                     if c["rel"] not in held:
                         live.say(f"held {c['rel']}: about {dl.span(left)} to run, past the "
                                  f"deadline {dl.stamp(o['deadline'])}"
-                                 + ("; it starts then (--overrun)" if o.get("overrun") else ""))
+                                 + ("; it starts then (--overrun)" if o["overrun"] else ""))
                         held[c["rel"]] = left
-                        dl.write_held(o["out"], o["deadline"], held, o.get("overrun"))
+                        dl.write_held(o["out"], o["deadline"], held, o["overrun"])
                     continue
                 if held.pop(c["rel"], None) is not None:  # its peers ran faster than thought
-                    dl.write_held(o["out"], o["deadline"], held, o.get("overrun"))
+                    dl.write_held(o["out"], o["deadline"], held, o["overrun"])
             taken = {r.port + i for r in running if r.port for i in range(3)}
             r = start(c, o, train, torch_sac, taken)
             if r == "slot":
@@ -818,10 +818,10 @@ def run_cells(o, cells, train, torch_sac, live, stopping, est):
         if held:
             parts.append(f"{len(held)} held for the deadline"
                          + (f" (they start at {dl.stamp(o['deadline'])}: --overrun)"
-                            if o.get("overrun") else ""))
+                            if o["overrun"] else ""))
         live.show(" · ".join(parts))
         if (not running and not elsewhere and pending and all(c["rel"] in held for c in pending)
-                and not o.get("overrun")):
+                and not o["overrun"]):
             if live.tty and not o["quiet"]:
                 sys.stderr.write("\r\033[K")
             live.say(f"{len(done)}/{len(cells)} done; {len(held)} held: none of them would end "
