@@ -620,7 +620,15 @@ stale
 <!-- /report:a -->
 prose stays
 EOF
+# the sweep's own report.md (here a/report.md of the full report above) is
+# not refresh's to write: a block's --marks would overwrite it with its view
+cp a/report.md a-report.keep
 "$SWEEP" refresh doc.md >ref.out 2>ref.err || fail "refresh: exit $?: $(cat ref.err)"
+if cmp -s a/report.md a-report.keep; then
+    ok "refresh: the sweep's report.md is left as it was"
+else
+    fail "refresh wrote the sweep's report.md: $(diff a-report.keep a/report.md | head -5)"
+fi
 if grep -q "block 'a' refreshed (1 environments)" ref.err && ! grep -q stale doc.md &&
     ! grep -q 2000-01-01 doc.md && grep -q '^prose stays$' doc.md &&
     diff <(returns_table a.md | grep '^|') <(grep '^|' doc.md) >/dev/null; then

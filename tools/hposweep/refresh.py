@@ -80,7 +80,7 @@ def refresh(argv):
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     parts, at = [], 0
     for name, start, end, args in blocks:
-        text = build_report(list(args))
+        text = build_report(list(args), write=False)
         tables = [f"**{m.group(1)}**\n\n{m.group(2)}" for m in RETURNS.finditer(text)]
         ntab = len(tables)
         tables += [f"**{m.group(1)}**\n\n{m.group(2)}" for m in COMPARE.finditer(text)]

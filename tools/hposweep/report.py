@@ -453,9 +453,13 @@ def parse_report_args(argv):
     return o
 
 
-def build_report(argv):
-    """Runs `report ARGV`: writes DIR/report.md and the PNGs, returns the text."""
+def build_report(argv, write=True):
+    """Runs `report ARGV`: writes DIR/report.md and the PNGs, returns the text;
+    with write False (refresh: the document is the product) neither, and no
+    PNG is drawn."""
     o = parse_report_args(list(argv))
+    if not write:
+        o["png"] = False
     outs, marks, window = o["outs"], o["marks"], o["window"]
     out = outs[0]
     grids, runs, envs = [], [], []
@@ -533,7 +537,8 @@ def build_report(argv):
         lines += compare_section(spec, envrows, mark, window,
                                  os.path.join(out, "report") if o["png"] else None, o["clock"])
     text = "\n".join(lines)
-    write_text(os.path.join(out, "report.md"), text + "\n")
+    if write:
+        write_text(os.path.join(out, "report.md"), text + "\n")
     return text
 
 
