@@ -589,7 +589,14 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 "$SWEEP" status st >st.out 2>st.err || fail "status: $(cat st.err)"
+# --done: the finished cell's directory alone (not the running, stopped or
+# not started ones), what `git add $(...)` takes
+"$SWEEP" status st --done >std.out 2>std.err
+rcd=$?
 kill -9 -- "-$lockpid" 2>/dev/null
+[ $rcd -eq 0 ] && [ "$(cat std.out)" = "st/Pendulum/sac-c-s1" ] && [ ! -s std.err ] &&
+    ok "status --done: the finished cell's directory only" ||
+    fail "status --done: exit $rcd: $(cat std.out std.err)"
 # (the estimate: the stopped sac cell from the finished one's sampled CPU
 # time; no hpo cell has finished, so the two hpo cells are counted apart)
 if grep -q "^st: 4 cells, budget 1600 steps: 1 done, 1 running, 1 stopped, 1 not started; about [0-9.]* core-hours left (CPU time of the finished cells; 2 cells with no finished cell to go by)$" st.out &&

@@ -11,7 +11,7 @@
             [--compare A:B ...] [--compare-at MARK|SECONDSs] [--seconds S1,S2,...]
             [--clock wall|cpu]
   hpo-sweep refresh FILE.md [--block NAME ...]
-  hpo-sweep status DIR [--costs-from DIR,...]
+  hpo-sweep status DIR [--costs-from DIR,...] [--done]
   hpo-sweep search --out DIR --env ENV [--seeds 1,2] [--rungs 30000,100000]
             [--trials N] [--space NAME=LO:HI[:log] | NAME=V1,V2 ...] [--set NAME=V ...]
             [--deadline WHEN [--costs-from DIR,...]]
@@ -149,7 +149,9 @@ first the core-hours left (cells with no finished sibling here at the cost
 per env step of the same environment, mode and implementation in the
 --costs-from sweeps); of a
 search directory, each trial's state (done, pruned, running, or cut off when
-no search holds the directory) and the ranking its search.md has.
+no search holds the directory) and the ranking its search.md has. --done
+prints only the finished cells' directories, one a line, for committing a
+sweep that grows: git add $(hpo-sweep status DIR --done).
 
 `search --out DIR --env ENV` searches settings for one environment (Optuna's
 TPE sampler, a median pruner at each rung of env steps, each trial on a few

@@ -106,11 +106,15 @@ def estimate_line(total, clocks, unknown, n_left, elsewhere=False):
 
 
 def status(argv):
-    """`status DIR [--costs-from DIR,...]`: a line per cell of the recorded
-    grid; cells with no finished sibling are estimated from the finished
-    cells of the --costs-from sweeps."""
+    """`status DIR [--costs-from DIR,...] [--done]`: a line per cell of the
+    recorded grid; cells with no finished sibling are estimated from the
+    finished cells of the --costs-from sweeps. --done: only the finished
+    cells' directories, one a line (what to commit of a sweep that grows)."""
     argv = list(argv)
     sources = []
+    only_done = "--done" in argv
+    if only_done:
+        argv.remove("--done")
     if "--costs-from" in argv:
         i = argv.index("--costs-from")
         if i + 1 >= len(argv):
@@ -118,13 +122,21 @@ def status(argv):
         sources = split_list("--costs-from", argv[i + 1])
         del argv[i:i + 2]
     if len(argv) != 1 or argv[0].startswith("-"):
-        raise Usage("status: which sweep directory? (hpo-sweep status DIR [--costs-from DIR,...])")
+        raise Usage("status: which sweep directory? (hpo-sweep status DIR [--costs-from DIR,...] [--done])")
     out = argv[0]
     if not os.path.exists(os.path.join(out, "grid.json")) and \
             os.path.exists(os.path.join(out, "search.json")):
+        if only_done:
+            raise Usage(f"status --done: {out} is a search directory; its confirmation "
+                        f"sweep ({out}-confirm) has cells")
         return search_status(out)
     grid = read_grid(out)
     cells, _ = expand(grid)
+    if only_done:
+        for rel in sorted(done_cells(cells, out, grid["steps"]),
+                          key=[c["rel"] for c in cells].index):
+            print(os.path.join(out, rel))
+        return 0
     others = {}
     for d, steps, cs in other_sweeps(sources, out):
         step_costs(cs, d, steps, done_cells(cs, d, steps), others)
