@@ -165,10 +165,11 @@ command as (`hpo-sweep report ARGS`, DATE; ARGS split as the shell does, so a
 --compare label with spaces is quoted: --compare 'sac (dist):sac (c)'): the
 command runs again and the block gets its returns tables, its comparisons and
 today's date; the sweep's own report.md and PNGs are not written. A
-document of results is thus rebuilt from the run directories with one command. Blocks that do not
-pair up, or that do not name their command, are refused with the line
-number, and the file is left as it was. --block NAME (repeatable) rebuilds
-only the blocks named, the others keep their tables and dates.
+document of results is thus rebuilt from the run directories with one
+command. Blocks that do not pair up, or that do not name their command, are
+refused with the line number, and the file is left as it was. --block NAME
+(repeatable) rebuilds only the blocks named, the others keep their tables
+and dates.
 
 Exit status: 0 done, 1 a run failed or an I/O error, 2 bad command line or a
 refused grid, 3 cells held for --deadline are left (none failed), 130
