@@ -22,7 +22,8 @@
 # from       --from: another directory's longer sweep continues a's runs, bit
 #            for bit a fresh run's, a untouched, a going run waited for, the
 #            report of both counting each seed once; bad --from refused
-# slots      --slots DIR:N: two sweeps that share DIR run at most N runs at once
+# slots      --slots DIR:N: two sweeps that share DIR run at most N runs at once;
+#            --slot-rank: a waiting sweep of a smaller rank gets a free slot first
 # deadline   --deadline: a cell whose peers (--costs-from) say it would end
 #            past the deadline is held while one with nothing to go by runs;
 #            exit 3 naming it, no .held file left; a later deadline runs it;
@@ -380,6 +381,36 @@ EOF
         fail "--slots $n: exits $ra $rb, $fin of 8 done, $pairs overlapping pairs: $(cat "l$n"-[ab].err)"
     fi
 done
+# --slot-rank: with one slot, a sweep of rank 1 started a second after one of
+# rank 9 (inside the 3 s a want waits) gets the slot first and keeps it while
+# it has runs to start: both of its runs start before any of the
+# other's. Without the ranks the earlier sweep would take the slot at once.
+Gr=(--env Pendulum --mode sac --seeds 1-2 --steps 600 --set learning-starts=200
+    --set pi-hidden=16 --set q-hidden=16 --set batch=16 --set eval-every=300
+    --set eval-episodes=1 --checkpoint-every 300 --jobs 1 --quiet)
+"$SWEEP" --out r-late "${Gr[@]}" --slots "$WORK/slotsr:1" --slot-rank 9 >/dev/null 2>r-late.err &
+pl=$!
+sleep 1
+"$SWEEP" --out r-first "${Gr[@]}" --slots "$WORK/slotsr:1" --slot-rank 1 >/dev/null 2>r-first.err
+rf=$?
+wait "$pl"
+rl=$?
+order=$(/usr/bin/python3 - r-first/Pendulum/* r-late/Pendulum/* <<'EOF2'
+import re, sys
+t = {d: float(re.search(r"^# (\d+\.\d+) ", open(d + "/log").read(), re.M).group(1)) for d in sys.argv[1:]}
+first = [v for d, v in t.items() if d.startswith("r-first")]
+late = [v for d, v in t.items() if d.startswith("r-late")]
+print("ranked" if len(first) == 2 and len(late) == 2 and max(first) < min(late) else
+      "first " + " ".join(f"{v:.1f}" for v in sorted(first)) + " late " + " ".join(f"{v:.1f}" for v in sorted(late)))
+EOF2
+)
+wants=$(find "$WORK/slotsr" -name 'want-*' | wc -l)
+[ $rf -eq 0 ] && [ $rl -eq 0 ] && [ "$order" = ranked ] && [ "$wants" -eq 0 ] &&
+    ok "--slot-rank: the rank-1 sweep's 2 runs both start before the rank-9 sweep's, no want file left" ||
+    fail "--slot-rank: exits $rf $rl, start order: $order, $wants want files left: $(cat r-first.err r-late.err)"
+"$SWEEP" --out r-x "${Gr[@]}" --slot-rank 1 >/dev/null 2>r-x.err
+[ $? -eq 2 ] && grep -q "only with --slots" r-x.err && ok "--slot-rank without --slots refused" ||
+    fail "--slot-rank without --slots: $(cat r-x.err)"
 "$SWEEP" --out l3 "${Gl[@]}" --slots 2 >/dev/null 2>l3.err
 [ $? -eq 2 ] && grep -q "is not DIR:N" l3.err && ok "--slots without DIR:N refused" ||
     fail "--slots 2: $(cat l3.err)"

@@ -4,7 +4,7 @@
             [--set NAME=V1,V2 ...] [--impl c,torch,dist] [--jobs N]
             [--actors N] [--kill-at N1,N2,...]
             [--checkpoint-every N] [--retries N] [--only GLOB,...] [--from DIR]
-            [--slots DIR:N] [--deadline WHEN [--costs-from DIR,...] [--overrun]]
+            [--slots DIR:N [--slot-rank R]] [--deadline WHEN [--costs-from DIR,...] [--overrun]]
             [--quiet]
   hpo-sweep report DIR [DIR...] [--marks 30000,100000,...] [--target ENV=RETURN ...]
             [--env E1,E2] [--seeds 1-5] [--window STEPS] [--no-png]
@@ -77,7 +77,14 @@ settings, or past --steps, is refused before anything is written.
 can take one of N slots (DIR/slot-<i>, flock'ed, held by the run as its cell
 lock is), so sweeps of different directories given the same DIR run at most
 N runs at once between them, each still at most --jobs (results/queue
-starts the next sweep this way while the last runs of one end).
+starts the next sweep this way while the last runs of one end). With
+--slot-rank R (0 or more) a free slot goes to the waiting sweep of the
+smallest rank: a sweep with a run to start and no slot says so
+(DIR/want-R-<pid>, flock'ed), no sweep of a larger rank takes a slot
+meanwhile, and a sweep waits 3 s after saying so before it takes one, so
+that sweeps whose runs become startable at once (held cells released by
+--overrun at a deadline) go in rank order (results/queue gives each sweep
+its place in the queue). Sweeps without a rank take slots as they come.
 --deadline WHEN (+3h, +90m, +600s, @EPOCH, or ISO 8601 as 2026-12-07T18:15Z)
 starts no run that would not end before WHEN, for a machine lent for hours
 whose checkpoints do not outlive it: a cell's wall-clock to its end is

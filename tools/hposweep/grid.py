@@ -61,6 +61,7 @@ def parse_sweep_args(argv, doc):
          "sets": [], "impl": ["c"], "jobs": os.cpu_count() or 1,
          "checkpoint_every": 5000, "retries": 2, "quiet": False, "only": None,
          "actors": None, "kill_at": None, "from": None, "slots": None,
+         "slot_rank": None,
          "deadline": None, "costs_from": [], "overrun": False}
     i = 0
     while i < len(argv):
@@ -117,6 +118,8 @@ def parse_sweep_args(argv, doc):
                 raise Usage(f"--slots: '{val}' is not DIR:N (a directory of run slots that "
                             f"sweeps sharing these cores share, and how many runs go at once)")
             o["slots"] = (path, positive_int("--slots", n))
+        elif name == "--slot-rank":
+            o["slot_rank"] = positive_int(name, val, 0)
         elif name == "--deadline":
             o["deadline"] = parse_deadline(val)
         elif name == "--costs-from":
@@ -145,6 +148,8 @@ def parse_sweep_args(argv, doc):
         raise Usage("no environment (--env E1,E2)")
     if not o["steps"]:
         raise Usage("no budget (--steps N)")
+    if o["slot_rank"] is not None and not o["slots"]:
+        raise Usage("--slot-rank: only with --slots DIR:N (it orders the sweeps that share them)")
     if o["from"] and o["impl"] != ["c"]:
         raise Usage(f"--from: only for cells of impl c, not {','.join(o['impl'])} (hpo-train's "
                     f"checkpoints hold the replay buffer, so a run continued from one is the "

@@ -17,6 +17,7 @@ import time
 
 from . import deadline as dl
 from . import runs as rd
+from .slots import Slots
 from .grid import (cell_record, check_cell, check_grid, expand, read_grid, record_differs,
                    resolve_config, setting_flags)
 from .util import PROG, Usage, die
@@ -160,24 +161,6 @@ def sample_cpu(r, d, force=False):
     except OSError:
         return
     r.cpu_last = (now, steps)
-
-
-def take_slot(o):
-    """--slots DIR:N: an open, exclusively flock'ed DIR/slot-<i> of the N, or
-    None when other runs (of this sweep or of any other given the same DIR)
-    hold all N. Without --slots, True: no limit beyond --jobs."""
-    if not o.get("slots"):
-        return True
-    path, n = o["slots"]
-    os.makedirs(path, exist_ok=True)
-    for i in range(n):
-        f = open(os.path.join(path, f"slot-{i}"), "a")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return f
-        except BlockingIOError:
-            f.close()
-    return None
 
 
 def try_lock(d):
@@ -540,7 +523,7 @@ def start(cell, o, train, torch_sac, taken=frozenset()):
         if finished(d, o["steps"]):
             lockf.close()
             return "done"
-    slot = take_slot(o)
+    slot = o["slot_pool"].take() if o.get("slot_pool") else True
     if slot is None:
         lockf.close()
         return "slot"
@@ -630,6 +613,7 @@ def sweep(o):
     if o["only"]:
         cells = picked
 
+    o["slot_pool"] = Slots(o["slots"][0], o["slots"][1], o["slot_rank"]) if o["slots"] else None
     live = Live(o["quiet"])
     twins = sum(c["rel"] in o.get("twins", {}) for c in cells)
     live.say(f"{len(cells)} run{'s' if len(cells) != 1 else ''} in {o['out']}, {o['jobs']} at once"
@@ -648,6 +632,8 @@ def sweep(o):
         return run_cells(o, cells, train, torch_sac, live, stopping, est)
     finally:
         dl.clear_held(o["out"])
+        if o["slot_pool"]:
+            o["slot_pool"].settle(False)
 
 
 def estimate(o, cells):
@@ -813,8 +799,12 @@ def run_cells(o, cells, train, torch_sac, live, stopping, est):
         for rel in sorted(elsewhere):
             parts.append(f"{rel} {env_steps_of(os.path.join(o['out'], rel)) // 1000}k "
                          f"({elsewhere[rel]})")
+        if o.get("slot_pool"):
+            o["slot_pool"].settle(no_slot)
         if no_slot:
-            parts.append(f"waits for one of the {o['slots'][1]} slots in {o['slots'][0]}")
+            parts.append(f"waits for one of the {o['slots'][1]} slots in {o['slots'][0]}"
+                         + (f" (rank {o['slot_rank']}: sweeps of a smaller rank first)"
+                            if o["slot_rank"] is not None else ""))
         if held:
             parts.append(f"{len(held)} held for the deadline"
                          + (f" (they start at {dl.stamp(o['deadline'])}: --overrun)"
