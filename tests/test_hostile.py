@@ -74,14 +74,13 @@ learner's answer, its status figures and that it stays up:
                9.9e5 or rewards alternating +-9.9e5: each run's final
                evaluation lies in the episode range of three unpoisoned runs
                (a kind outside it runs once more and must land inside: the
-               honest runs' own timing gives a second outcome near -420 in
-               about 1 of 7; unguarded poisoning ends at -846 (obs) and
-               -1473 (reward)) (the
-               drift: the agent returns to the last known good checkpoint
-               and learns on past it; its head start below the warning
-               level can leave it behind the clean run), the
-               peer is quarantined (status, learner.log) and the
-               last known good checkpoint, from before the first guard
+               honest runs' own timing gives a second outcome near -400 in
+               2 of 15 clean runs measured; unguarded poisoning ends at -846
+               (obs) and -1473 (reward)). Under the drift the agent returns
+               to the last known good checkpoint and learns on past it; its
+               head start below the warning level can leave it behind the
+               clean run. The peer is quarantined (status, learner.log) and
+               the last known good checkpoint, from before the first guard
                warning or trip, is on disk and loads. Measured here: 49 s for
                the five runs; before the guards the reward run ended at
                -1472 (unpoisoned -164)
