@@ -1089,7 +1089,7 @@ def part_metrics():
     kind_bad, _ = bad.join(b"id-\xff\xfe", 81, host=b"h\xc0\xaf")
     good = Peer(lr.port)
     kind_good, _ = good.join("id-\u00e9", 82, host="h\u00f6st")
-    r = lr.wait_until(5, lambda r: len(r["actors"]) >= 1)
+    lr.wait_until(5, lambda r: len(r["actors"]) >= 1)
     time.sleep(0.6)             # the loop copies its figures every 0.5 s
     body = scrape(mport, timeout=3, raw=True).split(b"\r\n\r\n", 1)[-1]
     try:
