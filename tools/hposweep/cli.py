@@ -4,7 +4,8 @@
             [--set NAME=V1,V2 ...] [--impl c,torch,dist] [--jobs N]
             [--actors N] [--kill-at N1,N2,...]
             [--checkpoint-every N] [--retries N] [--only GLOB,...] [--from DIR]
-            [--slots DIR:N [--slot-rank R]] [--deadline WHEN [--costs-from DIR,...] [--overrun]]
+            [--slots DIR:N [--slot-rank R]]
+            [--deadline WHEN [--costs-from DIR,...] [--overrun]]
             [--quiet]
   hpo-sweep report DIR [DIR...] [--marks 30000,100000,...] [--target ENV=RETURN ...]
             [--env E1,E2] [--seeds 1-5] [--window STEPS] [--no-png]
@@ -56,7 +57,8 @@ in its cell.json: a command with another grid, or a cell whose configuration
 resolves differently (changed presets or defaults), is refused with the reason
 and nothing is touched; a setting hpo-train gained since, at the value that
 computes what the older build did (precision fp32, clip-grad zero, temper
-formula, alpha-target base), is no difference. --steps may grow (the runs are extended), not shrink.
+formula, alpha-target base), is no difference. --steps may grow (the runs
+are extended), not shrink.
 --only GLOB,... runs only the cells whose name (<env>/<cell>, shell patterns:
 'Hopper/*', '*-s1') matches, within the same recorded grid: a way to run the
 part that matters first; the command without it runs the rest. Sweeps of
@@ -151,7 +153,8 @@ its finished seeds, without the runs under way).
 
 `status DIR` says, without starting anything, where each cell of the recorded
 grid stands: done, running (its lock is held), held (by a sweep going with
---deadline), stopped (resumable from its checkpoint) or not started, with its env steps and last evaluation, and
+--deadline), stopped (resumable from its checkpoint) or not started, with
+its env steps and last evaluation, and
 first the core-hours left (cells with no finished sibling here at the cost
 per env step of the same environment, mode and implementation in the
 --costs-from sweeps); of a
