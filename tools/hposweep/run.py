@@ -17,9 +17,9 @@ import time
 
 from . import deadline as dl
 from . import runs as rd
-from .slots import Slots
 from .grid import (cell_record, check_cell, check_grid, expand, read_grid, record_differs,
                    resolve_config, setting_flags)
+from .slots import Slots
 from .util import PROG, Usage, die
 
 HERE = None  # the directory of the hpo-sweep entry point (set by cli.main)
