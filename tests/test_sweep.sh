@@ -408,6 +408,18 @@ wants=$(find "$WORK/slotsr" -name 'want-*' | wc -l)
 [ $rf -eq 0 ] && [ $rl -eq 0 ] && [ "$order" = ranked ] && [ "$wants" -eq 0 ] &&
     ok "--slot-rank: the rank-1 sweep's 2 runs both start before the rank-9 sweep's, no want file left" ||
     fail "--slot-rank: exits $rf $rl, start order: $order, $wants want files left: $(cat r-first.err r-late.err)"
+# the live line counts the cells finished before the sweep began: r-late's
+# seed 1 gone, the sweep (--jobs 1) starts it first and says "1/2 done"
+# (counted as it came to each cell, the first line said "0/2 done")
+rm -rf r-late/Pendulum/sac-c-s1
+Gq=("${Gr[@]}")
+unset 'Gq[${#Gq[@]}-1]' # without --quiet
+"$SWEEP" --out r-late "${Gq[@]}" >/dev/null 2>r-count.err
+rc=$?
+first=$(grep -m1 ' done · ' r-count.err)
+[ $rc -eq 0 ] && [[ $first == "1/2 done · Pendulum/sac-c-s1 "* ]] &&
+    ok "the live line counts cells finished before: '$first'" ||
+    fail "live line's count: exit $rc, first line '$first': $(tail -3 r-count.err)"
 "$SWEEP" --out r-x "${Gr[@]}" --slot-rank 1 >/dev/null 2>r-x.err
 [ $? -eq 2 ] && grep -q "only with --slots" r-x.err && ok "--slot-rank without --slots refused" ||
     fail "--slot-rank without --slots: $(cat r-x.err)"

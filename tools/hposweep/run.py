@@ -678,8 +678,13 @@ def steps_left(d, steps):
 
 
 def run_cells(o, cells, train, torch_sac, live, stopping, est):
-    pending = list(cells)
-    running, failed, attempts, done, elsewhere, held = [], [], {}, set(), {}, {}
+    # the cells finished before this sweep are counted done from the start
+    # (start() would say so only once it reached each in turn, so a grown
+    # sweep's live line showed "16/100 done" where 58 were)
+    done = {c["rel"] for c in cells if finished(os.path.join(o["out"], c["rel"]), o["steps"])
+            and not unkilled(c, os.path.join(o["out"], c["rel"]))}
+    pending = [c for c in cells if c["rel"] not in done]
+    running, failed, attempts, elsewhere, held = [], [], {}, {}, {}
     while pending or running:
         if stopping["sig"]:
             for r in running:
